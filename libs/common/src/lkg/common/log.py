@@ -1,0 +1,83 @@
+"""Structured JSON logs with a correlation id, personal data masked.
+
+The correlation id is set by the HTTP middleware (``X-Correlation-Id``, generated when absent) and by the
+event consumer (from the envelope), kept in a context variable, written into every log line and into
+every event staged during the request, so one id follows a request into the events it causes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+
+correlation_id: ContextVar[str | None] = ContextVar("lkg_correlation_id", default=None)
+
+# Mainland mobile numbers (1[3-9]x xxxx xxxx) and resident ID numbers (17 digits + digit or X).
+_ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_personal_data(text: str) -> str:
+    """Mask resident ID numbers (keep region and last 4) and mobile numbers (keep 3 + 4)."""
+    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_personal_data(value)
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask(v) for v in value)
+    return value
+
+
+def _mask_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: _mask(v) for k, v in event_dict.items()}
+
+
+def _add_correlation_id(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    cid = correlation_id.get()
+    if cid is not None:
+        event_dict.setdefault("correlation_id", cid)
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    """Configure structlog and route the standard library's logging through it."""
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        _add_correlation_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        _mask_processor,
+    ]
+    renderer = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared[:-1]], processors=[_mask_processor, renderer]
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn.access", "nats", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,85 @@
+"""Settings shared by every service (12-factor: environment variables, no files required).
+
+Each service subclasses :class:`ServiceSettings`; nothing reads ``os.environ`` elsewhere.
+Placeholder secrets and the simulated clock are refused in production.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Development-only secret. Refused whenever ``LKG_ENV=production``.
+PLACEHOLDER_SECRET = "lkg-dev-secret-change-me"
+
+Environment = Literal["development", "test", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """The common base of every service's settings (environment prefix ``LKG_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LKG_", extra="ignore", frozen=True)
+
+    env: Environment = "development"
+    service_name: str = "lkg"
+
+    # One database per service; the embedded runner fills these in.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("LKG_DATABASE_URL", "DATABASE_URL", "database_url")
+    )
+    nats_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("LKG_NATS_URL", "NATS_URL", "nats_url")
+    )
+    #: Prefix of every stream, subject and key-value bucket: one per test run (DESIGN §5, §7).
+    nats_prefix: str = ""
+
+    # Access (DESIGN §3): HS256 with a shared secret by default, RS256 via JWKS in production.
+    jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "lkg"
+    jwt_audience: str = "lkg"
+    jwt_ttl_seconds: int = 8 * 3600
+
+    # Time (DESIGN §5).
+    clock: Literal["system", "simulated"] = "system"
+    simulated_start: datetime = datetime.fromisoformat("2020-05-01T09:00:00+08:00")
+    scan_interval_seconds: float = 30.0
+
+    # HTTP.
+    max_body_bytes: int = 1 * 1024 * 1024
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Event bus.
+    outbox_batch_size: int = 500
+    outbox_poll_seconds: float = 5.0
+    consumer_batch_size: int = 100
+    consumer_max_deliver: int = 6
+    consumer_backoff_seconds: tuple[float, ...] = (0.5, 2.0, 10.0, 30.0, 120.0)
+    consumer_ack_wait_seconds: float = 60.0
+
+    # Observability.
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def dev_endpoints_enabled(self) -> bool:
+        """The dev-only clock endpoint exists only on simulated time outside production."""
+        return self.clock == "simulated" and not self.is_production
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> ServiceSettings:
+        if self.env == "production":
+            if self.jwt_jwks_url is None and self.jwt_secret.get_secret_value() in (PLACEHOLDER_SECRET, ""):
+                raise ValueError("LKG_JWT_SECRET is a placeholder; set a real secret or LKG_JWT_JWKS_URL")
+            if len(self.jwt_secret.get_secret_value()) < 32 and self.jwt_jwks_url is None:
+                raise ValueError("LKG_JWT_SECRET must be at least 32 characters in production")
+            if self.clock == "simulated":
+                raise ValueError("the simulated clock cannot be enabled in production (LKG_CLOCK=simulated)")
+        return self
