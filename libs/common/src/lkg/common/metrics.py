@@ -26,7 +26,9 @@ EVENTS_DEAD_LETTERED = Counter(
     "lkg_events_dead_lettered_total", "Events moved to the dead-letter stream.", ["service", "type"]
 )
 EVENTS_RETRIED = Counter(
-    "lkg_events_retried_total", "Deliveries that failed and were scheduled for redelivery.", ["service", "type"]
+    "lkg_events_retried_total",
+    "Deliveries that failed and were scheduled for redelivery.",
+    ["service", "type"],
 )
 OUTBOX_LAG = Gauge(
     "lkg_outbox_lag_seconds", "Age of the oldest unpublished outbox row (0 when empty).", ["service"]

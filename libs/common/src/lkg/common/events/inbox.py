@@ -1,0 +1,292 @@
+"""Idempotent consumers (DESIGN §4): durable pull consumers, an inbox, bounded redelivery, dead letters.
+
+For every fetched batch, one database transaction; inside it each message gets a savepoint in which its
+event id is recorded in ``inbox_event`` and its handler runs. A duplicate (same consumer, same event id) is
+recognised by the insert and skipped. Messages are acked only after the commit. A failing handler rolls
+back its savepoint only; the message is redelivered with backoff until ``max_deliver``, then moved to the
+dead-letter stream with the reason, and acked only once the dead-letter stream has acknowledged it, so
+nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common import log as logmod
+from lkg.common.db import Database
+from lkg.common.events.base import Envelope, Event
+from lkg.common.events.bus import Names
+from lkg.common.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE, EVENTS_RETRIED
+
+log = logmod.get_logger(__name__)
+
+#: The event being handled; events staged by its handler carry it as their causation id.
+current_causation_id: ContextVar[UUID | None] = ContextVar("lkg_causation_id", default=None)
+
+Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
+
+_inbox = sa.table(
+    "inbox_event",
+    sa.column("consumer", sa.Text),
+    sa.column("event_id"),
+    sa.column("subject", sa.Text),
+    sa.column("stream_seq", sa.BigInteger),
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One event contract and the handler that applies it (inside the inbox transaction)."""
+
+    event: type[Event]
+    handler: Handler
+
+
+@dataclass
+class ConsumerOptions:
+    batch_size: int = 100
+    max_deliver: int = 6
+    backoff_seconds: Sequence[float] = (0.5, 2.0, 10.0, 30.0, 120.0)
+    ack_wait_seconds: float = 60.0
+    max_ack_pending: int = 5000
+    fetch_timeout: float = 1.0
+    #: Switch the inbox off only to show that the crash test can catch duplicates (a control run).
+    inbox_enabled: bool = True
+
+
+@dataclass
+class _Outcome:
+    msg: Msg
+    envelope: Envelope | None
+    status: str  # applied | duplicate | failed | unhandled
+    reason: str = ""
+
+
+@dataclass
+class EventConsumer:
+    """A service's durable consumers on the producers' streams it subscribes to, plus its retry subject."""
+
+    consumer: str
+    db: Database
+    nc: NATS
+    js: JetStreamContext
+    names: Names
+    subscriptions: Sequence[Subscription]
+    options: ConsumerOptions = field(default_factory=ConsumerOptions)
+    applied_total: int = 0
+    _by_type: dict[tuple[str, int], Subscription] = field(init=False)
+    _bindings: list[tuple[str, str]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_type = {(s.event.event_type, s.event.version): s for s in self.subscriptions}
+
+    # ---- set-up ---------------------------------------------------------------------------------
+
+    def _filters_by_stream(self) -> dict[str, list[str]]:
+        filters: dict[str, list[str]] = {}
+        for sub in self.subscriptions:
+            filters.setdefault(self.names.stream(sub.event.producer), []).append(
+                sub.event.subject(self.names.prefix)
+            )
+        if self.subscriptions:
+            filters[self.names.retry_stream] = [self.names.retry_subject(self.consumer)]
+        return {stream: sorted(set(subjects)) for stream, subjects in filters.items()}
+
+    async def ensure(self) -> None:
+        """Create or update the durable consumers (idempotent)."""
+        self._bindings = []
+        for stream, subjects in self._filters_by_stream().items():
+            config = api.ConsumerConfig(
+                durable_name=self.consumer,
+                name=self.consumer,
+                deliver_policy=api.DeliverPolicy.ALL,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=self.options.ack_wait_seconds,
+                # JetStream's default MaxDeliver is unlimited: bound it, then dead-letter (NOTES.md).
+                max_deliver=self.options.max_deliver,
+                max_ack_pending=self.options.max_ack_pending,
+                filter_subjects=subjects,
+            )
+            await self.js.add_consumer(stream, config)
+            self._bindings.append((stream, self.consumer))
+
+    async def reset(self) -> None:
+        """Delete the durable consumers so that the next :meth:`ensure` replays from the start."""
+        for stream in self._filters_by_stream():
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(stream, self.consumer)
+
+    # ---- running --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        if not self._bindings:
+            await self.ensure()
+        await asyncio.gather(*(self._loop(stream, durable) for stream, durable in self._bindings))
+
+    async def _loop(self, stream: str, durable: str) -> None:
+        psub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+        while True:
+            try:
+                msgs = await psub.fetch(self.options.batch_size, timeout=self.options.fetch_timeout)
+            except TimeoutError:
+                continue
+            except Exception as exc:  # connection hiccups: the client reconnects by itself
+                log.warning("consumer.fetch_failed", consumer=self.consumer, stream=stream, error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            await self.process(msgs)
+
+    async def process(self, msgs: Sequence[Msg]) -> list[_Outcome]:
+        """Apply one fetched batch in one transaction; ack after commit; retry or dead-letter failures."""
+        outcomes: list[_Outcome] = []
+        parsed: list[tuple[Msg, Envelope]] = []
+        for msg in msgs:
+            try:
+                envelope = Envelope.from_bytes(msg.data)
+            except ValueError as exc:
+                outcomes.append(_Outcome(msg, None, "failed", f"malformed envelope: {exc}"))
+                continue
+            parsed.append((msg, envelope))
+        try:
+            async with self.db.transaction() as session:
+                for msg, envelope in parsed:
+                    outcomes.append(await self._apply(session, msg, envelope))
+        except Exception as exc:  # the commit failed: nothing of this batch happened
+            log.warning("consumer.commit_failed", consumer=self.consumer, error=repr(exc))
+            outcomes = [o for o in outcomes if o.envelope is None] + [
+                _Outcome(m, e, "failed", f"commit failed: {exc!r}") for m, e in parsed
+            ]
+        for outcome in outcomes:
+            await self._settle(outcome)
+        return outcomes
+
+    async def _apply(self, session: AsyncSession, msg: Msg, envelope: Envelope) -> _Outcome:
+        sub = self._by_type.get((envelope.type, envelope.version))
+        if sub is None:
+            return _Outcome(msg, envelope, "unhandled")
+        cid_token = logmod.correlation_id.set(envelope.correlation_id)
+        cause_token = current_causation_id.set(envelope.event_id)
+        try:
+            async with session.begin_nested():
+                if self.options.inbox_enabled:
+                    recorded = await session.execute(
+                        pg_insert(_inbox)
+                        .values(
+                            consumer=self.consumer,
+                            event_id=envelope.event_id,
+                            subject=self.names.strip(msg.subject),
+                            stream_seq=_stream_seq(msg),
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(_inbox.c.event_id)
+                    )
+                    if recorded.first() is None:
+                        return _Outcome(msg, envelope, "duplicate")
+                event = envelope.event()
+                await sub.handler(session, envelope, event)
+            return _Outcome(msg, envelope, "applied")
+        except Exception as exc:
+            log.warning(
+                "consumer.handler_failed",
+                consumer=self.consumer,
+                type=envelope.type,
+                event_id=str(envelope.event_id),
+                error=repr(exc),
+            )
+            return _Outcome(msg, envelope, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            current_causation_id.reset(cause_token)
+            logmod.correlation_id.reset(cid_token)
+
+    async def _settle(self, outcome: _Outcome) -> None:
+        msg, kind = outcome.msg, outcome.envelope.type if outcome.envelope else "malformed"
+        if outcome.status in ("applied", "duplicate", "unhandled"):
+            await msg.ack()
+            if outcome.status == "applied":
+                self.applied_total += 1
+                EVENTS_CONSUMED.labels(self.consumer, kind).inc()
+            elif outcome.status == "duplicate":
+                EVENTS_DUPLICATE.labels(self.consumer, kind).inc()
+            return
+        deliveries = msg.metadata.num_delivered if msg.reply else 1
+        if outcome.envelope is None or deliveries >= self.options.max_deliver:
+            try:
+                await self.dead_letter(msg, outcome.reason, deliveries)
+            except Exception as exc:  # the dead-letter stream did not take it: keep redelivering
+                log.error("consumer.dead_letter_failed", consumer=self.consumer, error=repr(exc))
+                await msg.nak(delay=self.options.backoff_seconds[-1])
+                return
+            await msg.term()
+            EVENTS_DEAD_LETTERED.labels(self.consumer, kind).inc()
+            return
+        backoff = self.options.backoff_seconds
+        await msg.nak(delay=backoff[min(deliveries - 1, len(backoff) - 1)])
+        EVENTS_RETRIED.labels(self.consumer, kind).inc()
+
+    async def dead_letter(self, msg: Msg, reason: str, deliveries: int) -> None:
+        original = self.names.strip(
+            msg.headers.get("Lkg-Original-Subject", msg.subject) if msg.headers else msg.subject
+        )
+        seq = _stream_seq(msg)
+        headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-")}
+        headers.update(
+            {
+                "Nats-Msg-Id": f"dlq:{self.consumer}:{msg.metadata.stream if msg.reply else ''}:{seq}",
+                "Lkg-Original-Subject": original,
+                "Lkg-Dlq-Consumer": self.consumer,
+                "Lkg-Dlq-Reason": reason[:2000],
+                "Lkg-Dlq-Deliveries": str(deliveries),
+                "Lkg-Dlq-Stream": msg.metadata.stream if msg.reply else "",
+                "Lkg-Dlq-Stream-Seq": str(seq or ""),
+            }
+        )
+        await self.js.publish(self.names.dlq_subject(self.consumer, original), msg.data, headers=headers)
+        log.error("consumer.dead_lettered", consumer=self.consumer, subject=original, reason=reason)
+
+    async def backlog(self) -> int:
+        """Messages not yet delivered or not yet acknowledged, over all of this consumer's bindings."""
+        total = 0
+        for stream, durable in self._bindings:
+            info = await self.js.consumer_info(stream, durable)
+            total += info.num_pending + info.num_ack_pending
+        return total
+
+
+def _stream_seq(msg: Msg) -> int | None:
+    try:
+        return msg.metadata.sequence.stream
+    except Exception:
+        return None
+
+
+async def upsert_if_newer(
+    session: AsyncSession,
+    table: sa.Table,
+    values: dict[str, Any],
+    *,
+    key: str = "id",
+    revision: str = "revision",
+) -> bool:
+    """Apply a snapshot only if it is newer than the stored one (DESIGN §4). True if it was applied."""
+    stmt = pg_insert(table).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[key]],
+        set_={name: stmt.excluded[name] for name in values if name != key},
+        where=table.c[revision] < stmt.excluded[revision],
+    ).returning(table.c[key])
+    return (await session.execute(stmt)).first() is not None

@@ -1,0 +1,298 @@
+"""What a service declares (:class:`ServiceSpec`) and what runs it (:class:`ServiceRuntime`, :class:`Platform`).
+
+The composition root: a service package exposes one ``SPEC`` (entry point group ``lkg.services``); the
+runtime builds its engine, NATS connection, outbox relay, consumers and scans inside the app's lifespan.
+A :class:`Platform` holds what a process shares between the services it hosts: the clock and calendar,
+and the NATS connection that follows the shared clock. One process hosts one service (Kubernetes) or
+all five (the embedded default); events go over NATS in both shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from lkg.common.calendar import WorkingCalendar, YearSchedule
+from lkg.common.clock import TZ, Clock, SimulatedClock, SystemClock, wall_clock_utc
+from lkg.common.db import Database, current_revisions, head_revisions
+from lkg.common.events.bus import Names, connect, ensure_streams
+from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription
+from lkg.common.events.outbox import OutboxRelay
+from lkg.common.log import get_logger
+from lkg.common.metrics import SCAN_ACTIONS, SCAN_DURATION
+from lkg.common.runtime import shared_time
+from lkg.common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from lkg.common.auth import ReachResolver
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A deadline scan: acts on everything due up to ``until`` and returns how many rows it acted on."""
+
+    name: str
+    run: Callable[[ServiceRuntime, datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything the runtime needs to know about a service."""
+
+    name: str
+    title: str
+    description: str
+    version: str
+    settings_cls: type[ServiceSettings]
+    metadata: sa.MetaData
+    migrations: str  # "lkg.registry:migrations"
+    router: Callable[[], APIRouter]
+    subscriptions: Sequence[Subscription] = ()
+    scans: Sequence[Scan] = ()
+    #: Tables built only from other services' events: emptied by ``lkg replay --rebuild``.
+    read_copy_tables: Sequence[str] = ()
+    reach_resolver: Callable[[ServiceRuntime], ReachResolver] | None = None
+    on_calendar_loaded: Callable[[ServiceRuntime, int], Awaitable[int]] | None = None
+
+
+def discover_specs() -> dict[str, ServiceSpec]:
+    """Installed services, by name (entry point group ``lkg.services``)."""
+    specs = {ep.name: ep.load() for ep in entry_points(group="lkg.services")}
+    order = ["registry", "approvals", "issues", "scoring", "notifier"]
+    return dict(sorted(specs.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+
+
+class Platform:
+    """Per-process shared pieces: the clock, the calendar, and the NATS connection that keeps them current."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.names = Names(settings.nats_prefix)
+        self.calendar = WorkingCalendar()
+        self.clock: Clock = (
+            SimulatedClock(settings.simulated_start) if settings.clock == "simulated" else SystemClock()
+        )
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.runtimes: dict[str, ServiceRuntime] = {}
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        if not self.settings.nats_url:
+            raise RuntimeError("NATS_URL is not set")
+        self.nc = await connect(self.settings.nats_url, name="lkg-platform")
+        self.js = self.nc.jetstream()
+        await ensure_streams(self.js, self.names)
+        calendar_kv = await shared_time.calendar_bucket(self.js, self.names)
+        await self._load_calendar(calendar_kv)
+        self._tasks.append(asyncio.create_task(self._follow_calendar(calendar_kv), name="calendar"))
+        if isinstance(self.clock, SimulatedClock):
+            clock_kv = await shared_time.clock_bucket(self.js, self.names)
+            self.clock.move_to(await shared_time.init_now(clock_kv, self.settings.simulated_start))
+            self._tasks.append(asyncio.create_task(shared_time.follow(clock_kv, self.clock), name="clock"))
+
+    async def _load_calendar(self, kv) -> None:
+        with contextlib.suppress(Exception):
+            for key in await kv.keys():
+                if key.startswith("year."):
+                    self.calendar.load(YearSchedule.model_validate_json((await kv.get(key)).value))
+
+    async def _follow_calendar(self, kv) -> None:
+        watcher = await kv.watch("year.*")
+        async for entry in watcher:
+            if entry is None or not entry.value:
+                continue
+            schedule = YearSchedule.model_validate_json(entry.value)
+            self.calendar.load(schedule)
+            log.info("calendar.loaded", year=schedule.year, source=schedule.source)
+            for runtime in self.runtimes.values():
+                if runtime.spec.on_calendar_loaded is not None:
+                    await runtime.spec.on_calendar_loaded(runtime, schedule.year)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+
+@dataclass
+class ServiceRuntime:
+    """One service's live resources inside a process."""
+
+    spec: ServiceSpec
+    settings: ServiceSettings
+    platform: Platform
+    consumer_options: ConsumerOptions | None = None
+    db: Database = field(init=False)
+    nc: NATS = field(init=False)
+    js: JetStreamContext = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    consumer: EventConsumer = field(init=False)
+    _tasks: list[asyncio.Task] = field(init=False, default_factory=list)
+    _settle_sub: Any = field(init=False, default=None)
+    _reported: int = field(init=False, default=0)
+    _activity: int = field(init=False, default=0)
+    _scan_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def clock(self) -> Clock:
+        return self.platform.clock
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self.platform.calendar
+
+    @property
+    def names(self) -> Names:
+        return self.platform.names
+
+    async def start(self) -> None:
+        settings = self.settings
+        if not settings.database_url:
+            raise RuntimeError(f"{self.name}: DATABASE_URL is not set")
+        self.db = Database(settings.database_url)
+        self.nc = await connect(settings.nats_url or "", name=f"lkg-{self.name}")
+        self.js = self.nc.jetstream()
+        self.relay = OutboxRelay(
+            service=self.name,
+            db=self.db,
+            js=self.js,
+            names=self.names,
+            database_url=settings.database_url,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+            wall_clock=wall_clock_utc,
+        )
+        options = self.consumer_options or ConsumerOptions(
+            batch_size=settings.consumer_batch_size,
+            max_deliver=settings.consumer_max_deliver,
+            backoff_seconds=settings.consumer_backoff_seconds,
+            ack_wait_seconds=settings.consumer_ack_wait_seconds,
+        )
+        self.consumer = EventConsumer(
+            consumer=self.name,
+            db=self.db,
+            nc=self.nc,
+            js=self.js,
+            names=self.names,
+            subscriptions=self.spec.subscriptions,
+            options=options,
+        )
+        await self.consumer.ensure()
+        self._tasks = [
+            asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
+            asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),
+        ]
+        if isinstance(self.clock, SimulatedClock):
+            kv = await shared_time.clock_bucket(self.js, self.names)
+            await shared_time.register_service(kv, self.name)
+            self._settle_sub = await shared_time.serve_settle(
+                self.nc, self.names, self.name, self.clock, self.settle
+            )
+        elif self.spec.scans:
+            self._tasks.append(asyncio.create_task(self._scan_forever(), name=f"{self.name}-scans"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        await self.db.dispose()
+
+    # ---- time ---------------------------------------------------------------------------------------
+
+    async def run_scans(self, until: datetime) -> int:
+        """Run every scan up to ``until`` (a service's scans never overlap within one process)."""
+        acted = 0
+        async with self._scan_lock:
+            for scan in self.spec.scans:
+                started = time.perf_counter()
+                n = await scan.run(self, until)
+                SCAN_DURATION.labels(self.name, scan.name).observe(time.perf_counter() - started)
+                SCAN_ACTIONS.labels(self.name, scan.name).inc(n)
+                acted += n
+        if acted:
+            self.relay.wake()
+        return acted
+
+    async def _scan_forever(self) -> None:
+        while True:
+            try:
+                await self.run_scans(self.clock.now())
+            except Exception as exc:
+                log.error("scan.failed", service=self.name, error=repr(exc))
+            await asyncio.sleep(self.settings.scan_interval_seconds)
+
+    async def settle(self, until: datetime, timeout: float = 60.0) -> int:
+        """Scans up to ``until``, outbox published, consumers caught up. Returns activity since last call."""
+        acted = await self.run_scans(until)
+        published = await self.relay.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await self.consumer.backlog() > 0:
+            if loop.time() > deadline:
+                raise TimeoutError(f"{self.name}: consumers still have a backlog after {timeout}s")
+            await asyncio.sleep(0.01)
+        published += await self.relay.drain()
+        applied = self.consumer.applied_total - self._reported
+        self._reported = self.consumer.applied_total
+        return acted + published + applied
+
+    # ---- health -------------------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        try:
+            async with self.db.sessions() as session:
+                await session.execute(sa.text("SELECT 1"))
+                current = await current_revisions(session)
+            heads = head_revisions(self.spec.migrations)
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if current == heads else f"at {sorted(current)}, head {sorted(heads)}"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        checks["nats"] = "ok" if self.nc.is_connected else "disconnected"
+        return checks
+
+
+async def readiness_report(platform: Platform) -> dict[str, Any]:
+    """``/readyz``: every hosted service's checks; a provisional calendar is a warning, still ready."""
+    checks: dict[str, Any] = {}
+    for runtime in platform.runtimes.values():
+        for key, value in (await runtime.readiness()).items():
+            checks[f"{runtime.name}.{key}"] = value
+    warnings = []
+    year = platform.clock.now().astimezone(TZ).year
+    if platform.calendar.is_provisional(platform.clock.today()):
+        warnings.append(
+            f"{year} 年的工作日历为临时日历（无官方调休安排），据此计算的期限标记为临时，"
+            f"加载官方日历后将重新计算 (lkg calendar load)"
+        )
+    status = "ok" if all(v == "ok" for v in checks.values()) else "fail"
+    return {"status": status, "checks": checks, "warnings": warnings, "now": platform.clock.now().isoformat()}

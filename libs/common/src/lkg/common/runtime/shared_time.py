@@ -1,0 +1,192 @@
+"""Shared simulated time and shared calendar data over NATS key-value (DESIGN §5).
+
+Key-value bucket ``LKG_CLOCK``: key ``now`` holds the simulated time (ISO 8601); keys ``service.<name>``
+register each service that must settle when the clock moves.
+
+Moving the clock (:func:`move_clock`): write ``now``, then ask every registered service to *settle* up to
+it — run its scans, publish its outbox, and wait for its consumers to catch up — in rounds, until a whole
+round reports no activity. Only then does the call return, so a test can assert right after. One replica
+per service answers (queue group), and the scans themselves are safe with several replicas.
+
+Key-value bucket ``LKG_CALENDAR``: key ``year.<YYYY>`` holds an official year schedule loaded with
+``lkg calendar load``; every process applies it to its calendar and recomputes provisional deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext, api
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from lkg.common.clock import TZ, SimulatedClock
+from lkg.common.events.bus import Names
+from lkg.common.log import get_logger
+
+log = get_logger(__name__)
+
+NOW_KEY = "now"
+
+
+async def clock_bucket(js: JetStreamContext, names: Names) -> KeyValue:
+    return await _bucket(js, names.bucket("clock"), history=1)
+
+
+async def calendar_bucket(js: JetStreamContext, names: Names) -> KeyValue:
+    return await _bucket(js, names.bucket("calendar"), history=5)
+
+
+async def _bucket(js: JetStreamContext, name: str, history: int) -> KeyValue:
+    try:
+        return await js.key_value(name)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            api.KeyValueConfig(bucket=name, history=history, storage=api.StorageType.FILE)
+        )
+
+
+async def read_now(kv: KeyValue) -> datetime | None:
+    try:
+        entry = await kv.get(NOW_KEY)
+    except KeyNotFoundError:
+        return None
+    return datetime.fromisoformat(entry.value.decode()) if entry.value else None
+
+
+async def init_now(kv: KeyValue, start: datetime) -> datetime:
+    """Set the shared time on first start only; an existing deployment keeps its time."""
+    with contextlib.suppress(Exception):
+        await kv.create(NOW_KEY, start.astimezone(TZ).isoformat().encode())
+    now = await read_now(kv)
+    assert now is not None
+    return now
+
+
+async def follow(kv: KeyValue, clock: SimulatedClock) -> None:
+    """Keep a process's simulated clock in step with the shared entry (until cancelled)."""
+    watcher = await kv.watch(NOW_KEY)
+    try:
+        async for entry in watcher:
+            if entry is not None and entry.value:
+                clock.move_to(datetime.fromisoformat(entry.value.decode()))
+    finally:
+        with contextlib.suppress(Exception):
+            await watcher.stop()
+
+
+def settle_subject(names: Names) -> str:
+    return names.subject("lkg.clock.settle")
+
+
+async def register_service(kv: KeyValue, service: str) -> None:
+    await kv.put(f"service.{service}", b"1")
+
+
+async def serve_settle(
+    nc: NATS, names: Names, service: str, clock: SimulatedClock, settle: Callable[[datetime], Awaitable[int]]
+):
+    """Answer settle requests for ``service`` (one replica per request: queue group)."""
+
+    async def handle(msg) -> None:
+        target = datetime.fromisoformat(json.loads(msg.data)["until"])
+        clock.move_to(target)
+        try:
+            activity = await settle(target)
+            reply = {"service": service, "activity": activity}
+        except Exception as exc:
+            log.error("clock.settle_failed", service=service, error=repr(exc))
+            reply = {"service": service, "activity": 0, "error": f"{type(exc).__name__}: {exc}"}
+        await msg.respond(json.dumps(reply).encode())
+
+    return await nc.subscribe(settle_subject(names), queue=f"settle.{service}", cb=handle)
+
+
+@dataclass
+class SettleReport:
+    now: datetime
+    rounds: int
+    activity: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"now": self.now.isoformat(), "rounds": self.rounds, "activity": self.activity}
+
+
+class SettleError(RuntimeError):
+    pass
+
+
+async def move_clock(
+    nc: NATS,
+    js: JetStreamContext,
+    names: Names,
+    target: datetime,
+    *,
+    timeout: float = 120.0,
+    max_rounds: int = 50,
+) -> SettleReport:
+    """Set the shared time to ``target`` and return once every service has settled up to it."""
+    kv = await clock_bucket(js, names)
+    current = await read_now(kv)
+    target = target.astimezone(TZ)
+    if current is not None and target < current:
+        raise SettleError(f"the shared clock only moves forward (now {current.isoformat()})")
+    await kv.put(NOW_KEY, target.isoformat().encode())
+    expected = {k.removeprefix("service.") for k in await _keys(kv) if k.startswith("service.")}
+    report = SettleReport(now=target, rounds=0)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while report.rounds < max_rounds:
+        report.rounds += 1
+        replies = await _gather(nc, names, target, expected, deadline)
+        errors = {r["service"]: r["error"] for r in replies if r.get("error")}
+        if errors:
+            raise SettleError(f"services failed to settle: {errors}")
+        round_activity = sum(r["activity"] for r in replies)
+        for r in replies:
+            report.activity[r["service"]] = report.activity.get(r["service"], 0) + r["activity"]
+        if round_activity == 0:
+            return report
+    raise SettleError(f"not settled after {max_rounds} rounds")
+
+
+async def _keys(kv: KeyValue) -> list[str]:
+    try:
+        return await kv.keys()
+    except Exception:  # nats-py raises NoKeysError on an empty bucket
+        return []
+
+
+async def _gather(
+    nc: NATS, names: Names, target: datetime, expected: set[str], deadline: float
+) -> list[dict]:
+    inbox = nc.new_inbox()
+    replies: list[dict] = []
+    done = asyncio.Event()
+
+    async def collect(msg) -> None:
+        replies.append(json.loads(msg.data))
+        if {r["service"] for r in replies} >= expected:
+            done.set()
+
+    sub = await nc.subscribe(inbox, cb=collect)
+    try:
+        await nc.publish(
+            settle_subject(names), json.dumps({"until": target.isoformat()}).encode(), reply=inbox
+        )
+        if not expected:
+            return []
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(done.wait(), timeout=max(remaining, 0.1))
+        except TimeoutError:
+            missing = expected - {r["service"] for r in replies}
+            raise SettleError(f"no answer from {sorted(missing)} (are they running?)") from None
+        return replies
+    finally:
+        await sub.unsubscribe()
