@@ -476,9 +476,7 @@ class WorkingCalendar:
         return merged
 
     def _on_provisional(self, stretches: Iterable[tuple[int, int]]) -> bool:
+        # The years were built while counting, so this reads the per-year cache.
         return any(
-            self.year_kind(year) == "provisional"
-            for a, b in stretches
-            if b > a
-            for year in self._years_between(a, b)
+            self._year(year).provisional for a, b in stretches if b > a for year in self._years_between(a, b)
         )
