@@ -110,19 +110,22 @@ class EventConsumer:
         """Create or update the durable consumers (idempotent)."""
         self._bindings = []
         for stream, subjects in self._filters_by_stream().items():
-            config = api.ConsumerConfig(
-                durable_name=self.consumer,
-                name=self.consumer,
-                deliver_policy=api.DeliverPolicy.ALL,
-                ack_policy=api.AckPolicy.EXPLICIT,
-                ack_wait=self.options.ack_wait_seconds,
-                # JetStream's default MaxDeliver is unlimited: bound it, then dead-letter (NOTES.md).
-                max_deliver=self.options.max_deliver,
-                max_ack_pending=self.options.max_ack_pending,
-                filter_subjects=subjects,
-            )
-            await self.js.add_consumer(stream, config)
+            await self._ensure_one(stream, subjects)
             self._bindings.append((stream, self.consumer))
+
+    async def _ensure_one(self, stream: str, subjects: list[str]) -> None:
+        config = api.ConsumerConfig(
+            durable_name=self.consumer,
+            name=self.consumer,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.options.ack_wait_seconds,
+            # JetStream's default MaxDeliver is unlimited: bound it, then dead-letter (NOTES.md).
+            max_deliver=self.options.max_deliver,
+            max_ack_pending=self.options.max_ack_pending,
+            filter_subjects=subjects,
+        )
+        await self.js.add_consumer(stream, config)
 
     async def reset(self) -> None:
         """Delete the durable consumers so that the next :meth:`ensure` replays from the start."""
@@ -139,14 +142,28 @@ class EventConsumer:
         await asyncio.gather(*(self._loop(stream, durable) for stream, durable in self._bindings))
 
     async def _loop(self, stream: str, durable: str) -> None:
-        psub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+        """Fetch and apply batches; re-bind when the durable consumer was deleted (``lkg replay``)."""
+        subjects = self._filters_by_stream()[stream]
+        loop = asyncio.get_running_loop()
+        psub = None
+        checked = loop.time()
         while True:
             try:
+                if psub is None:
+                    await self._ensure_one(stream, subjects)
+                    psub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
                 msgs = await psub.fetch(self.options.batch_size, timeout=self.options.fetch_timeout)
             except TimeoutError:
+                if loop.time() - checked > 5.0:  # idle: make sure our consumer still exists
+                    checked = loop.time()
+                    try:
+                        await self.js.consumer_info(stream, durable)
+                    except NotFoundError:
+                        psub = None
                 continue
-            except Exception as exc:  # connection hiccups: the client reconnects by itself
+            except Exception as exc:  # connection hiccups (the client reconnects) or a deleted consumer
                 log.warning("consumer.fetch_failed", consumer=self.consumer, stream=stream, error=repr(exc))
+                psub = None
                 await asyncio.sleep(0.5)
                 continue
             await self.process(msgs)

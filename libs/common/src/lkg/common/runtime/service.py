@@ -1,4 +1,4 @@
-"""What a service declares (:class:`ServiceSpec`) and what runs it (:class:`ServiceRuntime`, :class:`Platform`).
+"""What a service declares (:class:`ServiceSpec`) and what runs it (:class:`ServiceRuntime`).
 
 The composition root: a service package exposes one ``SPEC`` (entry point group ``lkg.services``); the
 runtime builds its engine, NATS connection, outbox relay, consumers and scans inside the app's lifespan.
@@ -66,6 +66,8 @@ class ServiceSpec:
     read_copy_tables: Sequence[str] = ()
     reach_resolver: Callable[[ServiceRuntime], ReachResolver] | None = None
     on_calendar_loaded: Callable[[ServiceRuntime, int], Awaitable[int]] | None = None
+    #: Demo data, idempotent (``lkg run`` / ``lkg seed``): returns how many rows it created.
+    seed: Callable[[Database], Awaitable[int]] | None = None
 
 
 def discover_specs() -> dict[str, ServiceSpec]:

@@ -1,0 +1,203 @@
+"""Compose services into one ASGI app: one service (a pod) or all five (the embedded default).
+
+Events go over NATS in both shapes; routes are checked for collisions by the HTTP app factory, so two
+services claiming one path fail at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from pydantic import BaseModel, Field, model_validator
+
+from lkg.common.auth import Principal, Role, require_roles
+from lkg.common.clock import TZ, parse_duration
+from lkg.common.db import with_database
+from lkg.common.events.inbox import ConsumerOptions
+from lkg.common.http.app import create_http_app
+from lkg.common.http.problems import DomainError
+from lkg.common.log import configure_logging, get_logger
+from lkg.common.runtime import shared_time
+from lkg.common.runtime.service import Platform, ServiceRuntime, ServiceSpec, readiness_report
+from lkg.common.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+VERSION = "0.1.0"
+
+
+def database_name(service: str) -> str:
+    """One database per service (DESIGN §3)."""
+    return f"lkg_{service}"
+
+
+def settings_for(
+    spec: ServiceSpec, base: ServiceSettings, *, database_url: str | None = None
+) -> ServiceSettings:
+    """A service's settings: the process's common settings plus the service's own database."""
+    values = base.model_dump()
+    values.update(service_name=spec.name, database_url=database_url or base.database_url)
+    return spec.settings_cls(**values)
+
+
+def one_process_settings(
+    specs: Sequence[ServiceSpec], base: ServiceSettings, server_url: str
+) -> dict[str, ServiceSettings]:
+    """All services on one PostgreSQL server, each in its own database ``lkg_<service>``."""
+    return {
+        spec.name: settings_for(spec, base, database_url=with_database(server_url, database_name(spec.name)))
+        for spec in specs
+    }
+
+
+def build_app(
+    specs: Sequence[ServiceSpec],
+    settings: ServiceSettings,
+    service_settings: Mapping[str, ServiceSettings],
+    *,
+    consumer_options: ConsumerOptions | None = None,
+) -> FastAPI:
+    """The ASGI app hosting ``specs``; engines and connections are built in its lifespan."""
+    platform = Platform(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        await platform.start()
+        app.state.platform = platform
+        app.state.runtimes = platform.runtimes
+        try:
+            for spec in specs:
+                runtime = ServiceRuntime(
+                    spec=spec,
+                    settings=service_settings[spec.name],
+                    platform=platform,
+                    consumer_options=consumer_options,
+                )
+                await runtime.start()
+                platform.runtimes[spec.name] = runtime
+                if spec.reach_resolver is not None:
+                    app.state.reach_resolvers[spec.name] = spec.reach_resolver(runtime)
+            log.info(
+                "lkg.started",
+                services=[s.name for s in specs],
+                clock=settings.clock,
+                now=platform.clock.now().isoformat(),
+            )
+            yield
+        finally:
+            for runtime in reversed(list(platform.runtimes.values())):
+                await runtime.stop()
+            platform.runtimes.clear()
+            await platform.stop()
+
+    async def readiness() -> dict[str, Any]:
+        return await readiness_report(platform)
+
+    if len(specs) == 1:
+        title, description = specs[0].title, specs[0].description
+    else:
+        title = "临空港重大产业项目落地建设在线 LKG"
+        description = (
+            "三层八线重大项目推进平台：项目登记、并联审批、问题逐级上报、考评与通知。\n\n"
+            "The Linkonggang major-projects platform: registry, approvals, issues, scoring and notifier "
+            "in one process. Each service keeps its own database; events go over NATS JetStream."
+        )
+    extra = [dev_clock_router()] if settings.dev_endpoints_enabled else []
+    app = create_http_app(
+        settings=settings,
+        title=title,
+        description=description,
+        version=VERSION,
+        routers=[(spec.name, spec.router()) for spec in specs],
+        lifespan=lifespan,
+        readiness=readiness,
+        extra_routers=extra,
+    )
+    if not hasattr(app.state, "reach_resolvers"):
+        app.state.reach_resolvers = {}
+    return app
+
+
+# ---- the dev-only clock endpoint (simulated time, never in production) ------------------------------
+
+
+class ClockMove(BaseModel):
+    """Set the shared clock to an instant, or advance it by a duration or a number of working days."""
+
+    set: datetime | None = Field(
+        default=None, description="目标时间 (ISO 8601, e.g. 2020-05-08T09:00:00+08:00)"
+    )
+    advance: str | None = Field(default=None, description="前进时长, e.g. 3d, 8h, P1DT2H")
+    working_days: int | None = Field(default=None, ge=1, le=400, description="前进若干个工作日（同一时刻）")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClockMove:
+        if sum(v is not None for v in (self.set, self.advance, self.working_days)) != 1:
+            raise ValueError("give exactly one of set, advance, working_days")
+        if self.set is not None and self.set.tzinfo is None:
+            raise ValueError("set must carry a time zone offset")
+        return self
+
+
+class ClockState(BaseModel):
+    now: datetime
+    rounds: int = 0
+    activity: dict[str, int] = Field(default_factory=dict)
+
+
+class ClockNotForward(DomainError):
+    status = 409
+    code = "clock_not_forward"
+    title = "共享时钟只能向前移动"
+
+
+class ClockNotSettled(DomainError):
+    status = 503
+    code = "clock_not_settled"
+    title = "时钟已移动，但有服务未在时限内完成扫描"
+
+
+def target_time(platform: Platform, move: ClockMove) -> datetime:
+    now = platform.clock.now()
+    if move.set is not None:
+        return move.set.astimezone(TZ)
+    if move.advance is not None:
+        return now + parse_duration(move.advance)
+    assert move.working_days is not None
+    day = platform.calendar.add_working_days(now.date(), move.working_days)
+    return datetime.combine(day, now.timetz())
+
+
+def dev_clock_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
+    Operator = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MAJOR_PROJECTS_OFFICE))]
+
+    @router.get("/clock", response_model=ClockState, summary="模拟时钟当前时间 Current simulated time")
+    async def get_clock(request: Request, _: Operator) -> ClockState:
+        return ClockState(now=request.app.state.platform.clock.now())
+
+    @router.post(
+        "/clock",
+        response_model=ClockState,
+        summary="移动模拟时钟并等待所有服务完成扫描 Move the clock, wait until all settled",
+    )
+    async def move_clock(request: Request, move: ClockMove, _: Operator) -> ClockState:
+        platform: Platform = request.app.state.platform
+        try:
+            target = target_time(platform, move)
+        except ValueError as exc:
+            raise DomainError(str(exc)) from exc
+        try:
+            report = await shared_time.move_clock(platform.nc, platform.js, platform.names, target)
+        except shared_time.SettleError as exc:
+            if "only moves forward" in str(exc):
+                raise ClockNotForward(str(exc)) from exc
+            raise ClockNotSettled(str(exc)) from exc
+        return ClockState(now=report.now, rounds=report.rounds, activity=report.activity)
+
+    return router

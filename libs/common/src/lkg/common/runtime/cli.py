@@ -1,0 +1,432 @@
+"""``lkg``: run, migrate, seed, mint tokens, move the clock, load calendars, handle dead letters, replay.
+
+Where the servers are: ``DATABASE_URL`` / ``NATS_URL`` (and ``LKG_NATS_PREFIX``) from the environment, else
+the embedded servers that ``lkg run`` started under the data directory (it writes ``runtime.json`` there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lkg.common.clock import TZ, parse_duration, wall_clock_utc
+from lkg.common.db import migrate as migrate_database
+from lkg.common.db import with_database
+from lkg.common.events.bus import Names, connect, ensure_streams
+from lkg.common.settings import ServiceSettings
+
+app = typer.Typer(
+    help="LKG 临空港重大产业项目落地建设在线 — operator and developer commands.", no_args_is_help=True
+)
+clock_app = typer.Typer(help="The shared simulated clock (dev, tests, demos).", no_args_is_help=True)
+calendar_app = typer.Typer(help="Official working-day calendars.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: events a consumer could not apply.", no_args_is_help=True)
+app.add_typer(clock_app, name="clock")
+app.add_typer(calendar_app, name="calendar")
+app.add_typer(dlq_app, name="dead-letters")
+console = Console()
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="LKG_DATA_DIR", help="Embedded servers' data.")]
+Target = Annotated[list[str] | None, typer.Option("--target", "-t", help="Service(s); default: all.")]
+DEFAULT_DATA_DIR = Path(".lkg")
+
+
+@dataclass
+class Endpoints:
+    """Where PostgreSQL and NATS are, and whether they are the embedded ones."""
+
+    database_url: str
+    nats_url: str
+    prefix: str
+    embedded: bool
+
+
+def _specs(targets: Sequence[str] | None):
+    from lkg.common.runtime.service import discover_specs
+
+    specs = discover_specs()
+    if not targets:
+        return list(specs.values())
+    unknown = [t for t in targets if t not in specs]
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s) {unknown}; installed: {sorted(specs)}")
+    return [specs[t] for t in targets]
+
+
+def _runtime_file(data_dir: Path) -> Path:
+    return data_dir / "runtime.json"
+
+
+def _endpoints(data_dir: Path) -> Endpoints:
+    settings = ServiceSettings()
+    if settings.database_url and settings.nats_url:
+        return Endpoints(settings.database_url, settings.nats_url, settings.nats_prefix, embedded=False)
+    path = _runtime_file(data_dir)
+    if not path.exists():
+        raise typer.BadParameter(
+            "no DATABASE_URL/NATS_URL in the environment and no embedded servers running "
+            f"(no {path}); start them with `lkg run`"
+        )
+    info = json.loads(path.read_text())
+    return Endpoints(info["database_url"], info["nats_url"], info.get("prefix", ""), embedded=True)
+
+
+def _service_url(endpoints: Endpoints, service: str, targets_all: bool) -> str:
+    """Embedded / one-process: database ``lkg_<service>`` on the server; one service: the URL as given."""
+    from lkg.common.runtime.app import database_name
+
+    if endpoints.embedded or targets_all:
+        return with_database(endpoints.database_url, database_name(service))
+    return endpoints.database_url
+
+
+# ---- run ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    target: Target = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    seed_demo: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed the demo data once.")] = True,
+) -> None:
+    """Start services. Without DATABASE_URL/NATS_URL: the embedded default (PostgreSQL + NATS from wheels,
+    simulated clock from 2020-05-01 09:00), all five services in one process on one port."""
+    asyncio.run(_run(target, data_dir, host, port, seed_demo))
+
+
+async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) -> None:
+    import uvicorn
+
+    from lkg.common.runtime.app import build_app, one_process_settings, settings_for
+
+    specs = _specs(target)
+    env = ServiceSettings()
+    stack = None
+    if env.database_url and env.nats_url:
+        base = env
+        if len(specs) == 1:
+            per_service = {specs[0].name: settings_for(specs[0], base)}
+        else:
+            per_service = one_process_settings(specs, base, env.database_url)
+    else:
+        from lkg.common.runtime.embedded import EmbeddedStack
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stack = EmbeddedStack(data_dir)
+        urls = stack.start()
+        # The embedded default is a demo: simulated time from the day the policy was issued (DESIGN §5).
+        overrides = {"database_url": urls.database_url, "nats_url": urls.nats_url}
+        if "LKG_CLOCK" not in os.environ:
+            overrides["clock"] = "simulated"
+        base = ServiceSettings(**overrides)
+        per_service = one_process_settings(specs, base, urls.database_url)
+        _runtime_file(data_dir).write_text(
+            json.dumps(
+                {
+                    "database_url": urls.database_url,
+                    "nats_url": urls.nats_url,
+                    "prefix": base.nats_prefix,
+                    "http": f"http://{host}:{port}",
+                },
+                indent=2,
+            )
+        )
+    try:
+        for spec in specs:
+            await migrate_database(spec.migrations, per_service[spec.name].database_url)
+        if seed_demo and stack is not None:
+            await _seed(specs, per_service)
+        application = build_app(specs, base, per_service)
+        console.print(
+            f"[bold]LKG[/] {', '.join(s.name for s in specs)} on http://{host}:{port}/docs "
+            f"(clock: {base.clock})"
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                application, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+            )
+        )
+        await server.serve()
+    finally:
+        if stack is not None:
+            _runtime_file(data_dir).unlink(missing_ok=True)
+            stack.stop()
+
+
+async def _seed(specs, per_service) -> None:
+    from lkg.common.db import Database
+
+    for spec in specs:
+        if spec.seed is None:
+            continue
+        db = Database(per_service[spec.name].database_url, pool_size=2)
+        try:
+            created = await spec.seed(db)
+        finally:
+            await db.dispose()
+        if created:
+            console.print(f"seeded {spec.name}: {created}")
+
+
+@app.command()
+def migrate(target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Apply each service's Alembic migrations (creating its database if missing)."""
+    endpoints = _endpoints(data_dir)
+    specs = _specs(target)
+
+    async def go() -> None:
+        for spec in specs:
+            await migrate_database(spec.migrations, _service_url(endpoints, spec.name, len(specs) > 1))
+            console.print(f"migrated {spec.name}")
+
+    asyncio.run(go())
+
+
+@app.command()
+def seed(target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Seed the demo data (idempotent: seeds nothing twice)."""
+    endpoints = _endpoints(data_dir)
+    specs = _specs(target)
+
+    async def go() -> None:
+        settings = {
+            s.name: ServiceSettings(database_url=_service_url(endpoints, s.name, len(specs) > 1))
+            for s in specs
+        }
+        await _seed(specs, settings)
+
+    asyncio.run(go())
+
+
+# ---- tokens ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def token(
+    person: Annotated[str | None, typer.Option(help="Person id (subject).")] = None,
+    client: Annotated[str | None, typer.Option(help="Client system id, instead of a person.")] = None,
+    role: Annotated[list[str] | None, typer.Option("--role", "-r", help="Role (repeatable).")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="Client scope (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 8h, 30d.")] = "8h",
+) -> None:
+    """Mint a development token (HS256 with LKG_JWT_SECRET). Refused in production settings."""
+    from lkg.common.auth import Role, mint_token
+
+    settings = ServiceSettings()
+    if settings.is_production:
+        raise typer.BadParameter("development tokens cannot be minted with LKG_ENV=production")
+    if (person is None) == (client is None):
+        raise typer.BadParameter("give exactly one of --person or --client")
+    roles = [Role(r) for r in (role or [])]
+    console.print(
+        mint_token(
+            settings,
+            person=person,
+            client=client,
+            roles=roles,
+            scopes=scope or [],
+            name=name,
+            ttl_seconds=int(parse_duration(ttl).total_seconds()),
+            now=wall_clock_utc(),
+        ),
+        soft_wrap=True,
+    )
+
+
+# ---- clock ----------------------------------------------------------------------------------------
+
+
+async def _with_nats(endpoints: Endpoints, fn):
+    nc = await connect(endpoints.nats_url, name="lkg-cli")
+    try:
+        js = nc.jetstream()
+        names = Names(endpoints.prefix)
+        await ensure_streams(js, names)
+        return await fn(nc, js, names)
+    finally:
+        await nc.drain()
+
+
+@clock_app.command("show")
+def clock_show(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Print the shared simulated time."""
+    from lkg.common.runtime import shared_time
+
+    async def go(nc, js, names):
+        return await shared_time.read_now(await shared_time.clock_bucket(js, names))
+
+    now = asyncio.run(_with_nats(_endpoints(data_dir), go))
+    console.print(now.isoformat() if now else "the shared clock is not set (system time)")
+
+
+def _move(data_dir: Path, compute) -> None:
+    from lkg.common.runtime import shared_time
+
+    async def go(nc, js, names):
+        now = await shared_time.read_now(await shared_time.clock_bucket(js, names))
+        if now is None:
+            raise typer.BadParameter("no simulated clock in this deployment")
+        return await shared_time.move_clock(nc, js, names, compute(now))
+
+    report = asyncio.run(_with_nats(_endpoints(data_dir), go))
+    console.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+
+
+@clock_app.command("set")
+def clock_set(
+    when: Annotated[str, typer.Argument(help="ISO 8601, e.g. 2020-05-08T09:00+08:00")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Set the shared time (forward only) and wait until every service has settled."""
+    target = datetime.fromisoformat(when)
+    if target.tzinfo is None:
+        target = target.replace(tzinfo=TZ)
+    _move(data_dir, lambda _now: target)
+
+
+@clock_app.command("advance")
+def clock_advance(
+    by: Annotated[str | None, typer.Argument(help="Duration: 3d, 8h, P1DT2H")] = None,
+    working_days: Annotated[
+        int | None, typer.Option("--working-days", help="Advance N working days.")
+    ] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Advance the shared time and wait until every service has settled."""
+    if (by is None) == (working_days is None):
+        raise typer.BadParameter("give a duration or --working-days")
+    if by is not None:
+        delta = parse_duration(by)
+        _move(data_dir, lambda now: now + delta)
+        return
+    from lkg.common.calendar import WorkingCalendar
+
+    calendar = WorkingCalendar()
+    _move(
+        data_dir,
+        lambda now: datetime.combine(calendar.add_working_days(now.date(), working_days), now.timetz()),
+    )
+
+
+# ---- calendar -------------------------------------------------------------------------------------
+
+
+@calendar_app.command("load")
+def calendar_load(
+    path: Annotated[Path, typer.Argument(exists=True, readable=True)], data_dir: DataDir = DEFAULT_DATA_DIR
+) -> None:
+    """Load an official year schedule (JSON); every service recomputes provisional deadlines."""
+    from lkg.common.calendar import YearSchedule
+    from lkg.common.runtime import shared_time
+
+    schedule = YearSchedule.model_validate_json(path.read_text())
+
+    async def go(nc, js, names):
+        kv = await shared_time.calendar_bucket(js, names)
+        await kv.put(f"year.{schedule.year}", schedule.model_dump_json().encode())
+
+    asyncio.run(_with_nats(_endpoints(data_dir), go))
+    console.print(
+        f"loaded {schedule.year}: {len(schedule.holidays)} holidays, {len(schedule.workdays)} "
+        f"make-up working days ({schedule.source})"
+    )
+
+
+@calendar_app.command("show")
+def calendar_show(year: int) -> None:
+    """Working days per month of a year, and whether the year is official or provisional."""
+    from datetime import date
+
+    from lkg.common.calendar import WorkingCalendar
+
+    calendar = WorkingCalendar()
+    table = Table(
+        title=f"{year} ({'provisional' if calendar.is_provisional(date(year, 1, 1)) else 'official'})"
+    )
+    table.add_column("month")
+    table.add_column("working days")
+    for month in range(1, 13):
+        start = date(year, month, 1)
+        end = date(year + (month == 12), month % 12 + 1, 1)
+        table.add_row(
+            str(month), str(calendar.working_days_between(start - timedelta(days=1), end - timedelta(days=1)))
+        )
+    console.print(table)
+
+
+# ---- dead letters and replay ----------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dead_letters_list(
+    service: Annotated[str | None, typer.Option(help="Only this consumer.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """List dead letters with their reason."""
+    from lkg.common.events import operations
+
+    letters = asyncio.run(
+        _with_nats(
+            _endpoints(data_dir),
+            lambda nc, js, names: operations.list_dead_letters(js, names, consumer=service),
+        )
+    )
+    table = Table("seq", "consumer", "subject", "deliveries", "reason")
+    for letter in letters:
+        table.add_row(str(letter.seq), letter.consumer, letter.subject, str(letter.deliveries), letter.reason)
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dead_letters_replay(
+    seq: Annotated[list[int] | None, typer.Argument(help="Dead-letter sequence numbers; none = all.")] = None,
+    service: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Send dead letters back to their consumer (its inbox still skips what it already applied)."""
+    from lkg.common.events import operations
+
+    count = asyncio.run(
+        _with_nats(
+            _endpoints(data_dir),
+            lambda nc, js, names: operations.replay_dead_letters(js, names, seqs=seq, consumer=service),
+        )
+    )
+    console.print(f"replayed {count} dead letter(s)")
+
+
+@app.command()
+def replay(
+    service: Annotated[str, typer.Argument(help="The consuming service whose read copies to rebuild.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Rebuild a service's read copies from the streams: empty them and its inbox, replay from the start.
+
+    Safe while the service runs: its consumer re-binds, and snapshots apply only when newer.
+    """
+    from lkg.common.events import operations
+
+    spec = _specs([service])[0]
+    endpoints = _endpoints(data_dir)
+    url = _service_url(endpoints, spec.name, targets_all=endpoints.embedded)
+    count = asyncio.run(
+        _with_nats(endpoints, lambda nc, js, names: operations.rebuild_read_copies(spec, url, nc, js, names))
+    )
+    console.print(f"{spec.name}: read copies emptied; {count} event(s) queued for replay")
+
+
+def main() -> None:
+    app()

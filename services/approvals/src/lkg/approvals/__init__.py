@@ -1,0 +1,1 @@
+"""LKG approvals service."""

@@ -1,0 +1,1 @@
+"""LKG issues service."""

@@ -1,0 +1,1 @@
+"""LKG registry service."""

@@ -1,0 +1,1 @@
+"""LKG scoring service."""
