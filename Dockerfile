@@ -4,7 +4,7 @@
 # developer shape) and no `test` extra. Versions come from constraints.txt, the same pins `make test` runs on.
 #
 #   docker build -t lkg:0.1.0 .
-#   docker run --rm -p 8000:8000 -e DATABASE_URL=... -e NATS_URL=... lkg:0.1.0 run --target registry
+#   docker run --rm -p 8000:8000 -e DATABASE_URL=... -e NATS_URL=... lkg:0.1.0 run --target registry --host 0.0.0.0
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

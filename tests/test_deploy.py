@@ -124,9 +124,9 @@ def pod_templates(objects: list[Manifest]) -> list[tuple[Manifest, Manifest]]:
 
 
 def target_of(container: Manifest) -> tuple[str, str] | None:
-    """(command, service) of an ``lkg run|migrate --target <service>`` container, else None."""
+    """(command, service) of an ``lkg run|migrate --target <service> ...`` container, else None."""
     args = container.get("args", [])
-    if len(args) == 3 and args[0] in ("run", "migrate") and args[1] == "--target":
+    if len(args) >= 3 and args[0] in ("run", "migrate") and args[1] == "--target":
         return args[0], args[2]
     return None
 
@@ -219,6 +219,8 @@ def test_each_service_has_a_deployment_a_service_a_disruption_budget_and_a_migra
     for service in SERVICES:
         deployment, container = app_deployment(objects, service)
         assert target_of(container) == ("run", service)
+        # `lkg run` listens on 127.0.0.1 unless told otherwise; probes come from the node.
+        assert container["args"][3:] == ["--host", "0.0.0.0", "--port", "8000"]
         assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert selects(deployment["spec"]["selector"]["matchLabels"], pod_labels)
@@ -233,7 +235,7 @@ def test_each_service_has_a_deployment_a_service_a_disruption_budget_and_a_migra
 
         job = one(objects, "Job", f"lkg-migrate-{service}")
         (migrate,) = job["spec"]["template"]["spec"]["containers"]
-        assert target_of(migrate) == ("migrate", service)
+        assert migrate["args"] == ["migrate", "--target", service]
         assert migrate["image"] == container["image"], "migrations run from the same image as the service"
 
 
