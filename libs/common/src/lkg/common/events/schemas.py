@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,26 +41,39 @@ def schema_filename(event_type: str, version: int) -> str:
 
 def published_schema(contract: type[Event]) -> dict[str, Any]:
     """The JSON schema of one contract as it is published: the wire shape plus its identity."""
+    return json.loads(published_text(contract))
+
+
+@cache  # contract classes do not change while a process runs, and generating a schema is not free
+def published_text(contract: type[Event]) -> str:
+    """The published schema file's content for one contract."""
     schema = contract.model_json_schema(mode="serialization")
+    return render(
+        {
+            "$schema": SCHEMA_DIALECT,
+            "$id": f"urn:lkg:event:{contract.event_type}:v{contract.version}",
+            "x-lkg-event": {
+                "type": contract.event_type,
+                "version": contract.version,
+                "producer": contract.producer,
+                "subject": contract.subject(),
+            },
+            **schema,
+        }
+    )
+
+
+def current_texts() -> dict[str, str]:
+    """File name → file content, for every contract defined now."""
     return {
-        "$schema": SCHEMA_DIALECT,
-        "$id": f"urn:lkg:event:{contract.event_type}:v{contract.version}",
-        "x-lkg-event": {
-            "type": contract.event_type,
-            "version": contract.version,
-            "producer": contract.producer,
-            "subject": contract.subject(),
-        },
-        **schema,
+        schema_filename(event_type, version): published_text(contract)
+        for (event_type, version), contract in sorted(contract_registry().items())
     }
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
     """File name → published schema, for every contract defined now."""
-    return {
-        schema_filename(event_type, version): published_schema(contract)
-        for (event_type, version), contract in sorted(contract_registry().items())
-    }
+    return {name: json.loads(text) for name, text in current_texts().items()}
 
 
 def render(schema: dict[str, Any]) -> str:
@@ -92,7 +106,7 @@ def check_directory(directory: Path) -> list[str]:
 def unpublished(directory: Path) -> list[str]:
     """Files that are missing or differ from the current contracts (compatible or not): run ``--write``."""
     published = load_published(directory)
-    return [name for name, schema in current_schemas().items() if published.get(name) != _roundtrip(schema)]
+    return [name for name, schema in current_schemas().items() if published.get(name) != schema]
 
 
 def dump_schemas(directory: Path, *, force: bool = False) -> list[Path]:
@@ -108,9 +122,8 @@ def dump_schemas(directory: Path, *, force: bool = False) -> list[Path]:
         if reasons:
             raise IncompatibleSchema(reasons)
     written = []
-    for name, schema in current_schemas().items():
+    for name, text in current_texts().items():
         path = directory / name
-        text = render(schema)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             written.append(path)
@@ -121,11 +134,6 @@ class IncompatibleSchema(Exception):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
-
-
-def _roundtrip(schema: dict[str, Any]) -> Any:
-    # What the file would hold once written and read back (tuples become lists, and so on).
-    return json.loads(render(schema))
 
 
 # ---------------------------------------------------------------------------------------------------------
