@@ -1,0 +1,14 @@
+"""HTTP routes of the issues service."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lkg.common.readcopy import read_copy_router
+from lkg.issues.models import project_copy
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    r.include_router(read_copy_router("issues", project_copy))
+    return r

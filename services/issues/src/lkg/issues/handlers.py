@@ -1,0 +1,9 @@
+"""Events the issues service reacts to (each handler runs inside the inbox transaction)."""
+
+from __future__ import annotations
+
+from lkg.common.events.inbox import Subscription
+from lkg.common.readcopy import project_copy_subscriptions
+from lkg.issues.models import project_copy
+
+SUBSCRIPTIONS: list[Subscription] = [*project_copy_subscriptions(project_copy)]

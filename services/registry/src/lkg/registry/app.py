@@ -1,0 +1,36 @@
+"""The registry service (项目登记与组织目录): composition root.
+
+Owns the project register and (with the registry issue) the organisation directory of the 三层八线
+mechanism; every other service reads it through its events (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+from lkg.common.runtime.service import ServiceSpec
+from lkg.registry import api
+from lkg.registry.models import metadata
+from lkg.registry.seed import seed_demo
+from lkg.registry.settings import RegistrySettings
+
+SPEC = ServiceSpec(
+    name="registry",
+    title="项目登记 Registry — 临空港重大产业项目落地建设在线",
+    description=(
+        "重大产业项目库与三层八线组织目录：项目、节点、投资、统计入库、承诺与诚信。\n\n"
+        "The project register and the organisation directory of the three-layer, eight-line mechanism."
+    ),
+    version="0.1.0",
+    settings_cls=RegistrySettings,
+    metadata=metadata,
+    migrations="lkg.registry:migrations",
+    router=api.router,
+    seed=seed_demo,
+)
+
+
+def create_app(settings: RegistrySettings | None = None):
+    """The registry alone (one service per process): ``uvicorn --factory lkg.registry.app:create_app``."""
+    from lkg.common.runtime.app import build_app, settings_for
+
+    settings = settings or RegistrySettings()
+    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})
