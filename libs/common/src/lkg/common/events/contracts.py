@@ -914,18 +914,17 @@ class OrgChanged(SnapshotEvent):
 
     @model_validator(mode="after")
     def _entries_not_newer(self) -> Self:
-        groups: tuple[tuple[ContractModel, ...], ...] = (
-            self.units,
-            self.posts,
-            self.people,
-            self.holdings,
-            self.lines,
-            self.routing_rules,
-        )
-        for group in groups:
-            for entry in group:
-                if entry.revision > self.revision:  # type: ignore[attr-defined]
-                    raise ValueError(f"entry {entry.id} has revision {entry.revision} > {self.revision}")  # type: ignore[attr-defined]
+        entries: list[_Dated | PersonSnapshot] = [
+            *self.units,
+            *self.posts,
+            *self.people,
+            *self.holdings,
+            *self.lines,
+            *self.routing_rules,
+        ]
+        for entry in entries:
+            if entry.revision > self.revision:
+                raise ValueError(f"entry {entry.id} has revision {entry.revision} > {self.revision}")
         return self
 
 
