@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,7 +33,6 @@ from uuid import UUID
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from lkg.common.http.problems import Forbidden, Unauthenticated
 from lkg.common.settings import ServiceSettings
@@ -124,7 +123,7 @@ def mint_token(
     client: str | None = None,
     roles: Iterable[Role | str] = (),
     scopes: Iterable[str] = (),
-    name: str = "",
+    name: str | None = None,
     ttl_seconds: int | None = None,
     now: datetime,
 ) -> str:
@@ -152,7 +151,7 @@ def mint_token(
         "nbf": issued,
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": uuid.uuid4().hex,
-        "name": name,
+        "name": name or "",
         "roles": sorted({str(r) for r in roles}),
     }
     if person is not None and client is not None:
@@ -314,34 +313,68 @@ class TokenVerifier:
 
 # ---- FastAPI dependencies ------------------------------------------------------------------------
 
-#: The OpenAPI security scheme every service route declares (``bearerAuth``).
-bearer_scheme = HTTPBearer(scheme_name="bearerAuth", bearerFormat="JWT", auto_error=False)
+#: The OpenAPI security scheme of every guarded route; ``create_http_app`` declares it in the document.
+BEARER_SCHEME_NAME = "bearerAuth"
+BEARER_SECURITY_SCHEME: dict[str, Any] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 #: Scope key holding the name of the service whose router matched (set by :func:`service_guard`).
 SERVICE_SCOPE_KEY = "lkg.service"
+#: Scope key caching the verified principal of the request.
+PRINCIPAL_SCOPE_KEY = "lkg.principal"
+
+#: ``openapi_extra`` marking a route that needs no token (a login endpoint, say). Use sparingly.
+PUBLIC_ROUTE: dict[str, Any] = {"x-lkg-public": True}
 
 
-async def get_current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """The caller, from the ``Authorization: Bearer`` token; 401 ``unauthenticated`` otherwise."""
-    if credentials is None:
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if any."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+async def get_current_principal(request: Request) -> Principal:
+    """The caller, from the ``Authorization: Bearer`` token; 401 ``unauthenticated`` otherwise.
+
+    Plain ``Request`` dependencies on purpose (no ``HTTPBearer`` sub-dependency): this runs on every
+    request and FastAPI's dependency solving is a large part of a small route's cost.
+    """
+    cached = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if cached is not None:
+        return cached
+    token = bearer_token(request)
+    if token is None:
         raise Unauthenticated("请提供登录令牌（Authorization: Bearer …）")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials)
+    principal = await verifier.verify(token)
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
 
 
-def service_guard(service: str) -> Callable[..., Any]:
-    """The dependency every route of ``service``'s router carries: a valid token, and the service name
-    recorded for per-service lookups (several services may share one app)."""
+def is_public_route(route: Any) -> bool:
+    extra = getattr(route, "openapi_extra", None)
+    return bool(extra and extra.get("x-lkg-public"))
 
-    async def guard(request: Request, principal: CurrentPrincipal) -> Principal:
+
+def service_guard(service: str) -> Callable[..., Awaitable[None]]:
+    """The dependency every route of ``service``'s router carries (given by ``create_http_app``).
+
+    It demands a valid token unless the route is marked :data:`PUBLIC_ROUTE`, and records the service
+    name for per-service lookups: several services may share one app, each with its own resolver.
+    """
+
+    async def guard(request: Request) -> None:
         request.scope[SERVICE_SCOPE_KEY] = service
-        return principal
+        if not is_public_route(request.scope.get("route")):
+            await get_current_principal(request)
 
     guard.__name__ = f"{service}_guard"
     return guard
@@ -368,8 +401,11 @@ async def get_current_reach(request: Request, principal: CurrentPrincipal) -> Re
 CurrentReach = Annotated[Reach, Depends(get_current_reach)]
 
 
-def require_roles(*roles: Role) -> Any:
-    """A dependency: the caller holds at least one of ``roles`` (403 ``forbidden`` otherwise)."""
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller holds at least one of ``roles`` (403 ``forbidden`` otherwise).
+
+    Use as ``Annotated[Principal, Depends(require_roles(Role.ADMIN))]`` or in a route's ``dependencies``.
+    """
     if not roles:
         raise ValueError("require_roles needs at least one role")
     wanted = frozenset(roles)
@@ -379,10 +415,10 @@ def require_roles(*roles: Role) -> Any:
             raise Forbidden("当前角色无权执行此操作", extra={"required_roles": sorted(wanted)})
         return principal
 
-    return Depends(check_roles)
+    return check_roles
 
 
-def require_scopes(*scopes: str) -> Any:
+def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: a client system's token carries every one of ``scopes`` (403 ``forbidden``).
 
     People are governed by roles; scopes bound what a client system may do, also when it acts for a
@@ -399,4 +435,4 @@ def require_scopes(*scopes: str) -> Any:
             )
         return principal
 
-    return Depends(check_scopes)
+    return check_scopes

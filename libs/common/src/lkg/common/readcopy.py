@@ -7,8 +7,6 @@ The same table definition, handlers and ops route serve approvals, issues, scori
 four copies cannot drift apart.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID

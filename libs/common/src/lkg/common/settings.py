@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Development-only secret. Refused whenever ``LKG_ENV=production``.
-PLACEHOLDER_SECRET = "lkg-dev-secret-change-me"
+PLACEHOLDER_SECRET = "lkg-development-only-secret-change-me"
 
 Environment = Literal["development", "test", "production"]
 

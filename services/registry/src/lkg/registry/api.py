@@ -25,9 +25,7 @@ Editor = Annotated[Principal, Depends(require_roles(Role.MAJOR_PROJECTS_OFFICE, 
 
 
 def _out(project) -> ProjectOut:
-    return ProjectOut.model_validate(project, from_attributes=True).model_copy(
-        update={"above_100m": service.above_100m(project)}
-    )
+    return ProjectOut.model_validate(project, from_attributes=True)
 
 
 def router() -> APIRouter:

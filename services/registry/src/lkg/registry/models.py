@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lkg.common.db import make_metadata
+from lkg.common.events.contracts import ONE_HUNDRED_MILLION_YUAN
 
 metadata = make_metadata()
 
@@ -56,3 +57,8 @@ class Project(Base):
     effective_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+
+    @property
+    def above_100m(self) -> bool:
+        """亿元以上 is derived from total investment, never typed in (DESIGN §2)."""
+        return self.total_investment >= ONE_HUNDRED_MILLION_YUAN

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import (
-    ONE_HUNDRED_MILLION_YUAN,
     ProjectChanged,
     ProjectRegistered,
     ProjectSnapshot,
@@ -32,11 +31,6 @@ UNROUTED_REASON = "尚无分线规则覆盖此项目（组织目录与分线规�
 
 BY_CREATED = Keyset(sort=Project.created_at, id=Project.id, name="created")
 BY_UPDATED = Keyset(sort=Project.updated_at, id=Project.id, name="updated")
-
-
-def above_100m(project: Project) -> bool:
-    """亿元以上 is derived from total investment, never typed in (DESIGN §2)."""
-    return project.total_investment >= ONE_HUNDRED_MILLION_YUAN
 
 
 def snapshot(project: Project) -> ProjectSnapshot:

@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +43,7 @@ Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 _inbox = sa.table(
     "inbox_event",
     sa.column("consumer", sa.Text),
-    sa.column("event_id"),
+    sa.column("event_id", PG_UUID(as_uuid=True)),
     sa.column("subject", sa.Text),
     sa.column("stream_seq", sa.BigInteger),
 )

@@ -20,6 +20,8 @@ from uuid import UUID
 import asyncpg
 import sqlalchemy as sa
 from nats.js import JetStreamContext
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common import log as logmod
@@ -33,11 +35,11 @@ log = logmod.get_logger(__name__)
 _outbox = sa.table(
     "outbox_event",
     sa.column("id", sa.BigInteger),
-    sa.column("event_id"),
+    sa.column("event_id", PG_UUID(as_uuid=True)),
     sa.column("subject", sa.Text),
     sa.column("event_type", sa.Text),
     sa.column("body", sa.LargeBinary),
-    sa.column("headers"),
+    sa.column("headers", JSONB),
     sa.column("created_at", sa.DateTime(timezone=True)),
 )
 

@@ -8,12 +8,13 @@ into a 500 problem, logged with the correlation id) → body size limit → the 
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException
 from fastapi.routing import iter_route_contexts
@@ -31,12 +32,62 @@ _VALID_CORRELATION_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 #: Route label for requests no route matched: keeps the metric's cardinality bounded.
 UNMATCHED_ROUTE = "unmatched"
 
-_access_logger = logmod.get_logger("lkg.http.access")
 _error_logger = logmod.get_logger("lkg.http")
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as hex (the same shape as a UUID's hex, without building a UUID)."""
+    return os.urandom(16).hex()
+
+
+# ---- a lean pipeline for the one access line per request -------------------------------------------
+# The general pipeline of lkg.common.log masks every string of every line; an access line has one
+# free-text field (the path), and masking the rest cost a third of a small route's time. This pipeline
+# writes the same keys through the same renderer, sink and level filter, masking just the path.
+
+
+def _add_correlation_id(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    cid = logmod.correlation_id.get()
+    if cid is not None:
+        event_dict.setdefault("correlation_id", cid)
+    return event_dict
+
+
+def _mask_path(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event_dict["path"] = logmod.mask_personal_data(event_dict["path"])
+    return event_dict
+
+
+class _AccessLog:
+    """Builds the access logger from the current structlog configuration, again whenever it changes."""
+
+    def __init__(self) -> None:
+        self._source: Any = None
+        self._logger: Any = None
+
+    def get(self) -> Any:
+        config = structlog.get_config()
+        processors = config["processors"]
+        if processors is not self._source or self._logger is None:
+            renderer = processors[-1] if processors else structlog.processors.JSONRenderer()
+            self._logger = structlog.wrap_logger(
+                config["logger_factory"](),
+                processors=[
+                    structlog.contextvars.merge_contextvars,
+                    _add_correlation_id,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    _mask_path,
+                    renderer,
+                ],
+                wrapper_class=config["wrapper_class"],
+                context_class=config["context_class"],
+            )
+            self._source = processors
+        return self._logger
+
+
+_access_log = _AccessLog()
 
 
 class CorrelationIdMiddleware:
@@ -161,7 +212,7 @@ class AccessLogMiddleware:
                 child = HTTP_LATENCY.labels(service, method, route, str(status))
                 self._children[key] = child
             child.observe(elapsed)
-            _access_logger.info(
+            _access_log.get().info(
                 "http_request",
                 method=method,
                 path=scope["path"],

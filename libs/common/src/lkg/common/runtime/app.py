@@ -4,8 +4,6 @@ Events go over NATS in both shapes; routes are checked for collisions by the HTT
 services claiming one path fail at start.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -136,7 +134,7 @@ class ClockMove(BaseModel):
     working_days: int | None = Field(default=None, ge=1, le=400, description="前进若干个工作日（同一时刻）")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> ClockMove:
+    def _exactly_one(self) -> "ClockMove":
         if sum(v is not None for v in (self.set, self.advance, self.working_days)) != 1:
             raise ValueError("give exactly one of set, advance, working_days")
         if self.set is not None and self.set.tzinfo is None:
@@ -173,9 +171,12 @@ def target_time(platform: Platform, move: ClockMove) -> datetime:
     return datetime.combine(day, now.timetz())
 
 
+#: Moving the shared clock is for the people who run the demo or the tests.
+Operator = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MAJOR_PROJECTS_OFFICE))]
+
+
 def dev_clock_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1/dev", tags=["dev"])
-    Operator = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.MAJOR_PROJECTS_OFFICE))]
 
     @router.get("/clock", response_model=ClockState, summary="模拟时钟当前时间 Current simulated time")
     async def get_clock(request: Request, _: Operator) -> ClockState:

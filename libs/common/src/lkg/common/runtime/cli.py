@@ -257,7 +257,7 @@ async def _with_nats(endpoints: Endpoints, fn):
         await ensure_streams(js, names)
         return await fn(nc, js, names)
     finally:
-        await nc.drain()
+        await nc.close()
 
 
 @clock_app.command("show")

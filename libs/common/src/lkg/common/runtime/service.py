@@ -132,7 +132,7 @@ class Platform:
                 await task
         if self.nc is not None:
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await self.nc.close()
 
 
 @dataclass
@@ -223,7 +223,7 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         with contextlib.suppress(Exception):
-            await self.nc.drain()
+            await self.nc.close()
         await self.db.dispose()
 
     # ---- time ---------------------------------------------------------------------------------------
