@@ -257,7 +257,6 @@ def create_http_app(
 
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=settings.max_body_bytes, labels=labels)
-    app.include_router(_ops_router(readiness))
 
     guarded: list[tuple[str, APIRouter, bool]] = [(name, router, True) for name, router in routers]
     for extra in extra_routers:
@@ -270,6 +269,9 @@ def create_http_app(
         app.include_router(
             router, tags=[service] if tag else None, dependencies=[Depends(service_guard(service))]
         )
+
+    # After the service routes: routes are matched in order, and API calls outnumber probes.
+    app.include_router(_ops_router(readiness))
 
     check_route_conflicts(app, labels.service_of)
     labels.rebuild(app.routes)

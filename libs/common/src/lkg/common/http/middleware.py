@@ -8,6 +8,7 @@ into a 500 problem, logged with the correlation id) → body size limit → the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -58,6 +59,14 @@ def _mask_path(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str
     return event_dict
 
 
+# json.dumps builds a new encoder per call when given options; one shared encoder is several times faster.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _render_json(_logger: Any, _name: str, event_dict: dict[str, Any]) -> str:
+    return _JSON.encode(event_dict)
+
+
 class _AccessLog:
     """Builds the access logger from the current structlog configuration, again whenever it changes."""
 
@@ -70,6 +79,8 @@ class _AccessLog:
         processors = config["processors"]
         if processors is not self._source or self._logger is None:
             renderer = processors[-1] if processors else structlog.processors.JSONRenderer()
+            if isinstance(renderer, structlog.processors.JSONRenderer):
+                renderer = _render_json
             self._logger = structlog.wrap_logger(
                 config["logger_factory"](),
                 processors=[
