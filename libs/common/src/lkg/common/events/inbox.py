@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -267,7 +268,8 @@ class EventConsumer:
                 "Nats-Msg-Id": f"dlq:{self.consumer}:{msg.metadata.stream if msg.reply else ''}:{seq}",
                 "Lkg-Original-Subject": original,
                 "Lkg-Dlq-Consumer": self.consumer,
-                "Lkg-Dlq-Reason": reason[:2000],
+                # Header values must be ASCII: the (often Chinese) reason travels percent-encoded.
+                "Lkg-Dlq-Reason": quote(reason[:1000], safe=" :,.()[]='"),
                 "Lkg-Dlq-Deliveries": str(deliveries),
                 "Lkg-Dlq-Stream": msg.metadata.stream if msg.reply else "",
                 "Lkg-Dlq-Stream-Seq": str(seq or ""),

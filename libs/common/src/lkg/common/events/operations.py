@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from nats.aio.client import Client as NATS
@@ -49,7 +50,7 @@ async def list_dead_letters(
                 seq=seq,
                 consumer=headers.get("Lkg-Dlq-Consumer", ""),
                 subject=headers.get("Lkg-Original-Subject", ""),
-                reason=headers.get("Lkg-Dlq-Reason", ""),
+                reason=unquote(str(headers.get("Lkg-Dlq-Reason", ""))),
                 deliveries=int(headers.get("Lkg-Dlq-Deliveries", "0") or 0),
                 headers=headers,
                 data=raw.data or b"",

@@ -1,0 +1,360 @@
+"""The event bus on real PostgreSQL and real NATS: outbox, relay, inbox, redelivery, dead letters, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import nats
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+
+from lkg.common.clock import TZ, wall_clock_utc
+from lkg.common.db import OUTBOX_NOTIFY_DDL, Database, make_metadata
+from lkg.common.events import operations
+from lkg.common.events.base import Envelope
+from lkg.common.events.bus import Names, ensure_streams
+from lkg.common.events.contracts import InvestmentReported
+from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription, upsert_if_newer
+from lkg.common.events.outbox import OutboxRelay, stage
+
+_prefixes = itertools.count(1)
+
+metadata = make_metadata()
+effect = sa.Table(
+    "effect",
+    metadata,
+    sa.Column("n", sa.BigInteger, sa.Identity(), primary_key=True),
+    # Deliberately no unique constraint: a duplicate application would show as a second row.
+    sa.Column("report_id", PG_UUID(as_uuid=True), nullable=False),
+)
+snapshot_copy = sa.Table(
+    "snapshot_copy",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def report(**overrides) -> InvestmentReported:
+    values = dict(
+        effective_at=datetime(2020, 5, 8, 9, tzinfo=TZ),
+        project_id=uuid.uuid4(),
+        project_name="测试项目",
+        responsible_unit_id=uuid.uuid4(),
+        report_id=uuid.uuid4(),
+        year=2020,
+        month=4,
+        amount=Decimal("1250000.00"),
+        year_to_date=Decimal("3750000.00"),
+        reported_by_unit_id=uuid.uuid4(),
+    )
+    values.update(overrides)
+    return InvestmentReported(**values)
+
+
+@dataclass
+class Bus:
+    db: Database
+    url: str
+    nc: nats.NATS
+    names: Names
+
+    @property
+    def js(self):
+        return self.nc.jetstream()
+
+    def relay(self, **kwargs) -> OutboxRelay:
+        return OutboxRelay(
+            service="test",
+            db=self.db,
+            js=self.js,
+            names=self.names,
+            database_url=self.url,
+            wall_clock=wall_clock_utc,
+            **kwargs,
+        )
+
+    def consumer(self, handler, *, name: str = "tester", **options) -> EventConsumer:
+        """Call ``await consumer.ensure()`` before reading its backlog."""
+        return EventConsumer(
+            consumer=name,
+            db=self.db,
+            nc=self.nc,
+            js=self.js,
+            names=self.names,
+            subscriptions=[Subscription(InvestmentReported, handler)],
+            options=ConsumerOptions(
+                **{
+                    "max_deliver": 3,
+                    "backoff_seconds": (0.05, 0.1),
+                    "ack_wait_seconds": 5.0,
+                    "fetch_timeout": 0.3,
+                    **options,
+                }
+            ),
+        )
+
+    async def stream_messages(self, producer: str = "registry") -> int:
+        return (await self.js.stream_info(self.names.stream(producer))).state.messages
+
+    async def effects(self) -> list[uuid.UUID]:
+        async with self.db.sessions() as session:
+            return list((await session.execute(sa.select(effect.c.report_id).order_by(effect.c.n))).scalars())
+
+    async def outbox_rows(self) -> int:
+        async with self.db.sessions() as session:
+            return (await session.execute(sa.text("SELECT count(*) FROM outbox_event"))).scalar_one()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bus(db_factory, nats_url, nats_prefix) -> AsyncIterator[Bus]:
+    """A database with the bus tables and the outbox trigger, and a stream prefix of its own (per test)."""
+    url = await db_factory.empty("bus")
+    db = Database(url, pool_size=4)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        for statement in OUTBOX_NOTIFY_DDL:
+            await conn.execute(sa.text(statement))
+    nc = await nats.connect(nats_url)
+    names = Names(f"{nats_prefix}b{next(_prefixes)}")
+    await ensure_streams(nc.jetstream(), names)
+    yield Bus(db=db, url=url, nc=nc, names=names)
+    await nc.close()
+    await db.dispose()
+    await db_factory.drop(url)
+
+
+async def record(session, _envelope: Envelope, event: InvestmentReported) -> None:
+    await session.execute(sa.insert(effect).values(report_id=event.report_id))
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+# ---- outbox and relay ------------------------------------------------------------------------------
+
+
+async def test_only_committed_events_are_published_with_their_id_as_message_id(bus):
+    with pytest.raises(RuntimeError):
+        async with bus.db.transaction() as session:
+            await stage(session, report())
+            raise RuntimeError("the state change failed")
+    async with bus.db.transaction() as session:
+        envelope = await stage(session, report(), correlation_id="req-1")
+
+    assert await bus.relay().drain() == 1
+    assert await bus.outbox_rows() == 0
+    message = await bus.js.get_last_msg(bus.names.stream("registry"), envelope.subject(bus.names.prefix))
+    assert message.headers["Nats-Msg-Id"] == str(envelope.event_id)
+    assert Envelope.from_bytes(message.data) == envelope
+    assert envelope.correlation_id == "req-1"
+    assert await bus.stream_messages() == 1
+
+
+async def test_the_relay_is_woken_by_the_commit_not_by_its_poll(bus):
+    relay = bus.relay(poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.3)  # listening
+        async with bus.db.transaction() as session:
+            await stage(session, report())
+        await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
+    finally:
+        task.cancel()
+
+
+async def _eq(awaitable, expected) -> bool:
+    return await awaitable == expected
+
+
+async def test_a_relay_crash_between_publish_and_commit_publishes_nothing_twice(bus):
+    async with bus.db.transaction() as session:
+        for _ in range(5):
+            await stage(session, report())
+
+    class CrashAfterPublish(OutboxRelay):
+        async def _publish_batch(self) -> int:
+            async with self.db.transaction() as session:
+                rows = (
+                    await session.execute(sa.text("SELECT body, headers, subject FROM outbox_event"))
+                ).all()
+                for row in rows:
+                    await self.js.publish(
+                        self.names.subject(row.subject), row.body, headers=dict(row.headers)
+                    )
+                raise ConnectionError("crashed before the delete was committed")
+
+    crashing = CrashAfterPublish(
+        service="test", db=bus.db, js=bus.js, names=bus.names, database_url=bus.url, wall_clock=wall_clock_utc
+    )
+    with pytest.raises(ConnectionError):
+        await crashing.drain()
+    assert await bus.outbox_rows() == 5
+    assert await bus.relay().drain() == 5  # published again, de-duplicated by JetStream
+    assert await bus.stream_messages() == 5
+    assert await bus.outbox_rows() == 0
+
+
+async def test_two_relays_racing_publish_every_event_once(bus):
+    async with bus.db.transaction() as session:
+        for _ in range(300):
+            await stage(session, report())
+    first, second = bus.relay(batch_size=20), bus.relay(batch_size=20)
+    await asyncio.gather(first.drain(), second.drain())
+    assert first.published_total + second.published_total == 300
+    assert first.published_total > 0 and second.published_total > 0
+    assert await bus.stream_messages() == 300
+
+
+# ---- inbox, redelivery, dead letters ---------------------------------------------------------------
+
+
+async def test_an_event_delivered_twice_is_applied_once(bus):
+    event = report()
+    envelope = Envelope.wrap(event)
+    subject = envelope.subject(bus.names.prefix)
+    # Two copies past JetStream's de-duplication (different message ids), as a replay would deliver.
+    await bus.js.publish(subject, envelope.to_bytes(), headers={"Nats-Msg-Id": "copy-1"})
+    await bus.js.publish(subject, envelope.to_bytes(), headers={"Nats-Msg-Id": "copy-2"})
+    consumer = bus.consumer(record)
+    await consumer.ensure()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await until(lambda: _eq(consumer.backlog(), 0))
+    finally:
+        task.cancel()
+    assert await bus.effects() == [event.report_id]
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_reason_and_replayed(bus):
+    broken = True
+
+    async def handler(session, envelope, event):
+        if broken:
+            raise ValueError("项目不存在")
+        await record(session, envelope, event)
+
+    event = report()
+    async with bus.db.transaction() as session:
+        await stage(session, event)
+    await bus.relay().drain()
+    consumer = bus.consumer(handler)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await until(lambda: _has_dead_letters(bus, 1))
+        letters = await operations.list_dead_letters(bus.js, bus.names)
+        assert [(x.consumer, x.subject, x.deliveries) for x in letters] == [
+            ("tester", "lkg.registry.investment.reported", 3)
+        ]
+        assert letters[0].reason == "ValueError: 项目不存在"
+        assert Envelope.from_bytes(letters[0].data).event() == event
+        assert await bus.effects() == []
+
+        broken = False
+        assert await operations.replay_dead_letters(bus.js, bus.names, consumer="tester") == 1
+        await until(lambda: _eq(bus.effects(), [event.report_id]))
+        assert await operations.list_dead_letters(bus.js, bus.names) == []
+    finally:
+        task.cancel()
+
+
+async def _has_dead_letters(bus: Bus, n: int) -> bool:
+    return len(await operations.list_dead_letters(bus.js, bus.names)) == n
+
+
+async def test_a_malformed_message_goes_straight_to_the_dead_letters(bus):
+    await bus.js.publish(bus.names.subject("lkg.registry.investment.reported"), b"not json")
+    consumer = bus.consumer(record)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await until(lambda: _has_dead_letters(bus, 1))
+    finally:
+        task.cancel()
+    (letter,) = await operations.list_dead_letters(bus.js, bus.names)
+    assert letter.reason.startswith("malformed envelope")
+    assert letter.deliveries == 1
+    assert letter.data == b"not json"
+
+
+async def test_one_bad_event_in_a_batch_does_not_hold_back_the_others(bus):
+    good, bad = report(), report(project_name="坏")
+
+    async def handler(session, envelope, event):
+        if event.project_name == "坏":
+            raise ValueError("bad")
+        await record(session, envelope, event)
+
+    async with bus.db.transaction() as session:
+        await stage(session, bad)
+        await stage(session, good)
+    await bus.relay().drain()
+    consumer = bus.consumer(handler)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await until(lambda: _has_dead_letters(bus, 1))
+    finally:
+        task.cancel()
+    assert await bus.effects() == [good.report_id]
+
+
+# ---- snapshots and rebuilds ------------------------------------------------------------------------
+
+
+async def test_a_snapshot_is_applied_only_when_newer(bus):
+    async with bus.db.transaction() as session:
+        assert await upsert_if_newer(session, snapshot_copy, {"id": 1, "revision": 2, "value": "r2"})
+        assert not await upsert_if_newer(session, snapshot_copy, {"id": 1, "revision": 1, "value": "r1"})
+        assert not await upsert_if_newer(session, snapshot_copy, {"id": 1, "revision": 2, "value": "again"})
+        assert await upsert_if_newer(session, snapshot_copy, {"id": 1, "revision": 3, "value": "r3"})
+        value = (await session.execute(sa.select(snapshot_copy.c.value))).scalar_one()
+    assert value == "r3"
+
+
+async def test_rebuilding_read_copies_replays_the_stream_from_the_start(bus):
+    events = [report() for _ in range(3)]
+    async with bus.db.transaction() as session:
+        for event in events:
+            await stage(session, event)
+    await bus.relay().drain()
+    consumer = bus.consumer(record, name="rebuilder")
+    await consumer.ensure()
+    await consumer.process(
+        await (
+            await bus.js.pull_subscribe_bind(durable="rebuilder", stream=bus.names.stream("registry"))
+        ).fetch(10, timeout=2)
+    )
+    assert sorted(await bus.effects()) == sorted(e.report_id for e in events)
+
+    @dataclass
+    class Spec:
+        name: str = "rebuilder"
+        subscriptions: tuple = (Subscription(InvestmentReported, record),)
+        read_copy_tables: tuple = ("effect",)
+
+    queued = await operations.rebuild_read_copies(Spec(), bus.url, bus.nc, bus.js, bus.names)
+    assert queued == 3
+    assert await bus.effects() == []
+    task = asyncio.create_task(consumer.run())
+    try:
+        await until(lambda: _eq(_count(bus), 3))
+    finally:
+        task.cancel()
+    assert sorted(await bus.effects()) == sorted(e.report_id for e in events)
+
+
+async def _count(bus: Bus) -> int:
+    return len(await bus.effects())
