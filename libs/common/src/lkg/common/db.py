@@ -177,13 +177,16 @@ async def ensure_database(url: str) -> bool:
 
 
 def alembic_config(script_location: str, url: str):
-    """An Alembic config for a service's migrations (``script_location`` is ``package:folder``)."""
+    """An Alembic config for a service's migrations (``package:folder``, or a directory path)."""
     from alembic.config import Config
 
-    package, _, folder = script_location.partition(":")
-    location = resources.files(package) / folder
+    if ":" in script_location:
+        package, _, folder = script_location.partition(":")
+        location = Path(str(resources.files(package) / folder))
+    else:  # a plain directory (tests' own throw-away services)
+        location = Path(script_location)
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(str(location))))
+    cfg.set_main_option("script_location", str(location))
     cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     cfg.attributes["database_url"] = async_url(url)
     return cfg

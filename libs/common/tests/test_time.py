@@ -1,0 +1,223 @@
+"""The shared simulated clock, settling, and deadline scans, on a running deployment (real PostgreSQL, NATS).
+
+A throw-away "timekeeper" service holds obligations that escalate one layer on breach, each new clock
+starting from the breach (DESIGN §5): the same rule the issues service applies to problems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from fastapi import APIRouter
+from typer.testing import CliRunner
+
+from lkg.common.clock import TZ
+from lkg.common.runtime import shared_time
+from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
+from lkg.common.scans import scan_due
+from lkg.common.settings import ServiceSettings
+from lkg.common.testing.system import running_system
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+START = datetime(2020, 5, 1, 9, tzinfo=TZ)
+_systems = itertools.count(1)
+
+obligation = sa.table(
+    "obligation",
+    sa.column("id", sa.Integer),
+    sa.column("matter", sa.Text),
+    sa.column("layer", sa.Integer),
+    sa.column("started_at", sa.DateTime(timezone=True)),
+    sa.column("due_at", sa.DateTime(timezone=True)),
+    sa.column("state", sa.Text),
+    sa.column("breached_at", sa.DateTime(timezone=True)),
+)
+
+#: 3 working days per layer, as the reply clock of policy §五(一).
+BUDGET = 3
+
+
+async def escalate(runtime: ServiceRuntime, until: datetime) -> int:
+    async def breach(session, row) -> bool:
+        now = runtime.clock.now()  # the row's due time, not the time the clock jumped to
+        await session.execute(
+            sa.update(obligation).where(obligation.c.id == row.id).values(state="breached", breached_at=now)
+        )
+        if row.layer == 3:
+            return False
+        due = runtime.calendar.compute_due(now, BUDGET, "working")
+        await session.execute(
+            sa.insert(obligation).values(
+                matter=row.matter, layer=row.layer + 1, started_at=now, due_at=due.due_at, state="open"
+            )
+        )
+        return True
+
+    return await scan_due(
+        db=runtime.db,
+        clock=runtime.clock,
+        table=obligation,
+        due_column=obligation.c.due_at,
+        until=until,
+        handle=breach,
+        where=[obligation.c.state == "open"],
+    )
+
+
+TIMEKEEPER = ServiceSpec(
+    name="timekeeper",
+    title="timekeeper",
+    description="test service",
+    version="0",
+    settings_cls=ServiceSettings,
+    metadata=sa.MetaData(),
+    migrations=str(HERE / "timekeeper"),
+    router=APIRouter,
+    scans=[Scan("escalation", escalate)],
+)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def timekeeper(db_factory, nats_url, nats_prefix):
+    async with running_system(
+        db_factory=db_factory, nats_url=nats_url, prefix=f"{nats_prefix}k{next(_systems)}", specs=[TIMEKEEPER]
+    ) as system:
+        yield system
+
+
+def runtime_of(system) -> ServiceRuntime:
+    return system.platform.runtimes["timekeeper"]
+
+
+async def open_matter(system, matter: str, layer: int = 1) -> None:
+    runtime = runtime_of(system)
+    now = runtime.clock.now()
+    due = runtime.calendar.compute_due(now, BUDGET, "working").due_at
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            sa.insert(obligation).values(matter=matter, layer=layer, started_at=now, due_at=due, state="open")
+        )
+
+
+async def breaches(system, matter: str) -> list[tuple[int, datetime]]:
+    async with runtime_of(system).db.sessions() as session:
+        rows = await session.execute(
+            sa.select(obligation.c.layer, obligation.c.breached_at)
+            .where(obligation.c.matter == matter, obligation.c.state == "breached")
+            .order_by(obligation.c.layer)
+        )
+        return [(layer, at.astimezone(TZ)) for layer, at in rows]
+
+
+def expected_chain() -> list[tuple[int, datetime]]:
+    # Opened 2020-05-01 09:00 (Labour Day holiday): 3 working days are 05-06..05-08, breach at the end of
+    # 05-08; layer 2 starts then and counts 05-11..05-13 (Saturday 05-09 was a make-up working day but is the
+    # start day), layer 3 counts 05-15, 05-18, 05-19.
+    return [
+        (1, datetime(2020, 5, 9, tzinfo=TZ)),
+        (2, datetime(2020, 5, 14, tzinfo=TZ)),
+        (3, datetime(2020, 5, 20, tzinfo=TZ)),
+    ]
+
+
+async def test_one_jump_lands_every_breach_where_real_time_would(timekeeper):
+    await open_matter(timekeeper, "silence")
+    moved = await timekeeper.move_clock(set=datetime(2020, 6, 1, 9, tzinfo=TZ))
+    assert moved["now"] == "2020-06-01T09:00:00+08:00"
+    assert moved["activity"]["timekeeper"] == 3
+    assert await breaches(timekeeper, "silence") == expected_chain()
+
+
+async def test_moving_day_by_day_gives_the_same_breaches_as_one_jump(timekeeper):
+    await open_matter(timekeeper, "silence")
+    day = START
+    while day < datetime(2020, 6, 1, 9, tzinfo=TZ):
+        day += timedelta(days=1)
+        await timekeeper.move_clock(set=day)
+    assert await breaches(timekeeper, "silence") == expected_chain()
+
+
+async def test_a_breach_is_acted_on_once_by_racing_scanners(timekeeper):
+    runtime = runtime_of(timekeeper)
+    for n in range(200):
+        await open_matter(timekeeper, f"m{n}", layer=3)
+    until = runtime.calendar.compute_due(runtime.clock.now(), BUDGET, "working").due_at
+    first, second = await asyncio.gather(escalate(runtime, until), escalate(runtime, until))
+    assert first + second == 200
+    async with runtime.db.sessions() as session:
+        breached = (
+            await session.execute(sa.select(sa.func.count()).where(obligation.c.state == "breached"))
+        ).scalar_one()
+    assert breached == 200
+
+
+async def test_the_clock_returns_only_after_the_scans_settled_and_refuses_to_go_back(timekeeper):
+    await open_matter(timekeeper, "quick")
+    moved = await timekeeper.move_clock(working_days=3)
+    assert moved["now"] == "2020-05-08T09:00:00+08:00"
+    assert await breaches(timekeeper, "quick") == []  # due at the end of 05-08, not yet
+    await timekeeper.move_clock(advance="15h")
+    assert await breaches(timekeeper, "quick") == expected_chain()[:1]
+    refused = await timekeeper.client.post(
+        "/api/v1/dev/clock", json={"set": "2020-05-01T09:00:00+08:00"}, headers=timekeeper.operator
+    )
+    assert refused.status_code == 409
+
+
+async def test_a_provisional_year_is_a_readiness_warning_until_its_schedule_is_loaded(timekeeper):
+    ready = (await timekeeper.client.get("/readyz")).json()
+    assert ready["warnings"] == []
+    await timekeeper.move_clock(set=datetime(2027, 1, 4, 9, tzinfo=TZ))
+    ready = await timekeeper.client.get("/readyz")
+    assert ready.status_code == 200
+    assert len(ready.json()["warnings"]) == 1 and "2027" in ready.json()["warnings"][0]
+
+    platform = timekeeper.platform
+    kv = await shared_time.calendar_bucket(platform.js, platform.names)
+    await kv.put("year.2027", (REPO / "docs" / "calendar-2027.example.json").read_bytes())
+    for _ in range(100):
+        if not (await timekeeper.client.get("/readyz")).json()["warnings"]:
+            break
+        await asyncio.sleep(0.05)
+    assert (await timekeeper.client.get("/readyz")).json()["warnings"] == []
+    assert not platform.calendar.is_provisional(date(2027, 1, 4))
+
+
+async def test_lkg_clock_advance_moves_the_deployment_and_waits_for_it(timekeeper):
+    from lkg.common.runtime.cli import app
+
+    await open_matter(timekeeper, "cli")
+    settings = timekeeper.settings
+    env = {
+        "NATS_URL": settings.nats_url,
+        "DATABASE_URL": timekeeper.service_settings["timekeeper"].database_url,
+        "LKG_NATS_PREFIX": settings.nats_prefix,
+    }
+    runner = CliRunner()
+    result = await asyncio.to_thread(runner.invoke, app, ["clock", "advance", "--working-days", "4"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    # 05-06, 05-07, 05-08 and the make-up working Saturday 05-09.
+    assert report["now"] == "2020-05-09T09:00:00+08:00"
+    assert report["activity"] == {"timekeeper": 1}
+    assert await breaches(timekeeper, "cli") == expected_chain()[:1]
+    shown = await asyncio.to_thread(runner.invoke, app, ["clock", "show"], env=env)
+    assert shown.output.strip() == "2020-05-09T09:00:00+08:00"
+
+
+@pytest.mark.parametrize("env", [{"LKG_ENV": "production", "LKG_CLOCK": "simulated"}])
+def test_the_simulated_clock_cannot_be_enabled_in_production(env, monkeypatch):
+    for key, value in {**env, "LKG_JWT_SECRET": "x" * 40}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match="simulated clock"):
+        ServiceSettings()
+    assert os.environ["LKG_CLOCK"] == "simulated"
