@@ -77,7 +77,9 @@ class _AccessLog:
     def get(self) -> Any:
         config = structlog.get_config()
         processors = config["processors"]
-        if processors is not self._source or self._logger is None:
+        # structlog.testing.capture_logs swaps the contents of the same list, hence the last item too.
+        source = (id(processors), id(processors[-1]) if processors else None)
+        if source != self._source or self._logger is None:
             renderer = processors[-1] if processors else structlog.processors.JSONRenderer()
             if isinstance(renderer, structlog.processors.JSONRenderer):
                 renderer = _render_json
@@ -94,7 +96,7 @@ class _AccessLog:
                 wrapper_class=config["wrapper_class"],
                 context_class=config["context_class"],
             )
-            self._source = processors
+            self._source = source
         return self._logger
 
 
@@ -207,7 +209,11 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_tracking)
         except Exception as exc:
             _error_logger.error(
-                "unhandled_error", path=scope.get("path"), error=type(exc).__name__, exc_info=exc
+                "unhandled_error",
+                path=scope.get("path"),
+                error=type(exc).__name__,
+                correlation_id=logmod.correlation_id.get(),
+                exc_info=exc,
             )
             if started:
                 raise  # the response is half sent; only the server can close the connection

@@ -371,7 +371,13 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 async def unhandled_exception_handler(request: Request, exc: Exception) -> Response:
     """Last resort: log the error with the correlation id, answer 500 without a stack trace."""
-    _logger.error("unhandled_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    _logger.error(
+        "unhandled_error",
+        path=request.url.path,
+        error=type(exc).__name__,
+        correlation_id=logmod.correlation_id.get(),
+        exc_info=exc,
+    )
     return internal_error_response(request.url.path)
 
 

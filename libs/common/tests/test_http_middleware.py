@@ -1,0 +1,165 @@
+"""The ASGI edge: correlation ids, the body size limit, the access log line and the latency metric."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Request
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from lkg.common import log as logmod
+from lkg.common.http.middleware import (
+    UNMATCHED_ROUTE,
+    RouteLabels,
+    install_middleware,
+)
+from lkg.common.http.problems import install_problem_handlers
+
+LIMIT = 64
+
+
+def build_app(service: str = "test-mw") -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+    labels = RouteLabels(default_service=service)
+    install_middleware(app, max_body_bytes=LIMIT, labels=labels)
+    router = APIRouter(prefix="/api/v1/widgets")
+
+    @router.get("/{widget_id}")
+    async def get_widget(widget_id: int) -> dict:
+        return {"id": widget_id, "correlation_id": logmod.correlation_id.get()}
+
+    @router.post("")
+    async def upload(request: Request) -> dict:
+        return {"size": len(await request.body())}
+
+    @router.get("/crash/now")
+    async def crash() -> dict:
+        raise ZeroDivisionError
+
+    labels.assign_service(router.routes, "widgets")
+    app.include_router(router)
+    labels.rebuild(app.routes)
+    return app
+
+
+def client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t")
+
+
+async def test_a_valid_correlation_id_is_used_for_the_request_and_echoed() -> None:
+    async with client(build_app()) as c:
+        response = await c.get("/api/v1/widgets/1", headers={"X-Correlation-Id": "mobile-7f3a:retry.2"})
+    assert response.headers["x-correlation-id"] == "mobile-7f3a:retry.2"
+    assert response.json()["correlation_id"] == "mobile-7f3a:retry.2"
+    assert logmod.correlation_id.get() is None  # reset after the request
+
+
+@pytest.mark.parametrize("sent", [None, b"", b"has space", b"x" * 129, "换行".encode(), b'a"b'])
+async def test_a_missing_or_unsafe_correlation_id_is_replaced_by_a_new_one(sent: bytes | None) -> None:
+    headers = {} if sent is None else {"X-Correlation-Id": sent}
+    async with client(build_app()) as c:
+        response = await c.get("/api/v1/widgets/1", headers=headers)
+    generated = response.headers["x-correlation-id"]
+    assert len(generated) == 32 and int(generated, 16) >= 0
+    assert response.json()["correlation_id"] == generated
+
+
+async def test_body_at_the_limit_passes() -> None:
+    async with client(build_app()) as c:
+        response = await c.post("/api/v1/widgets", content=b"a" * LIMIT)
+    assert response.status_code == 200
+    assert response.json() == {"size": LIMIT}
+
+
+async def test_declared_content_length_over_the_limit_is_refused_before_reading() -> None:
+    async with client(build_app()) as c:
+        response = await c.post("/api/v1/widgets", content=b"a" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (body["code"], body["max_body_bytes"], body["instance"]) == (
+        "payload_too_large",
+        LIMIT,
+        "/api/v1/widgets",
+    )
+    assert response.headers["x-correlation-id"] == body["correlation_id"]
+
+
+async def test_a_chunked_body_is_counted_while_streaming() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"b" * 20
+
+    async def small() -> AsyncIterator[bytes]:
+        yield b"b" * 20
+        yield b"b" * 20
+
+    async with client(build_app()) as c:
+        too_big = await c.post("/api/v1/widgets", content=chunks())
+        fine = await c.post("/api/v1/widgets", content=small())
+    assert "content-length" not in too_big.request.headers
+    assert too_big.status_code == 413
+    assert too_big.json()["code"] == "payload_too_large"
+    assert fine.json() == {"size": 40}
+
+
+def _count(service: str, route: str, status: str, method: str = "GET") -> float:
+    value = REGISTRY.get_sample_value(
+        "lkg_http_request_duration_seconds_count",
+        {"service": service, "method": method, "route": route, "status": status},
+    )
+    return value or 0.0
+
+
+async def test_latency_is_labelled_by_route_template_and_service_not_raw_path() -> None:
+    before = _count("widgets", "/api/v1/widgets/{widget_id}", "200")
+    before_unmatched = _count("test-mw", UNMATCHED_ROUTE, "404")
+    async with client(build_app()) as c:
+        for widget_id in (1, 2, 3):
+            await c.get(f"/api/v1/widgets/{widget_id}")
+        await c.get("/no/such/path")
+    assert _count("widgets", "/api/v1/widgets/{widget_id}", "200") == before + 3
+    assert _count("test-mw", UNMATCHED_ROUTE, "404") == before_unmatched + 1
+    assert (
+        REGISTRY.get_sample_value(
+            "lkg_http_request_duration_seconds_count",
+            {"service": "widgets", "method": "GET", "route": "/api/v1/widgets/1", "status": "200"},
+        )
+        is None
+    )
+
+
+async def test_one_access_line_per_request_with_masked_path() -> None:
+    with capture_logs() as logs:
+        async with client(build_app()) as c:
+            await c.get("/api/v1/widgets/13812345678", headers={"X-Correlation-Id": "cid-1"})
+    lines = [entry for entry in logs if entry["event"] == "http_request"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert {k: line[k] for k in ("method", "path", "route", "status", "service", "correlation_id")} == {
+        "method": "GET",
+        "path": "/api/v1/widgets/138****5678",
+        "route": "/api/v1/widgets/{widget_id}",
+        "status": 200,
+        "service": "widgets",
+        "correlation_id": "cid-1",
+    }
+    assert line["duration_ms"] >= 0
+
+
+async def test_an_escaping_exception_is_a_logged_500_problem_with_the_correlation_id() -> None:
+    with capture_logs() as logs:
+        async with client(build_app()) as c:
+            response = await c.get("/api/v1/widgets/crash/now", headers={"X-Correlation-Id": "cid-500"})
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert response.json()["correlation_id"] == "cid-500"
+    assert response.headers["x-correlation-id"] == "cid-500"
+    errors = [e for e in logs if e["event"] == "unhandled_error"]
+    assert [(e["error"], e["correlation_id"]) for e in errors] == [("ZeroDivisionError", "cid-500")]
+    access = [e for e in logs if e["event"] == "http_request"]
+    assert [(e["status"], e["route"]) for e in access] == [(500, "/api/v1/widgets/crash/now")]
