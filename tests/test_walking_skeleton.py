@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from lkg.common.auth import Role
+from lkg.common.events.base import Envelope
 
 CONSUMERS = ("approvals", "issues", "scoring", "notifier")
 
@@ -135,3 +136,31 @@ async def test_the_simulated_clock_moves_forward_only(lkg_system):
     )
     assert back.status_code == 409
     assert back.json()["code"] == "clock_not_forward"
+
+
+async def test_the_correlation_id_follows_a_request_into_its_event(lkg_system):
+    system = lkg_system
+    created = await system.client.post(
+        "/api/v1/projects",
+        json={**PROJECT, "name": "关联ID测试项目"},
+        headers={**system.operator, "X-Correlation-Id": "walk-1"},
+    )
+    assert created.headers["X-Correlation-Id"] == "walk-1"
+    await system.settle()
+    platform = system.platform
+    message = await platform.js.get_last_msg(
+        platform.names.stream("registry"), platform.names.subject("lkg.registry.project.registered")
+    )
+    envelope = Envelope.from_bytes(message.data)
+    assert envelope.correlation_id == "walk-1"
+    assert envelope.event().project.name == "关联ID测试项目"
+    assert message.headers["Nats-Msg-Id"] == str(envelope.event_id)
+
+    metrics = (await system.client.get("/metrics")).text
+    for series in (
+        'lkg_events_published_total{service="registry",type="project.registered"}',
+        'lkg_events_consumed_total{service="issues",type="project.registered"}',
+        'lkg_outbox_lag_seconds{service="registry"}',
+        "lkg_http_request_duration_seconds_bucket",
+    ):
+        assert series in metrics, series
