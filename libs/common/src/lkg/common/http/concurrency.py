@@ -9,7 +9,7 @@ PostgreSQL row locking lets exactly one of the two UPDATEs match; the other matc
 A route::
 
     @router.post("/api/v1/problems/{problem_id}/escalations")
-    async def escalate(problem_id: UUID, if_match: IfMatch, request: Request, ...) -> ...:
+    async def escalate(problem_id: UUID, request: Request, ..., if_match: IfMatch = None) -> ...:
         problem = await service.get_problem(session, problem_id, reach=reach)       # 404 if hidden
         require_if_match(request, etag_for(problem.id, problem.revision))           # 428 / 412
         problem = await service.escalate(session, problem, expected_revision=problem.revision, ...)
@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.http.problems import NotFound, PreconditionFailed, PreconditionRequired
 
-#: Declares the header in OpenAPI; :func:`require_if_match` does the checking.
+#: Declares the header in OpenAPI (give it ``= None``); :func:`require_if_match` does the checking, so a
+#: missing header is 428 ``precondition_required`` rather than a 422 validation error.
 IfMatch = Annotated[
     str | None,
     Header(

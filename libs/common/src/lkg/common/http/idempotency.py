@@ -14,7 +14,7 @@ A route::
 
     @router.post("/api/v1/problems", status_code=201)
     async def report_problem(body: ProblemIn, request: Request, principal: CurrentPrincipal,
-                             idempotency_key: IdempotencyKey, session: SessionDep) -> Response:
+                             session: SessionDep, idempotency_key: IdempotencyKey = None) -> Response:
         async def create() -> Response:
             problem = await service.report_problem(session, ..., by=principal)
             out = ProblemOut.model_validate(problem)
@@ -55,6 +55,7 @@ _VALID_KEY = re.compile(r"[\x21\x23-\x7e]{1,255}")
 #: Response headers replayed as stored; the rest (Content-Length, Date, per-request ids) are made anew.
 _REPLAYED_HEADERS = frozenset({"content-type", "location", "etag", "last-modified", "content-language"})
 
+#: The header as a route parameter; give it ``= None`` in the signature (FastAPI takes defaults from there).
 IdempotencyKey = Annotated[
     str | None,
     Header(
