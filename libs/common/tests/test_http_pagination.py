@@ -1,0 +1,201 @@
+"""Cursor pagination: opaque keyset cursors, tamper → 400, pages neither skip nor repeat rows."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from lkg.common.db import async_url, asyncpg_dsn, make_metadata, with_database
+from lkg.common.http.pagination import (
+    Keyset,
+    Page,
+    PageParams,
+    PageQuery,
+    UpdatedSince,
+    apply_keyset,
+    apply_updated_since,
+    decode_cursor,
+    encode_cursor,
+    fetch_page,
+)
+from lkg.common.http.problems import InvalidCursor, install_problem_handlers
+
+DATABASE_URL = os.environ.get("LKG_TEST_DATABASE_URL")
+needs_db = pytest.mark.skipif(
+    not DATABASE_URL, reason="LKG_TEST_DATABASE_URL is not set: keyset queries need a real PostgreSQL"
+)
+CST = timezone(timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (datetime(2020, 5, 1, 9, 0, tzinfo=CST), uuid.UUID("0196c7e2-7a54-7cc4-9d1e-5c2f0b8f4d11")),
+        (date(2020, 5, 1), 42),
+        (Decimal("12345.6700"), "项目-甲"),
+        (True, None),
+    ],
+)
+def test_cursors_round_trip_with_their_types(values: tuple) -> None:
+    cursor = encode_cursor("by_x", values)
+    assert "=" not in cursor and "+" not in cursor and "/" not in cursor
+    decoded = decode_cursor(cursor)
+    assert (decoded.name, decoded.values) == ("by_x", values)
+    assert [type(v) for v in decoded.values] == [type(v) for v in values]
+
+
+def _b64(document: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        "bm90LWpzb24",  # "not-json"
+        _b64([1, 2]),
+        _b64({"o": "by_x", "k": []}),
+        _b64({"o": "by_x", "k": [["q", "1"]]}),
+        _b64({"o": "by_x", "k": [["i", "one"]]}),
+        _b64({"o": "by_x", "k": [["t", "2020-05-01T09:00:00"]]}),  # naive datetime
+        "a" * 2000,
+    ],
+)
+def test_a_tampered_cursor_is_invalid(cursor: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor)
+
+
+def build_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/items")
+    async def items(page: PageQuery, since: UpdatedSince) -> Page[int]:
+        return Page(items=[page.limit], next_cursor=since.isoformat() if since else None)
+
+    return app
+
+
+async def test_limit_defaults_to_50_and_is_bounded_to_1_200() -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(build_app()), base_url="http://t") as c:
+        default = await c.get("/items")
+        top = await c.get("/items", params={"limit": 200})
+        too_big = await c.get("/items", params={"limit": 201})
+        zero = await c.get("/items", params={"limit": 0})
+    assert default.json() == {"items": [50], "next_cursor": None}
+    assert top.json()["items"] == [200]
+    assert [too_big.status_code, zero.status_code] == [422, 422]
+    assert too_big.json()["errors"] == [
+        {"loc": ["query", "limit"], "msg": "必须小于或等于 200", "type": "less_than_equal"}
+    ]
+
+
+async def test_a_bad_cursor_is_a_400_problem() -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(build_app()), base_url="http://t") as c:
+        response = await c.get("/items", params={"cursor": "tampered!"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
+
+
+async def test_updated_since_needs_an_offset() -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(build_app()), base_url="http://t") as c:
+        aware = await c.get("/items", params={"updated_since": "2020-05-01T09:00:00+08:00"})
+        naive = await c.get("/items", params={"updated_since": "2020-05-01T09:00:00"})
+    assert aware.json()["next_cursor"] == "2020-05-01T09:00:00+08:00"
+    assert naive.status_code == 422
+    assert naive.json()["errors"] == [
+        {"loc": ["query", "updated_since"], "msg": "必须带时区偏移（如 +08:00）", "type": "timezone_aware"}
+    ]
+
+
+def test_a_cursor_of_another_ordering_is_refused() -> None:
+    table = sa.table("t", sa.column("id", sa.Integer), sa.column("updated_at", sa.DateTime(timezone=True)))
+    keyset = Keyset(sort=table.c.updated_at, id=table.c.id, name="updated_at")
+    page = PageParams(limit=10, cursor=encode_cursor("title", ["x", 1]))
+    with pytest.raises(InvalidCursor, match="不属于此列表"):
+        apply_keyset(sa.select(table), keyset, page)
+
+
+# ---- against PostgreSQL --------------------------------------------------------------------------
+
+metadata = make_metadata()
+project = sa.Table(
+    "project",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+START = datetime(2020, 5, 1, 9, 0, tzinfo=CST)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def http_engine() -> AsyncIterator[AsyncEngine]:
+    assert DATABASE_URL is not None
+    name = f"t_http_page_{uuid.uuid4().hex[:12]}"
+    dsn, kwargs = asyncpg_dsn(with_database(DATABASE_URL, "postgres"))
+    admin = await asyncpg.connect(dsn, **kwargs)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    engine = create_async_engine(async_url(with_database(DATABASE_URL, name)))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            # 7 rows, several sharing one updated_at: the id breaks ties
+            await conn.execute(
+                project.insert(),
+                [{"id": i, "updated_at": START + timedelta(hours=i // 3)} for i in range(1, 8)],
+            )
+        yield engine
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _walk(
+    engine: AsyncEngine, keyset: Keyset, limit: int, since: datetime | None = None
+) -> list[list[int]]:
+    sessions = async_sessionmaker(engine)
+    pages: list[list[int]] = []
+    cursor: str | None = None
+    async with sessions() as session:
+        while True:
+            stmt = apply_updated_since(
+                sa.select(project.c.id, project.c.updated_at), project.c.updated_at, since
+            )
+            rows, cursor = await fetch_page(
+                session, stmt, keyset, PageParams(limit=limit, cursor=cursor), scalars=False
+            )
+            pages.append([row.id for row in rows])
+            if cursor is None:
+                return pages
+
+
+@needs_db
+async def test_pages_walk_every_row_once_in_order(http_engine: AsyncEngine) -> None:
+    keyset = Keyset(sort=project.c.updated_at, id=project.c.id, name="updated_at")
+    assert await _walk(http_engine, keyset, 3) == [[1, 2, 3], [4, 5, 6], [7]]
+    assert await _walk(http_engine, keyset, 7) == [[1, 2, 3, 4, 5, 6, 7]]
+
+
+@needs_db
+async def test_descending_order_and_updated_since(http_engine: AsyncEngine) -> None:
+    newest_first = Keyset(sort=project.c.updated_at, id=project.c.id, name="updated_at_desc", descending=True)
+    assert await _walk(http_engine, newest_first, 2) == [[7, 6], [5, 4], [3, 2], [1]]
+    ascending = Keyset(sort=project.c.updated_at, id=project.c.id, name="updated_at")
+    # inclusive: rows updated exactly at the instant are included (in UTC here, the same instant)
+    since = (START + timedelta(hours=1)).astimezone(UTC)
+    assert await _walk(http_engine, ascending, 10, since) == [[3, 4, 5, 6, 7]]
