@@ -192,13 +192,25 @@ def alembic_config(script_location: str, url: str):
     return cfg
 
 
+#: Several replicas (or a migration Job and a starting pod) may migrate one database at once: they queue
+#: on this session-level advisory lock, and the later ones find the schema already at head.
+MIGRATION_LOCK = 0x4C4B47  # "LKG"
+
+
 async def migrate(script_location: str, url: str, revision: str = "head") -> None:
+    import asyncpg
     from alembic import command
 
     await ensure_database(url)
     cfg = alembic_config(script_location, url)
-    # env.py runs its own event loop; keep it off ours.
-    await asyncio.to_thread(command.upgrade, cfg, revision)
+    dsn, kwargs = asyncpg_dsn(url)
+    lock = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        # env.py runs its own event loop; keep it off ours.
+        await asyncio.to_thread(command.upgrade, cfg, revision)
+    finally:
+        await lock.close()  # releases the lock
 
 
 def head_revisions(script_location: str) -> set[str]:

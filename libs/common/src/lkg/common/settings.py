@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     )
     #: Prefix of every stream, subject and key-value bucket: one per test run (DESIGN §5, §7).
     nats_prefix: str = ""
+    #: Copies of each stream and key-value bucket: 1 on the embedded server, 3 on a production cluster.
+    nats_replicas: int = Field(default=1, ge=1, le=5)
 
     # Access (DESIGN §3): HS256 with a shared secret by default, RS256 via JWKS in production.
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)

@@ -106,19 +106,19 @@ async def _log_reconnected() -> None:
     log.info("nats.reconnected")
 
 
-async def ensure_streams(js: JetStreamContext, names: Names) -> None:
+async def ensure_streams(js: JetStreamContext, names: Names, replicas: int = 1) -> None:
     """Create (or bring up to date) every producer's stream, the dead-letter and the retry stream.
 
     Every service ensures all of them, so start order does not matter: a consumer can bind to a producer's
     stream before that producer has started.
     """
     for producer in PRODUCERS:
-        await _ensure_stream(js, names.stream(producer), [names.producer_subjects(producer)])
-    await _ensure_stream(js, names.dlq_stream, [names.subject("lkg.dlq.>")])
-    await _ensure_stream(js, names.retry_stream, [names.subject("lkg.retry.>")])
+        await _ensure_stream(js, names.stream(producer), [names.producer_subjects(producer)], replicas)
+    await _ensure_stream(js, names.dlq_stream, [names.subject("lkg.dlq.>")], replicas)
+    await _ensure_stream(js, names.retry_stream, [names.subject("lkg.retry.>")], replicas)
 
 
-async def _ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -> None:
+async def _ensure_stream(js: JetStreamContext, name: str, subjects: list[str], replicas: int) -> None:
     config = api.StreamConfig(
         name=name,
         subjects=subjects,
@@ -128,6 +128,7 @@ async def _ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
         discard=api.DiscardPolicy.OLD,
         allow_direct=True,
+        num_replicas=replicas,
     )
     try:
         await js.add_stream(config)

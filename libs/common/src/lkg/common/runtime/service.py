@@ -97,12 +97,13 @@ class Platform:
             raise RuntimeError("NATS_URL is not set")
         self.nc = await connect(self.settings.nats_url, name="lkg-platform")
         self.js = self.nc.jetstream()
-        await ensure_streams(self.js, self.names)
-        calendar_kv = await shared_time.calendar_bucket(self.js, self.names)
+        replicas = self.settings.nats_replicas
+        await ensure_streams(self.js, self.names, replicas)
+        calendar_kv = await shared_time.calendar_bucket(self.js, self.names, replicas)
         await self._load_calendar(calendar_kv)
         self._tasks.append(asyncio.create_task(self._follow_calendar(calendar_kv), name="calendar"))
         if isinstance(self.clock, SimulatedClock):
-            clock_kv = await shared_time.clock_bucket(self.js, self.names)
+            clock_kv = await shared_time.clock_bucket(self.js, self.names, replicas)
             self.clock.move_to(await shared_time.init_now(clock_kv, self.settings.simulated_start))
             self._tasks.append(asyncio.create_task(shared_time.follow(clock_kv, self.clock), name="clock"))
 

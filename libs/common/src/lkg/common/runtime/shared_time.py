@@ -35,20 +35,20 @@ log = get_logger(__name__)
 NOW_KEY = "now"
 
 
-async def clock_bucket(js: JetStreamContext, names: Names) -> KeyValue:
-    return await _bucket(js, names.bucket("clock"), history=1)
+async def clock_bucket(js: JetStreamContext, names: Names, replicas: int = 1) -> KeyValue:
+    return await _bucket(js, names.bucket("clock"), history=1, replicas=replicas)
 
 
-async def calendar_bucket(js: JetStreamContext, names: Names) -> KeyValue:
-    return await _bucket(js, names.bucket("calendar"), history=5)
+async def calendar_bucket(js: JetStreamContext, names: Names, replicas: int = 1) -> KeyValue:
+    return await _bucket(js, names.bucket("calendar"), history=5, replicas=replicas)
 
 
-async def _bucket(js: JetStreamContext, name: str, history: int) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, history: int, replicas: int) -> KeyValue:
     try:
         return await js.key_value(name)
     except BucketNotFoundError:
         return await js.create_key_value(
-            api.KeyValueConfig(bucket=name, history=history, storage=api.StorageType.FILE)
+            api.KeyValueConfig(bucket=name, history=history, storage=api.StorageType.FILE, replicas=replicas)
         )
 
 
