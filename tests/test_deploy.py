@@ -50,6 +50,10 @@ ROUTES: dict[str, str] = {
     "/api/v1/reports": "scoring",
     "/api/v1/inbox": "notifier",
     "/api/v1/notifications": "notifier",
+    "/api/v1/read-copies/approvals": "approvals",
+    "/api/v1/read-copies/issues": "issues",
+    "/api/v1/read-copies/scoring": "scoring",
+    "/api/v1/read-copies/notifier": "notifier",
 }
 
 #: The image's unprivileged user (Dockerfile).
