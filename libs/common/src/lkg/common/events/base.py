@@ -112,7 +112,7 @@ class Envelope(BaseModel):
 
     def contract(self) -> type[Event]:
         try:
-            return _REGISTRY[(self.type, self.version)]
+            return contract_registry()[(self.type, self.version)]
         except KeyError:
             raise UnknownEvent(f"no contract for {self.type} v{self.version}") from None
 
@@ -134,9 +134,10 @@ class UnknownEvent(LookupError):
 
 def contract_registry() -> dict[tuple[str, int], type[Event]]:
     """Every contract, after :mod:`lkg.common.events.contracts` has been imported."""
-    from lkg.common.events import contracts  # noqa: F401  (import registers the classes)
+    if not _REGISTRY or "project.registered" not in {t for t, _ in _REGISTRY}:
+        from lkg.common.events import contracts  # noqa: F401  (import registers the classes)
 
-    return dict(_REGISTRY)
+    return _REGISTRY
 
 
 def contract_for(event_type: str, version: int = 1) -> type[Event]:
