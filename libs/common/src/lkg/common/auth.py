@@ -341,14 +341,19 @@ def bearer_token(request: Request) -> str | None:
 async def get_current_principal(request: Request) -> Principal:
     """The caller, from the ``Authorization: Bearer`` token; 401 ``unauthenticated`` otherwise.
 
-    Plain ``Request`` dependencies on purpose (no ``HTTPBearer`` sub-dependency): this runs on every
-    request and FastAPI's dependency solving is a large part of a small route's cost.
+    ``create_http_app`` gives every service router this very callable as a dependency, so a route that
+    also declares :data:`CurrentPrincipal` resolves it once (FastAPI caches a dependency per request).
+    On a route marked :data:`PUBLIC_ROUTE` a request without a token gets ``None`` here: public routes
+    don't declare ``CurrentPrincipal``. Plain ``Request`` on purpose (no ``HTTPBearer`` sub-dependency):
+    this runs on every request and dependency solving is a large part of a small route's cost.
     """
     cached = request.scope.get(PRINCIPAL_SCOPE_KEY)
     if cached is not None:
         return cached
     token = bearer_token(request)
     if token is None:
+        if is_public_route(request.scope.get("route")):
+            return None  # type: ignore[return-value]
         raise Unauthenticated("请提供登录令牌（Authorization: Bearer …）")
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(token)
@@ -365,23 +370,23 @@ def is_public_route(route: Any) -> bool:
 
 
 def service_guard(service: str) -> Callable[..., Awaitable[None]]:
-    """The dependency every route of ``service``'s router carries (given by ``create_http_app``).
-
-    It demands a valid token unless the route is marked :data:`PUBLIC_ROUTE`, and records the service
-    name for per-service lookups: several services may share one app, each with its own resolver.
-    """
+    """A guard for apps not built by ``create_http_app`` (which finds a route's service by itself):
+    a valid token unless the route is public, and the service name recorded for per-service lookups."""
 
     async def guard(request: Request) -> None:
         request.scope[SERVICE_SCOPE_KEY] = service
-        if not is_public_route(request.scope.get("route")):
-            await get_current_principal(request)
+        await get_current_principal(request)
 
     guard.__name__ = f"{service}_guard"
     return guard
 
 
 def current_service(request: Request) -> str:
+    """The service whose router holds the matched route (several services may share one app)."""
     service = request.scope.get(SERVICE_SCOPE_KEY)
+    if service is None:
+        routes: Mapping[int, str] = getattr(request.app.state, "route_services", {})
+        service = routes.get(id(request.scope.get("route")))
     if service is None:
         raise RuntimeError("this route is not under a service router; mount it through create_http_app")
     return service

@@ -28,8 +28,8 @@ from lkg.common.auth import (
     BEARER_SECURITY_SCHEME,
     ReachResolver,
     TokenVerifier,
+    get_current_principal,
     is_public_route,
-    service_guard,
 )
 from lkg.common.http.middleware import RouteLabels, install_middleware
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
@@ -217,9 +217,9 @@ def create_http_app(
 ) -> FastAPI:
     """Build a service's (or several services') app.
 
-    ``routers`` pairs a service name with its router; each route gets the service's guard (a valid token
-    unless marked ``PUBLIC_ROUTE``; the service name for per-service resolvers). ``extra_routers`` are
-    platform routes owned by no service (the dev clock): guarded the same way under
+    ``routers`` pairs a service name with its router; each route requires a valid token (unless marked
+    ``PUBLIC_ROUTE``) and is known as the service's, for per-service resolvers and metric labels.
+    ``extra_routers`` are platform routes owned by no service (the dev clock): guarded the same way under
     ``settings.service_name`` unless given as ``(name, router)``. ``lifespan`` is the runtime's (engines,
     NATS); ``readiness`` returns ``{"status": "ok"|"fail", "checks": {...}, "warnings": [...]}``. Title and
     description should carry Chinese and English. Raises :class:`RouteConflictError` when two routers claim
@@ -254,6 +254,8 @@ def create_http_app(
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
     app.state.reach_resolvers = dict(reach_resolvers or {})
+    #: id(route) -> service name, for per-service lookups (reach resolvers) and metric labels.
+    app.state.route_services = labels.service_of
 
     install_problem_handlers(app)
     install_middleware(app, max_body_bytes=settings.max_body_bytes, labels=labels)
@@ -266,8 +268,9 @@ def create_http_app(
             guarded.append((settings.service_name, extra, False))
     for service, router, tag in guarded:
         labels.assign_service(router.routes, service)
+        # The same callable as CurrentPrincipal: a route declaring both resolves the token once.
         app.include_router(
-            router, tags=[service] if tag else None, dependencies=[Depends(service_guard(service))]
+            router, tags=[service] if tag else None, dependencies=[Depends(get_current_principal)]
         )
 
     # After the service routes: routes are matched in order, and API calls outnumber probes.
