@@ -165,6 +165,16 @@ class Server:
                 self._log_offset += sum(len(line) + 1 for line in lines)
         return count
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server has used (Linux ``/proc``; ``None`` elsewhere). ``taskset``
+        execs the server, so the pid is the server's."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # After the command name: state is field 3, utime 14 and stime 15 (proc(5)).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def log_tail(self, size: int = 3000) -> str:
         try:
             return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
@@ -259,8 +269,31 @@ def run_wrk(
 # ---- main ----------------------------------------------------------------------------------------
 
 
-def _print_row(app: str, run: str, result: WrkResult, extra: str = "") -> None:
-    print(f"{app:<6} {run:>6} {result.requests_per_s:>10.0f} {result.p99_ms:>9.2f} {extra}", flush=True)
+@dataclass(frozen=True)
+class Run:
+    """One measured wrk run, with the server's CPU time per request over the same interval."""
+
+    wrk: WrkResult
+    cpu_us_per_request: float | None
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if len(present) == len(values) else None
+
+
+def _cpu(value: float | None) -> str:
+    return f"{value:>10.1f}" if value is not None else f"{'n/a':>10}"
+
+
+_HEADER = f"{'app':<6} {'run':>6} {'req/s':>10} {'p99 ms':>9} {'cpu us/req':>10}"
+
+
+def _print_row(app: str, run: str, r: Run, extra: str = "") -> None:
+    line = (
+        f"{app:<6} {run:>6} {r.wrk.requests_per_s:>10.0f} {r.wrk.p99_ms:>9.2f} {_cpu(r.cpu_us_per_request)}"
+    )
+    print(f"{line} {extra}".rstrip(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,12 +316,16 @@ def main(argv: list[str] | None = None) -> int:
         server_cpu, load_cpu = pick_cpus()
         token = apps.bench_token(apps.bench_settings())
         auth = {"Authorization": f"Bearer {token}"}
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        load = os.getloadavg()
         print(
             f"server on CPU {server_cpu}, wrk on CPU {load_cpu}; wrk -t1 -c{args.connections} "
-            f"-d{args.duration:g}s --latency; {args.runs} run(s) each after a warm-up; load average {load}",
+            f"-d{args.duration:g}s --latency; {args.runs} run(s) each after a warm-up",
             flush=True,
         )
+        print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", end="")
+        if load[0] > 0.5:
+            print(" (other work is running: requests/sec will be noisy; cpu us/req less so)", end="")
+        print(flush=True)
         with tempfile.TemporaryDirectory(prefix="lkg-bench-http-") as tmp:
             servers = {
                 name: Server(name, cpu=server_cpu, taskset=taskset, log_path=Path(tmp) / f"{name}.log")
@@ -316,54 +353,64 @@ def _measure(
         server.wait_ready(auth)
     sanity_check(servers["bare"], servers["stack"], auth)
 
-    def bench(name: str, duration: float) -> WrkResult:
-        return run_wrk(
+    def bench(name: str, duration: float) -> Run:
+        server = servers[name]
+        cpu_before = server.cpu_seconds()
+        result = run_wrk(
             wrk,
             taskset,
             cpu=load_cpu,
-            url=servers[name].url,
+            url=server.url,
             auth=auth,
             duration=duration,
             connections=args.connections,
         )
+        time.sleep(0.2)  # the last responses' log lines follow their send
+        cpu_after = server.cpu_seconds()
+        per_request = None
+        if cpu_before is not None and cpu_after is not None:
+            per_request = (cpu_after - cpu_before) / result.requests * 1e6
+        return Run(result, per_request)
 
-    print(f"{'app':<6} {'run':>6} {'req/s':>10} {'p99 ms':>9}", flush=True)
+    print(_HEADER, flush=True)
     warmup = min(args.duration, 3.0)
     for name in apps.APPS:
         _print_row(name, "warmup", bench(name, warmup))
-    servers["stack"].count_new_log_lines(b"")  # measure log lines from here on
+    servers["stack"].count_new_log_lines(b"")  # count log lines from here on
 
-    results: dict[str, list[WrkResult]] = {name: [] for name in apps.APPS}
+    runs: dict[str, list[Run]] = {name: [] for name in apps.APPS}
     logged = answered = 0
-    for run in range(1, args.runs + 1):
+    for number in range(1, args.runs + 1):
         for name in apps.APPS:  # interleaved: bare, stack, bare, stack…
-            result = bench(name, args.duration)
-            results[name].append(result)
-            extra = f"socket errors: {result.socket_errors}" if result.socket_errors else ""
+            run = bench(name, args.duration)
+            runs[name].append(run)
+            extra = f"socket errors: {run.wrk.socket_errors}" if run.wrk.socket_errors else ""
             if name == "stack":
-                time.sleep(0.2)  # the last responses' log lines follow their send
                 lines = servers["stack"].count_new_log_lines(b'"event":"http_request"')
                 logged += lines
-                answered += result.requests
-                extra = f"{lines} access log lines {extra}".rstrip()
-            _print_row(name, str(run), result, extra)
+                answered += run.wrk.requests
+                extra = f"{lines} access log lines {extra}"
+            _print_row(name, str(number), run, extra)
 
-    medians = {
-        name: (
-            statistics.median(r.requests_per_s for r in rs),
-            statistics.median(r.p99_ms for r in rs),
-        )
-        for name, rs in results.items()
-    }
-    print()
-    print(f"{'median':<6} {'':>6} {'req/s':>10} {'p99 ms':>9}")
-    for name, (rps, p99) in medians.items():
-        print(f"{name:<6} {'':>6} {rps:>10.0f} {p99:>9.2f}")
-    ratio = medians["stack"][0] / medians["bare"][0]
+    rps = {name: statistics.median(r.wrk.requests_per_s for r in rs) for name, rs in runs.items()}
+    p99 = {name: statistics.median(r.wrk.p99_ms for r in rs) for name, rs in runs.items()}
+    cpu = {name: _median([r.cpu_us_per_request for r in rs]) for name, rs in runs.items()}
+    print(f"\n{'median':<6} {'':>6} {'req/s':>10} {'p99 ms':>9} {'cpu us/req':>10}")
+    for name in apps.APPS:
+        print(f"{name:<6} {'':>6} {rps[name]:>10.0f} {p99[name]:>9.2f} {_cpu(cpu[name])}")
+
+    ratio = rps["stack"] / rps["bare"]
     verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
-    pairs = zip(results["bare"], results["stack"], strict=True)
-    per_run = ", ".join(f"{s.requests_per_s / b.requests_per_s:.2f}" for b, s in pairs)
+    pairs = zip(runs["bare"], runs["stack"], strict=True)
+    per_run = ", ".join(f"{s.wrk.requests_per_s / b.wrk.requests_per_s:.2f}" for b, s in pairs)
     print(f"\nstack/bare requests per second: {ratio:.2f} (per run: {per_run})")
+    if cpu["bare"] is not None and cpu["stack"] is not None:
+        # On a core of its own the server is CPU-bound, so this is the rate ratio without the noise of
+        # being descheduled by other work.
+        print(
+            "bare/stack server CPU per request: "
+            f"{cpu['bare'] / cpu['stack']:.2f} (the rate ratio on an idle core)"
+        )
     print(f"target: stack keeps ≥ {TARGET_RATIO}× the bare rate: {verdict}")
     print(f"stack access log lines written while measured: {logged} (wrk counted {answered} responses)")
     if logged < answered:
