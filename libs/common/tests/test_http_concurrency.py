@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lkg.common.db import async_url, asyncpg_dsn, make_metadata, with_database
+from lkg.common.db import async_url, make_metadata
 from lkg.common.http.concurrency import check_if_match, etag_for, update_if_revision
 from lkg.common.http.problems import NotFound, PreconditionFailed, PreconditionRequired
-
-DATABASE_URL = os.environ.get("LKG_TEST_DATABASE_URL")
-needs_db = pytest.mark.skipif(
-    not DATABASE_URL, reason="LKG_TEST_DATABASE_URL is not set: update_if_revision needs a real PostgreSQL"
-)
 
 metadata = make_metadata()
 
@@ -71,21 +63,15 @@ def test_if_match_matches_strongly_in_a_list_or_with_a_star() -> None:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http_engine() -> AsyncIterator[AsyncEngine]:
-    assert DATABASE_URL is not None
-    name = f"t_http_conc_{uuid.uuid4().hex[:12]}"
-    dsn, kwargs = asyncpg_dsn(with_database(DATABASE_URL, "postgres"))
-    admin = await asyncpg.connect(dsn, **kwargs)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    engine = create_async_engine(async_url(with_database(DATABASE_URL, name)))
+async def http_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A database of this module's own on the test PostgreSQL (lkg.common.testing.infra)."""
+    engine = create_async_engine(async_url(fresh_database_url))
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         yield engine
     finally:
         await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _insert(sessions: async_sessionmaker[AsyncSession], matter_id: int) -> None:
@@ -93,7 +79,6 @@ async def _insert(sessions: async_sessionmaker[AsyncSession], matter_id: int) ->
         session.add(Matter(id=matter_id, state="reported", revision=1))
 
 
-@needs_db
 async def test_update_with_the_expected_revision_advances_it(http_engine: AsyncEngine) -> None:
     sessions = async_sessionmaker(http_engine, expire_on_commit=False)
     await _insert(sessions, 1)
@@ -111,7 +96,6 @@ async def test_update_with_the_expected_revision_advances_it(http_engine: AsyncE
     assert tuple(row) == ("answered", 3)
 
 
-@needs_db
 async def test_a_stale_revision_is_412_and_a_missing_row_404(http_engine: AsyncEngine) -> None:
     sessions = async_sessionmaker(http_engine, expire_on_commit=False)
     await _insert(sessions, 2)
@@ -125,7 +109,6 @@ async def test_a_stale_revision_is_412_and_a_missing_row_404(http_engine: AsyncE
             await update_if_revision(session, Matter, 2, 1, {"revision": 9})
 
 
-@needs_db
 async def test_two_officials_acting_at_once_one_wins_the_other_changes_nothing(
     http_engine: AsyncEngine,
 ) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
-import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
@@ -17,14 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from starlette.responses import JSONResponse, Response
 
-from lkg.common.db import async_url, asyncpg_dsn, make_metadata, with_database
+from lkg.common.db import async_url, make_metadata
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.problems import IdempotencyKeyReused, NotFound, install_problem_handlers
-
-DATABASE_URL = os.environ.get("LKG_TEST_DATABASE_URL")
-pytestmark = pytest.mark.skipif(
-    not DATABASE_URL, reason="LKG_TEST_DATABASE_URL is not set: idempotency keys need a real PostgreSQL"
-)
 
 metadata = make_metadata()
 problem = sa.Table(
@@ -40,21 +32,15 @@ class NewProblem(BaseModel):
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http_engine() -> AsyncIterator[AsyncEngine]:
-    assert DATABASE_URL is not None
-    name = f"t_http_idem_{uuid.uuid4().hex[:12]}"
-    dsn, kwargs = asyncpg_dsn(with_database(DATABASE_URL, "postgres"))
-    admin = await asyncpg.connect(dsn, **kwargs)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    engine = create_async_engine(async_url(with_database(DATABASE_URL, name)))
+async def http_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A database of this module's own on the test PostgreSQL (lkg.common.testing.infra)."""
+    engine = create_async_engine(async_url(fresh_database_url))
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         yield engine
     finally:
         await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def build_app(engine: AsyncEngine, created: list[int], hold: asyncio.Event | None = None) -> FastAPI:

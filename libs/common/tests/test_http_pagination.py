@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
-import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -18,7 +16,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from lkg.common.db import async_url, asyncpg_dsn, make_metadata, with_database
+from lkg.common.db import async_url, make_metadata
 from lkg.common.http.pagination import (
     Keyset,
     Page,
@@ -33,10 +31,6 @@ from lkg.common.http.pagination import (
 )
 from lkg.common.http.problems import InvalidCursor, install_problem_handlers
 
-DATABASE_URL = os.environ.get("LKG_TEST_DATABASE_URL")
-needs_db = pytest.mark.skipif(
-    not DATABASE_URL, reason="LKG_TEST_DATABASE_URL is not set: keyset queries need a real PostgreSQL"
-)
 CST = timezone(timedelta(hours=8))
 
 
@@ -143,13 +137,9 @@ START = datetime(2020, 5, 1, 9, 0, tzinfo=CST)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def http_engine() -> AsyncIterator[AsyncEngine]:
-    assert DATABASE_URL is not None
-    name = f"t_http_page_{uuid.uuid4().hex[:12]}"
-    dsn, kwargs = asyncpg_dsn(with_database(DATABASE_URL, "postgres"))
-    admin = await asyncpg.connect(dsn, **kwargs)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    engine = create_async_engine(async_url(with_database(DATABASE_URL, name)))
+async def http_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A database of this module's own on the test PostgreSQL (lkg.common.testing.infra)."""
+    engine = create_async_engine(async_url(fresh_database_url))
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
@@ -161,8 +151,6 @@ async def http_engine() -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _walk(
@@ -184,14 +172,12 @@ async def _walk(
                 return pages
 
 
-@needs_db
 async def test_pages_walk_every_row_once_in_order(http_engine: AsyncEngine) -> None:
     keyset = Keyset(sort=project.c.updated_at, id=project.c.id, name="updated_at")
     assert await _walk(http_engine, keyset, 3) == [[1, 2, 3], [4, 5, 6], [7]]
     assert await _walk(http_engine, keyset, 7) == [[1, 2, 3, 4, 5, 6, 7]]
 
 
-@needs_db
 async def test_descending_order_and_updated_since(http_engine: AsyncEngine) -> None:
     newest_first = Keyset(sort=project.c.updated_at, id=project.c.id, name="updated_at_desc", descending=True)
     assert await _walk(http_engine, newest_first, 2) == [[7, 6], [5, 4], [3, 2], [1]]
