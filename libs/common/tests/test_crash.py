@@ -98,14 +98,15 @@ class Setup:
     async def stream_messages(self, producer: str = "registry") -> int:
         return (await self.js.stream_info(self.names.stream(producer))).state.messages
 
-    async def stream_message_ids(self, producer: str = "registry") -> list[UUID]:
-        """The ``Nats-Msg-Id`` of every message in the producer's stream, in stream order."""
+    async def stream_event_ids(self, producer: str = "registry") -> list[UUID]:
+        """The event id of every message in the producer's stream, in stream order (from the body, not the
+        ``Nats-Msg-Id`` header, so that a relay that lost the header would show its duplicates)."""
         stream = self.names.stream(producer)
         state = (await self.js.stream_info(stream)).state
         if not state.messages:
             return []
         return [
-            UUID((await self.js.get_msg(stream, seq)).headers["Nats-Msg-Id"])
+            Envelope.from_bytes((await self.js.get_msg(stream, seq)).data).event_id
             for seq in range(state.first_seq, state.last_seq + 1)
         ]
 
@@ -162,7 +163,7 @@ async def test_a_producer_killed_between_publish_and_delete_publishes_every_even
     async with setup.db.sessions() as session:
         produced = list((await session.execute(sa.select(crash_worker.produced.c.event_id))).scalars())
     assert len(produced) == 3 * CRASHES
-    assert exactly_once(produced, await setup.stream_message_ids()) == HOLDS
+    assert exactly_once(produced, await setup.stream_event_ids()) == HOLDS
 
 
 # ---- consumer ------------------------------------------------------------------------------------
