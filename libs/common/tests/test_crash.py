@@ -238,12 +238,6 @@ class DroppedSilently(AssertionError):
     """The message was neither applied nor dead-lettered (other assertion errors are real failures)."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=DroppedSilently,
-    reason="inbox.py gives JetStream the consumer's own max_deliver (EventConsumer._ensure_one): after "
-    "max_deliver unsettled deliveries JetStream stops delivering, and no dead letter is written",
-)
 async def test_a_message_that_kills_its_consumer_every_time_is_not_dropped_silently(setup: Setup) -> None:
     """DESIGN §4: poison messages go to the dead letters, nothing is dropped silently. A message whose
     handler kills the process (a segfault, the OOM killer) is never settled, so only the delivery count

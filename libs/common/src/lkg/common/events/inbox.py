@@ -41,6 +41,9 @@ current_causation_id: ContextVar[UUID | None] = ContextVar("lkg_causation_id", d
 
 Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 
+#: Deliveries JetStream allows beyond ``ConsumerOptions.max_deliver`` (see ``_ensure_one``).
+DELIVERY_MARGIN = 3
+
 _inbox = sa.table(
     "inbox_event",
     sa.column("consumer", sa.Text),
@@ -122,8 +125,10 @@ class EventConsumer:
             deliver_policy=api.DeliverPolicy.ALL,
             ack_policy=api.AckPolicy.EXPLICIT,
             ack_wait=self.options.ack_wait_seconds,
-            # JetStream's default MaxDeliver is unlimited: bound it, then dead-letter (NOTES.md).
-            max_deliver=self.options.max_deliver,
+            # JetStream's default MaxDeliver is unlimited: bound it (NOTES.md). The margin above our own
+            # limit lets a message whose consumer died before settling it (a crash, a batch beyond
+            # ack_wait) come back once more and be dead-lettered, rather than stop silently.
+            max_deliver=self.options.max_deliver + DELIVERY_MARGIN,
             max_ack_pending=self.options.max_ack_pending,
             filter_subjects=subjects,
         )
@@ -179,6 +184,14 @@ class EventConsumer:
                 envelope = Envelope.from_bytes(msg.data)
             except ValueError as exc:
                 outcomes.append(_Outcome(msg, None, "failed", f"malformed envelope: {exc}"))
+                continue
+            if _deliveries(msg) > self.options.max_deliver:
+                # Delivered that often without ever being settled: its consumer keeps dying on it.
+                outcomes.append(
+                    _Outcome(
+                        msg, envelope, "failed", f"delivered {_deliveries(msg)} times without being settled"
+                    )
+                )
                 continue
             parsed.append((msg, envelope))
         try:
@@ -242,7 +255,7 @@ class EventConsumer:
             elif outcome.status == "duplicate":
                 EVENTS_DUPLICATE.labels(self.consumer, kind).inc()
             return
-        deliveries = msg.metadata.num_delivered if msg.reply else 1
+        deliveries = _deliveries(msg)
         if outcome.envelope is None or deliveries >= self.options.max_deliver:
             try:
                 await self.dead_letter(msg, outcome.reason, deliveries)
@@ -285,6 +298,10 @@ class EventConsumer:
             info = await self.js.consumer_info(stream, durable)
             total += info.num_pending + info.num_ack_pending
         return total
+
+
+def _deliveries(msg: Msg) -> int:
+    return msg.metadata.num_delivered if msg.reply else 1
 
 
 def _stream_seq(msg: Msg) -> int | None:
