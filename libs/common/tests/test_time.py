@@ -221,3 +221,12 @@ def test_the_simulated_clock_cannot_be_enabled_in_production(env, monkeypatch):
     with pytest.raises(ValueError, match="simulated clock"):
         ServiceSettings()
     assert os.environ["LKG_CLOCK"] == "simulated"
+
+
+async def test_a_service_that_stopped_running_here_is_not_waited_for(timekeeper):
+    platform = timekeeper.platform
+    kv = await shared_time.clock_bucket(platform.js, platform.names)
+    gone = datetime.now(TZ) - timedelta(seconds=shared_time.STALE_AFTER_SECONDS + 1)
+    await kv.put("service.ghost", gone.isoformat().encode())
+    moved = await timekeeper.move_clock(advance="1h")
+    assert set(moved["activity"]) == {"timekeeper"}

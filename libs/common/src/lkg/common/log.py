@@ -71,7 +71,12 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared[:-1]], processors=[_mask_processor, renderer]
+            foreign_pre_chain=[*shared[:-1]],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _mask_processor,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

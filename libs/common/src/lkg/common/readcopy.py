@@ -7,7 +7,6 @@ The same table definition, handlers and ops route serve approvals, issues, scori
 four copies cannot drift apart.
 """
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,6 +22,7 @@ from lkg.common.events.base import Envelope
 from lkg.common.events.contracts import ProjectChanged, ProjectRegistered, ProjectSnapshot, ProjectTerminated
 from lkg.common.events.inbox import Subscription, upsert_if_newer
 from lkg.common.http.problems import NotFound
+from lkg.common.http.types import Instant
 from lkg.common.runtime.deps import session_for
 
 
@@ -82,7 +82,7 @@ class ProjectCopy(BaseModel):
     responsible_unit_id: UUID | None
     line_id: UUID | None
     status: str
-    updated_at: datetime
+    updated_at: Instant
 
 
 def read_copy_router(service: str, table: sa.Table) -> APIRouter:

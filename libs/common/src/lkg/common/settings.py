@@ -52,7 +52,6 @@ class ServiceSettings(BaseSettings):
 
     # HTTP.
     max_body_bytes: int = 1 * 1024 * 1024
-    public_base_url: str = "http://127.0.0.1:8000"
 
     # Event bus.
     outbox_batch_size: int = 500

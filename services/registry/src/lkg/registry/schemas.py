@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lkg.common.events.contracts import (
     ApprovalType,
@@ -16,13 +14,8 @@ from lkg.common.events.contracts import (
     ProjectStatus,
     RoutingBasis,
 )
+from lkg.common.http.types import Instant, Yuan
 
-#: Money in yuan: exact decimals, serialised as strings (DESIGN §3).
-Yuan = Annotated[
-    Decimal,
-    Field(ge=0, le=Decimal("1e13"), max_digits=15, decimal_places=2),
-    PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json"),
-]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ProjectCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{24}$")]
 
@@ -90,9 +83,9 @@ class ProjectOut(BaseModel):
     plan_year: int
     planned_annual_investment: Yuan
     status: ProjectStatus
-    effective_at: datetime
-    created_at: datetime
-    updated_at: datetime
+    effective_at: Instant
+    created_at: Instant
+    updated_at: Instant
 
 
 class ProjectPage(BaseModel):

@@ -99,7 +99,8 @@ async def _log_error(exc: Exception) -> None:
 
 
 async def _log_disconnected() -> None:
-    log.warning("nats.disconnected")
+    # Also called on a deliberate close; a lasting outage shows as reconnect attempts and readiness.
+    log.info("nats.disconnected")
 
 
 async def _log_reconnected() -> None:

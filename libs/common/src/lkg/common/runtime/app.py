@@ -18,6 +18,7 @@ from lkg.common.db import with_database
 from lkg.common.events.inbox import ConsumerOptions
 from lkg.common.http.app import create_http_app
 from lkg.common.http.problems import DomainError
+from lkg.common.http.types import Instant
 from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime import shared_time
 from lkg.common.runtime.service import Platform, ServiceRuntime, ServiceSpec, readiness_report
@@ -143,7 +144,7 @@ class ClockMove(BaseModel):
 
 
 class ClockState(BaseModel):
-    now: datetime
+    now: Instant
     rounds: int = 0
     activity: dict[str, int] = Field(default_factory=dict)
 

@@ -281,7 +281,11 @@ def _move(data_dir: Path, compute) -> None:
             raise typer.BadParameter("no simulated clock in this deployment")
         return await shared_time.move_clock(nc, js, names, compute(now))
 
-    report = asyncio.run(_with_nats(_endpoints(data_dir), go))
+    try:
+        report = asyncio.run(_with_nats(_endpoints(data_dir), go))
+    except shared_time.SettleError as exc:
+        console.print(f"[red]clock not moved or not settled:[/] {exc}")
+        raise typer.Exit(1) from None
     console.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
 
 
@@ -346,13 +350,29 @@ def calendar_load(
 
 
 @calendar_app.command("show")
-def calendar_show(year: int) -> None:
-    """Working days per month of a year, and whether the year is official or provisional."""
+def calendar_show(year: int, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Working days per month of a year, and whether the year is official or provisional.
+
+    Uses the schedules loaded into the deployment when it is reachable, else only the packaged calendar.
+    """
     from datetime import date
 
-    from lkg.common.calendar import WorkingCalendar
+    from lkg.common.calendar import WorkingCalendar, YearSchedule
+    from lkg.common.runtime import shared_time
 
     calendar = WorkingCalendar()
+
+    async def loaded(nc, js, names):
+        kv = await shared_time.calendar_bucket(js, names)
+        return [
+            YearSchedule.model_validate_json((await kv.get(k)).value) for k in await shared_time._keys(kv)
+        ]
+
+    try:
+        for schedule in asyncio.run(_with_nats(_endpoints(data_dir), loaded)):
+            calendar.load(schedule)
+    except typer.BadParameter:
+        console.print("(no deployment reachable: packaged calendar only)")
     table = Table(
         title=f"{year} ({'provisional' if calendar.is_provisional(date(year, 1, 1)) else 'official'})"
     )

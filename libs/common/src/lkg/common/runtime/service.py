@@ -151,6 +151,7 @@ class ServiceRuntime:
     consumer: EventConsumer = field(init=False)
     _tasks: list[asyncio.Task] = field(init=False, default_factory=list)
     _settle_sub: Any = field(init=False, default=None)
+    _clock_kv: Any = field(init=False, default=None)
     _reported: int = field(init=False, default=0)
     _activity: int = field(init=False, default=0)
     _scan_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
@@ -209,10 +210,15 @@ class ServiceRuntime:
             asyncio.create_task(self.consumer.run(), name=f"{self.name}-consumer"),
         ]
         if isinstance(self.clock, SimulatedClock):
-            kv = await shared_time.clock_bucket(self.js, self.names)
-            await shared_time.register_service(kv, self.name)
+            self._clock_kv = await shared_time.clock_bucket(self.js, self.names)
             self._settle_sub = await shared_time.serve_settle(
                 self.nc, self.names, self.name, self.clock, self.settle
+            )
+            await shared_time.register_service(self._clock_kv, self.name)
+            self._tasks.append(
+                asyncio.create_task(
+                    shared_time.keep_registered(self._clock_kv, self.name), name=f"{self.name}-heartbeat"
+                )
             )
         elif self.spec.scans:
             self._tasks.append(asyncio.create_task(self._scan_forever(), name=f"{self.name}-scans"))
@@ -223,6 +229,8 @@ class ServiceRuntime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._clock_kv is not None:
+            await shared_time.unregister_service(self._clock_kv, self.name)
         with contextlib.suppress(Exception):
             await self.nc.close()
         await self.db.dispose()

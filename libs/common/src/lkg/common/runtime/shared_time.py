@@ -1,7 +1,8 @@
 """Shared simulated time and shared calendar data over NATS key-value (DESIGN §5).
 
 Key-value bucket ``LKG_CLOCK``: key ``now`` holds the simulated time (ISO 8601); keys ``service.<name>``
-register each service that must settle when the clock moves.
+register each running service that must settle when the clock moves (renewed every few seconds, so a
+service that stopped running here is not waited for).
 
 Moving the clock (:func:`move_clock`): write ``now``, then ask every registered service to *settle* up to
 it — run its scans, publish its outbox, and wait for its consumers to catch up — in rounds, until a whole
@@ -26,7 +27,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from lkg.common.clock import TZ, SimulatedClock
+from lkg.common.clock import TZ, SimulatedClock, wall_clock_utc
 from lkg.common.events.bus import Names
 from lkg.common.log import get_logger
 
@@ -85,8 +86,46 @@ def settle_subject(names: Names) -> str:
     return names.subject("lkg.clock.settle")
 
 
+#: A running service renews its registration this often (wall clock); one silent for STALE_AFTER is
+#: presumed gone, so a clock move does not wait for a service that no longer runs on this deployment.
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_SECONDS = 35.0
+
+
 async def register_service(kv: KeyValue, service: str) -> None:
-    await kv.put(f"service.{service}", b"1")
+    await kv.put(f"service.{service}", wall_clock_utc().isoformat().encode())
+
+
+async def keep_registered(kv: KeyValue, service: str) -> None:
+    """Renew the registration until cancelled."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        try:
+            await register_service(kv, service)
+        except Exception as exc:  # NATS away for a moment: the next beat will do
+            log.warning("clock.heartbeat_failed", service=service, error=repr(exc))
+
+
+async def unregister_service(kv: KeyValue, service: str) -> None:
+    with contextlib.suppress(Exception):
+        await kv.delete(f"service.{service}")
+
+
+async def live_services(kv: KeyValue) -> set[str]:
+    """Services whose registration was renewed recently."""
+    now = wall_clock_utc()
+    live = set()
+    for key in await _keys(kv):
+        if not key.startswith("service."):
+            continue
+        try:
+            entry = await kv.get(key)
+            beat = datetime.fromisoformat(entry.value.decode())
+        except Exception:  # deleted meanwhile, or an unreadable value
+            continue
+        if (now - beat).total_seconds() < STALE_AFTER_SECONDS:
+            live.add(key.removeprefix("service."))
+    return live
 
 
 async def serve_settle(
@@ -138,7 +177,7 @@ async def move_clock(
     if current is not None and target < current:
         raise SettleError(f"the shared clock only moves forward (now {current.isoformat()})")
     await kv.put(NOW_KEY, target.isoformat().encode())
-    expected = {k.removeprefix("service.") for k in await _keys(kv) if k.startswith("service.")}
+    expected = await live_services(kv)
     report = SettleReport(now=target, rounds=0)
     deadline = asyncio.get_running_loop().time() + timeout
     while report.rounds < max_rounds:
