@@ -22,9 +22,11 @@ directory and stops them at the end. Four measurements:
 stamps every event id the handler recorded in ``session.info``. Times are ``time.perf_counter()``; the
 bench may read the system clock.
 
-Producers, relay and consumer run in one process on one event loop (uvloop when installed, as uvicorn
-runs the services), each with its own NATS connection and its own connection pool: this machine has two
-cores shared with PostgreSQL and NATS, so figures are noisy and CPU-bound; run it twice.
+As deployed, producer and consumer are two services: this process is the producing one (raw publisher;
+outbox producers and relay, one pool), a child process the consuming one (raw pull consumer;
+EventConsumer, its own pool). Each has its own NATS connections and its own event loop (uvloop when
+installed, as uvicorn runs the services). ``perf_counter`` is CLOCK_MONOTONIC, one clock for both
+processes. The machine has two cores shared with PostgreSQL and NATS: figures are noisy; run it twice.
 """
 
 from __future__ import annotations
@@ -40,14 +42,14 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import argparse
 import asyncio
 import contextlib
-import sys
+import multiprocessing
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from multiprocessing.connection import Connection
 from typing import Any
 from uuid import UUID
 
@@ -138,145 +140,57 @@ class RunResult:
         return text
 
 
-# ---- raw JetStream --------------------------------------------------------------------------------
+# ---- the consumer service: a child process ------------------------------------------------------
 
 
-class RawPath:
-    """Awaited ``js.publish`` (a round trip and an fsync per event) → durable pull consumer, ack each."""
+@dataclass
+class Arrivals:
+    """Per event (raw: sequence number, outbox: event id): when it reached the consumer, and when its
+    effect was committed (raw: when it was acked)."""
 
-    durable = "bench_raw"
+    received: dict[Any, float] = field(default_factory=dict)
+    done: dict[Any, float] = field(default_factory=dict)
+    target: int = 0
+    all_in: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __init__(self, nats_url: str, names: Names, *, batch: int, fetch_timeout: float) -> None:
-        self.nats_url = nats_url
-        self.names = names
-        self.batch = batch
-        self.fetch_timeout = fetch_timeout
-        self.subject = EnrolmentFailed.subject(names.prefix)
-        self.payload = Envelope.wrap(EVENT).to_bytes()  # the same size as an outbox event
-        self._seq = 0
-        self._received: dict[int, float] = {}
-        self._sent: dict[int, float] = {}
-        self._target = 0
-        self._all_in = asyncio.Event()
-        self._last_ack = 0.0
+    def expect(self, events: int) -> None:
+        self.received.clear()
+        self.done.clear()
+        self.target = events
+        self.all_in.clear()
 
-    async def start(self) -> None:
-        self.pub: NATS = await connect(self.nats_url, name="bench-raw-publisher")
-        self.sub_nc: NATS = await connect(self.nats_url, name="bench-raw-consumer")
-        self.js = self.pub.jetstream()
-        sjs = self.sub_nc.jetstream()
-        stream = self.names.stream(EnrolmentFailed.producer)
-        await sjs.add_consumer(
-            stream,
-            api.ConsumerConfig(
-                durable_name=self.durable,
-                deliver_policy=api.DeliverPolicy.ALL,
-                ack_policy=api.AckPolicy.EXPLICIT,
-                ack_wait=60,
-                max_ack_pending=5000,  # the default 1000 would stall a backlog silently (NOTES.md)
-                filter_subject=self.subject,
-            ),
-        )
-        self.psub = await sjs.pull_subscribe_bind(durable=self.durable, stream=stream)
-        self._consumer = asyncio.create_task(self._consume(), name="bench-raw-consumer")
-        await self.throughput(WARMUP_EVENTS)
-
-    async def stop(self) -> None:
-        self._consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._consumer
-        await self.pub.close()
-        await self.sub_nc.close()
-
-    async def _consume(self) -> None:
-        while True:
-            try:
-                msgs = await self.psub.fetch(self.batch, timeout=self.fetch_timeout)
-            except TimeoutError:
-                continue
-            received = time.perf_counter()
-            for msg in msgs:
-                self._received[int(msg.headers["Bench-Seq"])] = received
-                await msg.ack()
-            self._last_ack = time.perf_counter()
-            if len(self._received) >= self._target:
-                self._all_in.set()
-
-    async def _publish_one(self) -> None:
-        self._seq += 1
-        seq = self._seq
-        started = time.perf_counter()
-        self._sent[seq] = started
-        await self.js.publish(
-            self.subject,
-            self.payload,
-            headers={"Nats-Msg-Id": f"raw-{seq}", "Bench-Seq": str(seq)},
-        )
-
-    def _reset(self, events: int) -> None:
-        self._sent.clear()
-        self._received.clear()
-        self._target = events
-        self._all_in.clear()
-
-    def _result(self, name: str, began: float) -> RunResult:
-        latencies = [self._received[seq] - sent for seq, sent in self._sent.items()]
-        return RunResult(name, len(latencies), self._last_ack - began, latencies)
-
-    async def throughput(self, events: int) -> RunResult:
-        self._reset(events)
-        began = time.perf_counter()
-        for _ in range(events):
-            await self._publish_one()
-        await self._all_in.wait()
-        return self._result("raw JetStream", began)
-
-    async def paced(self, rate: float, seconds: float) -> RunResult:
-        events = round(rate * seconds)
-        self._reset(events)
-        began = time.perf_counter()
-        for i in range(events):
-            delay = began + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._publish_one()
-        await self._all_in.wait()
-        return self._result(f"raw JetStream @ {rate:g}/s", began)
-
-
-# ---- outbox → relay → JetStream → inbox consumer -----------------------------------------------------
+    def mark_done(self, keys: Sequence[Any], at: float) -> None:
+        for key in keys:
+            self.done[key] = at
+        if self.target and len(self.done) >= self.target:
+            self.all_in.set()
 
 
 @dataclass
 class TimedDatabase(Database):
     """The consumer's database: notes when each batch transaction has committed, per applied event."""
 
-    committed: dict[UUID, float] = field(default_factory=dict)
-    target: int = 0
-    all_in: asyncio.Event = field(default_factory=asyncio.Event)
+    arrivals: Arrivals = field(default_factory=Arrivals)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
-            done = time.perf_counter()  # session.begin() has committed: the effect is durable now
-            for event_id in session.info.pop(EFFECTS_KEY, ()):
-                self.committed[event_id] = done
-            if self.target and len(self.committed) >= self.target:
-                self.all_in.set()
+            # session.begin() has committed: the effects are durable from here on.
+            self.arrivals.mark_done(session.info.pop(EFFECTS_KEY, ()), time.perf_counter())
 
 
 @dataclass
 class TimedConsumer(EventConsumer):
     """Notes when each message reached the consumer (to split the latency into relay+bus and apply)."""
 
-    received: dict[UUID, float] = field(default_factory=dict)
+    arrivals: Arrivals = field(default_factory=Arrivals)
 
     async def process(self, msgs: Sequence[Msg]) -> list[Any]:
         now = time.perf_counter()
         for msg in msgs:
-            self.received[UUID(msg.headers["Nats-Msg-Id"])] = now
+            self.arrivals.received[UUID(msg.headers["Nats-Msg-Id"])] = now
         return await super().process(msgs)
 
 
@@ -286,57 +200,66 @@ async def record_effect(session: AsyncSession, envelope: Envelope, event: Any) -
     session.info.setdefault(EFFECTS_KEY, []).append(envelope.event_id)
 
 
-class OutboxPath:
-    """A producer service (its pool and relay) and a consumer service (its pool and EventConsumer)."""
+@dataclass(frozen=True)
+class Setup:
+    """What both processes need to know."""
 
-    def __init__(
-        self,
-        database_url: str,
-        nats_url: str,
-        names: Names,
-        *,
-        producers: int,
-        relay_batch: int,
-        consumer_options: ConsumerOptions,
-    ) -> None:
-        self.database_url = database_url
-        self.nats_url = nats_url
-        self.names = names
-        self.producers = producers
-        self.relay_batch = relay_batch
-        self.consumer_options = consumer_options
-        self.committed: dict[UUID, float] = {}
+    database_url: str
+    nats_url: str
+    raw_names: Names
+    outbox_names: Names
+    producers: int
+    relay_batch: int
+    consumer_batch: int
+    fetch_timeout: float
+    uvloop: bool
+
+
+class ConsumerService:
+    """The consuming side of both paths: a raw durable pull consumer and an :class:`EventConsumer`."""
+
+    raw_durable = "bench_raw"
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.raw = Arrivals()
+        self.outbox = Arrivals()
 
     async def start(self) -> None:
-        self.producer_db = Database(self.database_url, pool_size=self.producers + 2)
-        self.consumer_db = TimedDatabase(self.database_url, pool_size=2)
-        self.relay_nc = await connect(self.nats_url, name="bench-relay")
-        self.consumer_nc = await connect(self.nats_url, name="bench-consumer")
-        self.relay = OutboxRelay(
-            service="bench",
-            db=self.producer_db,
-            js=self.relay_nc.jetstream(),
-            names=self.names,
-            database_url=self.database_url,
-            batch_size=self.relay_batch,
-            wall_clock=wall_clock_utc,
+        setup = self.setup
+        self.raw_nc: NATS = await connect(setup.nats_url, name="bench-raw-consumer")
+        raw_js = self.raw_nc.jetstream()
+        stream = setup.raw_names.stream(EnrolmentFailed.producer)
+        await raw_js.add_consumer(
+            stream,
+            api.ConsumerConfig(
+                durable_name=self.raw_durable,
+                deliver_policy=api.DeliverPolicy.ALL,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=60,
+                max_ack_pending=5000,  # the default 1000 would stall a backlog silently (NOTES.md)
+                filter_subject=EnrolmentFailed.subject(setup.raw_names.prefix),
+            ),
         )
+        self.raw_psub = await raw_js.pull_subscribe_bind(durable=self.raw_durable, stream=stream)
+
+        self.db = TimedDatabase(setup.database_url, pool_size=2, arrivals=self.outbox)
+        self.nc: NATS = await connect(setup.nats_url, name="bench-consumer")
         self.consumer = TimedConsumer(
             consumer="bench_outbox",
-            db=self.consumer_db,
-            nc=self.consumer_nc,
-            js=self.consumer_nc.jetstream(),
-            names=self.names,
+            db=self.db,
+            nc=self.nc,
+            js=self.nc.jetstream(),
+            names=setup.outbox_names,
             subscriptions=[Subscription(EnrolmentFailed, record_effect)],
-            options=self.consumer_options,
+            options=ConsumerOptions(batch_size=setup.consumer_batch, fetch_timeout=setup.fetch_timeout),
+            arrivals=self.outbox,
         )
         await self.consumer.ensure()
         self._tasks = [
-            asyncio.create_task(self.relay.run(), name="bench-relay"),
+            asyncio.create_task(self._consume_raw(), name="bench-raw-consumer"),
             asyncio.create_task(self.consumer.run(), name="bench-consumer"),
         ]
-        await asyncio.sleep(0.5)  # the relay's LISTEN is in place before the first commit
-        await self.throughput(WARMUP_EVENTS)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -344,73 +267,250 @@ class OutboxPath:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.relay_nc.close()
-        await self.consumer_nc.close()
-        await self.producer_db.dispose()
-        await self.consumer_db.dispose()
+        await self.raw_nc.close()
+        await self.nc.close()
+        await self.db.dispose()
+
+    async def _consume_raw(self) -> None:
+        while True:
+            try:
+                msgs = await self.raw_psub.fetch(self.setup.consumer_batch, timeout=self.setup.fetch_timeout)
+            except TimeoutError:
+                continue
+            received = time.perf_counter()
+            seqs = []
+            for msg in msgs:
+                seq = int(msg.headers["Bench-Seq"])
+                self.raw.received[seq] = received
+                await msg.ack()
+                seqs.append(seq)
+            self.raw.mark_done(seqs, time.perf_counter())
+
+    async def serve(self, conn: Connection) -> None:
+        """Answer the producer process: ``expect`` resets and replies, ``collect`` replies when all are in."""
+        loop = asyncio.get_running_loop()
+        while True:
+            command, *rest = await loop.run_in_executor(None, conn.recv)
+            if command == "stop":
+                return
+            arrivals = self.raw if rest[0] == "raw" else self.outbox
+            if command == "expect":
+                arrivals.expect(rest[1])
+                conn.send("ok")
+            elif command == "collect":
+                await arrivals.all_in.wait()
+                conn.send((dict(arrivals.received), dict(arrivals.done)))
+
+
+def consumer_process(setup: Setup, conn: Connection) -> None:
+    """Body of the child process: the consumer service, driven over ``conn``."""
+    _use_uvloop(setup.uvloop)
+
+    async def run() -> None:
+        service = ConsumerService(setup)
+        await service.start()
+        conn.send("ready")
+        try:
+            await service.serve(conn)
+        finally:
+            await service.stop()
+
+    asyncio.run(run())
+
+
+class ConsumerClient:
+    """The producer process's handle on the consumer service."""
+
+    def __init__(self, setup: Setup) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child_conn = context.Pipe()
+        self.process = context.Process(
+            target=consumer_process, args=(setup, child_conn), name="bench-consumer", daemon=True
+        )
+
+    async def start(self) -> None:
+        self.process.start()
+        reply = await self._recv(timeout=60)
+        if reply != "ready":
+            raise RuntimeError(f"consumer process: {reply!r}")
+
+    async def _recv(self, timeout: float = 120) -> Any:
+        loop = asyncio.get_running_loop()
+        ready = await loop.run_in_executor(None, self.conn.poll, timeout)
+        if not ready:
+            raise TimeoutError(f"consumer process silent for {timeout} s (alive: {self.process.is_alive()})")
+        return self.conn.recv()
+
+    async def expect(self, path: str, events: int) -> None:
+        self.conn.send(("expect", path, events))
+        await self._recv()
+
+    async def collect(self, path: str) -> tuple[dict[Any, float], dict[Any, float]]:
+        self.conn.send(("collect", path))
+        return await self._recv()
+
+    async def stop(self) -> None:
+        if self.process.is_alive():
+            self.conn.send(("stop",))
+            await asyncio.get_running_loop().run_in_executor(None, self.process.join, 30)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
+# ---- the producer service: this process ---------------------------------------------------------------
+
+
+async def pace(rate: float, events: int, step: Callable[[], Awaitable[None]]) -> None:
+    """Call ``step`` ``events`` times on a fixed schedule of ``rate`` per second (no catching up in bursts
+    beyond what the schedule says: a late step starts at once, the next keeps its own slot)."""
+    began = time.perf_counter()
+    for i in range(events):
+        delay = began + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await step()
+
+
+class RawPublisher:
+    """Awaited ``js.publish``: one round trip and one fsync per event, before the next is sent."""
+
+    def __init__(self, setup: Setup, consumers: ConsumerClient) -> None:
+        self.setup = setup
+        self.consumers = consumers
+        self.subject = EnrolmentFailed.subject(setup.raw_names.prefix)
+        self.payload = Envelope.wrap(EVENT).to_bytes()  # the same size as an outbox event
+        self.sent: dict[int, float] = {}
+        self._seq = 0
+
+    async def start(self) -> None:
+        self.nc: NATS = await connect(self.setup.nats_url, name="bench-raw-publisher")
+        self.js = self.nc.jetstream()
+        await self.throughput(WARMUP_EVENTS)
+
+    async def stop(self) -> None:
+        await self.nc.close()
+
+    async def _publish_one(self) -> None:
+        self._seq += 1
+        seq = self._seq
+        self.sent[seq] = time.perf_counter()
+        await self.js.publish(
+            self.subject, self.payload, headers={"Nats-Msg-Id": f"raw-{seq}", "Bench-Seq": str(seq)}
+        )
+
+    async def _measure(self, name: str, events: int, produce: Callable[[], Awaitable[None]]) -> RunResult:
+        self.sent.clear()
+        await self.consumers.expect("raw", events)
+        began = time.perf_counter()
+        await produce()
+        received, acked = await self.consumers.collect("raw")
+        latencies = [received[seq] - sent for seq, sent in self.sent.items()]
+        return RunResult(name, len(latencies), max(acked.values()) - began, latencies)
+
+    async def throughput(self, events: int) -> RunResult:
+        async def produce() -> None:
+            for _ in range(events):
+                await self._publish_one()
+
+        return await self._measure("raw JetStream", events, produce)
+
+    async def paced(self, rate: float, seconds: float) -> RunResult:
+        events = round(rate * seconds)
+        return await self._measure(
+            f"raw JetStream @ {rate:g}/s", events, lambda: pace(rate, events, self._publish_one)
+        )
+
+
+class OutboxProducer:
+    """A producing service: a connection pool, producers committing one event each, the outbox relay."""
+
+    def __init__(self, setup: Setup, consumers: ConsumerClient) -> None:
+        self.setup = setup
+        self.consumers = consumers
+        self.committed: dict[UUID, float] = {}
+
+    async def start(self) -> None:
+        setup = self.setup
+        self.db = Database(setup.database_url, pool_size=setup.producers + 2)
+        self.nc: NATS = await connect(setup.nats_url, name="bench-relay")
+        self.relay = OutboxRelay(
+            service="bench",
+            db=self.db,
+            js=self.nc.jetstream(),
+            names=setup.outbox_names,
+            database_url=setup.database_url,
+            batch_size=setup.relay_batch,
+            wall_clock=wall_clock_utc,
+        )
+        self._relay = asyncio.create_task(self.relay.run(), name="bench-relay")
+        await asyncio.sleep(0.5)  # the relay's LISTEN is in place before the first commit
+        await self.throughput(WARMUP_EVENTS)
+
+    async def stop(self) -> None:
+        self._relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._relay
+        await self.nc.close()
+        await self.db.dispose()
 
     async def _commit_one(self) -> None:
-        async with self.producer_db.transaction() as session:
+        async with self.db.transaction() as session:
             envelope = await stage(session, EVENT)
         self.committed[envelope.event_id] = time.perf_counter()
 
-    def _reset(self, events: int) -> None:
+    async def _measure(self, name: str, events: int, produce: Callable[[], Awaitable[None]]) -> RunResult:
         self.committed.clear()
-        self.consumer.received.clear()
-        self.consumer_db.committed.clear()
-        self.consumer_db.target = events
-        self.consumer_db.all_in.clear()
-
-    def _result(self, name: str, began: float) -> RunResult:
-        done = self.consumer_db.committed
-        received = self.consumer.received
-        latencies = [done[eid] - at for eid, at in self.committed.items()]
+        await self.consumers.expect("outbox", events)
+        began = time.perf_counter()
+        await produce()
+        received, done = await self.consumers.collect("outbox")
+        committed = self.committed
         return RunResult(
             name,
-            len(latencies),
+            len(committed),
             max(done.values()) - began,
-            latencies,
+            [done[eid] - at for eid, at in committed.items()],
             stages=[
-                ("commit → fetched", [received[eid] - at for eid, at in self.committed.items()]),
-                ("fetched → effect commit", [done[eid] - received[eid] for eid in self.committed]),
+                ("commit → fetched", [received[eid] - at for eid, at in committed.items()]),
+                ("fetched → effect commit", [done[eid] - received[eid] for eid in committed]),
             ],
         )
 
     async def throughput(self, events: int) -> RunResult:
-        self._reset(events)
         remaining = iter(range(events))
 
         async def producer() -> None:
             for _ in remaining:  # shared: each task takes the next event
                 await self._commit_one()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(producer() for _ in range(self.producers)))
-        await self.consumer_db.all_in.wait()
-        return self._result(f"outbox ({self.producers} producers)", began)
+        async def produce() -> None:
+            await asyncio.gather(*(producer() for _ in range(self.setup.producers)))
+
+        return await self._measure(f"outbox ({self.setup.producers} producers)", events, produce)
 
     async def paced(self, rate: float, seconds: float) -> RunResult:
+        """One transaction per event on a fixed schedule; commits overlap when one takes longer."""
         events = round(rate * seconds)
-        self._reset(events)
         pending: set[asyncio.Task[None]] = set()
-        began = time.perf_counter()
-        for i in range(events):
-            delay = began + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+
+        async def launch() -> None:
             task = asyncio.create_task(self._commit_one())
             pending.add(task)
             task.add_done_callback(pending.discard)
-        await asyncio.gather(*pending)
-        await self.consumer_db.all_in.wait()
-        return self._result(f"outbox @ {rate:g}/s", began)
+
+        async def produce() -> None:
+            await pace(rate, events, launch)
+            await asyncio.gather(*pending)
+
+        return await self._measure(f"outbox @ {rate:g}/s", events, produce)
 
 
 # ---- the run --------------------------------------------------------------------------------------
 
 
-async def prepare_database(base_url: str) -> str:
-    url = with_database(base_url, "bench")
+async def prepare(args: argparse.Namespace, base_database_url: str, nats_url: str) -> Setup:
+    """The bench database (bus tables, effect table, outbox trigger) and both prefixes' streams."""
+    url = with_database(base_database_url, "bench")
     await ensure_database(url)
     db = Database(url, pool_size=1)
     try:
@@ -420,39 +520,47 @@ async def prepare_database(base_url: str) -> str:
                 await conn.execute(sa.text(statement))
     finally:
         await db.dispose()
-    return url
+    setup = Setup(
+        database_url=url,
+        nats_url=nats_url,
+        raw_names=Names("benchraw"),
+        outbox_names=Names("benchoutbox"),
+        producers=args.producers,
+        relay_batch=args.relay_batch,
+        consumer_batch=args.consumer_batch,
+        fetch_timeout=args.fetch_timeout,
+        uvloop=not args.no_uvloop,
+    )
+    admin = await connect(nats_url, name="bench-admin")
+    try:
+        await ensure_streams(admin.jetstream(), setup.raw_names)
+        await ensure_streams(admin.jetstream(), setup.outbox_names)
+    finally:
+        await admin.close()
+    return setup
 
 
 async def bench(args: argparse.Namespace, database_url: str, nats_url: str) -> list[RunResult]:
-    url = await prepare_database(database_url)
-    admin = await connect(nats_url, name="bench-admin")
-    raw_names, outbox_names = Names("benchraw"), Names("benchoutbox")
-    await ensure_streams(admin.jetstream(), raw_names)
-    await ensure_streams(admin.jetstream(), outbox_names)
-    await admin.close()
-    options = ConsumerOptions(batch_size=args.consumer_batch, fetch_timeout=args.fetch_timeout)
-
-    raw = RawPath(nats_url, raw_names, batch=args.consumer_batch, fetch_timeout=args.fetch_timeout)
-    outbox = OutboxPath(
-        url,
-        nats_url,
-        outbox_names,
-        producers=args.producers,
-        relay_batch=args.relay_batch,
-        consumer_options=options,
-    )
-    results: list[RunResult] = []
-    await raw.start()
-    await outbox.start()
+    setup = await prepare(args, database_url, nats_url)
+    consumers = ConsumerClient(setup)
+    await consumers.start()
+    raw = RawPublisher(setup, consumers)
+    outbox = OutboxProducer(setup, consumers)
     try:
-        results.append(await raw.throughput(args.events))
-        results.append(await outbox.throughput(args.events))
-        results.append(await outbox.paced(args.rate, args.seconds))
-        results.append(await raw.paced(args.rate, args.seconds))
+        await raw.start()
+        await outbox.start()
+        return [
+            await raw.throughput(args.events),
+            await outbox.throughput(args.events),
+            await outbox.paced(args.rate, args.seconds),
+            await raw.paced(args.rate, args.seconds),
+        ]
     finally:
-        await outbox.stop()
-        await raw.stop()
-    return results
+        with contextlib.suppress(AttributeError):  # whatever started
+            await outbox.stop()
+        with contextlib.suppress(AttributeError):
+            await raw.stop()
+        await consumers.stop()
 
 
 def report(args: argparse.Namespace, results: list[RunResult]) -> bool:
@@ -514,13 +622,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not args.no_uvloop:
+def _use_uvloop(wanted: bool) -> None:
+    """uvloop when installed, as uvicorn[standard] runs the services."""
+    if wanted:
         with contextlib.suppress(ImportError):
             import uvloop
 
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    _use_uvloop(not args.no_uvloop)
     with tempfile.TemporaryDirectory(prefix="lkg-bench-bus-") as tmp:
         stack = EmbeddedStack(Path(tmp))
         urls = stack.start()
