@@ -11,11 +11,20 @@ Run as a server (the benchmark does this, pinned to one core)::
 
     python -P bench/_http_apps.py --app stack --port 8123
 
-``-P`` keeps ``bench/`` off ``sys.path``: its ``http.py`` would otherwise shadow the standard library's
-``http`` package inside the server.
+``bench/http.py`` would shadow the standard library's ``http`` package if ``bench/`` came first on
+``sys.path`` (as it does for ``python bench/_http_apps.py``, which ``make bench`` runs): ``-P`` keeps it
+off, and the lines below move it last for a run without ``-P``.
 """
 
+# ruff: noqa: E402 - the imports below must follow the sys.path fix.
 from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.append(_HERE)
 
 import argparse
 from collections.abc import AsyncIterator, Mapping

@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", end="")
         if load[0] > 0.5:
-            print(" (other work is running: requests/sec will be noisy; cpu us/req less so)", end="")
+            print(" (other work is running: figures will be noisy; compare the two ratios below)", end="")
         print(flush=True)
         with tempfile.TemporaryDirectory(prefix="lkg-bench-http-") as tmp:
             servers = {
