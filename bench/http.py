@@ -404,14 +404,15 @@ def _measure(
     pairs = zip(runs["bare"], runs["stack"], strict=True)
     per_run = ", ".join(f"{s.wrk.requests_per_s / b.wrk.requests_per_s:.2f}" for b, s in pairs)
     print(f"\nstack/bare requests per second: {ratio:.2f} (per run: {per_run})")
+    cpu_ratio = None
     if cpu["bare"] is not None and cpu["stack"] is not None:
         # On a core of its own the server is CPU-bound, so this is the rate ratio without the noise of
         # being descheduled by other work.
-        print(
-            "bare/stack server CPU per request: "
-            f"{cpu['bare'] / cpu['stack']:.2f} (the rate ratio on an idle core)"
-        )
+        cpu_ratio = cpu["bare"] / cpu["stack"]
+        print(f"bare/stack server CPU per request: {cpu_ratio:.2f} (the rate ratio on an idle core)")
     print(f"target: stack keeps ≥ {TARGET_RATIO}× the bare rate: {verdict}")
+    if cpu_ratio is not None and abs(cpu_ratio - ratio) > 0.1:
+        print("the two ratios disagree: other work competed for the server's core; rerun on a quiet machine")
     print(f"stack access log lines written while measured: {logged} (wrk counted {answered} responses)")
     if logged < answered:
         raise BenchError("the stack logged fewer lines than it answered: not every request was logged")
