@@ -152,10 +152,13 @@ async def test_without_a_key_every_request_creates(http_engine: AsyncEngine) -> 
     assert len(created) == 2
 
 
-async def test_a_malformed_key_is_400(http_engine: AsyncEngine) -> None:
-    async with client(build_app(http_engine, [])) as c:
+async def test_a_malformed_key_is_refused_by_the_documented_header_pattern(http_engine: AsyncEngine) -> None:
+    created: list[int] = []
+    async with client(build_app(http_engine, created)) as c:
         response = await c.post("/api/v1/problems", json={"title": "x"}, headers=headers("has space"))
-    assert (response.status_code, response.json()["code"]) == (400, "invalid_idempotency_key")
+    assert (response.status_code, response.json()["code"]) == (422, "validation_failed")
+    assert response.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert created == []
 
 
 async def test_a_failed_create_stores_nothing_and_the_key_stays_usable(http_engine: AsyncEngine) -> None:

@@ -14,9 +14,8 @@ from lkg.common.events.contracts import (
     ProjectStatus,
     RoutingBasis,
 )
-from lkg.common.http.types import Instant, Yuan
+from lkg.common.http.types import Instant, Text, Yuan
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ProjectCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{24}$")]
 
 

@@ -60,6 +60,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias=IDEMPOTENCY_HEADER,
+        pattern=f"^{_VALID_KEY.pattern}$",
+        max_length=255,
         description=(
             "创建请求的幂等键（建议 UUID，重试时保持不变）/ idempotency key of a create (a UUID, the same on "
             "every retry)"

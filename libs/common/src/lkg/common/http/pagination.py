@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -259,17 +260,32 @@ async def fetch_page(
 
 def updated_since_param(
     updated_since: Annotated[
-        datetime | None,
+        str | None,
         Query(
             description=(
                 "只返回此时刻及之后更新的记录（ISO 8601，必须带时区，如 2020-05-01T09:00:00+08:00）"
                 " / only records updated at or after this instant (ISO 8601 with offset)"
             ),
+            json_schema_extra={"format": "date-time"},
+            max_length=64,
         ),
     ] = None,
 ) -> datetime | None:
-    """The ``updated_since`` filter for systems that sync; a time without an offset is ambiguous: 422."""
-    if updated_since is not None and updated_since.utcoffset() is None:
+    """The ``updated_since`` filter for systems that sync. Only ISO 8601 with an offset: a time without one
+    is ambiguous, and a bare number (which pydantic would read as a Unix timestamp) is not a time here."""
+    if updated_since is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(updated_since)
+    except ValueError:
+        parsed = None
+    if parsed is None or not _ISO_INSTANT.match(updated_since):
+        raise ValidationFailed(
+            errors=[
+                {"loc": ["query", "updated_since"], "msg": "须为 ISO 8601 时刻", "type": "datetime_parsing"}
+            ]
+        )
+    if parsed.utcoffset() is None:
         raise ValidationFailed(
             errors=[
                 {
@@ -279,7 +295,10 @@ def updated_since_param(
                 }
             ]
         )
-    return updated_since
+    return parsed
+
+
+_ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 UpdatedSince = Annotated[datetime | None, Depends(updated_since_param)]

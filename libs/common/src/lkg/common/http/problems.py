@@ -364,9 +364,26 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     if detail is not None and detail.isascii():
         # Framework defaults are English sentences ("Not Found"); the body stays zh-CN.
         detail = None
+    headers = exc.headers
+    if status == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     return problem_response(
-        status=status, code=code, title=title, detail=detail, instance=_instance(request), headers=exc.headers
+        status=status, code=code, title=title, detail=detail, instance=_instance(request), headers=headers
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path: Starlette answers 405 from the first route whose
+    path matched, and FastAPI makes one route per method, so its ``Allow`` would list one of them."""
+    from starlette.routing import Match
+
+    scope = {**request.scope, "method": "__any__"}
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 async def unhandled_exception_handler(request: Request, exc: Exception) -> Response:

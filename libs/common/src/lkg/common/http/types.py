@@ -3,11 +3,12 @@ calendar dates as dates, money as exact decimals in yuan serialised as strings."
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, PlainSerializer
+from pydantic import AwareDatetime, BeforeValidator, PlainSerializer, StringConstraints, WithJsonSchema
 
 from lkg.common.clock import TZ
 
@@ -20,9 +21,42 @@ def _local_iso(value: datetime) -> str:
 #: (PostgreSQL hands timestamps back in UTC).
 Instant = Annotated[AwareDatetime, PlainSerializer(_local_iso, return_type=str, when_used="json")]
 
-#: Money in yuan: an exact decimal with two places, written as a string so no client reads a float.
+#: Money in yuan on the API: a string with at most two decimals (``"150000000.00"``), never a JSON number,
+#: so no client sends or reads a float. Parsed into an exact ``Decimal``.
+_YUAN_PATTERN = r"^\d{1,13}(\.\d{1,2})?$"
+
+
+def _parse_yuan(value: object) -> object:
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(_YUAN_PATTERN, value):
+        raise ValueError('金额须为字符串形式的元，最多两位小数，如 "150000000.00"')
+    return Decimal(value)
+
+
 Yuan = Annotated[
     Decimal,
-    Field(ge=0, le=Decimal("1e13"), max_digits=15, decimal_places=2),
+    BeforeValidator(_parse_yuan),
     PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": _YUAN_PATTERN, "examples": ["150000000.00"]}),
+]
+
+
+#: One line of text a person typed (a name, a unit): trimmed, not empty, no control characters (PostgreSQL
+#: refuses NUL in text, and a name has no use for the others).
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+
+#: Free text over several lines (a description, a handling opinion): no NUL or other control characters
+#: but tab and line breaks.
+LongText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=10_000,
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$",
+    ),
 ]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lkg.common.auth import Principal, Role, require_roles
 from lkg.common.clock import TZ, parse_duration
@@ -125,19 +125,41 @@ def build_app(
 # ---- the dev-only clock endpoint (simulated time, never in production) ------------------------------
 
 
+def _exactly_one_schema(schema: dict[str, Any]) -> None:
+    # Document the rule the validator enforces: exactly one member, and never null.
+    for name, prop in schema["properties"].items():
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if options:
+            prop.update(options[0])
+        prop.pop("default", None)
+        schema["properties"][name] = prop
+    schema["oneOf"] = [
+        {"required": [name], "not": {"anyOf": [{"required": [o]} for o in schema["properties"] if o != name]}}
+        for name in schema["properties"]
+    ]
+
+
 class ClockMove(BaseModel):
-    """Set the shared clock to an instant, or advance it by a duration or a number of working days."""
+    """Set the shared clock to an instant, or advance it by a duration or a number of working days
+    (exactly one of the three)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_schema)
 
     set: datetime | None = Field(
         default=None, description="目标时间 (ISO 8601, e.g. 2020-05-08T09:00:00+08:00)"
     )
-    advance: str | None = Field(default=None, description="前进时长, e.g. 3d, 8h, P1DT2H")
+    advance: str | None = Field(
+        default=None,
+        description="前进时长, e.g. 3d, 8h, P1DT2H",
+        pattern=r"^(\d{1,6}(\.\d{1,3})?[smhdw]|P(\d{1,4}W)?(\d{1,5}D)?(T(\d{1,6}H)?(\d{1,6}M)?(\d{1,6}S)?)?)$",
+    )
     working_days: int | None = Field(default=None, ge=1, le=400, description="前进若干个工作日（同一时刻）")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ClockMove":
-        if sum(v is not None for v in (self.set, self.advance, self.working_days)) != 1:
-            raise ValueError("give exactly one of set, advance, working_days")
+        given = self.model_fields_set
+        if len(given) != 1 or getattr(self, next(iter(given))) is None:
+            raise ValueError("give exactly one of set, advance, working_days (not null)")
         if self.set is not None and self.set.tzinfo is None:
             raise ValueError("set must carry a time zone offset")
         return self
