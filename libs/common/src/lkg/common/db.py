@@ -141,8 +141,14 @@ class Database:
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
 
     def __post_init__(self) -> None:
+        # No pre-ping: it costs a round trip per transaction (measured by bench/bus.py). A connection that
+        # died with a database restart fails one statement; the caller's retry (a consumer's redelivery,
+        # a client's retry) gets a fresh one, and connections are recycled every half hour regardless.
         self.engine = create_async_engine(
-            async_url(self.url), pool_size=self.pool_size, max_overflow=self.pool_size, pool_pre_ping=True
+            async_url(self.url),
+            pool_size=self.pool_size,
+            max_overflow=self.pool_size,
+            pool_recycle=1800,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,61 +176,94 @@ class EventConsumer:
             await self.process(msgs)
 
     async def process(self, msgs: Sequence[Msg]) -> list[_Outcome]:
-        """Apply one fetched batch in one transaction; ack after commit; retry or dead-letter failures."""
-        outcomes: list[_Outcome] = []
+        """Apply one fetched batch in one transaction; ack after commit; retry or dead-letter failures.
+
+        The fast path records the whole batch in the inbox with one statement and runs the handlers without
+        savepoints. If any handler fails, that transaction is rolled back and the batch is applied again
+        message by message, each in a savepoint, so one bad event holds back none of the others.
+        """
+        early: list[_Outcome] = []
         parsed: list[tuple[Msg, Envelope]] = []
         for msg in msgs:
             try:
                 envelope = Envelope.from_bytes(msg.data)
             except ValueError as exc:
-                outcomes.append(_Outcome(msg, None, "failed", f"malformed envelope: {exc}"))
+                early.append(_Outcome(msg, None, "failed", f"malformed envelope: {exc}"))
                 continue
             if _deliveries(msg) > self.options.max_deliver:
                 # Delivered that often without ever being settled: its consumer keeps dying on it.
-                outcomes.append(
-                    _Outcome(
-                        msg, envelope, "failed", f"delivered {_deliveries(msg)} times without being settled"
-                    )
-                )
+                reason = f"delivered {_deliveries(msg)} times without being settled"
+                early.append(_Outcome(msg, envelope, "failed", reason))
                 continue
             parsed.append((msg, envelope))
-        try:
-            async with self.db.transaction() as session:
-                for msg, envelope in parsed:
-                    outcomes.append(await self._apply(session, msg, envelope))
-        except Exception as exc:  # the commit failed: nothing of this batch happened
-            log.warning("consumer.commit_failed", consumer=self.consumer, error=repr(exc))
-            outcomes = [o for o in outcomes if o.envelope is None] + [
-                _Outcome(m, e, "failed", f"commit failed: {exc!r}") for m, e in parsed
-            ]
+        applied: list[_Outcome] = []
+        if parsed:
+            try:
+                applied = await self._apply_batch(parsed)
+            except Exception as exc:
+                log.info("consumer.batch_fallback", consumer=self.consumer, size=len(parsed), error=repr(exc))
+                try:
+                    applied = await self._apply_each(parsed)
+                except Exception as exc:  # the commit failed: nothing of this batch happened
+                    log.warning("consumer.commit_failed", consumer=self.consumer, error=repr(exc))
+                    applied = [_Outcome(m, e, "failed", f"commit failed: {exc!r}") for m, e in parsed]
+        outcomes = early + applied
         for outcome in outcomes:
             await self._settle(outcome)
         return outcomes
+
+    async def _apply_batch(self, parsed: Sequence[tuple[Msg, Envelope]]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        async with self.db.transaction() as session:
+            handled = [(m, e) for m, e in parsed if (e.type, e.version) in self._by_type]
+            new = await self._record(session, handled) if self.options.inbox_enabled else None
+            seen: set[UUID] = set()
+            for msg, envelope in parsed:
+                sub = self._by_type.get((envelope.type, envelope.version))
+                if sub is None:
+                    outcomes.append(_Outcome(msg, envelope, "unhandled"))
+                    continue
+                if new is not None and (envelope.event_id not in new or envelope.event_id in seen):
+                    outcomes.append(_Outcome(msg, envelope, "duplicate"))
+                    continue
+                seen.add(envelope.event_id)
+                with _handling(envelope):
+                    await sub.handler(session, envelope, envelope.event())
+                outcomes.append(_Outcome(msg, envelope, "applied"))
+        return outcomes
+
+    async def _record(self, session: AsyncSession, handled: Sequence[tuple[Msg, Envelope]]) -> set[UUID]:
+        """Record the batch's event ids in one statement; returns the ids seen for the first time."""
+        if not handled:
+            return set()
+        rows = [
+            {
+                "consumer": self.consumer,
+                "event_id": envelope.event_id,
+                "subject": self.names.strip(msg.subject),
+                "stream_seq": _stream_seq(msg),
+            }
+            for msg, envelope in handled
+        ]
+        result = await session.execute(
+            pg_insert(_inbox).values(rows).on_conflict_do_nothing().returning(_inbox.c.event_id)
+        )
+        return set(result.scalars())
+
+    async def _apply_each(self, parsed: Sequence[tuple[Msg, Envelope]]) -> list[_Outcome]:
+        async with self.db.transaction() as session:
+            return [await self._apply(session, msg, envelope) for msg, envelope in parsed]
 
     async def _apply(self, session: AsyncSession, msg: Msg, envelope: Envelope) -> _Outcome:
         sub = self._by_type.get((envelope.type, envelope.version))
         if sub is None:
             return _Outcome(msg, envelope, "unhandled")
-        cid_token = logmod.correlation_id.set(envelope.correlation_id)
-        cause_token = current_causation_id.set(envelope.event_id)
         try:
             async with session.begin_nested():
-                if self.options.inbox_enabled:
-                    recorded = await session.execute(
-                        pg_insert(_inbox)
-                        .values(
-                            consumer=self.consumer,
-                            event_id=envelope.event_id,
-                            subject=self.names.strip(msg.subject),
-                            stream_seq=_stream_seq(msg),
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(_inbox.c.event_id)
-                    )
-                    if recorded.first() is None:
-                        return _Outcome(msg, envelope, "duplicate")
-                event = envelope.event()
-                await sub.handler(session, envelope, event)
+                if self.options.inbox_enabled and not await self._record(session, [(msg, envelope)]):
+                    return _Outcome(msg, envelope, "duplicate")
+                with _handling(envelope):
+                    await sub.handler(session, envelope, envelope.event())
             return _Outcome(msg, envelope, "applied")
         except Exception as exc:
             log.warning(
@@ -241,9 +274,6 @@ class EventConsumer:
                 error=repr(exc),
             )
             return _Outcome(msg, envelope, "failed", f"{type(exc).__name__}: {exc}")
-        finally:
-            current_causation_id.reset(cause_token)
-            logmod.correlation_id.reset(cid_token)
 
     async def _settle(self, outcome: _Outcome) -> None:
         msg, kind = outcome.msg, outcome.envelope.type if outcome.envelope else "malformed"
@@ -298,6 +328,19 @@ class EventConsumer:
             info = await self.js.consumer_info(stream, durable)
             total += info.num_pending + info.num_ack_pending
         return total
+
+
+@contextlib.contextmanager
+def _handling(envelope: Envelope) -> Iterator[None]:
+    """While a handler runs: its logs carry the event's correlation id, the events it stages name their
+    cause and correlation."""
+    cid_token = logmod.correlation_id.set(envelope.correlation_id)
+    cause_token = current_causation_id.set(envelope.event_id)
+    try:
+        yield
+    finally:
+        current_causation_id.reset(cause_token)
+        logmod.correlation_id.reset(cid_token)
 
 
 def _deliveries(msg: Msg) -> int:

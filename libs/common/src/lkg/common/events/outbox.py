@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
@@ -43,6 +44,9 @@ _outbox = sa.table(
     sa.column("created_at", sa.DateTime(timezone=True)),
 )
 
+#: One statement object for every stage: its compiled form is cached, parameters travel separately.
+_INSERT = sa.insert(_outbox)
+
 
 async def stage(
     session: AsyncSession,
@@ -63,13 +67,14 @@ async def stage(
         causation_id=causation_id or current_causation_id.get(),
     )
     await session.execute(
-        sa.insert(_outbox).values(
-            event_id=envelope.event_id,
-            subject=envelope.subject(),
-            event_type=envelope.type,
-            body=envelope.to_bytes(),
-            headers=_headers(envelope),
-        )
+        _INSERT,
+        {
+            "event_id": envelope.event_id,
+            "subject": envelope.subject(),
+            "event_type": envelope.type,
+            "body": envelope.to_bytes(),
+            "headers": _headers(envelope),
+        },
     )
     return envelope
 
@@ -113,6 +118,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.published_total = 0
+        self._lag_observed = float("-inf")
 
     async def run(self) -> None:
         """Relay until cancelled: drain, then sleep until a commit notifies us (or the poll fires)."""
@@ -160,7 +166,11 @@ class OutboxRelay:
                 total += published
                 if published < self.batch_size:
                     break
-        await self._observe_lag()
+        # The lag gauges cost a query: refresh them at most once a second, not on every wake-up.
+        now = time.monotonic()
+        if now - self._lag_observed >= 1.0:
+            self._lag_observed = now
+            await self._observe_lag()
         return total
 
     async def _publish_batch(self) -> int:
