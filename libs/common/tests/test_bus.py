@@ -358,3 +358,35 @@ async def test_rebuilding_read_copies_replays_the_stream_from_the_start(bus):
 
 async def _count(bus: Bus) -> int:
     return len(await bus.effects())
+
+
+async def test_one_relay_leads_and_the_other_stands_by(bus):
+    first, second = bus.relay(poll_seconds=0.2), bus.relay(poll_seconds=0.2)
+    tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+    try:
+        async with bus.db.transaction() as session:
+            for _ in range(50):
+                await stage(session, report())
+        await until(lambda: _eq(bus.outbox_rows(), 0))
+    finally:
+        for task in tasks:
+            task.cancel()
+    assert sorted([first.published_total, second.published_total]) == [0, 50]
+    assert await bus.stream_messages() == 50
+
+
+async def test_a_row_committed_after_a_later_one_is_still_published(bus):
+    relay = bus.relay(poll_seconds=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        async with bus.db.sessions() as slow:
+            await slow.begin()
+            await stage(slow, report())  # takes the smaller id, commits last
+            async with bus.db.transaction() as fast:
+                await stage(fast, report())
+            await until(lambda: _eq(bus.stream_messages(), 1))
+            await slow.commit()
+        await until(lambda: _eq(bus.stream_messages(), 2))
+        await until(lambda: _eq(bus.outbox_rows(), 0))
+    finally:
+        task.cancel()

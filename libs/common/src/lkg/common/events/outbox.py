@@ -4,7 +4,10 @@
 * :class:`OutboxRelay` publishes committed rows in id order with ``Nats-Msg-Id`` = event id and deletes them
   in the same transaction that claimed them. A crash between publish and commit re-publishes the same ids,
   which JetStream de-duplicates (and the consumers' inboxes would skip anyway).
-* Several replicas can run the relay: rows are claimed with ``FOR UPDATE SKIP LOCKED``.
+* Several replicas can run the relay: one leads (a PostgreSQL advisory lock), the others stand by; the
+  leader publishes without waiting for each ack (a pipeline) and deletes rows once JetStream acknowledged
+  them. :meth:`OutboxRelay.drain` (used when the clock settles, and by tests) claims rows with
+  ``FOR UPDATE SKIP LOCKED`` instead, so it is safe beside the leader.
 * The relay is woken by the commit (a statement trigger ``NOTIFY``s, and PostgreSQL delivers it at commit),
   with a slow poll as a safety net.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
@@ -121,23 +125,108 @@ class OutboxRelay:
         self._lag_observed = float("-inf")
 
     async def run(self) -> None:
-        """Relay until cancelled: drain, then sleep until a commit notifies us (or the poll fires)."""
-        listener = await self._listen()
-        try:
-            while True:
-                try:
-                    await self.drain()
-                except Exception as exc:  # keep relaying: the rows are still there
-                    log.warning("outbox.drain_failed", service=self.service, error=repr(exc))
-                    await asyncio.sleep(1.0)
-                    listener = await self._relisten(listener)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                self._wake.clear()
-        finally:
-            if listener is not None:
+        """Relay until cancelled. One replica per service leads (a PostgreSQL advisory lock held by its
+        listening connection, released if the process dies); the others stand by."""
+        while True:
+            listener = await self._listen()
+            if listener is None:
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                # Standing by: polling a lock (no event tells us when the leader goes).
+                while not await listener.fetchval(  # noqa: ASYNC110
+                    "SELECT pg_try_advisory_lock($1, $2)", *self._leader_key
+                ):
+                    await asyncio.sleep(self.poll_seconds)
+                log.info("outbox.leading", service=self.service)
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except (
+                Exception
+            ) as exc:  # lost the database or NATS for a moment: start over, rows are still there
+                log.warning("outbox.relay_failed", service=self.service, error=repr(exc))
+                await asyncio.sleep(1.0)
+            finally:
                 with contextlib.suppress(Exception):
                     await listener.close()
+
+    @property
+    def _leader_key(self) -> tuple[int, int]:
+        # Two int4 keys: a constant for "outbox relay" and a hash of the service (one lock per service
+        # even when several services share one PostgreSQL server in tests).
+        return (0x4C4B4701, zlib.crc32(self.service.encode()) & 0x7FFFFFFF)
+
+    async def _lead(self) -> None:
+        """Pipelined relaying: publish what is committed without waiting for earlier acks; a second task
+        confirms acks in order and deletes the confirmed rows. Rows in flight are skipped by the next select
+        rather than tracked by a high-water mark, so a row committed late (a smaller id committing after a
+        larger one) is still found."""
+        in_flight: dict[int, asyncio.Future] = {}
+        confirm_queue: asyncio.Queue[tuple[int, str, asyncio.Future] | None] = asyncio.Queue()
+        confirmer = asyncio.create_task(self._confirm(confirm_queue, in_flight))
+        try:
+            async with self.db.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                while True:
+                    if confirmer.done():
+                        confirmer.result()  # a publish failed: raise, and start over from the table
+                    # Cleared before the select: a commit notified while we select wakes the wait below.
+                    self._wake.clear()
+                    rows = (
+                        await conn.execute(
+                            sa.select(
+                                _outbox.c.id,
+                                _outbox.c.subject,
+                                _outbox.c.event_type,
+                                _outbox.c.body,
+                                _outbox.c.headers,
+                            )
+                            .where(sa.not_(_outbox.c.id.in_(list(in_flight))) if in_flight else sa.true())
+                            .order_by(_outbox.c.id)
+                            .limit(self.batch_size)
+                        )
+                    ).all()
+                    for row in rows:
+                        future = await self.js.publish_async(
+                            self.names.subject(row.subject), row.body, headers=dict(row.headers)
+                        )
+                        in_flight[row.id] = future
+                        confirm_queue.put_nowait((row.id, row.event_type, future))
+                    if len(rows) == self.batch_size:
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+        finally:
+            confirmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await confirmer
+
+    async def _confirm(
+        self,
+        queue: asyncio.Queue[tuple[int, str, asyncio.Future] | None],
+        in_flight: dict[int, asyncio.Future],
+    ) -> None:
+        """Await acks in publication order; delete acknowledged rows in batches."""
+        while True:
+            confirmed: list[tuple[int, str]] = []
+            item = await queue.get()
+            while item is not None:
+                row_id, event_type, future = item
+                await asyncio.wait_for(future, timeout=self.publish_timeout)
+                confirmed.append((row_id, event_type))
+                if queue.empty() or len(confirmed) >= self.batch_size:
+                    break
+                item = queue.get_nowait()
+            if not confirmed:
+                continue
+            async with self.db.transaction() as session:
+                await session.execute(sa.delete(_outbox).where(_outbox.c.id.in_([i for i, _ in confirmed])))
+            for row_id, event_type in confirmed:
+                in_flight.pop(row_id, None)
+                EVENTS_PUBLISHED.labels(self.service, event_type).inc()
+            self.published_total += len(confirmed)
+            await self._maybe_observe_lag()
 
     async def _listen(self) -> asyncpg.Connection | None:
         dsn, kwargs = asyncpg_dsn(self.database_url)
@@ -148,11 +237,6 @@ class OutboxRelay:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("outbox.listen_failed", service=self.service, error=repr(exc))
             return None
-
-    async def _relisten(self, conn: asyncpg.Connection | None) -> asyncpg.Connection | None:
-        if conn is not None and not conn.is_closed():
-            return conn
-        return await self._listen()
 
     def wake(self) -> None:
         self._wake.set()
@@ -166,12 +250,15 @@ class OutboxRelay:
                 total += published
                 if published < self.batch_size:
                     break
+        await self._maybe_observe_lag()
+        return total
+
+    async def _maybe_observe_lag(self) -> None:
         # The lag gauges cost a query: refresh them at most once a second, not on every wake-up.
         now = time.monotonic()
         if now - self._lag_observed >= 1.0:
             self._lag_observed = now
             await self._observe_lag()
-        return total
 
     async def _publish_batch(self) -> int:
         async with self.db.transaction() as session:
