@@ -1,0 +1,420 @@
+"""The shared org read copy: who acts for which unit, line and post (DESIGN §3), built from ``org.changed``.
+
+Every service needs the org directory at request time ("looked up in the org read copy at request time, so a
+handover takes effect at once"), and approvals and issues need lines, their leader posts and service
+departments, and the special units (重大项目办, 行政审批局, 督查室, 统计局) by role. The registry owns the
+directory and publishes :class:`~lkg.common.events.contracts.OrgChanged` with every changed entry in full;
+this module keeps a copy of those entries in the consuming service's own database, mirroring
+:mod:`lkg.common.readcopy`:
+
+* :func:`define_org_copy` declares the tables (``org_unit_copy``, ``org_post_copy``, ``org_person_copy``,
+  ``org_holding_copy``, ``org_line_copy``, ``org_routing_rule_copy``): each keyed by the entry's id, with
+  the entry's ``revision``, the entry itself as JSONB, and the columns queries need.
+* :func:`create_org_copy_tables` / :func:`drop_org_copy_tables` for a service's Alembic migration.
+* :func:`org_copy_subscriptions` applies ``OrgChanged`` entries, each only if newer (``upsert_if_newer``
+  on the entry's own revision), so reordered or repeated events converge.
+* :class:`OrgReachResolver` implements :class:`lkg.common.auth.ReachResolver` from the copy, on the shared
+  clock's date, plus the look-ups services need (``line``, ``units_with_role``, ``holder_of``...).
+
+Entries are end-dated, never deleted; every query here asks "in force on this day" (both ends inclusive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.auth import EMPTY_REACH, Principal, Reach
+from lkg.common.events.base import Envelope
+from lkg.common.events.contracts import (
+    LineSnapshot,
+    OrgChanged,
+    PersonSnapshot,
+    PostHoldingSnapshot,
+    PostKind,
+    PostSnapshot,
+    RoutingRuleSnapshot,
+    UnitRole,
+    UnitSnapshot,
+)
+from lkg.common.events.inbox import Subscription, upsert_if_newer
+
+if TYPE_CHECKING:
+    from lkg.common.runtime.service import ServiceRuntime
+
+E = TypeVar("E", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class OrgCopyTables:
+    """The six tables of a service's org read copy."""
+
+    units: sa.Table
+    posts: sa.Table
+    people: sa.Table
+    holdings: sa.Table
+    lines: sa.Table
+    routing_rules: sa.Table
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """For ``ServiceSpec.read_copy_tables`` (emptied by ``lkg replay --rebuild``)."""
+        return tuple(t.name for t in self.all)
+
+    @property
+    def all(self) -> tuple[sa.Table, ...]:
+        return (self.units, self.posts, self.people, self.holdings, self.lines, self.routing_rules)
+
+
+def _common(dated: bool = True) -> list[sa.Column]:
+    columns = [
+        sa.Column("id", PG_UUID(as_uuid=True), primary_key=True),
+        sa.Column("revision", sa.Integer, nullable=False),
+    ]
+    if dated:
+        columns += [
+            sa.Column("valid_from", sa.Date, nullable=False),
+            sa.Column("valid_to", sa.Date, nullable=True),
+        ]
+    return columns
+
+
+def _tail() -> list[sa.Column]:
+    return [
+        sa.Column("entry", JSONB, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    ]
+
+
+def define_org_copy(metadata: sa.MetaData) -> OrgCopyTables:
+    """Declare the org copy tables on a service's metadata."""
+    uuid = PG_UUID(as_uuid=True)
+    return OrgCopyTables(
+        units=sa.Table(
+            "org_unit_copy",
+            metadata,
+            *_common(),
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("kind", sa.Text, nullable=False),
+            sa.Column("roles", ARRAY(sa.Text), nullable=False),
+            *_tail(),
+        ),
+        posts=sa.Table(
+            "org_post_copy",
+            metadata,
+            *_common(),
+            sa.Column("unit_id", uuid, nullable=False, index=True),
+            sa.Column("kind", sa.Text, nullable=False),
+            sa.Column("title", sa.Text, nullable=False),
+            *_tail(),
+        ),
+        people=sa.Table(
+            "org_person_copy",
+            metadata,
+            *_common(dated=False),
+            sa.Column("name", sa.Text, nullable=False),
+            sa.Column("active", sa.Boolean, nullable=False),
+            *_tail(),
+        ),
+        holdings=sa.Table(
+            "org_holding_copy",
+            metadata,
+            *_common(),
+            sa.Column("post_id", uuid, nullable=False, index=True),
+            sa.Column("person_id", uuid, nullable=False, index=True),
+            *_tail(),
+        ),
+        lines=sa.Table(
+            "org_line_copy",
+            metadata,
+            *_common(),
+            sa.Column("number", sa.Integer, nullable=False),
+            sa.Column("leader_post_id", uuid, nullable=False, index=True),
+            sa.Column("service_unit_id", uuid, nullable=False, index=True),
+            *_tail(),
+        ),
+        routing_rules=sa.Table(
+            "org_routing_rule_copy",
+            metadata,
+            *_common(),
+            sa.Column("basis", sa.Text, nullable=False),
+            sa.Column("line_id", uuid, nullable=False),
+            *_tail(),
+        ),
+    )
+
+
+def create_org_copy_tables(op: Any) -> None:
+    """Create the org copy tables in a service's Alembic migration (``create_org_copy_tables(op)``)."""
+    tables = define_org_copy(sa.MetaData(naming_convention=_naming()))
+    bind = op.get_bind()
+    for table in tables.all:
+        table.create(bind)
+
+
+def drop_org_copy_tables(op: Any) -> None:
+    tables = define_org_copy(sa.MetaData(naming_convention=_naming()))
+    bind = op.get_bind()
+    for table in reversed(tables.all):
+        table.drop(bind)
+
+
+def _naming() -> dict[str, str]:
+    from lkg.common.db import make_metadata
+
+    return dict(make_metadata().naming_convention)
+
+
+# ---- applying events ------------------------------------------------------------------------------
+
+
+def _dated(entry: Any) -> dict[str, Any]:
+    return {"valid_from": entry.valid_from, "valid_to": entry.valid_to}
+
+
+def _row(entry: BaseModel, **columns: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id,  # type: ignore[attr-defined]
+        "revision": entry.revision,  # type: ignore[attr-defined]
+        **columns,
+        "entry": entry.model_dump(mode="json"),
+        "updated_at": sa.func.now(),
+    }
+
+
+async def apply_org_changed(session: AsyncSession, tables: OrgCopyTables, event: OrgChanged) -> int:
+    """Upsert every entry of ``event`` that is newer than the copy's; returns how many were applied."""
+    applied = 0
+    for unit in event.units:
+        row = _row(
+            unit, **_dated(unit), name=unit.name, kind=str(unit.kind), roles=[str(r) for r in unit.roles]
+        )
+        applied += await upsert_if_newer(session, tables.units, row)
+    for post in event.posts:
+        row = _row(post, **_dated(post), unit_id=post.unit_id, kind=str(post.kind), title=post.title)
+        applied += await upsert_if_newer(session, tables.posts, row)
+    for person in event.people:
+        applied += await upsert_if_newer(
+            session, tables.people, _row(person, name=person.name, active=person.active)
+        )
+    for holding in event.holdings:
+        row = _row(holding, **_dated(holding), post_id=holding.post_id, person_id=holding.person_id)
+        applied += await upsert_if_newer(session, tables.holdings, row)
+    for line in event.lines:
+        row = _row(
+            line,
+            **_dated(line),
+            number=line.number,
+            leader_post_id=line.leader_post_id,
+            service_unit_id=line.service_unit_id,
+        )
+        applied += await upsert_if_newer(session, tables.lines, row)
+    for rule in event.routing_rules:
+        row = _row(rule, **_dated(rule), basis=str(rule.basis), line_id=rule.line_id)
+        applied += await upsert_if_newer(session, tables.routing_rules, row)
+    return applied
+
+
+def org_copy_subscriptions(tables: OrgCopyTables) -> list[Subscription]:
+    """Handlers keeping ``tables`` in step with the registry's ``org.changed`` events."""
+
+    async def apply(session: AsyncSession, _envelope: Envelope, event: OrgChanged) -> None:
+        await apply_org_changed(session, tables, event)
+
+    return [Subscription(OrgChanged, apply)]
+
+
+# ---- queries --------------------------------------------------------------------------------------
+
+
+def in_force(table: sa.Table, day: date) -> sa.ColumnElement[bool]:
+    """Entries of ``table`` in force on ``day`` (both ends inclusive)."""
+    return sa.and_(table.c.valid_from <= day, sa.or_(table.c.valid_to.is_(None), table.c.valid_to >= day))
+
+
+def _parse_uuid(value: str | None) -> UUID | None:
+    if value is None:
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+async def reach_of(session: AsyncSession, tables: OrgCopyTables, person_id: UUID, day: date) -> Reach:
+    """The units, lines and posts ``person_id`` acts for on ``day``: holdings in force → their posts → the
+    posts' units; lines whose leader post is one of those posts or whose service department is one of
+    those units (the service department acts for the line leader, §二(二))."""
+    h, p, ln = tables.holdings, tables.posts, tables.lines
+    rows = (
+        await session.execute(
+            sa.select(p.c.id, p.c.unit_id)
+            .select_from(h.join(p, p.c.id == h.c.post_id))
+            .where(h.c.person_id == person_id, in_force(h, day), in_force(p, day))
+        )
+    ).all()
+    if not rows:
+        return EMPTY_REACH
+    posts = frozenset(r.id for r in rows)
+    units = frozenset(r.unit_id for r in rows)
+    lines = (
+        await session.execute(
+            sa.select(ln.c.id).where(
+                in_force(ln, day), sa.or_(ln.c.leader_post_id.in_(posts), ln.c.service_unit_id.in_(units))
+            )
+        )
+    ).scalars()
+    return Reach(units=units, lines=frozenset(lines), posts=posts)
+
+
+async def _entries(session: AsyncSession, table: sa.Table, model: type[E], *where: Any) -> list[E]:
+    result = await session.execute(sa.select(table.c.entry).where(*where))
+    return [model.model_validate(entry) for entry in result.scalars()]
+
+
+class OrgReachResolver:
+    """:class:`lkg.common.auth.ReachResolver` from a service's org read copy, plus the look-ups services need.
+
+    Every method reads "now" as the shared clock's date (``runtime.clock``), so a handover effective today
+    takes effect at once. Each method opens its own session unless one is passed (a handler running inside
+    the inbox transaction passes its own).
+    """
+
+    def __init__(self, runtime: ServiceRuntime, tables: OrgCopyTables) -> None:
+        self.runtime = runtime
+        self.tables = tables
+
+    def today(self) -> date:
+        return self.runtime.clock.now().date()
+
+    async def _run(self, session: AsyncSession | None, query: Any) -> Any:
+        if session is not None:
+            return await query(session)
+        async with self.runtime.db.sessions() as own:
+            return await query(own)
+
+    async def resolve(self, principal: Principal) -> Reach:
+        person = _parse_uuid(principal.person_id)
+        if person is None:
+            return EMPTY_REACH
+        day = self.today()
+        return await self._run(None, lambda s: reach_of(s, self.tables, person, day))
+
+    async def reach(
+        self, person_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> Reach:
+        on = day or self.today()
+        return await self._run(session, lambda s: reach_of(s, self.tables, person_id, on))
+
+    async def line(
+        self, line_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> LineSnapshot | None:
+        """The line (its ``leader_post_id`` and ``service_unit_id``) if it is in force on ``day``."""
+        t, on = self.tables.lines, day or self.today()
+        found = await self._run(
+            session, lambda s: _entries(s, t, LineSnapshot, t.c.id == line_id, in_force(t, on))
+        )
+        return found[0] if found else None
+
+    async def lines(
+        self, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> list[LineSnapshot]:
+        t, on = self.tables.lines, day or self.today()
+        found = await self._run(session, lambda s: _entries(s, t, LineSnapshot, in_force(t, on)))
+        return sorted(found, key=lambda line: line.number)
+
+    async def unit(
+        self, unit_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> UnitSnapshot | None:
+        t, on = self.tables.units, day or self.today()
+        found = await self._run(
+            session, lambda s: _entries(s, t, UnitSnapshot, t.c.id == unit_id, in_force(t, on))
+        )
+        return found[0] if found else None
+
+    async def units_with_role(
+        self, role: UnitRole, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> list[UnitSnapshot]:
+        """Units holding a role (区重大项目办, 行政审批局, 督查室, 统计局...): by role, not by name."""
+        t, on = self.tables.units, day or self.today()
+        found = await self._run(
+            session,
+            lambda s: _entries(
+                s, t, UnitSnapshot, sa.literal(str(role)) == sa.any_(t.c.roles), in_force(t, on)
+            ),
+        )
+        return sorted(found, key=lambda u: u.name)
+
+    async def post(
+        self, post_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> PostSnapshot | None:
+        t, on = self.tables.posts, day or self.today()
+        found = await self._run(
+            session, lambda s: _entries(s, t, PostSnapshot, t.c.id == post_id, in_force(t, on))
+        )
+        return found[0] if found else None
+
+    async def posts_of_unit(
+        self,
+        unit_id: UUID,
+        *,
+        kind: PostKind | None = None,
+        day: date | None = None,
+        session: AsyncSession | None = None,
+    ) -> list[PostSnapshot]:
+        t, on = self.tables.posts, day or self.today()
+        where = [t.c.unit_id == unit_id, in_force(t, on)]
+        if kind is not None:
+            where.append(t.c.kind == str(kind))
+        found = await self._run(session, lambda s: _entries(s, t, PostSnapshot, *where))
+        return sorted(found, key=lambda p: p.title)
+
+    async def holdings_of(
+        self, post_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> list[PostHoldingSnapshot]:
+        """Holdings of a post in force on ``day``: substantive holders first, then acting ones."""
+        t, on = self.tables.holdings, day or self.today()
+        found = await self._run(
+            session, lambda s: _entries(s, t, PostHoldingSnapshot, t.c.post_id == post_id, in_force(t, on))
+        )
+        return sorted(found, key=lambda h: (h.acting, h.valid_from, str(h.person_id)))
+
+    async def holder_of(
+        self, post_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> UUID | None:
+        """The person holding ``post_id`` on ``day`` (the substantive holder before an acting one)."""
+        holdings = await self.holdings_of(post_id, day=day, session=session)
+        return holdings[0].person_id if holdings else None
+
+    async def person(self, person_id: UUID, *, session: AsyncSession | None = None) -> PersonSnapshot | None:
+        t = self.tables.people
+        found = await self._run(session, lambda s: _entries(s, t, PersonSnapshot, t.c.id == person_id))
+        return found[0] if found else None
+
+    async def routing_rules(
+        self, *, day: date | None = None, session: AsyncSession | None = None
+    ) -> list[RoutingRuleSnapshot]:
+        t, on = self.tables.routing_rules, day or self.today()
+        return await self._run(session, lambda s: _entries(s, t, RoutingRuleSnapshot, in_force(t, on)))
+
+
+__all__: Sequence[str] = (
+    "OrgCopyTables",
+    "OrgReachResolver",
+    "apply_org_changed",
+    "create_org_copy_tables",
+    "define_org_copy",
+    "drop_org_copy_tables",
+    "in_force",
+    "org_copy_subscriptions",
+    "reach_of",
+)
