@@ -130,6 +130,16 @@ class ApprovalMode(StrEnum):
     BUILD_FIRST = "build_first"
 
 
+class ApprovalClockKind(StrEnum):
+    """The clocks that run on an approval item: ``limit`` 办理时限 (from acceptance, paused while a
+    supplement is owed); ``verification`` 承诺核查 (承诺审批: the commitment is verified after the grant);
+    ``inspection`` 事后验收 (先建后验: the inspection that follows building first)."""
+
+    LIMIT = "limit"
+    VERIFICATION = "verification"
+    INSPECTION = "inspection"
+
+
 class Layer(IntEnum):
     """The three layers (三层) a matter can reach; a matter's layer is the highest it has reached (§二).
 
@@ -975,6 +985,8 @@ class ApprovalDueSoon(_ApprovalItemFact):
     event_type: ClassVar[str] = "approval.due_soon"
 
     due_at: AwareDatetime
+    clock_kind: ApprovalClockKind = ApprovalClockKind.LIMIT
+    """Which clock is near its end: the item's time limit, or the verification/inspection that follows."""
 
 
 class ApprovalStalled(_ApprovalItemFact):
@@ -983,6 +995,14 @@ class ApprovalStalled(_ApprovalItemFact):
     event_type: ClassVar[str] = "approval.stalled"
 
     due_at: AwareDatetime
+    clock_kind: ApprovalClockKind = ApprovalClockKind.LIMIT
+    """Which clock was breached: the item's time limit, or the verification (承诺审批) or inspection
+    (先建后验) obligation that followed its grant."""
+    days_over: int = Field(default=0, ge=0)
+    """Days (in the clock's unit) past the due date when the breach was detected, the day in progress
+    counted: 1 when it is detected as it happens and the next day is a working day; more after a jump."""
+    budget: int | None = Field(default=None, ge=0)
+    budget_unit: BudgetUnit | None = None
 
 
 class ApprovalStartAtRisk(_ApprovalsFact):
@@ -995,6 +1015,8 @@ class ApprovalStartAtRisk(_ApprovalsFact):
     responsible_unit_id: UUID
     planned_start_date: date
     blocking_items: tuple[ApprovalItemRef, ...] = Field(min_length=1)
+    earliest_start_date: date | None = None
+    """The earliest day the start gate (施工许可证) can be granted, as computed when the verdict flipped."""
 
 
 # ---------------------------------------------------------------------------------------------------------
