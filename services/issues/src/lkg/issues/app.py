@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from lkg.common.runtime.service import ServiceSpec
+from lkg.common.orgcopy import OrgReachResolver
+from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.issues import api
+from lkg.issues.clocks import scan_clocks
 from lkg.issues.handlers import SUBSCRIPTIONS
-from lkg.issues.models import metadata
+from lkg.issues.models import metadata, org_copy
 from lkg.issues.settings import IssuesSettings
+from lkg.issues.signals import scan_signals
+from lkg.issues.supervision import scan_rounds
+
+
+def _reach(runtime: ServiceRuntime) -> OrgReachResolver:
+    return OrgReachResolver(runtime, org_copy)
+
 
 SPEC = ServiceSpec(
     name="issues",
@@ -22,7 +31,11 @@ SPEC = ServiceSpec(
     migrations="lkg.issues:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    read_copy_tables=("project_copy",),
+    # Signals first (a problem they open starts its clocks at the signal's time), then the clocks, then the
+    # month-end round (which reads overdue meeting matters).
+    scans=[Scan("signals", scan_signals), Scan("clocks", scan_clocks), Scan("supervision", scan_rounds)],
+    read_copy_tables=("project_copy", *org_copy.names),
+    reach_resolver=_reach,
 )
 
 

@@ -1,0 +1,49 @@
+"""The append-only audit trail (审计记录): every action on every matter and card — who, what, when, at which
+layer. The table refuses UPDATE and DELETE (a trigger in the migration)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.issues.models import audit_entry
+
+#: The actor of what scans and event handlers do.
+SYSTEM = "system"
+
+
+async def record(
+    session: AsyncSession,
+    subject: Any,
+    action: str,
+    *,
+    actor: str,
+    actor_name: str | None,
+    at: datetime,
+    layer: int | None = None,
+    detail: dict[str, Any] | None = None,
+    subject_kind: str | None = None,
+) -> None:
+    """Append one entry about ``subject`` (a matter or a red card row)."""
+    await session.execute(
+        sa.insert(audit_entry).values(
+            subject_kind=subject_kind or subject.kind,
+            subject_id=subject.id,
+            action=action,
+            actor=actor,
+            actor_name=actor_name,
+            layer=layer,
+            at=at,
+            detail=detail or {},
+        )
+    )
+
+
+async def trail(session: AsyncSession, subject_id: Any) -> list[Any]:
+    result = await session.execute(
+        sa.select(audit_entry).where(audit_entry.c.subject_id == subject_id).order_by(audit_entry.c.id)
+    )
+    return list(result.all())

@@ -1,0 +1,263 @@
+"""The clocks (时限) of a matter as deadline rows, and the scan that warns and escalates (DESIGN §2, §5).
+
+Every obligation is a ``deadline`` row: what it is (acceptance, reply, progress, resolution), the unit it
+charges, its start, budget and due time, its warning time, its state. ``next_at`` is the next moment
+something happens to a running clock (the warning, then the breach): the scan walks an index on it in
+time order, so a jump of the shared clock over several due times handles them as real time would have, and
+a clock started by a breach starts from the breach (the row's due time, :func:`lkg.common.scans.scan_due`).
+
+A breach is recorded against the charged unit (``problem.breached``) and takes the matter up one layer
+(``problem.escalated``): layer 1 → the line's leader and service department → the top leaders and
+区重大项目办. The breached clock starts again at the new layer with the same budget; the resolving unit
+keeps the duty to solve. At layer 3 a breach is recorded and the matter stays overdue there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.calendar import WorkingCalendar, end_of_day
+from lkg.common.events.contracts import EscalationCause, Layer
+from lkg.common.runtime.service import ServiceRuntime
+from lkg.common.scans import scan_due
+from lkg.issues import org
+from lkg.issues.audit import SYSTEM, record
+from lkg.issues.facts import clock_snapshot, clocks, tell
+from lkg.issues.models import OPEN_STATES, breach, deadline, matter
+from lkg.issues.settings import ClockLimits, IssuesSettings
+
+RUNNING = "running"
+
+
+def clock_row(
+    calendar: WorkingCalendar,
+    *,
+    matter_id: UUID,
+    kind: str,
+    layer: int,
+    charged_unit_id: UUID,
+    start: datetime,
+    limits: ClockLimits,
+    budget: int | None = None,
+    due_on: Any = None,
+) -> dict[str, Any]:
+    """A new running clock: ``budget`` working days from ``start``, or due at the end of ``due_on``."""
+    if budget is not None:
+        due = calendar.compute_due(start, budget, "working")
+        due_at, provisional = due.due_at, due.provisional
+        warn_days = int(budget * limits.warning_share)
+        warn_at = calendar.compute_due(start, warn_days, "working").due_at if 0 < warn_days < budget else None
+    else:
+        due_at, provisional = end_of_day(due_on), False
+        span = due_at - start
+        warn_at = start + timedelta(seconds=span.total_seconds() * limits.warning_share) if span else None
+    assert due_at is not None  # no pauses on a matter's clocks
+    if warn_at is not None and warn_at >= due_at:
+        warn_at = None
+    return {
+        "id": uuid.uuid4(),
+        "matter_id": matter_id,
+        "kind": kind,
+        "layer": layer,
+        "charged_unit_id": charged_unit_id,
+        "started_at": start,
+        "due_at": due_at,
+        "warn_at": warn_at,
+        "next_at": warn_at or due_at,
+        "budget": budget,
+        "budget_unit": "working" if budget is not None else None,
+        "provisional": provisional,
+        "state": RUNNING,
+    }
+
+
+async def start_clocks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(sa.insert(deadline), rows)
+
+
+async def stop_clocks(
+    session: AsyncSession, matter_id: UUID, kinds: tuple[str, ...] | None, at: datetime, state: str = "met"
+) -> list[Any]:
+    """End the running clocks of ``kinds`` (all when None); returns the rows as they were."""
+    where = [deadline.c.matter_id == matter_id, deadline.c.state == RUNNING]
+    if kinds is not None:
+        where.append(deadline.c.kind.in_(kinds))
+    result = await session.execute(
+        sa.update(deadline).where(*where).values(state=state, ended_at=at, next_at=None).returning(deadline)
+    )
+    return list(result.all())
+
+
+async def running_clocks(session: AsyncSession, matter_id: UUID) -> list[Any]:
+    result = await session.execute(
+        sa.select(deadline)
+        .where(deadline.c.matter_id == matter_id, deadline.c.state == RUNNING)
+        .order_by(deadline.c.due_at, deadline.c.kind)
+    )
+    return list(result.all())
+
+
+async def escalate(
+    session: AsyncSession,
+    runtime: ServiceRuntime,
+    m: Any,
+    *,
+    at: datetime,
+    cause: EscalationCause,
+    actor: str,
+    actor_name: str | None,
+    breach_id: UUID | None = None,
+    restart: Any = None,
+    reason: str | None = None,
+) -> tuple[Any, datetime | None]:
+    """Take matter ``m`` up one layer; restart the breached clock ``restart`` there (from ``at``).
+
+    Returns the matter as it stands and the due time of the restarted clock (None if none).
+    """
+    settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
+    new_layer = m.layer + 1
+    day = at.date()
+    holders = await org.holders_at(
+        session, layer=new_layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
+    )
+    m = (
+        await session.execute(
+            sa.update(matter)
+            .where(matter.c.id == m.id)
+            .values(
+                layer=new_layer,
+                holder_post_ids=list(holders.post_ids),
+                holder_unit_ids=list(holders.unit_ids),
+                revision=matter.c.revision + 1,
+                updated_at=at,
+            )
+            .returning(matter)
+        )
+    ).one()
+    restarted_due: datetime | None = None
+    if restart is not None and restart.budget is not None:
+        charged = restart.charged_unit_id
+        if restart.kind == "acceptance":
+            charged = holders.unit_ids[0] if holders.unit_ids else charged
+        row = clock_row(
+            runtime.calendar,
+            matter_id=m.id,
+            kind=restart.kind,
+            layer=new_layer,
+            charged_unit_id=charged,
+            start=at,
+            limits=settings.limits_for(m.kind),
+            budget=restart.budget,
+        )
+        await start_clocks(session, [row])
+        restarted_due = row["due_at"]
+    running = await running_clocks(session, m.id)
+    await tell(
+        session,
+        m,
+        "escalated",
+        at,
+        from_layer=Layer(new_layer - 1),
+        cause=cause,
+        breach_id=breach_id,
+        holder_post_ids=tuple(holders.post_ids),
+        holder_unit_ids=tuple(holders.unit_ids),
+        clocks=clocks(running),
+    )
+    await record(
+        session,
+        m,
+        "escalated",
+        actor=actor,
+        actor_name=actor_name,
+        at=at,
+        layer=new_layer,
+        detail={
+            "from_layer": new_layer - 1,
+            "cause": str(cause),
+            "breach_id": str(breach_id) if breach_id else None,
+            "reason": reason,
+            "holder_post_ids": [str(p) for p in holders.post_ids],
+            "holder_unit_ids": [str(u) for u in holders.unit_ids],
+        },
+    )
+    return m, restarted_due
+
+
+async def on_clock_due(session: AsyncSession, runtime: ServiceRuntime, row: Any, until: datetime) -> bool:
+    """A running clock reached ``next_at``: warn, or breach and escalate. True if a clock now falls due
+    by ``until`` (the scan must look again in time order)."""
+    now = runtime.clock.now()  # the row's next_at, not the time the clock jumped to
+    m = (await session.execute(sa.select(matter).where(matter.c.id == row.matter_id))).one()
+    if row.warned_at is None and row.warn_at is not None and row.next_at < row.due_at:
+        await session.execute(
+            sa.update(deadline).where(deadline.c.id == row.id).values(warned_at=now, next_at=row.due_at)
+        )
+        await tell(session, m, "warned", now, clock=clock_snapshot(row))
+        return row.due_at <= until
+    await session.execute(
+        sa.update(deadline)
+        .where(deadline.c.id == row.id)
+        .values(state="breached", ended_at=now, next_at=None)
+    )
+    breach_id = uuid.uuid4()
+    await session.execute(
+        sa.insert(breach).values(
+            id=breach_id,
+            matter_id=m.id,
+            deadline_id=row.id,
+            kind=row.kind,
+            layer=m.layer,
+            charged_unit_id=row.charged_unit_id,
+            breached_at=now,
+        )
+    )
+    await tell(session, m, "breached", now, breach_id=breach_id, clock=clock_snapshot(row))
+    await record(
+        session,
+        m,
+        "breached",
+        actor=SYSTEM,
+        actor_name="系统",
+        at=now,
+        layer=m.layer,
+        detail={"clock": row.kind, "deadline_id": str(row.id), "charged_unit_id": str(row.charged_unit_id)},
+    )
+    if m.layer >= Layer.DISTRICT_LEADERS or m.state not in OPEN_STATES:
+        return False
+    _, due = await escalate(
+        session,
+        runtime,
+        m,
+        at=now,
+        cause=EscalationCause.BREACH,
+        actor=SYSTEM,
+        actor_name="系统",
+        breach_id=breach_id,
+        restart=row if row.kind != "resolution" else None,
+    )
+    return due is not None and due <= until
+
+
+async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
+    """The deadline scan (``Scan("clocks", scan_clocks)``)."""
+
+    async def handle(session: AsyncSession, row: Any) -> bool:
+        return await on_clock_due(session, runtime, row, until)
+
+    return await scan_due(
+        db=runtime.db,
+        clock=runtime.clock,
+        table=deadline,
+        due_column=deadline.c.next_at,
+        until=until,
+        handle=handle,
+        where=[deadline.c.state == RUNNING],
+    )

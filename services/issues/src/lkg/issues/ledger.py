@@ -1,0 +1,99 @@
+"""The problem ledger (问题台账) as an Excel workbook a district office can use as it is (openpyxl)."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from fastapi import Response
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.clock import TZ
+from lkg.issues.access import Viewer
+from lkg.issues.models import breach, deadline, matter
+
+STATE_LABEL = {
+    "reported": "待受理",
+    "accepted": "已受理",
+    "assigned": "已交办",
+    "answered": "已反馈",
+    "in_progress": "办理中",
+    "resolved": "已办结待销号",
+    "closed": "已销号",
+    "returned": "已退回",
+    "withdrawn": "已撤回",
+    "merged": "已合并",
+}
+LAYER_LABEL = {1: "第一层 项目责任单位", 2: "第二层 包保区级领导", 3: "第三层 区委区政府主要领导"}
+HEADERS = [
+    "序号", "项目名称", "问题标题", "问题类别", "问题描述", "需协调事项", "反映时间", "所在层级", "状态",
+    "问题解决单位", "下一时限", "超时次数", "办结时间", "销号时间",
+]  # fmt: skip
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+async def ledger_response(
+    session: AsyncSession, viewer: Viewer, *, now: datetime, line_id: UUID | None = None
+) -> Response:
+    next_due = (
+        sa.select(sa.func.min(deadline.c.due_at))
+        .where(deadline.c.matter_id == matter.c.id, deadline.c.state == "running")
+        .scalar_subquery()
+    )
+    breaches = sa.select(sa.func.count()).where(breach.c.matter_id == matter.c.id).scalar_subquery()
+    stmt = sa.select(matter, next_due.label("next_due"), breaches.label("breaches")).where(
+        matter.c.kind == "problem"
+    )
+    if (visible := viewer.visibility()) is not None:
+        stmt = stmt.where(visible)
+    if line_id is not None:
+        stmt = stmt.where(matter.c.line_id == line_id)
+    rows = (await session.execute(stmt.order_by(matter.c.reported_at, matter.c.id))).all()
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "问题台账"
+    sheet.append([f"临空港重大产业项目难点堵点问题台账（截至 {_local(now)}）"])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append(HEADERS)
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+    for n, row in enumerate(rows, start=1):
+        sheet.append(
+            [
+                n,
+                row.project_name or "",
+                row.title,
+                row.topic,
+                row.description,
+                row.help_requested or "",
+                _local(row.reported_at),
+                LAYER_LABEL.get(row.layer, str(row.layer)),
+                STATE_LABEL.get(row.state, row.state),
+                row.resolving_unit_name or "",
+                _local(row.next_due),
+                row.breaches,
+                _local(row.resolved_at),
+                _local(row.closed_at),
+            ]
+        )
+    for column, width in zip(
+        "ABCDEFGHIJKLMN", (6, 28, 28, 10, 40, 30, 17, 20, 12, 20, 17, 9, 17, 17), strict=True
+    ):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A3"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return Response(
+        buffer.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="problem-ledger.xlsx"'},
+    )
