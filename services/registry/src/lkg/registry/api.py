@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,39 +15,98 @@ from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, reque
 from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
-from lkg.registry import service
-from lkg.registry.schemas import ProjectCreate, ProjectOut, ProjectPage, ProjectUpdate
+from lkg.registry import access, service
+from lkg.registry.models import Project
+from lkg.registry.org import service as org
+from lkg.registry.org.api import router as org_router
+from lkg.registry.schemas import (
+    ChangeOut,
+    CommitmentIn,
+    CommitmentOut,
+    CountOut,
+    Deregistration,
+    EnrolmentFailureList,
+    EnrolmentUpdate,
+    FlagsUpdate,
+    Fulfilment,
+    InvestmentReportIn,
+    InvestmentReportOut,
+    LineAssignment,
+    LineExplanation,
+    MilestoneActual,
+    MilestoneAdd,
+    MilestoneOut,
+    MilestoneReplan,
+    ProjectCreate,
+    ProjectDetail,
+    ProjectFilters,
+    ProjectOut,
+    ProjectPage,
+    ProjectUpdate,
+    Termination,
+)
 
 Session = Annotated[AsyncSession, Depends(session_for("registry"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("registry"))]
-#: Until the org directory gives units their reach, only the mechanism's office edits the register.
-Editor = Annotated[Principal, Depends(require_roles(Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN))]
+Office = Annotated[Principal, Depends(require_roles(Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN))]
+Statistics = Annotated[
+    Principal, Depends(require_roles(Role.STATISTICS_BUREAU, Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN))
+]
+Filters = Annotated[ProjectFilters, Query()]
+NOT_FOUND = {404: {"description": "项目不存在或不在可见范围 / no such project within reach"}}
 
 
-def _out(project) -> ProjectOut:
+def _out(project: Project) -> ProjectOut:
     return ProjectOut.model_validate(project, from_attributes=True)
 
 
-def router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1/projects")
+async def _detail(session: AsyncSession, project: Project) -> ProjectDetail:
+    milestones = await service.milestones_of(session, project.id)
+    return ProjectDetail.model_validate(
+        {
+            **_out(project).model_dump(),
+            "milestones": [MilestoneOut.model_validate(m, from_attributes=True) for m in milestones],
+        }
+    )
 
-    @r.post(
+
+def _check(if_match: str | None, project: Project) -> int | None:
+    """Actions take an optional If-Match: when given, a stale one is 412 and nothing changes."""
+    if if_match is None:
+        return None
+    check_if_match(if_match, etag_for(project.id, project.revision))
+    return project.revision
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    r.include_router(org_router())
+    p = APIRouter(prefix="/api/v1/projects", responses=NOT_FOUND)
+
+    async def visible(session: AsyncSession, runtime: ServiceRuntime, principal: Principal, project_id: UUID):
+        project = await service.get_project(session, project_id)
+        seen = await access.visibility(session, principal, runtime.clock.now().date())
+        access.ensure_visible(project, seen)
+        return project, seen
+
+    @p.post(
         "",
         status_code=201,
         response_model=ProjectOut,
         summary="登记项目 Register a project",
-        description="新项目进入项目库并发布 `project.registered`；支持 `Idempotency-Key`。",
+        description="新项目进入项目库，按分线规则确定包保线（或进入待分线队列），发布 `project.registered`；"
+        "计划节点成为冻结的年度基线。支持 `Idempotency-Key`。",
     )
     async def register_project(
         request: Request,
         body: ProjectCreate,
         session: Session,
         runtime: Runtime,
-        principal: Editor,
+        principal: Office,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         async def create() -> Response:
-            project = await service.register_project(session, runtime.clock, body)
+            project = await service.register_project(session, runtime.clock, body, actor=principal.key)
             return JSONResponse(
                 _out(project).model_dump(mode="json"),
                 status_code=201,
@@ -69,26 +128,51 @@ def router() -> APIRouter:
         await session.commit()
         return response
 
-    @r.get("", response_model=ProjectPage, summary="项目列表 List projects")
+    @p.get("", response_model=ProjectPage, summary="项目列表 List projects")
     async def list_projects(
-        session: Session, _: CurrentPrincipal, page: PageQuery, updated_since: UpdatedSince = None
+        session: Session,
+        runtime: Runtime,
+        principal: CurrentPrincipal,
+        page: PageQuery,
+        filters: Filters,
+        updated_since: UpdatedSince = None,
     ) -> ProjectPage:
-        items, next_cursor = await service.list_projects(session, page, updated_since=updated_since)
+        today = runtime.clock.now().date()
+        seen = await access.visibility(session, principal, today)
+        items, next_cursor = await service.list_projects(
+            session, page, visibility=seen, filters=filters, today=today, updated_since=updated_since
+        )
         return ProjectPage(items=[_out(p) for p in items], next_cursor=next_cursor)
 
-    @r.get("/{project_id}", response_model=ProjectOut, summary="项目详情 Get a project")
-    async def get_project(
-        project_id: UUID, response: Response, session: Session, _: CurrentPrincipal
-    ) -> ProjectOut:
-        project = await service.get_project(session, project_id)
+    @p.get("/by-code/{project_code}", response_model=ProjectDetail, summary="按项目代码查找 Look up by code")
+    async def get_by_code(
+        project_code: Annotated[str, service_code_path()],
+        response: Response,
+        session: Session,
+        runtime: Runtime,
+        principal: CurrentPrincipal,
+    ) -> ProjectDetail:
+        project = await service.get_by_code(session, project_code)
+        access.ensure_visible(
+            project, await access.visibility(session, principal, runtime.clock.now().date())
+        )
         response.headers.update(etag_header(project.id, project.revision))
-        return _out(project)
+        return await _detail(session, project)
 
-    @r.patch(
+    @p.get("/{project_id}", response_model=ProjectDetail, summary="项目详情 Get a project")
+    async def get_project(
+        project_id: UUID, response: Response, session: Session, runtime: Runtime, principal: CurrentPrincipal
+    ) -> ProjectDetail:
+        project, _ = await visible(session, runtime, principal, project_id)
+        response.headers.update(etag_header(project.id, project.revision))
+        return await _detail(session, project)
+
+    @p.patch(
         "/{project_id}",
         response_model=ProjectOut,
         summary="修改项目信息 Change a project",
-        description="需要 `If-Match`（取自 ETag）；两人同时修改时后到者得到 412。发布 `project.changed`。",
+        description="需要 `If-Match`（取自 ETag）；两人同时修改时后到者得到 412。"
+        "责任单位或项目类型变化时重新分线。发布 `project.changed`。",
     )
     async def update_project(
         project_id: UUID,
@@ -96,14 +180,352 @@ def router() -> APIRouter:
         response: Response,
         session: Session,
         runtime: Runtime,
-        _: Editor,
+        principal: CurrentPrincipal,
         if_match: IfMatch = None,
     ) -> ProjectOut:
-        current = await service.get_project(session, project_id)
+        current, seen = await visible(session, runtime, principal, project_id)
+        access.ensure_unit_editor(current, principal, seen)
         check_if_match(if_match, etag_for(current.id, current.revision))
-        project = await service.update_project(session, runtime.clock, project_id, current.revision, body)
+        project = await service.update_project(
+            session, runtime.clock, project_id, current.revision, body, actor=principal.key
+        )
         await session.commit()
         response.headers.update(etag_header(project.id, project.revision))
         return _out(project)
 
+    @p.get("/{project_id}/line", response_model=LineExplanation, summary="包保线及分线依据 Why this line")
+    async def project_line(
+        project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
+    ) -> LineExplanation:
+        project, _ = await visible(session, runtime, principal, project_id)
+        directory = await org.load_directory(session, kinds=["line"])
+        line = directory.lines.get(project.line_id) if project.line_id else None
+        return LineExplanation(
+            project_id=project.id,
+            line_id=project.line_id,
+            line_number=line.number if line else None,
+            line_name=line.name if line else None,
+            leader_post_id=line.leader_post_id if line else None,
+            service_unit_id=line.service_unit_id if line else None,
+            routing_basis=project.routing_basis,
+            routing_rule_id=project.routing_rule_id,
+            routing_reason=project.routing_reason,
+        )
+
+    @p.post(
+        "/{project_id}/line-assignments",
+        response_model=ProjectOut,
+        summary="指定包保线 Assign a line (重大项目办)",
+        description="明确指定（优先于类型和责任单位规则），须说明原因，记入历史。",
+    )
+    async def assign_line(
+        project_id: UUID,
+        body: LineAssignment,
+        response: Response,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        if_match: IfMatch = None,
+    ) -> ProjectOut:
+        project, _ = await visible(session, runtime, principal, project_id)
+        expected = _check(if_match, project)
+        project = await service.assign_line(
+            session,
+            runtime.clock,
+            project_id,
+            line_id=body.line_id,
+            reason=body.reason,
+            actor=principal.key,
+            expected_revision=expected,
+        )
+        await session.commit()
+        response.headers.update(etag_header(project.id, project.revision))
+        return _out(project)
+
+    @p.get("/{project_id}/history", response_model=list[ChangeOut], summary="变更历史 Change history")
+    async def project_history(
+        project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
+    ) -> list[ChangeOut]:
+        await visible(session, runtime, principal, project_id)
+        return [
+            ChangeOut.model_validate(c, from_attributes=True)
+            for c in await service.history(session, project_id)
+        ]
+
+    @p.post("/{project_id}/milestones", status_code=201, response_model=MilestoneOut, summary="增加节点")
+    async def add_milestone(
+        project_id: UUID, body: MilestoneAdd, session: Session, runtime: Runtime, principal: Office
+    ) -> MilestoneOut:
+        await visible(session, runtime, principal, project_id)
+        plan = body.model_copy()
+        milestone = await service.add_milestone(
+            session, runtime.clock, project_id, plan, actor=principal.key, reason=body.reason
+        )
+        await session.commit()
+        return MilestoneOut.model_validate(milestone, from_attributes=True)
+
+    @p.post(
+        "/{project_id}/milestones/{milestone_id}/replans",
+        response_model=MilestoneOut,
+        summary="调整节点计划 Re-plan a milestone",
+        description="须说明原因；年度基线不变。",
+    )
+    async def replan(
+        project_id: UUID,
+        milestone_id: UUID,
+        body: MilestoneReplan,
+        session: Session,
+        runtime: Runtime,
+        principal: CurrentPrincipal,
+    ) -> MilestoneOut:
+        project, seen = await visible(session, runtime, principal, project_id)
+        access.ensure_unit_editor(project, principal, seen)
+        milestone = await service.replan_milestone(
+            session,
+            runtime.clock,
+            project_id,
+            milestone_id,
+            planned_date=body.planned_date,
+            reason=body.reason,
+            actor=principal.key,
+        )
+        await session.commit()
+        return MilestoneOut.model_validate(milestone, from_attributes=True)
+
+    @p.post(
+        "/{project_id}/milestones/{milestone_id}/achievements",
+        response_model=MilestoneOut,
+        summary="填报实际完成日期 Record the actual date",
+        description="发布 `milestone.achieved`。",
+    )
+    async def achieve(
+        project_id: UUID,
+        milestone_id: UUID,
+        body: MilestoneActual,
+        session: Session,
+        runtime: Runtime,
+        principal: CurrentPrincipal,
+    ) -> MilestoneOut:
+        project, seen = await visible(session, runtime, principal, project_id)
+        access.ensure_unit_editor(project, principal, seen)
+        milestone = await service.record_actual(
+            session,
+            runtime.clock,
+            project_id,
+            milestone_id,
+            actual_date=body.actual_date,
+            actor=principal.key,
+        )
+        await session.commit()
+        return MilestoneOut.model_validate(milestone, from_attributes=True)
+
+    @p.post("/{project_id}/flags", response_model=ProjectOut, summary="设置标记 Set flags (重大项目办)")
+    async def set_flags(
+        project_id: UUID,
+        body: FlagsUpdate,
+        response: Response,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        if_match: IfMatch = None,
+    ) -> ProjectOut:
+        project, _ = await visible(session, runtime, principal, project_id)
+        expected = _check(if_match, project)
+        values = body.model_dump(exclude_unset=True, exclude={"reason"})
+        project = await service.set_flags(
+            session,
+            runtime.clock,
+            project_id,
+            values=values,
+            reason=body.reason,
+            actor=principal.key,
+            expected_revision=expected,
+        )
+        await session.commit()
+        response.headers.update(etag_header(project.id, project.revision))
+        return _out(project)
+
+    @p.post(
+        "/{project_id}/investment-reports",
+        status_code=201,
+        response_model=InvestmentReportOut,
+        summary="月度投资上报 Report the month's investment",
+        description="同一月份再次上报即取代前一次；发布 `investment.reported`。",
+    )
+    async def report_investment(
+        project_id: UUID,
+        body: InvestmentReportIn,
+        session: Session,
+        runtime: Runtime,
+        principal: CurrentPrincipal,
+    ) -> InvestmentReportOut:
+        project, seen = await visible(session, runtime, principal, project_id)
+        access.ensure_unit_editor(project, principal, seen)
+        report = await service.report_investment(
+            session,
+            runtime.clock,
+            project_id,
+            year=body.year,
+            month=body.month,
+            amount=body.amount,
+            unit_id=body.reported_by_unit_id,
+        )
+        await session.commit()
+        return InvestmentReportOut.model_validate(report, from_attributes=True)
+
+    @p.post("/{project_id}/enrolment", response_model=ProjectOut, summary="统计入库状态 Enrolment status")
+    async def set_enrolment(
+        project_id: UUID, body: EnrolmentUpdate, session: Session, runtime: Runtime, principal: Statistics
+    ) -> ProjectOut:
+        await visible(session, runtime, principal, project_id)
+        project = await service.set_enrolment(
+            session,
+            runtime.clock,
+            project_id,
+            status=body.status,
+            statistics_contact_id=body.statistics_contact_id,
+            actor=principal.key,
+        )
+        await session.commit()
+        return _out(project)
+
+    @p.post(
+        "/enrolment-failures",
+        response_model=CountOut,
+        summary="统计局月度未入库清单 The bureau's monthly list",
+        description="每月28日前（遇非工作日提前）报送上月未能通过审核入库的项目及原因；"
+        "每项发布 `enrolment.failed`。",
+    )
+    async def enrolment_failures(
+        body: EnrolmentFailureList, session: Session, runtime: Runtime, principal: Statistics
+    ) -> CountOut:
+        count = await service.report_enrolment_failures(
+            session,
+            runtime.clock,
+            year=body.year,
+            month=body.month,
+            failures=[(f.project_id, f.reason) for f in body.failures],
+            unit_id=body.reported_by_unit_id,
+            actor=principal.key,
+        )
+        await session.commit()
+        return CountOut(count=count)
+
+    @p.get("/{project_id}/commitments", response_model=list[CommitmentOut], summary="承诺事项 Commitments")
+    async def list_commitments(
+        project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
+    ) -> list[CommitmentOut]:
+        await visible(session, runtime, principal, project_id)
+        rows = await service.commitments_of(session, project_id)
+        return [CommitmentOut.model_validate(c, from_attributes=True) for c in rows]
+
+    @p.post(
+        "/{project_id}/commitments",
+        status_code=201,
+        response_model=CommitmentOut,
+        summary="登记承诺事项 Record a commitment",
+        description="政府承诺绑定单位和岗位（新官要理旧账）；逾期未履行发布 `commitment.overdue`（一次）。",
+    )
+    async def add_commitment(
+        project_id: UUID, body: CommitmentIn, session: Session, runtime: Runtime, principal: Office
+    ) -> CommitmentOut:
+        await visible(session, runtime, principal, project_id)
+        commitment = await service.add_commitment(
+            session,
+            runtime.clock,
+            project_id,
+            side=body.side,
+            description=body.description,
+            due_date=body.due_date,
+            obligor_unit_id=body.obligor_unit_id,
+            obligor_post_id=body.obligor_post_id,
+        )
+        await session.commit()
+        return CommitmentOut.model_validate(commitment, from_attributes=True)
+
+    @p.post(
+        "/{project_id}/commitments/{commitment_id}/fulfilments",
+        response_model=CommitmentOut,
+        summary="承诺已履行 Commitment fulfilled",
+    )
+    async def fulfil(
+        project_id: UUID,
+        commitment_id: UUID,
+        body: Fulfilment,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+    ) -> CommitmentOut:
+        await visible(session, runtime, principal, project_id)
+        commitment = await service.fulfil_commitment(
+            session, runtime.clock, project_id, commitment_id, on=body.fulfilled_on
+        )
+        await session.commit()
+        return CommitmentOut.model_validate(commitment, from_attributes=True)
+
+    @p.post(
+        "/{project_id}/terminations",
+        response_model=ProjectOut,
+        summary="解约 Terminate (重大项目办)",
+        description="先解约、再到市商务局销号（§四(四)）；发布 `project.terminated`。项目不会被删除。",
+    )
+    async def terminate(
+        project_id: UUID,
+        body: Termination,
+        response: Response,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        if_match: IfMatch = None,
+    ) -> ProjectOut:
+        project, _ = await visible(session, runtime, principal, project_id)
+        project = await service.terminate(
+            session,
+            runtime.clock,
+            project_id,
+            cause=body.cause,
+            reason=body.reason,
+            on=body.terminated_on,
+            actor=principal.key,
+            expected_revision=_check(if_match, project),
+        )
+        await session.commit()
+        response.headers.update(etag_header(project.id, project.revision))
+        return _out(project)
+
+    @p.post(
+        "/{project_id}/deregistrations",
+        response_model=ProjectOut,
+        summary="销号 De-register (after termination)",
+    )
+    async def deregister(
+        project_id: UUID,
+        body: Deregistration,
+        response: Response,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        if_match: IfMatch = None,
+    ) -> ProjectOut:
+        project, _ = await visible(session, runtime, principal, project_id)
+        project = await service.deregister(
+            session,
+            runtime.clock,
+            project_id,
+            reason=body.reason,
+            on=body.deregistered_on,
+            actor=principal.key,
+            expected_revision=_check(if_match, project),
+        )
+        await session.commit()
+        response.headers.update(etag_header(project.id, project.revision))
+        return _out(project)
+
+    r.include_router(p)
     return r
+
+
+def service_code_path():
+    from fastapi import Path
+
+    return Path(min_length=24, max_length=24, pattern=r"^[0-9A-Za-z-]{24}$", description="项目代码 / code")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from lkg.common.runtime.service import ServiceSpec
 from lkg.registry import api
+from lkg.registry.access import DirectoryReachResolver
 from lkg.registry.models import metadata
+from lkg.registry.scans import SCANS
 from lkg.registry.seed import seed_demo
 from lkg.registry.settings import RegistrySettings
 
@@ -24,6 +26,8 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="lkg.registry:migrations",
     router=api.router,
+    scans=SCANS,
+    reach_resolver=DirectoryReachResolver,
     seed=seed_demo,
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -9,14 +10,30 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lkg.common.events.contracts import (
     ApprovalType,
+    CommitmentSide,
+    EnrolmentStatus,
+    IntegrityFlag,
+    MilestoneType,
     ProjectCategory,
     ProjectClass,
     ProjectStatus,
     RoutingBasis,
+    TerminationCause,
 )
-from lkg.common.http.types import Instant, Text, Yuan
+from lkg.common.http.types import Instant, LongText, Text, Yuan
 
 ProjectCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{24}$")]
+
+
+class MilestonePlan(BaseModel):
+    """计划节点 / a planned milestone (not an administrative approval: those belong to approvals)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: MilestoneType
+    label: Text | None = Field(default=None, description="节点名称（缺省按类型）/ label, defaults by type")
+    planned_date: date
+    actual_date: date | None = None
 
 
 class ProjectCreate(BaseModel):
@@ -32,7 +49,10 @@ class ProjectCreate(BaseModel):
     category: ProjectCategory = Field(description="项目类型 / category")
     project_class: ProjectClass = Field(description="项目类别 / class in the year's plan")
     responsible_unit_id: UUID = Field(description="项目责任单位 id / responsible unit id")
-    responsible_unit_name: Text = Field(description="项目责任单位名称 / responsible unit name")
+    responsible_unit_name: Text | None = Field(
+        default=None,
+        description="项目责任单位名称（目录中有此单位时可省略）/ name (from the directory if omitted)",
+    )
     provincial_municipal: bool = Field(
         default=False, description="省市重大项目 / provincial-municipal project"
     )
@@ -41,6 +61,12 @@ class ProjectCreate(BaseModel):
     total_investment: Yuan = Field(description="总投资（元）/ total investment (yuan)")
     plan_year: int = Field(ge=2000, le=2100, description="计划年度 / plan year")
     planned_annual_investment: Yuan = Field(description="年度计划投资（元）/ planned investment this year")
+    enterprise_credit_code: Text | None = Field(default=None, description="统一社会信用代码 / credit code")
+    milestones: list[MilestonePlan] = Field(
+        default=[],
+        max_length=50,
+        description="年度计划节点（作为冻结基线）/ the plan's milestones (the baseline)",
+    )
 
 
 class ProjectUpdate(BaseModel):
@@ -55,6 +81,11 @@ class ProjectUpdate(BaseModel):
     approval_type: ApprovalType | None = None
     total_investment: Yuan | None = None
     planned_annual_investment: Yuan | None = None
+    category: ProjectCategory | None = None
+    responsible_unit_id: UUID | None = None
+    responsible_unit_name: Text | None = None
+    enterprise_credit_code: Text | None = None
+    reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 
 class ProjectOut(BaseModel):
@@ -73,7 +104,12 @@ class ProjectOut(BaseModel):
     responsible_unit_name: str
     line_id: UUID | None = Field(description="包保线 id；未分线时为空 / line id, empty while unrouted")
     routing_basis: RoutingBasis
+    routing_rule_id: UUID | None
     routing_reason: str
+    enterprise_credit_code: str | None
+    project_code_warnings: list[str] = Field(
+        description="项目代码结构检查的提示（校验码未核验等）/ what the code check warned of"
+    )
     provincial_municipal: bool
     fast_track: bool
     approval_type: ApprovalType | None
@@ -82,6 +118,11 @@ class ProjectOut(BaseModel):
     plan_year: int
     planned_annual_investment: Yuan
     status: ProjectStatus
+    enrolment_status: EnrolmentStatus
+    statistics_contact_id: UUID | None
+    integrity_flags: list[IntegrityFlag]
+    terminated_on: date | None
+    deregistered_on: date | None
     effective_at: Instant
     created_at: Instant
     updated_at: Instant
@@ -90,3 +131,203 @@ class ProjectOut(BaseModel):
 class ProjectPage(BaseModel):
     items: list[ProjectOut]
     next_cursor: str | None = Field(description="下一页游标；没有更多时为空 / cursor of the next page")
+
+
+class MilestoneOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    type: MilestoneType
+    label: str
+    planned_date: date
+    baseline_date: date | None = Field(description="冻结的年度计划基线 / the frozen baseline")
+    actual_date: date | None
+    missed_at: Instant | None = Field(description="逾期通报时间 / when milestone.missed went out")
+
+
+class ProjectDetail(ProjectOut):
+    milestones: list[MilestoneOut]
+
+
+class ProjectFilters(BaseModel):
+    """列表筛选 / list filters (query parameters)."""
+
+    line_id: UUID | None = None
+    unrouted: bool | None = Field(default=None, description="仅待分线（或仅已分线）/ unrouted queue")
+    responsible_unit_id: UUID | None = None
+    project_class: ProjectClass | None = None
+    category: ProjectCategory | None = None
+    status: ProjectStatus | None = None
+    provincial_municipal: bool | None = None
+    fast_track: bool | None = None
+    above_100m: bool | None = None
+    overdue_milestones: bool | None = Field(
+        default=None, description="有逾期未完成节点 / has overdue milestones"
+    )
+    q: Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00-\x1f]*$")] | None = Field(
+        default=None, description="名称搜索 / name contains"
+    )
+
+
+class LineExplanation(BaseModel):
+    """项目为何在这条线上 / why the project is on its line."""
+
+    project_id: UUID
+    line_id: UUID | None
+    line_number: int | None
+    line_name: str | None
+    leader_post_id: UUID | None
+    service_unit_id: UUID | None
+    routing_basis: RoutingBasis
+    routing_rule_id: UUID | None
+    routing_reason: str
+
+
+class LineAssignment(BaseModel):
+    """明确指定包保线（重大项目办）/ put a project on a line, with a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    line_id: UUID
+    reason: Text
+
+
+class MilestoneReplan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    planned_date: date
+    reason: Text = Field(description="调整原因（必填）/ why (required)")
+
+
+class MilestoneActual(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actual_date: date
+
+
+class MilestoneAdd(MilestonePlan):
+    reason: Text
+
+
+class FlagsUpdate(BaseModel):
+    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provincial_municipal: bool | None = None
+    fast_track: bool | None = None
+    integrity_flags: list[IntegrityFlag] | None = None
+    reason: Text | None = None
+
+
+class InvestmentReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    amount: Yuan = Field(description="本月完成投资（元）/ completed this month (yuan)")
+    reported_by_unit_id: UUID
+
+
+class InvestmentReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    project_id: UUID
+    year: int
+    month: int
+    amount: Yuan
+    year_to_date: Yuan
+    reported_by_unit_id: UUID
+    supersedes: UUID | None
+    reported_at: Instant
+
+
+class EnrolmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: EnrolmentStatus | None = None
+    statistics_contact_id: UUID | None = None
+
+
+class EnrolmentFailureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: UUID
+    reason: Text
+
+
+class EnrolmentFailureList(BaseModel):
+    """统计局每月未入库项目清单 / the statistics bureau's monthly list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    reported_by_unit_id: UUID
+    failures: list[EnrolmentFailureIn] = Field(max_length=1000)
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class CommitmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    side: CommitmentSide
+    description: LongText
+    due_date: date
+    obligor_unit_id: UUID | None = None
+    obligor_post_id: UUID | None = None
+
+
+class CommitmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    project_id: UUID
+    side: CommitmentSide
+    description: str
+    due_date: date
+    obligor_unit_id: UUID | None
+    obligor_unit_name: str | None
+    obligor_post_id: UUID | None
+    fulfilled_on: date | None
+    overdue_at: Instant | None
+
+
+class Fulfilment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fulfilled_on: date
+
+
+class Termination(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cause: TerminationCause
+    reason: Text
+    terminated_on: date
+
+
+class Deregistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text
+    deregistered_on: date
+
+
+class ChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    revision: int
+    action: str
+    actor: str
+    reason: str | None
+    changes: dict[str, list[str | int | float | bool | None]]
+    changed_at: Instant
+
+
+class CodeLookup(BaseModel):
+    project_code: ProjectCode

@@ -1,0 +1,106 @@
+"""Who sees and edits which projects (DESIGN §3 Access), from the registry's own org directory.
+
+The registry owns the directory, so it resolves a caller's reach from its own tables (other services use
+:class:`lkg.common.orgcopy.OrgReachResolver` over their read copy): holdings in force on the shared clock's
+date → posts → units; lines led by those posts or served by those units. A project outside the caller's
+reach is a 404; one they see but may not change is a 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.auth import EMPTY_REACH, Principal, Reach, Role
+from lkg.common.http.problems import Forbidden, NotFound
+from lkg.common.runtime.service import ServiceRuntime
+from lkg.registry.models import Project
+from lkg.registry.org.service import Directory, load_directory
+from lkg.registry.service import Visibility
+
+#: Roles that see every project: 重大项目办, top leaders, 督查室 (DESIGN §3), and the bureaus whose work
+#: spans the portfolio (审批局 for approvals, 统计局 for enrolment).
+SEE_ALL = frozenset(
+    {
+        Role.MAJOR_PROJECTS_OFFICE,
+        Role.TOP_LEADER,
+        Role.SUPERVISION_OFFICE,
+        Role.ADMIN,
+        Role.APPROVAL_BUREAU,
+        Role.STATISTICS_BUREAU,
+    }
+)
+#: Roles that decide flags, line overrides and the baseline.
+OFFICE = frozenset({Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
+#: The scope a client system needs to read the register.
+READ_SCOPE = "projects:read"
+WRITE_SCOPE = "projects:write"
+
+
+def reach_in(directory: Directory, person_id: uuid.UUID, day: date) -> Reach:
+    posts = {
+        h.post_id for h in directory.holdings.values() if h.person_id == person_id and h.in_force(day)
+    } & {p.id for p in directory.posts.values() if p.in_force(day)}
+    if not posts:
+        return EMPTY_REACH
+    units = {directory.posts[p].unit_id for p in posts}
+    lines = {
+        line.id
+        for line in directory.lines.values()
+        if line.in_force(day) and (line.leader_post_id in posts or line.service_unit_id in units)
+    }
+    return Reach(units=frozenset(units), lines=frozenset(lines), posts=frozenset(posts))
+
+
+class DirectoryReachResolver:
+    """:class:`lkg.common.auth.ReachResolver` over the registry's own directory."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+
+    async def resolve(self, principal: Principal) -> Reach:
+        try:
+            person = uuid.UUID(principal.person_id or "")
+        except ValueError:
+            return EMPTY_REACH
+        async with self.runtime.db.sessions() as session:
+            directory = await load_directory(session, kinds=["post", "holding", "line"])
+        return reach_in(directory, person, self.runtime.clock.now().date())
+
+
+async def visibility(session: AsyncSession, principal: Principal, day: date) -> Visibility:
+    is_client = principal.kind == "client" or principal.client_id is not None
+    if is_client and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
+        return Visibility(all=True)
+    if not principal.roles.isdisjoint(SEE_ALL):
+        return Visibility(all=True)
+    try:
+        person = uuid.UUID(principal.person_id or "")
+    except ValueError:
+        return Visibility(all=False)
+    directory = await load_directory(session, kinds=["post", "holding", "line"])
+    reach = reach_in(directory, person, day)
+    return Visibility(all=False, units=reach.units, lines=reach.lines)
+
+
+def ensure_visible(project: Project, seen: Visibility) -> None:
+    if not seen.sees(project):
+        raise NotFound("项目不存在", code="project_not_found")
+
+
+def ensure_unit_editor(project: Project, principal: Principal, seen: Visibility) -> None:
+    """Units edit their own projects' facts and actual dates; 重大项目办 edits every project's."""
+    if not principal.roles.isdisjoint(OFFICE):
+        return
+    if principal.client_id is not None and WRITE_SCOPE in principal.scopes:
+        return
+    if Role.UNIT_USER in principal.roles and project.responsible_unit_id in seen.units:
+        return
+    raise Forbidden("只有项目责任单位或重大项目办可以修改此项目", code="forbidden")
+
+
+def ensure_office(principal: Principal) -> None:
+    if principal.roles.isdisjoint(OFFICE):
+        raise Forbidden("此操作由重大项目办执行", code="forbidden")
