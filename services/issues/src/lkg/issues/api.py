@@ -111,6 +111,7 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
             await session.commit()
             return _json(out)
 
+        act.__annotations__["body"] = body_cls  # resolved here: annotations are strings in this module
         act.__name__ = f"{kind}_{path.strip('/').replace('-', '_')}"
         r.add_api_route(
             f"/{{matter_id}}/{path}",

@@ -1,7 +1,7 @@
 """Tables of the issues service (its own database).
 
-* ``matter``: problems (难点、堵点问题) and meeting matters (会议议定事项) in one table, told apart by ``kind``:
-  they share the life cycle, the layers and the clocks (DESIGN §2).
+* ``matter``: problems (难点、堵点问题) and meeting matters (会议议定事项) in one table, told apart by
+  ``kind``: they share the life cycle, the layers and the clocks (DESIGN §2).
 * ``deadline``: one row per clock (时限) of a matter. ``next_at`` is the next moment something happens to a
   running clock (its warning, then its breach); the deadline scan walks an index on it, so its cost grows
   with what is due, not with what exists (DESIGN §5).

@@ -71,13 +71,12 @@ async def holders_at(
         return Holders(unit_ids=(project_unit_id,) if project_unit_id else ())
     if layer == 2:
         t = org_copy.lines
-        row = (
-            await session.execute(
+        row = None
+        if line_id is not None:
+            result = await session.execute(
                 sa.select(t.c.leader_post_id, t.c.service_unit_id).where(t.c.id == line_id, in_force(t, day))
-            ).first()
-            if line_id is not None
-            else None
-        )
+            )
+            row = result.first()
         if row is not None:
             return Holders(post_ids=(row.leader_post_id,), unit_ids=(row.service_unit_id,))
         office = await major_projects_office(session, day)

@@ -90,8 +90,8 @@ async def report_problem(
     actor_name: str | None,
     person_id: str | None = None,
 ) -> Any:
-    """问题反映: a project's unit (or 重大项目办 on its behalf) reports a problem; the acceptance clock starts,
-    charged to the coordination office that must accept it."""
+    """问题反映: a project's unit (or 重大项目办 on its behalf) reports a problem; the acceptance clock
+    starts, charged to the coordination office that must accept it."""
     now = runtime.clock.now()
     project = await _project(session, project_id)
     if viewer is not None:
@@ -190,8 +190,8 @@ async def register_meeting_matter(
     project_id: UUID | None,
     line_id: UUID | None,
 ) -> Any:
-    """会议议定事项登记: a matter decided at a leaders' meeting, at the deciding layer, with its resolving unit
-    and deadline; the reply (3 working days) and resolution clocks start at once (§五(一))."""
+    """会议议定事项登记: a matter decided at a leaders' meeting, at the deciding layer, with its resolving
+    unit and deadline; the reply (3 working days) and resolution clocks start at once (§五(一))."""
     now = runtime.clock.now()
     day = now.date()
     project = await _project(session, project_id) if project_id is not None else None

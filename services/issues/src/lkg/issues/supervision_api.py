@@ -165,6 +165,8 @@ def router() -> APIRouter:
                 await session.commit()
                 return _json(card)
 
+        if body_cls is not None:
+            act.__annotations__["body"] = body_cls  # resolved here: annotations are strings in this module
         act.__name__ = f"red_card_{path.replace('-', '_')}"
         r.add_api_route(
             f"/api/v1/red-cards/{{card_id}}/{path}",

@@ -85,7 +85,8 @@ def upgrade() -> None:
         ["cause_key"],
         unique=True,
         postgresql_where=sa.text(
-            "cause_key IS NOT NULL AND state IN ('reported', 'accepted', 'assigned', 'answered', 'in_progress', 'resolved')"
+            "cause_key IS NOT NULL AND state IN "
+            "('reported', 'accepted', 'assigned', 'answered', 'in_progress', 'resolved')"
         ),
     )
     op.create_table(
@@ -208,12 +209,12 @@ def upgrade() -> None:
 
     # The audit trail is append-only: UPDATE and DELETE are refused by the database itself.
     op.execute(
-        """
-        CREATE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'audit_entry is append-only'; END $$;
-        CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry
-            FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only();
-        """
+        "CREATE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit_entry is append-only'; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry "
+        "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()"
     )
 
 
@@ -240,7 +241,8 @@ def downgrade() -> None:
         "uq_matter_open_cause",
         table_name="matter",
         postgresql_where=sa.text(
-            "cause_key IS NOT NULL AND state IN ('reported', 'accepted', 'assigned', 'answered', 'in_progress', 'resolved')"
+            "cause_key IS NOT NULL AND state IN "
+            "('reported', 'accepted', 'assigned', 'answered', 'in_progress', 'resolved')"
         ),
     )
     op.drop_index("ix_matter_updated_at_id", table_name="matter")

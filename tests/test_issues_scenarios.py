@@ -1,0 +1,475 @@
+"""Issues scenarios over HTTP with the shared clock moved across the Labour Day holiday of 2020 and its
+make-up working Saturday (2020-05-09): problems climb the three layers by themselves (policy §五(一),
+DESIGN §5), system signals open exactly one problem, a handover moves open matters, and the month-end
+round proposes red cards (§五(三)).
+
+The org directory and the project arrive as the registry would send them (``org.changed``,
+``project.registered``), staged into the bus from the test so the scenario does not depend on the
+registry's own seed data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import date, datetime
+
+import pytest_asyncio
+
+from lkg.common.auth import Role
+from lkg.common.clock import TZ
+from lkg.common.events import contracts as c
+from lkg.common.events.outbox import stage
+from lkg.common.testing.system import running_system
+from lkg.issues.app import SPEC as ISSUES
+
+_systems = itertools.count(1)
+START = datetime(2020, 5, 1, 9, tzinfo=TZ)
+D0 = date(2020, 1, 1)
+
+
+def _id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class Org:
+    """A small 三层八线 directory: one street, one line (leader post + service department), 重大项目办, 督查室."""
+
+    def __init__(self) -> None:
+        self.street, self.service_dept, self.office, self.supervision, self.leadership = (
+            _id() for _ in range(5)
+        )
+        self.leader_post, self.top_post, self.street_post, self.dept_post = (_id() for _ in range(4))
+        self.leader_a, self.leader_b, self.street_staff, self.dept_staff = (_id() for _ in range(4))
+        self.line = _id()
+        self.holding_a = _id()
+
+    def event(self) -> c.OrgChanged:
+        unit = c.UnitSnapshot
+        post = c.PostSnapshot
+        return c.OrgChanged(
+            aggregate_id=uuid.UUID(int=1),
+            revision=1,
+            effective_at=START,
+            units=(
+                unit(id=self.street, revision=1, valid_from=D0, name="金银湖街道", kind="street"),
+                unit(id=self.service_dept, revision=1, valid_from=D0, name="区科经局", kind="department"),
+                unit(
+                    id=self.office,
+                    revision=1,
+                    valid_from=D0,
+                    name="区重大项目办（区发改局）",
+                    kind="department",
+                    roles=(c.UnitRole.MAJOR_PROJECTS_OFFICE,),
+                ),  # fmt: skip
+                unit(
+                    id=self.supervision,
+                    revision=1,
+                    valid_from=D0,
+                    name="区政府督查室",
+                    kind="department",
+                    roles=(c.UnitRole.SUPERVISION_OFFICE,),
+                ),  # fmt: skip
+                unit(id=self.leadership, revision=1, valid_from=D0, name="区政府", kind="leadership"),
+            ),
+            posts=(
+                post(
+                    id=self.leader_post,
+                    revision=1,
+                    valid_from=D0,
+                    title="常务副区长",
+                    unit_id=self.leadership,
+                    kind="line_leader",
+                ),  # fmt: skip
+                post(
+                    id=self.top_post,
+                    revision=1,
+                    valid_from=D0,
+                    title="区长",
+                    unit_id=self.leadership,
+                    kind="district_leader",
+                ),  # fmt: skip
+                post(
+                    id=self.street_post,
+                    revision=1,
+                    valid_from=D0,
+                    title="项目专员",
+                    unit_id=self.street,
+                    kind="staff",
+                ),  # fmt: skip
+                post(
+                    id=self.dept_post,
+                    revision=1,
+                    valid_from=D0,
+                    title="协调专员",
+                    unit_id=self.service_dept,
+                    kind="staff",
+                ),  # fmt: skip
+            ),
+            people=tuple(
+                c.PersonSnapshot(id=p, revision=1, name=n)
+                for p, n in [
+                    (self.leader_a, "李丽"),
+                    (self.leader_b, "王强"),
+                    (self.street_staff, "张三"),
+                    (self.dept_staff, "赵四"),
+                ]  # fmt: skip
+            ),
+            holdings=(
+                c.PostHoldingSnapshot(
+                    id=self.holding_a,
+                    revision=1,
+                    valid_from=D0,
+                    post_id=self.leader_post,
+                    person_id=self.leader_a,
+                ),
+                c.PostHoldingSnapshot(
+                    id=_id(), revision=1, valid_from=D0, post_id=self.street_post, person_id=self.street_staff
+                ),
+                c.PostHoldingSnapshot(
+                    id=_id(), revision=1, valid_from=D0, post_id=self.dept_post, person_id=self.dept_staff
+                ),
+            ),
+            lines=(
+                c.LineSnapshot(
+                    id=self.line,
+                    revision=1,
+                    valid_from=D0,
+                    number=2,
+                    name="第二线",
+                    leader_post_id=self.leader_post,
+                    service_unit_id=self.service_dept,
+                ),  # fmt: skip
+            ),
+        )
+
+
+def project_event(org: Org, **changes) -> c.ProjectRegistered:
+    pid = changes.pop("id", None) or _id()
+    snapshot = c.ProjectSnapshot(
+        id=pid,
+        name=changes.pop("name", "临空港智能制造产业园项目"),
+        enterprise="武汉某智能装备有限公司",
+        category="industrial",
+        project_class=changes.pop("project_class", "new_start"),
+        responsible_unit_id=org.street,
+        responsible_unit_name="金银湖街道",
+        line_id=org.line,
+        routing_basis="responsible_unit",
+        routing_reason="金银湖街 → 第二线",
+        total_investment="150000000.00",
+        plan_year=2020,
+        planned_annual_investment="50000000.00",
+        effective_at=START,
+        **changes,
+    )
+    return c.ProjectRegistered(aggregate_id=pid, revision=1, project=snapshot)
+
+
+async def publish(system, *events) -> None:
+    runtime = system.platform.runtimes["issues"]
+    async with runtime.db.transaction() as session:
+        for event in events:
+            await stage(session, event)
+    runtime.relay.wake()
+    await system.settle()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def world(db_factory, nats_url, nats_prefix):
+    """A fresh issues deployment (its own clock at 2020-05-01 09:00) with the org and one routed project; the
+    other services are left out on purpose: the registry's and approvals' events are staged by the test."""
+    async with running_system(
+        db_factory=db_factory, nats_url=nats_url, prefix=f"{nats_prefix}i{next(_systems)}", specs=[ISSUES]
+    ) as system:
+        org = Org()
+        project = project_event(org)
+        await publish(system, org.event(), project)
+        system.org = org  # type: ignore[attr-defined]
+        system.project = project.project  # type: ignore[attr-defined]
+        yield system
+
+
+def street(system):
+    return system.auth(Role.UNIT_USER, person=str(system.org.street_staff))
+
+
+def dept(system):
+    return system.auth(Role.SERVICE_DEPARTMENT, person=str(system.org.dept_staff))
+
+
+async def report_and_assign(system) -> dict:
+    created = await system.client.post(
+        "/api/v1/problems",
+        json={
+            "project_id": str(system.project.id),
+            "title": "用地指标未落实",
+            "topic": "土地",
+            "description": "项目二期用地指标尚未落实，影响开工。",
+        },
+        headers=street(system),
+    )
+    assert created.status_code == 201, created.text
+    problem = created.json()
+    assert [k["kind"] for k in problem["clocks"]] == ["acceptance"]
+    accepted = await system.client.post(
+        f"/api/v1/problems/{problem['id']}/acceptance",
+        json={"resolving_unit_id": str(system.org.service_dept), "resolving_unit_name": "区科经局"},
+        headers={**dept(system), "If-Match": created.headers["ETag"]},
+    )
+    assert accepted.status_code == 200, accepted.text
+    return accepted.json()
+
+
+async def get(system, problem_id: str) -> dict:
+    found = await system.client.get(f"/api/v1/problems/{problem_id}", headers=system.operator)
+    assert found.status_code == 200, found.text
+    return found.json()
+
+
+async def etag_of(system, problem_id: str) -> str:
+    return (await system.client.get(f"/api/v1/problems/{problem_id}", headers=system.operator)).headers[
+        "ETag"
+    ]
+
+
+def breaches(problem: dict) -> list[tuple[int, str, str]]:
+    return [(b["layer"], b["kind"], b["breached_at"]) for b in problem["breaches"]]
+
+
+async def test_an_unanswered_problem_climbs_to_layer_2_then_layer_3(world):
+    problem = await report_and_assign(world)
+    reply = next(k for k in problem["clocks"] if k["kind"] == "reply" and k["state"] == "running")
+    # Assigned on 2020-05-01 (Labour Day): 3 working days are 05-06, 05-07, 05-08.
+    assert reply["due_at"] == "2020-05-09T00:00:00+08:00"
+
+    await world.move_clock(working_days=3)  # 2020-05-08 09:00: the last day, not yet breached
+    assert (await get(world, problem["id"]))["layer"] == 1
+
+    await world.move_clock(set=datetime(2020, 5, 9, 9, tzinfo=TZ))  # the make-up working Saturday
+    at_l2 = await get(world, problem["id"])
+    assert at_l2["layer"] == 2
+    assert breaches(at_l2) == [(1, "reply", "2020-05-09T00:00:00+08:00")]
+    assert set(at_l2["holder_post_ids"]) == {str(world.org.leader_post)}
+    assert at_l2["holder_unit_ids"] == [str(world.org.service_dept)]
+    # The new reply clock starts from the breach: 05-11, 05-12, 05-13 (05-09 is its start day).
+    running = [k for k in at_l2["clocks"] if k["state"] == "running"]
+    assert [(k["kind"], k["layer"], k["due_at"]) for k in running] == [
+        ("reply", 2, "2020-05-14T00:00:00+08:00")
+    ]
+
+    await world.move_clock(set=datetime(2020, 5, 15, 9, tzinfo=TZ))
+    at_l3 = await get(world, problem["id"])
+    assert at_l3["layer"] == 3
+    assert breaches(at_l3) == [
+        (1, "reply", "2020-05-09T00:00:00+08:00"),
+        (2, "reply", "2020-05-14T00:00:00+08:00"),
+    ]
+    assert at_l3["holder_post_ids"] == [str(world.org.top_post)]
+    assert at_l3["holder_unit_ids"] == [str(world.org.office)]
+    actions = [e["action"] for e in (await world.client.get(
+        f"/api/v1/problems/{problem['id']}/audit", headers=world.operator)).json()["items"]]  # fmt: skip
+    assert actions == ["reported", "accepted", "assigned", "breached", "escalated", "breached", "escalated"]
+
+
+async def test_one_jump_lands_where_day_by_day_would(world):
+    problem = await report_and_assign(world)
+    moved = await world.move_clock(set=datetime(2020, 5, 15, 9, tzinfo=TZ))
+    assert moved["now"] == "2020-05-15T09:00:00+08:00"
+    landed = await get(world, problem["id"])
+    assert landed["layer"] == 3
+    assert breaches(landed) == [
+        (1, "reply", "2020-05-09T00:00:00+08:00"),
+        (2, "reply", "2020-05-14T00:00:00+08:00"),
+    ]
+
+
+async def test_a_progress_report_restarts_the_five_day_clock(world):
+    problem = await report_and_assign(world)
+    answered = await world.client.post(
+        f"/api/v1/problems/{problem['id']}/answers",
+        json={"opinion": "已协调自然资源部门，二期用地指标本月内落实。"},
+        headers={**dept(world), "If-Match": await etag_of(world, problem["id"])},
+    )
+    assert answered.status_code == 200, answered.text
+    progress = [k for k in answered.json()["clocks"] if k["kind"] == "progress" and k["state"] == "running"]
+    # Answered 05-01: 5 working days are 05-06, 05-07, 05-08, 05-09 (make-up), 05-11.
+    assert [k["due_at"] for k in progress] == ["2020-05-12T00:00:00+08:00"]
+
+    await world.move_clock(set=datetime(2020, 5, 11, 10, tzinfo=TZ))
+    etag = (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=world.operator)).headers[
+        "ETag"
+    ]
+    reported = await world.client.post(
+        f"/api/v1/problems/{problem['id']}/progress-reports",
+        json={"summary": "指标已报市局审批。"},
+        headers={**dept(world), "If-Match": etag},
+    )
+    assert reported.status_code == 200, reported.text
+    running = [k for k in reported.json()["clocks"] if k["state"] == "running"]
+    # Restarted 05-11: 05-12 .. 05-18 minus the weekend = 05-12, 13, 14, 15, 18.
+    assert [(k["kind"], k["due_at"]) for k in running] == [("progress", "2020-05-19T00:00:00+08:00")]
+    await world.move_clock(set=datetime(2020, 5, 18, 9, tzinfo=TZ))
+    still = await get(world, problem["id"])
+    assert still["layer"] == 1 and still["breaches"] == []
+
+
+async def test_two_officials_acting_at_once_one_wins(world):
+    problem = await report_and_assign(world)
+    etag = (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=world.operator)).headers[
+        "ETag"
+    ]
+    first = await world.client.post(
+        f"/api/v1/problems/{problem['id']}/escalations", json={"reason": "需包保领导协调"},
+        headers={**dept(world), "If-Match": etag},
+    )  # fmt: skip
+    second = await world.client.post(
+        f"/api/v1/problems/{problem['id']}/escalations", json={"reason": "需包保领导协调"},
+        headers={**dept(world), "If-Match": etag},
+    )  # fmt: skip
+    assert first.status_code == 200, first.text
+    assert second.status_code == 412
+    assert (await get(world, problem["id"]))["layer"] == 2
+
+
+async def test_hidden_is_404_and_visible_but_not_allowed_is_403(world):
+    problem = await report_and_assign(world)
+    stranger = world.auth(Role.UNIT_USER, person=str(uuid.uuid4()))
+    assert (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=stranger)).status_code == 404
+    supervisor = world.auth(Role.SUPERVISION_OFFICE, person=str(uuid.uuid4()))
+    seen = await world.client.get(f"/api/v1/problems/{problem['id']}", headers=supervisor)
+    assert seen.status_code == 200
+    refused = await world.client.post(
+        f"/api/v1/problems/{problem['id']}/answers", json={"opinion": "x"},
+        headers={**supervisor, "If-Match": seen.headers["ETag"]},
+    )  # fmt: skip
+    assert refused.status_code == 403
+    assert (await get(world, problem["id"]))["revision"] == problem["revision"]
+
+
+async def test_a_stalled_approval_opens_exactly_one_problem(world):
+    org = world.org
+    item = _id()
+    stalled = dict(
+        effective_at=datetime(2020, 5, 6, 9, tzinfo=TZ), approval_item_id=item, catalogue_item_id=_id(),
+        item_name="施工许可证", project_id=world.project.id, project_name=world.project.name,
+        handling_unit_id=org.service_dept, handling_unit_name="区住建局",
+        due_at=datetime(2020, 5, 6, tzinfo=TZ),
+    )  # fmt: skip
+    await world.move_clock(set=datetime(2020, 5, 6, 9, tzinfo=TZ))
+    await publish(world, c.ApprovalStalled(**stalled), c.ApprovalStalled(**stalled))
+    listed = (
+        await world.client.get(f"/api/v1/problems?project_id={world.project.id}", headers=world.operator)
+    ).json()["items"]
+    opened = [p for p in listed if p["origin"] == "system"]
+    assert len(opened) == 1
+    assert opened[0]["cause_key"] == f"approval.stalled:{item}"
+    assert opened[0]["state"] == "assigned" and opened[0]["resolving_unit_id"] == str(org.service_dept)
+
+    await world.move_clock(set=datetime(2020, 5, 7, 9, tzinfo=TZ))
+    await publish(world, c.ProjectTerminated(
+        effective_at=datetime(2020, 5, 7, 9, tzinfo=TZ), project_id=world.project.id,
+        project_name=world.project.name, responsible_unit_id=org.street, cause="enterprise_fault",
+        reason="企业原因无法履约", terminated_on=date(2020, 5, 7)))  # fmt: skip
+    closed = await get(world, opened[0]["id"])
+    assert closed["state"] == "withdrawn" and "项目已解约" in closed["closure_reason"]
+
+
+async def test_a_handover_moves_open_matters_to_the_successor(world):
+    org = world.org
+    problem = await report_and_assign(world)
+    etag = (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=world.operator)).headers[
+        "ETag"
+    ]
+    up = await world.client.post(
+        f"/api/v1/problems/{problem['id']}/escalations", json={"reason": "需包保领导协调"},
+        headers={**dept(world), "If-Match": etag},
+    )  # fmt: skip
+    assert up.status_code == 200
+    leader_a = world.auth(Role.LINE_LEADER, person=str(org.leader_a))
+    leader_b = world.auth(Role.LINE_LEADER, person=str(org.leader_b))
+    assert (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_a)).status_code == 200
+    assert (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_b)).status_code == 404
+
+    handover = c.OrgChanged(
+        aggregate_id=uuid.UUID(int=1), revision=2, effective_at=START,
+        holdings=(
+            c.PostHoldingSnapshot(id=org.holding_a, revision=2, valid_from=D0, valid_to=date(2020, 4, 30),
+                                  post_id=org.leader_post, person_id=org.leader_a),
+            c.PostHoldingSnapshot(id=_id(), revision=2, valid_from=date(2020, 5, 1), post_id=org.leader_post,
+                                  person_id=org.leader_b),
+        ),
+    )  # fmt: skip
+    await publish(world, handover)
+    assert (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_a)).status_code == 404
+    seen = await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_b)
+    assert seen.status_code == 200 and seen.json()["layer"] == 2
+
+
+async def test_the_month_end_round_proposes_candidates_and_a_confirmed_one_is_one_card(world):
+    org = world.org
+    late = c.MilestoneSnapshot(
+        id=_id(), type="construction_start", label="开工", planned_date=date(2020, 5, 15)
+    )
+    stuck = project_event(org, name="临空港冷链物流中心项目", milestones=(late,))
+    enrolled_ok = project_event(org, name="临空港食品产业园项目", project_class="continuing")
+    await publish(world, stuck, enrolled_ok)
+    await world.move_clock(set=datetime(2020, 5, 24, 23, tzinfo=TZ))
+    assert (await world.client.get("/api/v1/supervision-rounds", headers=world.operator)).json()[
+        "items"
+    ] == []
+    await world.move_clock(set=datetime(2020, 5, 25, 9, tzinfo=TZ))  # the last week of May begins
+    rounds = (await world.client.get("/api/v1/supervision-rounds", headers=world.operator)).json()["items"]
+    assert [(r["year"], r["month"], r["opened_at"]) for r in rounds] == [
+        (2020, 5, "2020-05-25T00:00:00+08:00")
+    ]
+    cards = (await world.client.get("/api/v1/red-cards", headers=world.operator)).json()["items"]
+    assert [(card["reason"], card["project_id"], card["state"]) for card in cards] == [
+        ("no_real_progress", str(stuck.project.id), "proposed")
+    ]
+    card = cards[0]
+    supervisor = world.auth(Role.SUPERVISION_OFFICE, person=str(uuid.uuid4()))
+    etag = (await world.client.get(f"/api/v1/red-cards/{card['id']}", headers=supervisor)).headers["ETag"]
+    confirmed = await world.client.post(
+        f"/api/v1/red-cards/{card['id']}/confirmation", headers={**supervisor, "If-Match": etag}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    again = await world.client.post(
+        f"/api/v1/red-cards/{card['id']}/confirmation",
+        headers={**supervisor, "If-Match": confirmed.headers["ETag"]},
+    )
+    assert again.status_code == 409
+    issued = (await world.client.get("/api/v1/red-cards?state=issued", headers=world.operator)).json()[
+        "items"
+    ]
+    assert [x["id"] for x in issued] == [card["id"]]
+    # Referral to 区纪委监委 only after the line leader's consent.
+    refused = await world.client.post(
+        f"/api/v1/red-cards/{card['id']}/referral", json={"note": "移交"},
+        headers={**supervisor, "If-Match": confirmed.headers["ETag"]},
+    )  # fmt: skip
+    assert refused.status_code == 409
+    leader = world.auth(Role.LINE_LEADER, person=str(org.leader_a))
+    consent = await world.client.post(
+        f"/api/v1/red-cards/{card['id']}/referral-consent", json={"note": "同意"},
+        headers={**leader, "If-Match": confirmed.headers["ETag"]},
+    )  # fmt: skip
+    assert consent.status_code == 200, consent.text
+    referred = await world.client.post(
+        f"/api/v1/red-cards/{card['id']}/referral", json={"note": "移交"},
+        headers={**supervisor, "If-Match": consent.headers["ETag"]},
+    )  # fmt: skip
+    assert referred.status_code == 200 and referred.json()["referral_state"] == "referred"
+
+
+async def test_the_problem_ledger_is_an_excel_workbook(world):
+    import io
+
+    from openpyxl import load_workbook
+
+    await report_and_assign(world)
+    got = await world.client.get("/api/v1/problems/ledger.xlsx", headers=world.operator)
+    assert got.status_code == 200, got.text
+    sheet = load_workbook(io.BytesIO(got.content)).active
+    assert sheet["A2"].value == "序号" and sheet["C3"].value == "用地指标未落实"
+    assert sheet["I3"].value == "已交办"
