@@ -33,7 +33,8 @@ def _id() -> uuid.UUID:
 
 
 class Org:
-    """A small 三层八线 directory: one street, one line (leader post + service department), 重大项目办, 督查室."""
+    """A small 三层八线 directory: one street, one line (leader post + service department),
+    重大项目办, 督查室."""
 
     def __init__(self) -> None:
         self.street, self.service_dept, self.office, self.supervision, self.leadership = (
@@ -61,7 +62,7 @@ class Org:
                     name="区重大项目办（区发改局）",
                     kind="department",
                     roles=(c.UnitRole.MAJOR_PROJECTS_OFFICE,),
-                ),  # fmt: skip
+                ),
                 unit(
                     id=self.supervision,
                     revision=1,
@@ -69,7 +70,7 @@ class Org:
                     name="区政府督查室",
                     kind="department",
                     roles=(c.UnitRole.SUPERVISION_OFFICE,),
-                ),  # fmt: skip
+                ),
                 unit(id=self.leadership, revision=1, valid_from=D0, name="区政府", kind="leadership"),
             ),
             posts=(
@@ -80,7 +81,7 @@ class Org:
                     title="常务副区长",
                     unit_id=self.leadership,
                     kind="line_leader",
-                ),  # fmt: skip
+                ),
                 post(
                     id=self.top_post,
                     revision=1,
@@ -88,7 +89,7 @@ class Org:
                     title="区长",
                     unit_id=self.leadership,
                     kind="district_leader",
-                ),  # fmt: skip
+                ),
                 post(
                     id=self.street_post,
                     revision=1,
@@ -96,7 +97,7 @@ class Org:
                     title="项目专员",
                     unit_id=self.street,
                     kind="staff",
-                ),  # fmt: skip
+                ),
                 post(
                     id=self.dept_post,
                     revision=1,
@@ -104,7 +105,7 @@ class Org:
                     title="协调专员",
                     unit_id=self.service_dept,
                     kind="staff",
-                ),  # fmt: skip
+                ),
             ),
             people=tuple(
                 c.PersonSnapshot(id=p, revision=1, name=n)
@@ -113,7 +114,7 @@ class Org:
                     (self.leader_b, "王强"),
                     (self.street_staff, "张三"),
                     (self.dept_staff, "赵四"),
-                ]  # fmt: skip
+                ]
             ),
             holdings=(
                 c.PostHoldingSnapshot(
@@ -139,7 +140,7 @@ class Org:
                     name="第二线",
                     leader_post_id=self.leader_post,
                     service_unit_id=self.service_dept,
-                ),  # fmt: skip
+                ),
             ),
         )
 
@@ -267,8 +268,12 @@ async def test_an_unanswered_problem_climbs_to_layer_2_then_layer_3(world):
     ]
     assert at_l3["holder_post_ids"] == [str(world.org.top_post)]
     assert at_l3["holder_unit_ids"] == [str(world.org.office)]
-    actions = [e["action"] for e in (await world.client.get(
-        f"/api/v1/problems/{problem['id']}/audit", headers=world.operator)).json()["items"]]  # fmt: skip
+    actions = [
+        e["action"]
+        for e in (
+            await world.client.get(f"/api/v1/problems/{problem['id']}/audit", headers=world.operator)
+        ).json()["items"]
+    ]
     assert actions == ["reported", "accepted", "assigned", "breached", "escalated", "breached", "escalated"]
 
 
@@ -320,13 +325,15 @@ async def test_two_officials_acting_at_once_one_wins(world):
         "ETag"
     ]
     first = await world.client.post(
-        f"/api/v1/problems/{problem['id']}/escalations", json={"reason": "需包保领导协调"},
+        f"/api/v1/problems/{problem['id']}/escalations",
+        json={"reason": "需包保领导协调"},
         headers={**dept(world), "If-Match": etag},
-    )  # fmt: skip
+    )
     second = await world.client.post(
-        f"/api/v1/problems/{problem['id']}/escalations", json={"reason": "需包保领导协调"},
+        f"/api/v1/problems/{problem['id']}/escalations",
+        json={"reason": "需包保领导协调"},
         headers={**dept(world), "If-Match": etag},
-    )  # fmt: skip
+    )
     assert first.status_code == 200, first.text
     assert second.status_code == 412
     assert (await get(world, problem["id"]))["layer"] == 2
@@ -340,9 +347,10 @@ async def test_hidden_is_404_and_visible_but_not_allowed_is_403(world):
     seen = await world.client.get(f"/api/v1/problems/{problem['id']}", headers=supervisor)
     assert seen.status_code == 200
     refused = await world.client.post(
-        f"/api/v1/problems/{problem['id']}/answers", json={"opinion": "x"},
+        f"/api/v1/problems/{problem['id']}/answers",
+        json={"opinion": "x"},
         headers={**supervisor, "If-Match": seen.headers["ETag"]},
-    )  # fmt: skip
+    )
     assert refused.status_code == 403
     assert (await get(world, problem["id"]))["revision"] == problem["revision"]
 
@@ -351,11 +359,16 @@ async def test_a_stalled_approval_opens_exactly_one_problem(world):
     org = world.org
     item = _id()
     stalled = dict(
-        effective_at=datetime(2020, 5, 6, 9, tzinfo=TZ), approval_item_id=item, catalogue_item_id=_id(),
-        item_name="施工许可证", project_id=world.project.id, project_name=world.project.name,
-        handling_unit_id=org.service_dept, handling_unit_name="区住建局",
+        effective_at=datetime(2020, 5, 6, 9, tzinfo=TZ),
+        approval_item_id=item,
+        catalogue_item_id=_id(),
+        item_name="施工许可证",
+        project_id=world.project.id,
+        project_name=world.project.name,
+        handling_unit_id=org.service_dept,
+        handling_unit_name="区住建局",
         due_at=datetime(2020, 5, 6, tzinfo=TZ),
-    )  # fmt: skip
+    )
     await world.move_clock(set=datetime(2020, 5, 6, 9, tzinfo=TZ))
     await publish(world, c.ApprovalStalled(**stalled), c.ApprovalStalled(**stalled))
     listed = (
@@ -367,10 +380,18 @@ async def test_a_stalled_approval_opens_exactly_one_problem(world):
     assert opened[0]["state"] == "assigned" and opened[0]["resolving_unit_id"] == str(org.service_dept)
 
     await world.move_clock(set=datetime(2020, 5, 7, 9, tzinfo=TZ))
-    await publish(world, c.ProjectTerminated(
-        effective_at=datetime(2020, 5, 7, 9, tzinfo=TZ), project_id=world.project.id,
-        project_name=world.project.name, responsible_unit_id=org.street, cause="enterprise_fault",
-        reason="企业原因无法履约", terminated_on=date(2020, 5, 7)))  # fmt: skip
+    await publish(
+        world,
+        c.ProjectTerminated(
+            effective_at=datetime(2020, 5, 7, 9, tzinfo=TZ),
+            project_id=world.project.id,
+            project_name=world.project.name,
+            responsible_unit_id=org.street,
+            cause="enterprise_fault",
+            reason="企业原因无法履约",
+            terminated_on=date(2020, 5, 7),
+        ),
+    )
     closed = await get(world, opened[0]["id"])
     assert closed["state"] == "withdrawn" and "项目已解约" in closed["closure_reason"]
 
@@ -382,9 +403,10 @@ async def test_a_handover_moves_open_matters_to_the_successor(world):
         "ETag"
     ]
     up = await world.client.post(
-        f"/api/v1/problems/{problem['id']}/escalations", json={"reason": "需包保领导协调"},
+        f"/api/v1/problems/{problem['id']}/escalations",
+        json={"reason": "需包保领导协调"},
         headers={**dept(world), "If-Match": etag},
-    )  # fmt: skip
+    )
     assert up.status_code == 200
     leader_a = world.auth(Role.LINE_LEADER, person=str(org.leader_a))
     leader_b = world.auth(Role.LINE_LEADER, person=str(org.leader_b))
@@ -392,14 +414,27 @@ async def test_a_handover_moves_open_matters_to_the_successor(world):
     assert (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_b)).status_code == 404
 
     handover = c.OrgChanged(
-        aggregate_id=uuid.UUID(int=1), revision=2, effective_at=START,
+        aggregate_id=uuid.UUID(int=1),
+        revision=2,
+        effective_at=START,
         holdings=(
-            c.PostHoldingSnapshot(id=org.holding_a, revision=2, valid_from=D0, valid_to=date(2020, 4, 30),
-                                  post_id=org.leader_post, person_id=org.leader_a),
-            c.PostHoldingSnapshot(id=_id(), revision=2, valid_from=date(2020, 5, 1), post_id=org.leader_post,
-                                  person_id=org.leader_b),
+            c.PostHoldingSnapshot(
+                id=org.holding_a,
+                revision=2,
+                valid_from=D0,
+                valid_to=date(2020, 4, 30),
+                post_id=org.leader_post,
+                person_id=org.leader_a,
+            ),
+            c.PostHoldingSnapshot(
+                id=_id(),
+                revision=2,
+                valid_from=date(2020, 5, 1),
+                post_id=org.leader_post,
+                person_id=org.leader_b,
+            ),
         ),
-    )  # fmt: skip
+    )
     await publish(world, handover)
     assert (await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_a)).status_code == 404
     seen = await world.client.get(f"/api/v1/problems/{problem['id']}", headers=leader_b)
@@ -445,20 +480,23 @@ async def test_the_month_end_round_proposes_candidates_and_a_confirmed_one_is_on
     assert [x["id"] for x in issued] == [card["id"]]
     # Referral to 区纪委监委 only after the line leader's consent.
     refused = await world.client.post(
-        f"/api/v1/red-cards/{card['id']}/referral", json={"note": "移交"},
+        f"/api/v1/red-cards/{card['id']}/referral",
+        json={"note": "移交"},
         headers={**supervisor, "If-Match": confirmed.headers["ETag"]},
-    )  # fmt: skip
+    )
     assert refused.status_code == 409
     leader = world.auth(Role.LINE_LEADER, person=str(org.leader_a))
     consent = await world.client.post(
-        f"/api/v1/red-cards/{card['id']}/referral-consent", json={"note": "同意"},
+        f"/api/v1/red-cards/{card['id']}/referral-consent",
+        json={"note": "同意"},
         headers={**leader, "If-Match": confirmed.headers["ETag"]},
-    )  # fmt: skip
+    )
     assert consent.status_code == 200, consent.text
     referred = await world.client.post(
-        f"/api/v1/red-cards/{card['id']}/referral", json={"note": "移交"},
+        f"/api/v1/red-cards/{card['id']}/referral",
+        json={"note": "移交"},
         headers={**supervisor, "If-Match": consent.headers["ETag"]},
-    )  # fmt: skip
+    )
     assert referred.status_code == 200 and referred.json()["referral_state"] == "referred"
 
 

@@ -11,9 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from lkg.common.http.types import Instant, LongText, Text
 
 MatterState = Literal[
-    "reported", "accepted", "assigned", "answered", "in_progress", "resolved", "closed", "returned",
-    "withdrawn", "merged",
-]  # fmt: skip
+    "reported",
+    "accepted",
+    "assigned",
+    "answered",
+    "in_progress",
+    "resolved",
+    "closed",
+    "returned",
+    "withdrawn",
+    "merged",
+]
 
 
 class _In(BaseModel):

@@ -167,7 +167,10 @@ async def open_round(
                     {
                         "kind": "meeting_matter",
                         "id": str(m.id),
-                        "note": f"{m.title}：议定{m.resolution_due_on.isoformat()}前办结，至{on.isoformat()}未解决",
+                        "note": (
+                            f"{m.title}：议定{m.resolution_due_on.isoformat()}前办结，"
+                            f"至{on.isoformat()}未解决"
+                        ),
                     }
                 ],
             }
@@ -199,9 +202,15 @@ async def open_round(
         if card is not None:
             created += 1
             await record(
-                session, card, "proposed", actor=SYSTEM, actor_name="系统", at=now, subject_kind="red_card",
+                session,
+                card,
+                "proposed",
+                actor=SYSTEM,
+                actor_name="系统",
+                at=now,
+                subject_kind="red_card",
                 detail={"reason": card.reason, "round": f"{year}-{month:02d}"},
-            )  # fmt: skip
+            )
     return rnd, created
 
 
@@ -258,9 +267,15 @@ async def _update_card(
 
 
 async def add_field_check(
-    session: AsyncSession, runtime: ServiceRuntime, viewer: Viewer, card: Any, *, expected_revision: int,
-    method: str, note: str,
-) -> Any:  # fmt: skip
+    session: AsyncSession,
+    runtime: ServiceRuntime,
+    viewer: Viewer,
+    card: Any,
+    *,
+    expected_revision: int,
+    method: str,
+    note: str,
+) -> Any:
     """明查暗访、实地核实: 督查室 records what it found on the spot."""
     _supervisor(viewer)
     if card.state != "proposed":
@@ -268,8 +283,16 @@ async def add_field_check(
     now = runtime.clock.now()
     checks = [*card.field_checks, {"method": method, "note": note, "at": now.isoformat(), "by": viewer.actor}]
     card = await _update_card(session, card, expected_revision, {"field_checks": checks}, now)
-    await record(session, card, "field_checked", actor=viewer.actor, actor_name=viewer.principal.name, at=now,
-                 subject_kind="red_card", detail={"method": method, "note": note})  # fmt: skip
+    await record(
+        session,
+        card,
+        "field_checked",
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=now,
+        subject_kind="red_card",
+        detail={"method": method, "note": note},
+    )
     return card
 
 
@@ -282,13 +305,23 @@ async def confirm(
         raise Conflict("该红牌已处理", code="invalid_state")
     now = runtime.clock.now()
     card = await _update_card(
-        session, card, expected_revision,
-        {"state": "issued", "decided_by_person_id": viewer.principal.person_id, "decided_at": now}, now,
-    )  # fmt: skip
+        session,
+        card,
+        expected_revision,
+        {"state": "issued", "decided_by_person_id": viewer.principal.person_id, "decided_at": now},
+        now,
+    )
     person = _uuid(viewer.principal.person_id)
     await stage(session, _card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person))
-    await record(session, card, "issued", actor=viewer.actor, actor_name=viewer.principal.name, at=now,
-                 subject_kind="red_card")  # fmt: skip
+    await record(
+        session,
+        card,
+        "issued",
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=now,
+        subject_kind="red_card",
+    )
     return card
 
 
@@ -306,17 +339,32 @@ async def dismiss(
         raise Conflict("该红牌已处理", code="invalid_state")
     now = runtime.clock.now()
     card = await _update_card(
-        session, card, expected_revision,
-        {"state": "dismissed", "dismissal_reason": reason, "decided_by_person_id": viewer.principal.person_id,
-         "decided_at": now}, now,
-    )  # fmt: skip
+        session,
+        card,
+        expected_revision,
+        {
+            "state": "dismissed",
+            "dismissal_reason": reason,
+            "decided_by_person_id": viewer.principal.person_id,
+            "decided_at": now,
+        },
+        now,
+    )
     person = _uuid(viewer.principal.person_id) or uuid.UUID(int=0)
     await stage(
         session,
         _card_event(c.RedCardDismissed, card, at=now, dismissal_reason=reason, dismissed_by_person_id=person),
     )
-    await record(session, card, "dismissed", actor=viewer.actor, actor_name=viewer.principal.name, at=now,
-                 subject_kind="red_card", detail={"reason": reason})  # fmt: skip
+    await record(
+        session,
+        card,
+        "dismissed",
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=now,
+        subject_kind="red_card",
+        detail={"reason": reason},
+    )
     return card
 
 
@@ -339,8 +387,17 @@ async def consent_to_referral(
         raise Conflict("只有已发出且未移交的红牌可以同意移交", code="invalid_state")
     now = runtime.clock.now()
     card = await _update_card(session, card, expected_revision, {"referral_state": "consented"}, now)
-    await record(session, card, "referral_consented", actor=viewer.actor, actor_name=viewer.principal.name,
-                 at=now, layer=2, subject_kind="red_card", detail={"note": note})  # fmt: skip
+    await record(
+        session,
+        card,
+        "referral_consented",
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=now,
+        layer=2,
+        subject_kind="red_card",
+        detail={"note": note},
+    )
     return card
 
 
@@ -359,8 +416,16 @@ async def refer(
         raise Conflict("须先经包保区级领导同意后方可提交区纪委监委", code="consent_required")
     now = runtime.clock.now()
     card = await _update_card(session, card, expected_revision, {"referral_state": "referred"}, now)
-    await record(session, card, "referred", actor=viewer.actor, actor_name=viewer.principal.name, at=now,
-                 subject_kind="red_card", detail={"note": note})  # fmt: skip
+    await record(
+        session,
+        card,
+        "referred",
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=now,
+        subject_kind="red_card",
+        detail={"note": note},
+    )
     return card
 
 
@@ -387,7 +452,7 @@ async def issue_ranking_card(session: AsyncSession, event: c.RedCardRequested) -
                 decided_at=at,
                 created_at=at,
                 updated_at=at,
-            )  # fmt: skip
+            )
             .on_conflict_do_nothing()
             .returning(red_card)
         )
@@ -395,8 +460,16 @@ async def issue_ranking_card(session: AsyncSession, event: c.RedCardRequested) -
     if card is None:
         return
     await stage(session, _card_event(c.RedCardIssued, card, at=at))
-    await record(session, card, "issued", actor=SYSTEM, actor_name="系统", at=at, subject_kind="red_card",
-                 detail={"request_id": str(event.request_id), "rank": event.rank})  # fmt: skip
+    await record(
+        session,
+        card,
+        "issued",
+        actor=SYSTEM,
+        actor_name="系统",
+        at=at,
+        subject_kind="red_card",
+        detail={"request_id": str(event.request_id), "rank": event.rank},
+    )
 
 
 def _uuid(value: str | None) -> UUID | None:
