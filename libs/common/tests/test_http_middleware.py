@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -133,11 +133,19 @@ async def test_latency_is_labelled_by_route_template_and_service_not_raw_path() 
     )
 
 
-async def test_one_access_line_per_request_with_masked_path() -> None:
-    with capture_logs() as logs:
-        async with client(build_app()) as c:
-            await c.get("/api/v1/widgets/13812345678", headers={"X-Correlation-Id": "cid-1"})
-    lines = [entry for entry in logs if entry["event"] == "http_request"]
+@pytest.fixture
+def access_lines() -> Iterator[list[dict]]:
+    """The access lines written while the test runs, as dicts (the sink is swapped, then restored)."""
+    lines: list[dict] = []
+    previous = logmod.set_access_sink(lambda line, _encode: lines.append(line))
+    yield lines
+    logmod.set_access_sink(previous)
+
+
+async def test_one_access_line_per_request_with_masked_path(access_lines) -> None:
+    async with client(build_app()) as c:
+        await c.get("/api/v1/widgets/13812345678", headers={"X-Correlation-Id": "cid-1"})
+    lines = access_lines
     assert len(lines) == 1
     line = lines[0]
     assert {k: line[k] for k in ("method", "path", "route", "status", "service", "correlation_id")} == {
@@ -151,7 +159,7 @@ async def test_one_access_line_per_request_with_masked_path() -> None:
     assert line["duration_ms"] >= 0
 
 
-async def test_an_escaping_exception_is_a_logged_500_problem_with_the_correlation_id() -> None:
+async def test_an_escaping_exception_is_a_logged_500_problem_with_the_correlation_id(access_lines) -> None:
     with capture_logs() as logs:
         async with client(build_app()) as c:
             response = await c.get("/api/v1/widgets/crash/now", headers={"X-Correlation-Id": "cid-500"})
@@ -161,5 +169,4 @@ async def test_an_escaping_exception_is_a_logged_500_problem_with_the_correlatio
     assert response.headers["x-correlation-id"] == "cid-500"
     errors = [e for e in logs if e["event"] == "unhandled_error"]
     assert [(e["error"], e["correlation_id"]) for e in errors] == [("ZeroDivisionError", "cid-500")]
-    access = [e for e in logs if e["event"] == "http_request"]
-    assert [(e["status"], e["route"]) for e in access] == [(500, "/api/v1/widgets/crash/now")]
+    assert [(e["status"], e["route"]) for e in access_lines] == [(500, "/api/v1/widgets/crash/now")]

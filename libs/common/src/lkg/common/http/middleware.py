@@ -13,9 +13,9 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException
 from fastapi.routing import iter_route_contexts
@@ -41,98 +41,40 @@ def new_correlation_id() -> str:
     return os.urandom(16).hex()
 
 
-# ---- a lean pipeline for the one access line per request -------------------------------------------
-# The general pipeline of lkg.common.log masks every string of every line; an access line has one
-# free-text field (the path), and masking the rest cost a third of a small route's time. This pipeline
-# writes the same keys through the same renderer, sink and level filter, masking just the path.
+# ---- the access line ---------------------------------------------------------------------------------
+# One JSON line per request, written straight to the log stream: the same keys as every structlog line
+# (event, level, timestamp, correlation_id), the path masked like all personal data. Going through
+# structlog's processor chain cost about a third of a small route's time (bench/http.py).
 
-
-def _add_correlation_id(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    cid = logmod.correlation_id.get()
-    if cid is not None:
-        event_dict.setdefault("correlation_id", cid)
-    return event_dict
-
-
-def _mask_path(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    event_dict["path"] = logmod.mask_personal_data(event_dict["path"])
-    return event_dict
-
-
-# json.dumps builds a new encoder per call when given options; one shared encoder is several times faster.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _render_json(_logger: Any, _name: str, event_dict: dict[str, Any]) -> str:
-    return _JSON.encode(event_dict)
+def _utc_timestamp() -> str:
+    # Log metadata is wall-clock time, like the envelope's occurred_at: never the simulated clock.
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-class _AccessLog:
-    """Builds the access logger from the current structlog configuration, again whenever it changes."""
-
-    def __init__(self) -> None:
-        self._source: Any = None
-        self._logger: Any = None
-
-    def get(self) -> Any:
-        config = structlog.get_config()
-        processors = config["processors"]
-        # structlog.testing.capture_logs swaps the contents of the same list, hence the last item too.
-        source = (id(processors), id(processors[-1]) if processors else None)
-        if source != self._source or self._logger is None:
-            renderer = processors[-1] if processors else structlog.processors.JSONRenderer()
-            if isinstance(renderer, structlog.processors.JSONRenderer):
-                renderer = _render_json
-            self._logger = structlog.wrap_logger(
-                config["logger_factory"](),
-                processors=[
-                    structlog.contextvars.merge_contextvars,
-                    _add_correlation_id,
-                    structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso", utc=True),
-                    _mask_path,
-                    renderer,
-                ],
-                wrapper_class=config["wrapper_class"],
-                context_class=config["context_class"],
-            )
-            self._source = source
-        return self._logger
-
-
-_access_log = _AccessLog()
-
-
-class CorrelationIdMiddleware:
-    """Reads ``X-Correlation-Id`` (or makes one), sets it for logs and events, echoes it on the response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cid: str | None = None
-        for name, value in scope["headers"]:
-            if name == _CORRELATION_HEADER_RAW:
-                if _VALID_CORRELATION_ID.fullmatch(value):
-                    cid = value.decode("ascii")
-                break
-        if cid is None:
-            cid = new_correlation_id()
-        header = (_CORRELATION_HEADER_RAW, cid.encode("ascii"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        token = logmod.correlation_id.set(cid)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            logmod.correlation_id.reset(token)
+def write_access_line(
+    *, method: str, path: str, route: str, status: int, duration_ms: float, service: str
+) -> None:
+    sink = logmod.access_sink()
+    if sink is None:
+        return
+    line = {
+        "method": method,
+        "path": logmod.mask_personal_data(path),
+        "route": route,
+        "status": status,
+        "duration_ms": duration_ms,
+        "service": service,
+        "event": "http_request",
+        "level": "info",
+        "timestamp": _utc_timestamp(),
+    }
+    cid = logmod.correlation_id.get()
+    if cid is not None:
+        line["correlation_id"] = cid
+    sink(line, _JSON.encode)
 
 
 @dataclass
@@ -178,79 +120,25 @@ class RouteLabels:
         return labels
 
 
-class AccessLogMiddleware:
-    """One structured log line and one latency observation per request, labelled by route template.
-
-    An exception that escapes the app becomes a 500 problem here (inside the correlation id), so the
-    client gets a problem+json body and the log line carries the id the client sees.
-    """
-
-    def __init__(self, app: ASGIApp, *, labels: RouteLabels) -> None:
-        self.app = app
-        self.labels = labels
-        self._children: dict[tuple[str, str, str, int], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_tracking)
-        except Exception as exc:
-            _error_logger.error(
-                "unhandled_error",
-                path=scope.get("path"),
-                error=type(exc).__name__,
-                correlation_id=logmod.correlation_id.get(),
-                exc_info=exc,
-            )
-            if started:
-                raise  # the response is half sent; only the server can close the connection
-            status = 500
-            await internal_error_response(scope.get("path"))(scope, receive, send)
-        finally:
-            elapsed = time.perf_counter() - start
-            route, service = self.labels.lookup(scope)
-            method = scope["method"]
-            key = (service, method, route, status)
-            child = self._children.get(key)
-            if child is None:
-                child = HTTP_LATENCY.labels(service, method, route, str(status))
-                self._children[key] = child
-            child.observe(elapsed)
-            _access_log.get().info(
-                "http_request",
-                method=method,
-                path=scope["path"],
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-                service=service,
-            )
-
-
 class _BodyTooLarge(HTTPException):
     def __init__(self) -> None:
         super().__init__(status_code=413, detail="请求体过大")
 
 
-class BodySizeLimitMiddleware:
-    """Refuses request bodies over ``max_body_bytes`` with 413, by Content-Length or while streaming."""
+class EdgeMiddleware:
+    """The whole HTTP edge in one ASGI layer (each layer costs a call and a wrapped ``send``):
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    1. correlation id: read ``X-Correlation-Id`` (or make one), set it for logs and events, echo it back;
+    2. body size limit: refuse bodies over ``max_body_bytes`` with 413, by Content-Length or while streaming;
+    3. one access line and one latency observation per request, labelled by route template;
+    4. an exception escaping the app becomes a 500 problem carrying the correlation id.
+    """
+
+    def __init__(self, app: ASGIApp, *, labels: RouteLabels, max_body_bytes: int) -> None:
         self.app = app
+        self.labels = labels
         self.max_body_bytes = max_body_bytes
+        self._children: dict[tuple[str, str, str, int], Any] = {}
 
     def _too_large(self, scope: Scope) -> Any:
         return problem_response(
@@ -266,24 +154,31 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()
+        cid: str | None = None
         declared: bytes | None = None
         for name, value in scope["headers"]:
-            if name == b"content-length":
+            if name == _CORRELATION_HEADER_RAW:
+                if _VALID_CORRELATION_ID.fullmatch(value):
+                    cid = value.decode("ascii")
+            elif name == b"content-length":
                 declared = value
-                break
-        if declared is not None:
-            # The server holds the client to its Content-Length, so checking the declared size suffices.
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large(scope)(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-            return
-
-        # Chunked (or no) body: count as it arrives.
-        received = 0
-        exceeded = False
+        if cid is None:
+            cid = new_correlation_id()
+        header = (_CORRELATION_HEADER_RAW, cid.encode("ascii"))
+        status = 500
         started = False
+        exceeded = False
+        received = 0
         limit = self.max_body_bytes
+
+        async def edge_send(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
 
         async def counting_receive() -> Message:
             nonlocal received, exceeded
@@ -295,34 +190,63 @@ class BodySizeLimitMiddleware:
                     raise _BodyTooLarge()
             return message
 
-        async def send_guarded(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        token = logmod.correlation_id.set(cid)
         try:
-            await self.app(scope, counting_receive, send_guarded)
-        except Exception:
-            if not exceeded or started:
-                raise
-            await self._too_large(scope)(scope, receive, send)
+            if declared is not None:
+                # The server holds the client to its Content-Length: checking the declared size suffices.
+                if declared.isdigit() and int(declared) > limit:
+                    await self._too_large(scope)(scope, receive, edge_send)
+                else:
+                    await self.app(scope, receive, edge_send)
+            else:  # chunked (or no) body: count as it arrives
+                await self.app(scope, counting_receive, edge_send)
+        except Exception as exc:
+            if exceeded and not started:
+                await self._too_large(scope)(scope, receive, edge_send)
+            else:
+                _error_logger.error(
+                    "unhandled_error",
+                    path=scope.get("path"),
+                    error=type(exc).__name__,
+                    correlation_id=cid,
+                    exc_info=exc,
+                )
+                if started:
+                    raise  # the response is half sent; only the server can close the connection
+                status = 500
+                await internal_error_response(scope.get("path"))(scope, receive, edge_send)
+        finally:
+            elapsed = time.perf_counter() - start
+            route, service = self.labels.lookup(scope)
+            method = scope["method"]
+            key = (service, method, route, status)
+            child = self._children.get(key)
+            if child is None:
+                child = HTTP_LATENCY.labels(service, method, route, str(status))
+                self._children[key] = child
+            child.observe(elapsed)
+            write_access_line(
+                method=method,
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                service=service,
+            )
+            logmod.correlation_id.reset(token)
 
 
 def install_middleware(app: FastAPI, *, max_body_bytes: int, labels: RouteLabels) -> None:
-    """Add the edge middleware in its order (the last added runs first)."""
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_body_bytes)
-    app.add_middleware(AccessLogMiddleware, labels=labels)
-    app.add_middleware(CorrelationIdMiddleware)
+    """Add the edge middleware."""
+    app.add_middleware(EdgeMiddleware, labels=labels, max_body_bytes=max_body_bytes)
 
 
 __all__ = [
     "CORRELATION_HEADER",
     "UNMATCHED_ROUTE",
-    "AccessLogMiddleware",
-    "BodySizeLimitMiddleware",
-    "CorrelationIdMiddleware",
+    "EdgeMiddleware",
     "RouteLabels",
     "install_middleware",
     "new_correlation_id",
+    "write_access_line",
 ]
