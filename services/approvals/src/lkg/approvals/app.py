@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from lkg.approvals import api
+from lkg.approvals.clocks import scan_clocks
 from lkg.approvals.handlers import SUBSCRIPTIONS
-from lkg.approvals.models import metadata
+from lkg.approvals.models import metadata, org
+from lkg.approvals.seed import seed_catalogue
+from lkg.approvals.service import scan_risk
 from lkg.approvals.settings import ApprovalsSettings
-from lkg.common.runtime.service import ServiceSpec
+from lkg.common.orgcopy import OrgReachResolver
+from lkg.common.runtime.service import Scan, ServiceSpec
 
 SPEC = ServiceSpec(
     name="approvals",
@@ -22,7 +26,11 @@ SPEC = ServiceSpec(
     migrations="lkg.approvals:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    read_copy_tables=("project_copy",),
+    # Stalls first, then the verdicts on the planned start: both in due order, exactly once (DESIGN §5).
+    scans=[Scan("approval_clocks", scan_clocks), Scan("start_at_risk", scan_risk)],
+    read_copy_tables=("project_copy", *org.names),
+    reach_resolver=lambda runtime: OrgReachResolver(runtime, org),
+    seed=seed_catalogue,
 )
 
 

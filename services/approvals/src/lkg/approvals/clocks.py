@@ -1,0 +1,243 @@
+"""The clocks of an approval item (时限) and the stall scan (DESIGN §5).
+
+A clock is a deadline row: started at acceptance (or at the grant, for the verification of a commitment and
+the inspection after building first), a budget in working or calendar days, pauses while the applicant
+owes a supplement (补正), a due time, and ``next_at``: the next instant the scan must act, first the
+warning (a configurable share of the budget used), then the breach. The scan selects rows by ``next_at``
+through a partial index, claims them with SKIP LOCKED and changes them in the same transaction, so racing
+replicas emit one ``approval.stalled`` per breach, in due order over a clock jump.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan
+from lkg.common.calendar import Pause, WorkingCalendar, local_date
+from lkg.common.events.contracts import ApprovalClockKind, ApprovalDueSoon, ApprovalStalled, BudgetUnit
+from lkg.common.events.outbox import stage
+from lkg.common.runtime.service import ServiceRuntime
+from lkg.common.scans import scan_due
+
+
+def pauses_of(clock: ApprovalClock) -> list[Pause]:
+    return [
+        Pause(
+            datetime.fromisoformat(p["started_at"]),
+            datetime.fromisoformat(p["ended_at"]) if p.get("ended_at") else None,
+        )
+        for p in clock.pauses
+    ]
+
+
+def refresh(clock: ApprovalClock, calendar: WorkingCalendar, due_soon_share: float) -> None:
+    """Recompute due, warning and ``next_at`` from start, budget and pauses (after any change)."""
+    pauses = pauses_of(clock)
+    calendar_days = clock.unit == "calendar"
+    # Civil Code §203: a period counted in calendar days whose last day is a rest day ends on the next
+    # working day (working-day budgets end on a working day anyway).
+    due = calendar.compute_due(
+        clock.started_at,
+        clock.budget,
+        clock.unit,
+        pauses,
+        extend_past_rest_day=calendar_days,  # type: ignore[arg-type]
+    )
+    clock.due_at = due.due_at
+    clock.provisional = due.provisional
+    warn_budget = math.floor(clock.budget * due_soon_share)
+    clock.warn_at = None
+    if 0 < warn_budget < clock.budget and not due.paused:
+        clock.warn_at = calendar.compute_due(clock.started_at, warn_budget, clock.unit, pauses).due_at  # type: ignore[arg-type]
+    if clock.state != "running" or clock.due_at is None:
+        clock.next_at = None
+    elif clock.warned_at is None and clock.warn_at is not None and clock.warn_at < clock.due_at:
+        clock.next_at = clock.warn_at
+    else:
+        clock.next_at = clock.due_at
+
+
+def start_clock(
+    session: AsyncSession,
+    *,
+    item: ApprovalItem,
+    kind: ApprovalClockKind,
+    started_at: datetime,
+    budget: int,
+    unit: str,
+    calendar: WorkingCalendar,
+    due_soon_share: float,
+) -> ApprovalClock:
+    clock = ApprovalClock(
+        id=uuid.uuid4(),
+        item_id=item.id,
+        project_id=item.project_id,
+        kind=kind.value,
+        started_at=started_at,
+        budget=budget,
+        unit=unit,
+        pauses=[],
+        state="running",
+        provisional=False,
+    )
+    refresh(clock, calendar, due_soon_share)
+    session.add(clock)
+    return clock
+
+
+@dataclass(frozen=True)
+class ClockView:
+    """Everything a person needs to read one clock: used, left, due, provisional, paused."""
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    started_at: datetime
+    budget: int
+    unit: str
+    used: int
+    left: int
+    due_at: datetime | None
+    provisional: bool
+    paused: bool
+    overdue: bool
+    warned_at: datetime | None
+    breached_at: datetime | None
+    ended_at: datetime | None
+    pauses: list[dict[str, Any]]
+
+
+def view(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> ClockView:
+    end = clock.ended_at if clock.ended_at is not None and clock.ended_at < now else now
+    pauses = pauses_of(clock)
+    used = calendar.elapsed(clock.started_at, end, clock.unit, pauses)  # type: ignore[arg-type]
+    paused = any(p.ended_at is None for p in pauses) and clock.state == "running"
+    return ClockView(
+        id=clock.id,
+        kind=clock.kind,
+        state=clock.state,
+        started_at=clock.started_at,
+        budget=clock.budget,
+        unit=clock.unit,
+        used=used,
+        left=clock.budget - used,
+        due_at=clock.due_at,
+        provisional=clock.provisional,
+        paused=paused,
+        overdue=clock.state == "breached" or (clock.due_at is not None and now >= clock.due_at),
+        warned_at=clock.warned_at,
+        breached_at=clock.breached_at,
+        ended_at=clock.ended_at,
+        pauses=clock.pauses,
+    )
+
+
+def last_day(due_at: datetime) -> date:
+    """The last day of a budget whose due time is ``due_at`` (the end of that day)."""
+    return local_date(due_at) - timedelta(days=1)
+
+
+def days_over(calendar: WorkingCalendar, clock: ApprovalClock, now: datetime) -> int:
+    """Days past the due date at ``now``, the day in progress counted (0 before the breach)."""
+    if clock.due_at is None or now < clock.due_at:
+        return 0
+    last_day = local_date(clock.due_at) - timedelta(days=1)  # due_at is the end of the last day
+    today = local_date(now)
+    if clock.unit == "working":
+        return max(0, calendar.working_days_between(last_day, today))
+    return max(0, (today - last_day).days)
+
+
+def item_fact(item: ApprovalItem, plan: ApprovalPlan, now: datetime) -> dict[str, Any]:
+    """The fields every ``approval.*`` item fact carries."""
+    from lkg.approvals.units import unit_id_or_placeholder
+
+    return {
+        "approval_item_id": item.id,
+        "catalogue_item_id": item.catalogue_item_id,
+        "item_name": item.name,
+        "project_id": item.project_id,
+        "project_name": plan.project_name,
+        "handling_unit_id": unit_id_or_placeholder(item.handling_unit_id, item.handling_unit_name),
+        "handling_unit_name": item.handling_unit_name,
+        "mode": item.mode,
+        "effective_at": now,
+    }
+
+
+async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
+    """Warn before, and stall at, every clock due up to ``until``: once each, in due order."""
+    calendar = runtime.calendar
+    share = float(getattr(runtime.settings, "due_soon_share", 0.8))
+    table = ApprovalClock.__table__
+
+    async def handle(session: AsyncSession, row: Any) -> bool:
+        now = runtime.clock.now()  # the row's next_at, not the time the clock jumped to
+        clock = await session.get(ApprovalClock, row.id)
+        assert clock is not None
+        item = await session.get(ApprovalItem, clock.item_id)
+        plan = await session.get(ApprovalPlan, item.plan_id) if item is not None else None
+        if item is None or plan is None or clock.state != "running":
+            clock.next_at = None
+            return False
+        fact = item_fact(item, plan, now)
+        kind = ApprovalClockKind(clock.kind)
+        if clock.due_at is not None and now >= clock.due_at:
+            clock.state = "breached"
+            clock.breached_at = now
+            clock.next_at = None
+            clock.warned_at = clock.warned_at or now  # no late warning after the breach
+            over = days_over(calendar, clock, until)
+            await stage(
+                session,
+                ApprovalStalled(
+                    **fact,
+                    due_at=clock.due_at,
+                    clock_kind=kind,
+                    days_over=over,
+                    budget=clock.budget,
+                    budget_unit=BudgetUnit(clock.unit),
+                ),
+            )
+            session.add(
+                ApprovalItemChange(
+                    item_id=item.id,
+                    at=now,
+                    action="stalled",
+                    from_state=item.state,
+                    to_state=item.state,
+                    actor="system",
+                    note=f"{item.name}超过办理时限"
+                    if kind is ApprovalClockKind.LIMIT
+                    else f"{item.name}核验超时",
+                    details={
+                        "clock_id": str(clock.id),
+                        "clock_kind": kind.value,
+                        "due_at": clock.due_at.isoformat(),
+                    },
+                )
+            )
+            await session.flush()
+            return False
+        # The warning: a share of the budget has passed.
+        clock.warned_at = now
+        refresh(clock, calendar, share)
+        assert clock.due_at is not None
+        await stage(session, ApprovalDueSoon(**fact, due_at=clock.due_at, clock_kind=kind))
+        await session.flush()
+        return True  # next_at moved to the due time: select again in due order
+
+    return await scan_due(
+        db=runtime.db,
+        clock=runtime.clock,
+        table=table,
+        due_column=table.c.next_at,
+        until=until,
+        handle=handle,
+    )

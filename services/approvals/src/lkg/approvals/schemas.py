@@ -1,0 +1,351 @@
+"""API models of the approvals service."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+
+from lkg.common.events.contracts import ApprovalMode, ApprovalType, BudgetUnit, UnitRole
+from lkg.common.http.types import Instant, LongText, Text
+
+ItemState = Literal[
+    "planned",
+    "submitted",
+    "accepted",
+    "supplement_requested",
+    "resubmitted",
+    "granted",
+    "rejected",
+    "withdrawn",
+]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+DocumentRef = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+# ---- catalogue -----
+
+
+class Prerequisites(BaseModel):
+    """前置事项（按审批类型）/ prerequisites per approval type (catalogue codes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ratification: list[Code] = Field(default_factory=list, max_length=50, description="核准类")
+    filing: list[Code] = Field(default_factory=list, max_length=50, description="备案类")
+
+
+class CatalogueItemOut(BaseModel):
+    """审批事项目录条目 / an approval kind in the catalogue."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    revision: int
+    code: str
+    name: str
+    handling_unit_id: UUID | None = Field(
+        description="承办部门（登记服务的单位 id）；未解析时为空 / handling unit"
+    )
+    handling_unit_role: UnitRole | None
+    handling_unit_name: str
+    limit_days: StrictInt = Field(description="办理时限 / time limit")
+    limit_unit: BudgetUnit = Field(description="working 工作日 / calendar 自然日")
+    source: str = Field(description="时限依据或假设 / where the default comes from")
+    applies_to: list[ApprovalType]
+    prerequisites: Prerequisites
+    modes: list[ApprovalMode]
+    start_gate: bool = Field(description="开工闸口（施工许可证）/ the item construction waits for")
+    report_column: str | None = Field(description="周报栏目 / column of the weekly report")
+    prereview_days: int
+    prereviewed_days: int
+    verification_days: int
+    verification_unit: BudgetUnit
+    inspection_days: int
+    inspection_unit: BudgetUnit
+    source_version: str
+    updated_at: Instant
+
+
+class CatalogueItemCreate(BaseModel):
+    """新增审批事项 / add an approval kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    name: Text
+    handling_unit_id: UUID | None = None
+    handling_unit_role: UnitRole | None = None
+    handling_unit_name: Text
+    limit_days: StrictInt = Field(ge=1, le=3650)
+    limit_unit: BudgetUnit
+    source: LongText
+    applies_to: list[ApprovalType] = Field(min_length=1, max_length=2)
+    prerequisites: Prerequisites = Field(default_factory=Prerequisites)
+    modes: list[ApprovalMode] = Field(
+        default_factory=lambda: [ApprovalMode.STANDARD], min_length=1, max_length=3
+    )
+    start_gate: StrictBool = False
+    report_column: Text | None = None
+    prereview_days: StrictInt = Field(default=5, ge=0, le=365)
+    prereviewed_days: StrictInt = Field(default=3, ge=0, le=365)
+    verification_days: StrictInt = Field(default=20, ge=1, le=3650)
+    verification_unit: BudgetUnit = BudgetUnit.WORKING
+    inspection_days: StrictInt = Field(default=60, ge=1, le=3650)
+    inspection_unit: BudgetUnit = BudgetUnit.CALENDAR
+
+
+class CatalogueItemUpdate(BaseModel):
+    """修改审批事项（需 If-Match）；已生成的计划不受影响 / change an approval kind (plans already made keep
+    their copy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text | None = None
+    handling_unit_id: UUID | None = None
+    handling_unit_name: Text | None = None
+    limit_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    limit_unit: BudgetUnit | None = None
+    source: LongText | None = None
+    applies_to: list[ApprovalType] | None = Field(default=None, min_length=1, max_length=2)
+    prerequisites: Prerequisites | None = None
+    modes: list[ApprovalMode] | None = Field(default=None, min_length=1, max_length=3)
+    report_column: Text | None = None
+    prereview_days: StrictInt | None = Field(default=None, ge=0, le=365)
+    prereviewed_days: StrictInt | None = Field(default=None, ge=0, le=365)
+    verification_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    inspection_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+
+
+class CatalogueList(BaseModel):
+    items: list[CatalogueItemOut]
+
+
+# ---- plans and items -----
+
+
+class ClockOut(BaseModel):
+    """一个时限 / one clock on an item: used, left, due, provisional."""
+
+    id: UUID
+    kind: Literal["limit", "verification", "inspection"] = Field(
+        description="limit 办理时限 / verification 承诺核查 / inspection 事后验收"
+    )
+    state: Literal["running", "met", "breached", "cancelled"]
+    started_at: Instant
+    budget: int
+    unit: BudgetUnit
+    used: StrictInt = Field(description="已用天数（按单位计）/ days used")
+    left: StrictInt = Field(description="剩余天数，负数为超期 / days left, negative when overdue")
+    due_at: Instant | None = Field(description="到期时刻；补正期间为空 / due; empty while paused")
+    provisional: bool = Field(description="按临时日历计算 / computed on a provisional calendar")
+    paused: bool = Field(description="等待补正，计时暂停 / paused for a supplement")
+    overdue: bool
+    warned_at: Instant | None
+    breached_at: Instant | None
+    ended_at: Instant | None
+
+
+class ItemOut(BaseModel):
+    """审批事项 / one approval of a project's plan."""
+
+    id: UUID
+    revision: int
+    plan_id: UUID
+    project_id: UUID
+    catalogue_item_id: UUID
+    code: str
+    name: str
+    handling_unit_id: UUID | None
+    handling_unit_name: str
+    state: ItemState
+    mode: ApprovalMode
+    limit_days: int
+    limit_unit: BudgetUnit
+    prerequisites: list[str]
+    start_gate: bool
+    prereview_from: date | None = Field(description="批前提速预审开始 / pre-review from")
+    prereview_to: date | None = Field(description="批前提速预审完成 / pre-review done by")
+    submitted_at: Instant | None
+    accepted_at: Instant | None
+    decided_at: Instant | None
+    certificate_no: str | None
+    document_refs: list[str]
+    notes: str | None
+    expected_finish: date | None = Field(default=None, description="预计办结日 / expected done")
+    clocks: list[ClockOut]
+    updated_at: Instant
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    next_cursor: str | None = Field(description="下一页游标；没有更多时为空 / cursor of the next page")
+
+
+class PlanOut(BaseModel):
+    """项目审批计划 / a project's approval plan with every item and clock."""
+
+    id: UUID
+    revision: int
+    project_id: UUID
+    project_name: str
+    responsible_unit_id: UUID
+    line_id: UUID | None
+    project_class: str
+    approval_type: ApprovalType | None
+    fast_track: bool
+    project_status: str
+    planned_start: date | None = Field(description="计划开工 / planned start")
+    planned_start_override: date | None
+    earliest_start: date | None = Field(description="最早可开工日 / earliest possible start")
+    start_at_risk: bool
+    time_saved_days: StrictInt | None = Field(description="批前提速节省天数 / days saved by the fast track")
+    items: list[ItemOut]
+    created_at: Instant
+    updated_at: Instant
+
+
+class PlanSummary(BaseModel):
+    id: UUID
+    revision: int
+    project_id: UUID
+    project_name: str
+    approval_type: ApprovalType | None
+    fast_track: bool
+    planned_start: date | None
+    earliest_start: date | None
+    start_at_risk: bool
+    updated_at: Instant
+
+
+class PlanPage(BaseModel):
+    items: list[PlanSummary]
+    next_cursor: str | None = Field(description="下一页游标；没有更多时为空 / cursor of the next page")
+
+
+class PlanUpdate(BaseModel):
+    """修改审批计划（需 If-Match）/ change a plan: its own target start date (null: follow the registry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    planned_start_override: date | None = None
+
+
+class ItemUpdate(BaseModel):
+    """修改审批事项（需 If-Match）/ change an item: mode, department, documents, notes, prerequisites."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: ApprovalMode | None = None
+    handling_unit_id: UUID | None = None
+    handling_unit_name: Text | None = None
+    document_refs: list[DocumentRef] | None = Field(default=None, max_length=100)
+    notes: LongText | None = None
+    prerequisites: list[Code] | None = Field(default=None, max_length=50)
+
+
+class ActionBody(BaseModel):
+    """一次操作的说明 / what an official adds to an action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: LongText | None = None
+    document_refs: list[DocumentRef] = Field(default_factory=list, max_length=100)
+
+
+class GrantBody(ActionBody):
+    certificate_no: Text | None = Field(default=None, description="证照编号 / certificate number")
+
+
+class RejectBody(ActionBody):
+    reason: LongText = Field(description="不予许可理由 / reason")
+
+
+class ChangeOut(BaseModel):
+    """审批事项变更记录 / one change of an item."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: Instant
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    note: str | None
+    details: dict
+
+
+class ChangeList(BaseModel):
+    items: list[ChangeOut]
+
+
+class ChainStep(BaseModel):
+    item_id: UUID
+    code: str
+    name: str
+    handling_unit_name: str
+    state: ItemState
+    expected_start: date
+    expected_finish: date
+    done: bool
+
+
+class CriticalChainOut(BaseModel):
+    """关键路径 / the chain of items that decides the earliest possible start."""
+
+    plan_id: UUID
+    project_id: UUID
+    today: date
+    planned_start: date | None
+    earliest_start: date | None
+    start_at_risk: bool
+    slack_days: StrictInt | None = Field(
+        description="计划开工减最早开工（自然日）/ planned minus earliest, days"
+    )
+    time_saved_days: int | None
+    chain: list[ChainStep]
+
+
+# ---- reports -----
+
+
+class DepartmentRow(BaseModel):
+    """一个部门的在办、临期、超期事项 / what one department has open, due soon and overdue."""
+
+    handling_unit_id: UUID | None
+    handling_unit_name: str
+    open: int
+    due_soon: int
+    overdue: int
+    paused: int
+
+
+class DepartmentView(BaseModel):
+    now: Instant
+    departments: list[DepartmentRow]
+
+
+class ReportCell(BaseModel):
+    item_name: str | None
+    state: ItemState | None
+    mode: ApprovalMode | None
+    on: date | None = Field(description="状态变更日 / the day it reached this state")
+
+
+class ReportRow(BaseModel):
+    project_id: UUID
+    project_name: str
+    project_class: str
+    fast_track: bool
+    modes: list[ApprovalMode]
+    cells: dict[str, ReportCell]
+
+
+class WeeklyReport(BaseModel):
+    """行政审批局周报 / the approval bureau's weekly report (policy §三(一))."""
+
+    report_day: date = Field(description="报送日（周五，节假日提前至前一工作日）/ report day")
+    as_of: Instant
+    columns: list[str]
+    rows: list[ReportRow]

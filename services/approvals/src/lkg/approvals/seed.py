@@ -1,0 +1,19 @@
+"""``lkg seed``: the default catalogue (data/catalogue.yaml); items already present are left alone."""
+
+from __future__ import annotations
+
+from lkg.approvals.catalogue import (
+    CATALOGUE_EFFECTIVE_AT,
+    catalogue_rows,
+    default_catalogue,
+    insert_missing_statement,
+)
+from lkg.approvals.models import CatalogueItem
+from lkg.common.db import Database
+
+
+async def seed_catalogue(db: Database) -> int:
+    rows = catalogue_rows(default_catalogue(), CATALOGUE_EFFECTIVE_AT)
+    async with db.transaction() as session:
+        result = await session.execute(insert_missing_statement(CatalogueItem.__table__, rows))
+        return result.rowcount or 0
