@@ -69,8 +69,6 @@ class ConsumerOptions:
     ack_wait_seconds: float = 60.0
     max_ack_pending: int = 5000
     fetch_timeout: float = 1.0
-    #: After the first message of a batch, how long to wait for more (latency bound of batching).
-    gather_seconds: float = 0.005
     #: Switch the inbox off only to show that the crash test can catch duplicates (a control run).
     inbox_enabled: bool = True
 
@@ -161,7 +159,8 @@ class EventConsumer:
                 if psub is None:
                     await self._ensure_one(stream, subjects)
                     psub = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
-                msgs = await self._fetch(psub)
+                # Returns as soon as messages are available (up to a batch), or after the timeout.
+                msgs = await psub.fetch(self.options.batch_size, timeout=self.options.fetch_timeout)
             except TimeoutError:
                 if loop.time() - checked > 5.0:  # idle: make sure our consumer still exists
                     checked = loop.time()
@@ -176,18 +175,6 @@ class EventConsumer:
                 await asyncio.sleep(0.5)
                 continue
             await self.process(msgs)
-
-    async def _fetch(self, psub) -> list[Msg]:
-        """Wait (long poll) for the first message, then take what else arrives within ``gather_seconds``.
-
-        A single pull for a whole batch would wait until the batch is full or the pull expires, which
-        puts up to ``fetch_timeout`` between a commit and its effect when events trickle in.
-        """
-        msgs = await psub.fetch(1, timeout=self.options.fetch_timeout)
-        if self.options.batch_size > 1:
-            with contextlib.suppress(TimeoutError):
-                msgs += await psub.fetch(self.options.batch_size - 1, timeout=self.options.gather_seconds)
-        return msgs
 
     async def process(self, msgs: Sequence[Msg]) -> list[_Outcome]:
         """Apply one fetched batch in one transaction; ack after commit; retry or dead-letter failures.
