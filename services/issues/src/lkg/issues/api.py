@@ -52,6 +52,7 @@ from lkg.issues.schemas import (
     Reasoned,
     Resolution,
 )
+from lkg.issues.strict_query import StrictQuery
 
 Session = Annotated[AsyncSession, Depends(session_for("issues"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]
@@ -93,7 +94,7 @@ def _json(out: MatterOut, status: int = 200, **headers: str) -> JSONResponse:
 
 def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
     """The shared verbs of one kind of matter under ``prefix``."""
-    r = APIRouter(prefix=prefix, tags=[kind])
+    r = APIRouter(prefix=prefix, tags=[kind], dependencies=[StrictQuery])
 
     def action(path: str, body_cls: type, summary: str, use_case: Callable[..., Awaitable[Any]]) -> None:
         async def act(
@@ -216,7 +217,10 @@ def router() -> APIRouter:
         response_model=MatterOut,
         summary="反映问题 Report a problem",
         description="项目责任单位（或重大项目办代为）反映难点、堵点问题；支持 `Idempotency-Key`。",
-        responses={403: {"description": "无权为该项目反映问题"}, 422: {"description": "项目不存在"}},
+        responses={
+            403: {"description": "无权为该项目反映问题"},
+            404: {"description": "项目不存在或尚未同步 / unknown_project"},
+        },
     )
     async def report_problem(
         request: Request,
@@ -258,7 +262,10 @@ def router() -> APIRouter:
         status_code=201,
         response_model=MatterOut,
         summary="登记会议议定事项 Register a meeting matter",
-        responses={403: {"description": "无权登记"}, 422: {"description": "项目不存在"}},
+        responses={
+            403: {"description": "无权登记"},
+            404: {"description": "项目不存在或尚未同步 / unknown_project"},
+        },
     )
     async def register_meeting_matter(
         request: Request,

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.events.contracts import ClosureOutcome, EscalationCause, Layer
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, apply_updated_since, fetch_page
-from lkg.common.http.problems import Conflict, NotFound, ValidationFailed
+from lkg.common.http.problems import Conflict, NotFound
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import org
 from lkg.issues.access import Viewer, require
@@ -51,9 +51,12 @@ async def get_matter(session: AsyncSession, kind: str, matter_id: UUID, viewer: 
 
 
 async def _project(session: AsyncSession, project_id: UUID) -> Any:
+    """The project's read copy. A project this service does not know is 404 ``unknown_project``: the id is
+    well-formed (the schema admits it), the resource it names is just not here (yet — the copy follows the
+    registry's events)."""
     row = (await session.execute(sa.select(project_copy).where(project_copy.c.id == project_id))).first()
     if row is None:
-        raise ValidationFailed("项目不存在或尚未同步到问题督办服务", code="unknown_project")
+        raise NotFound("项目不存在或尚未同步到问题督办服务", code="unknown_project")
     return row
 
 

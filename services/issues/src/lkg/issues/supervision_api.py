@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import supervision
 from lkg.issues.access import Viewer
 from lkg.issues.models import red_card, supervision_round
+from lkg.issues.strict_query import StrictQuery
 
 Session = Annotated[AsyncSession, Depends(session_for("issues"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]
@@ -57,8 +59,8 @@ class RedCardOut(BaseModel):
     supervision_round_id: UUID | None
     request_id: UUID | None
     period_kind: str
-    period_start: Any
-    period_end: Any
+    period_start: date
+    period_end: date
     evidence: list[dict[str, Any]]
     field_checks: list[dict[str, Any]]
     dismissal_reason: str | None
@@ -76,8 +78,8 @@ class RoundOut(BaseModel):
     year: int
     month: int
     opened_at: Instant
-    period_start: Any
-    period_end: Any
+    period_start: date
+    period_end: date
 
 
 class RoundPage(BaseModel):
@@ -107,7 +109,7 @@ def _json(card: Any) -> JSONResponse:
 
 
 def router() -> APIRouter:
-    r = APIRouter()
+    r = APIRouter(dependencies=[StrictQuery])
 
     @r.get("/api/v1/red-cards", response_model=RedCardPage, summary="红牌登记簿 The red-card register")
     async def list_cards(
