@@ -24,6 +24,7 @@ from lkg.approvals.schemas import (
     ChangeList,
     ChangeOut,
     CriticalChainOut,
+    Day,
     DepartmentView,
     GrantBody,
     ItemOut,
@@ -35,9 +36,11 @@ from lkg.approvals.schemas import (
     RejectBody,
     WeeklyReport,
 )
+from lkg.approvals.strict_query import StrictQuery
 from lkg.common.auth import CurrentPrincipal, CurrentReach, Principal, Role, require_roles
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.pagination import PageQuery, UpdatedSince
+from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
 from lkg.common.readcopy import read_copy_router
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
@@ -64,8 +67,20 @@ Reader = Annotated[
 ]
 
 WeekOf = Annotated[
-    date | None, Query(description="该周任一天，默认本周 / any day of the week, this week by default")
+    Day | None,
+    Query(
+        description="该周任一天（YYYY-MM-DD，2000-01-01 至 2100-12-31），默认本周 / any day of the week "
+        "(2000-01-01 to 2100-12-31), this week by default"
+    ),
 ]
+
+#: The weekly report refuses a week whose report time has not come (409 ``report_not_ready``).
+NOT_YET = {
+    409: {
+        "description": "本周报送时间未到（report_not_ready）/ the report day has not come yet",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
 
 
 def _caller(principal: Principal, reach) -> service.Caller:
@@ -77,7 +92,7 @@ def _share(runtime: ServiceRuntime) -> float:
 
 
 def router() -> APIRouter:
-    r = APIRouter()
+    r = APIRouter(dependencies=[StrictQuery])
     r.include_router(read_copy_router("approvals", project_copy))
     r.include_router(_catalogue())
     r.include_router(_plans())
@@ -454,7 +469,7 @@ def _reports() -> APIRouter:
         "/weekly",
         response_model=WeeklyReport,
         summary="审批进展周报 The approval bureau's weekly report (JSON)",
-        responses={409: {"description": "本周报送时间未到 / the report day has not come yet"}},
+        responses=NOT_YET,
     )
     async def weekly_json(
         session: Session, runtime: Runtime, _: Reader, week_of: WeekOf = None
@@ -465,7 +480,13 @@ def _reports() -> APIRouter:
         "/weekly.xlsx",
         summary="审批进展周报 The weekly report as Excel",
         response_class=Response,
-        responses={200: {"content": {XLSX: {}}}, 409: {"description": "本周报送时间未到 / not yet"}},
+        responses={
+            200: {
+                "description": "周报 Excel 文件 / the report as an XLSX workbook",
+                "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **NOT_YET,
+        },
     )
     async def weekly_xlsx(session: Session, runtime: Runtime, _: Reader, week_of: WeekOf = None) -> Response:
         report = await weekly(session, runtime, week_of)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from lkg.common.events.contracts import ApprovalMode, ApprovalType, BudgetUnit, UnitRole
 from lkg.common.http.types import Instant, LongText, Text
@@ -23,6 +34,71 @@ ItemState = Literal[
 ]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 DocumentRef = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def _json_integer(value: object) -> object:
+    """Refuse what JSON does not call an integer (``"20"``, ``true``) and let pydantic take the rest.
+
+    Why not ``StrictInt``: JSON has one number type, and JSON Schema's ``integer`` admits ``20.0``; a
+    client that writes its day counts as floats sends exactly what the document allows. ``20.5`` is still
+    refused (pydantic's ``int_from_float``).
+    """
+    if isinstance(value, (bool, str)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def days(low: int, high: int) -> Any:
+    """A day count in a request body from ``low`` to ``high``: a JSON integer (``20`` or ``20.0``), never a
+    string or a boolean. The bounds sit inside the type, under the validator, so the document shows them
+    as ``minimum``/``maximum``."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_json_integer)]
+
+
+LimitDays = days(1, 3650)
+PrereviewDays = days(0, 365)
+
+#: Years a day on the API may fall in. The weekly report's XLSX cannot carry a date before 1980 (ZIP
+#: timestamps), and no project of the programme is planned outside this range.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+
+#: ``YYYY-MM-DD`` from 2000-01-01 to 2100-12-31, and only real dates (30 and 31-day months, 29 February
+#: in leap years: 2000 is one, 2100 is not), so the schema admits exactly what the server does.
+_DAY_PATTERN = (
+    r"^(?:(?:20\d\d|2100)-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+    r"|02-(?:0[1-9]|1\d|2[0-8]))|20(?:0[048]|[2468][048]|[13579][26])-02-29)$"
+)
+
+
+def _parse_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` within :data:`FIRST_DAY`..:data:`LAST_DAY`: pydantic's lax ``date`` would also
+    take ``0`` or ``"0"`` as a Unix timestamp (1970-01-01)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        if FIRST_DAY <= value <= LAST_DAY:
+            return value
+    elif isinstance(value, str) and re.fullmatch(_DAY_PATTERN, value):
+        return value
+    raise PydanticCustomError(
+        "day_invalid",
+        "日期须为 YYYY-MM-DD，介于 {first} 与 {last} 之间",
+        {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+    )
+
+
+#: A calendar day in a request (query or body): ``YYYY-MM-DD``, 2000-01-01..2100-12-31.
+Day = Annotated[
+    date,
+    BeforeValidator(_parse_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": _DAY_PATTERN,
+            "description": "日期 YYYY-MM-DD，2000-01-01 至 2100-12-31 / a day, 2000-01-01 to 2100-12-31",
+            "examples": ["2020-05-08"],
+        }
+    ),
+]
 
 # ---- catalogue -----
 
@@ -78,7 +154,7 @@ class CatalogueItemCreate(BaseModel):
     handling_unit_id: UUID | None = None
     handling_unit_role: UnitRole | None = None
     handling_unit_name: Text
-    limit_days: StrictInt = Field(ge=1, le=3650)
+    limit_days: LimitDays
     limit_unit: BudgetUnit
     source: LongText
     applies_to: list[ApprovalType] = Field(min_length=1, max_length=2)
@@ -88,11 +164,11 @@ class CatalogueItemCreate(BaseModel):
     )
     start_gate: StrictBool = False
     report_column: Text | None = None
-    prereview_days: StrictInt = Field(default=5, ge=0, le=365)
-    prereviewed_days: StrictInt = Field(default=3, ge=0, le=365)
-    verification_days: StrictInt = Field(default=20, ge=1, le=3650)
+    prereview_days: PrereviewDays = 5
+    prereviewed_days: PrereviewDays = 3
+    verification_days: LimitDays = 20
     verification_unit: BudgetUnit = BudgetUnit.WORKING
-    inspection_days: StrictInt = Field(default=60, ge=1, le=3650)
+    inspection_days: LimitDays = 60
     inspection_unit: BudgetUnit = BudgetUnit.CALENDAR
 
 
@@ -105,17 +181,17 @@ class CatalogueItemUpdate(BaseModel):
     name: Text | None = None
     handling_unit_id: UUID | None = None
     handling_unit_name: Text | None = None
-    limit_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    limit_days: LimitDays | None = None
     limit_unit: BudgetUnit | None = None
     source: LongText | None = None
     applies_to: list[ApprovalType] | None = Field(default=None, min_length=1, max_length=2)
     prerequisites: Prerequisites | None = None
     modes: list[ApprovalMode] | None = Field(default=None, min_length=1, max_length=3)
     report_column: Text | None = None
-    prereview_days: StrictInt | None = Field(default=None, ge=0, le=365)
-    prereviewed_days: StrictInt | None = Field(default=None, ge=0, le=365)
-    verification_days: StrictInt | None = Field(default=None, ge=1, le=3650)
-    inspection_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    prereview_days: PrereviewDays | None = None
+    prereviewed_days: PrereviewDays | None = None
+    verification_days: LimitDays | None = None
+    inspection_days: LimitDays | None = None
 
 
 class CatalogueList(BaseModel):
@@ -229,7 +305,7 @@ class PlanUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    planned_start_override: date | None = None
+    planned_start_override: Day | None = None
 
 
 class ItemUpdate(BaseModel):

@@ -42,7 +42,7 @@ from lkg.common.events.contracts import (
 from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, apply_updated_since, fetch_page
-from lkg.common.http.problems import Conflict, Forbidden, NotFound, ValidationFailed
+from lkg.common.http.problems import Conflict, Forbidden, NotFound
 
 # ---- access (DESIGN §3; issue: a department updates the items it handles, a project's unit sees its plans,
 # 行政审批局 and 重大项目办 see and manage all) --------------------------------------------------------------
@@ -118,12 +118,14 @@ async def get_catalogue_item(session: AsyncSession, item_id: uuid.UUID) -> Catal
 
 
 async def _check_prerequisites(session: AsyncSession, code: str, prerequisites: dict[str, list[str]]) -> None:
+    """409, not 422: whether a prerequisite is acceptable depends on what the catalogue holds, which no
+    request schema can say (a well-formed code the catalogue lacks; the item itself, the shortest cycle)."""
     known = set((await session.scalars(sa.select(CatalogueItem.code))).all()) | {code}
     unknown = sorted({c for codes in prerequisites.values() for c in codes} - known)
     if unknown:
-        raise ValidationFailed("前置事项不在目录中", code="unknown_prerequisite", extra={"unknown": unknown})
+        raise Conflict("前置事项不在目录中", code="unknown_prerequisite", extra={"unknown": unknown})
     if any(code in codes for codes in prerequisites.values()):
-        raise ValidationFailed("事项不能以自身为前置", code="unknown_prerequisite")
+        raise Conflict("事项不能以自身为前置", code="prerequisite_cycle")
 
 
 async def create_catalogue_item(session: AsyncSession, clock: Clock, values: dict[str, Any]) -> CatalogueItem:
@@ -561,7 +563,8 @@ async def update_item(
     if "mode" in changes and changes["mode"] != item.mode:
         entry = await session.get(CatalogueItem, item.catalogue_item_id)
         if entry is not None and changes["mode"] not in entry.modes:
-            raise ValidationFailed(
+            # 409 like the other state checks: the catalogue entry, not the request, decides.
+            raise Conflict(
                 "该事项不适用此审批模式", code="mode_not_allowed", extra={"allowed": list(entry.modes)}
             )
         if item.state in ("granted", "rejected", "withdrawn"):
@@ -570,7 +573,7 @@ async def update_item(
         codes = {i.code for i in await items_of(session, plan.id)}
         unknown = sorted(set(changes["prerequisites"]) - codes)
         if unknown or item.code in changes["prerequisites"]:
-            raise ValidationFailed(
+            raise Conflict(
                 "前置事项须为本计划中的其他事项", code="unknown_prerequisite", extra={"unknown": unknown}
             )
     now = clock.now()
