@@ -36,11 +36,11 @@ from lkg.approvals.schemas import (
     RejectBody,
     WeeklyReport,
 )
-from lkg.approvals.strict_query import StrictQuery
 from lkg.common.auth import CurrentPrincipal, CurrentReach, Principal, Role, require_roles
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
+from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime

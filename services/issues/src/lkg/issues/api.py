@@ -26,6 +26,7 @@ from lkg.common.auth import CurrentPrincipal, CurrentReach
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.pagination import PageQuery, UpdatedSince
+from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
@@ -52,7 +53,6 @@ from lkg.issues.schemas import (
     Reasoned,
     Resolution,
 )
-from lkg.issues.strict_query import StrictQuery
 
 Session = Annotated[AsyncSession, Depends(session_for("issues"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import CurrentPrincipal, CurrentReach
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
+from lkg.common.http.query import StrictQuery
 from lkg.common.http.types import Instant, LongText, Text
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import supervision
 from lkg.issues.access import Viewer
 from lkg.issues.models import red_card, supervision_round
-from lkg.issues.strict_query import StrictQuery
 
 Session = Annotated[AsyncSession, Depends(session_for("issues"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]

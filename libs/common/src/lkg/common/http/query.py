@@ -1,9 +1,9 @@
 """Unknown query parameters are refused (422), as unknown body fields are (``extra="forbid"``).
 
-Why: a filter whose name is misspelt (``?stat=issued``, ``?lineid=…``) would otherwise be ignored and the
-caller would get the unfiltered register or ledger — the wrong red cards or the whole district's problems
-in an export — with a 200 that looks right. The issues API therefore admits exactly the query parameters
-its OpenAPI document declares, and says which ones it does not know.
+Why: a filter whose name is misspelt (``?stat=issued``, ``?projectid=…``) would otherwise be ignored and the
+caller would get the unfiltered list — the wrong red cards, every plan of a department, the whole district's
+problems in an export — with a 200 that looks right. A route admits exactly the query parameters its OpenAPI
+document declares, and the answer names the ones it does not know.
 
 Used as a router dependency (``APIRouter(dependencies=[StrictQuery])``): it takes only the request, so it
 adds nothing to the document; the parameters a route declares are read from the route FastAPI matched.
