@@ -159,7 +159,9 @@ def router() -> APIRouter:
         response.headers.update(etag_header(project.id, project.revision))
         return await _detail(session, project)
 
-    @p.get("/{project_id}", response_model=ProjectDetail, summary="项目详情 Get a project")
+    # ``{project_id:uuid}``: only a UUID routes here, so ``/enrolment-failures`` with another method than
+    # POST is 405 (Allow: POST) rather than a 422 about a malformed project id.
+    @p.get("/{project_id:uuid}", response_model=ProjectDetail, summary="项目详情 Get a project")
     async def get_project(
         project_id: UUID, response: Response, session: Session, runtime: Runtime, principal: CurrentPrincipal
     ) -> ProjectDetail:
@@ -168,7 +170,7 @@ def router() -> APIRouter:
         return await _detail(session, project)
 
     @p.patch(
-        "/{project_id}",
+        "/{project_id:uuid}",
         response_model=ProjectOut,
         summary="修改项目信息 Change a project",
         description="需要 `If-Match`（取自 ETag）；两人同时修改时后到者得到 412。"

@@ -22,7 +22,12 @@ from lkg.common.events.contracts import (
 )
 from lkg.common.http.types import Instant, LongText, Text, Yuan
 
-ProjectCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{24}$")]
+#: 项目代码 in either form :mod:`lkg.registry.projectcode` accepts (hyphenated ``2019-420112-47-03-012345``
+#: or GB/T 40058-2021 ``2107420112040112345678AX``), so the document refuses what the check would.
+ProjectCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^(\d{4}-\d{6}-\d{2}-\d{2}-\d{6}|\d{14}[0-9A-Za-z]{10})$"),
+]
 
 
 class MilestonePlan(BaseModel):

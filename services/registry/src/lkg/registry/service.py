@@ -43,7 +43,7 @@ from lkg.common.events.contracts import (
 from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, apply_updated_since, fetch_page
-from lkg.common.http.problems import BadRequest, Conflict, NotFound, PreconditionFailed, ValidationFailed
+from lkg.common.http.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from lkg.registry.models import (
     Commitment,
     EnrolmentFailure,
@@ -304,7 +304,7 @@ async def assign_line(
     today = clock.now().date()
     line = directory.lines.get(line_id)
     if line is None or not line.in_force(today):
-        raise BadRequest("包保线不存在或已停用", code="line_not_found")
+        raise NotFound("包保线不存在或已停用", code="line_not_found")
     entries: list[tuple[str | None, org.Snapshot]] = []
     for rule in directory.routing_rules.values():
         if rule.basis is RoutingBasis.EXPLICIT and rule.project_id == project_id and rule.in_force(today):
@@ -340,7 +340,10 @@ def _code(raw: str | None) -> tuple[str | None, list[str]]:
         raise ValidationFailed(
             checked.errors[0],
             code="project_code_invalid",
-            errors=[{"field": "project_code", "message": e} for e in checked.errors],
+            errors=[
+                {"loc": ["body", "project_code"], "msg": e, "type": "project_code_invalid"}
+                for e in checked.errors
+            ],
         )
     return checked.code, [f"form:{checked.form}", *checked.warnings]
 
@@ -370,11 +373,8 @@ async def register_project(
     unit = directory.units.get(data.responsible_unit_id)
     unit_name = data.responsible_unit_name or (unit.name if unit else None)
     if unit_name is None:
-        raise ValidationFailed(
-            "责任单位不在组织目录中，请提供责任单位名称",
-            code="responsible_unit_unknown",
-            errors=[{"field": "responsible_unit_name", "message": "组织目录中没有此单位，需提供名称"}],
-        )
+        # A unit the directory does not hold, and no name to register it under: the unit is not found.
+        raise NotFound("责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown")
     code, warnings = _code(data.project_code)
     fields = data.model_dump(exclude={"milestones", "responsible_unit_name", "project_code"})
     project = Project(
@@ -516,9 +516,7 @@ async def update_project(
         directory = await org.load_directory(session, kinds=["unit"])
         unit = directory.units.get(changes_in["responsible_unit_id"])
         if unit is None:
-            raise ValidationFailed(
-                "责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown"
-            )
+            raise NotFound("责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown")
         changes_in["responsible_unit_name"] = unit.name
     changes = {k: (getattr(project, k), v) for k, v in changes_in.items() if getattr(project, k) != v}
     changes.pop("project_code_warnings", None)

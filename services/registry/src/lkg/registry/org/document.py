@@ -7,12 +7,11 @@ A document names its entries by stable ``key``s (``street.jinyinhu``); ids are d
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from lkg.common.events.contracts import (
     LineSnapshot,
@@ -27,6 +26,8 @@ from lkg.common.events.contracts import (
     UnitRole,
     UnitSnapshot,
 )
+from lkg.common.http.types import Text
+from lkg.registry.wire import IsoDate, JsonInt
 
 #: Namespace of the ids derived from document keys.
 ORG_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000a0")
@@ -45,56 +46,78 @@ def line_key(number: int) -> str:
     return f"line.{number}"
 
 
+#: A document key (``street.jinyinhu``): the stable name an entry's id is derived from.
+Key = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+#: A line's number (包保线 1..8 in 2020); a JSON integer, never a boolean or a string.
+LineNumber = Annotated[JsonInt, Field(ge=1, le=999)]
+
+
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class UnitDoc(_Doc):
-    key: str
-    name: str
+    key: Key
+    name: Text
     kind: UnitKind
     roles: list[UnitRole] = []
-    parent: str | None = None
+    parent: Key | None = None
 
 
 class PostDoc(_Doc):
-    key: str
-    title: str
-    unit: str
+    key: Key
+    title: Text
+    unit: Key
     kind: PostKind
 
 
 class PersonDoc(_Doc):
-    key: str
-    name: str
+    key: Key
+    name: Text
 
 
 class HoldingDoc(_Doc):
-    post: str
-    person: str
-    acting: bool = False
-    valid_from: date | None = None
+    post: Key
+    person: Key
+    acting: StrictBool = False
+    valid_from: IsoDate | None = None
 
 
 class LineDoc(_Doc):
-    number: int = Field(ge=1)
-    name: str
-    leader_post: str
-    service_unit: str
+    number: LineNumber
+    name: Text
+    leader_post: Key
+    service_unit: Key
 
 
-class RuleDoc(_Doc):
-    basis: RoutingBasis
-    line: int
-    category: ProjectCategory | None = None
-    responsible_unit: str | None = None
-    note: str = ""
+class _RuleDoc(_Doc):
+    line: LineNumber
+    note: Text | None = None
+
+
+class CategoryRuleDoc(_RuleDoc):
+    """Every project of ``category`` goes to ``line``."""
+
+    basis: Literal[RoutingBasis.CATEGORY]
+    category: ProjectCategory
+
+
+class ResponsibleUnitRuleDoc(_RuleDoc):
+    """Every project of the unit named ``responsible_unit`` goes to ``line``."""
+
+    basis: Literal[RoutingBasis.RESPONSIBLE_UNIT]
+    responsible_unit: Key
+
+
+#: A rule of a document with its criterion (explicit rules name a project: they are added through the API).
+RuleDoc = Annotated[CategoryRuleDoc | ResponsibleUnitRuleDoc, Field(discriminator="basis")]
 
 
 class OrgDocument(_Doc):
     """组织目录配置 / an org configuration document (the shape of ``data/org_2020.yaml``)."""
 
-    valid_from: date
+    valid_from: IsoDate
     units: list[UnitDoc] = []
     posts: list[PostDoc] = []
     people: list[PersonDoc] = []
@@ -154,17 +177,20 @@ class OrgDocument(_Doc):
             )
             out.append((key, snap))
         for r in self.routing_rules:
-            criterion = r.category.value if r.category else r.responsible_unit
-            key = f"rule.{r.basis.value}.{criterion}"
+            if isinstance(r, CategoryRuleDoc):
+                key = f"rule.{r.basis.value}.{r.category.value}"
+                criterion: dict[str, Any] = {"category": r.category}
+            else:
+                key = f"rule.{r.basis.value}.{r.responsible_unit}"
+                criterion = {"responsible_unit_id": org_id(r.responsible_unit)}
             snap = RoutingRuleSnapshot(
                 id=org_id(key),
                 revision=1,
                 valid_from=start,
                 basis=r.basis,
                 line_id=org_id(line_key(r.line)),
-                category=r.category,
-                responsible_unit_id=org_id(r.responsible_unit) if r.responsible_unit else None,
-                note=r.note,
+                note=r.note or "",
+                **criterion,
             )
             out.append((key, snap))
         return out

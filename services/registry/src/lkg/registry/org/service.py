@@ -25,7 +25,7 @@ from lkg.common.events.contracts import (
     UnitSnapshot,
 )
 from lkg.common.events.outbox import stage
-from lkg.common.http.problems import BadRequest, NotFound
+from lkg.common.http.problems import Conflict, NotFound
 from lkg.registry.org.document import OrgDocument, Snapshot
 from lkg.registry.org.models import DIRECTORY_ID, OrgDirectory, OrgEntry, OrgEntryVersion
 
@@ -96,7 +96,8 @@ async def apply_changes(
     reason: str,
 ) -> OrgChanged | None:
     """Store the entries that differ from the current ones under a new directory revision, keep each
-    version, and stage one ``org.changed`` with them. None (and no event) when nothing differs."""
+    version, and stage one ``org.changed`` with them. None (and no event) when nothing differs; 409 when
+    an entry's id already belongs to an entry of another kind."""
     now = clock.now()
     head = await session.get(OrgDirectory, DIRECTORY_ID, with_for_update=True)
     if head is None:
@@ -111,6 +112,11 @@ async def apply_changes(
     changed: list[tuple[str | None, Snapshot]] = []
     for key, snap in entries:
         row = current.get(snap.id)
+        if row is not None and row.kind != KINDS[type(snap)]:
+            # Ids come from document keys: a key already naming a unit cannot now name a post.
+            raise Conflict(
+                f"条目 {key or snap.id} 已是另一类条目（{row.kind}）", code="org_entry_kind_conflict"
+            )
         if row is not None and _same(MODELS[row.kind].model_validate(row.entry), snap):
             continue
         changed.append((key, snap))
@@ -173,15 +179,23 @@ async def apply_changes(
 async def load_document(
     session: AsyncSession, clock: Clock, document: OrgDocument, *, actor: str, reason: str
 ) -> OrgChanged | None:
-    """Apply a configuration document: entries that differ are changed (loading twice changes nothing)."""
+    """Apply a configuration document: entries that differ are changed (loading twice changes nothing).
+
+    A document that names one entry twice (the same key, line number or rule criterion) contradicts
+    itself: 409, nothing changes. One that refers to an entry neither it nor the directory holds: 404."""
     entries = document.entries()
+    ids: dict[uuid.UUID, str] = {}
+    for key, snap in entries:
+        if snap.id in ids:
+            raise Conflict(f"配置文档中条目 {key} 出现了不止一次", code="org_document_duplicate_entry")
+        ids[snap.id] = key
     directory = await load_directory(session)
     known = set(directory.units) | set(directory.posts) | set(directory.people) | set(directory.lines)
     for key, snap in entries:
         for ref in ("unit_id", "post_id", "person_id", "leader_post_id", "service_unit_id", "line_id"):
             target = getattr(snap, ref, None)
-            if target is not None and target not in known and target not in {s.id for _, s in entries}:
-                raise BadRequest(f"配置项 {key} 引用了不存在的条目", code="org_reference_unknown")
+            if target is not None and target not in known and target not in ids:
+                raise NotFound(f"配置项 {key} 引用了不存在的条目", code="org_reference_unknown")
     return await apply_changes(session, clock, entries, actor=actor, reason=reason)
 
 
