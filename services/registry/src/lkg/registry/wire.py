@@ -35,5 +35,7 @@ def _json_integer(value: object) -> object:
 #: A calendar day, ``YYYY-MM-DD`` only (pydantic then checks that the day exists).
 IsoDate = Annotated[date, BeforeValidator(_iso_day)]
 
-#: A JSON integer: a number without a fractional part, never a boolean or a string.
-JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+#: Makes an ``int`` a JSON integer: a number without a fractional part, never a boolean or a string. Put
+#: it after the constraints (``Annotated[int, Field(ge=1), JSON_INTEGER]``): constraints placed after a
+#: validator are still enforced but no longer appear in the OpenAPI document as ``minimum``/``maximum``.
+JSON_INTEGER = BeforeValidator(_json_integer)

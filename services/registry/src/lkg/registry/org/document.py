@@ -27,7 +27,7 @@ from lkg.common.events.contracts import (
     UnitSnapshot,
 )
 from lkg.common.http.types import Text
-from lkg.registry.wire import IsoDate, JsonInt
+from lkg.registry.wire import JSON_INTEGER, IsoDate
 
 #: Namespace of the ids derived from document keys.
 ORG_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000a0")
@@ -50,7 +50,7 @@ def line_key(number: int) -> str:
 Key = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 #: A line's number (包保线 1..8 in 2020); a JSON integer, never a boolean or a string.
-LineNumber = Annotated[JsonInt, Field(ge=1, le=999)]
+LineNumber = Annotated[int, Field(ge=1, le=999), JSON_INTEGER]
 
 
 class _Doc(BaseModel):
