@@ -14,6 +14,8 @@ from uuid import UUID
 import uuid6
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lkg.common.clock import wall_clock_utc as clock_wall_utc
+
 PRODUCERS = ("registry", "approvals", "issues", "scoring", "notifier")
 
 #: (type, version) -> contract class. Filled by ``Event.__init_subclass__``.
@@ -25,9 +27,8 @@ def new_event_id() -> UUID:
     return UUID(str(uuid6.uuid7()))
 
 
-def wall_clock_utc() -> datetime:
-    # The envelope's occurred_at is the real instant of publication, on purpose not the shared clock.
-    return datetime.now(UTC)
+# The envelope's occurred_at is the real instant of publication, on purpose not the shared clock.
+wall_clock_utc = clock_wall_utc
 
 
 def prefixed(prefix: str, subject: str) -> str:

@@ -13,7 +13,6 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +21,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lkg.common import log as logmod
+from lkg.common.clock import wall_clock_utc
 from lkg.common.http.problems import internal_error_response, problem_response
 from lkg.common.metrics import HTTP_LATENCY
 
@@ -51,7 +51,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 def _utc_timestamp() -> str:
     # Log metadata is wall-clock time, like the envelope's occurred_at: never the simulated clock.
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return wall_clock_utc().isoformat().replace("+00:00", "Z")
 
 
 def write_access_line(
