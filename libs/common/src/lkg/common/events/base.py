@@ -14,7 +14,7 @@ from uuid import UUID
 import uuid6
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lkg.common.clock import wall_clock_utc as clock_wall_utc
+from lkg.common.clock import wall_clock_utc
 
 PRODUCERS = ("registry", "approvals", "issues", "scoring", "notifier")
 
@@ -25,10 +25,6 @@ _REGISTRY: dict[tuple[str, int], type[Event]] = {}
 def new_event_id() -> UUID:
     """UUIDv7 from the wall clock (never the simulated one): ids sort by when they were made."""
     return UUID(str(uuid6.uuid7()))
-
-
-# The envelope's occurred_at is the real instant of publication, on purpose not the shared clock.
-wall_clock_utc = clock_wall_utc
 
 
 def prefixed(prefix: str, subject: str) -> str:
@@ -103,7 +99,7 @@ class Envelope(BaseModel):
             event_id=new_event_id(),
             type=event.event_type,
             version=event.version,
-            occurred_at=wall_clock_utc(),
+            occurred_at=wall_clock_utc(),  # the real instant of publication, not the shared clock
             producer=event.producer,
             correlation_id=correlation_id,
             causation_id=causation_id,
