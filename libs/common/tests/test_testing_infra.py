@@ -26,6 +26,7 @@ from lkg.common.testing.infra import (
     ENV_NATS_URL,
     TEST_POSTGRES_SETTINGS,
     DatabaseFactory,
+    all_streams,
     choose_source,
     delete_streams_with_prefix,
     docker_engine_answers,
@@ -130,7 +131,7 @@ async def test_streams_of_a_prefix_are_deleted_and_no_others(nats_url: str, nats
         deleted = await delete_streams_with_prefix(nats_url, doomed)
 
         assert sorted(deleted) == [f"KV_{doomed}_clock", f"{doomed}_events"]
-        remaining = {info.config.name for info in await js.streams_info()}
+        remaining = {info.config.name for info in await all_streams(js)}
         assert f"{nats_prefix}_kept" in remaining
         assert not {name for name in remaining if doomed in name}
     finally:

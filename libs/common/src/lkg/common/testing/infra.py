@@ -191,6 +191,17 @@ async def nats_prefix(nats_url: str, lkg_run_id: str) -> AsyncIterator[str]:
         warnings.warn(f"could not delete streams of {prefix}: {error!r}", stacklevel=1)
 
 
+async def all_streams(jetstream) -> list:
+    """Every stream's info: the server answers in pages (256 per page), so a shared server with many
+    streams would otherwise hide some."""
+    streams: list = []
+    while True:
+        page = await jetstream.streams_info(offset=len(streams))
+        streams.extend(page)
+        if not page:
+            return streams
+
+
 async def delete_streams_with_prefix(url: str, prefix: str) -> list[str]:
     """Delete the streams named with ``prefix``, key-value (``KV_``) and object (``OBJ_``) stores included."""
     import nats
@@ -199,7 +210,7 @@ async def delete_streams_with_prefix(url: str, prefix: str) -> list[str]:
     try:
         jetstream = client.jetstream()
         deleted = []
-        for info in await jetstream.streams_info():
+        for info in await all_streams(jetstream):
             name = info.config.name or ""
             bare = name.removeprefix("KV_").removeprefix("OBJ_")
             if bare.lower().startswith(prefix.lower()):
