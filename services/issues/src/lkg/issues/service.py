@@ -430,22 +430,7 @@ async def answer(
     stopped = await stop_clocks(session, m.id, ("reply",), now)
     on_time = all(now < r.due_at for r in stopped)
     m = await _changed(session, m, expected_revision, {"state": "answered", "answered_at": now}, now)
-    limits = _settings(runtime).limits_for(m.kind)
-    await start_clocks(
-        session,
-        [
-            clock_row(
-                runtime.calendar,
-                matter_id=m.id,
-                kind="progress",
-                layer=m.layer,
-                charged_unit_id=m.resolving_unit_id,
-                start=now,
-                limits=limits,
-                budget=limits.progress_days,
-            )
-        ],
-    )
+    await _start_progress_clock(session, runtime, m, now)
     await tell(
         session,
         m,
@@ -469,6 +454,25 @@ async def answer(
     return m
 
 
+async def _start_progress_clock(
+    session: AsyncSession, runtime: ServiceRuntime, m: Any, now: datetime
+) -> None:
+    """A progress report is owed every 5 working days while the matter is in progress (§五(一)); the clock
+    starts at the answer and again at each report, charged to the resolving unit."""
+    limits = _settings(runtime).limits_for(m.kind)
+    row = clock_row(
+        runtime.calendar,
+        matter_id=m.id,
+        kind="progress",
+        layer=m.layer,
+        charged_unit_id=m.resolving_unit_id,
+        start=now,
+        limits=limits,
+        budget=limits.progress_days,
+    )
+    await start_clocks(session, [row])
+
+
 async def report_progress(
     session: AsyncSession,
     runtime: ServiceRuntime,
@@ -484,22 +488,7 @@ async def report_progress(
     now = runtime.clock.now()
     await stop_clocks(session, m.id, ("progress",), now)
     m = await _changed(session, m, expected_revision, {"state": "in_progress"}, now)
-    limits = _settings(runtime).limits_for(m.kind)
-    await start_clocks(
-        session,
-        [
-            clock_row(
-                runtime.calendar,
-                matter_id=m.id,
-                kind="progress",
-                layer=m.layer,
-                charged_unit_id=m.resolving_unit_id,
-                start=now,
-                limits=limits,
-                budget=limits.progress_days,
-            )
-        ],
-    )
+    await _start_progress_clock(session, runtime, m, now)
     await tell(
         session,
         m,
