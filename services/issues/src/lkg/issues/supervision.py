@@ -259,6 +259,29 @@ def _supervisor(viewer: Viewer) -> None:
         raise Forbidden("只有区政府督查室可以确认或撤销红牌", code="forbidden")
 
 
+async def _audit(
+    session: AsyncSession,
+    viewer: Viewer,
+    card: Any,
+    action: str,
+    at: datetime,
+    detail: dict[str, Any],
+    layer: int | None = None,
+) -> None:
+    """One line of the append-only audit trail for a person's action on a red card."""
+    await record(
+        session,
+        card,
+        action,
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=at,
+        layer=layer,
+        subject_kind="red_card",
+        detail=detail,
+    )
+
+
 async def _update_card(
     session: AsyncSession, card: Any, expected: int, values: dict[str, Any], at: datetime
 ) -> Any:
@@ -283,16 +306,7 @@ async def add_field_check(
     now = runtime.clock.now()
     checks = [*card.field_checks, {"method": method, "note": note, "at": now.isoformat(), "by": viewer.actor}]
     card = await _update_card(session, card, expected_revision, {"field_checks": checks}, now)
-    await record(
-        session,
-        card,
-        "field_checked",
-        actor=viewer.actor,
-        actor_name=viewer.principal.name,
-        at=now,
-        subject_kind="red_card",
-        detail={"method": method, "note": note},
-    )
+    await _audit(session, viewer, card, "field_checked", now, {"method": method, "note": note})
     return card
 
 
@@ -355,16 +369,7 @@ async def dismiss(
         session,
         _card_event(c.RedCardDismissed, card, at=now, dismissal_reason=reason, dismissed_by_person_id=person),
     )
-    await record(
-        session,
-        card,
-        "dismissed",
-        actor=viewer.actor,
-        actor_name=viewer.principal.name,
-        at=now,
-        subject_kind="red_card",
-        detail={"reason": reason},
-    )
+    await _audit(session, viewer, card, "dismissed", now, {"reason": reason})
     return card
 
 
@@ -387,17 +392,7 @@ async def consent_to_referral(
         raise Conflict("只有已发出且未移交的红牌可以同意移交", code="invalid_state")
     now = runtime.clock.now()
     card = await _update_card(session, card, expected_revision, {"referral_state": "consented"}, now)
-    await record(
-        session,
-        card,
-        "referral_consented",
-        actor=viewer.actor,
-        actor_name=viewer.principal.name,
-        at=now,
-        layer=2,
-        subject_kind="red_card",
-        detail={"note": note},
-    )
+    await _audit(session, viewer, card, "referral_consented", now, {"note": note}, layer=2)
     return card
 
 
@@ -416,16 +411,7 @@ async def refer(
         raise Conflict("须先经包保区级领导同意后方可提交区纪委监委", code="consent_required")
     now = runtime.clock.now()
     card = await _update_card(session, card, expected_revision, {"referral_state": "referred"}, now)
-    await record(
-        session,
-        card,
-        "referred",
-        actor=viewer.actor,
-        actor_name=viewer.principal.name,
-        at=now,
-        subject_kind="red_card",
-        detail={"note": note},
-    )
+    await _audit(session, viewer, card, "referred", now, {"note": note})
     return card
 
 
