@@ -94,6 +94,16 @@ def passed_at(day: date) -> datetime:
 # ---- snapshots and history -------------------------------------------------------------------------
 
 
+def _project_fact(project: Project, clock: Clock) -> dict[str, Any]:
+    """What every registry fact about a project carries: when (on the shared clock) and which project."""
+    return {
+        "effective_at": clock.now(),
+        "project_id": project.id,
+        "project_name": project.name,
+        "responsible_unit_id": project.responsible_unit_id,
+    }
+
+
 async def milestones_of(session: AsyncSession, project_id: uuid.UUID) -> list[Milestone]:
     rows = await session.execute(
         sa.select(Milestone).where(Milestone.project_id == project_id).order_by(Milestone.position)
@@ -657,10 +667,7 @@ async def record_actual(
     await stage(
         session,
         MilestoneAchieved(
-            effective_at=clock.now(),
-            project_id=project.id,
-            project_name=project.name,
-            responsible_unit_id=project.responsible_unit_id,
+            **_project_fact(project, clock),
             milestone=milestone_snapshot(milestone),
         ),
     )
@@ -680,10 +687,7 @@ async def mark_missed(session: AsyncSession, clock: Clock, milestone_id: uuid.UU
     await stage(
         session,
         MilestoneMissed(
-            effective_at=clock.now(),
-            project_id=project.id,
-            project_name=project.name,
-            responsible_unit_id=project.responsible_unit_id,
+            **_project_fact(project, clock),
             milestone=milestone_snapshot(milestone),
         ),
     )
@@ -775,10 +779,7 @@ async def report_investment(
     await stage(
         session,
         InvestmentReported(
-            effective_at=clock.now(),
-            project_id=project.id,
-            project_name=project.name,
-            responsible_unit_id=project.responsible_unit_id,
+            **_project_fact(project, clock),
             report_id=report.id,
             year=year,
             month=month,
@@ -852,10 +853,7 @@ async def report_enrolment_failures(
         await stage(
             session,
             EnrolmentFailed(
-                effective_at=clock.now(),
-                project_id=project.id,
-                project_name=project.name,
-                responsible_unit_id=project.responsible_unit_id,
+                **_project_fact(project, clock),
                 year=year,
                 month=month,
                 reason=reason,
@@ -929,10 +927,7 @@ async def mark_commitment_overdue(session: AsyncSession, clock: Clock, commitmen
     await stage(
         session,
         CommitmentOverdue(
-            effective_at=clock.now(),
-            project_id=project.id,
-            project_name=project.name,
-            responsible_unit_id=project.responsible_unit_id,
+            **_project_fact(project, clock),
             commitment_id=commitment.id,
             side=CommitmentSide(commitment.side),
             description=commitment.description,
@@ -980,10 +975,7 @@ async def terminate(
     await stage(
         session,
         ProjectTerminated(
-            effective_at=clock.now(),
-            project_id=project.id,
-            project_name=project.name,
-            responsible_unit_id=project.responsible_unit_id,
+            **_project_fact(project, clock),
             cause=cause,
             reason=reason,
             terminated_on=on,
