@@ -9,6 +9,7 @@ Problems and meeting matters share their verbs (DESIGN §3: actions as sub-resou
     POST /api/v1/problems/{id}/resolution      solved                 POST .../closure      销号
     POST /api/v1/problems/{id}/escalations     escalate by hand       POST .../withdrawal, .../merge
     GET  /api/v1/problems, /{id}, /{id}/audit, /ledger.xlsx
+    POST, GET /api/v1/problems/{id}/attachments, GET .../attachments/{aid}[/content]  (attachments_api)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import service
 from lkg.issues.access import Viewer
+from lkg.issues.attachments_api import add_attachment_routes
 from lkg.issues.audit import trail
 from lkg.issues.models import project_copy
 from lkg.issues.schemas import (
@@ -46,6 +48,7 @@ from lkg.issues.schemas import (
     MatterOut,
     MatterPage,
     MatterState,
+    MeetingAcceptance,
     MeetingMatterCreate,
     Merge,
     ProblemCreate,
@@ -189,9 +192,12 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
             items=[AuditOut.model_validate(e, from_attributes=True) for e in await trail(session, m.id)]
         )
 
+    add_attachment_routes(r, kind, prefix)
     if kind == "problem":
         action("acceptance", Acceptance, "受理 Accept", service.accept)
         action("return", Reasoned, "不予受理退回 Return", service.return_problem)
+    else:
+        action("acceptance", MeetingAcceptance, "签收 Accept", service.accept_meeting_matter)
     action("assignments", Assignment, "交办 Assign the resolving unit", service.assign)
     action("answers", Answer, "反馈处理意见 Answer", service.answer)
     action("progress-reports", ProgressReport, "报送进展 Report progress", service.report_progress)

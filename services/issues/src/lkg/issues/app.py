@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from lkg.common.log import get_logger
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.issues import api
-from lkg.issues.clocks import scan_clocks
+from lkg.issues.clocks import recompute_provisional, scan_clocks
 from lkg.issues.handlers import SUBSCRIPTIONS
 from lkg.issues.models import metadata, org_copy
 from lkg.issues.settings import IssuesSettings
 from lkg.issues.signals import scan_signals
 from lkg.issues.supervision import scan_rounds
+
+log = get_logger(__name__)
+
+
+async def _calendar_loaded(runtime: ServiceRuntime, year: int) -> int:
+    """Recompute the provisional clocks touching ``year``. A failure is logged, not raised: the platform's
+    calendar watcher calls every service in turn and must keep watching; the clocks stay as they were
+    (still flagged provisional), and loading the year again retries."""
+    try:
+        changed = await recompute_provisional(runtime, year)
+    except Exception as exc:
+        log.error("issues.calendar_recompute_failed", year=year, error=repr(exc))
+        return 0
+    log.info("issues.calendar_recomputed", year=year, clocks=changed)
+    return changed
 
 
 def _reach(runtime: ServiceRuntime) -> OrgReachResolver:
@@ -36,6 +52,7 @@ SPEC = ServiceSpec(
     scans=[Scan("signals", scan_signals), Scan("clocks", scan_clocks), Scan("supervision", scan_rounds)],
     read_copy_tables=("project_copy", *org_copy.names),
     reach_resolver=_reach,
+    on_calendar_loaded=_calendar_loaded,
 )
 
 

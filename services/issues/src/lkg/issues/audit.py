@@ -26,12 +26,14 @@ async def record(
     layer: int | None = None,
     detail: dict[str, Any] | None = None,
     subject_kind: str | None = None,
+    subject_id: Any = None,
 ) -> None:
-    """Append one entry about ``subject`` (a matter or a red card row)."""
+    """Append one entry about ``subject`` (a matter or a red card row; or None with ``subject_kind`` and
+    ``subject_id`` given)."""
     await session.execute(
         sa.insert(audit_entry).values(
             subject_kind=subject_kind or subject.kind,
-            subject_id=subject.id,
+            subject_id=subject_id or subject.id,
             action=action,
             actor=actor,
             actor_name=actor_name,

@@ -22,7 +22,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.calendar import WorkingCalendar, end_of_day
+from lkg.common.calendar import WorkingCalendar, end_of_day, local_date
 from lkg.common.events.contracts import EscalationCause, Layer
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.scans import scan_due
@@ -33,6 +33,19 @@ from lkg.issues.models import OPEN_STATES, breach, deadline, matter
 from lkg.issues.settings import ClockLimits, IssuesSettings
 
 RUNNING = "running"
+
+
+def working_due(
+    calendar: WorkingCalendar, start: datetime, budget: int, limits: ClockLimits
+) -> tuple[datetime, datetime | None, bool]:
+    """(due time, warning time, provisional) of a clock of ``budget`` working days from ``start``. The
+    warning falls at the end of the working day that uses ``warning_share`` of the budget (none when that
+    rounds to no day or to the whole budget)."""
+    due = calendar.compute_due(start, budget, "working")
+    assert due.due_at is not None  # no pauses on a matter's clocks
+    warn_days = int(budget * limits.warning_share)
+    warn = calendar.compute_due(start, warn_days, "working") if 0 < warn_days < budget else None
+    return due.due_at, warn.due_at if warn else None, due.provisional or bool(warn and warn.provisional)
 
 
 def clock_row(
@@ -49,15 +62,11 @@ def clock_row(
 ) -> dict[str, Any]:
     """A new running clock: ``budget`` working days from ``start``, or due at the end of ``due_on``."""
     if budget is not None:
-        due = calendar.compute_due(start, budget, "working")
-        due_at, provisional = due.due_at, due.provisional
-        warn_days = int(budget * limits.warning_share)
-        warn_at = calendar.compute_due(start, warn_days, "working").due_at if 0 < warn_days < budget else None
+        due_at, warn_at, provisional = working_due(calendar, start, budget, limits)
     else:
         due_at, provisional = end_of_day(due_on), False
         span = due_at - start
         warn_at = start + timedelta(seconds=span.total_seconds() * limits.warning_share) if span else None
-    assert due_at is not None  # no pauses on a matter's clocks
     if warn_at is not None and warn_at >= due_at:
         warn_at = None
     return {
@@ -144,7 +153,8 @@ async def escalate(
     restarted_due: datetime | None = None
     if restart is not None and restart.budget is not None:
         charged = restart.charged_unit_id
-        if restart.kind == "acceptance":
+        if restart.kind == "acceptance" and m.kind == "problem":
+            # A problem is accepted by its coordination office, which is the new layer's holder.
             charged = holders.unit_ids[0] if holders.unit_ids else charged
         row = clock_row(
             runtime.calendar,
@@ -261,3 +271,70 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
         handle=handle,
         where=[deadline.c.state == RUNNING],
     )
+
+
+async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
+    """``ServiceSpec.on_calendar_loaded``: the official schedule of ``year`` was loaded, so every running
+    clock computed on the provisional calendar is computed again from its start (DESIGN §5, calendar.md).
+    Its due and warning times move to where the official calendar puts them (a make-up working day brings a
+    due time forward, a longer holiday pushes it back) and the flag drops once no provisional year is
+    involved. A clock that already warned keeps its warning; each change is in the matter's audit trail.
+    Returns how many clocks changed."""
+    settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
+    changed = 0
+    async with runtime.db.transaction() as session:
+        rows = (
+            await session.execute(
+                sa.select(deadline, matter.c.kind.label("matter_kind"), matter.c.layer.label("matter_layer"))
+                .join(matter, matter.c.id == deadline.c.matter_id)
+                .where(
+                    deadline.c.state == RUNNING,
+                    deadline.c.provisional.is_(True),
+                    deadline.c.budget.is_not(None),
+                )
+                .order_by(deadline.c.id)
+                .with_for_update(of=deadline)
+            )
+        ).all()
+        for row in rows:
+            if year not in _years_touched(row.started_at, row.due_at):
+                continue
+            limits = settings.limits_for(row.matter_kind)
+            due_at, warn_at, provisional = working_due(runtime.calendar, row.started_at, row.budget, limits)
+            if warn_at is not None and warn_at >= due_at:
+                warn_at = None
+            if (due_at, warn_at, provisional) == (row.due_at, row.warn_at, row.provisional):
+                continue
+            warned = row.warned_at is not None
+            next_at = due_at if (warned or warn_at is None) else warn_at
+            await session.execute(
+                sa.update(deadline)
+                .where(deadline.c.id == row.id)
+                .values(due_at=due_at, warn_at=warn_at, next_at=next_at, provisional=provisional)
+            )
+            await record(
+                session,
+                None,
+                "clock_recomputed",
+                actor=SYSTEM,
+                actor_name="系统",
+                at=runtime.clock.now(),
+                layer=row.matter_layer,
+                subject_kind=row.matter_kind,
+                subject_id=row.matter_id,
+                detail={
+                    "clock": row.kind,
+                    "deadline_id": str(row.id),
+                    "year": year,
+                    "due_at_before": row.due_at.isoformat(),
+                    "due_at": due_at.isoformat(),
+                    "provisional": provisional,
+                },
+            )
+            changed += 1
+    return changed
+
+
+def _years_touched(start: datetime, due_at: datetime) -> range:
+    """The calendar years a clock's computation looked at (Beijing days from its start to its due day)."""
+    return range(local_date(start).year, local_date(due_at - timedelta(microseconds=1)).year + 1)

@@ -60,6 +60,12 @@ class Acceptance(_In):
     resolution_due_on: date | None = Field(default=None, description="商定的办结日期（可选）")
 
 
+class MeetingAcceptance(_In):
+    """签收会议议定事项 / the resolving unit acknowledges a decided matter."""
+
+    note: Text | None = None
+
+
 class Assignment(_In):
     resolving_unit_id: UUID
     resolving_unit_name: Text

@@ -235,7 +235,7 @@ async def register_meeting_matter(
                 origin="meeting",
                 reported_by_unit_id=reporter,
                 reported_by_person_id=viewer.principal.person_id,
-                state="assigned",
+                state="reported",
                 layer=deciding_layer,
                 resolving_unit_id=resolving_unit_id,
                 resolving_unit_name=resolving_unit_name,
@@ -253,9 +253,19 @@ async def register_meeting_matter(
     ).one()
     limits = _settings(runtime).limits_for("meeting_matter")
     common = {"matter_id": matter_id, "layer": deciding_layer, "charged_unit_id": resolving_unit_id}
+    # The resolving unit acknowledges the decided matter (签收, 及时受理 §三(二)) within the acceptance clock;
+    # the 3 working days for its handling opinion run from the decision itself (§五(一)), not from that.
     await start_clocks(
         session,
         [
+            clock_row(
+                runtime.calendar,
+                kind="acceptance",
+                start=now,
+                limits=limits,
+                budget=limits.acceptance_days,
+                **common,
+            ),
             clock_row(
                 runtime.calendar, kind="reply", start=now, limits=limits, budget=limits.reply_days, **common
             ),
@@ -333,6 +343,44 @@ async def accept(
             accepted_by_unit_id=accepted_by,
         )
     await tell(session, m, "accepted", now, accepted_by_unit_id=accepted_by, clocks=())
+    return m
+
+
+async def accept_meeting_matter(
+    session: AsyncSession,
+    runtime: ServiceRuntime,
+    viewer: Viewer,
+    m: Any,
+    *,
+    expected_revision: int,
+    note: str | None,
+) -> Any:
+    """签收: the resolving unit named by the meeting acknowledges the matter (or the coordination office
+    records it on its behalf). Its resolving unit was decided at the meeting, so it is assigned at once;
+    the reply and resolution clocks already run from the decision."""
+    require(viewer.resolves(m) or viewer.coordinates(m), "签收该会议议定事项（须为问题解决单位）")
+    _require_state(m, ("reported",), "签收")
+    now = runtime.clock.now()
+    await stop_clocks(session, m.id, ("acceptance",), now)
+    m = await _changed(session, m, expected_revision, {"state": "assigned"}, now)
+    await tell(
+        session,
+        m,
+        "accepted",
+        now,
+        accepted_by_unit_id=m.resolving_unit_id,
+        clocks=clocks(await running_clocks(session, m.id)),
+    )
+    await record(
+        session,
+        m,
+        "accepted",
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+        at=now,
+        layer=m.layer,
+        detail={"note": note} if note else {},
+    )
     return m
 
 

@@ -29,6 +29,7 @@ from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.problems import Conflict, Forbidden, NotFound
 from lkg.common.runtime.service import ServiceRuntime
+from lkg.issues import org
 from lkg.issues.access import Viewer
 from lkg.issues.audit import SYSTEM, record
 from lkg.issues.models import OPEN_STATES, matter, project_copy, red_card, supervision_round
@@ -94,6 +95,79 @@ def _candidates_from_project(snapshot: dict[str, Any], on: date) -> list[tuple[s
     return found
 
 
+#: Reasons under which a project is behind; where an approval item of it is stalled past its limit, the
+#: approval department is a candidate too (§五(三): "对相关责任单位或相关审批部门进行'红牌'警告").
+_PROJECT_BEHIND = ("no_real_progress", "behind_schedule")
+
+
+async def approval_departments(session: AsyncSession, on: date) -> set[UUID]:
+    """Units acting as approval departments: 区行政审批局 (by role in the org copy) and every department
+    named as the handling unit of an approval signal (``approval.stalled`` / ``approval.start_at_risk``)."""
+    found = set(await org.units_with_role(session, c.UnitRole.APPROVAL_BUREAU, on))
+    named = await session.execute(
+        sa.select(sa.distinct(matter.c.resolving_unit_id)).where(
+            matter.c.origin == "system",
+            matter.c.cause_key.like("approval.%"),
+            matter.c.resolving_unit_id.is_not(None),
+        )
+    )
+    return found | set(named.scalars())
+
+
+async def _approval_department_proposals(
+    session: AsyncSession, proposals: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """For each project proposed as behind, one candidate per approval department whose item on it is
+    stalled past its time limit (an open ``approval.stalled`` problem): the delay may be that department's
+    fault, which 督查室 verifies on the spot before confirming either card."""
+    behind = [p for p in proposals if p["reason"] in _PROJECT_BEHIND]
+    if not behind:
+        return []
+    stalled = (
+        await session.execute(
+            sa.select(matter)
+            .where(
+                matter.c.project_id.in_([p["project_id"] for p in behind]),
+                matter.c.cause_key.like("approval.stalled:%"),
+                matter.c.state.in_([s for s in OPEN_STATES if s != "resolved"]),
+                matter.c.resolving_unit_id.is_not(None),
+            )
+            .order_by(matter.c.reported_at, matter.c.id)
+        )
+    ).all()
+    found: list[dict[str, Any]] = []
+    for proposal in behind:
+        by_department: dict[UUID, list[Any]] = {}
+        for m in stalled:
+            if m.project_id == proposal["project_id"]:
+                by_department.setdefault(m.resolving_unit_id, []).append(m)
+        for department, matters in by_department.items():
+            found.append(
+                {
+                    "reason": proposal["reason"],
+                    "target_unit_id": department,
+                    "target_unit_name": matters[0].resolving_unit_name or "",
+                    "target_kind": "approval_department",
+                    "project_id": proposal["project_id"],
+                    "line_id": proposal["line_id"],
+                    "matter_id": matters[0].id,
+                    "subject": f"{proposal['project_id']}:{department}",
+                    "evidence": [
+                        *proposal["evidence"],
+                        *(
+                            {
+                                "kind": "approval_item",
+                                "id": m.cause_key.split(":", 1)[1],
+                                "note": f"{m.title}：{m.description}",
+                            }
+                            for m in matters
+                        ),
+                    ],
+                }
+            )
+    return found
+
+
 async def open_round(
     session: AsyncSession, runtime: ServiceRuntime, year: int, month: int
 ) -> tuple[Any, int]:
@@ -143,6 +217,8 @@ async def open_round(
                     "evidence": [{"kind": "project", "id": str(p.id), "note": f"{p.name}：{note}"}],
                 }
             )
+    proposals += await _approval_department_proposals(session, proposals)
+    departments = await approval_departments(session, on)
     overdue = (
         await session.execute(
             sa.select(matter).where(
@@ -158,7 +234,10 @@ async def open_round(
                 "reason": "meeting_matter_overdue",
                 "target_unit_id": m.resolving_unit_id,
                 "target_unit_name": m.resolving_unit_name or "",
-                "target_kind": "responsible_unit",
+                # The unit the meeting charged may be an approval department (§五(三) "相关审批部门").
+                "target_kind": (
+                    "approval_department" if m.resolving_unit_id in departments else "responsible_unit"
+                ),
                 "project_id": m.project_id,
                 "line_id": m.line_id,
                 "matter_id": m.id,

@@ -1,0 +1,203 @@
+"""HTTP routes of a matter's attachments (附件), under the matter's own noun::
+
+    POST /api/v1/problems/{id}/attachments                  upload (multipart/form-data, field ``file``)
+    GET  /api/v1/problems/{id}/attachments                  list
+    GET  /api/v1/problems/{id}/attachments/{aid}            one attachment's metadata
+    GET  /api/v1/problems/{id}/attachments/{aid}/content    download
+
+(and the same under ``/api/v1/meeting-matters``). Rules and storage: :mod:`lkg.issues.attachments`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.auth import CurrentPrincipal, CurrentReach
+from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
+from lkg.common.http.types import Instant
+from lkg.common.runtime.deps import runtime_for, session_for
+from lkg.common.runtime.service import ServiceRuntime
+from lkg.issues import attachments, service
+from lkg.issues.access import Viewer
+
+Session = Annotated[AsyncSession, Depends(session_for("issues"))]
+Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]
+
+
+async def _viewer(principal: CurrentPrincipal, reach: CurrentReach) -> Viewer:
+    return Viewer(principal=principal, reach=reach)
+
+
+ViewerDep = Annotated[Viewer, Depends(_viewer)]
+
+
+class AttachmentOut(BaseModel):
+    """附件 / one attachment of a matter (its bytes at ``…/content``)."""
+
+    id: UUID
+    matter_id: UUID
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    layer: int
+    uploaded_by: str
+    uploaded_by_name: str | None
+    uploaded_at: Instant
+
+
+class AttachmentPage(BaseModel):
+    items: list[AttachmentOut]
+
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [attachments.FILE_FIELD],
+                    "properties": {
+                        attachments.FILE_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "照片（JPEG/PNG/HEIC）、PDF、Word、Excel；按内容识别类型",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "事项或附件不存在或不可见 / not found or not visible"}
+}
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_READ_RESPONSES,
+    403: {"description": "可见但无权上传 / visible but not allowed"},
+    409: {"description": "事项已不在办理中 / matter closed"},
+    413: {"description": "超过大小限制 / attachment_too_large, payload_too_large"},
+    415: {
+        "description": (
+            "类型不允许或与内容不符 / attachment_type_not_allowed, attachment_type_mismatch, "
+            "multipart_required"
+        )
+    },
+    422: {"description": "缺少文件 / no file"},
+}
+
+
+def _out(row: Any) -> AttachmentOut:
+    return AttachmentOut.model_validate(row, from_attributes=True)
+
+
+def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
+    """The attachment routes of one kind of matter on its router ``r`` (mounted at ``prefix``)."""
+    tag = kind.replace("_", "-")
+
+    @r.post(
+        "/{matter_id}/attachments",
+        status_code=201,
+        response_model=AttachmentOut,
+        summary="上传附件 Upload an attachment",
+        description="multipart/form-data，文件放在 `file` 字段；支持 `Idempotency-Key`。",
+        responses=_UPLOAD_RESPONSES,
+        openapi_extra=_UPLOAD_BODY,
+        name=f"{tag}-attachment-upload",
+    )
+    async def upload(
+        matter_id: UUID,
+        request: Request,
+        session: Session,
+        runtime: Runtime,
+        viewer: ViewerDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        m = await service.get_matter(session, kind, matter_id, viewer)
+        body = await request.body()
+        filename, declared, data = attachments.parse_upload(request.headers.get("content-type"), body)
+
+        async def create() -> Response:
+            row = await attachments.add_attachment(
+                session, runtime, viewer, m, filename=filename, declared_type=declared, data=data
+            )
+            return JSONResponse(
+                _out(row).model_dump(mode="json"),
+                status_code=201,
+                headers={"Location": f"{prefix}/{m.id}/attachments/{row.id}"},
+            )
+
+        response = await idempotent_create(
+            session,
+            principal=viewer.principal.key,
+            key=idempotency_key,
+            method="POST",
+            path=request.url.path,
+            request_hash=request_hash({"filename": filename, "declared": declared, "data": _digest(data)}),
+            create=create,
+        )
+        await session.commit()
+        return response
+
+    @r.get(
+        "/{matter_id}/attachments",
+        response_model=AttachmentPage,
+        summary="附件列表 Attachments",
+        responses=_READ_RESPONSES,
+    )
+    async def list_attachments(matter_id: UUID, session: Session, viewer: ViewerDep) -> AttachmentPage:
+        m = await service.get_matter(session, kind, matter_id, viewer)
+        return AttachmentPage(items=[_out(a) for a in await attachments.list_attachments(session, m.id)])
+
+    @r.get(
+        "/{matter_id}/attachments/{attachment_id}",
+        response_model=AttachmentOut,
+        summary="附件信息 Attachment",
+        responses=_READ_RESPONSES,
+    )
+    async def get_attachment(
+        matter_id: UUID, attachment_id: UUID, session: Session, viewer: ViewerDep
+    ) -> AttachmentOut:
+        m = await service.get_matter(session, kind, matter_id, viewer)
+        return _out(await attachments.get_attachment(session, m.id, attachment_id))
+
+    @r.get(
+        "/{matter_id}/attachments/{attachment_id}/content",
+        summary="下载附件 Download",
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}, **_READ_RESPONSES},
+    )
+    async def download(
+        matter_id: UUID,
+        attachment_id: UUID,
+        session: Session,
+        viewer: ViewerDep,
+        disposition: Literal["attachment", "inline"] = "attachment",
+    ) -> Response:
+        m = await service.get_matter(session, kind, matter_id, viewer)
+        row = await attachments.get_attachment(session, m.id, attachment_id)
+        content = await attachments.content_of(session, row.sha256)
+        return Response(
+            content,
+            media_type=row.media_type,
+            headers={
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row.filename)}",
+                "ETag": f'"{row.sha256}"',
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, max-age=0",
+            },
+        )
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
