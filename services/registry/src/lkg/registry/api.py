@@ -13,9 +13,10 @@ from lkg.common.auth import CurrentPrincipal, Principal, Role, require_roles
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.pagination import PageQuery, UpdatedSince
+from lkg.common.http.query import StrictQuery
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
-from lkg.registry import access, service
+from lkg.registry import access, plan_excel, plan_import, service
 from lkg.registry.models import Project
 from lkg.registry.org import service as org
 from lkg.registry.org.api import router as org_router
@@ -37,11 +38,16 @@ from lkg.registry.schemas import (
     MilestoneAdd,
     MilestoneOut,
     MilestoneReplan,
+    PlanImportMode,
+    PlanImportOut,
+    PlanRowErrorOut,
+    PlanRowResultOut,
     ProjectCreate,
     ProjectDetail,
     ProjectFilters,
     ProjectOut,
     ProjectPage,
+    ProjectSort,
     ProjectUpdate,
     Termination,
 )
@@ -53,6 +59,27 @@ Statistics = Annotated[
     Principal, Depends(require_roles(Role.STATISTICS_BUREAU, Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN))
 ]
 Filters = Annotated[ProjectFilters, Query()]
+Sort = Annotated[
+    ProjectSort | None,
+    Query(
+        description="排序字段，前加 - 为降序（同值按 id）/ order by a field, '-' for descending "
+        "(ties by id); default: registration order, or update order with updated_since"
+    ),
+]
+ImportModeQuery = Annotated[
+    PlanImportMode,
+    Query(
+        description="all：有错误行则不导入任何项目（默认）；valid_rows：只导入无错误的行 / "
+        "all-or-nothing (default), or import the valid rows only"
+    ),
+]
+XLSX_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "推进计划工作簿（.xlsx，请求体即文件）/ the plan workbook, the body is the file",
+        "content": {plan_excel.XLSX: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 NOT_FOUND = {404: {"description": "项目不存在或不在可见范围 / no such project within reach"}}
 
 
@@ -78,10 +105,39 @@ def _check(if_match: str | None, project: Project) -> int | None:
     return project.revision
 
 
+async def _idempotent(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    body: object,
+    create,
+) -> Response:
+    """Run ``create`` once per Idempotency-Key (DESIGN §3: mobile networks retry), then commit once."""
+    response = await idempotent_create(
+        session,
+        principal=principal.key,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        request_hash=request_hash(body),
+        create=create,
+    )
+    await session.commit()
+    return response
+
+
+def _created(model, location: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    extra = {"Location": location} if location else {}
+    return JSONResponse(model.model_dump(mode="json"), status_code=201, headers={**extra, **(headers or {})})
+
+
 def router() -> APIRouter:
     r = APIRouter()
     r.include_router(org_router())
-    p = APIRouter(prefix="/api/v1/projects", responses=NOT_FOUND)
+    # Unknown query parameters are refused on every project route (a misspelt filter would otherwise
+    # export or list the whole district): lkg.common.http.query.
+    p = APIRouter(prefix="/api/v1/projects", responses=NOT_FOUND, dependencies=[StrictQuery])
 
     async def visible(session: AsyncSession, runtime: ServiceRuntime, principal: Principal, project_id: UUID):
         project = await service.get_project(session, project_id)
@@ -107,26 +163,13 @@ def router() -> APIRouter:
     ) -> Response:
         async def create() -> Response:
             project = await service.register_project(session, runtime.clock, body, actor=principal.key)
-            return JSONResponse(
-                _out(project).model_dump(mode="json"),
-                status_code=201,
-                headers={
-                    **etag_header(project.id, project.revision),
-                    "Location": f"/api/v1/projects/{project.id}",
-                },
+            return _created(
+                _out(project),
+                f"/api/v1/projects/{project.id}",
+                etag_header(project.id, project.revision),
             )
 
-        response = await idempotent_create(
-            session,
-            principal=principal.key,
-            key=idempotency_key,
-            method="POST",
-            path=request.url.path,
-            request_hash=request_hash(body),
-            create=create,
-        )
-        await session.commit()
-        return response
+        return await _idempotent(request, session, principal, idempotency_key, body, create)
 
     @p.get("", response_model=ProjectPage, summary="项目列表 List projects")
     async def list_projects(
@@ -136,13 +179,103 @@ def router() -> APIRouter:
         page: PageQuery,
         filters: Filters,
         updated_since: UpdatedSince = None,
+        sort: Sort = None,
     ) -> ProjectPage:
         today = runtime.clock.now().date()
         seen = await access.visibility(session, principal, today)
         items, next_cursor = await service.list_projects(
-            session, page, visibility=seen, filters=filters, today=today, updated_since=updated_since
+            session,
+            page,
+            visibility=seen,
+            filters=filters,
+            today=today,
+            updated_since=updated_since,
+            sort=sort,
         )
         return ProjectPage(items=[_out(p) for p in items], next_cursor=next_cursor)
+
+    @p.get(
+        "/plan.xlsx",
+        summary="导出推进计划 Export the plan as Excel",
+        description="《重大产业项目推进计划》：调用者可见范围内、按列表同样的筛选和排序的项目，一行一个项目，"
+        "金额单位万元，计划节点日期；可原样修改后导入。",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "推进计划工作簿 / the plan as an XLSX workbook",
+                "content": {plan_excel.XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            },
+            409: {"description": "符合条件的项目过多，请加筛选 / too many projects: filter the export"},
+        },
+    )
+    async def export_plan(
+        session: Session,
+        runtime: Runtime,
+        principal: CurrentPrincipal,
+        filters: Filters,
+        sort: Sort = None,
+    ) -> Response:
+        now = runtime.clock.now()
+        seen = await access.visibility(session, principal, now.date())
+        rows = await plan_import.export_rows(
+            session, visibility=seen, filters=filters, today=now.date(), order=service.ordering(sort)
+        )
+        workbook = plan_excel.write_plan(
+            rows, title=f"临空港重大产业项目推进计划（{now.date().isoformat()}导出）", as_of=now
+        )
+        return Response(
+            workbook,
+            media_type=plan_excel.XLSX,
+            headers={"Content-Disposition": f'attachment; filename="plan-{now.date().isoformat()}.xlsx"'},
+        )
+
+    @p.post(
+        "/plan-imports",
+        response_model=PlanImportOut,
+        summary="导入推进计划 Import the plan (重大项目办)",
+        description="请求体为 .xlsx 文件（Content-Type: "
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet，"
+        "大小受 LKG_MAX_BODY_BYTES 限制）。"
+        "按项目ID、其次按项目代码匹配：匹配到则更新，否则新建；与 API 相同的用例（分线、历史、事件）。"
+        "逐行校验，错误行给出行号、列和原因；默认有错误行则不导入任何项目（422 plan_import_rejected），"
+        "`mode=valid_rows` 只导入无错误的行。支持 `Idempotency-Key`。",
+        openapi_extra=XLSX_BODY,
+        responses={
+            415: {"description": "不是 .xlsx 文件类型 / not an XLSX content type"},
+            422: {"description": "工作簿无法读取或有错误行 / unreadable workbook, or bad rows (mode=all)"},
+        },
+    )
+    async def import_plan(
+        request: Request,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        mode: ImportModeQuery = PlanImportMode.ALL,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != plan_excel.XLSX:
+            raise plan_excel.UnsupportedMediaType(f"请以 {plan_excel.XLSX} 上传 .xlsx 文件")
+        data = await request.body()
+
+        async def run() -> Response:
+            parsed = plan_excel.read_plan(data)
+            report = await plan_import.import_plan(
+                session, runtime.clock, parsed, mode=mode, actor=principal.key
+            )
+            out = PlanImportOut(
+                mode=mode,
+                rows=report.rows,
+                created=report.count("created"),
+                updated=report.count("updated"),
+                unchanged=report.count("unchanged"),
+                rejected=report.rejected,
+                results=[PlanRowResultOut(**vars(r)) for r in report.results],
+                errors=[PlanRowErrorOut(**e.as_dict()) for e in report.errors],
+            )
+            return JSONResponse(out.model_dump(mode="json"))
+
+        return await _idempotent(request, session, principal, idempotency_key, mode.encode() + data, run)
 
     @p.get("/by-code/{project_code}", response_model=ProjectDetail, summary="按项目代码查找 Look up by code")
     async def get_by_code(
@@ -254,17 +387,31 @@ def router() -> APIRouter:
             for c in await service.history(session, project_id)
         ]
 
-    @p.post("/{project_id}/milestones", status_code=201, response_model=MilestoneOut, summary="增加节点")
+    @p.post(
+        "/{project_id}/milestones",
+        status_code=201,
+        response_model=MilestoneOut,
+        summary="增加节点",
+        description="计划批准后增加的节点没有基线日期；须说明原因。支持 `Idempotency-Key`。",
+    )
     async def add_milestone(
-        project_id: UUID, body: MilestoneAdd, session: Session, runtime: Runtime, principal: Office
-    ) -> MilestoneOut:
+        project_id: UUID,
+        body: MilestoneAdd,
+        request: Request,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
         await visible(session, runtime, principal, project_id)
-        plan = body.model_copy()
-        milestone = await service.add_milestone(
-            session, runtime.clock, project_id, plan, actor=principal.key, reason=body.reason
-        )
-        await session.commit()
-        return MilestoneOut.model_validate(milestone, from_attributes=True)
+
+        async def create() -> Response:
+            milestone = await service.add_milestone(
+                session, runtime.clock, project_id, body.model_copy(), actor=principal.key, reason=body.reason
+            )
+            return _created(MilestoneOut.model_validate(milestone, from_attributes=True))
+
+        return await _idempotent(request, session, principal, idempotency_key, body, create)
 
     @p.post(
         "/{project_id}/milestones/{milestone_id}/replans",
@@ -352,28 +499,34 @@ def router() -> APIRouter:
         status_code=201,
         response_model=InvestmentReportOut,
         summary="月度投资上报 Report the month's investment",
-        description="同一月份再次上报即取代前一次；发布 `investment.reported`。",
+        description="同一月份再次上报即取代前一次；发布 `investment.reported`。支持 `Idempotency-Key`"
+        "（重试不会重复上报）。",
     )
     async def report_investment(
         project_id: UUID,
         body: InvestmentReportIn,
+        request: Request,
         session: Session,
         runtime: Runtime,
         principal: CurrentPrincipal,
-    ) -> InvestmentReportOut:
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
         project, seen = await visible(session, runtime, principal, project_id)
         access.ensure_unit_editor(project, principal, seen)
-        report = await service.report_investment(
-            session,
-            runtime.clock,
-            project_id,
-            year=body.year,
-            month=body.month,
-            amount=body.amount,
-            unit_id=body.reported_by_unit_id,
-        )
-        await session.commit()
-        return InvestmentReportOut.model_validate(report, from_attributes=True)
+
+        async def create() -> Response:
+            report = await service.report_investment(
+                session,
+                runtime.clock,
+                project_id,
+                year=body.year,
+                month=body.month,
+                amount=body.amount,
+                unit_id=body.reported_by_unit_id,
+            )
+            return _created(InvestmentReportOut.model_validate(report, from_attributes=True))
+
+        return await _idempotent(request, session, principal, idempotency_key, body, create)
 
     @p.post("/{project_id}/enrolment", response_model=ProjectOut, summary="统计入库状态 Enrolment status")
     async def set_enrolment(
@@ -426,24 +579,34 @@ def router() -> APIRouter:
         status_code=201,
         response_model=CommitmentOut,
         summary="登记承诺事项 Record a commitment",
-        description="政府承诺绑定单位和岗位（新官要理旧账）；逾期未履行发布 `commitment.overdue`（一次）。",
+        description="政府承诺绑定单位和岗位（新官要理旧账）；逾期未履行发布 `commitment.overdue`（一次）。"
+        "支持 `Idempotency-Key`。",
     )
     async def add_commitment(
-        project_id: UUID, body: CommitmentIn, session: Session, runtime: Runtime, principal: Office
-    ) -> CommitmentOut:
+        project_id: UUID,
+        body: CommitmentIn,
+        request: Request,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
         await visible(session, runtime, principal, project_id)
-        commitment = await service.add_commitment(
-            session,
-            runtime.clock,
-            project_id,
-            side=body.side,
-            description=body.description,
-            due_date=body.due_date,
-            obligor_unit_id=body.obligor_unit_id,
-            obligor_post_id=body.obligor_post_id,
-        )
-        await session.commit()
-        return CommitmentOut.model_validate(commitment, from_attributes=True)
+
+        async def create() -> Response:
+            commitment = await service.add_commitment(
+                session,
+                runtime.clock,
+                project_id,
+                side=body.side,
+                description=body.description,
+                due_date=body.due_date,
+                obligor_unit_id=body.obligor_unit_id,
+                obligor_post_id=body.obligor_post_id,
+            )
+            return _created(CommitmentOut.model_validate(commitment, from_attributes=True))
+
+        return await _idempotent(request, session, principal, idempotency_key, body, create)
 
     @p.post(
         "/{project_id}/commitments/{commitment_id}/fulfilments",

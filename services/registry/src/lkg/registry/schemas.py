@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -172,6 +173,56 @@ class ProjectFilters(BaseModel):
     q: Annotated[str, StringConstraints(max_length=100, pattern=r"^[^\x00-\x1f]*$")] | None = Field(
         default=None, description="名称搜索 / name contains"
     )
+
+
+class ProjectSort(StrEnum):
+    """列表排序 / the list's order: a field, ``-`` in front for descending (ties broken by id)."""
+
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+    UPDATED_AT = "updated_at"
+    UPDATED_AT_DESC = "-updated_at"
+    NAME = "name"
+    NAME_DESC = "-name"
+    TOTAL_INVESTMENT = "total_investment"
+    TOTAL_INVESTMENT_DESC = "-total_investment"
+
+
+class PlanImportMode(StrEnum):
+    """导入方式 / import mode: ``all`` 全部或全不（有错误行则不导入任何项目）;
+    ``valid_rows`` 只导入无错误的行."""
+
+    ALL = "all"
+    VALID_ROWS = "valid_rows"
+
+
+class PlanRowErrorOut(BaseModel):
+    """一行的错误 / what is wrong with one row of the workbook."""
+
+    row: int = Field(description="Excel 行号 / the row number as Excel shows it")
+    column: str | None = Field(description="列字母，如 M / column letter (null: the whole row)")
+    header: str | None = Field(description="列标题，如 计划开工 / column header")
+    code: str = Field(description="稳定的错误代码 / stable code")
+    message: str = Field(description="原因（中文）/ reason (zh-CN)")
+
+
+class PlanRowResultOut(BaseModel):
+    row: int
+    project_id: UUID
+    action: Literal["created", "updated", "unchanged"]
+
+
+class PlanImportOut(BaseModel):
+    """推进计划导入结果 / what an import did."""
+
+    mode: PlanImportMode
+    rows: int = Field(description="数据行数（空行不计）/ data rows read (empty rows skipped)")
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int = Field(description="有错误未导入的行数 / rows not imported")
+    results: list[PlanRowResultOut]
+    errors: list[PlanRowErrorOut]
 
 
 class LineExplanation(BaseModel):

@@ -1,0 +1,591 @@
+"""The project plan as an Excel workbook (《重大产业项目推进计划》): write it, read it back row by row.
+
+A district office keeps the year's plan in Excel; this module is the one place that knows the sheet's
+shape. It is pure (bytes in, rows and row errors out; rows in, bytes out): matching rows to projects,
+resolving unit names and applying the changes are the import use case's (:mod:`lkg.registry.plan_import`).
+
+The sheet: a title in row 1, Chinese headers in row 2, one project per row from row 3. Columns are found
+by their header, so a district may reorder them or add its own (ignored). Money is in **万元** (ten
+thousand yuan), as the plan and the bulletins show it (DESIGN §3); the API keeps yuan, so 1.5 万元 is
+15000.00 yuan and a 万元 amount may have at most 6 decimals (exact to the fen). 亿元以上, the line and the
+routing basis are exported for reading and never imported: the first is derived from total investment,
+the others from the routing rules (policy §一(一)).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from lkg.common.clock import TZ
+from lkg.common.events.contracts import (
+    ONE_HUNDRED_MILLION_YUAN,
+    ApprovalType,
+    MilestoneType,
+    ProjectCategory,
+    ProjectClass,
+    ProjectStatus,
+)
+from lkg.common.http.problems import DomainError
+from lkg.common.http.types import Text
+from lkg.registry.projectcode import check_project_code
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SHEET = "推进计划"
+#: At most this many project rows in one workbook (the 2020 plan has 245).
+MAX_ROWS = 5000
+#: The header row is looked for in the first rows (a district may add a line or two above it).
+_HEADER_SEARCH_ROWS = 10
+_WAN = Decimal(10_000)
+#: The API's money type: at most 13 digits of yuan before the point (``lkg.common.http.types.Yuan``).
+_MAX_YUAN = Decimal(10) ** 13
+
+CATEGORY_LABELS: dict[ProjectCategory, str] = {
+    ProjectCategory.INDUSTRIAL: "工业",
+    ProjectCategory.SERVICES: "现代服务业",
+    ProjectCategory.REAL_ESTATE: "房地产",
+    ProjectCategory.AGRICULTURAL: "农业",
+}
+CLASS_LABELS: dict[ProjectClass, str] = {
+    ProjectClass.PRELIMINARY: "前期项目",
+    ProjectClass.NEW_START: "计划新开工",
+    ProjectClass.CONTINUING: "结转续建",
+    ProjectClass.COMPLETING: "完工投产",
+}
+APPROVAL_LABELS: dict[ApprovalType, str] = {
+    ApprovalType.RATIFICATION: "核准类",
+    ApprovalType.FILING: "备案类",
+}
+STATUS_LABELS: dict[ProjectStatus, str] = {
+    ProjectStatus.ACTIVE: "在库",
+    ProjectStatus.TERMINATED: "已解约",
+    ProjectStatus.DEREGISTERED: "已销号",
+}
+#: The plan's milestone columns (节点, policy §三(一)); 其他 milestones have no column and stay as they are.
+MILESTONE_HEADERS: dict[MilestoneType, str] = {
+    MilestoneType.NEGOTIATION: "计划洽谈",
+    MilestoneType.SIGNING: "计划签约",
+    MilestoneType.LAND_DEPOSIT: "计划缴纳土地保证金",
+    MilestoneType.CAPITAL_INJECTION: "计划进资",
+    MilestoneType.CONSTRUCTION_START: "计划开工",
+    MilestoneType.COMPLETION: "计划竣工",
+    MilestoneType.PRODUCTION_START: "计划投产",
+    MilestoneType.FULL_PRODUCTION: "计划达产",
+}
+YES, NO = "是", "否"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    width: int
+    required: bool = False
+    #: Exported for reading, ignored on import (derived by the registry).
+    read_only: bool = False
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("seq", "序号", 6, read_only=True),
+    Column("project_id", "项目ID", 38),
+    Column("project_code", "项目代码", 28),
+    Column("name", "项目名称", 36, required=True),
+    Column("enterprise", "建设单位", 30, required=True),
+    Column("enterprise_credit_code", "统一社会信用代码", 22),
+    Column("category", "项目类型", 12, required=True),
+    Column("project_class", "项目类别", 12, required=True),
+    Column("responsible_unit", "责任单位", 16, required=True),
+    Column("approval_type", "审批类型", 10),
+    Column("provincial_municipal", "省市重大项目", 12),
+    Column("fast_track", "批前提速", 10),
+    Column("total_investment", "总投资（万元）", 16, required=True),
+    Column("planned_annual_investment", "年度计划投资（万元）", 18, required=True),
+    Column("plan_year", "计划年度", 10, required=True),
+    *(Column(f"milestone.{t.value}", h, 14) for t, h in MILESTONE_HEADERS.items()),
+    Column("reason", "变更原因", 24),
+    Column("above_100m", "亿元以上", 10, read_only=True),
+    Column("line", "包保线", 18, read_only=True),
+    Column("routing_reason", "分线依据", 40, read_only=True),
+    Column("status", "状态", 8, read_only=True),
+)
+BY_HEADER = {c.header: c for c in COLUMNS}
+
+
+class PlanWorkbookUnreadable(DomainError):
+    code = "plan_workbook_unreadable"
+    status = 422
+    title = "无法读取推进计划工作簿"
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "不支持的文件类型"
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong with one row: its Excel row number, the column (letter and header) and why."""
+
+    row: int
+    column: str | None
+    header: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "column": self.column,
+            "header": self.header,
+            "code": self.code,
+            "message": self.message,
+        }
+
+
+@dataclass
+class PlanRow:
+    """One project row, parsed and checked on its own (no database): money in yuan."""
+
+    row: int
+    project_id: uuid.UUID | None
+    project_code: str | None
+    name: str
+    enterprise: str
+    enterprise_credit_code: str | None
+    category: ProjectCategory
+    project_class: ProjectClass
+    responsible_unit: str
+    approval_type: ApprovalType | None
+    provincial_municipal: bool | None
+    fast_track: bool | None
+    total_investment: Decimal
+    planned_annual_investment: Decimal
+    plan_year: int
+    milestones: dict[MilestoneType, date] = field(default_factory=dict)
+    reason: str | None = None
+    #: Where each field sits, to point an error the import finds later at its cell.
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedPlan:
+    rows: list[PlanRow]
+    errors: list[RowError]
+    #: Data rows seen (empty rows skipped), valid or not.
+    total: int
+
+    @property
+    def rejected_rows(self) -> set[int]:
+        return {e.row for e in self.errors}
+
+
+_TEXT = TypeAdapter(Text)
+_DATE_TEXT = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_AMOUNT_TEXT = re.compile(r"^\d{1,12}(\.\d+)?$")
+
+
+class _CellError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    try:
+        return _TEXT.validate_python(str(value))
+    except ValidationError:
+        raise _CellError("text_invalid", "须为1–200个字符的文字，不能含控制字符") from None
+
+
+def _choice(value: Any, labels: Mapping[Any, str]) -> Any:
+    text = str(value).strip()
+    for member, label in labels.items():
+        if text in (label, member.value):
+            return member
+    raise _CellError("unknown_choice", f"取值须为：{'、'.join(labels.values())}")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text in (YES, "Y", "y", "√"):
+        return True
+    if text in (NO, "N", "n"):
+        return False
+    raise _CellError("invalid_flag", f"须填“{YES}”或“{NO}”")
+
+
+def _wan_to_yuan(value: Any) -> Decimal:
+    """万元 in the cell, yuan out: exact, non-negative, at most 6 decimals of 万元 (the fen)."""
+    if isinstance(value, bool):
+        raise _CellError("invalid_amount", "须为不小于0的数字（万元）")
+    if isinstance(value, int | float):
+        if isinstance(value, float) and value != value:  # NaN
+            raise _CellError("invalid_amount", "须为不小于0的数字（万元）")
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    else:
+        text = str(value).strip().replace(",", "").replace("，", "")
+        if not _AMOUNT_TEXT.fullmatch(text):
+            raise _CellError("invalid_amount", "须为不小于0的数字（万元）")
+        amount = Decimal(text)
+    if amount < 0:
+        raise _CellError("invalid_amount", "须为不小于0的数字（万元）")
+    try:
+        yuan = amount * _WAN
+        exact = yuan.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise _CellError("amount_out_of_range", "金额超出范围") from None
+    if exact != yuan:
+        raise _CellError("amount_too_precise", "万元金额最多6位小数（精确到分）")
+    if exact >= _MAX_YUAN:
+        raise _CellError("amount_out_of_range", "金额超出范围（须小于10亿万元）")
+    return exact
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, datetime):
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    else:
+        m = _DATE_TEXT.fullmatch(str(value).strip())
+        if m is None:
+            raise _CellError("invalid_date", "须为日期，如 2020-06-30")
+        try:
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            raise _CellError("invalid_date", "日期不存在") from None
+    if not 2000 <= day.year <= 2100:
+        raise _CellError("date_out_of_range", "日期须在2000–2100年之间")
+    return day
+
+
+def _year(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _CellError("invalid_year", "计划年度须为2000–2100之间的整数")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 2000 <= value <= 2100:
+        raise _CellError("invalid_year", "计划年度须为2000–2100之间的整数")
+    return value
+
+
+def _project_id(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        raise _CellError("invalid_project_id", "项目ID格式不正确（导出时生成，请勿修改）") from None
+
+
+def _project_code(value: Any) -> str:
+    checked = check_project_code(str(value))
+    if not checked.ok:
+        raise _CellError("project_code_invalid", checked.errors[0])
+    return checked.code
+
+
+_PARSERS = {
+    "project_id": _project_id,
+    "project_code": _project_code,
+    "name": _text,
+    "enterprise": _text,
+    "enterprise_credit_code": _text,
+    "category": lambda v: _choice(v, CATEGORY_LABELS),
+    "project_class": lambda v: _choice(v, CLASS_LABELS),
+    "responsible_unit": _text,
+    "approval_type": lambda v: _choice(v, APPROVAL_LABELS),
+    "provincial_municipal": _flag,
+    "fast_track": _flag,
+    "total_investment": _wan_to_yuan,
+    "planned_annual_investment": _wan_to_yuan,
+    "plan_year": _year,
+    "reason": _text,
+}
+
+
+def _open(data: bytes):
+    from openpyxl import load_workbook
+
+    if not data.startswith(b"PK"):
+        raise PlanWorkbookUnreadable("文件不是 Excel 工作簿（.xlsx）")
+    try:
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zip, XML and key errors alike on a damaged file
+        raise PlanWorkbookUnreadable("文件不是可读取的 Excel 工作簿（.xlsx）") from exc
+
+
+def _header_map(rows: list[tuple[Any, ...]]) -> tuple[int, dict[str, int]]:
+    """The header row (1-based) and each known column's 0-based position."""
+    for number, values in enumerate(rows[:_HEADER_SEARCH_ROWS], start=1):
+        headers = [str(v).strip() if v is not None else "" for v in values]
+        if BY_HEADER_KEY["name"].header not in headers:
+            continue
+        positions: dict[str, int] = {}
+        for i, header in enumerate(headers):
+            column = BY_HEADER.get(header.replace("(", "（").replace(")", "）"))
+            if column is None or column.read_only:
+                continue
+            if column.key in positions:
+                raise PlanWorkbookUnreadable(f"表头“{header}”出现了两次", code="plan_headers_invalid")
+            positions[column.key] = i
+        missing = [c.header for c in COLUMNS if c.required and c.key not in positions]
+        if missing:
+            raise PlanWorkbookUnreadable(f"缺少必填列：{'、'.join(missing)}", code="plan_headers_invalid")
+        return number, positions
+    raise PlanWorkbookUnreadable(
+        f"前{_HEADER_SEARCH_ROWS}行中没有找到表头（应有“项目名称”等列）", code="plan_headers_invalid"
+    )
+
+
+def read_plan(data: bytes, *, max_rows: int = MAX_ROWS) -> ParsedPlan:
+    """Parse and check every row on its own; a bad row gives one error per bad cell, with its row number
+    as Excel shows it. Unknown columns are ignored; read-only ones (亿元以上, 包保线, …) too."""
+    from openpyxl.utils import get_column_letter
+
+    workbook = _open(data)
+    try:
+        sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
+        raw = [tuple(r) for r in sheet.iter_rows(values_only=True)]
+    except Exception as exc:
+        raise PlanWorkbookUnreadable("文件不是可读取的 Excel 工作簿（.xlsx）") from exc
+    finally:
+        workbook.close()
+    header_row, positions = _header_map(raw)
+    letters = {key: get_column_letter(i + 1) for key, i in positions.items()}
+    milestone_keys = {f"milestone.{t.value}": t for t in MILESTONE_HEADERS}
+    parsed = ParsedPlan(rows=[], errors=[], total=0)
+    seen: dict[tuple[str, Any], int] = {}
+    for number, values in enumerate(raw[header_row:], start=header_row + 1):
+        cells = {key: (values[i] if i < len(values) else None) for key, i in positions.items()}
+        if all(_blank(v) for v in cells.values()):
+            continue
+        parsed.total += 1
+        if parsed.total > max_rows:
+            raise PlanWorkbookUnreadable(f"一次最多导入{max_rows}个项目", code="plan_too_many_rows")
+        out: dict[str, Any] = {}
+        errors: list[RowError] = []
+        for key, value in cells.items():
+            column = BY_HEADER_KEY[key]
+            if _blank(value):
+                if column.required:
+                    errors.append(RowError(number, letters[key], column.header, "required", "必填"))
+                continue
+            try:
+                out[key] = _day(value) if key in milestone_keys else _PARSERS[key](value)
+            except _CellError as exc:
+                errors.append(RowError(number, letters[key], column.header, exc.code, exc.message))
+        for key in ("project_id", "project_code"):
+            if key in out:
+                first = seen.setdefault((key, out[key]), number)
+                if first != number:
+                    errors.append(
+                        RowError(
+                            number,
+                            letters[key],
+                            BY_HEADER_KEY[key].header,
+                            "duplicate_in_workbook",
+                            f"与第{first}行重复",
+                        )
+                    )
+        if errors:
+            parsed.errors.extend(errors)
+            continue
+        parsed.rows.append(
+            PlanRow(
+                row=number,
+                project_id=out.get("project_id"),
+                project_code=out.get("project_code"),
+                name=out["name"],
+                enterprise=out["enterprise"],
+                enterprise_credit_code=out.get("enterprise_credit_code"),
+                category=out["category"],
+                project_class=out["project_class"],
+                responsible_unit=out["responsible_unit"],
+                approval_type=out.get("approval_type"),
+                provincial_municipal=out.get("provincial_municipal"),
+                fast_track=out.get("fast_track"),
+                total_investment=out["total_investment"],
+                planned_annual_investment=out["planned_annual_investment"],
+                plan_year=out["plan_year"],
+                milestones={t: out[k] for k, t in milestone_keys.items() if k in out},
+                reason=out.get("reason"),
+                columns=dict(letters),
+            )
+        )
+    return parsed
+
+
+BY_HEADER_KEY = {c.key: c for c in COLUMNS}
+
+
+# ---- writing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """What the export writes for one project (the registry's rows, flattened by the caller)."""
+
+    project_id: uuid.UUID
+    project_code: str | None
+    name: str
+    enterprise: str
+    enterprise_credit_code: str | None
+    category: str
+    project_class: str
+    responsible_unit: str
+    approval_type: str | None
+    provincial_municipal: bool
+    fast_track: bool
+    total_investment: Decimal
+    planned_annual_investment: Decimal
+    plan_year: int
+    milestones: Mapping[MilestoneType, date]
+    line: str | None
+    routing_reason: str
+    status: str
+
+
+def _yuan_to_wan(yuan: Decimal) -> float:
+    # A float holds 15 significant digits exactly, which is every amount the API admits (13 + 2), and
+    # reading the cell back takes its shortest repr: the round trip is exact.
+    return float(yuan / _WAN)
+
+
+def _values(seq: int, row: ExportRow) -> list[Any]:
+    by_key: dict[str, Any] = {
+        "seq": seq,
+        "project_id": str(row.project_id),
+        "project_code": row.project_code,
+        "name": row.name,
+        "enterprise": row.enterprise,
+        "enterprise_credit_code": row.enterprise_credit_code,
+        "category": CATEGORY_LABELS[ProjectCategory(row.category)],
+        "project_class": CLASS_LABELS[ProjectClass(row.project_class)],
+        "responsible_unit": row.responsible_unit,
+        "approval_type": APPROVAL_LABELS[ApprovalType(row.approval_type)] if row.approval_type else None,
+        "provincial_municipal": YES if row.provincial_municipal else NO,
+        "fast_track": YES if row.fast_track else NO,
+        "total_investment": _yuan_to_wan(row.total_investment),
+        "planned_annual_investment": _yuan_to_wan(row.planned_annual_investment),
+        "plan_year": row.plan_year,
+        "reason": None,
+        "above_100m": YES if row.total_investment >= ONE_HUNDRED_MILLION_YUAN else NO,
+        "line": row.line or "待分线",
+        "routing_reason": row.routing_reason,
+        "status": STATUS_LABELS[ProjectStatus(row.status)],
+    }
+    for kind in MILESTONE_HEADERS:
+        by_key[f"milestone.{kind.value}"] = row.milestones.get(kind)
+    return [by_key[c.key] for c in COLUMNS]
+
+
+def write_plan(rows: Sequence[ExportRow], *, title: str, as_of: datetime) -> bytes:
+    """The plan as a workbook a district office can use as it is, and import again unchanged. The same
+    rows at the same time give the same bytes (fixed document properties and zip entry times)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEET
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(COLUMNS))
+    ws.append([c.header for c in COLUMNS])
+    grey = PatternFill("solid", fgColor="DDDDDD")
+    for i, column in enumerate(COLUMNS, start=1):
+        cell = ws.cell(row=2, column=i)
+        cell.font = Font(bold=True, color="C00000" if column.required else "000000")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        if column.read_only:
+            cell.fill = grey
+        ws.column_dimensions[get_column_letter(i)].width = column.width
+    for seq, row in enumerate(rows, start=1):
+        ws.append(_values(seq, row))
+    for i, column in enumerate(COLUMNS, start=1):
+        if column.key.startswith("milestone."):
+            fmt = "yyyy-mm-dd"
+        elif column.key in ("total_investment", "planned_annual_investment"):
+            fmt = "#,##0.00####"
+        else:
+            continue
+        for cells in ws.iter_rows(min_row=3, min_col=i, max_col=i):
+            for cell in cells:
+                cell.number_format = fmt
+    ws.freeze_panes = "E3"
+    notes = wb.create_sheet("填表说明")
+    notes.append(["列", "是否必填", "说明"])
+    for column in COLUMNS:
+        notes.append([column.header, "必填" if column.required else "", _NOTES.get(column.key, "")])
+    notes.column_dimensions["A"].width = 22
+    notes.column_dimensions["C"].width = 90
+    fixed = as_of.astimezone(TZ).replace(tzinfo=None)
+    wb.properties.created = fixed
+    wb.properties.modified = fixed
+    wb.properties.creator = "LKG 临空港重大产业项目落地建设在线"
+    raw = io.BytesIO()
+    wb.save(raw)
+    return _fixed_zip_times(raw.getvalue(), fixed)
+
+
+_NOTES = {
+    "seq": "仅供阅读，导入时忽略",
+    "project_id": (
+        "系统生成；新项目留空。导入时按项目ID（其次按项目代码）匹配已有项目，匹配到则更新，否则新建"
+    ),
+    "project_code": "全国投资项目在线审批监管平台的24位项目代码（可空）",
+    "category": "、".join(CATEGORY_LABELS.values()),
+    "project_class": "、".join(CLASS_LABELS.values()),
+    "responsible_unit": "组织目录中的单位名称，如 金银湖街",
+    "approval_type": "、".join(APPROVAL_LABELS.values()) + "（可空）",
+    "provincial_municipal": f"{YES}/{NO}（空=新项目为{NO}，已有项目不变）",
+    "fast_track": f"{YES}/{NO}（空=新项目为{NO}，已有项目不变）",
+    "total_investment": "单位：万元（最多6位小数）；亿元以上由此推导",
+    "planned_annual_investment": "单位：万元（最多6位小数）",
+    "plan_year": "如 2020；已有项目的计划年度不能通过导入修改",
+    "reason": "修改已有项目的计划节点日期时必填（调整计划须说明原因，年度基线不变）",
+    "above_100m": "由总投资推导，导入时忽略",
+    "line": "由分线规则确定，导入时忽略",
+    "routing_reason": "由分线规则确定，导入时忽略",
+    "status": "导入时忽略；已解约、已销号的项目不能通过导入修改",
+}
+for _kind, _header in MILESTONE_HEADERS.items():
+    _NOTES[f"milestone.{_kind.value}"] = "计划日期，如 2020-06-30；空=不设（已有节点不变）"
+
+
+def _fixed_zip_times(data: bytes, when: datetime) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(
+                info.filename, date_time=(when.year, when.month, when.day, when.hour, when.minute, 0)
+            )
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            target.writestr(fixed, source.read(info.filename))
+    return out.getvalue()
