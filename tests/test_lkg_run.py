@@ -65,6 +65,18 @@ class Run:
             time.sleep(0.5)
         raise AssertionError("lkg run did not become ready")
 
+    def projects(self, headers: dict[str, str]) -> list[dict]:
+        """Every project in the register, page by page (at most 200 a page)."""
+        found: list[dict] = []
+        cursor = None
+        while True:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = httpx.get(f"{self.base}/api/v1/projects", headers=headers, params=params).json()
+            found += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return found
+
     def lkg(self, *args: str) -> str:
         result = subprocess.run(
             [LKG, *args, "--data-dir", str(self.data_dir)] if args[0] == "clock" else [LKG, *args],
@@ -94,9 +106,15 @@ def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_p
         assert ready["now"] == "2020-05-01T09:00:00+08:00"  # the day the policy was issued (DESIGN §5)
         token = first.lkg("token", "--person", "demo", "--role", "major_projects_office").replace("\n", "")
         headers = {"Authorization": f"Bearer {token}"}
-        projects = httpx.get(f"{first.base}/api/v1/projects", headers=headers).json()["items"]
-        assert len(projects) == 3 and all(p["name"].startswith("【演示】") for p in projects)
+        # The synthetic 2020 portfolio (DESIGN §8), every project labelled as demo data.
+        projects = first.projects(headers)
+        assert len(projects) == 245 and all(p["name"].startswith("【演示】") for p in projects)
         assert "2020-05-04T09:00:00+08:00" in first.lkg("clock", "advance", "3d")
+        # The move settled every service: each read copy holds the last project registered.
+        last = projects[-1]["id"]
+        for service in ("approvals", "issues", "scoring", "notifier"):
+            copy = httpx.get(f"{first.base}/api/v1/read-copies/{service}/projects/{last}", headers=headers)
+            assert copy.status_code == 200, (service, copy.text)
     finally:
         first.interrupt()
     assert no_strays(data_dir) == []
@@ -105,8 +123,7 @@ def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_p
     try:
         ready = second.wait_ready()
         assert ready["now"] == "2020-05-04T09:00:00+08:00"
-        projects = httpx.get(f"{second.base}/api/v1/projects", headers=headers).json()["items"]
-        assert len(projects) == 3  # seeded once
+        assert len(second.projects(headers)) == 245  # seeded once
     finally:
         second.interrupt()
     assert no_strays(data_dir) == []

@@ -1,65 +1,28 @@
-"""Demo data of the embedded default (DESIGN §8): the 2020 org directory (real, from the policy) and a few
-synthetic, clearly labelled (【演示】) projects on its units. Seeding is idempotent: a second ``lkg run``
-seeds nothing (the directory document changes nothing when loaded again; projects only into an empty
-register)."""
+"""Demo data of the embedded default (DESIGN §8): the 2020 org directory (real, from the policy) and the
+synthetic 2020 portfolio of 245 clearly labelled (【演示】) projects (:mod:`lkg.registry.portfolio`).
+
+The projects go in through the registry's use cases, so each one is routed by the real rule table and
+emits ``project.registered`` (and, for the projects the plan assigns explicitly, ``project.changed`` when
+their explicit rules are added): every other service's read copy gets all 245. Seeding is idempotent: a
+second ``lkg run`` seeds nothing (the directory document changes nothing when loaded again; projects go
+only into an empty register). Everything is one transaction: a failed seed leaves nothing half-done.
+"""
 
 from __future__ import annotations
-
-from datetime import date
-from decimal import Decimal
 
 import sqlalchemy as sa
 
 from lkg.common.clock import SimulatedClock
 from lkg.common.db import Database
-from lkg.common.events.contracts import ApprovalType, MilestoneType, ProjectCategory, ProjectClass
 from lkg.common.settings import ServiceSettings
-from lkg.registry import service
+from lkg.registry import portfolio, service
 from lkg.registry.models import Project
 from lkg.registry.org.document import default_document, org_id
-from lkg.registry.schemas import MilestonePlan, ProjectCreate
-
-DEMO_PROJECTS = [
-    (
-        "【演示】智能装备产业园项目",
-        "演示智能装备有限公司",
-        "street.jinyinhu",
-        ProjectCategory.INDUSTRIAL,
-        ProjectClass.NEW_START,
-        ApprovalType.FILING,
-        Decimal("350000000.00"),
-        Decimal("120000000.00"),
-        True,
-        False,
-    ),
-    (
-        "【演示】冷链物流中心项目",
-        "演示冷链物流有限公司",
-        "office.bonded_logistics",
-        ProjectCategory.SERVICES,
-        ProjectClass.PRELIMINARY,
-        ApprovalType.RATIFICATION,
-        Decimal("80000000.00"),
-        Decimal("20000000.00"),
-        False,
-        True,
-    ),
-    (
-        "【演示】生物医药研发基地项目",
-        "演示生物医药有限公司",
-        "office.electromechanical",
-        ProjectCategory.INDUSTRIAL,
-        ProjectClass.CONTINUING,
-        ApprovalType.FILING,
-        Decimal("1200000000.00"),
-        Decimal("300000000.00"),
-        False,
-        False,
-    ),
-]
+from lkg.registry.org.service import load_directory
 
 
 async def seed_demo(db: Database) -> int:
+    """Load the 2020 directory and, into an empty register, the demo portfolio; returns rows created."""
     clock = SimulatedClock(ServiceSettings().simulated_start)
     created = 0
     async with db.transaction() as session:
@@ -68,40 +31,20 @@ async def seed_demo(db: Database) -> int:
         )
         if (await session.execute(sa.select(sa.func.count()).select_from(Project))).scalar_one():
             return created
-        for (
-            name,
-            enterprise,
-            unit,
-            category,
-            klass,
-            approval,
-            total,
-            annual,
-            fast,
-            provincial,
-        ) in DEMO_PROJECTS:
-            await service.register_project(
-                session,
-                clock,
-                ProjectCreate(
-                    name=name,
-                    enterprise=enterprise,
-                    category=category,
-                    project_class=klass,
-                    responsible_unit_id=org_id(unit),
-                    approval_type=approval,
-                    total_investment=total,
-                    plan_year=2020,
-                    planned_annual_investment=annual,
-                    fast_track=fast,
-                    provincial_municipal=provincial,
-                    milestones=[
-                        MilestonePlan(type=MilestoneType.SIGNING, planned_date=date(2020, 5, 15)),
-                        MilestonePlan(type=MilestoneType.CONSTRUCTION_START, planned_date=date(2020, 6, 30)),
-                        MilestonePlan(type=MilestoneType.PRODUCTION_START, planned_date=date(2021, 6, 30)),
-                    ],
-                ),
-                actor="seed",
-            )
+        units = (await load_directory(session, kinds=["unit"])).units
+        names = {key: units[org_id(key)].name for key in {g.unit for g in portfolio.GROUPS}}
+        assigned = []
+        for planned in portfolio.generate(names).projects:
+            project = await service.register_project(session, clock, planned.create, actor="seed")
+            if planned.assignment is not None:
+                assigned.append((project.id, planned.assignment))
             created += 1
+        # The plan's explicit assignments (§二(二)1 and 8) name projects, so they follow the registration.
+        await service.apply_org_changes(
+            session,
+            clock,
+            portfolio.explicit_rules(assigned, valid_from=clock.now().date()),
+            actor="seed",
+            reason="2020年推进计划明确指定包保线的项目（§二(二)1、8）",
+        )
     return created
