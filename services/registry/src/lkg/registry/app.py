@@ -1,31 +1,44 @@
 """The registry service (项目登记与组织目录): composition root.
 
 Owns the project register and (with the registry issue) the organisation directory of the 三层八线
-mechanism; every other service reads it through its events (DESIGN §3).
+mechanism and the accounts that sign people in; every other service reads it through its events (DESIGN §3).
 """
 
 from __future__ import annotations
 
+from fastapi import APIRouter
+
 from lkg.common.runtime.service import ServiceSpec
 from lkg.registry import api
 from lkg.registry.access import DirectoryReachResolver
+from lkg.registry.accounts import api as accounts_api
 from lkg.registry.models import metadata
 from lkg.registry.scans import SCANS
 from lkg.registry.seed import seed_demo
 from lkg.registry.settings import RegistrySettings
 
+
+def router() -> APIRouter:
+    """Every route of the registry: projects and the org directory, and ``/api/v1/auth/...``."""
+    r = APIRouter()
+    r.include_router(api.router())
+    r.include_router(accounts_api.router())
+    return r
+
+
 SPEC = ServiceSpec(
     name="registry",
     title="项目登记 Registry — 临空港重大产业项目落地建设在线",
     description=(
-        "重大产业项目库与三层八线组织目录：项目、节点、投资、统计入库、承诺与诚信。\n\n"
-        "The project register and the organisation directory of the three-layer, eight-line mechanism."
+        "重大产业项目库与三层八线组织目录：项目、节点、投资、统计入库、承诺与诚信；账号与对接系统。\n\n"
+        "The project register and the organisation directory of the three-layer, eight-line mechanism; "
+        "accounts and client systems."
     ),
     version="0.1.0",
     settings_cls=RegistrySettings,
     metadata=metadata,
     migrations="lkg.registry:migrations",
-    router=api.router,
+    router=router,
     scans=SCANS,
     reach_resolver=DirectoryReachResolver,
     seed=seed_demo,
