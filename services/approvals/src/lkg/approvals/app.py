@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lkg.approvals import api
-from lkg.approvals.clocks import scan_clocks
+from lkg.approvals.clocks import recompute_provisional, scan_clocks
 from lkg.approvals.handlers import SUBSCRIPTIONS
 from lkg.approvals.models import metadata, org
 from lkg.approvals.seed import seed_catalogue
@@ -31,6 +31,8 @@ SPEC = ServiceSpec(
     read_copy_tables=("project_copy", *org.names),
     reach_resolver=lambda runtime: OrgReachResolver(runtime, org),
     seed=seed_catalogue,
+    # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (DESIGN §5).
+    on_calendar_loaded=recompute_provisional,
 )
 
 

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan
 from lkg.common.calendar import Pause, WorkingCalendar, local_date
+from lkg.common.clock import TZ
 from lkg.common.events.contracts import ApprovalClockKind, ApprovalDueSoon, ApprovalStalled, BudgetUnit
 from lkg.common.events.outbox import stage
 from lkg.common.runtime.service import ServiceRuntime
@@ -176,6 +178,7 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
     calendar = runtime.calendar
     share = float(getattr(runtime.settings, "due_soon_share", 0.8))
     table = ApprovalClock.__table__
+    recomputed = await catch_up_loaded_years(runtime)
 
     async def handle(session: AsyncSession, row: Any) -> bool:
         now = runtime.clock.now()  # the row's next_at, not the time the clock jumped to
@@ -233,7 +236,7 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
         await session.flush()
         return True  # next_at moved to the due time: select again in due order
 
-    return await scan_due(
+    return recomputed + await scan_due(
         db=runtime.db,
         clock=runtime.clock,
         table=table,
@@ -241,3 +244,107 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
         until=until,
         handle=handle,
     )
+
+
+# ---- an official year loaded: provisional deadlines recomputed (DESIGN §5, docs/calendar.md) ----------
+
+#: (database URL, year) pairs this process has already brought in step, so the catch-up at the first scan
+#: after a start (a year loaded while the service was down) runs once per year, not on every scan.
+_caught_up: set[tuple[str, int]] = set()
+
+RECOMPUTE_BATCH = 500
+
+
+async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
+    """``on_calendar_loaded``: every running clock whose due time was computed on the provisional calendar
+    of ``year`` gets its due time, warning and provisional flag again from the loaded schedule, once, in due
+    order. Returns how many clocks changed.
+
+    A clock is a candidate when it is still flagged provisional and its counting touches ``year`` (started
+    before the year ends, due on or after it begins, or paused with no due time yet). Recomputing is
+    idempotent: a second call (a replica, a restart) finds the clocks no longer provisional, or computes
+    the same values and writes nothing. Breached, met and cancelled clocks keep what happened to them: a
+    stall already emitted is history, not a forecast. Each change is written to the item's history, and
+    the plans concerned are looked at again by the start-at-risk scan (their earliest start counted days of
+    that year too)."""
+    from lkg.approvals.service import mark_for_reassessment
+
+    _caught_up.add((runtime.settings.database_url or "", year))
+    calendar = runtime.calendar
+    share = float(getattr(runtime.settings, "due_soon_share", 0.8))
+    begins = datetime(year, 1, 1, tzinfo=TZ)
+    ends = datetime(year + 1, 1, 1, tzinfo=TZ)
+    candidate = sa.and_(
+        ApprovalClock.state == "running",
+        ApprovalClock.provisional.is_(True),
+        ApprovalClock.started_at < ends,
+        sa.or_(ApprovalClock.due_at.is_(None), ApprovalClock.due_at >= begins),
+    )
+    in_due_order = (ApprovalClock.due_at.asc().nulls_last(), ApprovalClock.id)
+    async with runtime.db.sessions() as session:
+        ids = list(
+            (
+                await session.scalars(sa.select(ApprovalClock.id).where(candidate).order_by(*in_due_order))
+            ).all()
+        )
+    changed = 0
+    for offset in range(0, len(ids), RECOMPUTE_BATCH):
+        chunk = ids[offset : offset + RECOMPUTE_BATCH]
+        async with runtime.db.transaction() as session:
+            now = runtime.clock.now()
+            # Locked and filtered again: a scan or another replica may have moved a clock meanwhile.
+            rows = (
+                await session.scalars(
+                    sa.select(ApprovalClock)
+                    .where(ApprovalClock.id.in_(chunk), candidate)
+                    .order_by(*in_due_order)
+                    .with_for_update()
+                )
+            ).all()
+            plan_ids: set[uuid.UUID] = set()
+            for clock in rows:
+                before = (clock.due_at, clock.warn_at, clock.provisional)
+                refresh(clock, calendar, share)
+                if (clock.due_at, clock.warn_at, clock.provisional) == before:
+                    continue
+                changed += 1
+                item = await session.get(ApprovalItem, clock.item_id)
+                assert item is not None
+                plan_ids.add(item.plan_id)
+                session.add(
+                    ApprovalItemChange(
+                        item_id=item.id,
+                        at=now,
+                        action="deadline_recomputed",
+                        from_state=item.state,
+                        to_state=item.state,
+                        actor="system",
+                        note=f"已加载{year}年官方日历，重新计算期限",
+                        details={
+                            "clock_id": str(clock.id),
+                            "clock_kind": clock.kind,
+                            "year": year,
+                            "due_at_before": before[0].astimezone(TZ).isoformat() if before[0] else None,
+                            "due_at": clock.due_at.astimezone(TZ).isoformat() if clock.due_at else None,
+                            "provisional": clock.provisional,
+                        },
+                    )
+                )
+            await mark_for_reassessment(session, now, plan_ids=plan_ids)
+    async with runtime.db.transaction() as session:
+        # Plans with no recomputed clock may still have counted days of that year for their earliest start.
+        await mark_for_reassessment(session, runtime.clock.now(), from_day=begins.date())
+    return changed
+
+
+async def catch_up_loaded_years(runtime: ServiceRuntime) -> int:
+    """Years loaded while this process was not listening (``lkg calendar load`` with the service down, or
+    the schedule delivered before the service had started): recomputed once, at the first scan."""
+    changed = 0
+    calendar = runtime.calendar
+    for year in sorted(calendar.official_years()):
+        key = (runtime.settings.database_url or "", year)
+        if key in _caught_up or calendar.year_kind(year) != "loaded":
+            continue
+        changed += await recompute_provisional(runtime, year)
+    return changed

@@ -228,7 +228,8 @@ def _due_soon(now: datetime) -> sa.ColumnElement[bool]:
 def _items_visible(caller: Caller) -> sa.ColumnElement[bool]:
     if caller.reads_all:
         return sa.true()
-    visible_plans = sa.select(ApprovalPlan.id).where(_plan_visible(caller))
+    # A department's list holds the items it handles, not its sibling departments' (see _plan_visible).
+    visible_plans = sa.select(ApprovalPlan.id).where(_plan_visible(caller, via_items=False))
     return sa.or_(
         ApprovalItem.handling_unit_id.in_(list(caller.reach.units)), ApprovalItem.plan_id.in_(visible_plans)
     )

@@ -69,14 +69,21 @@ class Caller:
         return self.principal.key
 
 
-def _plan_visible(caller: Caller) -> sa.ColumnElement[bool]:
+def _plan_visible(caller: Caller, *, via_items: bool = True) -> sa.ColumnElement[bool]:
+    """Plans the caller may read: its project's unit or line, or (``via_items``) a plan in which it handles
+    an item. A department reads the whole plan of such a project, because in 并联审批 what holds up the start
+    is the other departments' items; it acts only on its own (``_may_act``), and its work list
+    (``/approval-items``) holds only its own items unless the project is also its unit's or line's."""
     if caller.reads_all:
         return sa.true()
     units, lines = list(caller.reach.units), list(caller.reach.lines)
+    own = [ApprovalPlan.responsible_unit_id.in_(units), ApprovalPlan.line_id.in_(lines)]
+    if not via_items:
+        return sa.or_(*own)
     handles = sa.exists().where(
         ApprovalItem.plan_id == ApprovalPlan.id, ApprovalItem.handling_unit_id.in_(units)
     )
-    return sa.or_(ApprovalPlan.responsible_unit_id.in_(units), ApprovalPlan.line_id.in_(lines), handles)
+    return sa.or_(*own, handles)
 
 
 def _sees_plan(caller: Caller, plan: ApprovalPlan, items: Sequence[ApprovalItem]) -> bool:
@@ -443,6 +450,31 @@ async def reassess(
             ),
         )
     return became
+
+
+async def mark_for_reassessment(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    plan_ids: Sequence[uuid.UUID] | set[uuid.UUID] = (),
+    from_day: date | None = None,
+) -> None:
+    """The working calendar under these plans changed (an official year loaded): the start-at-risk scan
+    looks at them again at ``now`` (or sooner, if it was going to anyway). ``from_day``: every active plan
+    whose earliest start falls on or after that day."""
+    concerned = []
+    if plan_ids:
+        concerned.append(ApprovalPlan.id.in_(list(plan_ids)))
+    if from_day is not None:
+        concerned.append(ApprovalPlan.earliest_start >= from_day)
+    if not concerned:
+        return
+    await session.execute(
+        sa.update(ApprovalPlan)
+        .where(sa.or_(*concerned), ApprovalPlan.project_status == "active")
+        .values(risk_check_at=sa.func.least(sa.func.coalesce(ApprovalPlan.risk_check_at, now), now))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def scan_risk(runtime: Any, until: datetime) -> int:
