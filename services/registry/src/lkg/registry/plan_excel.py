@@ -397,6 +397,15 @@ def read_plan(data: bytes, *, max_rows: int = MAX_ROWS) -> ParsedPlan:
                 out[key] = _day(value) if key in milestone_keys else _PARSERS[key](value)
             except _CellError as exc:
                 errors.append(RowError(number, letters[key], column.header, exc.code, exc.message))
+        if "name" in out and "responsible_unit" in out:
+            # A project is one row: the same name at the same unit twice is a copy-paste slip.
+            first = seen.setdefault(("name", (out["name"], out["responsible_unit"])), number)
+            if first != number:
+                errors.append(
+                    RowError(
+                        number, letters["name"], "项目名称", "duplicate_in_workbook", f"与第{first}行重复"
+                    )
+                )
         for key in ("project_id", "project_code"):
             if key in out:
                 first = seen.setdefault((key, out[key]), number)

@@ -153,6 +153,19 @@ async def _match(session: AsyncSession, row: PlanRow) -> Project | None:
         return project
     if row.project_code is not None:
         return await _by_code(session, row.project_code)
+    # Neither id nor code: a new project. The same name at the same unit is most likely the plan imported
+    # again without its ids (a second copy would be registered): refused, never guessed at.
+    same = await session.execute(
+        sa.select(Project.id).where(
+            Project.name == row.name,
+            Project.responsible_unit_name == row.responsible_unit,
+            Project.status == ProjectStatus.ACTIVE.value,
+        )
+    )
+    if same.first() is not None:
+        raise _RowRefused(
+            "name", "project_exists", "该责任单位已有同名项目；要更新它，请填写项目ID（可先导出取得）"
+        )
     return None
 
 

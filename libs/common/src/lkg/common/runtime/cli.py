@@ -1,4 +1,5 @@
-"""``lkg``: run, migrate, seed, mint tokens, move the clock, load calendars, handle dead letters, replay.
+"""``lkg``: run, migrate, seed, mint tokens, move the clock, load calendars, handle dead letters, replay;
+plus the commands installed services add (``lkg import`` of the registry).
 
 Where the servers are: ``DATABASE_URL`` / ``NATS_URL`` (and ``LKG_NATS_PREFIX``) from the environment, else
 the embedded servers that ``lkg run`` started under the data directory (it writes ``runtime.json`` there).
@@ -446,6 +447,26 @@ def replay(
         _with_nats(endpoints, lambda nc, js, names: operations.rebuild_read_copies(spec, url, nc, js, names))
     )
     console.print(f"{spec.name}: read copies emptied; {count} event(s) queued for replay")
+
+
+# ---- commands of the services -----------------------------------------------------------------------
+
+
+def _mount_service_commands() -> None:
+    """An installed service adds its own commands by exporting a typer app as ``lkg.<service>.cli:app``
+    (e.g. the registry's ``lkg import``). Services are found by their ``lkg.services`` entry points, by
+    name only: nothing of a service is imported unless it has such a module."""
+    import importlib
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group="lkg.services"), key=lambda e: e.name):
+        module = f"lkg.{entry.name}.cli"
+        if importlib.util.find_spec(module) is not None:
+            app.add_typer(importlib.import_module(module).app)
+
+
+_mount_service_commands()
 
 
 def main() -> None:
