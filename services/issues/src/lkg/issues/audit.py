@@ -49,3 +49,32 @@ async def trail(session: AsyncSession, subject_id: Any) -> list[Any]:
         sa.select(audit_entry).where(audit_entry.c.subject_id == subject_id).order_by(audit_entry.c.id)
     )
     return list(result.all())
+
+
+def entry_for(
+    subject: Any,
+    action: str,
+    *,
+    actor: str,
+    actor_name: str | None,
+    at: datetime,
+    layer: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One audit entry about ``subject``, to write with :func:`record_many`."""
+    return {
+        "subject_kind": subject.kind,
+        "subject_id": subject.id,
+        "action": action,
+        "actor": actor,
+        "actor_name": actor_name,
+        "layer": layer,
+        "at": at,
+        "detail": detail or {},
+    }
+
+
+async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Append several entries in one statement, in list order (the identity keeps their order)."""
+    if entries:
+        await session.execute(sa.insert(audit_entry).values(entries))

@@ -27,7 +27,7 @@ from lkg.common.events.contracts import EscalationCause, Layer
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.scans import scan_due
 from lkg.issues import org
-from lkg.issues.audit import SYSTEM, record
+from lkg.issues.audit import SYSTEM, entry_for, record, record_many
 from lkg.issues.facts import clock_snapshot, clocks, tell
 from lkg.issues.models import OPEN_STATES, breach, deadline, matter
 from lkg.issues.settings import ClockLimits, IssuesSettings
@@ -125,17 +125,26 @@ async def escalate(
     breach_id: UUID | None = None,
     restart: Any = None,
     reason: str | None = None,
+    holders_cache: dict[tuple[int, Any, Any, Any], org.Holders] | None = None,
+    audit_first: dict[str, Any] | None = None,
 ) -> tuple[Any, datetime | None]:
     """Take matter ``m`` up one layer; restart the breached clock ``restart`` there (from ``at``).
 
-    Returns the matter as it stands and the due time of the restarted clock (None if none).
+    ``holders_cache`` lets a scan look each (layer, line, day)'s holders up once; ``audit_first`` is an
+    audit entry to write in the same statement as the escalation's (the breach that caused it). Returns the
+    matter as it stands and the due time of the restarted clock (None if none).
     """
     settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
     new_layer = m.layer + 1
     day = at.date()
-    holders = await org.holders_at(
-        session, layer=new_layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
-    )
+    key = (new_layer, m.line_id, m.project_unit_id, day)
+    holders = holders_cache.get(key) if holders_cache is not None else None
+    if holders is None:
+        holders = await org.holders_at(
+            session, layer=new_layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
+        )
+        if holders_cache is not None:
+            holders_cache[key] = holders
     m = (
         await session.execute(
             sa.update(matter)
@@ -166,9 +175,10 @@ async def escalate(
             limits=settings.limits_for(m.kind),
             budget=restart.budget,
         )
-        await start_clocks(session, [row])
+        running = await _start_and_list(session, row)
         restarted_due = row["due_at"]
-    running = await running_clocks(session, m.id)
+    else:
+        running = await running_clocks(session, m.id)
     await tell(
         session,
         m,
@@ -181,8 +191,7 @@ async def escalate(
         holder_unit_ids=tuple(holders.unit_ids),
         clocks=clocks(running),
     )
-    await record(
-        session,
+    entry = entry_for(
         m,
         "escalated",
         actor=actor,
@@ -198,40 +207,73 @@ async def escalate(
             "holder_unit_ids": [str(u) for u in holders.unit_ids],
         },
     )
+    await record_many(session, [audit_first, entry] if audit_first else [entry])
     return m, restarted_due
 
 
-async def on_clock_due(session: AsyncSession, runtime: ServiceRuntime, row: Any, until: datetime) -> bool:
+async def _start_and_list(session: AsyncSession, row: dict[str, Any]) -> list[Any]:
+    """Insert the running clock ``row`` and return every running clock of its matter, in one statement
+    (the inserted row is not visible to the same statement's select, hence the UNION ALL)."""
+    inserted = sa.insert(deadline).values(row).returning(*deadline.c).cte("inserted")
+    stmt = sa.union_all(
+        sa.select(*deadline.c).where(deadline.c.matter_id == row["matter_id"], deadline.c.state == RUNNING),
+        sa.select(*inserted.c),
+    )
+    rows = list((await session.execute(stmt)).all())
+    return sorted(rows, key=lambda r: (r.due_at, r.kind))
+
+
+async def on_clock_due(
+    session: AsyncSession,
+    runtime: ServiceRuntime,
+    row: Any,
+    until: datetime,
+    holders_cache: dict[tuple[int, Any, Any, Any], org.Holders] | None = None,
+) -> bool:
     """A running clock reached ``next_at``: warn, or breach and escalate. True if a clock now falls due
     by ``until`` (the scan must look again in time order)."""
     now = runtime.clock.now()  # the row's next_at, not the time the clock jumped to
-    m = (await session.execute(sa.select(matter).where(matter.c.id == row.matter_id))).one()
     if row.warned_at is None and row.warn_at is not None and row.next_at < row.due_at:
+        m = (await session.execute(sa.select(matter).where(matter.c.id == row.matter_id))).one()
         await session.execute(
             sa.update(deadline).where(deadline.c.id == row.id).values(warned_at=now, next_at=row.due_at)
         )
         await tell(session, m, "warned", now, clock=clock_snapshot(row))
         return row.due_at <= until
-    await session.execute(
+    breach_id = uuid.uuid4()
+    # One round trip: the clock is marked breached, the breach recorded at the matter's layer, and the
+    # matter read (data-modifying CTEs run to completion whether or not the main query reads them).
+    ended = (
         sa.update(deadline)
         .where(deadline.c.id == row.id)
         .values(state="breached", ended_at=now, next_at=None)
+        .returning(deadline.c.id)
+        .cte("ended")
     )
-    breach_id = uuid.uuid4()
-    await session.execute(
-        sa.insert(breach).values(
-            id=breach_id,
-            matter_id=m.id,
-            deadline_id=row.id,
-            kind=row.kind,
-            layer=m.layer,
-            charged_unit_id=row.charged_unit_id,
-            breached_at=now,
+    recorded = (
+        sa.insert(breach)
+        .from_select(
+            ["id", "matter_id", "deadline_id", "kind", "layer", "charged_unit_id", "breached_at"],
+            sa.select(
+                sa.literal(breach_id, breach.c.id.type),
+                matter.c.id,
+                sa.literal(row.id, breach.c.deadline_id.type),
+                sa.literal(row.kind, breach.c.kind.type),
+                matter.c.layer,
+                sa.literal(row.charged_unit_id, breach.c.charged_unit_id.type),
+                sa.literal(now, breach.c.breached_at.type),
+            ).where(matter.c.id == row.matter_id),
         )
+        .returning(breach.c.id)
+        .cte("recorded")
     )
+    m = (
+        await session.execute(
+            sa.select(matter).where(matter.c.id == row.matter_id).add_cte(ended).add_cte(recorded)
+        )
+    ).one()
     await tell(session, m, "breached", now, breach_id=breach_id, clock=clock_snapshot(row))
-    await record(
-        session,
+    breached = entry_for(
         m,
         "breached",
         actor=SYSTEM,
@@ -241,6 +283,7 @@ async def on_clock_due(session: AsyncSession, runtime: ServiceRuntime, row: Any,
         detail={"clock": row.kind, "deadline_id": str(row.id), "charged_unit_id": str(row.charged_unit_id)},
     )
     if m.layer >= Layer.DISTRICT_LEADERS or m.state not in OPEN_STATES:
+        await record_many(session, [breached])
         return False
     _, due = await escalate(
         session,
@@ -252,15 +295,22 @@ async def on_clock_due(session: AsyncSession, runtime: ServiceRuntime, row: Any,
         actor_name="系统",
         breach_id=breach_id,
         restart=row if row.kind != "resolution" else None,
+        holders_cache=holders_cache,
+        audit_first=breached,
     )
     return due is not None and due <= until
 
 
 async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
-    """The deadline scan (``Scan("clocks", scan_clocks)``)."""
+    """The deadline scan (``Scan("clocks", scan_clocks)``). A first look, outside any transaction, at the
+    earliest ``next_at`` of the running clocks (the partial index's first entry) lets a scan with nothing
+    due cost one round trip."""
+    if not await _anything_due(runtime, until):
+        return 0
+    holders_cache: dict[tuple[int, Any, Any, Any], org.Holders] = {}
 
     async def handle(session: AsyncSession, row: Any) -> bool:
-        return await on_clock_due(session, runtime, row, until)
+        return await on_clock_due(session, runtime, row, until, holders_cache)
 
     return await scan_due(
         db=runtime.db,
@@ -271,6 +321,15 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
         handle=handle,
         where=[deadline.c.state == RUNNING],
     )
+
+
+async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
+    async with runtime.db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        first = await conn.scalar(
+            sa.select(sa.func.min(deadline.c.next_at)).where(deadline.c.state == RUNNING)
+        )
+    return first is not None and first <= until
 
 
 async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:

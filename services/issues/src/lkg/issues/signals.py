@@ -69,6 +69,8 @@ async def _open_for(session: AsyncSession, runtime: ServiceRuntime, signal: Any)
 
 async def scan_signals(runtime: ServiceRuntime, until: datetime) -> int:
     """Open or attach every pending signal up to ``until``, in time order (``Scan("signals", ...)``)."""
+    if not await _any_pending(runtime, until):
+        return 0
     handled = 0
     async with runtime.db.transaction() as session:
         signals = (
@@ -113,3 +115,14 @@ async def scan_signals(runtime: ServiceRuntime, until: datetime) -> int:
                 )
             handled += 1
     return handled
+
+
+async def _any_pending(runtime: ServiceRuntime, until: datetime) -> bool:
+    """A first look outside any transaction (the pending index's first entry): a scan with nothing to do
+    costs one round trip."""
+    async with runtime.db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        first = await conn.scalar(
+            sa.select(sa.func.min(matter_signal.c.at)).where(matter_signal.c.matter_id.is_(None))
+        )
+    return first is not None and first <= until

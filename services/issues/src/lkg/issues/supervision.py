@@ -105,11 +105,13 @@ async def approval_departments(session: AsyncSession, on: date) -> set[UUID]:
     named as the handling unit of an approval signal (``approval.stalled`` / ``approval.start_at_risk``)."""
     found = set(await org.units_with_role(session, c.UnitRole.APPROVAL_BUREAU, on))
     named = await session.execute(
-        sa.select(sa.distinct(matter.c.resolving_unit_id)).where(
+        sa.select(matter.c.resolving_unit_id)
+        .where(
             matter.c.origin == "system",
             matter.c.cause_key.like("approval.%"),
             matter.c.resolving_unit_id.is_not(None),
         )
+        .distinct()
     )
     return found | set(named.scalars())
 
@@ -293,6 +295,11 @@ async def open_round(
     return rnd, created
 
 
+#: (database, year, month) of the rounds known to be open, so that a scan with nothing to open costs no
+#: query (the common case: every settle and every scan interval runs this scan).
+_OPENED: set[tuple[str, int, int]] = set()
+
+
 async def scan_rounds(runtime: ServiceRuntime, until: datetime) -> int:
     """Open this month's (and a skipped previous month's) round once its last week has begun."""
     settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
@@ -304,18 +311,21 @@ async def scan_rounds(runtime: ServiceRuntime, until: datetime) -> int:
         if opens <= until and opens >= runtime.settings.simulated_start:
             months_due.append((year, month, opens))
     acted = 0
+    database = str(runtime.settings.database_url)
     for year, month, opens in months_due:
+        if (database, year, month) in _OPENED:
+            continue
         async with runtime.db.transaction() as session:
             exists = await session.scalar(
                 sa.select(sa.func.count()).where(
                     supervision_round.c.year == year, supervision_round.c.month == month
                 )
             )
-            if exists:
-                continue
-            with runtime.clock.at(opens):
-                await open_round(session, runtime, year, month)
-            acted += 1
+            if not exists:
+                with runtime.clock.at(opens):
+                    await open_round(session, runtime, year, month)
+                acted += 1
+        _OPENED.add((database, year, month))  # committed: a round never closes again
     return acted
 
 
