@@ -188,9 +188,13 @@ async def _token_request(request: Request) -> tuple[ClientTokenRequest, str | No
     data: dict[str, Any] = {}
     try:
         if media == "application/x-www-form-urlencoded":
+            seen: set[str] = set()
             for key, value in parse_qsl(raw.decode("utf-8"), keep_blank_values=True):
-                if key in data:
+                if key not in _TOKEN_FIELDS:
+                    continue  # §3.2: unknown parameters are ignored
+                if key in seen:
                     raise service.OAuthError("invalid_request", f"参数 {key} 重复")  # §3.2
+                seen.add(key)
                 if value != "":  # §3.1: a parameter without a value is omitted
                     data[key] = value
         elif media == "application/json":
