@@ -98,7 +98,10 @@ def test_the_export_reads_back_as_it_was_written() -> None:
     data = write_plan(rows, title="推进计划", as_of=AS_OF)
     assert data == write_plan(rows, title="推进计划", as_of=AS_OF)  # same rows, same bytes
 
-    sheet = load_workbook(io.BytesIO(data))[SHEET]
+    book = load_workbook(io.BytesIO(data))
+    # The shared clock's time, not the wall clock's (openpyxl would stamp that on save).
+    assert book.properties.modified == book.properties.created == datetime(2020, 5, 1, 1, 0)  # noqa: DTZ001
+    sheet = book[SHEET]
     assert sheet["A1"].value == "推进计划"
     assert [c.value for c in sheet[2]] == [c.header for c in COLUMNS]
     third = {COLUMNS[i].header: c.value for i, c in enumerate(sheet[3])}
@@ -179,8 +182,12 @@ def test_every_reason_a_row_is_refused_with_its_row_number_and_column() -> None:
         _good(**{"项目代码": "2019-420112-47-03-012345"}),  # row 15: same code again
         _good(**{"计划年度": True}),  # row 16
     ]
+    for i, r in enumerate(rows, start=3):  # one name per row, but for row 17 below
+        if r is not None and r["项目名称"] == "【演示】新项目":
+            r["项目名称"] = f"【演示】项目{i}"
+    rows.append(_good(**{"项目名称": "【演示】项目3"}))  # row 17: row 3 again (same name, same unit)
     parsed = read_plan(_workbook([r or {} for r in rows]))
-    assert parsed.total == 13
+    assert parsed.total == 14
     assert [r.row for r in parsed.rows] == [3, 14]
     found = [(e.row, e.column, e.header, e.code) for e in parsed.errors]
     assert found == [
@@ -204,6 +211,7 @@ def test_every_reason_a_row_is_refused_with_its_row_number_and_column() -> None:
         (12, letter["变更原因"], "变更原因", "text_invalid"),
         (15, letter["项目代码"], "项目代码", "duplicate_in_workbook"),
         (16, letter["计划年度"], "计划年度", "invalid_year"),
+        (17, letter["项目名称"], "项目名称", "duplicate_in_workbook"),
     ]
     messages = {(e.row, e.header): e.message for e in parsed.errors}
     assert messages[(4, "项目名称")] == "必填"
@@ -221,6 +229,7 @@ def test_every_reason_a_row_is_refused_with_its_row_number_and_column() -> None:
     assert messages[(11, "项目代码")] == "项目代码应为24位，实际11位"
     assert messages[(12, "项目名称")] == "须为1–200个字符的文字，不能含控制字符"
     assert messages[(15, "项目代码")] == "与第14行重复"
+    assert messages[(17, "项目名称")] == "与第3行重复"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -552,13 +552,13 @@ def write_plan(rows: Sequence[ExportRow], *, title: str, as_of: datetime) -> byt
         notes.append([column.header, "必填" if column.required else "", _NOTES.get(column.key, "")])
     notes.column_dimensions["A"].width = 22
     notes.column_dimensions["C"].width = 90
-    fixed = as_of.astimezone(TZ).replace(tzinfo=None)
-    wb.properties.created = fixed
-    wb.properties.modified = fixed
+    utc = as_of.astimezone(UTC).replace(tzinfo=None)  # core properties are written as UTC ("Z")
+    wb.properties.created = utc
+    wb.properties.modified = utc
     wb.properties.creator = "LKG 临空港重大产业项目落地建设在线"
     raw = io.BytesIO()
     wb.save(raw)
-    return _fixed_zip_times(raw.getvalue(), fixed)
+    return _fixed_zip_times(raw.getvalue(), as_of.astimezone(TZ), utc)
 
 
 _NOTES = {
@@ -586,7 +586,14 @@ for _kind, _header in MILESTONE_HEADERS.items():
     _NOTES[f"milestone.{_kind.value}"] = "计划日期，如 2020-06-30；空=不设（已有节点不变）"
 
 
-def _fixed_zip_times(data: bytes, when: datetime) -> bytes:
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def _fixed_zip_times(data: bytes, when: datetime, utc: datetime) -> bytes:
+    """Zip entry times (local ``when``) and the document's modified time (``utc``) fixed: openpyxl stamps
+    the wall clock into docProps/core.xml on save, and the bytes must depend on the rows and the shared
+    clock only."""
+    stamp = utc.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -596,5 +603,8 @@ def _fixed_zip_times(data: bytes, when: datetime) -> bytes:
             )
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            target.writestr(fixed, source.read(info.filename))
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            target.writestr(fixed, content)
     return out.getvalue()
