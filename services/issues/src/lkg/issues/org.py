@@ -35,7 +35,9 @@ class Holders:
 async def units_with_role(session: AsyncSession, role: UnitRole, day: date) -> list[UUID]:
     t = org_copy.units
     rows = await session.execute(
-        sa.select(t.c.id).where(t.c.roles.any(str(role)), in_force(t, day)).order_by(t.c.name)
+        sa.select(t.c.id)
+        .where(sa.literal(str(role)) == sa.any_(t.c.roles), in_force(t, day))
+        .order_by(t.c.name)
     )
     return list(rows.scalars())
 

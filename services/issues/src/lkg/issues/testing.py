@@ -153,7 +153,7 @@ def project_event(org: Org, **changes) -> c.ProjectRegistered:
         line_id=org.line,
         routing_basis="responsible_unit",
         routing_reason="金银湖街 → 第二线",
-        total_investment="150000000.00",
+        total_investment=changes.pop("total_investment", "150000000.00"),
         plan_year=2020,
         planned_annual_investment="50000000.00",
         effective_at=START,
