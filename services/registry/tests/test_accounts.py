@@ -322,3 +322,34 @@ def test_an_idempotency_fingerprint_of_a_password_is_keyed_not_a_plain_hash() ->
 
 def test_usernames_are_compared_in_lower_case() -> None:
     assert service.normalise_username("  Line2 ") == "line2"
+
+
+async def test_the_purge_removes_expired_refresh_tokens_and_spent_guards_only(db: Database) -> None:
+    clock = SimulatedClock(START)
+    async with db.transaction() as session:
+        for _ in range(5):
+            await service.login(session, SETTINGS, clock, username="ghost", password="guess", origin=ORIGIN)
+        issued = await service.login(
+            session, SETTINGS, clock, username="line1", password=service.DEMO_PASSWORD, origin=ORIGIN
+        )
+    assert isinstance(issued, service.Issued)
+
+    async def left() -> tuple[bool, bool]:
+        async with db.sessions() as session:
+            guard = await session.get(LoginGuard, "ghost")
+            token = (
+                await session.execute(
+                    sa.select(RefreshToken).where(RefreshToken.account_id == issued.account_id)
+                )
+            ).scalar_one_or_none()
+        return guard is not None, token is not None
+
+    for until, expected in [
+        (START + timedelta(minutes=14), (True, True)),  # still locked (until 09:15)
+        (START + timedelta(minutes=15), (False, True)),  # the lock ran out: nothing to keep
+        (START + timedelta(days=30) - timedelta(seconds=1), (False, True)),
+        (START + timedelta(days=30), (False, False)),  # the refresh token expired
+    ]:
+        async with db.transaction() as session:
+            await service.purge(session, until)
+        assert await left() == expected, until

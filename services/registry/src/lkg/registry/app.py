@@ -12,6 +12,7 @@ from lkg.common.runtime.service import ServiceSpec
 from lkg.registry import api
 from lkg.registry.access import DirectoryReachResolver
 from lkg.registry.accounts import api as accounts_api
+from lkg.registry.accounts.scans import SCANS as ACCOUNT_SCANS
 from lkg.registry.models import metadata
 from lkg.registry.scans import SCANS
 from lkg.registry.seed import seed_demo
@@ -39,7 +40,7 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="lkg.registry:migrations",
     router=router,
-    scans=SCANS,
+    scans=(*SCANS, *ACCOUNT_SCANS),
     reach_resolver=DirectoryReachResolver,
     seed=seed_demo,
 )

@@ -52,11 +52,14 @@ class LoginGuard(Base):
     unknown name exactly as it answers a known one (nobody learns which usernames exist)."""
 
     __tablename__ = "login_guard"
+    __table_args__ = (sa.Index("ix_login_guard_stale_at", "stale_at"),)
 
     username: Mapped[str] = mapped_column(sa.Text, primary_key=True)
     failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     window_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    #: From then on the row holds nothing (no lock, no failure in the window): the purge scan deletes it.
+    stale_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
 
 
 class RefreshToken(Base):
@@ -68,6 +71,7 @@ class RefreshToken(Base):
     __table_args__ = (
         sa.Index("ix_refresh_token_family_id", "family_id"),
         sa.Index("ix_refresh_token_account_id", "account_id"),
+        sa.Index("ix_refresh_token_expires_at", "expires_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True), primary_key=True)

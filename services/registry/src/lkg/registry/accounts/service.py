@@ -307,22 +307,18 @@ async def list_login_events(
 # ---- the lockout ---------------------------------------------------------------------------------------
 
 
-async def _guard(session: AsyncSession, username: str) -> LoginGuard:
-    """The username's guard row, locked for this transaction (two attempts at once count twice)."""
-    await session.execute(
-        pg_insert(LoginGuard)
-        .values(username=username, failures=0)
-        .on_conflict_do_nothing(index_elements=["username"])
+async def _guard(session: AsyncSession, username: str, now: datetime) -> LoginGuard:
+    """The username's guard row, locked for this transaction (two attempts at once count twice).
+
+    One upsert both creates and row-locks it (ON CONFLICT DO UPDATE locks the existing row), so the purge
+    scan deleting it in between cannot leave this transaction without one."""
+    insert = pg_insert(LoginGuard).values(username=username, failures=0, stale_at=now)
+    stmt = (
+        insert.on_conflict_do_update(index_elements=["username"], set_={"username": insert.excluded.username})
+        .returning(LoginGuard)
+        .execution_options(populate_existing=True)
     )
-    guard = (
-        await session.execute(
-            sa.select(LoginGuard)
-            .where(LoginGuard.username == username)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    return guard
+    return (await session.execute(stmt)).scalar_one()
 
 
 def _locked(guard: LoginGuard, now: datetime) -> bool:
@@ -335,15 +331,24 @@ def _count_failure(settings: RegistrySettings, guard: LoginGuard, now: datetime)
     if guard.window_started_at is None or now - guard.window_started_at >= window:
         guard.failures, guard.window_started_at = 0, now
     guard.failures += 1
+    guard.stale_at = guard.window_started_at + window
     if guard.failures >= settings.accounts_lockout_threshold:
         guard.locked_until = now + timedelta(seconds=settings.accounts_lockout_seconds)
-        guard.failures, guard.window_started_at = 0, None
+        guard.failures, guard.window_started_at, guard.stale_at = 0, None, guard.locked_until
         return True
     return False
 
 
-def _clear(guard: LoginGuard) -> None:
-    guard.failures, guard.window_started_at, guard.locked_until = 0, None, None
+def _clear(guard: LoginGuard, now: datetime) -> None:
+    guard.failures, guard.window_started_at, guard.locked_until, guard.stale_at = 0, None, None, now
+
+
+async def purge(session: AsyncSession, until: datetime) -> int:
+    """Delete refresh tokens past their expiry and login guards that hold nothing any more (both indexed by
+    that time): what a stream of logins, or of guessed usernames, leaves behind does not pile up."""
+    tokens = await session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at <= until))
+    guards = await session.execute(sa.delete(LoginGuard).where(LoginGuard.stale_at <= until))
+    return int(tokens.rowcount or 0) + int(guards.rowcount or 0)
 
 
 async def locked_until(session: AsyncSession, username: str, now: datetime) -> datetime | None:
@@ -432,7 +437,7 @@ async def login(
     _refuse_with_identity_provider(settings)
     now = clock.now()
     name = normalise_username(username)
-    guard = await _guard(session, name)
+    guard = await _guard(session, name, now)
     account = (await session.execute(sa.select(Account).where(Account.username == name))).scalar_one_or_none()
     account_id = account.id if account else None
     if _locked(guard, now):
@@ -448,7 +453,7 @@ async def login(
             return AccountLocked(guard.locked_until, now)
         return InvalidCredentials()
     assert account is not None
-    _clear(guard)
+    _clear(guard, now)
     directory = await _directory(session)
     person = _usable_person(directory, account)
     if person is None:
@@ -645,7 +650,7 @@ async def change_password(
     elif current_password is None and not is_account_admin(by):
         raise Forbidden("修改本人密码须提供当前密码", code="current_password_required")
     if current_password is not None:
-        guard = await _guard(session, account.username)
+        guard = await _guard(session, account.username, now)
         if _locked(guard, now):
             assert guard.locked_until is not None
             _audit(session, now, origin, action="password_change", outcome="locked", **_who(account))
@@ -705,7 +710,7 @@ async def unlock(
     _ensure_may_manage(by, account)
     now = clock.now()
     await update_if_revision(session, Account, account.id, expected_revision, {"updated_at": now})
-    _clear(await _guard(session, account.username))
+    _clear(await _guard(session, account.username, now), now)
     return account
 
 

@@ -42,8 +42,10 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("window_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stale_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("username", name=op.f("pk_login_guard")),
     )
+    op.create_index("ix_login_guard_stale_at", "login_guard", ["stale_at"], unique=False)
     op.create_table(
         "refresh_token",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -63,6 +65,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_refresh_token_family_id", "refresh_token", ["family_id"], unique=False)
     op.create_index("ix_refresh_token_account_id", "refresh_token", ["account_id"], unique=False)
+    op.create_index("ix_refresh_token_expires_at", "refresh_token", ["expires_at"], unique=False)
     op.create_table(
         "client_system",
         sa.Column("client_id", sa.Text(), nullable=False),
@@ -106,9 +109,11 @@ def downgrade() -> None:
     op.drop_table("login_event")
     op.drop_index("ix_client_system_created_at_client_id", table_name="client_system")
     op.drop_table("client_system")
+    op.drop_index("ix_refresh_token_expires_at", table_name="refresh_token")
     op.drop_index("ix_refresh_token_account_id", table_name="refresh_token")
     op.drop_index("ix_refresh_token_family_id", table_name="refresh_token")
     op.drop_table("refresh_token")
+    op.drop_index("ix_login_guard_stale_at", table_name="login_guard")
     op.drop_table("login_guard")
     op.drop_index("ix_account_username_id", table_name="account")
     op.drop_table("account")

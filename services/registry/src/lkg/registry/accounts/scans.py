@@ -1,0 +1,17 @@
+"""The accounts' housekeeping scan: on the shared clock like every scan of the service (DESIGN §5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lkg.common.runtime.service import Scan, ServiceRuntime
+from lkg.registry.accounts import service
+
+
+async def purge_expired(runtime: ServiceRuntime, until: datetime) -> int:
+    """Expired refresh tokens and spent login guards up to ``until`` (a second run finds none)."""
+    async with runtime.db.transaction() as session:
+        return await service.purge(session, until)
+
+
+SCANS = (Scan("accounts_purge", purge_expired),)
