@@ -230,8 +230,9 @@ _FIRMS = {
 _BRAND_FIRST = "华恒鼎嘉远博瑞宏卓众盛泰润永康汇凯信德兴和晟铭锦"
 _BRAND_SECOND = "瑞通盛禾航雅诚图丰越合达源成康辉腾宇昊澜峰"
 
-#: Total investment per category: median (yuan) and spread of a log-normal draw, and its bounds.
-_INVESTMENT = {
+#: Total investment per category: median (yuan) and spread of a log-normal draw, and its bounds (also
+#: used by ``bench/registry.py``).
+INVESTMENT = {
     IND: (300_000_000, 1.0, 30_000_000, 12_000_000_000),
     SRV: (250_000_000, 1.0, 30_000_000, 8_000_000_000),
     EST: (1_200_000_000, 0.6, 300_000_000, 10_000_000_000),
@@ -304,15 +305,23 @@ def _plan(rng: random.Random, klass: ProjectClass) -> list[tuple[MilestoneType, 
     return steps
 
 
-def _milestones(rng: random.Random, klass: ProjectClass) -> list[MilestonePlan]:
-    """Planned dates, with an actual date for what was due before the plan day (a few left open)."""
+def plan_milestones(rng: random.Random, klass: ProjectClass) -> list[tuple[MilestoneType, date, date | None]]:
+    """``(type, planned, actual)`` of one project's plan: what was due before the plan day has an actual
+    date, a few left open (shared with ``bench/registry.py``, which loads 100,000 such projects)."""
     plans = []
     for kind, planned in _plan(rng, klass):
         actual = None
         if planned < PLAN_DAY and rng.random() >= _LEFT_OPEN:
             actual = min(_after(rng, planned, -20, 15), PLAN_DAY - timedelta(days=1))
-        plans.append(MilestonePlan(type=kind, planned_date=planned, actual_date=actual))
+        plans.append((kind, planned, actual))
     return plans
+
+
+def _milestones(rng: random.Random, klass: ProjectClass) -> list[MilestonePlan]:
+    return [
+        MilestonePlan(type=kind, planned_date=planned, actual_date=actual)
+        for kind, planned, actual in plan_milestones(rng, klass)
+    ]
 
 
 def _wan(value: float) -> Decimal:
@@ -323,7 +332,7 @@ def _wan(value: float) -> Decimal:
 def _investment(
     rng: random.Random, category: ProjectCategory, klass: ProjectClass
 ) -> tuple[Decimal, Decimal]:
-    median, sigma, low, high = _INVESTMENT[category]
+    median, sigma, low, high = INVESTMENT[category]
     total = min(max(math.exp(rng.gauss(math.log(median), sigma)), low), high)
     share_low, share_high = _ANNUAL_SHARE[klass]
     return _wan(total), _wan(total * rng.uniform(share_low, share_high))
