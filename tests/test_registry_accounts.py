@@ -179,6 +179,7 @@ async def test_five_wrong_passwords_lock_the_username_for_15_minutes_known_or_no
         ]
         assert answers[0].json()["detail"] == "用户名或密码错误"
         assert answers[4].headers["retry-after"] == "900"
+        assert answers[4].json()["locked_until"] == "2020-05-01T09:15:00+08:00"
         # While locked even the right password is refused, with the same answer for both names.
         locked = await login(registry, username)
         assert (locked.status_code, locked.json()["code"], locked.headers["retry-after"]) == (

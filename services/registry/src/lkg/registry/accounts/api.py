@@ -300,13 +300,13 @@ def router() -> APIRouter:
     )
     async def token(request: Request, session: Session, runtime: Runtime) -> Response:
         grant, client_id, secret = await _token_request(request)
-        if client_id is None or secret is None:
+        if client_id is None or secret is None or len(client_id) > 64:
             raise service.OAuthError("invalid_client")
         result = await service.issue_client_token(
             session,
             _settings(runtime),
             runtime.clock,
-            client_id=client_id[:64],
+            client_id=client_id,
             client_secret=secret,
             scope=grant.scope,
             origin=_origin(request),

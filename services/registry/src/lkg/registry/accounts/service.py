@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import Principal, Role, mint_token
-from lkg.common.clock import Clock, wall_clock_utc
+from lkg.common.clock import TZ, Clock, wall_clock_utc
 from lkg.common.events.contracts import PersonSnapshot, PostHoldingSnapshot, PostKind, PostSnapshot, UnitKind
 from lkg.common.events.contracts import UnitRole as UR
 from lkg.common.http.concurrency import update_if_revision
@@ -72,7 +72,7 @@ class AccountLocked(DomainError):
     title = "登录失败次数过多，账号已暂时锁定，请稍后再试"
 
     def __init__(self, locked_until: datetime, now: datetime) -> None:
-        super().__init__(extra={"locked_until": locked_until.isoformat()})
+        super().__init__(extra={"locked_until": locked_until.astimezone(TZ).isoformat()})
         seconds = max(1, int((locked_until - now).total_seconds()))
         self.headers = {"Retry-After": str(seconds)}  # type: ignore[misc]  # per occurrence
 
