@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.calendar import WorkingCalendar, end_of_day, local_date
+from lkg.common.clock import TZ
 from lkg.common.events.contracts import EscalationCause, Layer
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.scans import scan_due
@@ -385,8 +386,8 @@ async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
                     "clock": row.kind,
                     "deadline_id": str(row.id),
                     "year": year,
-                    "due_at_before": row.due_at.isoformat(),
-                    "due_at": due_at.isoformat(),
+                    "due_at_before": row.due_at.astimezone(TZ).isoformat(),
+                    "due_at": due_at.astimezone(TZ).isoformat(),
                     "provisional": provisional,
                 },
             )
