@@ -67,7 +67,7 @@ from lkg.common.events.bus import Names, connect, ensure_streams
 from lkg.common.events.contracts import EnrolmentFailed
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription
 from lkg.common.events.outbox import OutboxRelay, stage
-from lkg.common.runtime.embedded import EmbeddedStack
+from lkg.common.runtime.embedded import EmbeddedStack, EmbeddedUrls
 
 #: Targets of the issue: the outbox path keeps at least half the raw rate, and p99 ≤ 20 ms at 500/s.
 TARGET_RATIO = 0.5
@@ -119,6 +119,8 @@ class RunResult:
     latencies: list[float]
     #: Optional split of the latency: (label, per-event seconds) for the stages of the path.
     stages: list[tuple[str, list[float]]] = field(default_factory=list)
+    #: CPU seconds (user + system) each process group spent during the run (see :class:`CpuMeter`).
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -138,7 +140,62 @@ class RunResult:
                 f"\n{'':<30}{label:<26} p50 {self.p(50, values) * 1e3:6.1f} ms"
                 f"  p99 {self.p(99, values) * 1e3:6.1f} ms"
             )
+        if self.cpu:
+            per_event = {name: seconds / self.events * 1e6 for name, seconds in self.cpu.items()}
+            text += f"\n{'':<30}CPU per event: " + ", ".join(
+                f"{name} {us:.0f} us" for name, us in [*per_event.items(), ("total", sum(per_event.values()))]
+            )
         return text
+
+
+class CpuMeter:
+    """CPU time (user + system) of the run's processes, from ``/proc`` (Linux; empty elsewhere).
+
+    Groups: this process (the producing service), the consumer process, PostgreSQL (the postmaster, its
+    live backends, and the backends that have exited: a pool's overflow connections are closed when
+    returned) and NATS. CPU per event is the cross-check of a rate on a shared machine: time a process
+    spends waiting for a core does not count.
+    """
+
+    def __init__(self, groups: dict[str, tuple[int | None, bool]]) -> None:
+        #: name -> (pid, with its children)
+        self.groups = {name: spec for name, spec in groups.items() if spec[0] is not None}
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _stat(self) -> dict[int, tuple[int, float, float]]:
+        """pid -> (parent pid, CPU seconds, CPU seconds of its exited children) of every process."""
+        out: dict[int, tuple[int, float]] = {}
+        with contextlib.suppress(OSError):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry.name}/stat") as f:
+                        text = f.read()
+                except OSError:
+                    continue
+                fields = text[text.rindex(")") + 2 :].split()
+                out[int(entry.name)] = (
+                    int(fields[1]),
+                    (int(fields[11]) + int(fields[12])) / self._ticks,
+                    (int(fields[13]) + int(fields[14])) / self._ticks,
+                )
+        return out
+
+    def snapshot(self) -> dict[str, float]:
+        stat = self._stat()
+        totals: dict[str, float] = {}
+        for name, (pid, children) in self.groups.items():
+            totals[name] = sum(
+                cpu + (exited if children else 0.0)
+                for p, (ppid, cpu, exited) in stat.items()
+                if p == pid or (children and ppid == pid)
+            )
+        return totals if stat else {}
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: after[name] - before[name] for name in before if name in after}
 
 
 # ---- the consumer service: a child process ------------------------------------------------------
@@ -375,9 +432,10 @@ async def pace(rate: float, events: int, step: Callable[[], Awaitable[None]]) ->
 class RawPublisher:
     """Awaited ``js.publish``: one round trip and one fsync per event, before the next is sent."""
 
-    def __init__(self, setup: Setup, consumers: ConsumerClient) -> None:
+    def __init__(self, setup: Setup, consumers: ConsumerClient, meter: CpuMeter) -> None:
         self.setup = setup
         self.consumers = consumers
+        self.meter = meter
         self.subject = EnrolmentFailed.subject(setup.raw_names.prefix)
         self.payload = Envelope.wrap(EVENT).to_bytes()  # the same size as an outbox event
         self.sent: dict[int, float] = {}
@@ -402,11 +460,13 @@ class RawPublisher:
     async def _measure(self, name: str, events: int, produce: Callable[[], Awaitable[None]]) -> RunResult:
         self.sent.clear()
         await self.consumers.expect("raw", events)
+        cpu = self.meter.snapshot()
         began = time.perf_counter()
         await produce()
         received, acked = await self.consumers.collect("raw")
+        cpu = self.meter.spent(cpu, self.meter.snapshot())
         latencies = [received[seq] - sent for seq, sent in self.sent.items()]
-        return RunResult(name, len(latencies), max(acked.values()) - began, latencies)
+        return RunResult(name, len(latencies), max(acked.values()) - began, latencies, cpu=cpu)
 
     async def throughput(self, events: int) -> RunResult:
         async def produce() -> None:
@@ -425,9 +485,10 @@ class RawPublisher:
 class OutboxProducer:
     """A producing service: a connection pool, producers committing one event each, the outbox relay."""
 
-    def __init__(self, setup: Setup, consumers: ConsumerClient) -> None:
+    def __init__(self, setup: Setup, consumers: ConsumerClient, meter: CpuMeter) -> None:
         self.setup = setup
         self.consumers = consumers
+        self.meter = meter
         self.committed: dict[UUID, float] = {}
 
     async def start(self) -> None:
@@ -462,9 +523,11 @@ class OutboxProducer:
     async def _measure(self, name: str, events: int, produce: Callable[[], Awaitable[None]]) -> RunResult:
         self.committed.clear()
         await self.consumers.expect("outbox", events)
+        cpu = self.meter.snapshot()
         began = time.perf_counter()
         await produce()
         received, done = await self.consumers.collect("outbox")
+        cpu = self.meter.spent(cpu, self.meter.snapshot())
         committed = self.committed
         return RunResult(
             name,
@@ -475,6 +538,7 @@ class OutboxProducer:
                 ("commit → fetched", [received[eid] - at for eid, at in committed.items()]),
                 ("fetched → effect commit", [done[eid] - received[eid] for eid in committed]),
             ],
+            cpu=cpu,
         )
 
     async def throughput(self, events: int) -> RunResult:
@@ -541,12 +605,20 @@ async def prepare(args: argparse.Namespace, base_database_url: str, nats_url: st
     return setup
 
 
-async def bench(args: argparse.Namespace, database_url: str, nats_url: str) -> list[RunResult]:
-    setup = await prepare(args, database_url, nats_url)
+async def bench(args: argparse.Namespace, stack: EmbeddedStack, urls: EmbeddedUrls) -> list[RunResult]:
+    setup = await prepare(args, urls.database_url, urls.nats_url)
     consumers = ConsumerClient(setup)
     await consumers.start()
-    raw = RawPublisher(setup, consumers)
-    outbox = OutboxProducer(setup, consumers)
+    meter = CpuMeter(
+        {
+            "producer": (os.getpid(), False),
+            "consumer": (consumers.process.pid, False),
+            "postgres": (stack.postgres.pid, True),
+            "nats": (stack.nats.pid, False),
+        }
+    )
+    raw = RawPublisher(setup, consumers, meter)
+    outbox = OutboxProducer(setup, consumers, meter)
     try:
         await raw.start()
         await outbox.start()
@@ -641,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack = EmbeddedStack(Path(tmp))
         urls = stack.start()
         try:
-            results = asyncio.run(bench(args, urls.database_url, urls.nats_url))
+            results = asyncio.run(bench(args, stack, urls))
         finally:
             stack.stop()
     report(args, results)

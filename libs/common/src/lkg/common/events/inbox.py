@@ -24,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,12 +45,23 @@ Handler = Callable[[AsyncSession, Envelope, Any], Awaitable[None]]
 #: Deliveries JetStream allows beyond ``ConsumerOptions.max_deliver`` (see ``_ensure_one``).
 DELIVERY_MARGIN = 3
 
-_inbox = sa.table(
-    "inbox_event",
-    sa.column("consumer", sa.Text),
-    sa.column("event_id", PG_UUID(as_uuid=True)),
-    sa.column("subject", sa.Text),
-    sa.column("stream_seq", sa.BigInteger),
+#: A batch's inbox rows in one statement whose text does not depend on the batch size (one prepared
+#: statement, one plan): the ids seen for the first time come back; a duplicate is one that does not.
+_RECORD = (
+    sa.text(
+        "INSERT INTO inbox_event (consumer, event_id, subject, stream_seq) "
+        "SELECT :consumer, event_id, subject, stream_seq "
+        "FROM unnest(CAST(:event_ids AS uuid[]), CAST(:subjects AS text[]), CAST(:stream_seqs AS bigint[])) "
+        "AS batch (event_id, subject, stream_seq) "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
+    )
+    .bindparams(
+        sa.bindparam("consumer", type_=sa.Text),
+        sa.bindparam("event_ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+        sa.bindparam("subjects", type_=ARRAY(sa.Text)),
+        sa.bindparam("stream_seqs", type_=ARRAY(sa.BigInteger)),
+    )
+    .columns(sa.column("event_id", PG_UUID(as_uuid=True)))
 )
 
 
@@ -237,17 +249,14 @@ class EventConsumer:
         """Record the batch's event ids in one statement; returns the ids seen for the first time."""
         if not handled:
             return set()
-        rows = [
+        result = await session.execute(
+            _RECORD,
             {
                 "consumer": self.consumer,
-                "event_id": envelope.event_id,
-                "subject": self.names.strip(msg.subject),
-                "stream_seq": _stream_seq(msg),
-            }
-            for msg, envelope in handled
-        ]
-        result = await session.execute(
-            pg_insert(_inbox).values(rows).on_conflict_do_nothing().returning(_inbox.c.event_id)
+                "event_ids": [envelope.event_id for _, envelope in handled],
+                "subjects": [self.names.strip(msg.subject) for msg, _ in handled],
+                "stream_seqs": [_stream_seq(msg) for msg, _ in handled],
+            },
         )
         return set(result.scalars())
 

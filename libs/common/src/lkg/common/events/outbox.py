@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
@@ -48,8 +49,20 @@ _outbox = sa.table(
     sa.column("created_at", sa.DateTime(timezone=True)),
 )
 
-#: One statement object for every stage: its compiled form is cached, parameters travel separately.
+#: Statements built once: their compiled forms are cached, parameters travel separately.
 _INSERT = sa.insert(_outbox)
+#: The leader's select: committed rows in id order, skipping those in flight (one array parameter, however
+#: many rows are in flight).
+_SELECT_PENDING = (
+    sa.select(_outbox.c.id, _outbox.c.subject, _outbox.c.event_type, _outbox.c.body, _outbox.c.headers)
+    .where(_outbox.c.id != sa.all_(sa.bindparam("in_flight", type_=ARRAY(sa.BigInteger))))
+    .order_by(_outbox.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+#: Rows JetStream has acknowledged: one statement, autocommit (deleting is idempotent).
+_DELETE_CONFIRMED = sa.delete(_outbox).where(
+    _outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)))
+)
 
 
 async def stage(
@@ -177,28 +190,15 @@ class OutboxRelay:
                     self._wake.clear()
                     rows = (
                         await conn.execute(
-                            sa.select(
-                                _outbox.c.id,
-                                _outbox.c.subject,
-                                _outbox.c.event_type,
-                                _outbox.c.body,
-                                _outbox.c.headers,
-                            )
-                            # One array parameter, however many rows are in flight.
-                            .where(
-                                _outbox.c.id != sa.all_(sa.bindparam("in_flight", type_=ARRAY(sa.BigInteger)))
-                            )
-                            .order_by(_outbox.c.id)
-                            .limit(self.batch_size),
-                            {"in_flight": list(in_flight)},
+                            _SELECT_PENDING, {"in_flight": list(in_flight), "limit": self.batch_size}
                         )
                     ).all()
-                    for row in rows:
+                    for row_id, subject, event_type, body, headers in rows:
                         future = await self.js.publish_async(
-                            self.names.subject(row.subject), row.body, headers=dict(row.headers)
+                            self.names.subject(subject), body, headers=headers
                         )
-                        in_flight[row.id] = future
-                        confirm_queue.put_nowait((row.id, row.event_type, future))
+                        in_flight[row_id] = future
+                        confirm_queue.put_nowait((row_id, event_type, future))
                     if len(rows) == self.batch_size:
                         continue
                     with contextlib.suppress(TimeoutError):
@@ -216,26 +216,30 @@ class OutboxRelay:
         queue: asyncio.Queue[tuple[int, str, asyncio.Future] | None],
         in_flight: dict[int, asyncio.Future],
     ) -> None:
-        """Await acks in publication order; delete acknowledged rows in batches."""
-        while True:
-            confirmed: list[tuple[int, str]] = []
-            item = await queue.get()
-            while item is not None:
-                row_id, event_type, future = item
-                await asyncio.wait_for(future, timeout=self.publish_timeout)
-                confirmed.append((row_id, event_type))
-                if queue.empty() or len(confirmed) >= self.batch_size:
-                    break
-                item = queue.get_nowait()
-            if not confirmed:
-                continue
-            async with self.db.transaction() as session:
-                await session.execute(sa.delete(_outbox).where(_outbox.c.id.in_([i for i, _ in confirmed])))
-            for row_id, event_type in confirmed:
-                in_flight.pop(row_id, None)
-                EVENTS_PUBLISHED.labels(self.service, event_type).inc()
-            self.published_total += len(confirmed)
-            await self._maybe_observe_lag()
+        """Await acks of what was published, a batch at a time; delete acknowledged rows with one
+        autocommit statement per batch (a row deleted is one JetStream has stored: deleting it twice, or
+        not at all before a crash, only means it is published again under the same ``Nats-Msg-Id``)."""
+        async with self.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty() and len(batch) < self.batch_size:
+                    batch.append(queue.get_nowait())
+                # Any failed or late ack raises: the leader starts over from the table (rows stay).
+                await asyncio.wait_for(
+                    asyncio.gather(*(future for _, _, future in batch)), timeout=self.publish_timeout
+                )
+                ids = [row_id for row_id, _, _ in batch]
+                await conn.execute(_DELETE_CONFIRMED, {"ids": ids})
+                for row_id in ids:
+                    in_flight.pop(row_id, None)
+                self._count_published(Counter(event_type for _, event_type, _ in batch))
+                await self._maybe_observe_lag()
+
+    def _count_published(self, by_type: Counter[str]) -> None:
+        for event_type, n in by_type.items():
+            EVENTS_PUBLISHED.labels(self.service, event_type).inc(n)
+        self.published_total += by_type.total()
 
     async def _listen(self) -> asyncpg.Connection | None:
         dsn, kwargs = asyncpg_dsn(self.database_url)
@@ -288,17 +292,13 @@ class OutboxRelay:
             if not rows:
                 return 0
             futures = [
-                await self.js.publish_async(
-                    self.names.subject(row.subject), row.body, headers=dict(row.headers)
-                )
+                await self.js.publish_async(self.names.subject(row.subject), row.body, headers=row.headers)
                 for row in rows
             ]
             # Any failure raises and rolls back: the rows stay and are published again (same Nats-Msg-Id).
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout)
-            await session.execute(sa.delete(_outbox).where(_outbox.c.id.in_([r.id for r in rows])))
-        for row in rows:
-            EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
-        self.published_total += len(rows)
+            await session.execute(_DELETE_CONFIRMED, {"ids": [row.id for row in rows]})
+        self._count_published(Counter(row.event_type for row in rows))
         return len(rows)
 
     async def pending(self) -> tuple[int, datetime | None]:
