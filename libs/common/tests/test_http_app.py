@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import PlainTextResponse
+from fastapi.routing import _IncludedRouter, iter_route_contexts
+from pydantic import BaseModel, Field
 
-from lkg.common.auth import PUBLIC_ROUTE, CurrentReach, Principal, Reach, Role, TokenVerifier, mint_token
-from lkg.common.http.app import RouteConflictError, create_http_app
+from lkg.common import log as logmod
+from lkg.common.auth import (
+    PUBLIC_ROUTE,
+    CurrentPrincipal,
+    CurrentReach,
+    Principal,
+    Reach,
+    Role,
+    TokenVerifier,
+    mint_token,
+)
+from lkg.common.http.app import RouteConflictError, _ops_router, create_http_app
+from lkg.common.http.problems import BadRequest, Problem
 from lkg.common.settings import ServiceSettings
 
 SETTINGS = ServiceSettings(jwt_secret="app-test-secret-long-enough-0123456789", service_name="lkg-test")
@@ -240,3 +256,224 @@ def test_openapi_declares_bearer_auth_problem_bodies_and_bilingual_tags() -> Non
     assert (
         tags["issues"].startswith("问题与会议议定事项") and "Problems and meeting matters" in tags["issues"]
     )
+
+
+# ---- the token, checked once at the edge ---------------------------------------------------------
+
+
+class CountingVerifier(TokenVerifier):
+    """The real verifier, counting the tokens it had to verify (cache misses)."""
+
+    def __init__(self) -> None:
+        super().__init__(SETTINGS, now=lambda: NOW)
+        self.verified = 0
+
+    async def verify(self, token: str) -> Principal:
+        self.verified += 1
+        return await super().verify(token)
+
+
+def whoami_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/whoami")
+
+    @router.get("")
+    async def whoami(principal: CurrentPrincipal, again: CurrentPrincipal) -> dict:
+        return {"who": principal.key, "same": principal is again}
+
+    return router
+
+
+async def test_a_token_is_verified_once_and_current_principal_reads_what_the_edge_found() -> None:
+    app = build(routers=[("issues", whoami_router())])
+    verifier = app.state.token_verifier = CountingVerifier()
+    headers = token(person="p-7", roles=[Role.UNIT_USER])
+    async with client(app) as c:
+        answers = [await c.get("/api/v1/whoami", headers=headers) for _ in range(3)]
+    assert [(r.status_code, r.json()) for r in answers] == [(200, {"who": "person:p-7", "same": True})] * 3
+    assert verifier.verified == 1  # then the cache answers, without a signature check
+
+
+async def test_without_a_token_the_app_still_answers_404_for_no_route_and_405_for_a_wrong_method() -> None:
+    app = at_now(build())
+    async with client(app) as c:
+        unknown = await c.get("/api/v1/nothing-here")
+        wrong_method = await c.delete("/api/v1/problems/1")
+        redirected = await c.get("/api/v1/rankings/")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+    assert (wrong_method.status_code, wrong_method.json()["code"]) == (405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "GET"
+    assert (redirected.status_code, redirected.headers["location"]) == (307, "http://t/api/v1/rankings")
+
+
+async def test_a_bad_token_is_refused_on_a_public_route_and_ignored_by_probes_and_docs() -> None:
+    app = at_now(build())
+    bad = {"Authorization": "Bearer not-a-jwt"}
+    async with client(app) as c:
+        public = await c.post("/api/v1/problems/sync-token", headers=bad)
+        probes = [await c.get(path, headers=bad) for path in ("/healthz", "/readyz", "/metrics")]
+        docs = [await c.get(path, headers=bad) for path in ("/openapi.json", "/docs", "/redoc")]
+    assert (public.status_code, public.json()["code"], public.json()["detail"]) == (
+        401,
+        "unauthenticated",
+        "令牌无效",
+    )
+    assert [r.status_code for r in probes + docs] == [200] * 6
+
+
+async def test_the_401_is_a_problem_with_the_correlation_id_and_is_logged_under_its_route() -> None:
+    app = at_now(build())
+    lines: list[dict] = []
+    previous = logmod.set_access_sink(lambda line, _encode: lines.append(line))
+    try:
+        async with client(app) as c:
+            response = await c.get("/api/v1/problems/13812345678", headers={"X-Correlation-Id": "cid-401"})
+    finally:
+        logmod.set_access_sink(previous)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-correlation-id"] == "cid-401"
+    assert response.json() == {
+        "type": "urn:lkg:problem:unauthenticated",
+        "title": "未登录或登录已失效",
+        "status": 401,
+        "code": "unauthenticated",
+        "detail": "请提供登录令牌（Authorization: Bearer …）",
+        "instance": "/api/v1/problems/13812345678",
+        "correlation_id": "cid-401",
+    }
+    assert [(x["status"], x["route"], x["service"], x["path"]) for x in lines] == [
+        (401, "/api/v1/problems/{problem_id}", "issues", "/api/v1/problems/138****5678")
+    ]
+
+
+async def test_an_expired_token_is_refused() -> None:
+    app = build()
+    app.state.token_verifier = TokenVerifier(SETTINGS, now=lambda: NOW + timedelta(hours=2))
+    async with client(app) as c:
+        response = await c.get("/api/v1/rankings", headers=token(person="p", ttl_seconds=3600))
+    assert (response.status_code, response.json()["detail"]) == (401, "登录已过期，请重新登录")
+
+
+async def test_a_route_added_to_the_app_later_needs_a_token_too() -> None:
+    app = at_now(build())
+
+    @app.get("/api/v1/added-later")
+    async def added_later() -> dict:
+        return {"ok": True}
+
+    async with client(app) as c:
+        anonymous = await c.get("/api/v1/added-later")
+        signed_in = await c.get("/api/v1/added-later", headers=token(person="p"))
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
+    assert signed_in.json() == {"ok": True}
+
+
+async def test_a_route_a_service_router_gains_after_creation_is_served_from_start_guarded() -> None:
+    late = APIRouter(prefix="/api/v1/late")
+    app = at_now(build(routers=[("issues", issues_router()), ("scoring", late)]))
+
+    @late.get("/{item_id}")
+    async def late_item(item_id: int, principal: CurrentPrincipal) -> dict:
+        return {"item": item_id, "who": principal.key}
+
+    async with app.router.lifespan_context(app), client(app) as c:
+        anonymous = await c.get("/api/v1/late/4")
+        signed_in = await c.get("/api/v1/late/4", headers=token(person="p"))
+    assert anonymous.status_code == 401
+    assert signed_in.json() == {"item": 4, "who": "person:p"}
+    assert app.state.route_services[id(_route(app, "/api/v1/late/{item_id}"))] == "scoring"
+    assert "/api/v1/late/{item_id}" in app.openapi()["paths"]
+
+
+def _route(app: FastAPI, path: str) -> Any:
+    return next(c.original_route for c in iter_route_contexts(app.routes) if c.path_format == path)
+
+
+# ---- routes flattened: the same API as FastAPI's nested routers ----------------------------------
+
+
+class WidgetIn(BaseModel):
+    name: str = Field(min_length=2)
+
+
+class WidgetOut(BaseModel):
+    id: int
+    name: str
+
+
+async def refuse_x(request: Request) -> None:
+    if "x" in request.query_params:
+        raise BadRequest("不接受参数 x", code="x_refused")
+
+
+def nested_routers() -> APIRouter:
+    """A service router shaped like the services' own: nested routers with prefixes, tags, responses and
+    dependencies at several levels, a docstring, a status code, a response class, a public route."""
+    widgets = APIRouter(
+        prefix="/api/v1/widgets",
+        tags=["widgets"],
+        responses={404: {"description": "没有这个部件"}},
+        dependencies=[Depends(refuse_x)],
+    )
+
+    @widgets.get("/export.txt", response_class=PlainTextResponse, include_in_schema=False)
+    async def export() -> str:
+        return "widgets"
+
+    @widgets.get("/{widget_id}", summary="查看部件 Get a widget", response_model=WidgetOut)
+    async def get_widget(widget_id: int, principal: CurrentPrincipal) -> dict:
+        """Read one widget.
+
+        \f
+        Not in the document.
+        """
+        return {"id": widget_id, "name": principal.key, "extra": "dropped by the response model"}
+
+    @widgets.post("", status_code=201, responses={409: {"model": Problem, "description": "重复"}})
+    async def create_widget(body: WidgetIn, principal: CurrentPrincipal) -> WidgetOut:
+        return WidgetOut(id=1, name=body.name)
+
+    gadgets = APIRouter(tags=["gadgets"])
+
+    @gadgets.get("/{gadget_id}", deprecated=True, openapi_extra=PUBLIC_ROUTE)
+    async def get_gadget(gadget_id: str) -> dict[str, str]:
+        return {"gadget": gadget_id}
+
+    outer = APIRouter()
+    outer.include_router(widgets)
+    outer.include_router(gadgets, prefix="/api/v1/gadgets", responses={410: {"description": "已撤销"}})
+    return outer
+
+
+def test_flat_routes_describe_the_same_api_as_the_nested_routers() -> None:
+    async def ready() -> dict:
+        return {"status": "ok"}
+
+    app = build(routers=[("issues", nested_routers())])
+    reference = FastAPI()
+    reference.include_router(nested_routers(), tags=["issues"])
+    reference.include_router(_ops_router(ready))
+    ours = get_openapi(title="t", version="1", routes=app.routes)
+    theirs = get_openapi(title="t", version="1", routes=reference.routes)
+    assert ours == theirs
+    assert not any(isinstance(route, _IncludedRouter) for route in app.routes)
+    assert ours["paths"]["/api/v1/widgets/{widget_id}"]["get"]["description"] == "Read one widget."
+
+
+async def test_flat_routes_serve_as_the_nested_routers_do() -> None:
+    app = at_now(build(routers=[("issues", nested_routers())]))
+    headers = token(person="p")
+    async with client(app) as c:
+        widget = await c.get("/api/v1/widgets/3", headers=headers)
+        refused = await c.get("/api/v1/widgets/3?x=1", headers=headers)
+        created = await c.post("/api/v1/widgets", json={"name": "阀门"}, headers=headers)
+        invalid = await c.post("/api/v1/widgets", json={"name": "阀"}, headers=headers)
+        exported = await c.get("/api/v1/widgets/export.txt", headers=headers)
+        gadget = await c.get("/api/v1/gadgets/g-1")
+    assert (widget.status_code, widget.json()) == (200, {"id": 3, "name": "person:p"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "x_refused")
+    assert (created.status_code, created.json()) == (201, {"id": 1, "name": "阀门"})
+    assert (invalid.status_code, invalid.json()["errors"][0]["loc"]) == (422, ["body", "name"])
+    assert (exported.headers["content-type"], exported.text) == ("text/plain; charset=utf-8", "widgets")
+    assert gadget.json() == {"gadget": "g-1"}

@@ -12,23 +12,25 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, Field
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from lkg.common.auth import (
     BEARER_SCHEME_NAME,
     BEARER_SECURITY_SCHEME,
+    EdgeGuard,
     ReachResolver,
     TokenVerifier,
-    get_current_principal,
     is_public_route,
 )
 from lkg.common.http.middleware import RouteLabels, install_middleware
@@ -136,7 +138,7 @@ def _finish_openapi(schema: dict[str, Any], guarded: set[tuple[str, str]]) -> No
             components["schemas"].pop(unused, None)
 
 
-def _install_openapi(app: FastAPI, guarded_routes: Mapping[int, str]) -> None:
+def _install_openapi(app: FastAPI, guard: EdgeGuard) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
@@ -150,7 +152,7 @@ def _install_openapi(app: FastAPI, guarded_routes: Mapping[int, str]) -> None:
         guarded: set[tuple[str, str]] = set()
         for context in iter_route_contexts(app.routes):
             route = context.original_route
-            if id(route) in guarded_routes and not is_public_route(route) and context.path_format:
+            if id(route) not in guard.open_routes and not is_public_route(route) and context.path_format:
                 guarded.update((context.path_format, m.lower()) for m in context.methods or ())
         _finish_openapi(schema, guarded)
         app.openapi_schema = schema
@@ -197,6 +199,130 @@ def _ops_router(readiness: Callable[[], Awaitable[Mapping[str, Any]]]) -> APIRou
     return router
 
 
+# ---- routes, flattened -----------------------------------------------------------------------------
+
+
+def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
+    """The route as FastAPI serves it through its routers (the prefixes, tags, dependencies and responses
+    of every enclosing router applied), as one plain route of the app; ``None`` when it cannot be copied
+    faithfully (a custom route class, a streaming endpoint whose item type FastAPI infers)."""
+    original = context.original_route
+    if type(original) is not APIRoute or context.stream_item_type is not None:
+        return None
+    return APIRoute(
+        context.path,
+        endpoint=context.endpoint,
+        response_model=context.response_model,
+        status_code=context.status_code,
+        tags=list(context.tags),
+        dependencies=list(context.dependencies),
+        summary=context.summary,
+        description=context.description,
+        response_description=context.response_description,
+        responses=dict(context.responses),
+        deprecated=context.deprecated,
+        name=context.name,
+        methods=set(context.methods),
+        operation_id=context.operation_id,
+        response_model_include=context.response_model_include,
+        response_model_exclude=context.response_model_exclude,
+        response_model_by_alias=context.response_model_by_alias,
+        response_model_exclude_unset=context.response_model_exclude_unset,
+        response_model_exclude_defaults=context.response_model_exclude_defaults,
+        response_model_exclude_none=context.response_model_exclude_none,
+        include_in_schema=context.include_in_schema,
+        response_class=context.response_class,
+        dependency_overrides_provider=provider,
+        callbacks=context.callbacks,
+        openapi_extra=context.openapi_extra,
+        generate_unique_id_function=context.generate_unique_id_function,
+        strict_content_type=context.strict_content_type,
+        max_body_size=context.max_body_size,
+        form_limits=original.form_limits or None,
+    )
+
+
+def _flatten(router: APIRouter, tags: list[str], provider: Any) -> list[BaseRoute]:
+    """``router``'s routes as plain routes of the app, or the router included as FastAPI includes it when
+    one of its routes cannot be copied (then it is matched through its nested routers, which costs more
+    per request but serves the same)."""
+    holder = APIRouter(dependency_overrides_provider=provider)
+    holder.include_router(router, tags=tags or None)
+    flat: list[BaseRoute] = []
+    for context in iter_route_contexts(holder.routes):
+        copy = _flat_copy(context, provider)
+        if copy is None:
+            return list(holder.routes)
+        flat.append(copy)
+    return flat
+
+
+@dataclass
+class _Mounts:
+    """The routers of an app, mounted as one flat block of plain routes.
+
+    FastAPI keeps an included router as a node the router walks into on every request (twice: to match
+    and again to handle), once per level of nesting; a service router two levels deep paid that on every
+    call. Copies of the effective routes, matched directly, serve the same: same paths, dependencies,
+    responses and OpenAPI document. The block is rebuilt at start-up when a router gained routes after
+    the app was made, so those are served (and checked for conflicts) too.
+    """
+
+    app: FastAPI
+    labels: RouteLabels
+    guard: EdgeGuard
+    #: (service, router, tag it with the service's name); the service's routes need a token.
+    services: list[tuple[str, APIRouter, bool]]
+    #: Routers anyone may call (probes and metrics), mounted after the service routes.
+    open_routers: list[APIRouter]
+    #: Routes the app had before mounting: FastAPI's own (OpenAPI document and docs pages), open too.
+    framework_routes: list[BaseRoute] = field(default_factory=list)
+    mounted: list[BaseRoute] = field(default_factory=list)
+    signature: tuple[int, ...] | None = None
+
+    def _routers_now(self) -> tuple[int, ...]:
+        routers = [router for _, router, _ in self.services] + self.open_routers
+        return tuple(id(c.original_route) for router in routers for c in iter_route_contexts(router.routes))
+
+    def mount(self) -> bool:
+        """(Re)build the block if the routers changed since the last time; True when it was rebuilt."""
+        signature = self._routers_now()
+        if signature == self.signature:
+            return False
+        provider = self.app.router.dependency_overrides_provider
+        block: list[BaseRoute] = []
+        service_of: dict[int, str] = {}
+        for service, router, tag in self.services:
+            routes = _flatten(router, [service] if tag else [], provider)
+            for context in iter_route_contexts(routes):
+                service_of[id(context.original_route)] = service
+            block.extend(routes)
+        open_block = [route for router in self.open_routers for route in _flatten(router, [], provider)]
+        block.extend(open_block)
+
+        routes = self.app.router.routes
+        # First: routes are matched in order, and API calls outnumber requests for the docs pages (a route
+        # claiming a docs page's method and path is refused as a conflict either way).
+        at = 0
+        if self.mounted:
+            first = self.mounted[0]
+            at = next((i for i, r in enumerate(routes) if r is first), at)
+            old = {id(r) for r in self.mounted}
+            routes[:] = [r for r in routes if id(r) not in old]
+            at = min(at, len(routes))
+        routes[at:at] = block
+        self.mounted = block
+        self.signature = signature
+
+        self.labels.service_of.clear()  # the same dict as app.state.route_services
+        self.labels.service_of.update(service_of)
+        self.labels.rebuild(routes)
+        opened = [*self.framework_routes, *open_block]
+        self.guard.open_routes = frozenset(id(c.original_route) for c in iter_route_contexts(opened))
+        self.app.openapi_schema = None
+        return True
+
+
 # ---- the factory ---------------------------------------------------------------------------------
 
 Lifespan = Callable[[FastAPI], Any]
@@ -229,6 +355,7 @@ def create_http_app(
 
     @asynccontextmanager
     async def guarded_lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        mounts.mount()  # routes added to a router since the app was made
         check_route_conflicts(app, labels.service_of)
         labels.rebuild(app.routes)
         if lifespan is None:
@@ -257,26 +384,30 @@ def create_http_app(
     #: id(route) -> service name, for per-service lookups (reach resolvers) and metric labels.
     app.state.route_services = labels.service_of
 
+    # The token is checked once, at the edge, for every route but the open ones (probes, metrics, docs)
+    # and those marked PUBLIC_ROUTE: no per-route dependency resolves it again (bench/http.py).
+    guard = EdgeGuard(app)
     install_problem_handlers(app)
-    install_middleware(app, max_body_bytes=settings.max_body_bytes, labels=labels)
+    install_middleware(app, max_body_bytes=settings.max_body_bytes, labels=labels, guard=guard)
 
-    guarded: list[tuple[str, APIRouter, bool]] = [(name, router, True) for name, router in routers]
+    services: list[tuple[str, APIRouter, bool]] = [(name, router, True) for name, router in routers]
     for extra in extra_routers:
         if isinstance(extra, tuple):
-            guarded.append((extra[0], extra[1], False))
+            services.append((extra[0], extra[1], False))
         else:
-            guarded.append((settings.service_name, extra, False))
-    for service, router, tag in guarded:
-        labels.assign_service(router.routes, service)
-        # The same callable as CurrentPrincipal: a route declaring both resolves the token once.
-        app.include_router(
-            router, tags=[service] if tag else None, dependencies=[Depends(get_current_principal)]
-        )
-
-    # After the service routes: routes are matched in order, and API calls outnumber probes.
-    app.include_router(_ops_router(readiness))
+            services.append((settings.service_name, extra, False))
+    # The ops routes come after the service routes: routes are matched in order, and API calls outnumber
+    # probes.
+    mounts = _Mounts(
+        app=app,
+        labels=labels,
+        guard=guard,
+        services=services,
+        open_routers=[_ops_router(readiness)],
+        framework_routes=list(app.router.routes),
+    )
+    mounts.mount()
 
     check_route_conflicts(app, labels.service_of)
-    labels.rebuild(app.routes)
-    _install_openapi(app, labels.service_of)
+    _install_openapi(app, guard)
     return app

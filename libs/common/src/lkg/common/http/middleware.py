@@ -1,9 +1,10 @@
-"""The HTTP edge as plain ASGI middleware: correlation id, body size limit, access log and latency metric.
+"""The HTTP edge as plain ASGI middleware: correlation id, body size limit, bearer token, access log and
+latency metric.
 
 Plain ASGI rather than ``BaseHTTPMiddleware``: no extra task per request, no buffering of streamed bodies,
 and context variables set here are seen by the endpoint. Order, outermost first (see
 :func:`install_middleware`): correlation id → access log/metrics (which also turns an unexpected exception
-into a 500 problem, logged with the correlation id) → body size limit → the app.
+into a 500 problem, logged with the correlation id) → body size limit → token check → the app.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from lkg.common.auth import EdgeGuard
 
 from lkg.common import log as logmod
 from lkg.common.clock import wall_clock_utc
@@ -130,14 +134,20 @@ class EdgeMiddleware:
 
     1. correlation id: read ``X-Correlation-Id`` (or make one), set it for logs and events, echo it back;
     2. body size limit: refuse bodies over ``max_body_bytes`` with 413, by Content-Length or while streaming;
-    3. one access line and one latency observation per request, labelled by route template;
-    4. an exception escaping the app becomes a 500 problem carrying the correlation id.
+    3. the bearer token, when a ``guard`` is given (:class:`lkg.common.auth.EdgeGuard`): checked once here,
+       before routing, instead of by a dependency on every route; 401 for a guarded route without a valid
+       one;
+    4. one access line and one latency observation per request, labelled by route template;
+    5. an exception escaping the app becomes a 500 problem carrying the correlation id.
     """
 
-    def __init__(self, app: ASGIApp, *, labels: RouteLabels, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, labels: RouteLabels, max_body_bytes: int, guard: EdgeGuard | None = None
+    ) -> None:
         self.app = app
         self.labels = labels
         self.max_body_bytes = max_body_bytes
+        self.guard = guard
         self._children: dict[tuple[str, str, str, int], Any] = {}
 
     def _too_large(self, scope: Scope) -> Any:
@@ -157,8 +167,12 @@ class EdgeMiddleware:
         start = time.perf_counter()
         cid: str | None = None
         declared: bytes | None = None
+        authorization: bytes | None = None
         for name, value in scope["headers"]:
-            if name == _CORRELATION_HEADER_RAW:
+            if name == b"authorization":
+                if authorization is None:  # the first one, as Starlette's ``headers.get`` reads it
+                    authorization = value
+            elif name == _CORRELATION_HEADER_RAW:
                 if _VALID_CORRELATION_ID.fullmatch(value):
                     cid = value.decode("ascii")
             elif name == b"content-length":
@@ -192,12 +206,13 @@ class EdgeMiddleware:
 
         token = logmod.correlation_id.set(cid)
         try:
-            if declared is not None:
-                # The server holds the client to its Content-Length: checking the declared size suffices.
-                if declared.isdigit() and int(declared) > limit:
-                    await self._too_large(scope)(scope, receive, edge_send)
-                else:
-                    await self.app(scope, receive, edge_send)
+            # The server holds the client to its Content-Length: checking the declared size suffices.
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                await self._too_large(scope)(scope, receive, edge_send)
+            elif self.guard is not None and (refusal := await self.guard.admit(scope, authorization)):
+                await refusal(scope, receive, edge_send)
+            elif declared is not None:
+                await self.app(scope, receive, edge_send)
             else:  # chunked (or no) body: count as it arrives
                 await self.app(scope, counting_receive, edge_send)
         except Exception as exc:
@@ -236,9 +251,11 @@ class EdgeMiddleware:
             logmod.correlation_id.reset(token)
 
 
-def install_middleware(app: FastAPI, *, max_body_bytes: int, labels: RouteLabels) -> None:
-    """Add the edge middleware."""
-    app.add_middleware(EdgeMiddleware, labels=labels, max_body_bytes=max_body_bytes)
+def install_middleware(
+    app: FastAPI, *, max_body_bytes: int, labels: RouteLabels, guard: EdgeGuard | None = None
+) -> None:
+    """Add the edge middleware (with the token check when a ``guard`` is given)."""
+    app.add_middleware(EdgeMiddleware, labels=labels, max_body_bytes=max_body_bytes, guard=guard)
 
 
 __all__ = [
