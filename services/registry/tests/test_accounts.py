@@ -4,6 +4,7 @@ re-hash when the argon2 cost rises, the demo seed, and tokens that libs/common v
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -353,3 +354,44 @@ async def test_the_purge_removes_expired_refresh_tokens_and_spent_guards_only(db
         async with db.transaction() as session:
             await service.purge(session, until)
         assert await left() == expected, until
+
+
+async def test_wrong_passwords_at_once_are_each_counted_and_lock_exactly_once(db: Database) -> None:
+    clock = SimulatedClock(START + timedelta(hours=1))
+
+    async def attempt() -> str:
+        async with db.transaction() as session:
+            result = await service.login(
+                session, SETTINGS, clock, username="line5", password="x", origin=ORIGIN
+            )
+        assert isinstance(result, DomainError)
+        return result.code
+
+    codes = await asyncio.gather(*(attempt() for _ in range(6)))
+    assert sorted(codes) == ["account_locked"] * 2 + ["invalid_credentials"] * 4
+    async with db.sessions() as session:
+        outcomes = (
+            await session.execute(sa.select(LoginEvent.outcome).where(LoginEvent.username == "line5"))
+        ).scalars()
+        assert sorted(outcomes) == ["failure"] * 4 + ["locked", "lockout"]
+
+
+async def test_one_refresh_token_sent_twice_at_once_rotates_once_and_ends_the_login(db: Database) -> None:
+    clock = SimulatedClock(START + timedelta(hours=1))
+    async with db.transaction() as session:
+        issued = await service.login(
+            session, SETTINGS, clock, username="line4", password=service.DEMO_PASSWORD, origin=ORIGIN
+        )
+    assert isinstance(issued, service.Issued)
+
+    async def use(token: str):
+        async with db.transaction() as session:
+            return await service.refresh(session, SETTINGS, clock, refresh_token=token, origin=ORIGIN)
+
+    first, second = await asyncio.gather(use(issued.refresh_token), use(issued.refresh_token))
+    winners = [r for r in (first, second) if isinstance(r, service.Issued)]
+    losers = [r.code for r in (first, second) if isinstance(r, DomainError)]
+    assert (len(winners), losers) == (1, ["refresh_token_reused"])
+    # The family is revoked: the winner's new refresh token is dead too.
+    after = await use(winners[0].refresh_token)
+    assert isinstance(after, DomainError) and after.code == "invalid_refresh_token"
