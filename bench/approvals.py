@@ -96,18 +96,59 @@ class Layout:
         return len(range(0, self.total, self.due_every))
 
 
-PLAN_COLUMNS = (
-    "id revision project_id project_revision project_name responsible_unit_id project_class fast_track "
-    "project_status start_at_risk created_at updated_at"
-).split()
-ITEM_COLUMNS = (
-    "id revision plan_id project_id catalogue_item_id code name handling_unit_id handling_unit_name state mode "
-    "limit_days limit_unit prerequisites start_gate prereviewed_days submitted_at accepted_at document_refs "
-    "position updated_at"
-).split()
-CLOCK_COLUMNS = (
-    "id item_id project_id kind started_at budget unit pauses due_at warn_at next_at provisional state warned_at"
-).split()
+PLAN_COLUMNS = [
+    "id",
+    "revision",
+    "project_id",
+    "project_revision",
+    "project_name",
+    "responsible_unit_id",
+    "project_class",
+    "fast_track",
+    "project_status",
+    "start_at_risk",
+    "created_at",
+    "updated_at",
+]
+ITEM_COLUMNS = [
+    "id",
+    "revision",
+    "plan_id",
+    "project_id",
+    "catalogue_item_id",
+    "code",
+    "name",
+    "handling_unit_id",
+    "handling_unit_name",
+    "state",
+    "mode",
+    "limit_days",
+    "limit_unit",
+    "prerequisites",
+    "start_gate",
+    "prereviewed_days",
+    "submitted_at",
+    "accepted_at",
+    "document_refs",
+    "position",
+    "updated_at",
+]
+CLOCK_COLUMNS = [
+    "id",
+    "item_id",
+    "project_id",
+    "kind",
+    "started_at",
+    "budget",
+    "unit",
+    "pauses",
+    "due_at",
+    "warn_at",
+    "next_at",
+    "provisional",
+    "state",
+    "warned_at",
+]
 
 UNIT = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 CATALOGUE_ITEM = uuid.UUID("00000000-0000-4000-8000-00000000c001")
@@ -204,7 +245,8 @@ class EmptyRun:
         )
         return (
             f"{self.label:<34} scan p50 {s50 * 1e3:6.2f} ms  p99 {s99 * 1e3:6.2f} ms   "
-            f"plain SELECT p50 {q50 * 1e3:6.2f} ms  p99 {q99 * 1e3:6.2f} ms   scan/SELECT p50 {s50 / q50:4.1f}x"
+            f"plain SELECT p50 {q50 * 1e3:6.2f} ms  p99 {q99 * 1e3:6.2f} ms   "
+            f"scan/SELECT p50 {s50 / q50:4.1f}x"
         )
 
 
@@ -293,9 +335,8 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
             runtime, f"nothing due, {small:,} clocks", before_any, args.repeat
         )
         results["load_rest"] = await load(conn, layout, small, layout.total)
-        print(
-            f"loaded {layout.total:,} items and clocks in {results['load_small'] + results['load_rest']:.1f} s"
-        )
+        loaded = results["load_small"] + results["load_rest"]
+        print(f"loaded {layout.total:,} items and clocks in {loaded:.1f} s")
         results["empty_full"] = await empty_run(
             runtime, f"nothing due, {layout.total:,} clocks", before_any, args.repeat
         )
@@ -314,7 +355,7 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
         acted = await scan_clocks(runtime, NOW)
         results["scan_seconds"] = time.perf_counter() - started
         runtime.relay.wake()
-        while await stream_count(runtime) - base_messages < acted:
+        while await stream_count(runtime) - base_messages < acted:  # noqa: ASYNC110 (polling the stream)
             await asyncio.sleep(0.005)
         results["emit_seconds"] = time.perf_counter() - started
         results["acted"] = acted
@@ -393,6 +434,10 @@ def report(results: dict) -> None:
     )
 
 
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--total", type=int, default=1_000_000, help="open items (one clock each)")
@@ -403,7 +448,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print(f"load average at start: {open('/proc/loadavg').read().strip()}")
+    print(f"load average at start: {loadavg()}")
     external = os.environ.get("LKG_BENCH_DATABASE_URL")
     with tempfile.TemporaryDirectory(prefix="lkg-bench-approvals-") as tmp:
         stack = EmbeddedStack(Path(tmp))
@@ -415,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 stack.stop()
     report(results)
-    print(f"load average at end: {open('/proc/loadavg').read().strip()}")
+    print(f"load average at end: {loadavg()}")
     return 0  # a missed target is a result, not a failed run (bench/README.md)
 
 

@@ -202,17 +202,46 @@ async def stage_all(session: AsyncSession, events: Sequence[Event]) -> None:
     await session.execute(outbox._INSERT, rows)
 
 
+#: What the scan reads of a due clock, its item and its plan: only the columns it uses (no JSON to decode).
+_CLAIM = (
+    ApprovalClock.id,
+    ApprovalClock.kind,
+    ApprovalClock.state,
+    ApprovalClock.budget,
+    ApprovalClock.unit,
+    ApprovalClock.due_at,
+    ApprovalClock.next_at,
+    ApprovalItem.id.label("item_id"),
+    ApprovalItem.catalogue_item_id,
+    ApprovalItem.name,
+    ApprovalItem.project_id,
+    ApprovalItem.handling_unit_id,
+    ApprovalItem.handling_unit_name,
+    ApprovalItem.mode,
+    ApprovalItem.state.label("item_state"),
+    ApprovalPlan.project_name,
+)
+
+#: Every breach of a batch in one statement (the clocks are locked by the claim).
+_MARK_BREACHED = sa.text(
+    "UPDATE approval_clock AS c SET state = 'breached', breached_at = v.at, next_at = NULL, "
+    "warned_at = COALESCE(c.warned_at, v.at) "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[])) AS v(id, at) WHERE c.id = v.id"
+)
+
+
 async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
     """Warn before, and stall at, every clock due up to ``until``: once each, in due order (DESIGN §5).
 
     The guarantees of :func:`lkg.common.scans.scan_due`, batch by batch rather than row by row: one
     statement claims up to :data:`SCAN_BATCH` due clocks in due order through the partial index on
     ``next_at`` (``FOR UPDATE OF approval_clock SKIP LOCKED``, so racing replicas act once per breach), with
-    their items and plans; each clock is handled under ``clock.at(its next_at)``; the events, history
-    lines and clock updates go out in three multi-row statements in the same transaction. A warning moves
-    the clock's ``next_at`` to its due time: if that falls within ``until`` the batch stops there, commits
-    and selects again, so the breach is handled in due order among the rest. Row by row, the scan cost
-    about a dozen round trips per stall (bench/approvals.py: 17 ms a stall on a loaded machine)."""
+    what it needs of their items and plans; each clock is handled under ``clock.at(its next_at)``; the
+    breaches, their events and their history lines are written with one statement each in the same
+    transaction. A warning moves the clock's ``next_at`` to its due time: if that falls within ``until``
+    the batch stops there, commits and selects again, so the breach is handled in due order among the rest.
+    Row by row the scan cost about a dozen round trips a stall (bench/approvals.py: 17 ms a stall on a
+    loaded machine)."""
     calendar = runtime.calendar
     share = float(getattr(runtime.settings, "due_soon_share", 0.8))
     handled = await catch_up_loaded_years(runtime)
@@ -220,7 +249,7 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
         async with runtime.db.transaction() as session:
             claimed = (
                 await session.execute(
-                    sa.select(ApprovalClock, ApprovalItem, ApprovalPlan)
+                    sa.select(*_CLAIM)
                     .join(ApprovalItem, ApprovalItem.id == ApprovalClock.item_id)
                     .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
                     .where(ApprovalClock.next_at <= until)
@@ -232,23 +261,36 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
             if not claimed:
                 return handled
             events: list[Event] = []
-            changes: list[dict[str, Any]] = []
+            breached: list[tuple[uuid.UUID, datetime]] = []
+            lines: list[dict[str, Any]] = []
+            idle: list[uuid.UUID] = []
             again = False
-            for clock, item, plan in claimed:
-                assert clock.next_at is not None
-                with runtime.clock.at(clock.next_at):
+            for row in claimed:
+                with runtime.clock.at(row.next_at):
                     now = runtime.clock.now()  # the clock's next_at, not the time the clock jumped to
                     handled += 1
-                    if clock.state != "running":
-                        clock.next_at = None
+                    if row.state != "running":
+                        idle.append(row.id)
                         continue
-                    fact = item_fact(item, plan, now)
-                    kind = ApprovalClockKind(clock.kind)
-                    if clock.due_at is not None and now >= clock.due_at:
-                        events.append(_breach(calendar, clock, fact, kind, now, until))
-                        changes.append(_stalled_line(clock, item, kind, now))
+                    fact = _fact(row, now)
+                    kind = ApprovalClockKind(row.kind)
+                    if row.due_at is not None and now >= row.due_at:
+                        breached.append((row.id, now))
+                        events.append(
+                            ApprovalStalled(
+                                **fact,
+                                due_at=row.due_at,
+                                clock_kind=kind,
+                                days_over=days_over(calendar, row, until),
+                                budget=row.budget,
+                                budget_unit=BudgetUnit(row.unit),
+                            )
+                        )
+                        lines.append(_stalled_line(row, kind, now))
                         continue
                     # The warning: a share of the budget has passed.
+                    clock = await session.get(ApprovalClock, row.id)
+                    assert clock is not None
                     clock.warned_at = now
                     refresh(clock, calendar, share)
                     assert clock.due_at is not None
@@ -256,50 +298,47 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
                     if clock.next_at is not None and clock.next_at <= until:
                         again = True  # its breach falls in this scan: select again, in due order
                         break
+            if breached:
+                ids, ats = zip(*breached, strict=True)
+                await session.execute(_MARK_BREACHED, {"ids": list(ids), "ats": list(ats)})
+            if idle:
+                await session.execute(
+                    sa.update(ApprovalClock).where(ApprovalClock.id.in_(idle)).values(next_at=None)
+                )
             await stage_all(session, events)
-            if changes:
-                await session.execute(sa.insert(ApprovalItemChange.__table__), changes)
+            if lines:
+                await session.execute(sa.insert(ApprovalItemChange.__table__), lines)
             if len(claimed) < SCAN_BATCH and not again:
                 return handled
 
 
-def _breach(
-    calendar: WorkingCalendar,
-    clock: ApprovalClock,
-    fact: dict[str, Any],
-    kind: ApprovalClockKind,
-    now: datetime,
-    until: datetime,
-) -> ApprovalStalled:
-    """Mark the clock breached (once: it no longer matches the scan) and say so."""
-    assert clock.due_at is not None
-    clock.state = "breached"
-    clock.breached_at = now
-    clock.next_at = None
-    clock.warned_at = clock.warned_at or now  # no late warning after the breach
-    return ApprovalStalled(
-        **fact,
-        due_at=clock.due_at,
-        clock_kind=kind,
-        days_over=days_over(calendar, clock, until),
-        budget=clock.budget,
-        budget_unit=BudgetUnit(clock.unit),
-    )
+def _fact(row: Any, now: datetime) -> dict[str, Any]:
+    """:func:`item_fact` from a claimed row (the same fields)."""
+    from lkg.approvals.units import unit_id_or_placeholder
 
-
-def _stalled_line(
-    clock: ApprovalClock, item: ApprovalItem, kind: ApprovalClockKind, now: datetime
-) -> dict[str, Any]:
-    assert clock.due_at is not None
     return {
-        "item_id": item.id,
+        "approval_item_id": row.item_id,
+        "catalogue_item_id": row.catalogue_item_id,
+        "item_name": row.name,
+        "project_id": row.project_id,
+        "project_name": row.project_name,
+        "handling_unit_id": unit_id_or_placeholder(row.handling_unit_id, row.handling_unit_name),
+        "handling_unit_name": row.handling_unit_name,
+        "mode": row.mode,
+        "effective_at": now,
+    }
+
+
+def _stalled_line(row: Any, kind: ApprovalClockKind, now: datetime) -> dict[str, Any]:
+    return {
+        "item_id": row.item_id,
         "at": now,
         "action": "stalled",
-        "from_state": item.state,
-        "to_state": item.state,
+        "from_state": row.item_state,
+        "to_state": row.item_state,
         "actor": "system",
-        "note": f"{item.name}超过办理时限" if kind is ApprovalClockKind.LIMIT else f"{item.name}核验超时",
-        "details": {"clock_id": str(clock.id), "clock_kind": kind.value, "due_at": clock.due_at.isoformat()},
+        "note": f"{row.name}超过办理时限" if kind is ApprovalClockKind.LIMIT else f"{row.name}核验超时",
+        "details": {"clock_id": str(row.id), "clock_kind": kind.value, "due_at": row.due_at.isoformat()},
     }
 
 
