@@ -534,6 +534,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated scenarios to run (default {','.join(SCENARIOS)}; bare is always run)",
     )
     parser.add_argument(
+        "--app-factory",
+        default="lkg.registry.app:create_app",
+        help="the registry app factory uvicorn serves (to measure a candidate change; default %(default)s)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -638,7 +643,7 @@ def _measure(
     servers = {
         "registry": Server(
             "registry",
-            [*python, *uvicorn, "--port", str(registry_port), "--factory", "lkg.registry.app:create_app"],
+            [*python, *uvicorn, "--port", str(registry_port), "--factory", args.app_factory],
             env=env,
             port=registry_port,
             log_path=tmp / "registry.log",
@@ -669,7 +674,7 @@ def _measure(
             flush=True,
         )
 
-        def bench(name: str, duration: float) -> Result:
+        def bench(name: str, duration: float, connections: int = args.connections) -> Result:
             server = servers["bare" if name == "bare" else "registry"]
             return run_wrk(
                 wrk,
@@ -707,6 +712,12 @@ def _measure(
                 result = bench(name, args.duration)
                 runs[name].append(result)
                 print(_row(name, str(number), result), flush=True)
+        # One connection: the time a request takes on the server, without waiting behind 49 others (at 50
+        # connections a closed loop's latency is about 50 / rate whatever the request costs).
+        single: dict[str, Result] = {}
+        for name in args.scenarios[1:]:
+            single[name] = bench(name, min(args.duration, 4.0), connections=1)
+            print(_row(name, "1 conn", single[name]), flush=True)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(30)
@@ -734,6 +745,8 @@ def _measure(
         "\nratio to the bare route's requests per second: "
         + ", ".join(f"{name} {med[name].rps / bare:.2f}" for name in args.scenarios[1:])
     )
+    for name in args.scenarios[1:]:
+        print(f"{name} at 1 connection: p50 {single[name].p50_ms:.2f} ms, p99 {single[name].p99_ms:.2f} ms")
     for name in args.scenarios[1:]:
         if med["bare"].cpu_us and med[name].cpu_us:
             ratio = med["bare"].cpu_us / med[name].cpu_us
