@@ -338,6 +338,13 @@ async def test_what_is_not_a_workbook_is_refused_and_changes_nothing(system: Sys
     unknown = await post_plan(system, workbook([row("【模式】x")]), mode="all&dry_run=1")
     assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_query_parameter")
     assert await listed(system, "q=【模式】") == []
+    # Plain bytes (what many HTTP clients send for a file) are read as the workbook they must be.
+    as_bytes = await c.post(
+        IMPORT,
+        content=workbook([row("【模式】字节")]),
+        headers={**h, "Content-Type": "application/octet-stream"},
+    )
+    assert (as_bytes.status_code, as_bytes.json()["created"]) == (200, 1)
 
 
 def _headerless() -> bytes:

@@ -77,7 +77,10 @@ XLSX_BODY = {
     "requestBody": {
         "required": True,
         "description": "推进计划工作簿（.xlsx，请求体即文件）/ the plan workbook, the body is the file",
-        "content": {plan_excel.XLSX: {"schema": {"type": "string", "format": "binary"}}},
+        "content": {
+            media_type: {"schema": {"type": "string", "format": "binary"}}
+            for media_type in plan_excel.UPLOAD_MEDIA_TYPES
+        },
     }
 }
 NOT_FOUND = {404: {"description": "项目不存在或不在可见范围 / no such project within reach"}}
@@ -234,7 +237,7 @@ def router() -> APIRouter:
         response_model=PlanImportOut,
         summary="导入推进计划 Import the plan (重大项目办)",
         description="请求体为 .xlsx 文件（Content-Type: "
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet，"
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet 或 application/octet-stream，"
         "大小受 LKG_MAX_BODY_BYTES 限制）。"
         "按项目ID、其次按项目代码匹配：匹配到则更新，否则新建；与 API 相同的用例（分线、历史、事件）。"
         "逐行校验，错误行给出行号、列和原因；默认有错误行则不导入任何项目（422 plan_import_rejected），"
@@ -254,7 +257,7 @@ def router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != plan_excel.XLSX:
+        if media_type not in plan_excel.UPLOAD_MEDIA_TYPES:
             raise plan_excel.UnsupportedMediaType(f"请以 {plan_excel.XLSX} 上传 .xlsx 文件")
         data = await request.body()
 

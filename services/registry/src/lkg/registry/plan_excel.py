@@ -40,6 +40,9 @@ from lkg.common.http.types import Text
 from lkg.registry.projectcode import check_project_code
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: What an upload may say it is: the workbook's own type, or plain bytes (what many HTTP clients send for
+#: a file); either way the content must be a workbook.
+UPLOAD_MEDIA_TYPES = (XLSX, "application/octet-stream")
 SHEET = "推进计划"
 #: At most this many project rows in one workbook (the 2020 plan has 245).
 MAX_ROWS = 5000
