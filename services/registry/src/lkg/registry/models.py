@@ -34,6 +34,10 @@ class Project(Base):
     __table_args__ = (
         sa.Index("ix_project_updated_at_id", "updated_at", "id"),
         sa.Index("ix_project_created_at_id", "created_at", "id"),
+        # The list's other orderings (``sort=name``, ``sort=total_investment``, either direction): keyset
+        # pages walk these indexes from the cursor.
+        sa.Index("ix_project_name_id", "name", "id"),
+        sa.Index("ix_project_total_investment_id", "total_investment", "id"),
         sa.Index("ix_project_line_id", "line_id"),
         sa.Index("ix_project_responsible_unit_id", "responsible_unit_id"),
     )
