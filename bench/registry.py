@@ -24,10 +24,15 @@ How (the method of ``bench/http.py``):
 * Each scenario's wrk run cycles through prepared paths (a Lua script): 2,000 random project ids,
   2,000 random project codes, and ~190 list pages (first and following pages through ``next_cursor``)
   for filters by line, class, category, flags, 亿元以上 and responsible unit. After a warm-up, runs
-  alternate bare, get, by-code, list… so background noise falls on all; figures are medians.
+  alternate bare, get, by-code, list… so background noise falls on all; figures are medians. Then each
+  scenario runs once at one connection: the time a request takes on the server without queueing (at 50
+  connections a closed loop's latency is about 50 / rate, whatever one request costs). The server's CPU
+  time per request (``/proc``) is printed too: its bare/route ratio is the rate ratio on an idle core.
 
     .venv/bin/python -P bench/registry.py                         # 100,000 projects, 8 s runs, 2 runs
     .venv/bin/python -P bench/registry.py --projects 20000 --duration 3 --runs 1   # a quick look
+    .venv/bin/python -P bench/registry.py --scenarios get --profile /tmp/get.txt   # py-spy, collapsed
+    PYTHONPATH=DIR .venv/bin/python -P bench/registry.py --app-factory mod:create_app  # a candidate change
 
 Exit status: 0 whether the targets are met or not (MET/MISSED is printed); 1 when the run itself failed;
 2 when wrk or taskset is missing and cannot be installed.
@@ -716,7 +721,7 @@ def _measure(
         # connections a closed loop's latency is about 50 / rate whatever the request costs).
         single: dict[str, Result] = {}
         for name in args.scenarios[1:]:
-            single[name] = bench(name, min(args.duration, 4.0), connections=1)
+            single[name] = bench(name, min(args.duration, 3.0), connections=1)
             print(_row(name, "1 conn", single[name]), flush=True)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
