@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -15,6 +17,8 @@ from lkg.common.http.middleware import (
     UNMATCHED_ROUTE,
     RouteLabels,
     install_middleware,
+    new_correlation_id,
+    render_access_line,
 )
 from lkg.common.http.problems import install_problem_handlers
 
@@ -170,3 +174,47 @@ async def test_an_escaping_exception_is_a_logged_500_problem_with_the_correlatio
     errors = [e for e in logs if e["event"] == "unhandled_error"]
     assert [(e["error"], e["correlation_id"]) for e in errors] == [("ZeroDivisionError", "cid-500")]
     assert [(e["status"], e["route"]) for e in access_lines] == [(500, "/api/v1/widgets/crash/now")]
+
+
+@pytest.mark.parametrize(
+    "path, cid",
+    [
+        ("/api/v1/widgets/1", "cid-1"),
+        ('/api/v1/项目/"引号"\\反斜杠\t制表\x01', None),
+        ("/api/v1/widgets/138****5678", "a" * 128),
+    ],
+)
+def test_the_access_line_renders_as_json_dumps_would(path: str, cid: str | None) -> None:
+    line = {
+        "method": "GET",
+        "path": path,
+        "route": "/api/v1/widgets/{widget_id}",
+        "status": 404,
+        "duration_ms": 12.5,
+        "service": "问题 issues",
+        "event": "http_request",
+        "level": "info",
+        "timestamp": "2026-11-26T23:27:38.624998Z",
+    }
+    if cid is not None:
+        line["correlation_id"] = cid
+    rendered = render_access_line(line)
+    assert rendered == json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(rendered) == line
+
+
+def test_correlation_ids_are_unique_and_a_forked_worker_does_not_repeat_its_parents() -> None:
+    ids = [new_correlation_id() for _ in range(1000)]  # several draws from the OS
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out without running anything of pytest's
+        os.write(write_end, new_correlation_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    assert len(child_id) == 32
+    assert child_id != new_correlation_id()

@@ -21,10 +21,14 @@ correlation_id: ContextVar[str | None] = ContextVar("lkg_correlation_id", defaul
 # Mainland mobile numbers (1[3-9]x xxxx xxxx) and resident ID numbers (17 digits + digit or X).
 _ID_NUMBER = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# Both need 11 digits in a row: text without them (most paths) is returned after one quick search.
+_ELEVEN_DIGITS = re.compile(r"\d{11}")
 
 
 def mask_personal_data(text: str) -> str:
     """Mask resident ID numbers (keep region and last 4) and mobile numbers (keep 3 + 4)."""
+    if _ELEVEN_DIGITS.search(text) is None:
+        return text
     text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
     return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
