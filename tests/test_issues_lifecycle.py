@@ -267,3 +267,21 @@ async def test_loading_a_years_official_schedule_recomputes_its_provisional_cloc
     assert [(b["kind"], b["breached_at"]) for b in (await get(world, problem["id"]))["breaches"]] == [
         ("acceptance", "2027-02-01T00:00:00+08:00")
     ]
+
+
+async def test_two_scans_racing_act_once_per_clock(world):
+    """Two replicas scanning at once (``FOR UPDATE SKIP LOCKED``): each warning and each breach happens
+    once, in due order."""
+    from lkg.issues.clocks import scan_clocks
+
+    problems = [await report_and_assign(world) for _ in range(3)]
+    runtime = world.platform.runtimes["issues"]
+    until = datetime(2020, 5, 9, 9, tzinfo=TZ)
+    first, second = await asyncio.gather(scan_clocks(runtime, until), scan_clocks(runtime, until))
+    assert first + second == 6  # 3 warnings (end of 05-06) and 3 breaches (end of 05-08)
+    for problem in problems:
+        landed = await get(world, problem["id"])
+        assert [(b["layer"], b["kind"], b["breached_at"]) for b in landed["breaches"]] == [
+            (1, "reply", "2020-05-09T00:00:00+08:00")
+        ]
+        assert landed["layer"] == 2

@@ -4,7 +4,8 @@ Every obligation is a ``deadline`` row: what it is (acceptance, reply, progress,
 charges, its start, budget and due time, its warning time, its state. ``next_at`` is the next moment
 something happens to a running clock (the warning, then the breach): the scan walks an index on it in
 time order, so a jump of the shared clock over several due times handles them as real time would have, and
-a clock started by a breach starts from the breach (the row's due time, :func:`lkg.common.scans.scan_due`).
+a clock started by a breach starts from the breach (the row's due time), as :mod:`lkg.common.scans` does;
+:func:`scan_clocks` works in batches (see there).
 
 A breach is recorded against the charged unit (``problem.breached``) and takes the matter up one layer
 (``problem.escalated``): layer 1 → the line's leader and service department → the top leaders and
@@ -15,7 +16,9 @@ keeps the duty to solve. At layer 3 a breach is recorded and the matter stays ov
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -26,10 +29,9 @@ from lkg.common.calendar import WorkingCalendar, end_of_day, local_date
 from lkg.common.clock import TZ
 from lkg.common.events.contracts import EscalationCause, Layer
 from lkg.common.runtime.service import ServiceRuntime
-from lkg.common.scans import scan_due
 from lkg.issues import org
 from lkg.issues.audit import SYSTEM, entry_for, record, record_many
-from lkg.issues.facts import clock_snapshot, clocks, tell
+from lkg.issues.facts import clock_snapshot, clocks, fact, tell, tell_all
 from lkg.issues.models import OPEN_STATES, breach, deadline, matter
 from lkg.issues.settings import ClockLimits, IssuesSettings
 
@@ -224,104 +226,229 @@ async def _start_and_list(session: AsyncSession, row: dict[str, Any]) -> list[An
     return sorted(rows, key=lambda r: (r.due_at, r.kind))
 
 
-async def on_clock_due(
-    session: AsyncSession,
-    runtime: ServiceRuntime,
-    row: Any,
-    until: datetime,
-    holders_cache: dict[tuple[int, Any, Any, Any], org.Holders] | None = None,
-) -> bool:
-    """A running clock reached ``next_at``: warn, or breach and escalate. True if a clock now falls due
-    by ``until`` (the scan must look again in time order)."""
-    now = runtime.clock.now()  # the row's next_at, not the time the clock jumped to
-    if row.warned_at is None and row.warn_at is not None and row.next_at < row.due_at:
-        m = (await session.execute(sa.select(matter).where(matter.c.id == row.matter_id))).one()
-        await session.execute(
-            sa.update(deadline).where(deadline.c.id == row.id).values(warned_at=now, next_at=row.due_at)
-        )
-        await tell(session, m, "warned", now, clock=clock_snapshot(row))
-        return row.due_at <= until
-    breach_id = uuid.uuid4()
-    # One round trip: the clock is marked breached, the breach recorded at the matter's layer, and the
-    # matter read (data-modifying CTEs run to completion whether or not the main query reads them).
-    ended = (
-        sa.update(deadline)
-        .where(deadline.c.id == row.id)
-        .values(state="breached", ended_at=now, next_at=None)
-        .returning(deadline.c.id)
-        .cte("ended")
+#: Clocks claimed per transaction by the scan.
+SCAN_BATCH = 500
+
+
+@dataclass
+class _Writes:
+    """What one batch of the scan changes, written with one statement per table at the end."""
+
+    warned: list[dict[str, Any]] = field(default_factory=list)
+    breached: list[dict[str, Any]] = field(default_factory=list)
+    breaches: list[dict[str, Any]] = field(default_factory=list)
+    matters: list[dict[str, Any]] = field(default_factory=list)
+    clocks: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+
+_WARN = (
+    sa.update(deadline)
+    .where(deadline.c.id == sa.bindparam("b_id"))
+    .values(warned_at=sa.bindparam("b_at"), next_at=sa.bindparam("b_next"))
+)
+_BREACH = (
+    sa.update(deadline)
+    .where(deadline.c.id == sa.bindparam("b_id"))
+    .values(state="breached", ended_at=sa.bindparam("b_at"), next_at=None)
+)
+_ESCALATE = (
+    sa.update(matter)
+    .where(matter.c.id == sa.bindparam("b_id"))
+    .values(
+        layer=sa.bindparam("b_layer"),
+        holder_post_ids=sa.bindparam("b_posts", type_=matter.c.holder_post_ids.type),
+        holder_unit_ids=sa.bindparam("b_units", type_=matter.c.holder_unit_ids.type),
+        revision=matter.c.revision + 1,
+        updated_at=sa.bindparam("b_at"),
     )
-    recorded = (
-        sa.insert(breach)
-        .from_select(
-            ["id", "matter_id", "deadline_id", "kind", "layer", "charged_unit_id", "breached_at"],
-            sa.select(
-                sa.literal(breach_id, breach.c.id.type),
-                matter.c.id,
-                sa.literal(row.id, breach.c.deadline_id.type),
-                sa.literal(row.kind, breach.c.kind.type),
-                matter.c.layer,
-                sa.literal(row.charged_unit_id, breach.c.charged_unit_id.type),
-                sa.literal(now, breach.c.breached_at.type),
-            ).where(matter.c.id == row.matter_id),
-        )
-        .returning(breach.c.id)
-        .cte("recorded")
-    )
-    m = (
-        await session.execute(
-            sa.select(matter).where(matter.c.id == row.matter_id).add_cte(ended).add_cte(recorded)
-        )
-    ).one()
-    await tell(session, m, "breached", now, breach_id=breach_id, clock=clock_snapshot(row))
-    breached = entry_for(
-        m,
-        "breached",
-        actor=SYSTEM,
-        actor_name="系统",
-        at=now,
-        layer=m.layer,
-        detail={"clock": row.kind, "deadline_id": str(row.id), "charged_unit_id": str(row.charged_unit_id)},
-    )
-    if m.layer >= Layer.DISTRICT_LEADERS or m.state not in OPEN_STATES:
-        await record_many(session, [breached])
-        return False
-    _, due = await escalate(
-        session,
-        runtime,
-        m,
-        at=now,
-        cause=EscalationCause.BREACH,
-        actor=SYSTEM,
-        actor_name="系统",
-        breach_id=breach_id,
-        restart=row if row.kind != "resolution" else None,
-        holders_cache=holders_cache,
-        audit_first=breached,
-    )
-    return due is not None and due <= until
+)
 
 
 async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
-    """The deadline scan (``Scan("clocks", scan_clocks)``). A first look, outside any transaction, at the
-    earliest ``next_at`` of the running clocks (the partial index's first entry) lets a scan with nothing
-    due cost one round trip."""
+    """The deadline scan (``Scan("clocks", scan_clocks)``): warn, or breach and escalate, every running
+    clock whose ``next_at`` is due by ``until``, in due order, each at its own time.
+
+    Clocks are claimed in batches (``FOR UPDATE SKIP LOCKED``: replicas racing act once per breach). A batch
+    is worked out in memory, row by row in ``next_at`` order, and written with one statement per table, so
+    1,000 escalations cost a few dozen statements, not thousands. The batch stops before a second clock of
+    a matter it already touched (which must see the first one's effect) and before any clock due after a
+    clock the batch itself started or moved (a clock restarted by a breach may fall due by ``until``, and
+    must be handled before later ones): the scan commits and claims again, in due order.
+    """
     if not await _anything_due(runtime, until):
         return 0
     holders_cache: dict[tuple[int, Any, Any, Any], org.Holders] = {}
+    handled = 0
+    while True:
+        async with runtime.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    sa.select(deadline)
+                    .where(deadline.c.state == RUNNING, deadline.c.next_at <= until)
+                    .order_by(deadline.c.next_at, deadline.c.id)
+                    .limit(SCAN_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return handled
+            handled += await _scan_batch(session, runtime, rows, until, holders_cache)
 
-    async def handle(session: AsyncSession, row: Any) -> bool:
-        return await on_clock_due(session, runtime, row, until, holders_cache)
 
-    return await scan_due(
-        db=runtime.db,
-        clock=runtime.clock,
-        table=deadline,
-        due_column=deadline.c.next_at,
-        until=until,
-        handle=handle,
-        where=[deadline.c.state == RUNNING],
-    )
+async def _scan_batch(
+    session: AsyncSession,
+    runtime: ServiceRuntime,
+    rows: list[Any],
+    until: datetime,
+    holders_cache: dict[tuple[int, Any, Any, Any], org.Holders],
+) -> int:
+    settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
+    ids = list({r.matter_id for r in rows})
+    matters = {m.id: m for m in (await session.execute(sa.select(matter).where(matter.c.id.in_(ids)))).all()}
+    running: dict[UUID, list[Any]] = {i: [] for i in ids}
+    others = sa.select(deadline).where(deadline.c.matter_id.in_(ids), deadline.c.state == RUNNING)
+    for r in (await session.execute(others)).all():
+        running[r.matter_id].append(r)
+    out = _Writes()
+    seen: set[UUID] = set()
+    horizon: datetime | None = None  # the earliest time a clock started or moved here falls due
+    done = 0
+    for row in rows:
+        if row.matter_id in seen or (horizon is not None and row.next_at > horizon):
+            break
+        seen.add(row.matter_id)
+        # The clock's own time (in Beijing time, as the clock gives it), not the time the clock jumped to.
+        m, now = matters[row.matter_id], row.next_at.astimezone(TZ)
+        done += 1
+        if row.warned_at is None and row.warn_at is not None and row.next_at < row.due_at:
+            out.warned.append({"b_id": row.id, "b_at": now, "b_next": row.due_at})
+            out.events.append(fact(m, "warned", now, clock=clock_snapshot(row)))
+            if row.due_at <= until:
+                horizon = min(horizon or row.due_at, row.due_at)
+            continue
+        breach_id = uuid.uuid4()
+        out.breached.append({"b_id": row.id, "b_at": now})
+        out.breaches.append(
+            {
+                "id": breach_id,
+                "matter_id": m.id,
+                "deadline_id": row.id,
+                "kind": row.kind,
+                "layer": m.layer,
+                "charged_unit_id": row.charged_unit_id,
+                "breached_at": now,
+            }
+        )
+        out.events.append(fact(m, "breached", now, breach_id=breach_id, clock=clock_snapshot(row)))
+        out.audit.append(
+            entry_for(
+                m,
+                "breached",
+                actor=SYSTEM,
+                actor_name="系统",
+                at=now,
+                layer=m.layer,
+                detail={
+                    "clock": row.kind,
+                    "deadline_id": str(row.id),
+                    "charged_unit_id": str(row.charged_unit_id),
+                },
+            )
+        )
+        if m.layer >= Layer.DISTRICT_LEADERS or m.state not in OPEN_STATES:
+            continue  # at layer 3 a breach is recorded and the matter stays overdue there
+        new_layer = m.layer + 1
+        day = now.date()
+        key = (new_layer, m.line_id, m.project_unit_id, day)
+        holders = holders_cache.get(key)
+        if holders is None:
+            holders = await org.holders_at(
+                session, layer=new_layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
+            )
+            holders_cache[key] = holders
+        up = SimpleNamespace(
+            **{
+                **m._mapping,
+                "layer": new_layer,
+                "holder_post_ids": list(holders.post_ids),
+                "holder_unit_ids": list(holders.unit_ids),
+                "revision": m.revision + 1,
+                "updated_at": now,
+            }
+        )
+        out.matters.append(
+            {
+                "b_id": m.id,
+                "b_layer": new_layer,
+                "b_posts": up.holder_post_ids,
+                "b_units": up.holder_unit_ids,
+                "b_at": now,
+            }
+        )
+        still = [r for r in running[m.id] if r.id != row.id]
+        if row.kind != "resolution" and row.budget is not None:  # a resolution date is not restarted
+            charged = row.charged_unit_id
+            if row.kind == "acceptance" and m.kind == "problem":
+                # A problem is accepted by its coordination office, which is the new layer's holder.
+                charged = holders.unit_ids[0] if holders.unit_ids else charged
+            new = clock_row(
+                runtime.calendar,
+                matter_id=m.id,
+                kind=row.kind,
+                layer=new_layer,
+                charged_unit_id=charged,
+                start=now,
+                limits=settings.limits_for(m.kind),
+                budget=row.budget,
+            )
+            out.clocks.append(new)
+            still.append(SimpleNamespace(**new))
+            if new["next_at"] <= until:
+                horizon = min(horizon or new["next_at"], new["next_at"])
+        still.sort(key=lambda r: (r.due_at, r.kind))
+        out.events.append(
+            fact(
+                up,
+                "escalated",
+                now,
+                from_layer=Layer(m.layer),
+                cause=EscalationCause.BREACH,
+                breach_id=breach_id,
+                holder_post_ids=tuple(holders.post_ids),
+                holder_unit_ids=tuple(holders.unit_ids),
+                clocks=clocks(still),
+            )
+        )
+        out.audit.append(
+            entry_for(
+                up,
+                "escalated",
+                actor=SYSTEM,
+                actor_name="系统",
+                at=now,
+                layer=new_layer,
+                detail={
+                    "from_layer": m.layer,
+                    "cause": str(EscalationCause.BREACH),
+                    "breach_id": str(breach_id),
+                    "reason": None,
+                    "holder_post_ids": [str(p) for p in holders.post_ids],
+                    "holder_unit_ids": [str(u) for u in holders.unit_ids],
+                },
+            )
+        )
+    for statement, params in ((_WARN, out.warned), (_BREACH, out.breached), (_ESCALATE, out.matters)):
+        if params:
+            await session.execute(statement, params)
+    if out.breaches:
+        await session.execute(sa.insert(breach), out.breaches)
+    if out.clocks:
+        await session.execute(sa.insert(deadline), out.clocks)
+    await tell_all(session, out.events)
+    await record_many(session, out.audit)
+    return done
 
 
 async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
