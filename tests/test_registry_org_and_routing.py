@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from lkg.common.auth import Role
@@ -277,3 +278,55 @@ async def test_terminate_then_deregister_and_the_code_is_checked_but_never_rejec
     )
     assert gone.json()["status"] == "deregistered"
     assert (await c.get(f"/api/v1/projects/{pid}", headers=h)).status_code == 200  # never hard-deleted
+
+
+async def _refusals(registry: System, paths: list[str]) -> dict[str, tuple]:
+    answers = {}
+    for path in paths:
+        assert (await registry.client.get(path, headers=registry.operator)).status_code == 200, path
+        refused = await registry.client.get(f"{path}?stat=active", headers=registry.operator)
+        problem = refused.json() if refused.status_code == 422 else {}
+        answers[path] = (refused.status_code, problem.get("code"), problem.get("errors"))
+    return answers
+
+
+REFUSED = (
+    422,
+    "unknown_query_parameter",
+    [{"loc": ["query", "stat"], "msg": "未定义的查询参数", "type": "extra_forbidden"}],
+)
+
+
+async def test_the_project_lists_refuse_unknown_query_parameters(registry: System) -> None:
+    """A misspelt filter must not answer 200 with the unfiltered list or export (lkg.common.http.query)."""
+    c, h = registry.client, registry.operator
+    created = (
+        await c.post("/api/v1/projects", json=project("【演示】严格查询", "street.cihui"), headers=h)
+    ).json()
+    pid = created["id"]
+    paths = [
+        "/api/v1/projects",
+        "/api/v1/projects/plan.xlsx",
+        f"/api/v1/projects/{pid}/history",
+        f"/api/v1/projects/{pid}/commitments",
+    ]
+    assert await _refusals(registry, paths) == dict.fromkeys(paths, REFUSED)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="org/api.py (not this file's owner's) has no StrictQuery yet: /org/people and "
+    "/org/entries/{id}/history answer 200 to an unknown parameter, the other org lists 422 "
+    "validation_failed; remove this mark once the org router carries dependencies=[StrictQuery]",
+)
+async def test_the_org_lists_refuse_unknown_query_parameters_alike(registry: System) -> None:
+    paths = [
+        "/api/v1/org/units",
+        "/api/v1/org/posts",
+        "/api/v1/org/people",
+        "/api/v1/org/holdings",
+        "/api/v1/org/lines",
+        "/api/v1/org/routing-rules",
+        f"/api/v1/org/entries/{org_id('line.1')}/history",
+    ]
+    assert await _refusals(registry, paths) == dict.fromkeys(paths, REFUSED)
