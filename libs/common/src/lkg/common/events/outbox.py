@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import zlib
 from collections import Counter
@@ -49,20 +50,24 @@ _outbox = sa.table(
     sa.column("created_at", sa.DateTime(timezone=True)),
 )
 
-#: Statements built once: their compiled forms are cached, parameters travel separately.
+#: One statement object for every stage: its compiled form is cached, parameters travel separately.
 _INSERT = sa.insert(_outbox)
-#: The leader's select: committed rows in id order, skipping those in flight (one array parameter, however
-#: many rows are in flight).
-_SELECT_PENDING = (
-    sa.select(_outbox.c.id, _outbox.c.subject, _outbox.c.event_type, _outbox.c.body, _outbox.c.headers)
-    .where(_outbox.c.id != sa.all_(sa.bindparam("in_flight", type_=ARRAY(sa.BigInteger))))
-    .order_by(_outbox.c.id)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
-#: Rows JetStream has acknowledged: one statement, autocommit (deleting is idempotent).
+#: Rows JetStream has acknowledged (drain's transaction).
 _DELETE_CONFIRMED = sa.delete(_outbox).where(
     _outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)))
 )
+
+# The leader's two statements run on plain asyncpg connections (its listening connection and one for
+# deletes): no session or pool is needed for two fixed statements, and going through SQLAlchemy cost about
+# twice the CPU of the statement itself (measured: ~450 us per transaction against ~200 us bare).
+#: Committed rows in id order, skipping those in flight (one array parameter, however many are in flight).
+_SELECT_PENDING_SQL = (
+    "SELECT id, subject, event_type, body, headers FROM outbox_event"
+    " WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2"
+)
+#: Acknowledged rows, one autocommit statement per batch: deleting a row twice, or not at all before a
+#: crash, only means it is published again under the same ``Nats-Msg-Id``.
+_DELETE_CONFIRMED_SQL = "DELETE FROM outbox_event WHERE id = ANY($1::bigint[])"
 
 
 async def stage(
@@ -154,7 +159,7 @@ class OutboxRelay:
                 ):
                     await asyncio.sleep(self.poll_seconds)
                 log.info("outbox.leading", service=self.service)
-                await self._lead()
+                await self._lead(listener)
             except asyncio.CancelledError:
                 raise
             except (
@@ -172,79 +177,82 @@ class OutboxRelay:
         # even when several services share one PostgreSQL server in tests).
         return (0x4C4B4701, zlib.crc32(self.service.encode()) & 0x7FFFFFFF)
 
-    async def _lead(self) -> None:
+    async def _lead(self, conn: asyncpg.Connection) -> None:
         """Pipelined relaying: publish what is committed without waiting for earlier acks; a second task
         confirms acks in order and deletes the confirmed rows. Rows in flight are skipped by the next select
         rather than tracked by a high-water mark, so a row committed late (a smaller id committing after a
-        larger one) is still found."""
+        larger one) is still found. ``conn`` is the listening connection that holds the leader's lock."""
         in_flight: dict[int, asyncio.Future] = {}
-        confirm_queue: asyncio.Queue[tuple[int, str, asyncio.Future] | None] = asyncio.Queue()
-        confirmer = asyncio.create_task(self._confirm(confirm_queue, in_flight))
+        confirm_queue: asyncio.Queue[tuple[int, str, asyncio.Future]] = asyncio.Queue()
+        deleter = await self._connect()
+        confirmer = asyncio.create_task(self._confirm(confirm_queue, in_flight, deleter))
         try:
-            async with self.db.engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                while True:
-                    if confirmer.done():
-                        confirmer.result()  # a publish failed: raise, and start over from the table
-                    # Cleared before the select: a commit notified while we select wakes the wait below.
-                    self._wake.clear()
-                    rows = (
-                        await conn.execute(
-                            _SELECT_PENDING, {"in_flight": list(in_flight), "limit": self.batch_size}
-                        )
-                    ).all()
-                    for row_id, subject, event_type, body, headers in rows:
-                        future = await self.js.publish_async(
-                            self.names.subject(subject), body, headers=headers
-                        )
-                        in_flight[row_id] = future
-                        confirm_queue.put_nowait((row_id, event_type, future))
-                    if len(rows) == self.batch_size:
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                    # Let commits arriving together share one select (a wake-up per commit costs more CPU
-                    # than the latency this adds).
-                    await asyncio.sleep(self.coalesce_seconds)
+            while True:
+                if confirmer.done():
+                    confirmer.result()  # a publish failed: raise, and start over from the table
+                # Cleared before the select: a commit notified while we select wakes the wait below.
+                self._wake.clear()
+                rows = await conn.fetch(_SELECT_PENDING_SQL, list(in_flight), self.batch_size)
+                for row_id, subject, event_type, body, headers in rows:
+                    future = await self.js.publish_async(self.names.subject(subject), body, headers=headers)
+                    in_flight[row_id] = future
+                    confirm_queue.put_nowait((row_id, event_type, future))
+                if len(rows) == self.batch_size:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                # Let commits arriving together share one select (a wake-up per commit costs more CPU
+                # than the latency this adds).
+                await asyncio.sleep(self.coalesce_seconds)
         finally:
             confirmer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await confirmer
+            with contextlib.suppress(Exception):
+                await deleter.close()
 
     async def _confirm(
         self,
-        queue: asyncio.Queue[tuple[int, str, asyncio.Future] | None],
+        queue: asyncio.Queue[tuple[int, str, asyncio.Future]],
         in_flight: dict[int, asyncio.Future],
+        conn: asyncpg.Connection,
     ) -> None:
-        """Await acks of what was published, a batch at a time; delete acknowledged rows with one
-        autocommit statement per batch (a row deleted is one JetStream has stored: deleting it twice, or
-        not at all before a crash, only means it is published again under the same ``Nats-Msg-Id``)."""
-        async with self.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            while True:
-                batch = [await queue.get()]
-                while not queue.empty() and len(batch) < self.batch_size:
-                    batch.append(queue.get_nowait())
-                # Any failed or late ack raises: the leader starts over from the table (rows stay).
-                await asyncio.wait_for(
-                    asyncio.gather(*(future for _, _, future in batch)), timeout=self.publish_timeout
-                )
-                ids = [row_id for row_id, _, _ in batch]
-                await conn.execute(_DELETE_CONFIRMED, {"ids": ids})
-                for row_id in ids:
-                    in_flight.pop(row_id, None)
-                self._count_published(Counter(event_type for _, event_type, _ in batch))
-                await self._maybe_observe_lag()
+        """Await acks of what was published, a batch at a time, in publication order; delete the
+        acknowledged rows with one autocommit statement per batch."""
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self.batch_size:
+                batch.append(queue.get_nowait())
+            # Any failed or late ack raises: the leader starts over from the table (the rows stay).
+            await asyncio.wait_for(
+                asyncio.gather(*(future for _, _, future in batch)), timeout=self.publish_timeout
+            )
+            ids = [row_id for row_id, _, _ in batch]
+            await self._delete_confirmed(conn, ids)
+            for row_id in ids:
+                in_flight.pop(row_id, None)
+            self._count_published(Counter(event_type for _, event_type, _ in batch))
+            await self._maybe_observe_lag()
+
+    async def _delete_confirmed(self, conn: asyncpg.Connection, ids: list[int]) -> None:
+        """Delete rows JetStream has acknowledged (the crash test kills a relay here)."""
+        await conn.execute(_DELETE_CONFIRMED_SQL, ids)
 
     def _count_published(self, by_type: Counter[str]) -> None:
         for event_type, n in by_type.items():
             EVENTS_PUBLISHED.labels(self.service, event_type).inc(n)
         self.published_total += by_type.total()
 
-    async def _listen(self) -> asyncpg.Connection | None:
+    async def _connect(self) -> asyncpg.Connection:
+        """A plain connection for the leader's statements; ``headers`` (jsonb) decoded to a dict."""
         dsn, kwargs = asyncpg_dsn(self.database_url)
+        conn = await asyncpg.connect(dsn, **kwargs)
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        return conn
+
+    async def _listen(self) -> asyncpg.Connection | None:
         try:
-            conn = await asyncpg.connect(dsn, **kwargs)
+            conn = await self._connect()
             await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
             return conn
         except (OSError, asyncpg.PostgresError) as exc:

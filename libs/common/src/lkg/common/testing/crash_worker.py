@@ -11,8 +11,9 @@ Either can be told to SIGKILL itself at the one moment where a crash could break
 A third kill point, inside the consumer's handler (before anything is committed), stands for a poison
 message that crashes the process every time it is handled.
 
-The kill points are hooks from outside, not flags inside the bus code: the producer's is an engine listener
-on the ``DELETE FROM outbox_event`` statement; the consumer's replaces the settle methods (``ack``, ``nak``,
+The kill points are hooks from outside, not flags inside the bus code: the producer's overrides the relay's
+one method that deletes acknowledged rows (the leader runs that statement on a plain asyncpg connection, so
+an engine listener would not see it); the consumer's replaces the settle methods (``ack``, ``nak``,
 ``term``) of the messages of one batch, or sits in the handler. The bus code under test runs unchanged,
 and if it ever settled a message before committing, the kill would land before the commit and the test
 would see an event missing.
@@ -155,7 +156,7 @@ async def _produce(target: Target, run: int, events: int, crash: bool, timeout: 
             for _ in range(events):
                 envelope = await stage(session, investment_report())
                 await session.execute(sa.insert(produced).values(event_id=envelope.event_id, run=run))
-        relay = OutboxRelay(
+        relay = (KilledBeforeDelete if crash else OutboxRelay)(
             service="registry",
             db=db,
             js=nc.jetstream(),
@@ -167,7 +168,6 @@ async def _produce(target: Target, run: int, events: int, crash: bool, timeout: 
         if not crash:
             await asyncio.wait_for(relay.drain(), timeout)
             return 0
-        sa.event.listen(db.engine.sync_engine, "before_cursor_execute", _kill_before_outbox_delete)
         # The relay's own loop, as a service runs it; it publishes, then reaches the DELETE and dies there.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(relay.run(), timeout)
@@ -178,9 +178,10 @@ async def _produce(target: Target, run: int, events: int, crash: bool, timeout: 
         await db.dispose()
 
 
-def _kill_before_outbox_delete(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-    """Engine listener: the relay has published its batch (all acks awaited) and now deletes the rows."""
-    if statement.lstrip().upper().startswith("DELETE FROM OUTBOX_EVENT"):
+class KilledBeforeDelete(OutboxRelay):
+    """The relay, dying where it has published its batch (all acks awaited) and would delete the rows."""
+
+    async def _delete_confirmed(self, conn: Any, ids: list[int]) -> None:
         _die()
 
 
