@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -223,8 +224,13 @@ def router() -> APIRouter:
         rows = await plan_import.export_rows(
             session, visibility=seen, filters=filters, today=now.date(), order=service.ordering(sort)
         )
-        workbook = plan_excel.write_plan(
-            rows, title=f"临空港重大产业项目推进计划（{now.date().isoformat()}导出）", as_of=now
+        # Building a workbook is CPU work (seconds for thousands of rows): off the event loop, which every
+        # service of the process shares.
+        workbook = await run_in_threadpool(
+            plan_excel.write_plan,
+            rows,
+            title=f"临空港重大产业项目推进计划（{now.date().isoformat()}导出）",
+            as_of=now,
         )
         return Response(
             workbook,
@@ -262,7 +268,7 @@ def router() -> APIRouter:
         data = await request.body()
 
         async def run() -> Response:
-            parsed = plan_excel.read_plan(data)
+            parsed = await run_in_threadpool(plan_excel.read_plan, data)
             report = await plan_import.import_plan(
                 session, runtime.clock, parsed, mode=mode, actor=principal.key
             )
