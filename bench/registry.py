@@ -690,7 +690,7 @@ def _measure(
                 path=apps.BARE_PATH if name == "bare" else "/",
                 auth=auth,
                 duration=duration,
-                connections=args.connections,
+                connections=connections,
             )
 
         profiler = None
