@@ -262,7 +262,11 @@ class EdgeMiddleware:
             # The server holds the client to its Content-Length: checking the declared size suffices.
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 await self._too_large(scope)(scope, receive, edge_send)
-            elif self.guard is not None and (refusal := await self.guard.admit(scope, authorization)):
+            elif (
+                self.guard is not None
+                and not self.guard.admit_known(scope, authorization)
+                and (refusal := await self.guard.admit(scope, authorization))
+            ):
                 await refusal(scope, receive, edge_send)
             elif declared is not None:
                 await self.app(scope, receive, edge_send)
