@@ -20,7 +20,8 @@ PostgreSQL instead (the databases it creates there are dropped first). For each 
    breach, ``problem.breached`` + ``problem.escalated`` in the outbox, audit lines), and waits until the relay
    has published every event to JetStream (counted by a subscriber on ``problem.escalated`` and the outbox
    being empty);
-5. runs the scans ``--idle-scans`` times more with nothing due.
+5. runs the scans ``--idle-scans`` times more with nothing due (each followed by a bare ``SELECT 1`` through
+   the same engine, the reference for what one round trip costs under the machine's load at that moment).
 
 Figures: the time from the clock moving to all escalations committed and to all their events published;
 per escalation, the time from the move until its ``problem.escalated`` reaches a subscriber (p50, p99)
@@ -83,6 +84,7 @@ class Result:
     acted: int = 0
     arrival_seconds: list[float] = field(default_factory=list)
     idle_seconds: list[float] = field(default_factory=list)
+    round_trip_seconds: list[float] = field(default_factory=list)
     breaches: int = 0
     at_layer_2: int = 0
 
@@ -285,6 +287,12 @@ async def run_case(name: str, base_url: str, nats_url: str, total: int, due: int
             acted = await runtime.run_scans(MOVE_TO)
             result.idle_seconds.append(time.perf_counter() - t)
             assert acted == 0, acted
+            # Reference: one bare round trip through the same engine, right after (same load).
+            t = time.perf_counter()
+            async with runtime.db.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.scalar(sa.text("SELECT 1"))
+            result.round_trip_seconds.append(time.perf_counter() - t)
     finally:
         await runtime.stop()
         await platform.stop()
@@ -304,6 +312,8 @@ def report(results: list[Result]) -> None:
         print(f"per escalation, amortised: {r.committed_seconds / r.due * 1e3:.2f} ms")
         a50, a99 = pct(r.arrival_seconds, 0.5), pct(r.arrival_seconds, 0.99)
         print(f"per escalation, clock move -> its event published: p50 {a50:.3f} s, p99 {a99:.3f} s")
+        rt = statistics.median(r.round_trip_seconds)
+        print(f"one bare SELECT 1 through the same engine (reference): median {rt * 1e3:.2f} ms")
         i50, i99 = statistics.median(r.idle_seconds), pct(r.idle_seconds, 0.99)
         print(
             f"scan with nothing due ({len(r.idle_seconds)} runs): median {i50 * 1e3:.2f} ms, "
@@ -315,6 +325,8 @@ def report(results: list[Result]) -> None:
     print(f"p99 per escalation (clock move -> its event published): {ratio:.2f}x")
     print(
         f"idle scan median: {statistics.median(big.idle_seconds) / statistics.median(base.idle_seconds):.2f}x"
+        f" (and {statistics.median(big.idle_seconds) / statistics.median(big.round_trip_seconds):.1f}x"
+        " a bare SELECT 1 round trip)"
     )
     print("\n== targets (issue #5) ==")
     ok_total = big.published_seconds <= TARGET_TOTAL_SECONDS and big.breaches == big.due == big.at_layer_2

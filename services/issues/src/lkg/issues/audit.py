@@ -75,6 +75,10 @@ def entry_for(
 
 
 async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
-    """Append several entries in one statement, in list order (the identity keeps their order)."""
+    """Append several entries at once, in list order (one cached statement, executed for the list: the
+    driver batches it; the identity keeps their order)."""
     if entries:
-        await session.execute(sa.insert(audit_entry).values(entries))
+        await session.execute(_INSERT, entries)
+
+
+_INSERT = sa.insert(audit_entry)

@@ -32,7 +32,7 @@ from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import org
 from lkg.issues.audit import SYSTEM, entry_for, record, record_many
 from lkg.issues.facts import clock_snapshot, clocks, fact, tell, tell_all
-from lkg.issues.models import OPEN_STATES, breach, deadline, matter
+from lkg.issues.models import OPEN_STATES, breach, deadline, matter, matter_signal
 from lkg.issues.settings import ClockLimits, IssuesSettings
 
 RUNNING = "running"
@@ -451,12 +451,42 @@ async def _scan_batch(
     return done
 
 
-async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
+#: What the signal scan saw of the clocks when it found nothing to do itself: (runtime id) → (until, the
+#: earliest running clock's next_at). The clock scan runs right after it (the spec's order, under the
+#: runtime's scan lock) and uses it instead of asking again, so a scan round with nothing due is one query.
+_PEEKED: dict[int, tuple[datetime, datetime | None]] = {}
+
+
+async def first_due(runtime: ServiceRuntime) -> tuple[datetime | None, datetime | None]:
+    """(earliest pending signal, earliest running clock's ``next_at``) in one query outside any transaction
+    (each is the first entry of a partial index)."""
     async with runtime.db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        first = await conn.scalar(
-            sa.select(sa.func.min(deadline.c.next_at)).where(deadline.c.state == RUNNING)
-        )
+        row = (
+            await conn.execute(
+                sa.select(
+                    sa.select(sa.func.min(matter_signal.c.at))
+                    .where(matter_signal.c.matter_id.is_(None))
+                    .scalar_subquery(),
+                    sa.select(sa.func.min(deadline.c.next_at))
+                    .where(deadline.c.state == RUNNING)
+                    .scalar_subquery(),
+                )
+            )
+        ).one()
+    return row[0], row[1]
+
+
+def remember_first_clock(runtime: ServiceRuntime, until: datetime, first_clock: datetime | None) -> None:
+    _PEEKED[id(runtime)] = (until, first_clock)
+
+
+async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
+    peeked = _PEEKED.pop(id(runtime), None)
+    if peeked is not None and peeked[0] == until:
+        first = peeked[1]
+    else:
+        _, first = await first_due(runtime)
     return first is not None and first <= until
 
 

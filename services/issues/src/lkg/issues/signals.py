@@ -22,6 +22,7 @@ from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import service
 from lkg.issues.access import Viewer
 from lkg.issues.audit import SYSTEM, record
+from lkg.issues.clocks import first_due, remember_first_clock
 from lkg.issues.models import OPEN_STATES, matter, matter_signal, project_copy
 
 #: The issues service acting on its own (scans, signals).
@@ -69,7 +70,9 @@ async def _open_for(session: AsyncSession, runtime: ServiceRuntime, signal: Any)
 
 async def scan_signals(runtime: ServiceRuntime, until: datetime) -> int:
     """Open or attach every pending signal up to ``until``, in time order (``Scan("signals", ...)``)."""
-    if not await _any_pending(runtime, until):
+    first_signal, first_clock = await first_due(runtime)
+    if first_signal is None or first_signal > until:
+        remember_first_clock(runtime, until, first_clock)  # the clock scan, next, need not ask again
         return 0
     handled = 0
     async with runtime.db.transaction() as session:
@@ -115,14 +118,3 @@ async def scan_signals(runtime: ServiceRuntime, until: datetime) -> int:
                 )
             handled += 1
     return handled
-
-
-async def _any_pending(runtime: ServiceRuntime, until: datetime) -> bool:
-    """A first look outside any transaction (the pending index's first entry): a scan with nothing to do
-    costs one round trip."""
-    async with runtime.db.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        first = await conn.scalar(
-            sa.select(sa.func.min(matter_signal.c.at)).where(matter_signal.c.matter_id.is_(None))
-        )
-    return first is not None and first <= until
