@@ -32,6 +32,7 @@ import unicodedata
 import uuid
 import zipfile
 from email import policy
+from email.errors import MessageError
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
@@ -112,16 +113,20 @@ def parse_upload(content_type: str | None, body: bytes) -> tuple[str, str | None
     try:
         header = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
         message = BytesParser(policy=policy.HTTP).parsebytes(header + body)
-    except (UnicodeEncodeError, ValueError, TypeError) as exc:
+    except (UnicodeError, ValueError, TypeError, LookupError, MessageError) as exc:
         raise _no_file("无法解析上传内容") from exc
     if not message.is_multipart() or not message.get_boundary():
         raise _no_file("无法解析上传内容（缺少 boundary）")
-    for part in message.iter_parts():
-        if _field_name(part) == FILE_FIELD:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
-            declared = part.get_content_type() if part.get("content-type") else None
-            return clean_filename(part.get_filename()), declared, data
+    try:
+        for part in message.iter_parts():
+            if _field_name(part) == FILE_FIELD:
+                payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
+                declared = part.get_content_type() if part.get("content-type") else None
+                return clean_filename(part.get_filename()), declared, data
+    except (ValueError, TypeError, LookupError, UnicodeError, MessageError) as exc:
+        # A malformed part header (a broken RFC 2231 parameter, an unknown charset): the client's fault.
+        raise _no_file("无法解析上传内容") from exc
     raise _no_file("缺少文件字段 file")
 
 

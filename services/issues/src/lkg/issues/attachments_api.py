@@ -27,6 +27,7 @@ from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import attachments, service
 from lkg.issues.access import Viewer
+from lkg.issues.settings import IssuesSettings
 
 Session = Annotated[AsyncSession, Depends(session_for("issues"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]
@@ -175,7 +176,13 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
         "/{matter_id}/attachments/{attachment_id}/content",
         summary="下载附件 Download",
         response_class=Response,
-        responses={200: {"content": {"application/octet-stream": {}}}, **_READ_RESPONSES},
+        responses={
+            200: {
+                "description": "文件内容（存储时按内容识别的类型）/ the bytes, with their sniffed type",
+                "content": {t: {} for t in IssuesSettings.model_fields["attachment_types"].default},
+            },
+            **_READ_RESPONSES,
+        },
     )
     async def download(
         matter_id: UUID,
