@@ -300,6 +300,58 @@ async def test_a_bad_row_refuses_the_whole_import_and_valid_rows_mode_keeps_the_
     assert len(await events(system, "project.registered", made)) == 2
 
 
+async def test_rows_the_registry_refuses_for_the_state_of_their_project(system: System) -> None:
+    c, h = system.client, system.operator
+    made = await post_plan(
+        system,
+        workbook(
+            [
+                row("【状态】有代码", 项目代码="2019-420112-47-03-300001"),
+                row("【状态】无代码"),
+                row("【状态】已解约"),
+                row("【状态】已签约"),
+            ]
+        ),
+    )
+    coded, plain, ended, signed = [r["project_id"] for r in made.json()["results"]]
+    terminated = await c.post(
+        f"/api/v1/projects/{ended}/terminations",
+        json={"cause": "enterprise_fault", "reason": "企业逾期不开工", "terminated_on": "2020-05-01"},
+        headers=h,
+    )
+    assert terminated.status_code == 200, terminated.text
+    signing = (await c.get(f"/api/v1/projects/{signed}", headers=h)).json()["milestones"][0]
+    achieved = await c.post(
+        f"/api/v1/projects/{signed}/milestones/{signing['id']}/achievements",
+        json={"actual_date": "2020-03-01"},
+        headers=h,
+    )
+    assert achieved.status_code == 200, achieved.text
+
+    report = await post_plan(
+        system,
+        workbook(
+            [
+                row("【状态】无代码", 项目ID=plain, 项目代码="2019-420112-47-03-300001"),  # row 3
+                row("【状态】已解约", 项目ID=ended, **{"总投资（万元）": 1}),  # row 4
+                row("【状态】已签约", 项目ID=signed, 计划签约=date(2020, 4, 1), 变更原因="补签"),  # row 5
+                row("【状态】有代码", 项目ID=coded),  # row 6: a blank code leaves it as it is
+            ]
+        ),
+        mode="valid_rows",
+    )
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert [(e["row"], e["column"], e["code"], e["message"]) for e in body["errors"]] == [
+        (3, "B", "project_code_taken", "项目代码已被其他项目使用"),
+        (4, "A", "project_not_active", "项目已解约或已销号，不能通过导入修改"),
+        (5, "P", "milestone_achieved", "节点已完成，不能再调整计划日期"),
+    ]
+    assert [(r["row"], r["action"]) for r in body["results"]] == [(6, "unchanged")]
+    ended_now = (await c.get(f"/api/v1/projects/{ended}", headers=h)).json()
+    assert (ended_now["status"], ended_now["total_investment"]) == ("terminated", "150000000.00")
+
+
 async def test_import_is_the_offices_and_the_export_follows_the_callers_reach(system: System) -> None:
     c = system.client
     data = workbook([row("【可见】金银湖项目"), row("【可见】东山项目", unit="东山街")])
