@@ -18,8 +18,9 @@ in a temporary directory (or the PostgreSQL server of ``LKG_BENCH_DATABASE_URL``
    relay to JetStream running, simulated clock), and the function its ``approval_clocks`` scan runs,
    :func:`lkg.approvals.clocks.scan_clocks`.
 3. **Nothing due**: ``--repeat`` scans up to a time before every due row, first with 1% of the rows loaded,
-   then with all of them (the cost should not grow with the total); next to the plain indexed SELECT the scan
-   issues (``next_at <= until ORDER BY next_at LIMIT 500``, without the lock) on the same connection pool.
+   then with all of them (the cost should not grow with the total); next to a plain indexed SELECT of the
+   same rows (``next_at <= until ORDER BY next_at LIMIT 500``) as one statement on a pooled connection, no
+   transaction: the least it can cost to ask.
 4. **Stalls**: the plain indexed SELECT of the due rows (the floor: reading them), then one scan up to "now":
    every due clock marked breached once, an ``approval.stalled`` outbox row and a history line written in
    the scan's transactions; "emitted" = until the relay has published every one to JetStream (counted in
@@ -190,9 +191,36 @@ def clocks(layout: Layout, first: int, last: int) -> Iterator[tuple]:
         )  # fmt: skip
 
 
-async def load(conn: asyncpg.Connection, layout: Layout, first: int, last: int) -> float:
-    """COPY (binary) rows ``first..last`` of items and clocks, and their plans; returns seconds."""
+#: The tables a load fills; their foreign keys and secondary indexes are set aside during a bulk load.
+LOADED = ("approval_item", "approval_clock")
+
+
+async def load(
+    conn: asyncpg.Connection, layout: Layout, first: int, last: int, *, bulk: bool = False
+) -> float:
+    """COPY (binary) rows ``first..last`` of items and clocks, and their plans; returns seconds.
+
+    ``bulk``: as pg_restore does, the foreign keys and secondary indexes (not the primary keys) are dropped
+    first and made again afterwards from their own definitions, so the schema ends as migrated; then
+    ``VACUUM ANALYZE``, so the measurements do not share the machine with autovacuum's first pass."""
     started = time.perf_counter()
+    restore: list[str] = []
+    if bulk:
+        tables = list(LOADED)
+        for table, name, definition in await conn.fetch(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid::regclass::text = ANY($1) AND contype IN ('f', 'u') ORDER BY contype DESC",
+            tables,
+        ):
+            await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        for name, definition in await conn.fetch(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid::regclass::text = ANY($1) AND NOT i.indisprimary",
+            tables,
+        ):
+            await conn.execute(f"DROP INDEX {name}")
+            restore.append(definition)
     first_plan, last_plan = first // ITEMS_PER_PLAN, -(-last // ITEMS_PER_PLAN)
     await conn.copy_records_to_table(
         "approval_plan", records=plans(first_plan, last_plan), columns=PLAN_COLUMNS
@@ -201,7 +229,10 @@ async def load(conn: asyncpg.Connection, layout: Layout, first: int, last: int) 
     await conn.copy_records_to_table(
         "approval_clock", records=clocks(layout, first, last), columns=CLOCK_COLUMNS
     )
-    await conn.execute("ANALYZE approval_plan; ANALYZE approval_item; ANALYZE approval_clock")
+    # Unique constraints and indexes first, then the foreign keys that lean on them.
+    for statement in sorted(restore, key=lambda s: "FOREIGN KEY" in s):
+        await conn.execute(statement)
+    await conn.execute("VACUUM ANALYZE approval_plan, approval_item, approval_clock")
     return time.perf_counter() - started
 
 
@@ -256,8 +287,10 @@ async def empty_run(runtime: ServiceRuntime, label: str, until: datetime, repeat
         assert acted == 0, f"nothing should be due up to {until}, the scan acted on {acted}"
 
     async def select() -> None:
-        async with runtime.db.sessions() as session:
-            assert (await session.execute(_due_select(until, 500))).first() is None
+        # The floor: the same question as one statement on a pooled connection, no transaction around it.
+        async with runtime.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            assert (await conn.execute(_due_select(until, 500))).first() is None
 
     # Interleaved in rounds so that background noise falls on both.
     scans: list[float] = []
@@ -334,7 +367,7 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
         results["empty_small"] = await empty_run(
             runtime, f"nothing due, {small:,} clocks", before_any, args.repeat
         )
-        results["load_rest"] = await load(conn, layout, small, layout.total)
+        results["load_rest"] = await load(conn, layout, small, layout.total, bulk=True)
         loaded = results["load_small"] + results["load_rest"]
         print(f"loaded {layout.total:,} items and clocks in {loaded:.1f} s")
         results["empty_full"] = await empty_run(
@@ -372,6 +405,9 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
         results["empty_after"] = await empty_run(
             runtime, f"nothing due after {acted:,} stalls", NOW, args.repeat
         )
+        # Each breach left a dead entry in the partial index until VACUUM (autovacuum, in service) removes it.
+        await conn.execute("VACUUM ANALYZE approval_clock")
+        results["empty_vacuumed"] = await empty_run(runtime, "... and after VACUUM", NOW, args.repeat)
     finally:
         await conn.close()
         platform.runtimes.pop(APPROVALS.name, None)
@@ -388,7 +424,7 @@ def report(results: dict) -> None:
     layout: Layout = results["layout"]
     print()
     print(f"index use: {results['explain']}")
-    for key in ("empty_small", "empty_full", "empty_after"):
+    for key in ("empty_small", "empty_full", "empty_after", "empty_vacuumed"):
         print(results[key].line())
     small, full = results["empty_small"], results["empty_full"]
     print(
@@ -400,7 +436,8 @@ def report(results: dict) -> None:
     print(
         f"{layout.due:,} due of {layout.total:,}: plain indexed SELECT of them {select_due * 1e3:.1f} ms; "
         f"scan (found, breached, staged) {scan_s:.2f} s = {scan_s / select_due:.0f}x the SELECT; "
-        f"emitted to JetStream {emit_s:.2f} s ({results['acted'] / emit_s:,.0f} stalls/s)"
+        f"emitted to JetStream {emit_s:.2f} s ({results['acted'] / emit_s:,.0f} stalls/s; the relay's part "
+        f"after the scan {emit_s - scan_s:.2f} s)"
     )
     checks = {
         "acted": results["acted"],
@@ -416,15 +453,16 @@ def report(results: dict) -> None:
         f"{'OK' if consistent else 'INCONSISTENT'}"
     )
     print()
-    worst = max(pct(r.scan, 50) for r in (small, full, results["empty_after"]))
-    worst99 = max(pct(r.scan, 99) for r in (small, full, results["empty_after"]))
+    runs = (small, full, results["empty_after"], results["empty_vacuumed"])
+    worst = max(pct(r.scan, 50) for r in runs)
+    worst99 = max(pct(r.scan, 99) for r in runs)
     scaled = emit_s * TARGET_STALLS / layout.due
     print(
-        f"target: scan with nothing due <= 10 ms (p50, worst of the three runs): {worst * 1e3:.2f} ms "
+        f"target: scan with nothing due <= 10 ms (p50, worst of the four runs): {worst * 1e3:.2f} ms "
         f"{verdict(worst <= TARGET_EMPTY_SECONDS)}"
     )
     print(
-        f"target: scan with nothing due <= 10 ms (p99, worst of the three runs): {worst99 * 1e3:.2f} ms "
+        f"target: scan with nothing due <= 10 ms (p99, worst of the four runs): {worst99 * 1e3:.2f} ms "
         f"{verdict(worst99 <= TARGET_EMPTY_SECONDS)}"
     )
     note = "" if layout.due == TARGET_STALLS else f" (scaled from {layout.due:,})"
