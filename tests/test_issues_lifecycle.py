@@ -131,6 +131,16 @@ async def test_a_meeting_matter_is_accepted_by_its_resolving_unit_and_climbs_fro
     assert accepted.json()["state"] == "assigned"
     assert [k["state"] for k in accepted.json()["clocks"] if k["kind"] == "acceptance"] == ["met"]
 
+    misaddressed = await register_meeting_matter(world)
+    sent_back = await act(
+        world, "meeting_matter", misaddressed["id"], "return", {"reason": "属区水务局职责"}, dept(world)
+    )
+    assert sent_back.status_code == 200, sent_back.text
+    assert (sent_back.json()["state"], sent_back.json()["closure_outcome"]) == ("returned", "returned")
+    assert {k["state"] for k in sent_back.json()["clocks"]} == {"cancelled"}
+    after = await act(world, "meeting_matter", matter["id"], "return", {"reason": "x"}, dept(world))
+    assert (after.status_code, after.json()["code"]) == (409, "invalid_state")  # acknowledged already
+
     unaccepted = await register_meeting_matter(world)
     await world.move_clock(set=datetime(2020, 5, 9, 9, tzinfo=TZ))
     up = (await world.client.get(f"/api/v1/meeting-matters/{matter['id']}", headers=world.operator)).json()

@@ -198,6 +198,7 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
         action("return", Reasoned, "不予受理退回 Return", service.return_problem)
     else:
         action("acceptance", MeetingAcceptance, "签收 Accept", service.accept_meeting_matter)
+        action("return", Reasoned, "退回（未签收前）Return", service.return_meeting_matter)
     action("assignments", Assignment, "交办 Assign the resolving unit", service.assign)
     action("answers", Answer, "反馈处理意见 Answer", service.answer)
     action("progress-reports", ProgressReport, "报送进展 Report progress", service.report_progress)

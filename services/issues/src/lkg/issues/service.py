@@ -702,6 +702,33 @@ async def return_problem(
     )
 
 
+async def return_meeting_matter(
+    session: AsyncSession,
+    runtime: ServiceRuntime,
+    viewer: Viewer,
+    m: Any,
+    *,
+    expected_revision: int,
+    reason: str,
+) -> Any:
+    """退回: the unit a meeting named sends the matter back before acknowledging it (not its remit, the
+    wrong unit named), with a reason; the coordination office registers it again as decided."""
+    require(viewer.resolves(m) or viewer.coordinates(m), "退回该会议议定事项（须为问题解决单位）")
+    _require_state(m, ("reported",), "退回")
+    return await close_matter(
+        session,
+        m,
+        at=runtime.clock.now(),
+        expected_revision=expected_revision,
+        state="returned",
+        outcome=ClosureOutcome.RETURNED,
+        closed_by_unit_id=_acting_unit(viewer, m, m.resolving_unit_id),
+        reason=reason,
+        actor=viewer.actor,
+        actor_name=viewer.principal.name,
+    )
+
+
 async def withdraw(
     session: AsyncSession,
     runtime: ServiceRuntime,
