@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 from lkg.common.clock import TZ
 from lkg.common.events.contracts import ApprovalType, MilestoneType, ProjectCategory, ProjectClass
 from lkg.common.http.problems import DomainError
-from lkg.registry.plan_excel import COLUMNS, SHEET, ExportRow, read_plan, write_plan
+from lkg.registry.plan_excel import COLUMNS, MAX_UNPACKED_BYTES, SHEET, ExportRow, read_plan, write_plan
 
 AS_OF = datetime(2020, 5, 1, 9, 0, tzinfo=TZ)
 HEADERS = [c.header for c in COLUMNS if not c.read_only]
@@ -261,3 +262,28 @@ def test_too_many_rows_are_refused() -> None:
         read_plan(_workbook([_good() for _ in range(4)]), max_rows=3)
     assert (caught.value.code, caught.value.detail) == ("plan_too_many_rows", "一次最多导入3个项目")
     assert read_plan(_workbook([_good() for _ in range(3)]), max_rows=3).total == 3
+
+
+def test_a_sheet_of_blank_rows_or_a_zip_bomb_is_refused_before_it_is_read() -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADERS)
+    ws.append([_good().get(h) for h in HEADERS])
+    ws.cell(row=30, column=30, value="备注")  # an unknown column far down: 29 physical rows, one project
+    raw = io.BytesIO()
+    wb.save(raw)
+    assert read_plan(raw.getvalue(), max_rows=10).total == 1
+    with pytest.raises(DomainError) as caught:
+        read_plan(raw.getvalue(), max_rows=5)
+    assert (caught.value.code, caught.value.detail) == (
+        "plan_too_many_rows",
+        "工作表超过20行（一次最多导入5个项目）",
+    )
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * (MAX_UNPACKED_BYTES + 1))
+    assert len(bomb.getvalue()) < 100_000
+    with pytest.raises(DomainError) as caught:
+        read_plan(bomb.getvalue())
+    assert (caught.value.code, caught.value.detail) == ("plan_too_many_rows", "工作簿解压后超过64 MiB")

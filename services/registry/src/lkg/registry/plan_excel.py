@@ -15,6 +15,7 @@ the others from the routing rules (policy §一(一)).
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import uuid
 import zipfile
@@ -48,6 +49,10 @@ SHEET = "推进计划"
 MAX_ROWS = 5000
 #: The header row is looked for in the first rows (a district may add a line or two above it).
 _HEADER_SEARCH_ROWS = 10
+#: Columns read (the plan has 27; a district may add its own after them).
+_MAX_COLUMNS = 100
+#: What a workbook may unpack to: a 5,000-row plan is about 7 MiB unpacked.
+MAX_UNPACKED_BYTES = 64 * 2**20
 _WAN = Decimal(10_000)
 #: The API's money type: at most 13 digits of yuan before the point (``lkg.common.http.types.Yuan``).
 _MAX_YUAN = Decimal(10) ** 13
@@ -335,6 +340,16 @@ def _open(data: bytes):
     if not data.startswith(b"PK"):
         raise PlanWorkbookUnreadable("文件不是 Excel 工作簿（.xlsx）")
     try:
+        # A small upload may unpack to gigabytes (a zip bomb): refuse before openpyxl reads any of it.
+        # zipfile stops each entry at its declared size, so the declared sizes bound what is read.
+        unpacked = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise PlanWorkbookUnreadable("文件不是可读取的 Excel 工作簿（.xlsx）") from exc
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise PlanWorkbookUnreadable(
+            f"工作簿解压后超过{MAX_UNPACKED_BYTES // 2**20} MiB", code="plan_too_many_rows"
+        )
+    try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zip, XML and key errors alike on a damaged file
         raise PlanWorkbookUnreadable("文件不是可读取的 Excel 工作簿（.xlsx）") from exc
@@ -371,11 +386,20 @@ def read_plan(data: bytes, *, max_rows: int = MAX_ROWS) -> ParsedPlan:
     workbook = _open(data)
     try:
         sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
-        raw = [tuple(r) for r in sheet.iter_rows(values_only=True)]
+        # Physical rows are bounded too (blank rows between projects are fine, a million are not).
+        limit = _HEADER_SEARCH_ROWS + 2 * max_rows
+        raw = [
+            tuple(r)
+            for r in itertools.islice(sheet.iter_rows(values_only=True, max_col=_MAX_COLUMNS), limit + 1)
+        ]
     except Exception as exc:
         raise PlanWorkbookUnreadable("文件不是可读取的 Excel 工作簿（.xlsx）") from exc
     finally:
         workbook.close()
+    if len(raw) > limit:
+        raise PlanWorkbookUnreadable(
+            f"工作表超过{limit}行（一次最多导入{max_rows}个项目）", code="plan_too_many_rows"
+        )
     header_row, positions = _header_map(raw)
     letters = {key: get_column_letter(i + 1) for key, i in positions.items()}
     milestone_keys = {f"milestone.{t.value}": t for t in MILESTONE_HEADERS}
