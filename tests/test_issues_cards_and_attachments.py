@@ -185,6 +185,18 @@ async def test_a_photo_is_stored_listed_and_downloaded_by_whoever_sees_the_probl
         ("现场照片.png", "image/png"),
         ("处理意见.pdf", "application/pdf"),
     ]
+    first = (
+        await world.client.get(f"/api/v1/problems/{pid}/attachments?limit=1", headers=street(world))
+    ).json()
+    rest = (
+        await world.client.get(
+            f"/api/v1/problems/{pid}/attachments",
+            params={"limit": 1, "cursor": first["next_cursor"]},
+            headers=street(world),
+        )
+    ).json()
+    assert [a["filename"] for a in first["items"] + rest["items"]] == ["现场照片.png", "处理意见.pdf"]
+    assert rest["next_cursor"] is None
     download = await world.client.get(
         f"/api/v1/problems/{pid}/attachments/{body['id']}/content", headers=street(world)
     )

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.common.http.problems import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues.access import Viewer, require
@@ -233,13 +234,15 @@ async def add_attachment(
     return row
 
 
-async def list_attachments(session: AsyncSession, matter_id: UUID) -> list[Any]:
-    result = await session.execute(
-        sa.select(attachment)
-        .where(attachment.c.matter_id == matter_id)
-        .order_by(attachment.c.uploaded_at, attachment.c.id)
-    )
-    return list(result.all())
+BY_UPLOADED = Keyset(sort=attachment.c.uploaded_at, id=attachment.c.id, name="uploaded")
+
+
+async def list_attachments(
+    session: AsyncSession, matter_id: UUID, page: PageParams
+) -> tuple[list[Any], str | None]:
+    """A matter's attachments, oldest first, one keyset page at a time."""
+    stmt = sa.select(attachment).where(attachment.c.matter_id == matter_id)
+    return await fetch_page(session, stmt, BY_UPLOADED, page, scalars=False)
 
 
 async def get_attachment(session: AsyncSession, matter_id: UUID, attachment_id: UUID) -> Any:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import CurrentPrincipal, CurrentReach
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
+from lkg.common.http.pagination import PageQuery
 from lkg.common.http.types import Instant
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
@@ -57,6 +58,7 @@ class AttachmentOut(BaseModel):
 
 class AttachmentPage(BaseModel):
     items: list[AttachmentOut]
+    next_cursor: str | None = None
 
 
 _UPLOAD_BODY: dict[str, Any] = {
@@ -156,9 +158,12 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
         summary="附件列表 Attachments",
         responses=_READ_RESPONSES,
     )
-    async def list_attachments(matter_id: UUID, session: Session, viewer: ViewerDep) -> AttachmentPage:
+    async def list_attachments(
+        matter_id: UUID, session: Session, viewer: ViewerDep, page: PageQuery
+    ) -> AttachmentPage:
         m = await service.get_matter(session, kind, matter_id, viewer)
-        return AttachmentPage(items=[_out(a) for a in await attachments.list_attachments(session, m.id)])
+        rows, cursor = await attachments.list_attachments(session, m.id, page)
+        return AttachmentPage(items=[_out(a) for a in rows], next_cursor=cursor)
 
     @r.get(
         "/{matter_id}/attachments/{attachment_id}",
