@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 from collections.abc import Iterator
@@ -14,9 +15,10 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from lkg.common.auth import (
+    PRINCIPAL_SCOPE_KEY,
     CurrentPrincipal,
     CurrentReach,
     Principal,
@@ -25,6 +27,7 @@ from lkg.common.auth import (
     TokenVerifier,
     mint_token,
     principal_from_claims,
+    principal_from_scope,
     require_roles,
     require_scopes,
     service_guard,
@@ -361,3 +364,60 @@ async def test_require_scopes_binds_clients_and_not_people() -> None:
     assert client_without.status_code == 403
     assert client_without.json()["required_scopes"] == ["rankings:read"]
     assert person.status_code == 200
+
+
+# ---- CurrentPrincipal read from the scope --------------------------------------------------------
+
+
+def _request(scope_extra: dict, headers: list[tuple[bytes, bytes]] | None = None) -> Request:
+    app = FastAPI()
+    app.state.token_verifier = verifier_at(NOW)
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers or [], "app": app}
+    return Request({**scope, **scope_extra})
+
+
+async def test_an_endpoint_declaring_current_principal_gets_it_from_the_scope_without_a_dependency() -> None:
+    async def endpoint(item_id: int, principal: CurrentPrincipal, again: CurrentPrincipal) -> dict:
+        """The docstring stays."""
+        return {"item": item_id, "who": principal.key, "same": principal is again}
+
+    wrapped = principal_from_scope(endpoint)
+    assert wrapped is not None
+    signature = inspect.signature(wrapped)
+    assert list(signature.parameters) == ["item_id", "lkg_request_for_principal"]
+    assert signature.parameters["lkg_request_for_principal"].annotation is Request
+    assert (wrapped.__name__, wrapped.__doc__) == ("endpoint", "The docstring stays.")
+    principal = Principal("p-1", "person", "p-1", None, "甲", frozenset())
+    request = _request({PRINCIPAL_SCOPE_KEY: principal})
+    answer = await wrapped(item_id=3, lkg_request_for_principal=request)
+    assert answer == {"item": 3, "who": "person:p-1", "same": True}
+
+
+async def test_without_a_principal_in_the_scope_the_endpoint_asks_for_the_token_itself() -> None:
+    async def endpoint(principal: CurrentPrincipal) -> str:
+        return principal.key
+
+    wrapped = principal_from_scope(endpoint)
+    assert wrapped is not None
+    token = mint_token(SETTINGS, person="p-2", now=NOW)
+    signed = _request({}, [(b"authorization", f"Bearer {token}".encode())])
+    assert await wrapped(lkg_request_for_principal=signed) == "person:p-2"
+    with pytest.raises(Unauthenticated):
+        await wrapped(lkg_request_for_principal=_request({}))
+
+
+def test_endpoints_without_current_principal_or_not_plainly_async_are_left_alone() -> None:
+    async def no_principal(item_id: int) -> int:
+        return item_id
+
+    def sync_endpoint(principal: CurrentPrincipal) -> str:
+        return principal.key
+
+    async def with_kwargs(principal: CurrentPrincipal, **rest: int) -> str:
+        return principal.key
+
+    async def role_checked(principal: Annotated[Principal, Depends(require_roles(Role.ADMIN))]) -> str:
+        return principal.key
+
+    for endpoint in (no_principal, sync_endpoint, with_kwargs, role_checked):
+        assert principal_from_scope(endpoint) is None, endpoint.__name__

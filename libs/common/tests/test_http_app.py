@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -25,6 +25,7 @@ from lkg.common.auth import (
     Role,
     TokenVerifier,
     mint_token,
+    require_roles,
 )
 from lkg.common.http.app import RouteConflictError, _ops_router, create_http_app
 from lkg.common.http.problems import BadRequest, Problem
@@ -477,3 +478,23 @@ async def test_flat_routes_serve_as_the_nested_routers_do() -> None:
     assert (invalid.status_code, invalid.json()["errors"][0]["loc"]) == (422, ["body", "name"])
     assert (exported.headers["content-type"], exported.text) == ("text/plain; charset=utf-8", "widgets")
     assert gadget.json() == {"gadget": "g-1"}
+
+
+async def test_roles_are_checked_on_flat_routes_and_current_principal_costs_no_dependency() -> None:
+    router = APIRouter(prefix="/api/v1/red-cards")
+
+    @router.post("", status_code=201)
+    async def issue(principal: Annotated[Principal, Depends(require_roles(Role.SUPERVISION_OFFICE))]) -> dict:
+        return {"by": principal.key}
+
+    app = at_now(build(routers=[("issues", router), ("scoring", whoami_router())]))
+    async with client(app) as c:
+        unit = token(person="p", roles=[Role.UNIT_USER])
+        office = token(person="s", roles=[Role.SUPERVISION_OFFICE])
+        denied = await c.post("/api/v1/red-cards", headers=unit)
+        allowed = await c.post("/api/v1/red-cards", headers=office)
+    assert (denied.status_code, denied.json()["required_roles"]) == (403, ["supervision_office"])
+    assert (allowed.status_code, allowed.json()) == (201, {"by": "person:s"})
+    whoami = _route(app, "/api/v1/whoami")
+    assert whoami.dependant.dependencies == []  # the principal comes from the scope, not a dependency
+    assert whoami.dependant.request_param_name == "lkg_request_for_principal"

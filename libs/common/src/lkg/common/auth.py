@@ -22,17 +22,20 @@ Claims this module reads (and :func:`mint_token` writes)::
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, get_args, get_origin
 from uuid import UUID
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
+from fastapi.dependencies.utils import get_typed_signature
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import URL
 from starlette.routing import Match
@@ -384,6 +387,62 @@ async def get_current_principal(request: Request) -> Principal:
 
 CurrentPrincipal = Annotated[Principal, Depends(get_current_principal)]
 
+#: The parameter through which :func:`principal_from_scope` gets the request; no endpoint has it.
+_REQUEST_PARAMETER = "lkg_request_for_principal"
+
+
+def _declares_current_principal(parameter: inspect.Parameter) -> bool:
+    if parameter.default is not inspect.Parameter.empty or get_origin(parameter.annotation) is not Annotated:
+        return False
+    args = get_args(parameter.annotation)
+    depends = args[1] if len(args) == 2 else None
+    return (
+        args[0] is Principal
+        and isinstance(depends, params.Depends)
+        and depends.dependency is get_current_principal
+        and depends.use_cache
+        and depends.scope is None
+    )
+
+
+def principal_from_scope(endpoint: Callable[..., Any]) -> Callable[..., Any] | None:
+    """``endpoint`` taking its :data:`CurrentPrincipal` parameters straight from the request, or ``None``
+    when it declares none (or is not a plain ``async def`` with named parameters).
+
+    To FastAPI a :data:`CurrentPrincipal` parameter is a dependency to solve on every request, which costs
+    about as much as the rest of a small route; yet the edge (:class:`EdgeGuard`) has already put the
+    principal in the ASGI scope. The copy FastAPI is given declares the ``Request`` instead, which FastAPI
+    hands over without solving anything, and passes the principal on; everything else (parameters,
+    dependencies, the OpenAPI document) stays as declared. Without a principal in the scope (an app
+    without the edge guard, a public route) it asks :func:`get_current_principal`, as the dependency would.
+    """
+    if not asyncio.iscoroutinefunction(endpoint):
+        return None
+    signature = get_typed_signature(endpoint)
+    parameters = list(signature.parameters.values())
+    names = [p.name for p in parameters if _declares_current_principal(p)]
+    if (
+        not names
+        or any(p.name == _REQUEST_PARAMETER for p in parameters)
+        or any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
+    ):
+        return None
+    request = inspect.Parameter(_REQUEST_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+    kept = [p for p in parameters if p.name not in names]
+
+    async def with_principal(**values: Any) -> Any:
+        req: Request = values.pop(_REQUEST_PARAMETER)
+        principal = req.scope.get(PRINCIPAL_SCOPE_KEY)
+        if principal is None:
+            principal = await get_current_principal(req)
+        for name in names:
+            values[name] = principal
+        return await endpoint(**values)
+
+    functools.update_wrapper(with_principal, endpoint)  # name, docstring, module; __wrapped__
+    with_principal.__signature__ = signature.replace(parameters=[*kept, request])  # type: ignore[attr-defined]
+    return with_principal
+
 
 def is_public_route(route: Any) -> bool:
     extra = getattr(route, "openapi_extra", None)
@@ -506,8 +565,10 @@ def current_service(request: Request) -> str:
 _DEFAULT_RESOLVER = EmptyReachResolver()
 
 
-async def get_current_reach(request: Request, principal: CurrentPrincipal) -> Reach:
+async def get_current_reach(request: Request) -> Reach:
     """The caller's reach, resolved now by the resolver of the service whose route matched."""
+    # The principal is read here rather than declared as CurrentPrincipal (see require_roles).
+    principal = await get_current_principal(request)
     service = current_service(request)
     resolvers: Mapping[str, ReachResolver] = getattr(request.app.state, "reach_resolvers", {})
     resolver = resolvers.get(service, _DEFAULT_RESOLVER)
@@ -526,7 +587,10 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         raise ValueError("require_roles needs at least one role")
     wanted = frozenset(roles)
 
-    async def check_roles(principal: CurrentPrincipal) -> Principal:
+    # The principal is read from the request rather than declared as CurrentPrincipal: the edge has put
+    # it there, and a dependency FastAPI solves for it costs a level of dependency solving per request.
+    async def check_roles(request: Request) -> Principal:
+        principal = await get_current_principal(request)
         if principal.roles.isdisjoint(wanted):
             raise Forbidden("当前角色无权执行此操作", extra={"required_roles": sorted(wanted)})
         return principal
@@ -544,7 +608,8 @@ def require_scopes(*scopes: str) -> Callable[..., Awaitable[Principal]]:
         raise ValueError("require_scopes needs at least one scope")
     wanted = frozenset(scopes)
 
-    async def check_scopes(principal: CurrentPrincipal) -> Principal:
+    async def check_scopes(request: Request) -> Principal:  # the principal as in require_roles
+        principal = await get_current_principal(request)
         if principal.client_id is not None and not wanted <= principal.scopes:
             raise Forbidden(
                 "客户端系统未获授权执行此操作", extra={"required_scopes": sorted(wanted - principal.scopes)}

@@ -32,6 +32,7 @@ from lkg.common.auth import (
     ReachResolver,
     TokenVerifier,
     is_public_route,
+    principal_from_scope,
 )
 from lkg.common.http.middleware import RouteLabels, install_middleware
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
@@ -204,14 +205,15 @@ def _ops_router(readiness: Callable[[], Awaitable[Mapping[str, Any]]]) -> APIRou
 
 def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
     """The route as FastAPI serves it through its routers (the prefixes, tags, dependencies and responses
-    of every enclosing router applied), as one plain route of the app; ``None`` when it cannot be copied
-    faithfully (a custom route class, a streaming endpoint whose item type FastAPI infers)."""
+    of every enclosing router applied), as one plain route of the app, its CurrentPrincipal parameters
+    read from the scope (:func:`principal_from_scope`); ``None`` when it cannot be copied faithfully (a
+    custom route class, a streaming endpoint whose item type FastAPI infers)."""
     original = context.original_route
     if type(original) is not APIRoute or context.stream_item_type is not None:
         return None
     return APIRoute(
         context.path,
-        endpoint=context.endpoint,
+        endpoint=principal_from_scope(context.endpoint) or context.endpoint,
         response_model=context.response_model,
         status_code=context.status_code,
         tags=list(context.tags),
