@@ -232,11 +232,10 @@ class TimedDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            async with session.begin():
-                yield session
-            # session.begin() has committed: the effects are durable from here on.
-            self.arrivals.mark_done(session.info.pop(EFFECTS_KEY, ()), time.perf_counter())
+        async with super().transaction() as session:
+            yield session
+        # The transaction has committed: the effects are durable from here on.
+        self.arrivals.mark_done(session.info.pop(EFFECTS_KEY, ()), time.perf_counter())
 
 
 @dataclass

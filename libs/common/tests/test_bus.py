@@ -223,6 +223,54 @@ async def test_two_relays_racing_publish_every_event_once(bus):
 # ---- inbox, redelivery, dead letters ---------------------------------------------------------------
 
 
+async def test_a_cancelled_transaction_stages_nothing_and_gives_its_connection_back(bus):
+    staged = asyncio.Event()
+
+    async def producer() -> None:
+        async with bus.db.transaction() as session:
+            await stage(session, report())
+            staged.set()
+            await asyncio.sleep(3600)  # cancelled here, inside the transaction
+
+    task = asyncio.create_task(producer())
+    await staged.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await bus.outbox_rows() == 0
+    assert bus.db.engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_copies_of_one_event_in_one_batch_are_recorded_once_and_applied_once(bus):
+    first, second = report(), report()
+    envelopes = [Envelope.wrap(first), Envelope.wrap(second)]
+    subject = envelopes[0].subject(bus.names.prefix)
+    # first, a copy of first (past JetStream's de-duplication: another message id), second
+    for n, envelope in enumerate([envelopes[0], envelopes[0], envelopes[1]]):
+        await bus.js.publish(subject, envelope.to_bytes(), headers={"Nats-Msg-Id": f"copy-{n}"})
+    consumer = bus.consumer(record)
+    await consumer.ensure()
+    psub = await bus.js.pull_subscribe_bind(durable="tester", stream=bus.names.stream("registry"))
+    outcomes = await consumer.process(await psub.fetch(10, timeout=2))
+
+    assert [(o.envelope.event_id, o.status) for o in outcomes] == [
+        (envelopes[0].event_id, "applied"),
+        (envelopes[0].event_id, "duplicate"),
+        (envelopes[1].event_id, "applied"),
+    ]
+    assert await bus.effects() == [first.report_id, second.report_id]
+    async with bus.db.sessions() as session:
+        inbox = (
+            await session.execute(
+                sa.text("SELECT event_id, subject, stream_seq FROM inbox_event ORDER BY stream_seq")
+            )
+        ).all()
+    assert [tuple(row) for row in inbox] == [
+        (envelopes[0].event_id, "lkg.registry.investment.reported", 1),
+        (envelopes[1].event_id, "lkg.registry.investment.reported", 3),
+    ]
+
+
 async def test_an_event_delivered_twice_is_applied_once(bus):
     event = report()
     envelope = Envelope.wrap(event)

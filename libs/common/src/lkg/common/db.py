@@ -8,11 +8,12 @@ bus tables of :func:`define_bus_tables` (outbox, inbox, idempotency keys) that t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -154,12 +155,42 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commit on success, roll back on error."""
-        async with self.sessions() as session, session.begin():
+        """One unit of work: commit on success, roll back on error.
+
+        Written out rather than ``async with sessions() as s, s.begin()``: the session begins on its first
+        statement (SQLAlchemy's autobegin) instead of through one more greenlet switch, and it is closed
+        once instead of through two nested exits. Measured by bench/bus.py's producers: ~650 against
+        ~800 us of CPU per one-statement transaction.
+        """
+        session = self.sessions()
+        try:
             yield session
+            await session.commit()
+        except BaseException:
+            await _to_completion(session.rollback())
+            raise
+        finally:
+            await _to_completion(session.close())
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run a session's rollback or close to its end even if our task is cancelled meanwhile (the connection
+    must go back to the pool), then let the cancellation through, as SQLAlchemy's own context managers do."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
 
 
 async def ensure_database(url: str) -> bool:
