@@ -496,3 +496,24 @@ async def test_provisional_2027_deadlines_are_recomputed_when_the_official_year_
     await world.move_clock(set=datetime(2027, 10, 9, 9, tzinfo=TZ))
     overdue = await world.client.get("/api/v1/approval-items?status=overdue", headers=bureau(world))
     assert [i["id"] for i in overdue.json()["items"] if i["project_id"] == str(snapshot.id)] == [filing["id"]]
+    history = await world.client.get(f"/api/v1/approval-items/{filing['id']}/history", headers=bureau(world))
+    [stalled] = [h for h in history.json()["items"] if h["action"] == "stalled"]
+    assert {k: v for k, v in stalled.items() if k != "details"} == {
+        "at": "2027-10-09T00:00:00+08:00",
+        "action": "stalled",
+        "from_state": "accepted",
+        "to_state": "accepted",
+        "actor": "system",
+        "note": "备案证超过办理时限",
+    }
+    assert (stalled["details"]["clock_kind"], stalled["details"]["due_at"]) == (
+        "limit",
+        "2027-10-09T00:00:00+08:00",
+    )
+    assert [h["action"] for h in history.json()["items"]] == [
+        "planned",
+        "submit",
+        "accept",
+        "deadline_recomputed",
+        "stalled",
+    ]

@@ -10,6 +10,7 @@ replicas emit one ``approval.stalled`` per breach, in due order over a clock jum
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -326,7 +327,9 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
                 )
             await stage_all(session, events)
             if lines:
-                await session.execute(sa.insert(ApprovalItemChange.__table__), lines)
+                await session.execute(
+                    _INSERT_STALLED_LINES, {k: [line[k] for line in lines] for k in _STALLED_LINE_KEYS}
+                )
             if len(claimed) < SCAN_BATCH and not again:
                 return handled
 
@@ -348,16 +351,30 @@ def _fact(row: Any, now: datetime) -> dict[str, Any]:
     }
 
 
+#: A batch's history lines in one statement: columns as arrays, unnested (one statement to plan and run,
+#: where a multi-row executemany runs one INSERT per line).
+_STALLED_LINE_KEYS = ("item_id", "at", "state", "note", "details")
+_INSERT_STALLED_LINES = sa.text(
+    "INSERT INTO approval_item_change (item_id, at, action, from_state, to_state, actor, note, details) "
+    "SELECT l.item_id, l.at, 'stalled', l.state, l.state, 'system', l.note, CAST(l.details AS jsonb) "
+    "FROM unnest(CAST(:item_id AS uuid[]), CAST(:at AS timestamptz[]), CAST(:state AS text[]), "
+    "CAST(:note AS text[]), CAST(:details AS text[])) AS l(item_id, at, state, note, details)"
+)
+
+
 def _stalled_line(row: Any, kind: ApprovalClockKind, now: datetime) -> dict[str, Any]:
+    """The item's history line for a breach (action ``stalled``, by the system, the state unchanged)."""
+    details = {
+        "clock_id": str(row.id),
+        "clock_kind": kind.value,
+        "due_at": row.due_at.astimezone(TZ).isoformat(),
+    }
     return {
         "item_id": row.item_id,
         "at": now,
-        "action": "stalled",
-        "from_state": row.item_state,
-        "to_state": row.item_state,
-        "actor": "system",
+        "state": row.item_state,
         "note": f"{row.name}超过办理时限" if kind is ApprovalClockKind.LIMIT else f"{row.name}核验超时",
-        "details": {"clock_id": str(row.id), "clock_kind": kind.value, "due_at": row.due_at.isoformat()},
+        "details": json.dumps(details, ensure_ascii=False),
     }
 
 
