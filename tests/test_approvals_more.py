@@ -25,6 +25,7 @@ from lkg.common.auth import Role
 from lkg.common.calendar import YearSchedule
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
+from lkg.common.events.base import Envelope
 from lkg.common.events.outbox import stage
 from lkg.common.runtime import shared_time
 from lkg.common.testing.system import running_system
@@ -516,4 +517,39 @@ async def test_provisional_2027_deadlines_are_recomputed_when_the_official_year_
         "accept",
         "deadline_recomputed",
         "stalled",
+    ]
+
+
+# ---- a clock jump -------------------------------------------------------------------------------------
+
+
+async def test_one_jump_over_warnings_and_breaches_handles_them_in_due_order(world):
+    """The scan works batch by batch, but a warning whose breach also falls within the jump is followed by a
+    fresh select, so the events come out in due order, each dated when it fell due (DESIGN §5)."""
+    at = datetime(2020, 6, 1, 10, tzinfo=TZ)
+    await world.move_clock(set=at)
+    snapshot = await register(world, project(world.org, at=at, name="跳跃项目"))
+    plan = await plan_of(world, snapshot.id)
+    names = {}
+    for code in ("project_registration", "filing_certificate"):  # 5 and 3 working days
+        names[item(plan, code)["id"]] = item(plan, code)["name"]
+        await act(world, item(plan, code)["id"], "submissions")
+        await act(world, item(plan, code)["id"], "acceptances")
+
+    await world.move_clock(set=datetime(2020, 6, 20, 9, tzinfo=TZ))
+    platform = world.platform
+    stream = platform.names.stream("approvals")
+    info = await platform.js.stream_info(stream)
+    timeline = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        envelope = Envelope.from_bytes((await platform.js.get_msg(stream, seq)).data)
+        if envelope.type in ("approval.due_soon", "approval.stalled"):
+            event = envelope.event()
+            timeline.append((envelope.type, event.item_name, event.effective_at.astimezone(TZ)))
+    # 备案证: 80% of 3 = 2 working days (06-02, 06-03), due after 06-04; 项目报建: 4 (to 06-05), due 06-08.
+    assert timeline == [
+        ("approval.due_soon", "备案证", datetime(2020, 6, 4, tzinfo=TZ)),
+        ("approval.stalled", "备案证", datetime(2020, 6, 5, tzinfo=TZ)),
+        ("approval.due_soon", "项目报建", datetime(2020, 6, 6, tzinfo=TZ)),
+        ("approval.stalled", "项目报建", datetime(2020, 6, 9, tzinfo=TZ)),
     ]
