@@ -110,20 +110,21 @@ def _check(if_match: str | None, project: Project) -> int | None:
 
 
 async def _idempotent(
-    request: Request,
+    request: Request | str,
     session: AsyncSession,
     principal: Principal,
     key: str | None,
     body: object,
     create,
 ) -> Response:
-    """Run ``create`` once per Idempotency-Key (DESIGN §3: mobile networks retry), then commit once."""
+    """Run ``create`` (a POST) once per Idempotency-Key (DESIGN §3: mobile networks retry), then commit
+    once. ``request`` is the request, or its path."""
     response = await idempotent_create(
         session,
         principal=principal.key,
         key=key,
-        method=request.method,
-        path=request.url.path,
+        method="POST",
+        path=request if isinstance(request, str) else request.url.path,
         request_hash=request_hash(body),
         create=create,
     )
@@ -514,7 +515,6 @@ def router() -> APIRouter:
     async def report_investment(
         project_id: UUID,
         body: InvestmentReportIn,
-        request: Request,
         session: Session,
         runtime: Runtime,
         principal: CurrentPrincipal,
@@ -535,7 +535,10 @@ def router() -> APIRouter:
             )
             return _created(InvestmentReportOut.model_validate(report, from_attributes=True))
 
-        return await _idempotent(request, session, principal, idempotency_key, body, create)
+        # No ``request`` parameter here: lkg.common.auth hands a CurrentPrincipal route the Request under
+        # its own name, and FastAPI gives a route only one Request parameter.
+        path = f"/api/v1/projects/{project_id}/investment-reports"
+        return await _idempotent(path, session, principal, idempotency_key, body, create)
 
     @p.post("/{project_id}/enrolment", response_model=ProjectOut, summary="统计入库状态 Enrolment status")
     async def set_enrolment(
