@@ -520,6 +520,31 @@ async def test_provisional_2027_deadlines_are_recomputed_when_the_official_year_
     ]
 
 
+async def test_a_year_loaded_while_the_service_was_not_listening_is_caught_up_at_the_next_scan(world):
+    """At start a process reads the loaded years before its services run, so no hook is called for them: the
+    first scan recomputes what is still provisional for a loaded year, once."""
+    at = datetime(2027, 9, 28, 10, tzinfo=TZ)
+    await world.move_clock(set=at)
+    snapshot = await register(world, project(world.org, at=at, name="重启后补算项目"))
+    filing = item(await plan_of(world, snapshot.id), "filing_certificate")
+    await act(world, filing["id"], "submissions")
+    accepted = (await act(world, filing["id"], "acceptances")).json()
+    assert [(k["due_at"], k["provisional"]) for k in accepted["clocks"]] == [
+        ("2027-10-07T00:00:00+08:00", True)
+    ]
+
+    # What Platform._load_calendar does at start: the year is in the calendar, no hook has run.
+    world.platform.calendar.load(YearSchedule.model_validate_json(EXAMPLE_2027.read_text(encoding="utf-8")))
+    await world.settle()
+    shown = (await world.client.get(f"/api/v1/approval-items/{filing['id']}", headers=bureau(world))).json()
+    assert [(k["due_at"], k["provisional"]) for k in shown["clocks"]] == [
+        ("2027-10-09T00:00:00+08:00", False)
+    ]
+    await world.settle()
+    history = await world.client.get(f"/api/v1/approval-items/{filing['id']}/history", headers=bureau(world))
+    assert [h["action"] for h in history.json()["items"]].count("deadline_recomputed") == 1
+
+
 # ---- a clock jump -------------------------------------------------------------------------------------
 
 
