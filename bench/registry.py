@@ -29,7 +29,7 @@ How (the method of ``bench/http.py``):
   connections a closed loop's latency is about 50 / rate, whatever one request costs). The server's CPU
   time per request (``/proc``) is printed too: its bare/route ratio is the rate ratio on an idle core.
 
-    .venv/bin/python -P bench/registry.py                         # 100,000 projects, 8 s runs, 2 runs
+    .venv/bin/python -P bench/registry.py                         # 100,000 projects, 6 s runs, 2 runs
     .venv/bin/python -P bench/registry.py --projects 20000 --duration 3 --runs 1   # a quick look
     .venv/bin/python -P bench/registry.py --scenarios get --profile /tmp/get.txt   # py-spy, collapsed
     PYTHONPATH=DIR .venv/bin/python -P bench/registry.py --app-factory mod:create_app  # a candidate change
@@ -530,7 +530,7 @@ def _row(name: str, run: str, r: Result) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0].replace("\n", " "))
     parser.add_argument("--projects", type=int, default=100_000, help="projects to load (default 100000)")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run (default 8)")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per wrk run (default 6)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
     parser.add_argument("--runs", type=int, default=2, help="measured runs per scenario (default 2)")
     parser.add_argument(
@@ -721,7 +721,7 @@ def _measure(
         # connections a closed loop's latency is about 50 / rate whatever the request costs).
         single: dict[str, Result] = {}
         for name in args.scenarios[1:]:
-            single[name] = bench(name, min(args.duration, 3.0), connections=1)
+            single[name] = bench(name, min(args.duration, 2.0), connections=1)
             print(_row(name, "1 conn", single[name]), flush=True)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
