@@ -22,7 +22,7 @@ How (the method of ``bench/http.py``):
   50 connections and a token of 重大项目办 (a role that sees every project). PostgreSQL is not pinned:
   it shares both CPUs, as it would share a node.
 * Each scenario's wrk run cycles through prepared paths (a Lua script): 2,000 random project ids,
-  2,000 random project codes, and ~190 list pages (first and following pages through ``next_cursor``)
+  2,000 random project codes, and ~180 list pages (first and following pages through ``next_cursor``)
   for filters by line, class, category, flags, 亿元以上 and responsible unit. After a warm-up, runs
   alternate bare, get, by-code, list… so background noise falls on all; figures are medians. Then each
   scenario runs once at one connection: the time a request takes on the server without queueing (at 50
