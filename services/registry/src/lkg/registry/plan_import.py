@@ -105,7 +105,7 @@ async def import_plan(
             report.errors.append(_error(row, _key_of(exc), exc.code, exc.detail))
         if progress is not None:
             progress(row.row)
-    report.errors.sort(key=lambda e: (e.row, e.column or ""))
+    report.errors.sort(key=lambda e: e.row)  # stable: a row's cell errors stay in column order
     if mode is PlanImportMode.ALL and report.errors:
         raise PlanImportRejected(
             f"推进计划共{report.rows}行，其中{report.rejected}行有错误；未导入任何项目",
@@ -123,7 +123,6 @@ def _key_of(exc: DomainError) -> str | None:
         "project_code_taken": "project_code",
         "project_code_invalid": "project_code",
         "responsible_unit_unknown": "responsible_unit",
-        "milestone_achieved": None,
     }.get(exc.code)
 
 
