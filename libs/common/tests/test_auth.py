@@ -393,6 +393,17 @@ async def test_an_endpoint_declaring_current_principal_gets_it_from_the_scope_wi
     assert answer == {"item": 3, "who": "person:p-1", "same": True}
 
 
+async def test_an_endpoint_taking_the_request_itself_shares_it() -> None:
+    async def endpoint(request: Request, principal: CurrentPrincipal) -> tuple[str, str]:
+        return request.scope["path"], principal.key
+
+    wrapped = principal_from_scope(endpoint)
+    assert wrapped is not None
+    assert list(inspect.signature(wrapped).parameters) == ["request"]
+    principal = Principal("p-3", "person", "p-3", None, "丙", frozenset())
+    assert await wrapped(request=_request({PRINCIPAL_SCOPE_KEY: principal})) == ("/x", "person:p-3")
+
+
 async def test_without_a_principal_in_the_scope_the_endpoint_asks_for_the_token_itself() -> None:
     async def endpoint(principal: CurrentPrincipal) -> str:
         return principal.key

@@ -427,11 +427,17 @@ def principal_from_scope(endpoint: Callable[..., Any]) -> Callable[..., Any] | N
         or any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
     ):
         return None
-    request = inspect.Parameter(_REQUEST_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
     kept = [p for p in parameters if p.name not in names]
+    # FastAPI hands the request to one parameter only: an endpoint that takes it already shares it.
+    own = next(
+        (p.name for p in kept if isinstance(p.annotation, type) and issubclass(p.annotation, Request)), None
+    )
+    if own is None:
+        kept.append(inspect.Parameter(_REQUEST_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=Request))
+    request_name = own or _REQUEST_PARAMETER
 
     async def with_principal(**values: Any) -> Any:
-        req: Request = values.pop(_REQUEST_PARAMETER)
+        req: Request = values[request_name] if own else values.pop(request_name)
         principal = req.scope.get(PRINCIPAL_SCOPE_KEY)
         if principal is None:
             principal = await get_current_principal(req)
@@ -440,7 +446,7 @@ def principal_from_scope(endpoint: Callable[..., Any]) -> Callable[..., Any] | N
         return await endpoint(**values)
 
     functools.update_wrapper(with_principal, endpoint)  # name, docstring, module; __wrapped__
-    with_principal.__signature__ = signature.replace(parameters=[*kept, request])  # type: ignore[attr-defined]
+    with_principal.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
     return with_principal
 
 
