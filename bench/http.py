@@ -14,7 +14,7 @@ alternate bare, stack, bare, stack… so background noise falls on both; the fig
     .venv/bin/python bench/http.py                          # 10 s runs, 50 connections, 3 runs each
     .venv/bin/python bench/http.py --duration 3 --runs 1    # a quick look
 
-Exit status: 0 whether the target is met or not (the figure is the result, printed as PASS/FAIL); 1 when
+Exit status: 0 whether the target is met or not (the figure is the result, printed as MET/MISSED); 1 when
 the run itself failed (a server did not start, a sanity check or a wrk run went wrong); 2 when wrk or
 taskset is missing and cannot be installed.
 """
@@ -40,6 +40,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,22 +114,33 @@ def free_port() -> int:
 class Server:
     """One app under uvicorn in a subprocess pinned to one CPU; its stderr (the JSON logs) goes to a file."""
 
-    def __init__(self, app: str, *, cpu: int, taskset: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        app: str,
+        *,
+        cpu: int,
+        taskset: str,
+        log_path: Path,
+        wrapper: Sequence[str] = (),
+        ready_timeout: float = READY_TIMEOUT_S,
+    ) -> None:
         self.app = app
+        self.ready_timeout = ready_timeout
         self.cpu = cpu
         self.port = free_port()
         self.log_path = log_path
         self.path = apps.BARE_PATH if app == "bare" else apps.STACK_PATH
         self.url = f"http://127.0.0.1:{self.port}{self.path}"
         self._log_offset = 0
-        command = [taskset, "-c", str(cpu), sys.executable, "-P", str(APPS_SCRIPT)]
+        # A wrapper (valgrind) execs the server in the same process, so the pid stays the server's.
+        command = [taskset, "-c", str(cpu), *wrapper, sys.executable, "-P", str(APPS_SCRIPT)]
         command += ["--app", app, "--port", str(self.port)]
         # Opened for appending, so that reading the file while the server writes is safe.
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=self._log, cwd=_HERE)
 
     def wait_ready(self, headers: dict[str, str]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 code = self.process.returncode
@@ -140,7 +152,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise BenchError(f"{self.app} server not ready after {READY_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+        raise BenchError(f"{self.app} server not ready after {self.ready_timeout:.0f} s:\n{self.log_tail()}")
 
     def new_log_lines(self) -> list[bytes]:
         """The log lines written since the last call."""
@@ -301,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
     parser.add_argument("--runs", type=int, default=3, help="measured runs per app (default 3)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each server's user-space instructions per request under callgrind (valgrind): "
+        "a figure other work on the machine does not move (a few minutes more)",
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.connections <= 0 or args.runs <= 0:
         parser.error("--duration, --connections and --runs must be positive")
@@ -332,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
                 for name in apps.APPS
             }
             try:
-                return _measure(servers, wrk, taskset, load_cpu, auth, args)
+                status = _measure(servers, wrk, taskset, load_cpu, auth, args)
             finally:
                 for server in servers.values():
                     server.stop()
+            if args.instructions:
+                _count_instructions(Path(tmp), wrk, taskset, server_cpu, load_cpu, auth, args)
+            load = os.getloadavg()
+            print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+            return status
     except BenchError as exc:
         print(f"bench/http.py: FAILED: {exc}", file=sys.stderr)
         return 1
@@ -400,7 +423,7 @@ def _measure(
         print(f"{name:<6} {'':>6} {rps[name]:>10.0f} {p99[name]:>9.2f} {_cpu(cpu[name])}")
 
     ratio = rps["stack"] / rps["bare"]
-    verdict = "PASS" if ratio >= TARGET_RATIO else "FAIL"
+    verdict = "MET" if ratio >= TARGET_RATIO else "MISSED"
     pairs = zip(runs["bare"], runs["stack"], strict=True)
     per_run = ", ".join(f"{s.wrk.requests_per_s / b.wrk.requests_per_s:.2f}" for b, s in pairs)
     print(f"\nstack/bare requests per second: {ratio:.2f} (per run: {per_run})")
@@ -417,6 +440,70 @@ def _measure(
     if logged < answered:
         raise BenchError("the stack logged fewer lines than it answered: not every request was logged")
     return 0
+
+
+# ---- instructions per request (callgrind) ---------------------------------------------------------
+
+_CALLGRIND_TOTAL = re.compile(rb"^(?:summary|totals): (\d+)", re.M)
+#: Under valgrind a server starts and serves some 50 times slower.
+CALLGRIND_READY_TIMEOUT_S = 600.0
+
+
+def _count_instructions(
+    tmp: Path,
+    wrk: str,
+    taskset: str,
+    server_cpu: int,
+    load_cpu: int,
+    auth: dict[str, str],
+    args: argparse.Namespace,
+) -> None:
+    """Each app once more, under callgrind: counters zeroed after a warm-up, one wrk run, counters dumped.
+    Instructions are what the server executes whoever else runs on the machine, so their ratio holds when
+    the requests-per-second figures are noisy. Only user space is counted: the kernel's share (sockets),
+    alike for both apps, is left out, which puts this ratio a little below the rate ratio of a quiet core.
+    """
+    try:
+        valgrind = ensure_tool("valgrind", "valgrind")
+        control = ensure_tool("callgrind_control", "valgrind")
+    except MissingTool as exc:
+        print(f"instructions: skipped ({exc})")
+        return
+    print("\ninstructions per request (callgrind; each server alone, wrk -c4)", flush=True)
+    per_request: dict[str, float] = {}
+    for name in apps.APPS:
+        out = tmp / f"callgrind.{name}.out"
+        server = Server(
+            name,
+            cpu=server_cpu,
+            taskset=taskset,
+            log_path=tmp / f"{name}.callgrind.log",
+            wrapper=[valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"],
+            ready_timeout=CALLGRIND_READY_TIMEOUT_S,
+        )
+        try:
+            server.wait_ready(auth)
+            run_wrk(wrk, taskset, cpu=load_cpu, url=server.url, auth=auth, duration=3, connections=4)
+            subprocess.run([control, "--zero", str(server.process.pid)], capture_output=True, check=True)
+            # At least 10 s: a slowed-down server answers few requests, and a garbage collection among
+            # few would weigh on the average.
+            duration = max(args.duration, 10.0)
+            result = run_wrk(
+                wrk, taskset, cpu=load_cpu, url=server.url, auth=auth, duration=duration, connections=4
+            )
+            subprocess.run([control, "--dump", str(server.process.pid)], capture_output=True, check=True)
+        finally:
+            server.stop()
+        dumps = sorted(tmp.glob(f"callgrind.{name}.out.*"), key=lambda p: int(p.suffix[1:]))
+        found = _CALLGRIND_TOTAL.search(dumps[0].read_bytes()) if dumps else None
+        if found is None:
+            raise BenchError(f"no callgrind dump for {name} in {tmp}")
+        per_request[name] = int(found.group(1)) / result.requests
+        count = per_request[name] / 1000
+        print(f"{name:<6} {count:>10.0f} k instructions/request ({result.requests} requests)", flush=True)
+    ratio = per_request["bare"] / per_request["stack"]
+    verdict = "MET" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"bare/stack instructions per request: {ratio:.2f} (≥ {TARGET_RATIO}: {verdict})")
 
 
 if __name__ == "__main__":
