@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +23,13 @@ from fastapi.exceptions import HTTPException
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from lkg.common.auth import EdgeGuard
-
 from lkg.common import log as logmod
 from lkg.common.clock import wall_clock_utc
 from lkg.common.http.problems import internal_error_response, problem_response
 from lkg.common.metrics import HTTP_LATENCY
+
+if TYPE_CHECKING:
+    from lkg.common.auth import EdgeGuard
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_HEADER_RAW = CORRELATION_HEADER.lower().encode("latin-1")
@@ -46,11 +47,12 @@ _error_logger = logmod.get_logger("lkg.http")
 _ID_BYTES = 16
 _random_pool = b""
 _random_at = 0
+_random_lock = threading.Lock()  # apps served from several threads (a test client) share the pool
 
 
 def _drop_random_pool() -> None:
-    global _random_pool, _random_at
-    _random_pool, _random_at = b"", 0
+    global _random_pool, _random_at, _random_lock
+    _random_pool, _random_at, _random_lock = b"", 0, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_drop_random_pool)
@@ -59,11 +61,13 @@ os.register_at_fork(after_in_child=_drop_random_pool)
 def new_correlation_id() -> str:
     """128 random bits as hex (the same shape as a UUID's hex, without building a UUID)."""
     global _random_pool, _random_at
-    at = _random_at
-    if at + _ID_BYTES > len(_random_pool):
-        _random_pool, at = os.urandom(256 * _ID_BYTES), 0
-    _random_at = at + _ID_BYTES
-    return _random_pool[at : at + _ID_BYTES].hex()
+    with _random_lock:
+        at = _random_at
+        if at + _ID_BYTES > len(_random_pool):
+            _random_pool, at = os.urandom(256 * _ID_BYTES), 0
+        _random_at = at + _ID_BYTES
+        pool = _random_pool
+    return pool[at : at + _ID_BYTES].hex()
 
 
 # ---- the access line ---------------------------------------------------------------------------------
