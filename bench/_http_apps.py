@@ -3,9 +3,9 @@ stack.
 
 Both answer the same small JSON body with the same return annotation, so the difference between them is
 what ``create_http_app`` adds to every request: correlation id, access log line and latency histogram,
-body size limit, problem+json error handling, and the bearer-token check of the service guard and of
-``CurrentPrincipal``. Logging really runs (INFO, JSON, one line per request to the server's stderr, which
-the benchmark sends to a file); turning it off would measure a stack nobody deploys.
+body size limit, problem+json error handling, the bearer-token check at the edge and the route's
+``CurrentPrincipal`` parameter. Logging really runs (INFO, JSON, one line per request to the server's
+stderr, which the benchmark sends to a file); turning it off would measure a stack nobody deploys.
 
 Run as a server (the benchmark does this, pinned to one core)::
 
