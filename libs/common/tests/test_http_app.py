@@ -12,7 +12,7 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
-from fastapi.routing import _IncludedRouter, iter_route_contexts
+from fastapi.routing import APIRoute, _IncludedRouter, iter_route_contexts
 from pydantic import BaseModel, Field
 
 from lkg.common import log as logmod
@@ -498,3 +498,25 @@ async def test_roles_are_checked_on_flat_routes_and_current_principal_costs_no_d
     whoami = _route(app, "/api/v1/whoami")
     assert whoami.dependant.dependencies == []  # the principal comes from the scope, not a dependency
     assert whoami.dependant.request_param_name == "lkg_request_for_principal"
+
+
+async def test_a_router_that_cannot_be_copied_is_included_as_it_is_and_guarded_the_same() -> None:
+    class TimedRoute(APIRoute):
+        """A custom route class: its routes are not copied, the router is included as FastAPI does."""
+
+    router = APIRouter(prefix="/api/v1/timed", route_class=TimedRoute)
+
+    @router.get("/{item_id}")
+    async def timed(item_id: int, principal: CurrentPrincipal) -> dict:
+        return {"item": item_id, "who": principal.key}
+
+    app = at_now(build(routers=[("issues", router)]))
+    assert any(isinstance(route, _IncludedRouter) for route in app.routes)
+    async with client(app) as c:
+        anonymous = await c.get("/api/v1/timed/5")
+        signed_in = await c.get("/api/v1/timed/5", headers=token(person="p"))
+        wrong_method = await c.post("/api/v1/timed/5")
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
+    assert signed_in.json() == {"item": 5, "who": "person:p"}
+    assert wrong_method.status_code == 405
+    assert app.state.route_services[id(_route(app, "/api/v1/timed/{item_id}"))] == "issues"
