@@ -84,7 +84,7 @@ from lkg.common.events.contracts import (
 from lkg.common.runtime.embedded import EmbeddedStack
 from lkg.registry import portfolio, service
 from lkg.registry.app import SPEC
-from lkg.registry.org.document import default_document, org_id
+from lkg.registry.org.document import default_document, line_key, org_id
 from lkg.registry.routing import route
 from lkg.registry.settings import RegistrySettings
 
@@ -106,7 +106,11 @@ TARGET_GET_RATIO = 0.3
 TARGET_LIST_P99_MS = 100.0
 #: The simulated clock's start: the data is planned around it, so nothing is due while measuring.
 START = datetime.fromisoformat("2020-05-01T09:00:00+08:00")
-SCENARIOS = ("bare", "get", "by_code", "list")
+SCENARIOS = ("bare", "get", "by_code", "list", "get_leader")
+#: Run unless ``--scenarios`` says otherwise (``get_leader`` is extra: the reach path of a line leader).
+DEFAULT_SCENARIOS = ("bare", "get", "by_code", "list")
+#: The line whose leader ``get_leader`` reads as (第六线, 郭小平: 径河街 and every real-estate project).
+LEADER_LINE, LEADER_PERSON = 6, "person.guo_xiaoping"
 SAMPLE_PATHS = 2000
 _SECRET = "lkg-bench-registry-only-secret-not-for-any-deployment"
 READY_TIMEOUT_S = 60.0
@@ -327,6 +331,12 @@ async def load(database_url: str, count: int) -> dict[str, Any]:
     sample = rng.sample(projects, min(SAMPLE_PATHS, count))
     return {
         "ids": [str(p["id"]) for p in sample],
+        "leader_ids": [
+            str(p["id"])
+            for p in projects[: SAMPLE_PATHS * 20]
+            if p["line_id"] == org_id(line_key(LEADER_LINE))
+        ][:SAMPLE_PATHS],
+        "outside_id": next(str(p["id"]) for p in projects if p["line_id"] != org_id(line_key(LEADER_LINE))),
         "codes": [
             p["project_code"] for p in rng.sample(projects, min(SAMPLE_PATHS * 2, count)) if p["project_code"]
         ][:SAMPLE_PATHS],
@@ -535,8 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="measured runs per scenario (default 2)")
     parser.add_argument(
         "--scenarios",
-        default=",".join(SCENARIOS),
-        help=f"comma-separated scenarios to run (default {','.join(SCENARIOS)}; bare is always run)",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma-separated scenarios of {','.join(SCENARIOS)} (default {','.join(DEFAULT_SCENARIOS)}; "
+        "bare is always run; get_leader reads as line 6's leader, whose reach comes from the directory)",
     )
     parser.add_argument(
         "--app-factory",
@@ -630,6 +641,15 @@ def _measure(
         now=wall_clock_utc(),
     )
     auth = {"Authorization": f"Bearer {token}"}
+    leader_token = mint_token(
+        settings,
+        person=str(org_id(LEADER_PERSON)),
+        roles=[Role.LINE_LEADER],
+        name="压测（第六线包保领导）",
+        ttl_seconds=3600,
+        now=wall_clock_utc(),
+    )
+    leader_auth = {"Authorization": f"Bearer {leader_token}"}
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LKG_")},
         "LKG_ENV": "development",
@@ -666,8 +686,21 @@ def _measure(
         servers["registry"].wait_ready(f"/api/v1/projects/{samples['ids'][0]}", auth)
         registry = servers["registry"]
         sanity_check(registry, auth, samples)
+        if "get_leader" in args.scenarios:
+            # The leader sees his line's projects and nothing else (404 outside his reach).
+            inside = http_bench.http_get(
+                f"{registry.base}/api/v1/projects/{samples['leader_ids'][0]}", leader_auth
+            )
+            outside = http_bench.http_get(
+                f"{registry.base}/api/v1/projects/{samples['outside_id']}", leader_auth
+            )
+            if (inside[0], outside[0]) != (200, 404):
+                raise BenchError(
+                    f"line 6's leader got {inside[0]} on his project, {outside[0]} outside his line"
+                )
         paths = {
             "get": [f"/api/v1/projects/{pid}" for pid in samples["ids"]],
+            "get_leader": [f"/api/v1/projects/{pid}" for pid in samples["leader_ids"]],
             "by_code": [f"/api/v1/projects/by-code/{code}" for code in samples["codes"]],
             "list": list_paths(registry.base, auth, samples),
         }
@@ -688,7 +721,7 @@ def _measure(
                 server=server,
                 script=scripts.get(name),
                 path=apps.BARE_PATH if name == "bare" else "/",
-                auth=auth,
+                auth=leader_auth if name == "get_leader" else auth,
                 duration=duration,
                 connections=connections,
             )

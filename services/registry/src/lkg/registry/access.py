@@ -9,14 +9,17 @@ reach is a 404; one they see but may not change is a 403.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from datetime import date
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import EMPTY_REACH, Principal, Reach, Role
 from lkg.common.http.problems import Forbidden, NotFound
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry.models import Project
+from lkg.registry.org.models import DIRECTORY_ID
 from lkg.registry.org.service import Directory, load_directory
 from lkg.registry.service import Visibility
 
@@ -54,6 +57,32 @@ def reach_in(directory: Directory, person_id: uuid.UUID, day: date) -> Reach:
     return Reach(units=frozenset(units), lines=frozenset(lines), posts=frozenset(posts))
 
 
+#: Reaches computed from a directory version: (database, xmin, revision, person, day) → reach.
+_REACHES: OrderedDict[tuple[str, str, int, uuid.UUID, date], Reach] = OrderedDict()
+_REACHES_KEPT = 4096
+
+_VERSION = sa.text(
+    "SELECT current_database() AS db, xmin::text AS xmin, revision FROM org_directory WHERE id = :id"
+)
+
+
+async def reach_of(session: AsyncSession, person: uuid.UUID, day: date) -> Reach:
+    """The reach of ``person`` on ``day`` from the directory as this session sees it (cached per version)."""
+    version = (await session.execute(_VERSION, {"id": DIRECTORY_ID})).first()
+    if version is None:
+        return EMPTY_REACH  # no directory loaded yet: nobody holds a post
+    key = (version.db, version.xmin, version.revision, person, day)
+    reach = _REACHES.get(key)
+    if reach is None:
+        reach = reach_in(await load_directory(session, kinds=["post", "holding", "line"]), person, day)
+        _REACHES[key] = reach
+        if len(_REACHES) > _REACHES_KEPT:
+            _REACHES.popitem(last=False)
+    else:
+        _REACHES.move_to_end(key)
+    return reach
+
+
 class DirectoryReachResolver:
     """:class:`lkg.common.auth.ReachResolver` over the registry's own directory."""
 
@@ -66,8 +95,7 @@ class DirectoryReachResolver:
         except ValueError:
             return EMPTY_REACH
         async with self.runtime.db.sessions() as session:
-            directory = await load_directory(session, kinds=["post", "holding", "line"])
-        return reach_in(directory, person, self.runtime.clock.now().date())
+            return await reach_of(session, person, self.runtime.clock.now().date())
 
 
 async def visibility(session: AsyncSession, principal: Principal, day: date) -> Visibility:
@@ -80,8 +108,7 @@ async def visibility(session: AsyncSession, principal: Principal, day: date) -> 
         person = uuid.UUID(principal.person_id or "")
     except ValueError:
         return Visibility(all=False)
-    directory = await load_directory(session, kinds=["post", "holding", "line"])
-    reach = reach_in(directory, person, day)
+    reach = await reach_of(session, person, day)
     return Visibility(all=False, units=reach.units, lines=reach.lines)
 
 
