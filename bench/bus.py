@@ -17,10 +17,15 @@ directory and stops them at the end. Four measurements:
   commit → committed effect. Target p99 ≤ 20 ms at 500/s.
 * **raw at the same fixed rate**, for reference.
 
-"Effect committed" is taken right after the consumer's batch transaction commits: the consumer is given a
-:class:`TimedDatabase` whose ``transaction()`` notes the time once ``session.begin()`` has committed and
-stamps every event id the handler recorded in ``session.info``. Times are ``time.perf_counter()``; the
-bench may read the system clock.
+"Effect committed" is taken right after the consumer's batch transaction: the consumer is given a
+:class:`TimedDatabase` whose ``transaction()`` (the library's own, unchanged) notes the time once it has
+committed and closed the session, and stamps every event id the handler recorded in ``session.info``.
+Times are ``time.perf_counter()``; the bench may read the system clock.
+
+Each run also prints the CPU time per event of each process group (:class:`CpuMeter`: this process, the
+consumer process, PostgreSQL with its backends, NATS), read from ``/proc`` before and after the run. On a
+shared machine it is the steadier figure: a rate falls when other work takes the cores, CPU per event
+much less (contention still inflates it, by up to 2x on this machine).
 
 As deployed, producer and consumer are two services: this process is the producing one (raw publisher;
 outbox producers and relay, one pool), a child process the consuming one (raw pull consumer;
