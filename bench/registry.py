@@ -24,7 +24,9 @@ How (the method of ``bench/http.py``):
 * Each scenario's wrk run cycles through prepared paths (a Lua script): 2,000 random project ids,
   2,000 random project codes, and ~180 list pages (first and following pages through ``next_cursor``)
   for filters by line, class, category, flags, 亿元以上 and responsible unit. After a warm-up, runs
-  alternate bare, get, by-code, list… so background noise falls on all; figures are medians. Then each
+  alternate bare, get, by-code, list… so background noise falls on all; figures are medians. The extra
+  scenario ``get_leader`` (``--scenarios get,get_leader``) reads line 6's projects as its leader, whose
+  reach the registry resolves from its directory (``lkg.registry.access``). Then each
   scenario runs once at one connection: the time a request takes on the server without queueing (at 50
   connections a closed loop's latency is about 50 / rate, whatever one request costs). The server's CPU
   time per request (``/proc``) is printed too: its bare/route ratio is the rate ratio on an idle core.
