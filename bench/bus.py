@@ -678,7 +678,7 @@ def report(args: argparse.Namespace, results: list[RunResult]) -> bool:
 
 
 def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+    return "MET" if ok else "MISSED"
 
 
 def _loop_name() -> str:

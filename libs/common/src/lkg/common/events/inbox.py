@@ -1,11 +1,12 @@
 """Idempotent consumers (DESIGN §4): durable pull consumers, an inbox, bounded redelivery, dead letters.
 
-For every fetched batch, one database transaction; inside it each message gets a savepoint in which its
-event id is recorded in ``inbox_event`` and its handler runs. A duplicate (same consumer, same event id) is
-recognised by the insert and skipped. Messages are acked only after the commit. A failing handler rolls
-back its savepoint only; the message is redelivered with backoff until ``max_deliver``, then moved to the
-dead-letter stream with the reason, and acked only once the dead-letter stream has acknowledged it, so
-nothing is dropped silently.
+For every fetched batch, one database transaction: one statement records the batch's event ids in
+``inbox_event`` (a duplicate, same consumer and event id, is one the insert does not return, and is
+skipped), then the handlers of the new ones run in the same transaction. Messages are acked only after the
+commit. If a handler fails, the batch is rolled back and applied again message by message, each in a
+savepoint, so only the failing message is held back: it is redelivered with backoff until
+``max_deliver``, then moved to the dead-letter stream with the reason, and acked only once the dead-letter
+stream has acknowledged it, so nothing is dropped silently.
 """
 
 from __future__ import annotations

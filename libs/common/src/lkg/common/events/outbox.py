@@ -2,12 +2,14 @@
 
 * :func:`stage` adds the event row in the caller's transaction; nothing is published if it rolls back.
 * :class:`OutboxRelay` publishes committed rows in id order with ``Nats-Msg-Id`` = event id and deletes them
-  in the same transaction that claimed them. A crash between publish and commit re-publishes the same ids,
+  only once JetStream has acknowledged them. A crash between publish and delete re-publishes the same ids,
   which JetStream de-duplicates (and the consumers' inboxes would skip anyway).
 * Several replicas can run the relay: one leads (a PostgreSQL advisory lock), the others stand by; the
-  leader publishes without waiting for each ack (a pipeline) and deletes rows once JetStream acknowledged
-  them. :meth:`OutboxRelay.drain` (used when the clock settles, and by tests) claims rows with
-  ``FOR UPDATE SKIP LOCKED`` instead, so it is safe beside the leader.
+  leader publishes without waiting for each ack (a pipeline), awaits the acks a batch at a time and deletes
+  the acknowledged rows with one autocommit statement per batch, on plain asyncpg connections.
+  :meth:`OutboxRelay.drain` (used when the clock settles, and by tests) claims rows with
+  ``FOR UPDATE SKIP LOCKED`` and deletes them in the same transaction instead, so it is safe beside the
+  leader.
 * The relay is woken by the commit (a statement trigger ``NOTIFY``s, and PostgreSQL delivers it at commit),
   with a slow poll as a safety net.
 """
