@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from lkg.common import log
@@ -34,67 +33,3 @@ def test_log_lines_are_json_with_the_correlation_id_and_masked_values(capsys):
     assert line["contact"] == "138****8000"
     assert line["nested"] == {"id": "420112********1234"}
     assert line["level"] == "info"
-
-
-class _Writes:
-    """A stand-in for stderr recording each write call."""
-
-    def __init__(self) -> None:
-        self.writes: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.writes.append(text)
-        return len(text)
-
-
-def _encode(line: dict) -> str:
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
-
-
-def test_access_lines_of_one_loop_turn_are_written_together_at_its_end(monkeypatch):
-    stderr = _Writes()
-    monkeypatch.setattr(log.sys, "stderr", stderr)
-    sink = log._BatchedStderrSink()
-
-    async def one_turn() -> list[str]:
-        for n in range(3):
-            sink({"n": n, "路径": "/api/v1/问题"}, _encode)
-        written_during_the_turn = list(stderr.writes)
-        await asyncio.sleep(0)  # the turn ends: the scheduled flush runs
-        return written_during_the_turn
-
-    during = asyncio.run(one_turn())
-    assert during == []
-    line = '{{"n":{},"路径":"/api/v1/问题"}}\n'
-    assert stderr.writes == [line.format(0) + line.format(1) + line.format(2)]
-
-
-def test_an_access_line_outside_a_loop_is_written_at_once(monkeypatch):
-    stderr = _Writes()
-    monkeypatch.setattr(log.sys, "stderr", stderr)
-    sink = log._BatchedStderrSink()
-    sink({"n": 1}, _encode)
-    assert stderr.writes == ['{"n":1}\n']
-
-
-def test_lines_left_by_a_loop_that_closed_are_written_by_the_next_one(monkeypatch):
-    stderr = _Writes()
-    monkeypatch.setattr(log.sys, "stderr", stderr)
-    sink = log._BatchedStderrSink()
-
-    async def log_and_turn(n: int) -> None:
-        sink({"n": n}, _encode)
-        await asyncio.sleep(0)
-
-    loop = asyncio.new_event_loop()
-
-    def log_and_stop() -> None:
-        sink({"n": 1}, _encode)
-        loop.stop()  # the flush it scheduled never runs: the loop stops, then closes
-
-    loop.call_soon(log_and_stop)
-    loop.run_forever()
-    loop.close()
-    assert stderr.writes == []
-    asyncio.run(log_and_turn(2))
-    assert stderr.writes == ['{"n":1}\n{"n":2}\n']
