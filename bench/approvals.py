@@ -481,6 +481,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--total", type=int, default=1_000_000, help="open items (one clock each)")
     parser.add_argument("--due-share", type=float, default=0.01, help="share of them due at 'now'")
     parser.add_argument("--repeat", type=int, default=200, help="empty scans per run (and plain SELECTs)")
+    parser.add_argument(
+        "--postgres-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the embedded PostgreSQL (e.g. shared_buffers=1GB); default: the embedded defaults",
+    )
     return parser.parse_args(argv)
 
 
@@ -489,7 +496,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"load average at start: {loadavg()}")
     external = os.environ.get("LKG_BENCH_DATABASE_URL")
     with tempfile.TemporaryDirectory(prefix="lkg-bench-approvals-") as tmp:
-        stack = EmbeddedStack(Path(tmp))
+        settings = dict(setting.split("=", 1) for setting in args.postgres_setting)
+        stack = EmbeddedStack(Path(tmp), postgres_settings=settings)
+        if settings:
+            print(f"embedded PostgreSQL settings: {settings}")
         try:
             database_url = external or stack.start_postgres()
             nats_url = stack.start_nats()
