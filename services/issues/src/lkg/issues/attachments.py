@@ -29,7 +29,6 @@ import hashlib
 import io
 import re
 import unicodedata
-import uuid
 import zipfile
 from email import policy
 from email.errors import MessageError
@@ -42,6 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.events.base import new_event_id
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.common.http.problems import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed
 from lkg.common.runtime.service import ServiceRuntime
@@ -200,7 +200,8 @@ async def add_attachment(
         await session.execute(
             sa.insert(attachment)
             .values(
-                id=uuid.uuid4(),
+                # Time-ordered: two uploads in one instant of the simulated clock list in upload order.
+                id=new_event_id(),
                 matter_id=m.id,
                 sha256=digest,
                 filename=filename,

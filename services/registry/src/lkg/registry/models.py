@@ -188,5 +188,6 @@ class Commitment(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
 
 
-# The org directory's tables share this metadata (imported last: they need ``Base``).
+# The org directory's and the accounts' tables share this metadata (imported last: they need ``Base``).
+from lkg.registry.accounts import models as _account_models  # noqa: E402, F401
 from lkg.registry.org import models as _org_models  # noqa: E402, F401

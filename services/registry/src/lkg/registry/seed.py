@@ -1,5 +1,6 @@
 """Demo data of the embedded default (DESIGN §8): the 2020 org directory (real, from the policy) and the
-synthetic 2020 portfolio of 245 clearly labelled (【演示】) projects (:mod:`lkg.registry.portfolio`).
+synthetic 2020 portfolio of 245 clearly labelled (【演示】) projects (:mod:`lkg.registry.portfolio`), and
+the demo accounts (``admin`` and ``line1`` … ``line8``, password ``lkg-demo-2020``; docs/accounts.md).
 
 The projects go in through the registry's use cases, so each one is routed by the real rule table and
 emits ``project.registered`` (and, for the projects the plan assigns explicitly, ``project.changed`` when
@@ -16,9 +17,11 @@ from lkg.common.clock import SimulatedClock
 from lkg.common.db import Database
 from lkg.common.settings import ServiceSettings
 from lkg.registry import portfolio, service
+from lkg.registry.accounts.service import seed_demo_accounts
 from lkg.registry.models import Project
 from lkg.registry.org.document import default_document, org_id
 from lkg.registry.org.service import load_directory
+from lkg.registry.settings import RegistrySettings
 
 
 async def seed_demo(db: Database) -> int:
@@ -29,6 +32,7 @@ async def seed_demo(db: Database) -> int:
         created += await service.load_org_document(
             session, clock, default_document(), actor="seed", reason="2020年三层八线默认配置"
         )
+        created += await seed_demo_accounts(session, RegistrySettings(), clock)
         if (await session.execute(sa.select(sa.func.count()).select_from(Project))).scalar_one():
             return created
         units = (await load_directory(session, kinds=["unit"])).units

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +22,9 @@ from lkg.common.events.contracts import (
     RoutingRuleSnapshot,
     UnitSnapshot,
 )
+from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.problems import NotFound
+from lkg.common.http.query import StrictQuery
 from lkg.common.http.types import Instant, Text
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
@@ -152,7 +155,7 @@ def _on(entries, day: IsoDate | None):
 
 
 def router() -> APIRouter:
-    r = APIRouter(prefix="/api/v1/org")
+    r = APIRouter(prefix="/api/v1/org", dependencies=[StrictQuery])
 
     @r.get("/units", response_model=list[UnitSnapshot], summary="单位 Units")
     async def units(session: Session, _: CurrentPrincipal, q: OnDay) -> list[UnitSnapshot]:
@@ -253,19 +256,35 @@ def router() -> APIRouter:
         responses={404: {"description": "包保线不存在 / no such line"}},
     )
     async def add_rule(
-        body: RuleIn, session: Session, runtime: Runtime, principal: Office
-    ) -> RoutingRuleSnapshot:
-        d = await org.load_directory(session, kinds=["line"])
-        if body.rule.line_id not in d.lines:
-            raise NotFound("包保线不存在", code="line_not_found")
-        spec = body.rule.model_dump(exclude={"note"})
-        rule = RoutingRuleSnapshot(id=uuid.uuid4(), revision=1, note=body.rule.note or "", **spec)
-        await service.apply_org_changes(
-            session, runtime.clock, [(None, rule)], actor=principal.key, reason=body.reason
+        body: RuleIn,
+        session: Session,
+        runtime: Runtime,
+        principal: Office,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def create() -> Response:
+            d = await org.load_directory(session, kinds=["line"])
+            if body.rule.line_id not in d.lines:
+                raise NotFound("包保线不存在", code="line_not_found")
+            spec = body.rule.model_dump(exclude={"note"})
+            rule = RoutingRuleSnapshot(id=uuid.uuid4(), revision=1, note=body.rule.note or "", **spec)
+            await service.apply_org_changes(
+                session, runtime.clock, [(None, rule)], actor=principal.key, reason=body.reason
+            )
+            stored = (await org.load_directory(session, kinds=["routing_rule"])).routing_rules[rule.id]
+            return JSONResponse(stored.model_dump(mode="json"), status_code=201)
+
+        response = await idempotent_create(
+            session,
+            principal=principal.key,
+            key=idempotency_key,
+            method="POST",
+            path="/api/v1/org/routing-rules",
+            request_hash=request_hash(body),
+            create=create,
         )
         await session.commit()
-        stored = (await org.load_directory(session, kinds=["routing_rule"])).routing_rules[rule.id]
-        return stored
+        return response
 
     @r.post(
         "/routing-rules/{rule_id}/ends",
