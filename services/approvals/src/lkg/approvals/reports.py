@@ -8,10 +8,11 @@ history, which is append-only, so a week rendered twice (or rendered late) gives
 from __future__ import annotations
 
 import io
+import re
 import uuid
 import zipfile
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -407,16 +408,25 @@ def weekly_report_xlsx(report: schemas.WeeklyReport) -> bytes:
                 *cells,
             ]
         )
-    fixed = report.as_of.astimezone(TZ).replace(tzinfo=None)
-    wb.properties.created = fixed
-    wb.properties.modified = fixed
+    # The report's own instant, not the wall clock: openpyxl writes the core properties as UTC ("Z") and
+    # stamps ``modified`` with the wall clock on save, so ``modified`` is set again in the saved bytes.
+    utc = report.as_of.astimezone(UTC).replace(tzinfo=None)
+    wb.properties.created = utc
+    wb.properties.modified = utc
     wb.properties.creator = "LKG 临空港重大产业项目落地建设在线"
     raw = io.BytesIO()
     wb.save(raw)
-    return _fixed_zip_times(raw.getvalue(), fixed)
+    return _fixed_zip_times(raw.getvalue(), report.as_of.astimezone(TZ), utc)
 
 
-def _fixed_zip_times(data: bytes, when: datetime) -> bytes:
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def _fixed_zip_times(data: bytes, when: datetime, utc: datetime) -> bytes:
+    """Zip entry times (local ``when``) and the document's modified time (``utc``) fixed, as the registry's
+    plan workbook does: the bytes depend on the report (its rows and its ``as_of``) only, not on when it was
+    rendered."""
+    stamp = utc.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -426,5 +436,8 @@ def _fixed_zip_times(data: bytes, when: datetime) -> bytes:
             )
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            target.writestr(fixed, source.read(info.filename))
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            target.writestr(fixed, content)
     return out.getvalue()
