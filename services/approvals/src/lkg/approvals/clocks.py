@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,13 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan
-from lkg.common import log as logmod
 from lkg.common.calendar import Pause, WorkingCalendar, local_date
 from lkg.common.clock import TZ
 from lkg.common.events import outbox
-from lkg.common.events.base import Envelope, Event
+from lkg.common.events.base import Event
 from lkg.common.events.contracts import ApprovalClockKind, ApprovalDueSoon, ApprovalStalled, BudgetUnit
-from lkg.common.events.inbox import current_causation_id
 from lkg.common.runtime.service import ServiceRuntime
 
 
@@ -181,28 +178,6 @@ def item_fact(item: ApprovalItem, plan: ApprovalPlan, now: datetime) -> dict[str
 SCAN_BATCH = 500
 
 
-async def stage_all(session: AsyncSession, events: Sequence[Event]) -> None:
-    """Stage many events in one multi-row statement: the same outbox rows :func:`stage` writes one by one
-    (envelope, ``Nats-Msg-Id`` header, the correlation and causation of the work in progress), for a scan
-    that emits thousands in one transaction, where a round trip per event would be most of its cost."""
-    if not events:
-        return
-    correlation_id, causation_id = logmod.correlation_id.get(), current_causation_id.get()
-    rows = []
-    for event in events:
-        envelope = Envelope.wrap(event, correlation_id=correlation_id, causation_id=causation_id)
-        rows.append(
-            {
-                "event_id": envelope.event_id,
-                "subject": envelope.subject(),
-                "event_type": envelope.type,
-                "body": envelope.to_bytes(),
-                "headers": outbox._headers(envelope),
-            }
-        )
-    await session.execute(outbox._INSERT, rows)
-
-
 #: What the scan reads of a due clock, its item and its plan: only the columns it uses (no JSON to decode).
 _CLAIM = (
     ApprovalClock.id,
@@ -325,7 +300,7 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
                 await session.execute(
                     sa.update(ApprovalClock).where(ApprovalClock.id.in_(idle)).values(next_at=None)
                 )
-            await stage_all(session, events)
+            await outbox.stage_many(session, events)
             if lines:
                 await session.execute(
                     _INSERT_STALLED_LINES, {k: [line[k] for line in lines] for k in _STALLED_LINE_KEYS}

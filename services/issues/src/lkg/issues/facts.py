@@ -9,13 +9,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common import log
 from lkg.common.events import contracts as c
-from lkg.common.events.base import Envelope, Event
-from lkg.common.events.inbox import current_causation_id
+from lkg.common.events.base import Event
 
 # The outbox's own statement and header format, so these rows are exactly what stage() writes.
-from lkg.common.events.outbox import _INSERT, _headers, stage
+from lkg.common.events.outbox import stage, stage_many
 
 FAMILIES: dict[str, dict[str, type[Event]]] = {
     "problem": {
@@ -93,25 +91,6 @@ async def tell(session: AsyncSession, m: Any, verb: str, at: datetime, **fields:
 
 
 async def tell_all(session: AsyncSession, events: list[Event]) -> None:
-    """Stage several events in one statement, in order: what :func:`stage` does for one, for a scan that
-    acts on hundreds of matters in one transaction (a round trip per event was most of its cost).
-
-    The outbox row and its headers are built by :mod:`lkg.common.events.outbox` itself (its statement and
-    header format), so the relay cannot tell them from staged ones.
-    """
-    if not events:
-        return
-    correlation_id, causation_id = log.correlation_id.get(), current_causation_id.get()
-    rows = []
-    for event in events:
-        envelope = Envelope.wrap(event, correlation_id=correlation_id, causation_id=causation_id)
-        rows.append(
-            {
-                "event_id": envelope.event_id,
-                "subject": envelope.subject(),
-                "event_type": envelope.type,
-                "body": envelope.to_bytes(),
-                "headers": _headers(envelope),
-            }
-        )
-    await session.execute(_INSERT, rows)
+    """Stage several events in one statement, in order (:func:`lkg.common.events.outbox.stage_many`), for a
+    scan that acts on hundreds of matters in one transaction."""
+    await stage_many(session, events)
