@@ -243,6 +243,9 @@ async def test_limits_refuse_an_upload_and_store_nothing(world):
     pid = problem["id"]
     cases = [
         (upload(world, pid, street(world), PNG + bytes(LIMIT)), 413, "attachment_too_large"),
+        # Over the service-wide 1 MiB body limit: the upload route's own limit lets it reach the route,
+        # which judges the file against attachment_max_bytes (a photo of a few MiB is normal).
+        (upload(world, pid, street(world), PNG + bytes(2 * 1024 * 1024)), 413, "attachment_too_large"),
         (
             upload(world, pid, street(world), b"MZ\x90\x00 not a photo", "a.png"),
             415,

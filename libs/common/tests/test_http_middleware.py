@@ -40,6 +40,10 @@ def build_app(service: str = "test-mw") -> FastAPI:
     async def upload(request: Request) -> dict:
         return {"size": len(await request.body())}
 
+    @router.post("/{widget_id}/photos", max_body_size=4 * LIMIT)
+    async def upload_photo(widget_id: int, request: Request) -> dict:
+        return {"size": len(await request.body())}
+
     @router.get("/crash/now")
     async def crash() -> dict:
         raise ZeroDivisionError
@@ -109,6 +113,25 @@ async def test_a_chunked_body_is_counted_while_streaming() -> None:
     assert too_big.status_code == 413
     assert too_big.json()["code"] == "payload_too_large"
     assert fine.json() == {"size": 40}
+
+
+async def test_a_route_with_its_own_larger_limit_takes_uploads_up_to_it() -> None:
+    async def chunks(n: int) -> AsyncIterator[bytes]:
+        for _ in range(n):
+            yield b"p" * LIMIT
+
+    async with client(build_app()) as c:
+        photo = await c.post("/api/v1/widgets/7/photos", content=b"p" * (3 * LIMIT))
+        streamed = await c.post("/api/v1/widgets/7/photos", content=chunks(4))
+        too_big = await c.post("/api/v1/widgets/7/photos", content=b"p" * (4 * LIMIT + 1))
+        too_big_streamed = await c.post("/api/v1/widgets/7/photos", content=chunks(5))
+        elsewhere = await c.post("/api/v1/widgets", content=b"p" * (3 * LIMIT))
+    assert (photo.status_code, photo.json()) == (200, {"size": 3 * LIMIT})
+    assert (streamed.status_code, streamed.json()) == (200, {"size": 4 * LIMIT})
+    assert (too_big.status_code, too_big.json()["max_body_bytes"]) == (413, 4 * LIMIT)
+    assert (too_big_streamed.status_code, too_big_streamed.json()["code"]) == (413, "payload_too_large")
+    # Every other route keeps the service's limit.
+    assert (elsewhere.status_code, elsewhere.json()["max_body_bytes"]) == (413, LIMIT)
 
 
 def _count(service: str, route: str, status: str, method: str = "GET") -> float:

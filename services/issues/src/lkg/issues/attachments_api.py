@@ -28,7 +28,7 @@ from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import attachments, service
 from lkg.issues.access import Viewer
-from lkg.issues.settings import IssuesSettings
+from lkg.issues.settings import ATTACHMENT_UPLOAD_CEILING, IssuesSettings
 
 Session = Annotated[AsyncSession, Depends(session_for("issues"))]
 Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]
@@ -117,6 +117,8 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
         responses=_UPLOAD_RESPONSES,
         openapi_extra=_UPLOAD_BODY,
         name=f"{tag}-attachment-upload",
+        # Photos are larger than the service's 1 MiB body limit: this route has its own, at the edge too.
+        max_body_size=ATTACHMENT_UPLOAD_CEILING,
     )
     async def upload(
         matter_id: UUID,

@@ -32,6 +32,12 @@ def _default_limits() -> dict[str, ClockLimits]:
     return {"problem": ClockLimits(), "meeting_matter": ClockLimits()}
 
 
+#: The largest upload request the edge lets through to an attachment route (the service-wide limit,
+#: ``max_body_bytes``, is 1 MiB): the file plus the multipart envelope. ``attachment_max_bytes`` is checked
+#: on the file itself and may be set up to 1 MiB below this.
+ATTACHMENT_UPLOAD_CEILING = 32 * 1024 * 1024
+
+
 class IssuesSettings(ServiceSettings):
     service_name: str = "issues"
     #: Per kind of matter (``problem``, ``meeting_matter``); a missing kind uses the defaults.
@@ -40,7 +46,9 @@ class IssuesSettings(ServiceSettings):
     #: ("每月最后一个星期": the last 7 days of the month).
     supervision_days_before_month_end: int = Field(default=6, ge=0, le=27)
     #: Attachments (photos and documents from mobile): largest accepted file and accepted media types.
-    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, le=ATTACHMENT_UPLOAD_CEILING - 1024 * 1024
+    )
     attachment_types: tuple[str, ...] = (
         "image/jpeg",
         "image/png",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException
 from fastapi.routing import iter_route_contexts
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lkg.common import log as logmod
@@ -190,7 +191,8 @@ class EdgeMiddleware:
     """The whole HTTP edge in one ASGI layer (each layer costs a call and a wrapped ``send``):
 
     1. correlation id: read ``X-Correlation-Id`` (or make one), set it for logs and events, echo it back;
-    2. body size limit: refuse bodies over ``max_body_bytes`` with 413, by Content-Length or while streaming;
+    2. body size limit: refuse bodies over ``max_body_bytes`` (or a route's own larger ``max_body_size``,
+       for uploads) with 413, by Content-Length or while streaming;
     3. the bearer token, when a ``guard`` is given (:class:`lkg.common.auth.EdgeGuard`): checked once here,
        before routing, instead of by a dependency on every route; 401 for a guarded route without a valid
        one;
@@ -207,15 +209,31 @@ class EdgeMiddleware:
         self.guard = guard
         self._children: dict[tuple[str, str, str, int], Any] = {}
 
-    def _too_large(self, scope: Scope) -> Any:
+    def _too_large(self, scope: Scope, limit: int) -> Any:
         return problem_response(
             status=413,
             code="payload_too_large",
             title="请求体过大",
-            detail=f"请求体不能超过 {self.max_body_bytes} 字节",
+            detail=f"请求体不能超过 {limit} 字节",
             instance=scope.get("path"),
-            extra={"max_body_bytes": self.max_body_bytes},
+            extra={"max_body_bytes": limit},
         )
+
+    def _route_limit(self, scope: Scope) -> int:
+        """The body limit of the route ``scope`` is going to: the route's own ``max_body_size`` when it
+        declares a larger one (an upload), else the service's ``max_body_bytes``. Asked only once a body
+        is over the service's limit, so ordinary requests never pay for the route matching."""
+        app = scope.get("app")
+        if app is None:
+            return self.max_body_bytes
+        probe = dict(scope)
+        if isinstance(probe.get("fastapi"), dict):
+            probe["fastapi"] = dict(probe["fastapi"])  # matching notes its progress there
+        for context in iter_route_contexts(app.router.routes):
+            own = getattr(context, "max_body_size", None)
+            if own and own > self.max_body_bytes and context.matches(probe)[0] is Match.FULL:
+                return own
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -252,10 +270,12 @@ class EdgeMiddleware:
             await send(message)
 
         async def counting_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, exceeded, limit
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                if received > limit and limit == self.max_body_bytes:
+                    limit = self._route_limit(scope)
                 if received > limit:
                     exceeded = True
                     raise _BodyTooLarge()
@@ -264,8 +284,13 @@ class EdgeMiddleware:
         token = logmod.correlation_id.set(cid)
         try:
             # The server holds the client to its Content-Length: checking the declared size suffices.
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                await self._too_large(scope)(scope, receive, edge_send)
+            if (
+                declared is not None
+                and declared.isdigit()
+                and int(declared) > limit
+                and int(declared) > (limit := self._route_limit(scope))
+            ):
+                await self._too_large(scope, limit)(scope, receive, edge_send)
             elif (
                 self.guard is not None
                 and not self.guard.admit_known(scope, authorization)
@@ -278,7 +303,7 @@ class EdgeMiddleware:
                 await self.app(scope, counting_receive, edge_send)
         except Exception as exc:
             if exceeded and not started:
-                await self._too_large(scope)(scope, receive, edge_send)
+                await self._too_large(scope, limit)(scope, receive, edge_send)
             else:
                 _error_logger.error(
                     "unhandled_error",
