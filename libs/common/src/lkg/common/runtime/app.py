@@ -6,7 +6,7 @@ services claiming one path fail at start.
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -139,6 +139,16 @@ def _exactly_one_schema(schema: dict[str, Any]) -> None:
     ]
 
 
+# ``3d`` style, or ISO 8601 with at least one component (a bare ``P`` or ``P1DT`` is not a duration).
+_ISO_TIME = r"T(\d{1,6}H(\d{1,6}M)?(\d{1,6}S)?|\d{1,6}M(\d{1,6}S)?|\d{1,6}S)"
+_DURATION_PATTERN = (
+    r"^(\d{1,6}(\.\d{1,3})?[smhdw]"
+    rf"|P(\d{{1,4}}W(\d{{1,5}}D)?({_ISO_TIME})?|\d{{1,5}}D({_ISO_TIME})?|{_ISO_TIME}))$"
+)
+#: The longest single move: a demo or a test never needs more, and far beyond it a date overflows.
+MAX_ADVANCE = timedelta(days=366 * 20)
+
+
 class ClockMove(BaseModel):
     """Set the shared clock to an instant, or advance it by a duration or a number of working days
     (exactly one of the three)."""
@@ -151,7 +161,7 @@ class ClockMove(BaseModel):
     advance: str | None = Field(
         default=None,
         description="前进时长, e.g. 3d, 8h, P1DT2H",
-        pattern=r"^(\d{1,6}(\.\d{1,3})?[smhdw]|P(\d{1,4}W)?(\d{1,5}D)?(T(\d{1,6}H)?(\d{1,6}M)?(\d{1,6}S)?)?)$",
+        pattern=_DURATION_PATTERN,
     )
     working_days: int | None = Field(default=None, ge=1, le=400, description="前进若干个工作日（同一时刻）")
 
@@ -162,6 +172,8 @@ class ClockMove(BaseModel):
             raise ValueError("give exactly one of set, advance, working_days (not null)")
         if self.set is not None and self.set.tzinfo is None:
             raise ValueError("set must carry a time zone offset")
+        if self.advance is not None and parse_duration(self.advance) > MAX_ADVANCE:
+            raise ValueError("advance at most 20 years at a time")
         return self
 
 
