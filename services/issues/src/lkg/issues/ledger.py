@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import TZ
+from lkg.common.xlsx import save_reproducible
 from lkg.issues.access import Viewer
 from lkg.issues.models import breach, deadline, matter
 
@@ -102,10 +102,8 @@ async def ledger_response(
     ):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A3"
-    buffer = io.BytesIO()
-    book.save(buffer)
     return Response(
-        buffer.getvalue(),
+        save_reproducible(book, now),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": 'attachment; filename="problem-ledger.xlsx"'},
     )

@@ -21,13 +21,12 @@ import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from lkg.common.clock import TZ
 from lkg.common.events.contracts import (
     ONE_HUNDRED_MILLION_YUAN,
     ApprovalType,
@@ -38,6 +37,7 @@ from lkg.common.events.contracts import (
 )
 from lkg.common.http.problems import DomainError
 from lkg.common.http.types import Text
+from lkg.common.xlsx import save_reproducible
 from lkg.registry.projectcode import check_project_code
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -579,13 +579,7 @@ def write_plan(rows: Sequence[ExportRow], *, title: str, as_of: datetime) -> byt
         notes.append([column.header, "必填" if column.required else "", _NOTES.get(column.key, "")])
     notes.column_dimensions["A"].width = 22
     notes.column_dimensions["C"].width = 90
-    utc = as_of.astimezone(UTC).replace(tzinfo=None)  # core properties are written as UTC ("Z")
-    wb.properties.created = utc
-    wb.properties.modified = utc
-    wb.properties.creator = "LKG 临空港重大产业项目落地建设在线"
-    raw = io.BytesIO()
-    wb.save(raw)
-    return _fixed_zip_times(raw.getvalue(), as_of.astimezone(TZ), utc)
+    return save_reproducible(wb, as_of)
 
 
 _NOTES = {
@@ -611,27 +605,3 @@ _NOTES = {
 }
 for _kind, _header in MILESTONE_HEADERS.items():
     _NOTES[f"milestone.{_kind.value}"] = "计划日期，如 2020-06-30；空=不设（已有节点不变）"
-
-
-_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
-
-
-def _fixed_zip_times(data: bytes, when: datetime, utc: datetime) -> bytes:
-    """Zip entry times (local ``when``) and the document's modified time (``utc``) fixed: openpyxl stamps
-    the wall clock into docProps/core.xml on save, and the bytes must depend on the rows and the shared
-    clock only."""
-    stamp = utc.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            fixed = zipfile.ZipInfo(
-                info.filename, date_time=(when.year, when.month, when.day, when.hour, when.minute, 0)
-            )
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = info.external_attr
-            content = source.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
-            target.writestr(fixed, content)
-    return out.getvalue()

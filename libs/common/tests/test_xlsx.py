@@ -1,0 +1,48 @@
+"""Workbooks saved with the report's own date: the same content at the same moment is the same file."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from datetime import datetime
+
+import pytest
+
+from lkg.common.clock import TZ
+from lkg.common.xlsx import save_reproducible
+
+openpyxl = pytest.importorskip("openpyxl")
+
+AS_OF = datetime(2020, 5, 8, 17, 30, 12, tzinfo=TZ)
+
+
+def _book():
+    book = openpyxl.Workbook()
+    book.active.append(["项目", "状态"])
+    book.active.append(["【演示】临空港智能制造产业园项目", "办理中"])
+    return book
+
+
+def test_two_saves_a_wall_clock_second_apart_are_the_same_bytes() -> None:
+    first = save_reproducible(_book(), AS_OF)
+    time.sleep(1.1)  # openpyxl stamps the wall clock to the second
+    assert save_reproducible(_book(), AS_OF) == first
+    assert save_reproducible(_book(), AS_OF.replace(minute=31)) != first
+
+
+def test_the_file_is_dated_as_of_the_report() -> None:
+    data = save_reproducible(_book(), AS_OF)
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    core = archive.read("docProps/core.xml").decode()
+    assert "<dcterms:created" in core and ">2020-05-08T09:30:12Z</dcterms:created>" in core
+    assert ">2020-05-08T09:30:12Z</dcterms:modified>" in core
+    assert {info.date_time for info in archive.infolist()} == {(2020, 5, 8, 17, 30, 0)}
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert book.active["A2"].value == "【演示】临空港智能制造产业园项目"
+    assert book.properties.creator == "LKG 临空港重大产业项目落地建设在线"
+
+
+def test_a_naive_moment_is_refused() -> None:
+    with pytest.raises(ValueError):
+        save_reproducible(_book(), AS_OF.replace(tzinfo=None))
