@@ -9,8 +9,8 @@ directory and stops them at the end. Four measurements:
   waits for its ack), read by a durable pull consumer that fetches batches and acks each message. Rate =
   events / (first publish → last ack sent); latency = receipt by the consumer − publish start.
 * **outbox throughput**: ``--producers`` concurrent tasks each commit one event per transaction with
-  :func:`~lkg.common.events.outbox.stage`; an :class:`~lkg.common.events.outbox.OutboxRelay` (woken by
-  NOTIFY) publishes; an :class:`~lkg.common.events.inbox.EventConsumer` whose handler inserts an effect row
+  :func:`~lkg.common.events.outbox.stage`; an :class:`~lkg.common.events.outbox.OutboxRelay` (woken in
+  process by the commit: it leads, in this process) publishes; an :class:`~lkg.common.events.inbox.EventConsumer` whose handler inserts an effect row
   applies them. Rate = events / (first producer transaction begins → last effect committed); latency =
   effect committed − producer's commit returned.
 * **outbox at a fixed rate**: ``--rate`` events/s for ``--seconds``, one transaction per event; p50/p99
@@ -66,7 +66,7 @@ from nats.js import api
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.db import OUTBOX_NOTIFY_DDL, Database, ensure_database, make_metadata, with_database
+from lkg.common.db import Database, ensure_database, make_metadata, with_database
 from lkg.common.events.base import Envelope, wall_clock_utc
 from lkg.common.events.bus import Names, connect, ensure_streams
 from lkg.common.events.contracts import EnrolmentFailed
@@ -507,9 +507,11 @@ class OutboxProducer:
             database_url=setup.database_url,
             batch_size=setup.relay_batch,
             wall_clock=wall_clock_utc,
+            nc=self.nc,
         )
         self._relay = asyncio.create_task(self.relay.run(), name="bench-relay")
-        await asyncio.sleep(0.5)  # the relay's LISTEN is in place before the first commit
+        while not self.relay.leading:  # leading before the first commit (its wake-up is in-process)
+            await asyncio.sleep(0.01)
         await self.throughput(WARMUP_EVENTS)
 
     async def stop(self) -> None:
@@ -578,15 +580,14 @@ class OutboxProducer:
 
 
 async def prepare(args: argparse.Namespace, base_database_url: str, nats_url: str) -> Setup:
-    """The bench database (bus tables, effect table, outbox trigger) and both prefixes' streams."""
+    """The bench database (bus tables and effect table, as migrated services have them: no outbox trigger)
+    and both prefixes' streams."""
     url = with_database(base_database_url, "bench")
     await ensure_database(url)
     db = Database(url, pool_size=1)
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-            for statement in OUTBOX_NOTIFY_DDL:
-                await conn.execute(sa.text(statement))
     finally:
         await db.dispose()
     setup = Setup(

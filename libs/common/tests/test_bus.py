@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from lkg.common.clock import TZ, wall_clock_utc
-from lkg.common.db import OUTBOX_NOTIFY_DDL, Database, make_metadata
+from lkg.common.db import Database, make_metadata
 from lkg.common.events import operations
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
@@ -117,13 +117,12 @@ class Bus:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def bus(db_factory, nats_url, nats_prefix) -> AsyncIterator[Bus]:
-    """A database with the bus tables and the outbox trigger, and a stream prefix of its own (per test)."""
+    """A database with the bus tables (no outbox trigger, as migrated services have them since their
+    ``outbox_wake`` revision), and a stream prefix of its own (per test)."""
     url = await db_factory.empty("bus")
     db = Database(url, pool_size=4)
     async with db.engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-        for statement in OUTBOX_NOTIFY_DDL:
-            await conn.execute(sa.text(statement))
     nc = await nats.connect(nats_url)
     names = Names(f"{nats_prefix}b{next(_prefixes)}")
     await ensure_streams(nc.jetstream(), names)
@@ -175,6 +174,86 @@ async def test_the_relay_is_woken_by_the_commit_not_by_its_poll(bus):
         await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
     finally:
         task.cancel()
+
+
+async def test_a_commit_wakes_the_relay_only_once_its_outermost_transaction_commits(bus):
+    relay = bus.relay(poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        await until(lambda: _true(relay.leading), timeout=2.0)
+        async with bus.db.transaction() as session:
+            async with session.begin_nested():
+                await stage(session, report())
+            # The savepoint's release is not the commit: nothing is visible to the relay yet.
+            await asyncio.sleep(0.2)
+            assert await bus.stream_messages() == 0
+        await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
+    finally:
+        task.cancel()
+
+
+async def test_a_commit_in_a_process_whose_relay_stands_by_wakes_the_leader_over_nats(bus, nats_url):
+    """Two processes, as two replicas: each its own engine and NATS connection; polls are an hour long,
+    so only the wake-up message can bring the leader to the row."""
+    other_db = Database(bus.url, pool_size=2)
+    other_nc = await nats.connect(nats_url)
+    leader = bus.relay(poll_seconds=3600, nc=bus.nc)
+    standby = OutboxRelay(
+        service="test",
+        db=other_db,
+        js=other_nc.jetstream(),
+        names=bus.names,
+        database_url=bus.url,
+        wall_clock=wall_clock_utc,
+        poll_seconds=3600,
+        nc=other_nc,
+    )
+    tasks = [asyncio.create_task(leader.run())]
+    try:
+        await until(lambda: _true(leader.leading), timeout=2.0)
+        tasks.append(asyncio.create_task(standby.run()))
+        await asyncio.sleep(0.2)  # the standby has tried the lock and is waiting
+        assert not standby.leading
+        async with other_db.transaction() as session:
+            await stage(session, report())
+        await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
+        assert (leader.published_total, standby.published_total) == (1, 0)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await other_nc.close()
+        await other_db.dispose()
+
+
+async def test_the_leader_waits_for_acks_when_the_client_limits_pending_publishes(bus):
+    """A client allowing 3 pending asynchronous publishes, batches of 10 (up to 20 in flight): the leader
+    waits for slots as acks arrive instead of failing, and every row goes, in order."""
+    async with bus.db.transaction() as session:
+        ids = [(await stage(session, report())).event_id for _ in range(60)]
+    relay = OutboxRelay(
+        service="test",
+        db=bus.db,
+        js=bus.nc.jetstream(publish_async_max_pending=3),
+        names=bus.names,
+        database_url=bus.url,
+        wall_clock=wall_clock_utc,
+        batch_size=10,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await until(lambda: _eq(bus.outbox_rows(), 0))
+    finally:
+        task.cancel()
+    assert relay.published_total == 60
+    assert await bus.stream_messages() == 60
+    stream = bus.names.stream("registry")
+    last = await bus.js.get_last_msg(stream, report().subject(bus.names.prefix))
+    assert last.headers["Nats-Msg-Id"] == str(ids[-1])
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def _eq(awaitable, expected) -> bool:

@@ -8,7 +8,8 @@ bus tables of :func:`define_bus_tables` (outbox, inbox, idempotency keys) that t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -74,7 +76,15 @@ def define_bus_tables(metadata: sa.MetaData) -> None:
     )
 
 
-#: Wakes the outbox relay on commit: NOTIFY is delivered only when the inserting transaction commits.
+#: ``session.info`` mark left by the outbox's stage functions: the commit wakes the relay.
+OUTBOX_STAGED = "lkg_outbox_staged"
+
+#: The channel of the outbox NOTIFY trigger that services' initial migrations create and their
+#: ``outbox_wake`` migrations drop again. Kept for those two history steps only: the relay is now woken by
+#: the committing process itself (see :meth:`Database.add_outbox_listener` and
+#: :mod:`lkg.common.events.outbox`). A NOTIFY takes a lock global to the PostgreSQL server while it commits,
+#: which serialised every commit that staged an event (bench/bus.py: 563 commits/s without the trigger,
+#: 294-383/s with it).
 OUTBOX_CHANNEL = "lkg_outbox"
 
 OUTBOX_NOTIFY_DDL = (
@@ -94,10 +104,23 @@ OUTBOX_NOTIFY_DROP = (
 
 
 def create_bus_tables(op) -> None:
-    """Used by each service's initial Alembic revision: the bus tables plus the outbox trigger."""
+    """Used by each service's initial Alembic revision: the bus tables plus the outbox trigger (which the
+    service's ``outbox_wake`` revision drops again: a new database and an upgraded one end up the same)."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     define_bus_tables(metadata)
     metadata.create_all(op.get_bind())
+    for statement in OUTBOX_NOTIFY_DDL:
+        op.execute(statement)
+
+
+def drop_outbox_notify(op) -> None:
+    """The ``outbox_wake`` migrations: the relay no longer needs the trigger (see ``OUTBOX_CHANNEL``)."""
+    for statement in OUTBOX_NOTIFY_DROP:
+        op.execute(statement)
+
+
+def create_outbox_notify(op) -> None:
+    """Downgrade of the ``outbox_wake`` migrations: the trigger as the initial migrations create it."""
     for statement in OUTBOX_NOTIFY_DDL:
         op.execute(statement)
 
@@ -140,6 +163,7 @@ class Database:
     pool_size: int = 10
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    _outbox_listeners: list[Callable[[], None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         # No pre-ping: it costs a round trip per transaction (measured by bench/bus.py). A connection that
@@ -151,7 +175,30 @@ class Database:
             max_overflow=self.pool_size,
             pool_recycle=1800,
         )
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A sync sessionmaker of our own carries the after-commit hook for this database's sessions only.
+        sync_sessions = sessionmaker()
+        sa.event.listen(sync_sessions, "after_commit", self._after_commit)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=sync_sessions
+        )
+
+    def add_outbox_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (synchronously, on the committing task's event loop) after every commit of
+        one of this database's sessions that staged outbox rows: the relay's in-process wake-up, with no
+        NOTIFY and no extra statement in the transaction."""
+        self._outbox_listeners.append(listener)
+
+    def remove_outbox_listener(self, listener: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._outbox_listeners.remove(listener)
+
+    def _after_commit(self, session: Session) -> None:
+        # SQLAlchemy fires this for a savepoint's release too: wait for the outermost commit. The mark is
+        # left behind by a rollback (a spurious wake-up at the session's next commit costs one select;
+        # sessions live for one transaction anyway).
+        if not session.in_nested_transaction() and session.info.pop(OUTBOX_STAGED, False):
+            for listener in self._outbox_listeners:
+                listener()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

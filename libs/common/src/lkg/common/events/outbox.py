@@ -10,8 +10,17 @@
   :meth:`OutboxRelay.drain` (used when the clock settles, and by tests) claims rows with
   ``FOR UPDATE SKIP LOCKED`` and deletes them in the same transaction instead, so it is safe beside the
   leader.
-* The relay is woken by the commit (a statement trigger ``NOTIFY``s, and PostgreSQL delivers it at commit),
-  with a slow poll as a safety net.
+* The relay is woken by the commit, without a ``NOTIFY`` (PostgreSQL takes a server-wide lock for it at
+  commit, which serialised the producers' commits): the stage functions mark the session, and
+  :class:`~lkg.common.db.Database` calls the relay back once such a session has committed. In the
+  process that leads, that sets an :class:`asyncio.Event`; in a process whose relay stands by, it also
+  sends one core NATS message (coalesced, at most one in flight) that the leader listens to. What neither
+  reaches (a commit from a process that runs no relay, a wake-up lost in a NATS reconnect) is found by the
+  leader's poll, every ``poll_seconds``.
+* In flight (published, not yet acknowledged) stays under two batches: the leader waits for
+  confirmations rather than publishing more, so the client's own limit on pending asynchronous publishes
+  (``TooManyStalledMsgsError``) is not reached; if other publishers on the same connection reach it all
+  the same, the leader waits for a slot instead of failing.
 """
 
 from __future__ import annotations
@@ -28,13 +37,15 @@ from uuid import UUID
 
 import asyncpg
 import sqlalchemy as sa
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from nats.js.errors import TooManyStalledMsgsError
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common import log as logmod
-from lkg.common.db import OUTBOX_CHANNEL, Database, asyncpg_dsn
+from lkg.common.db import OUTBOX_STAGED, Database, asyncpg_dsn
 from lkg.common.events.base import Envelope, Event
 from lkg.common.events.bus import Names
 from lkg.common.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -100,6 +111,7 @@ async def stage(
             "headers": _headers(envelope),
         },
     )
+    session.info[OUTBOX_STAGED] = True  # the commit wakes the relay
     return envelope
 
 
@@ -133,6 +145,7 @@ async def stage_many(
             for envelope in envelopes
         ],
     )
+    session.info[OUTBOX_STAGED] = True
     return envelopes
 
 
@@ -163,7 +176,10 @@ class OutboxRelay:
         publish_timeout: float = 10.0,
         coalesce_seconds: float = 0.002,
         wall_clock: Callable[[], datetime],
+        nc: NATS | None = None,
     ) -> None:
+        """``nc``: the connection for the wake-ups between processes (without it, a commit in another
+        process is found by the poll)."""
         self.service = service
         self.db = db
         self.js = js
@@ -174,7 +190,13 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.coalesce_seconds = coalesce_seconds
         self._wall_clock = wall_clock
+        self.nc = nc
+        #: Core NATS subject (not in any stream) on which standing-by replicas wake the leader.
+        self.wake_subject = names.subject(f"lkg.outbox.wake.{service}")
+        self.leading = False
         self._wake = asyncio.Event()
+        self._remote_wake_pending = False
+        self._confirmed = asyncio.Event()
         self._lock = asyncio.Lock()
         self.published_total = 0
         self._lag_observed = float("-inf")
@@ -182,8 +204,15 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until cancelled. One replica per service leads (a PostgreSQL advisory lock held by its
         listening connection, released if the process dies); the others stand by."""
+        self.db.add_outbox_listener(self._committed)
+        try:
+            await self._run()
+        finally:
+            self.db.remove_outbox_listener(self._committed)
+
+    async def _run(self) -> None:
         while True:
-            listener = await self._listen()
+            listener = await self._leader_connection()
             if listener is None:
                 await asyncio.sleep(1.0)
                 continue
@@ -194,6 +223,7 @@ class OutboxRelay:
                 ):
                     await asyncio.sleep(self.poll_seconds)
                 log.info("outbox.leading", service=self.service)
+                self.leading = True
                 await self._lead(listener)
             except asyncio.CancelledError:
                 raise
@@ -203,6 +233,7 @@ class OutboxRelay:
                 log.warning("outbox.relay_failed", service=self.service, error=repr(exc))
                 await asyncio.sleep(1.0)
             finally:
+                self.leading = False
                 with contextlib.suppress(Exception):
                     await listener.close()
 
@@ -216,23 +247,38 @@ class OutboxRelay:
         """Pipelined relaying: publish what is committed without waiting for earlier acks; a second task
         confirms acks in order and deletes the confirmed rows. Rows in flight are skipped by the next select
         rather than tracked by a high-water mark, so a row committed late (a smaller id committing after a
-        larger one) is still found. ``conn`` is the listening connection that holds the leader's lock."""
+        larger one) is still found. ``conn`` is the connection that holds the leader's lock."""
         in_flight: dict[int, asyncio.Future] = {}
         confirm_queue: asyncio.Queue[tuple[int, str, asyncio.Future]] = asyncio.Queue()
         deleter = await self._connect()
         confirmer = asyncio.create_task(self._confirm(confirm_queue, in_flight, deleter))
+        wakes = None
+        if self.nc is not None:
+            wakes = await self.nc.subscribe(self.wake_subject, cb=self._remote_wake)
         try:
             while True:
                 if confirmer.done():
                     confirmer.result()  # a publish failed: raise, and start over from the table
-                # Cleared before the select: a commit notified while we select wakes the wait below.
+                # Cleared before the select: a commit that wakes us while we select wakes the wait below.
                 self._wake.clear()
                 rows = await conn.fetch(_SELECT_PENDING_SQL, list(in_flight), self.batch_size)
                 for row_id, subject, event_type, body, headers in rows:
-                    future = await self.js.publish_async(self.names.subject(subject), body, headers=headers)
+                    future = await self._publish(self.names.subject(subject), body, headers, confirmer)
                     in_flight[row_id] = future
                     confirm_queue.put_nowait((row_id, event_type, future))
                 if len(rows) == self.batch_size:
+                    # Bounded pipeline: past two batches in flight, let confirmations catch up first.
+                    while len(in_flight) >= 2 * self.batch_size and not confirmer.done():
+                        self._confirmed.clear()
+                        confirmed = asyncio.ensure_future(self._confirmed.wait())
+                        try:
+                            await asyncio.wait(
+                                [confirmer, confirmed],
+                                timeout=self.publish_timeout,
+                                return_when=asyncio.FIRST_COMPLETED,
+                            )
+                        finally:
+                            confirmed.cancel()
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
@@ -243,8 +289,31 @@ class OutboxRelay:
             confirmer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await confirmer
+            # Unconfirmed publishes hold slots of the client's limit on pending publishes: give them back
+            # (their rows stay, and the next leader publishes them again under the same Nats-Msg-Id).
+            for future in in_flight.values():
+                future.cancel()
+            if wakes is not None:
+                with contextlib.suppress(Exception):
+                    await wakes.unsubscribe()
             with contextlib.suppress(Exception):
                 await deleter.close()
+
+    async def _publish(
+        self, subject: str, body: bytes, headers: dict[str, str], confirmer: asyncio.Task
+    ) -> asyncio.Future:
+        """Publish without awaiting the ack. When the client's limit on pending asynchronous publishes is
+        reached (other publishers share the connection), wait for slots rather than fail, as long as
+        confirmations still arrive."""
+        while True:
+            try:
+                return await self.js.publish_async(
+                    subject, body, headers=headers, wait_stall=self.publish_timeout
+                )
+            except TooManyStalledMsgsError:
+                if confirmer.done():
+                    confirmer.result()  # acks stopped coming: raise, and start over
+                log.warning("outbox.publish_stalled", service=self.service)
 
     async def _confirm(
         self,
@@ -266,6 +335,7 @@ class OutboxRelay:
             await self._delete_confirmed(conn, ids)
             for row_id in ids:
                 in_flight.pop(row_id, None)
+            self._confirmed.set()
             self._count_published(Counter(event_type for _, event_type, _ in batch))
             await self._maybe_observe_lag()
 
@@ -285,16 +355,35 @@ class OutboxRelay:
         await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
         return conn
 
-    async def _listen(self) -> asyncpg.Connection | None:
+    async def _leader_connection(self) -> asyncpg.Connection | None:
         try:
-            conn = await self._connect()
-            await conn.add_listener(OUTBOX_CHANNEL, lambda *_: self._wake.set())
-            return conn
+            return await self._connect()
         except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("outbox.listen_failed", service=self.service, error=repr(exc))
+            log.warning("outbox.connect_failed", service=self.service, error=repr(exc))
             return None
 
     def wake(self) -> None:
+        """Look at the table now (a caller that knows rows were committed, e.g. after a scan)."""
+        self._wake.set()
+
+    def _committed(self, *_: object) -> None:
+        """A session of this process that staged rows has committed (called by :class:`Database`)."""
+        self._wake.set()
+        if self.leading or self.nc is None or self._remote_wake_pending:
+            return
+        # Standing by: the leader is another process. One wake-up message in flight covers every commit
+        # made before it is sent.
+        self._remote_wake_pending = True
+        asyncio.get_running_loop().create_task(self._send_remote_wake())
+
+    async def _send_remote_wake(self) -> None:
+        self._remote_wake_pending = False
+        try:
+            await self.nc.publish(self.wake_subject)
+        except Exception as exc:  # disconnected: the leader's poll finds the rows
+            log.info("outbox.remote_wake_failed", service=self.service, error=repr(exc))
+
+    async def _remote_wake(self, _msg: object) -> None:
         self._wake.set()
 
     async def drain(self) -> int:

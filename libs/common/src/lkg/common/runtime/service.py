@@ -188,6 +188,7 @@ class ServiceRuntime:
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
             wall_clock=wall_clock_utc,
+            nc=self.nc,  # replicas standing by wake the leading one over core NATS
         )
         options = self.consumer_options or ConsumerOptions(
             batch_size=settings.consumer_batch_size,
