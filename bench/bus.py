@@ -9,10 +9,11 @@ directory and stops them at the end. Four measurements:
   waits for its ack), read by a durable pull consumer that fetches batches and acks each message. Rate =
   events / (first publish → last ack sent); latency = receipt by the consumer − publish start.
 * **outbox throughput**: ``--producers`` concurrent tasks each commit one event per transaction with
-  :func:`~lkg.common.events.outbox.stage`; an :class:`~lkg.common.events.outbox.OutboxRelay` (woken in
-  process by the commit: it leads, in this process) publishes; an :class:`~lkg.common.events.inbox.EventConsumer` whose handler inserts an effect row
-  applies them. Rate = events / (first producer transaction begins → last effect committed); latency =
-  effect committed − producer's commit returned.
+  :func:`~lkg.common.events.outbox.stage`; an :class:`~lkg.common.events.outbox.OutboxRelay` (leading in
+  this process, so woken in-process by each commit) publishes; an
+  :class:`~lkg.common.events.inbox.EventConsumer` whose handler inserts an effect row applies them.
+  Rate = events / (first producer transaction begins → last effect committed); latency = effect
+  committed − producer's commit returned.
 * **outbox at a fixed rate**: ``--rate`` events/s for ``--seconds``, one transaction per event; p50/p99
   commit → committed effect. Target p99 ≤ 20 ms at 500/s.
 * **raw at the same fixed rate**, for reference.
@@ -510,7 +511,7 @@ class OutboxProducer:
             nc=self.nc,
         )
         self._relay = asyncio.create_task(self.relay.run(), name="bench-relay")
-        while not self.relay.leading:  # leading before the first commit (its wake-up is in-process)
+        while not self.relay.leading:  # noqa: ASYNC110 (leading before the first commit: no event for it)
             await asyncio.sleep(0.01)
         await self.throughput(WARMUP_EVENTS)
 
