@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.auth import EMPTY_REACH, Principal, Reach, Role
 from lkg.common.http.problems import Forbidden, NotFound
 from lkg.common.runtime.service import ServiceRuntime
+from lkg.registry import reads
 from lkg.registry.models import Project
 from lkg.registry.org.models import DIRECTORY_ID
 from lkg.registry.org.service import Directory, load_directory
@@ -98,17 +99,59 @@ class DirectoryReachResolver:
             return await reach_of(session, person, self.runtime.clock.now().date())
 
 
-async def visibility(session: AsyncSession, principal: Principal, day: date) -> Visibility:
+_SEES_ALL = Visibility(all=True)
+_SEES_NOTHING = Visibility(all=False)
+
+
+def _without_reach(principal: Principal) -> Visibility | uuid.UUID:
+    """The visibility that needs no directory (clients with the read scope, roles that see everything,
+    no person), or else the person whose reach decides it."""
     is_client = principal.kind == "client" or principal.client_id is not None
     if is_client and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
-        return Visibility(all=True)
+        return _SEES_ALL
     if not principal.roles.isdisjoint(SEE_ALL):
-        return Visibility(all=True)
+        return _SEES_ALL
     try:
-        person = uuid.UUID(principal.person_id or "")
+        return uuid.UUID(principal.person_id or "")
     except ValueError:
-        return Visibility(all=False)
+        return _SEES_NOTHING
+
+
+async def visibility(session: AsyncSession, principal: Principal, day: date) -> Visibility:
+    person = _without_reach(principal)
+    if isinstance(person, Visibility):
+        return person
     reach = await reach_of(session, person, day)
+    return Visibility(all=False, units=reach.units, lines=reach.lines)
+
+
+_VERSION_SQL = (
+    "SELECT current_database() AS db, xmin::text AS xmin, revision FROM org_directory WHERE id = $1"
+)
+
+
+async def read_visibility(runtime: ServiceRuntime, principal: Principal, day: date) -> Visibility:
+    """:func:`visibility` for the read path (:mod:`lkg.registry.reads`): the directory's version is read on
+    a pooled connection without a transaction, and an ORM session is opened only when the reach of that
+    version is not cached yet."""
+    person = _without_reach(principal)
+    if isinstance(person, Visibility):
+        return person
+    async with reads.connection(runtime.db.engine) as conn:
+        version = await conn.fetchrow(_VERSION_SQL, DIRECTORY_ID)
+    if version is None:
+        return _SEES_NOTHING  # no directory loaded yet: nobody holds a post
+    key = (version["db"], version["xmin"], version["revision"], person, day)
+    reach = _REACHES.get(key)
+    if reach is None:
+        async with runtime.db.sessions() as session:
+            directory = await load_directory(session, kinds=["post", "holding", "line"])
+        reach = reach_in(directory, person, day)
+        _REACHES[key] = reach
+        if len(_REACHES) > _REACHES_KEPT:
+            _REACHES.popitem(last=False)
+    else:
+        _REACHES.move_to_end(key)
     return Visibility(all=False, units=reach.units, lines=reach.lines)
 
 

@@ -17,7 +17,7 @@ from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.http.query import StrictQuery
 from lkg.common.runtime.deps import runtime_for, session_for
 from lkg.common.runtime.service import ServiceRuntime
-from lkg.registry import access, plan_excel, plan_import, service
+from lkg.registry import access, plan_excel, plan_import, reads, service
 from lkg.registry.models import Project
 from lkg.registry.org import service as org
 from lkg.registry.org.api import router as org_router
@@ -178,18 +178,18 @@ def router() -> APIRouter:
 
     @p.get("", response_model=ProjectPage, summary="项目列表 List projects")
     async def list_projects(
-        session: Session,
         runtime: Runtime,
         principal: CurrentPrincipal,
         page: PageQuery,
         filters: Filters,
         updated_since: UpdatedSince = None,
         sort: Sort = None,
-    ) -> ProjectPage:
+    ) -> Response:
+        # The read path (lkg.registry.reads): one statement, no ORM session; the JSON is ProjectPage's.
         today = runtime.clock.now().date()
-        seen = await access.visibility(session, principal, today)
-        items, next_cursor = await service.list_projects(
-            session,
+        seen = await access.read_visibility(runtime, principal, today)
+        body = await reads.page_json(
+            runtime.db.engine,
             page,
             visibility=seen,
             filters=filters,
@@ -197,7 +197,7 @@ def router() -> APIRouter:
             updated_since=updated_since,
             sort=sort,
         )
-        return ProjectPage(items=[_out(p) for p in items], next_cursor=next_cursor)
+        return Response(body, media_type="application/json")
 
     @p.get(
         "/plan.xlsx",
@@ -290,27 +290,24 @@ def router() -> APIRouter:
     @p.get("/by-code/{project_code}", response_model=ProjectDetail, summary="按项目代码查找 Look up by code")
     async def get_by_code(
         project_code: Annotated[str, service_code_path()],
-        response: Response,
-        session: Session,
         runtime: Runtime,
         principal: CurrentPrincipal,
-    ) -> ProjectDetail:
-        project = await service.get_by_code(session, project_code)
-        access.ensure_visible(
-            project, await access.visibility(session, principal, runtime.clock.now().date())
+    ) -> Response:
+        seen = await access.read_visibility(runtime, principal, runtime.clock.now().date())
+        project, body = await reads.project_json_by_code(runtime.db.engine, project_code, seen)
+        return Response(
+            body, media_type="application/json", headers=etag_header(project["id"], project["revision"])
         )
-        response.headers.update(etag_header(project.id, project.revision))
-        return await _detail(session, project)
 
     # ``{project_id:uuid}``: only a UUID routes here, so ``/enrolment-failures`` with another method than
     # POST is 405 (Allow: POST) rather than a 422 about a malformed project id.
     @p.get("/{project_id:uuid}", response_model=ProjectDetail, summary="项目详情 Get a project")
-    async def get_project(
-        project_id: UUID, response: Response, session: Session, runtime: Runtime, principal: CurrentPrincipal
-    ) -> ProjectDetail:
-        project, _ = await visible(session, runtime, principal, project_id)
-        response.headers.update(etag_header(project.id, project.revision))
-        return await _detail(session, project)
+    async def get_project(project_id: UUID, runtime: Runtime, principal: CurrentPrincipal) -> Response:
+        seen = await access.read_visibility(runtime, principal, runtime.clock.now().date())
+        project, body = await reads.project_json(runtime.db.engine, project_id, seen)
+        return Response(
+            body, media_type="application/json", headers=etag_header(project["id"], project["revision"])
+        )
 
     @p.patch(
         "/{project_id:uuid}",

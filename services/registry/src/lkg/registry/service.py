@@ -453,7 +453,11 @@ class Visibility:
     lines: frozenset[uuid.UUID] = frozenset()
 
     def sees(self, project: Project) -> bool:
-        return self.all or project.responsible_unit_id in self.units or project.line_id in self.lines
+        return self.sees_row(project.responsible_unit_id, project.line_id)
+
+    def sees_row(self, responsible_unit_id: uuid.UUID, line_id: uuid.UUID | None) -> bool:
+        """:meth:`sees` for a project given by its unit and line (a row read without the ORM)."""
+        return self.all or responsible_unit_id in self.units or line_id in self.lines
 
     def clause(self) -> sa.ColumnElement[bool]:
         if self.all:

@@ -146,24 +146,22 @@ def decode_cursor(cursor: str) -> Cursor:
 # ---- the FastAPI dependency ----------------------------------------------------------------------
 
 
+_LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="每页条数（1–200）/ page size (1–200)")]
+_CursorQuery = Annotated[
+    str | None,
+    Query(max_length=_MAX_CURSOR_CHARS, description="上一页返回的 next_cursor / next_cursor"),
+]
+
+
 class PageParams:
-    """``limit`` and ``cursor`` query parameters; use as ``page: PageQuery`` (or ``Depends(PageParams)``).
+    """``limit`` and ``cursor`` query parameters; use as ``page: PageQuery``.
 
     The cursor is decoded here, so a tampered cursor fails with 400 before the use case runs.
     """
 
     __slots__ = ("cursor", "limit", "position")
 
-    def __init__(
-        self,
-        limit: Annotated[
-            int, Query(ge=1, le=MAX_LIMIT, description="每页条数（1–200）/ page size (1–200)")
-        ] = DEFAULT_LIMIT,
-        cursor: Annotated[
-            str | None,
-            Query(max_length=_MAX_CURSOR_CHARS, description="上一页返回的 next_cursor / next_cursor"),
-        ] = None,
-    ) -> None:
+    def __init__(self, limit: _LimitQuery = DEFAULT_LIMIT, cursor: _CursorQuery = None) -> None:
         self.limit = limit
         self.cursor = cursor
         self.position: Cursor | None = decode_cursor(cursor) if cursor else None
@@ -177,7 +175,13 @@ class PageParams:
         return f"PageParams(limit={self.limit}, cursor={self.cursor!r})"
 
 
-PageQuery = Annotated[PageParams, Depends(PageParams)]
+async def page_params(limit: _LimitQuery = DEFAULT_LIMIT, cursor: _CursorQuery = None) -> PageParams:
+    """The :data:`PageQuery` dependency. ``async`` although it awaits nothing: FastAPI runs a class or a
+    plain ``def`` dependency in its thread pool, a thread hop on every list request."""
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageQuery = Annotated[PageParams, Depends(page_params)]
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ async def fetch_page(
 # ---- updated_since -------------------------------------------------------------------------------
 
 
-def updated_since_param(
+async def updated_since_param(
     updated_since: Annotated[
         str | None,
         Query(
@@ -272,7 +276,8 @@ def updated_since_param(
     ] = None,
 ) -> datetime | None:
     """The ``updated_since`` filter for systems that sync. Only ISO 8601 with an offset: a time without one
-    is ambiguous, and a bare number (which pydantic would read as a Unix timestamp) is not a time here."""
+    is ambiguous, and a bare number (which pydantic would read as a Unix timestamp) is not a time here.
+    ``async`` so that FastAPI calls it inline rather than in its thread pool."""
     if updated_since is None:
         return None
     try:

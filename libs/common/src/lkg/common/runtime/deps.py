@@ -8,7 +8,7 @@ route asks for *its* service's runtime by name instead of a single ``app.state``
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.runtime.service import ServiceRuntime
 
 
-def runtime_for(service: str) -> Callable[[Request], ServiceRuntime]:
-    def dependency(request: Request) -> ServiceRuntime:
+def runtime_for(service: str) -> Callable[[Request], Awaitable[ServiceRuntime]]:
+    """The service's runtime. ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency
+    in its thread pool, a thread hop on every request (measured by bench/registry.py)."""
+
+    async def dependency(request: Request) -> ServiceRuntime:
         return request.app.state.runtimes[service]
 
     dependency.__name__ = f"{service}_runtime"
