@@ -54,7 +54,9 @@ def _projects(rng: random.Random) -> list[Project]:
     out = []
     for i in range(COUNT):
         total = rng.choice([Decimal("99999999.99"), Decimal("100000000.00"), Decimal("5000.50")])
-        created = base + timedelta(hours=rng.randrange(0, 40), microseconds=rng.choice([0, 123456]))
+        created = base + timedelta(
+            hours=rng.randrange(0, 40), microseconds=rng.choice([0, 123456, 120000, 7])
+        )
         line = rng.choice([*LINES, None])
         out.append(
             Project(

@@ -3,96 +3,169 @@
 Every other system and every mobile client reads the register (issue #3), so these three routes answer
 from one SQL statement each on a pooled connection, without an ORM session: no BEGIN/ROLLBACK (a single
 statement sees one snapshot whether or not a transaction wraps it; under READ COMMITTED the ORM path's
-two statements saw two anyway), no ORM objects, and the JSON is written once by the response schema
-(``ProjectDetail`` / ``ProjectPage``) from the row's columns. Measured by ``bench/registry.py``.
+two statements saw two anyway), no ORM objects, and PostgreSQL writes the JSON (``json_build_object``),
+field for field what ``ProjectDetail`` / ``ProjectOut`` write. Measured by ``bench/registry.py``: the
+response schemas' validation and serialisation were the largest share of a list request's CPU.
 
 The answers are the ORM path's (:func:`lkg.registry.service.get_project`, ``get_by_code``,
 ``list_projects`` and :mod:`lkg.registry.schemas`): same bodies, same 404s, same filters, order and
-cursors; ``tests/test_reads.py`` in this service compares both on the same rows. The list's filters are
+cursors; ``services/registry/tests/test_reads.py`` compares both on the same rows. The list's filters are
 written out in SQL here, next to :func:`lkg.registry.service._filtered`: a filter added there must be added
-here too (the comparison test walks every filter).
+here too (the comparison test walks every filter); a field added to the schemas fails this module's import
+until it is written here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from lkg.common.events.contracts import ONE_HUNDRED_MILLION_YUAN
 from lkg.common.http.pagination import PageParams, build_page
 from lkg.common.http.problems import InvalidCursor, NotFound
-from lkg.registry.schemas import ProjectDetail, ProjectFilters, ProjectPage, ProjectSort
+from lkg.registry.schemas import (
+    MilestoneOut,
+    ProjectDetail,
+    ProjectFilters,
+    ProjectOut,
+    ProjectPage,
+    ProjectSort,
+)
 from lkg.registry.service import Visibility, ordering
 
-#: ProjectOut's columns, in its field order (``above_100m`` is derived, as the model's property derives it).
-_COLUMNS = (
-    "id",
-    "revision",
-    "project_code",
-    "name",
-    "enterprise",
-    "category",
-    "project_class",
-    "responsible_unit_id",
-    "responsible_unit_name",
-    "line_id",
-    "routing_basis",
-    "routing_rule_id",
-    "routing_reason",
-    "enterprise_credit_code",
-    "project_code_warnings",
-    "provincial_municipal",
-    "fast_track",
-    "approval_type",
-    "total_investment",
-    "plan_year",
-    "planned_annual_investment",
-    "status",
-    "enrolment_status",
-    "statistics_contact_id",
-    "integrity_flags",
-    "terminated_on",
-    "deregistered_on",
-    "effective_at",
-    "created_at",
-    "updated_at",
+
+def _instant(column: str) -> str:
+    """An ``Instant`` as the API writes it (``lkg.common.http.types``): ISO 8601 in Asia/Shanghai, the
+    microseconds only when there are any, and the offset, +08:00 for every instant since 1991 (instants
+    here are the shared clock's times, never typed in)."""
+    local = f"{column} AT TIME ZONE 'Asia/Shanghai'"
+    return (
+        f"to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE WHEN {column} = date_trunc('second', {column}) THEN '' ELSE to_char({local}, '.US') END "
+        "|| '+08:00'"
+    )
+
+
+#: ProjectOut's fields as SQL, in the schema's order. What PostgreSQL's ``json_build_object`` writes for
+#: a uuid, text, text[], integer, boolean and date is what the schema writes; money (``Yuan``) is the
+#: numeric(18, 2)'s text, and ``above_100m`` is derived as the model's property derives it.
+_PROJECT_FIELDS = {
+    "id": "p.id",
+    "revision": "p.revision",
+    "project_code": "p.project_code",
+    "name": "p.name",
+    "enterprise": "p.enterprise",
+    "category": "p.category",
+    "project_class": "p.project_class",
+    "responsible_unit_id": "p.responsible_unit_id",
+    "responsible_unit_name": "p.responsible_unit_name",
+    "line_id": "p.line_id",
+    "routing_basis": "p.routing_basis",
+    "routing_rule_id": "p.routing_rule_id",
+    "routing_reason": "p.routing_reason",
+    "enterprise_credit_code": "p.enterprise_credit_code",
+    "project_code_warnings": "p.project_code_warnings",
+    "provincial_municipal": "p.provincial_municipal",
+    "fast_track": "p.fast_track",
+    "approval_type": "p.approval_type",
+    "total_investment": "p.total_investment::text",
+    "above_100m": f"p.total_investment >= {int(ONE_HUNDRED_MILLION_YUAN)}",
+    "plan_year": "p.plan_year",
+    "planned_annual_investment": "p.planned_annual_investment::text",
+    "status": "p.status",
+    "enrolment_status": "p.enrolment_status",
+    "statistics_contact_id": "p.statistics_contact_id",
+    "integrity_flags": "p.integrity_flags",
+    "terminated_on": "p.terminated_on",
+    "deregistered_on": "p.deregistered_on",
+    "effective_at": _instant("p.effective_at"),
+    "created_at": _instant("p.created_at"),
+    "updated_at": _instant("p.updated_at"),
+}
+_MILESTONE_FIELDS = {
+    "id": "m.id",
+    "type": "m.type",
+    "label": "m.label",
+    "planned_date": "m.planned_date",
+    "baseline_date": "m.baseline_date",
+    "actual_date": "m.actual_date",
+    "missed_at": _instant("m.missed_at"),
+}
+# A field added to the schemas must be written here too: fail at import rather than answer without it.
+if list(_PROJECT_FIELDS) != list(ProjectOut.model_fields) or list(_MILESTONE_FIELDS) != list(
+    MilestoneOut.model_fields
+):
+    raise RuntimeError("lkg.registry.reads: the SQL JSON no longer matches ProjectOut / MilestoneOut")
+if list(ProjectDetail.model_fields) != [*ProjectOut.model_fields, "milestones"] or list(
+    ProjectPage.model_fields
+) != ["items", "next_cursor"]:
+    raise RuntimeError("lkg.registry.reads: ProjectDetail or ProjectPage changed shape")
+
+
+def _object(fields: dict[str, str]) -> str:
+    return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
+
+
+_PROJECT_JSON = _object(_PROJECT_FIELDS)
+# The milestones in the order of ``service.milestones_of``.
+_DETAIL_JSON = _object(
+    {
+        **_PROJECT_FIELDS,
+        "milestones": f"COALESCE((SELECT json_agg({_object(_MILESTONE_FIELDS)} ORDER BY m.position) "
+        "FROM milestone m WHERE m.project_id = p.id), '[]'::json)",
+    }
 )
-_MILESTONE_COLUMNS = ("id", "type", "label", "planned_date", "baseline_date", "actual_date", "missed_at")
-_PROJECT_SELECT = (
-    "SELECT "
-    + ", ".join(f"p.{c}" for c in _COLUMNS)
-    + f", p.total_investment >= {int(ONE_HUNDRED_MILLION_YUAN)} AS above_100m"
-)
-# The milestones as an array of anonymous records, in the order of ``service.milestones_of``.
 _DETAIL_SELECT = (
-    _PROJECT_SELECT
-    + ", ARRAY(SELECT ROW("
-    + ", ".join(f"m.{c}" for c in _MILESTONE_COLUMNS)
-    + ") FROM milestone m WHERE m.project_id = p.id ORDER BY m.position) AS milestones FROM project p"
+    f"SELECT {_DETAIL_JSON}::text AS body, p.id, p.revision, p.responsible_unit_id, p.line_id FROM project p"
 )
 _BY_ID = _DETAIL_SELECT + " WHERE p.id = $1"
 _BY_CODE = _DETAIL_SELECT + " WHERE p.project_code = $1"
+
+
+#: Per pool, how many pooled connections the read path may hold at once: fewer than the pool keeps, so
+#: 50 concurrent readers queue here instead of opening overflow connections that the pool closes again on
+#: return (each new connection costs a connect and asyncpg's type introspection: measured by
+#: bench/registry.py), and some stay free for the write paths' sessions.
+_SLOTS: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _slots(pool: Any) -> asyncio.Semaphore:
+    slots = _SLOTS.get(pool)
+    if slots is None:
+        slots = _SLOTS[pool] = asyncio.Semaphore(max(1, pool.size() - 2))
+    return slots
 
 
 @asynccontextmanager
 async def connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """The asyncpg connection of one of ``engine``'s pooled connections, for statements that need no
     transaction. Nothing begins one: SQLAlchemy's asyncpg adapter starts a transaction on its own first
-    statement only, so returning the connection to the pool rolls nothing back (no round trip)."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
-
-
-def _detail_dict(row: Any) -> dict[str, Any]:
-    out = dict(row)
-    out["milestones"] = [dict(zip(_MILESTONE_COLUMNS, m, strict=True)) for m in row["milestones"]]
-    return out
+    statement only, so returning the connection to the pool rolls nothing back (no round trip). Taken
+    from the pool directly (a greenlet switch each way, which a new or closed connection needs), not
+    through an ``AsyncConnection``. A connection that failed other than by a PostgreSQL error (a
+    network error, a cancelled statement) is invalidated rather than handed to the next caller."""
+    pool = engine.sync_engine.pool
+    async with _slots(pool):
+        fairy = await greenlet_spawn(pool.connect)
+        try:
+            yield fairy.driver_connection
+        except asyncpg.PostgresError:
+            raise
+        except BaseException as exc:
+            await greenlet_spawn(fairy.invalidate, exc if isinstance(exc, Exception) else None)
+            raise
+        finally:
+            await greenlet_spawn(fairy.close)
 
 
 async def _detail(
@@ -104,8 +177,7 @@ async def _detail(
         raise NotFound(missing, code="project_not_found")
     if not seen.sees_row(row["responsible_unit_id"], row["line_id"]):
         raise NotFound("项目不存在", code="project_not_found")
-    detail = ProjectDetail.model_validate(_detail_dict(row))
-    return row, detail.model_dump_json().encode()
+    return row, row["body"].encode()
 
 
 async def project_json(engine: AsyncEngine, project_id: uuid.UUID, seen: Visibility) -> tuple[Any, bytes]:
@@ -193,7 +265,7 @@ def list_statement(
         bound = f"({params.add(sort_value)}::{cast}, {params.add(id_value)}::uuid)"
         # A row-value comparison lets PostgreSQL walk the (sort, id) index from the position.
         where.append(f"(p.{column}, p.id) {'<' if keyset.descending else '>'} {bound}")
-    sql = _PROJECT_SELECT + " FROM project p"
+    sql = f"SELECT {_PROJECT_JSON}::text AS body, p.{column} AS sort_value, p.id FROM project p"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY p.{column} {direction}, p.id {direction} LIMIT {params.add(page.limit + 1)}"
@@ -225,7 +297,6 @@ async def page_json(
     )
     async with connection(engine) as conn:
         rows: Sequence[Any] = await conn.fetch(sql, *values)
-    column = keyset.sort.key
-    items, next_cursor = build_page(rows, keyset, page, key=lambda r: (r[column], r["id"]))
-    out = ProjectPage.model_validate({"items": [dict(r) for r in items], "next_cursor": next_cursor})
-    return out.model_dump_json().encode()
+    items, next_cursor = build_page(rows, keyset, page, key=lambda r: (r["sort_value"], r["id"]))
+    cursor = b"null" if next_cursor is None else json.dumps(next_cursor).encode()
+    return b'{"items":[' + ",".join(r["body"] for r in items).encode() + b'],"next_cursor":' + cursor + b"}"
