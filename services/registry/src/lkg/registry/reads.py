@@ -45,15 +45,11 @@ from lkg.registry.service import Visibility, ordering
 
 
 def _instant(column: str) -> str:
-    """An ``Instant`` as the API writes it (``lkg.common.http.types``): ISO 8601 in Asia/Shanghai, the
+    """An ``Instant`` as the API writes it (``lkg.common.http.types``: ``isoformat()`` in Asia/Shanghai): the
     microseconds only when there are any, and the offset, +08:00 for every instant since 1991 (instants
     here are the shared clock's times, never typed in)."""
-    local = f"{column} AT TIME ZONE 'Asia/Shanghai'"
-    return (
-        f"to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-        f"|| CASE WHEN {column} = date_trunc('second', {column}) THEN '' ELSE to_char({local}, '.US') END "
-        "|| '+08:00'"
-    )
+    local = f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+    return f"replace({local}, '.000000', '') || '+08:00'"
 
 
 #: ProjectOut's fields as SQL, in the schema's order. What PostgreSQL's ``json_build_object`` writes for
