@@ -507,10 +507,13 @@ async def test_provisional_2027_deadlines_are_recomputed_when_the_official_year_
         "actor": "system",
         "note": "备案证超过办理时限",
     }
-    assert (stalled["details"]["clock_kind"], stalled["details"]["due_at"]) == (
-        "limit",
-        "2027-10-09T00:00:00+08:00",
-    )
+    [listed] = [i for i in overdue.json()["items"] if i["id"] == filing["id"]]
+    [limit_clock] = [c for c in listed["clocks"] if c["kind"] == "limit"]
+    assert stalled["details"] == {
+        "clock_id": limit_clock["id"],
+        "clock_kind": "limit",
+        "due_at": "2027-10-09T00:00:00+08:00",
+    }
     assert [h["action"] for h in history.json()["items"]] == [
         "planned",
         "submit",
