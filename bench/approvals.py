@@ -45,7 +45,9 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
+import pstats
 import statistics
 import tempfile
 import time
@@ -69,6 +71,8 @@ from lkg.common.runtime.service import Platform, ServiceRuntime
 TARGET_EMPTY_SECONDS = 0.010
 TARGET_STALLS = 10_000
 TARGET_STALL_SECONDS = 5.0
+#: How long the run waits for the relay to publish every stall before it reports the run inconsistent.
+EMIT_TIMEOUT_SECONDS = 300.0
 
 NOW = datetime(2020, 6, 1, 9, tzinfo=TZ)
 ITEMS_PER_PLAN = 100
@@ -384,13 +388,31 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
         results["select_due"] = await timed(5, read_due)
 
         base_messages = await stream_count(runtime)
+        profiler = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
+        cpu_started = time.process_time()
+        if profiler:
+            profiler.enable()
         acted = await scan_clocks(runtime, NOW)
+        if profiler:
+            profiler.disable()
         results["scan_seconds"] = time.perf_counter() - started
+        results["scan_cpu_seconds"] = time.process_time() - cpu_started
+        # The relay publishes each batch as soon as it commits, in this process, while the scan goes on:
+        # what it had published when the scan returned, and what was left for it alone.
+        results["published_at_scan_end"] = await stream_count(runtime) - base_messages
         runtime.relay.wake()
-        while await stream_count(runtime) - base_messages < acted:  # noqa: ASYNC110 (polling the stream)
+        give_up = started + EMIT_TIMEOUT_SECONDS
+        while await stream_count(runtime) - base_messages < acted:
+            if time.perf_counter() > give_up:  # a relay that stopped publishing: report it, do not hang
+                print(f"the relay published {await stream_count(runtime) - base_messages:,} of {acted:,}")
+                break
             await asyncio.sleep(0.005)
         results["emit_seconds"] = time.perf_counter() - started
+        results["emit_cpu_seconds"] = time.process_time() - cpu_started
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
         results["acted"] = acted
         results["published"] = await stream_count(runtime) - base_messages
         results["breached"] = await count(
@@ -438,6 +460,16 @@ def report(results: dict) -> None:
         f"scan (found, breached, staged) {scan_s:.2f} s = {scan_s / select_due:.0f}x the SELECT; "
         f"emitted to JetStream {emit_s:.2f} s ({results['acted'] / emit_s:,.0f} stalls/s; the relay's part "
         f"after the scan {emit_s - scan_s:.2f} s)"
+    )
+    at_end = results["published_at_scan_end"]
+    tail = results["acted"] - at_end
+    tail_s = emit_s - scan_s
+    print(
+        f"relay: {at_end:,} published while the scan ran, the other {tail:,} in {tail_s:.2f} s after it "
+        f"({tail / tail_s if tail_s > 0 else float('inf'):,.0f} events/s alone); this process's CPU: scan "
+        f"{results['scan_cpu_seconds']:.2f} s, scan + relay until the last publish "
+        f"{results['emit_cpu_seconds']:.2f} s ({results['emit_cpu_seconds'] / results['acted'] * 1e6:.0f} us "
+        f"a stall)"
     )
     checks = {
         "acted": results["acted"],
@@ -487,6 +519,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="a setting of the embedded PostgreSQL (e.g. shared_buffers=1GB); default: the embedded defaults",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="profile the stall scan (cProfile, this process) and print its top N functions",
     )
     return parser.parse_args(argv)
 
