@@ -217,7 +217,9 @@ async def test_a_commit_in_a_process_whose_relay_stands_by_wakes_the_leader_over
         async with other_db.transaction() as session:
             await stage(session, report())
         await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
-        assert (leader.published_total, standby.published_total) == (1, 0)
+        await until(lambda: _true(leader.published_total == 1), timeout=2.0)  # confirmed and deleted
+        assert standby.published_total == 0
+        assert await bus.outbox_rows() == 0
     finally:
         for task in tasks:
             task.cancel()
@@ -250,6 +252,37 @@ async def test_the_leader_waits_for_acks_when_the_client_limits_pending_publishe
     stream = bus.names.stream("registry")
     last = await bus.js.get_last_msg(stream, report().subject(bus.names.prefix))
     assert last.headers["Nats-Msg-Id"] == str(ids[-1])
+
+
+async def test_acknowledged_rows_are_deleted_a_batch_at_a_time_or_after_the_delete_delay(bus):
+    relay = bus.relay(poll_seconds=3600, batch_size=5, delete_delay=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        await until(lambda: _true(relay.leading), timeout=2.0)
+        for _ in range(3):
+            async with bus.db.transaction() as session:
+                await stage(session, report())
+        await until(lambda: _eq(bus.stream_messages(), 3), timeout=2.0)
+        await asyncio.sleep(0.2)
+        # Published and acknowledged, not yet deleted: the rows wait for a batch (or the delay).
+        assert (await bus.outbox_rows(), relay.published_total) == (3, 0)
+        async with bus.db.transaction() as session:
+            for _ in range(2):
+                await stage(session, report())
+        await until(lambda: _true(relay.published_total == 5), timeout=2.0)
+        assert await bus.outbox_rows() == 0
+        assert await bus.stream_messages() == 5  # the waiting rows were not published again
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # its lock is released before the next leads
+    quick = bus.relay(poll_seconds=3600, delete_delay=0.05)
+    task = asyncio.create_task(quick.run())
+    try:
+        async with bus.db.transaction() as session:
+            await stage(session, report())
+        await until(lambda: _eq(bus.outbox_rows(), 0), timeout=2.0)
+    finally:
+        task.cancel()
 
 
 async def _true(value: bool) -> bool:

@@ -6,7 +6,8 @@
   which JetStream de-duplicates (and the consumers' inboxes would skip anyway).
 * Several replicas can run the relay: one leads (a PostgreSQL advisory lock), the others stand by; the
   leader publishes without waiting for each ack (a pipeline), awaits the acks a batch at a time and deletes
-  the acknowledged rows with one autocommit statement per batch, on plain asyncpg connections.
+  the acknowledged rows with one autocommit statement per batch (or per ``delete_delay`` at a trickle), on
+  plain asyncpg connections.
   :meth:`OutboxRelay.drain` (used when the clock settles, and by tests) claims rows with
   ``FOR UPDATE SKIP LOCKED`` and deletes them in the same transaction instead, so it is safe beside the
   leader.
@@ -175,6 +176,7 @@ class OutboxRelay:
         poll_seconds: float = 5.0,
         publish_timeout: float = 10.0,
         coalesce_seconds: float = 0.002,
+        delete_delay: float = 0.05,
         wall_clock: Callable[[], datetime],
         nc: NATS | None = None,
     ) -> None:
@@ -189,6 +191,7 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
         self.coalesce_seconds = coalesce_seconds
+        self.delete_delay = delete_delay
         self._wall_clock = wall_clock
         self.nc = nc
         #: Core NATS subject (not in any stream) on which standing-by replicas wake the leader.
@@ -325,22 +328,43 @@ class OutboxRelay:
         conn: asyncpg.Connection,
     ) -> None:
         """Await acks of what was published, a batch at a time, in publication order; delete the
-        acknowledged rows with one autocommit statement per batch."""
+        acknowledged rows with one autocommit statement once a batch of them is acknowledged or the oldest
+        has waited ``delete_delay`` seconds. At a trickle (a few events per wake-up) a delete per wake-up
+        was a commit, and a WAL flush, per wake-up; the rows stay in flight (skipped by the select) until
+        deleted, and a crash before the delete only means publishing them again under the same id."""
+        loop = asyncio.get_running_loop()
+        confirmed: list[int] = []
+        by_type: Counter[str] = Counter()
+        delete_at = 0.0
         while True:
-            batch = [await queue.get()]
+            if confirmed:
+                wait = delete_at - loop.time()
+                if wait <= 0 or len(confirmed) >= self.batch_size:
+                    await self._delete_confirmed(conn, confirmed)
+                    for row_id in confirmed:
+                        in_flight.pop(row_id, None)
+                    self._confirmed.set()
+                    self._count_published(by_type)
+                    confirmed, by_type = [], Counter()
+                    await self._maybe_observe_lag()
+                    continue
+                try:
+                    first = await asyncio.wait_for(queue.get(), timeout=wait)
+                except TimeoutError:
+                    continue
+            else:
+                first = await queue.get()
+            batch = [first]
             while not queue.empty() and len(batch) < self.batch_size:
                 batch.append(queue.get_nowait())
             # Any failed or late ack raises: the leader starts over from the table (the rows stay).
             await asyncio.wait_for(
                 asyncio.gather(*(future for _, _, future in batch)), timeout=self.publish_timeout
             )
-            ids = [row_id for row_id, _, _ in batch]
-            await self._delete_confirmed(conn, ids)
-            for row_id in ids:
-                in_flight.pop(row_id, None)
-            self._confirmed.set()
-            self._count_published(Counter(event_type for _, event_type, _ in batch))
-            await self._maybe_observe_lag()
+            if not confirmed:
+                delete_at = loop.time() + self.delete_delay
+            confirmed.extend(row_id for row_id, _, _ in batch)
+            by_type.update(event_type for _, event_type, _ in batch)
 
     async def _delete_confirmed(self, conn: asyncpg.Connection, ids: list[int]) -> None:
         """Delete rows JetStream has acknowledged (the crash test kills a relay here)."""
