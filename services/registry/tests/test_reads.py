@@ -4,6 +4,7 @@ milestones, and the 404s. Against a real PostgreSQL database (its own, migrated)
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import random
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -275,3 +277,34 @@ async def test_detail_matches_and_outside_reach_is_404(db: Database) -> None:
     with pytest.raises(NotFound) as no_code:
         await reads.project_json_by_code(db.engine, "2019-420112-35-03-999999", Visibility(all=True))
     assert no_code.value.detail == "没有此项目代码的项目"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_read_connections_are_reused_bounded_and_closed_with_the_engine(db: Database) -> None:
+    engine = Database(db.url, pool_size=4).engine
+    readers = reads.readers(engine)
+    assert readers.size == 2
+    async with reads.connection(engine) as first:
+        assert await first.fetchval("SELECT 1") == 1
+    async with reads.connection(engine) as again:
+        assert again is first  # taken from the idle list, not opened anew
+    # A PostgreSQL error leaves the connection usable: it goes back; a cancelled statement does not.
+    with pytest.raises(asyncpg.PostgresError):
+        async with reads.connection(engine) as conn:
+            await conn.fetchval("SELECT 1/0")
+    assert readers.idle == [first]
+    held = [reads.connection(engine) for _ in range(2)]
+    opened = [await h.__aenter__() for h in held]
+    third = reads.connection(engine)
+    waiting = asyncio.ensure_future(third.__aenter__())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # at most `size` at once
+    await held[0].__aexit__(None, None, None)
+    assert await waiting is opened[0]
+    await engine.dispose()
+    assert readers.closed and readers.idle == []
+    for h in (held[1], third):
+        await h.__aexit__(None, None, None)
+    assert all(c.is_closed() for c in opened)
+    assert reads.readers(engine) is not readers  # a disposed engine that is used again gets new ones
+    await engine.dispose()
