@@ -240,11 +240,14 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
     statement claims up to :data:`SCAN_BATCH` due clocks in due order through the partial index on
     ``next_at`` (``FOR UPDATE OF approval_clock SKIP LOCKED``, so racing replicas act once per breach), with
     what it needs of their items and plans; each clock is handled under ``clock.at(its next_at)``; the
-    breaches, their events and their history lines are written with one statement each in the same
-    transaction. A warning moves the clock's ``next_at`` to its due time: if that falls within ``until``
-    the batch stops there, commits and selects again, so the breach is handled in due order among the rest.
+    breaches with their history lines (one statement) and their events (:func:`outbox.stage_many`, one
+    statement) are written in the same transaction, whose commit wakes the relay: it publishes a batch
+    while the scan claims the next. A warning moves the clock's ``next_at`` to its due time: if that falls
+    within ``until`` the batch stops there, commits and selects again, so the breach is handled in due order
+    among the rest.
     Row by row the scan cost about a dozen round trips a stall (bench/approvals.py: 17 ms a stall on a
-    loaded machine)."""
+    loaded machine); batched, 10,000 stalls take it about 1.6–3.5 s at 1,000,000 open clocks (load 1.5–5),
+    and the relay's publishing to JetStream (``sync_interval: always``) is the longer part."""
     calendar = runtime.calendar
     share = float(getattr(runtime.settings, "due_soon_share", 0.8))
     handled = await catch_up_loaded_years(runtime)
