@@ -168,7 +168,7 @@ async def test_the_relay_is_woken_by_the_commit_not_by_its_poll(bus):
     relay = bus.relay(poll_seconds=3600)
     task = asyncio.create_task(relay.run())
     try:
-        await asyncio.sleep(0.3)  # listening
+        await until(lambda: _true(relay.leading), timeout=2.0)
         async with bus.db.transaction() as session:
             await stage(session, report())
         await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
