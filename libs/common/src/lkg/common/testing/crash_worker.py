@@ -47,7 +47,7 @@ from nats.aio.msg import Msg
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from lkg.common.clock import TZ, wall_clock_utc
-from lkg.common.db import OUTBOX_NOTIFY_DDL, Database, make_metadata
+from lkg.common.db import Database, make_metadata
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names
 from lkg.common.events.contracts import InvestmentReported
@@ -100,9 +100,7 @@ async def prepare_database(url: str) -> None:
     db = Database(url, pool_size=1)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            for statement in OUTBOX_NOTIFY_DDL:
-                await conn.execute(sa.text(statement))
+            await conn.run_sync(metadata.create_all)  # as deployed: no NOTIFY trigger (outbox_wake)
     finally:
         await db.dispose()
 
