@@ -7,6 +7,7 @@ starting from the breach (DESIGN §5): the same rule the issues service applies 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from typer.testing import CliRunner
 
+from lkg.common.calendar import YearSchedule
 from lkg.common.clock import TZ
 from lkg.common.runtime import shared_time
 from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
@@ -190,6 +192,49 @@ async def test_a_provisional_year_is_a_readiness_warning_until_its_schedule_is_l
         await asyncio.sleep(0.05)
     assert (await timekeeper.client.get("/readyz")).json()["warnings"] == []
     assert not platform.calendar.is_provisional(date(2027, 1, 4))
+
+
+async def _until(predicate, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not reached in time")
+
+
+async def test_calendar_hooks_outlive_a_bad_entry_and_a_failing_hook_and_reach_a_service_started_later(
+    db_factory, nats_url, nats_prefix
+):
+    calls: list[int] = []
+    failed: list[int] = []
+
+    async def on_calendar_loaded(runtime: ServiceRuntime, year: int) -> int:
+        calls.append(year)
+        if year == 2027 and not failed:
+            failed.append(year)
+            raise RuntimeError("the service's recompute failed")
+        return 0
+
+    spec = dataclasses.replace(TIMEKEEPER, on_calendar_loaded=on_calendar_loaded)
+    prefix = f"{nats_prefix}k{next(_systems)}"
+    later = YearSchedule(year=2028, holidays=[date(2028, 1, 1)], source="test").model_dump_json().encode()
+    deployment = {"db_factory": db_factory, "nats_url": nats_url, "prefix": prefix, "specs": [spec]}
+    async with running_system(**deployment) as system:
+        kv = await shared_time.calendar_bucket(system.platform.js, system.platform.names)
+        await kv.put("year.2031", b"{not a schedule")
+        await kv.put("year.2027", (REPO / "docs" / "calendar-2027.example.json").read_bytes())
+        await kv.put("year.2028", later)
+        await _until(lambda: 2028 in calls)
+        assert failed == [2027] and 2031 not in calls
+        assert system.platform.calendar.year_kind(2028) == "loaded"
+
+    # The next start on the same NATS (years loaded while the service was down, or delivered before it
+    # was attached): both loaded years reach it once it runs, the bad entry stays out.
+    calls.clear()
+    async with running_system(**deployment) as system:
+        await _until(lambda: {2027, 2028} <= set(calls))
+        assert 2031 not in calls
+        assert {system.platform.calendar.year_kind(y) for y in (2027, 2028)} == {"loaded"}
 
 
 async def test_lkg_clock_advance_moves_the_deployment_and_waits_for_it(timekeeper):

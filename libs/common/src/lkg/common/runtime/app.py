@@ -78,7 +78,7 @@ def build_app(
                     consumer_options=consumer_options,
                 )
                 await runtime.start()
-                platform.runtimes[spec.name] = runtime
+                platform.attach(runtime)
                 if spec.reach_resolver is not None:
                     app.state.reach_resolvers[spec.name] = spec.reach_resolver(runtime)
             log.info(

@@ -108,22 +108,59 @@ class Platform:
             self._tasks.append(asyncio.create_task(shared_time.follow(clock_kv, self.clock), name="clock"))
 
     async def _load_calendar(self, kv) -> None:
-        with contextlib.suppress(Exception):
-            for key in await kv.keys():
-                if key.startswith("year."):
-                    self.calendar.load(YearSchedule.model_validate_json((await kv.get(key)).value))
+        try:
+            keys = await kv.keys()
+        except Exception:  # nats-py raises NoKeysError for an empty bucket
+            return
+        for key in keys:
+            if not key.startswith("year."):
+                continue
+            try:
+                self.calendar.load(YearSchedule.model_validate_json((await kv.get(key)).value))
+            except Exception as exc:  # one bad entry must not hide the years after it
+                log.error("calendar.invalid_schedule", key=key, error=str(exc))
 
     async def _follow_calendar(self, kv) -> None:
         watcher = await kv.watch("year.*")
         async for entry in watcher:
             if entry is None or not entry.value:
                 continue
-            schedule = YearSchedule.model_validate_json(entry.value)
+            try:
+                schedule = YearSchedule.model_validate_json(entry.value)
+            except ValueError as exc:  # a bad entry must not stop the watch for the years after it
+                log.error("calendar.invalid_schedule", key=entry.key, error=str(exc))
+                continue
             self.calendar.load(schedule)
             log.info("calendar.loaded", year=schedule.year, source=schedule.source)
-            for runtime in self.runtimes.values():
-                if runtime.spec.on_calendar_loaded is not None:
-                    await runtime.spec.on_calendar_loaded(runtime, schedule.year)
+            for runtime in list(self.runtimes.values()):
+                await self._calendar_loaded(runtime, schedule.year)
+
+    async def _calendar_loaded(self, runtime: ServiceRuntime, year: int) -> None:
+        """Tell one service that ``year``'s official schedule is loaded. A failing hook is logged and the
+        others still run: the watcher must keep watching (loading the year again retries it)."""
+        hook = runtime.spec.on_calendar_loaded
+        if hook is None:
+            return
+        try:
+            await hook(runtime, year)
+        except Exception as exc:
+            log.error("calendar.hook_failed", service=runtime.spec.name, year=year, error=repr(exc))
+
+    def attach(self, runtime: ServiceRuntime) -> None:
+        """Register a started service. Years loaded before it was here (delivered while it started, or
+        loaded while it was down) are handed to its ``on_calendar_loaded`` once, in the background: its
+        provisional deadlines on those years are recomputed without waiting for the year to be loaded
+        again. The hooks are idempotent, so a year the watcher also delivers is only done twice."""
+        self.runtimes[runtime.spec.name] = runtime
+        years = sorted(y for y in self.calendar.official_years() if self.calendar.year_kind(y) == "loaded")
+        if runtime.spec.on_calendar_loaded is None or not years:
+            return
+
+        async def catch_up() -> None:
+            for year in years:
+                await self._calendar_loaded(runtime, year)
+
+        self._tasks.append(asyncio.create_task(catch_up(), name=f"calendar-catch-up-{runtime.spec.name}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
