@@ -198,6 +198,17 @@ _CLAIM = (
     ApprovalPlan.project_name,
 )
 
+#: Up to a batch of due clocks, in due order, locked (others skip them), with their items and plans.
+_CLAIM_DUE = (
+    sa.select(*_CLAIM)
+    .join(ApprovalItem, ApprovalItem.id == ApprovalClock.item_id)
+    .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
+    .where(ApprovalClock.next_at <= sa.bindparam("until"))
+    .order_by(ApprovalClock.next_at, ApprovalClock.id)
+    .limit(sa.bindparam("batch"))
+    .with_for_update(of=ApprovalClock, skip_locked=True)
+)
+
 #: Every breach of a batch and its history line in one statement (the clocks are locked by the claim): the
 #: columns as arrays, unnested once, the UPDATE in a data-modifying CTE and the lines inserted in the
 #: batch's order (one round trip and one statement to plan, where it was two).
@@ -264,17 +275,10 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
 
     while True:
         async with runtime.db.transaction() as session:
-            claimed = (
-                await session.execute(
-                    sa.select(*_CLAIM)
-                    .join(ApprovalItem, ApprovalItem.id == ApprovalClock.item_id)
-                    .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
-                    .where(ApprovalClock.next_at <= until)
-                    .order_by(ApprovalClock.next_at, ApprovalClock.id)
-                    .limit(SCAN_BATCH)
-                    .with_for_update(of=ApprovalClock, skip_locked=True)
-                )
-            ).all()
+            # On the transaction's connection, not through the ORM session: plain rows of columns, without
+            # the ORM's result machinery (nothing here is an entity).
+            conn = await session.connection()
+            claimed = (await conn.execute(_CLAIM_DUE, {"until": until, "batch": SCAN_BATCH})).all()
             if not claimed:
                 return handled
             events: list[Event] = []
