@@ -161,6 +161,18 @@ def _headers(envelope: Envelope) -> dict[str, str]:
     return headers
 
 
+async def _acknowledged(futures: list[asyncio.Future], timeout: float) -> None:
+    """Wait until JetStream has acknowledged every publish of ``futures``; raise the first failure, or
+    TimeoutError after ``timeout`` seconds. ``asyncio.wait`` rather than ``wait_for(gather(...))``:
+    cancelling a gather of plain futures (the relay stopping mid-wait) leaves it holding a CancelledError
+    nobody retrieves, which asyncio reports as an error on every stop."""
+    _, pending = await asyncio.wait(futures, timeout=timeout)
+    if pending:
+        raise TimeoutError(f"{len(pending)} of {len(futures)} publishes not acknowledged in {timeout} s")
+    for future in futures:
+        future.result()
+
+
 class OutboxRelay:
     """Publishes a service's committed outbox rows to JetStream."""
 
@@ -358,9 +370,7 @@ class OutboxRelay:
             while not queue.empty() and len(batch) < self.batch_size:
                 batch.append(queue.get_nowait())
             # Any failed or late ack raises: the leader starts over from the table (the rows stay).
-            await asyncio.wait_for(
-                asyncio.gather(*(future for _, _, future in batch)), timeout=self.publish_timeout
-            )
+            await _acknowledged([future for _, _, future in batch], self.publish_timeout)
             if not confirmed:
                 delete_at = loop.time() + self.delete_delay
             confirmed.extend(row_id for row_id, _, _ in batch)
@@ -455,7 +465,7 @@ class OutboxRelay:
                 for row in rows
             ]
             # Any failure raises and rolls back: the rows stay and are published again (same Nats-Msg-Id).
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout)
+            await _acknowledged(futures, self.publish_timeout)
             await session.execute(_DELETE_CONFIRMED, {"ids": [row.id for row in rows]})
         self._count_published(Counter(row.event_type for row in rows))
         return len(rows)
