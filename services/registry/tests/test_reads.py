@@ -12,12 +12,14 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
-from lkg.common.clock import TZ
+from lkg.common.auth import Principal, Role
+from lkg.common.clock import TZ, SimulatedClock
 from lkg.common.db import Database, migrate
 from lkg.common.events.contracts import (
     ApprovalType,
@@ -30,8 +32,9 @@ from lkg.common.events.contracts import (
 )
 from lkg.common.http.pagination import PageParams, encode_cursor
 from lkg.common.http.problems import InvalidCursor, NotFound
-from lkg.registry import reads, service
+from lkg.registry import access, reads, service
 from lkg.registry.models import Milestone, Project
+from lkg.registry.org.document import default_document, line_key, org_id
 from lkg.registry.schemas import (
     MilestoneOut,
     ProjectDetail,
@@ -308,3 +311,38 @@ async def test_read_connections_are_reused_bounded_and_closed_with_the_engine(db
     assert all(c.is_closed() for c in opened)
     assert reads.readers(engine) is not readers  # a disposed engine that is used again gets new ones
     await engine.dispose()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_read_visibility_is_the_sessions_visibility(db_factory) -> None:
+    """A line leader's reach, from the 2020 directory, as the read path and the ORM path resolve it."""
+    url = await db_factory.fresh("registry", lambda u: migrate("lkg.registry:migrations", u))
+    database = Database(url, pool_size=3)
+    try:
+        clock = SimulatedClock(START)
+        async with database.transaction() as session:
+            await service.load_org_document(session, clock, default_document(), actor="t", reason="t")
+        runtime = SimpleNamespace(db=database)  # read_visibility uses the runtime's database only
+        leader = _principal(str(org_id("person.guo_xiaoping")), Role.LINE_LEADER)
+        for principal in (
+            leader,
+            _principal("not-a-uuid", Role.LINE_LEADER),
+            _principal("x", Role.TOP_LEADER),
+        ):
+            async with database.sessions() as session:
+                expected = await access.visibility(session, principal, TODAY)
+            assert await access.read_visibility(runtime, principal, TODAY) == expected
+            assert await access.read_visibility(runtime, principal, TODAY) == expected  # cached
+        seen = await access.read_visibility(runtime, leader, TODAY)
+        assert not seen.all and seen.lines == {org_id(line_key(6))}
+    finally:
+        await database.dispose()
+
+
+START = datetime(2020, 5, 1, 9, tzinfo=TZ)
+
+
+def _principal(person: str, role: Role) -> Principal:
+    return Principal(
+        subject=person, kind="person", person_id=person, client_id=None, name="t", roles=frozenset({role})
+    )

@@ -96,16 +96,6 @@ def _out(project: Project) -> ProjectOut:
     return ProjectOut.model_validate(project, from_attributes=True)
 
 
-async def _detail(session: AsyncSession, project: Project) -> ProjectDetail:
-    milestones = await service.milestones_of(session, project.id)
-    return ProjectDetail.model_validate(
-        {
-            **_out(project).model_dump(),
-            "milestones": [MilestoneOut.model_validate(m, from_attributes=True) for m in milestones],
-        }
-    )
-
-
 def _check(if_match: str | None, project: Project) -> int | None:
     """Actions take an optional If-Match: when given, a stale one is 412 and nothing changes."""
     if if_match is None:
