@@ -257,7 +257,7 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
     within ``until`` the batch stops there, commits and selects again, so the breach is handled in due order
     among the rest.
     Row by row the scan cost about a dozen round trips a stall (bench/approvals.py: 17 ms a stall on a
-    loaded machine); batched, 10,000 stalls take it about 1.6–3.5 s at 1,000,000 open clocks (load 1.5–5),
+    loaded machine); batched, 10,000 stalls take it about 1.6–3.2 s at 1,000,000 open clocks (load 1.5–5),
     and the relay's publishing to JetStream (``sync_interval: always``) is the longer part."""
     calendar = runtime.calendar
     share = float(getattr(runtime.settings, "due_soon_share", 0.8))
