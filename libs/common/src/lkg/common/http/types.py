@@ -42,12 +42,26 @@ Yuan = Annotated[
 ]
 
 
+#: A character that is not whitespace as ``str.strip`` sees it (ASCII space, NBSP, the Unicode spaces) and
+#: not a control character. Written out instead of ``\S``: Python's, Rust's (pydantic's validator) and
+#: ECMA's (the OpenAPI reader's) ideas of whitespace differ at the edges (U+0085, U+FEFF).
+_VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+
 #: One line of text a person typed (a name, a unit): trimmed, not empty, no control characters (PostgreSQL
-#: refuses NUL in text, and a name has no use for the others).
+#: refuses NUL in text, and a name has no use for the others). The pattern asks for one visible character,
+#: so a client reading the schema knows that " " is no name (it would be empty once trimmed).
 Text = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=200,
+        pattern=rf"^{_LINE_CHAR}*{_VISIBLE}{_LINE_CHAR}*$",
+    ),
 ]
+
+_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 #: Free text over several lines (a description, a handling opinion): no NUL or other control characters
 #: but tab and line breaks.
@@ -57,6 +71,6 @@ LongText = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=10_000,
-        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$",
+        pattern=rf"^{_TEXT_CHAR}*{_VISIBLE}{_TEXT_CHAR}*$",
     ),
 ]
