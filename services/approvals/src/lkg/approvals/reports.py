@@ -7,12 +7,9 @@ history, which is append-only, so a week rendered twice (or rendered late) gives
 
 from __future__ import annotations
 
-import io
-import re
 import uuid
-import zipfile
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +24,7 @@ from lkg.common.calendar import WorkingCalendar, local_date
 from lkg.common.clock import TZ
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.common.http.problems import Conflict
+from lkg.common.xlsx import save_reproducible
 
 IN_PROGRESS = ("submitted", "accepted", "supplement_requested", "resubmitted")
 
@@ -408,36 +406,5 @@ def weekly_report_xlsx(report: schemas.WeeklyReport) -> bytes:
                 *cells,
             ]
         )
-    # The report's own instant, not the wall clock: openpyxl writes the core properties as UTC ("Z") and
-    # stamps ``modified`` with the wall clock on save, so ``modified`` is set again in the saved bytes.
-    utc = report.as_of.astimezone(UTC).replace(tzinfo=None)
-    wb.properties.created = utc
-    wb.properties.modified = utc
-    wb.properties.creator = "LKG 临空港重大产业项目落地建设在线"
-    raw = io.BytesIO()
-    wb.save(raw)
-    return _fixed_zip_times(raw.getvalue(), report.as_of.astimezone(TZ), utc)
-
-
-_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
-
-
-def _fixed_zip_times(data: bytes, when: datetime, utc: datetime) -> bytes:
-    """Zip entry times (local ``when``) and the document's modified time (``utc``) fixed, as the registry's
-    plan workbook does: the bytes depend on the report (its rows and its ``as_of``) only, not on when it was
-    rendered."""
-    stamp = utc.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            fixed = zipfile.ZipInfo(
-                info.filename, date_time=(when.year, when.month, when.day, when.hour, when.minute, 0)
-            )
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = info.external_attr
-            content = source.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
-            target.writestr(fixed, content)
-    return out.getvalue()
+    # Dated as of the report, not the wall clock: the same week rendered twice is the same file.
+    return save_reproducible(wb, report.as_of)
