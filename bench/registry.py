@@ -35,7 +35,6 @@ How (the method of ``bench/http.py``):
     .venv/bin/python -P bench/registry.py --projects 20000 --duration 3 --runs 1   # a quick look
     .venv/bin/python -P bench/registry.py --scenarios get --profile /tmp/get.txt   # py-spy, collapsed
     PYTHONPATH=DIR .venv/bin/python -P bench/registry.py --app-factory mod:create_app  # a candidate change
-    .venv/bin/python -P bench/registry.py --app-factory _gc_frozen_registry:create_app  # gc.freeze() first
 
 Exit status: 0 whether the targets are met or not (MET/MISSED is printed); 1 when the run itself failed;
 2 when wrk or taskset is missing and cannot be installed.

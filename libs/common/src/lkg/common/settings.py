@@ -53,6 +53,13 @@ class ServiceSettings(BaseSettings):
     # HTTP.
     max_body_bytes: int = 1 * 1024 * 1024
 
+    # Runtime.
+    #: Move the objects built at start-up (routes, schemas, mappers: they live as long as the process) out
+    #: of the garbage collector's reach once the services have started (``gc.freeze()``): a full collection
+    #: otherwise walks all of them and stalls every request in flight (bench/registry.py: pauses of 81 ms
+    #: median before, 3 ms after; list p99 130 → 78 ms). Off where one process builds many apps (tests).
+    gc_freeze_after_start: bool = True
+
     # Event bus.
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 5.0

@@ -4,6 +4,7 @@ Events go over NATS in both shapes; routes are checked for collisions by the HTT
 services claiming one path fail at start.
 """
 
+import gc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -87,6 +88,9 @@ def build_app(
                 clock=settings.clock,
                 now=platform.clock.now().isoformat(),
             )
+            if settings.gc_freeze_after_start:
+                gc.collect()
+                gc.freeze()
             yield
         finally:
             for runtime in reversed(list(platform.runtimes.values())):

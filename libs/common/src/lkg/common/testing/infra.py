@@ -48,6 +48,14 @@ from lkg.common.runtime.embedded import EmbeddedStack
 ENV_DATABASE_URL = "LKG_TEST_DATABASE_URL"
 ENV_NATS_URL = "LKG_TEST_NATS_URL"
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One test process builds many apps: none may freeze its heap (ServiceSettings.gc_freeze_after_start),
+    # or every earlier app's cyclic garbage would stay for the rest of the session. Subprocesses a test
+    # starts (``lkg run``) inherit it; they are short-lived.
+    os.environ.setdefault("LKG_GC_FREEZE_AFTER_START", "false")
+
+
 #: Test data is thrown away, so the embedded PostgreSQL trades durability for speed: with ``wal_level``
 #: minimal a CREATE DATABASE from a template takes ~0.05 s instead of ~0.3 s (PostgreSQL 18, measured).
 #: Every service of a scenario test holds a connection pool, hence more connections than the default 100.
