@@ -45,6 +45,7 @@ def _export_row(**overrides: Any) -> ExportRow:
         "line": "第二线（李丽）",
         "routing_reason": "按责任单位",
         "status": "active",
+        "stage": "approval",
     }
     return ExportRow(**{**values, **overrides})
 

@@ -528,6 +528,7 @@ def router() -> APIRouter:
                 month=body.month,
                 amount=body.amount,
                 unit_id=body.reported_by_unit_id,
+                actor=principal.key,
             )
             return _created(InvestmentReportOut.model_validate(report, from_attributes=True))
 

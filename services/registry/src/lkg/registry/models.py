@@ -39,6 +39,8 @@ class Project(Base):
         sa.Index("ix_project_name_id", "name", "id"),
         sa.Index("ix_project_total_investment_id", "total_investment", "id"),
         sa.Index("ix_project_line_id", "line_id"),
+        # ``stage=`` with the default order (registration): the filtered page walks (stage, created_at, id).
+        sa.Index("ix_project_stage_created_at_id", "stage", "created_at", "id"),
         sa.Index("ix_project_responsible_unit_id", "responsible_unit_id"),
     )
 
@@ -62,6 +64,10 @@ class Project(Base):
     plan_year: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     planned_annual_investment: Mapped[Decimal] = mapped_column(sa.Numeric(18, 2), nullable=False)
     status: Mapped[str] = mapped_column(sa.Text, nullable=False, default="active")
+    #: 阶段, derived from the milestones and investment reports (:mod:`lkg.registry.stage`), never typed in.
+    stage: Mapped[str] = mapped_column(
+        sa.Text, nullable=False, default="preliminary", server_default="preliminary"
+    )
     enrolment_status: Mapped[str] = mapped_column(sa.Text, nullable=False, default="pending")
     statistics_contact_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
     integrity_flags: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), nullable=False, default=list)

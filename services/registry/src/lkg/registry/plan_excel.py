@@ -9,7 +9,8 @@ by their header, so a district may reorder them or add its own (ignored). Money 
 thousand yuan), as the plan and the bulletins show it (DESIGN §3); the API keeps yuan, so 1.5 万元 is
 15000.00 yuan and a 万元 amount may have at most 6 decimals (exact to the fen). 亿元以上, the line and the
 routing basis are exported for reading and never imported: the first is derived from total investment,
-the others from the routing rules (policy §一(一)).
+the others from the routing rules (policy §一(一)); so is the stage (阶段), derived from the milestones
+achieved and the investment reported (:mod:`lkg.registry.stage`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from lkg.common.http.problems import DomainError
 from lkg.common.http.types import Text
 from lkg.common.xlsx import save_reproducible
 from lkg.registry.projectcode import check_project_code
+from lkg.registry.stage import STAGE_LABELS, ProjectStage
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: What an upload may say it is: the workbook's own type, or plain bytes (what many HTTP clients send for
@@ -124,6 +126,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("line", "包保线", 18, read_only=True),
     Column("routing_reason", "分线依据", 40, read_only=True),
     Column("status", "状态", 8, read_only=True),
+    Column("stage", "阶段", 10, read_only=True),
 )
 BY_HEADER = {c.header: c for c in COLUMNS}
 
@@ -502,6 +505,7 @@ class ExportRow:
     line: str | None
     routing_reason: str
     status: str
+    stage: str
 
 
 def _yuan_to_wan(yuan: Decimal) -> float:
@@ -532,6 +536,7 @@ def _values(seq: int, row: ExportRow) -> list[Any]:
         "line": row.line or "待分线",
         "routing_reason": row.routing_reason,
         "status": STATUS_LABELS[ProjectStatus(row.status)],
+        "stage": STAGE_LABELS[ProjectStage(row.stage)],
     }
     for kind in MILESTONE_HEADERS:
         by_key[f"milestone.{kind.value}"] = row.milestones.get(kind)
@@ -602,6 +607,7 @@ _NOTES = {
     "line": "由分线规则确定，导入时忽略",
     "routing_reason": "由分线规则确定，导入时忽略",
     "status": "导入时忽略；已解约、已销号的项目不能通过导入修改",
+    "stage": "由已完成节点和投资上报推导（前期、审批、开工、投资、竣工、达产达效），导入时忽略",
 }
 for _kind, _header in MILESTONE_HEADERS.items():
     _NOTES[f"milestone.{_kind.value}"] = "计划日期，如 2020-06-30；空=不设（已有节点不变）"

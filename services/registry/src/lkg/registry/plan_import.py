@@ -349,6 +349,7 @@ async def export_rows(
             line=lines[p.line_id].name if p.line_id in lines else None,
             routing_reason=p.routing_reason,
             status=p.status,
+            stage=p.stage,
         )
         for p in projects
     ]

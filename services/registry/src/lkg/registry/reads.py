@@ -80,6 +80,7 @@ _PROJECT_FIELDS = {
     "plan_year": "p.plan_year",
     "planned_annual_investment": "p.planned_annual_investment::text",
     "status": "p.status",
+    "stage": "p.stage",
     "enrolment_status": "p.enrolment_status",
     "statistics_contact_id": "p.statistics_contact_id",
     "integrity_flags": "p.integrity_flags",
@@ -277,6 +278,8 @@ def list_statement(
     if f.above_100m is not None:
         big = f"p.total_investment >= {params.add(ONE_HUNDRED_MILLION_YUAN)}::numeric"
         where.append(big if f.above_100m else f"NOT ({big})")
+    if f.stage is not None:
+        where.append(f"p.stage = {params.add(f.stage.value)}")
     if f.q:
         where.append(f"p.name LIKE '%' || {params.add(_escape_like(f.q))}::text || '%' ESCAPE '/'")
     if f.overdue_milestones:

@@ -17,6 +17,7 @@ from lkg.common.events.contracts import (
     MilestoneType,
     ProjectCategory,
     ProjectClass,
+    ProjectStage,
     ProjectStatus,
     RoutingBasis,
     TerminationCause,
@@ -94,6 +95,14 @@ class ProjectUpdate(BaseModel):
     reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 
+#: 阶段 as the API documents it (the rule: :mod:`lkg.registry.stage`).
+STAGE_DESCRIPTION = (
+    "阶段（由已完成节点和投资上报推导，不可填写）：preliminary 前期、approval 审批、construction 开工、"
+    "investment 投资、completion 竣工、full_production 达产达效 / stage, derived from the milestones "
+    "achieved and the investment reported"
+)
+
+
 class ProjectOut(BaseModel):
     """项目 / a project as the registry holds it."""
 
@@ -124,6 +133,7 @@ class ProjectOut(BaseModel):
     plan_year: int
     planned_annual_investment: Yuan
     status: ProjectStatus
+    stage: ProjectStage = Field(description=STAGE_DESCRIPTION)
     enrolment_status: EnrolmentStatus
     statistics_contact_id: UUID | None
     integrity_flags: list[IntegrityFlag]
@@ -167,6 +177,11 @@ class ProjectFilters(BaseModel):
     provincial_municipal: bool | None = None
     fast_track: bool | None = None
     above_100m: bool | None = None
+    stage: ProjectStage | None = Field(
+        default=None,
+        description="阶段：preliminary 前期、approval 审批、construction 开工、investment 投资、"
+        "completion 竣工、full_production 达产达效 / stage",
+    )
     overdue_milestones: bool | None = Field(
         default=None, description="有逾期未完成节点 / has overdue milestones"
     )

@@ -34,6 +34,7 @@ from lkg.common.events.contracts import (
     ProjectChanged,
     ProjectRegistered,
     ProjectSnapshot,
+    ProjectStage,
     ProjectStatus,
     ProjectTerminated,
     RoutingBasis,
@@ -56,6 +57,7 @@ from lkg.registry.org import service as org
 from lkg.registry.projectcode import check_project_code
 from lkg.registry.routing import Route, route
 from lkg.registry.schemas import MilestonePlan, ProjectCreate, ProjectFilters, ProjectSort, ProjectUpdate
+from lkg.registry.stage import derive_stage, refresh_stage
 
 BY_CREATED = Keyset(sort=Project.created_at, id=Project.id, name="created")
 BY_UPDATED = Keyset(sort=Project.updated_at, id=Project.id, name="updated")
@@ -157,6 +159,7 @@ def snapshot(project: Project, milestones: Sequence[Milestone] = ()) -> ProjectS
         statistics_contact_id=project.statistics_contact_id,
         integrity_flags=tuple(IntegrityFlag(f) for f in project.integrity_flags),
         status=project.status,
+        stage=ProjectStage(project.stage),
         effective_at=project.effective_at,
     )
 
@@ -403,6 +406,8 @@ async def register_project(
         project_code_warnings=warnings,
         responsible_unit_name=unit_name,
         status=ProjectStatus.ACTIVE.value,
+        # No investment is reported before a project is registered: its stage is its achieved milestones'.
+        stage=derive_stage((m.type for m in data.milestones if m.actual_date), invested=False).value,
         enrolment_status=EnrolmentStatus.PENDING.value,
         integrity_flags=[],
         effective_at=now,
@@ -487,6 +492,9 @@ def _filtered(stmt: sa.Select, filters: ProjectFilters, today: date) -> sa.Selec
         stmt = stmt.where(big if filters.above_100m else ~big)
     if filters.q:
         stmt = stmt.where(Project.name.contains(filters.q, autoescape=True))
+    if filters.stage is not None:
+        # The stored stage (kept by the use cases; tests check it against ``stage_condition``).
+        stmt = stmt.where(Project.stage == filters.stage.value)
     if filters.overdue_milestones:
         overdue = (
             sa.select(Milestone.id)
@@ -632,6 +640,8 @@ async def add_milestone(
     session.add(milestone)
     await session.flush()
     key = f"milestones.{milestone.id}"
+    # A milestone added with its actual date may move the project on.
+    moved = await refresh_stage(session, project)
     await _bump(
         session,
         clock,
@@ -639,7 +649,7 @@ async def add_milestone(
         action="milestone_added",
         actor=actor,
         reason=reason,
-        changes={key: (None, plan.planned_date)},
+        changes={key: (None, plan.planned_date), **moved},
     )
     return milestone
 
@@ -692,13 +702,14 @@ async def record_actual(
     before = milestone.actual_date
     milestone.actual_date = actual_date
     milestone.missed_due_at = None
+    moved = await refresh_stage(session, project)
     await _bump(
         session,
         clock,
         project,
         action="milestone_achieved",
         actor=actor,
-        changes={f"milestones.{milestone.id}.actual_date": (before, actual_date)},
+        changes={f"milestones.{milestone.id}.actual_date": (before, actual_date), **moved},
     )
     await stage(
         session,
@@ -773,8 +784,11 @@ async def report_investment(
     month: int,
     amount: Decimal,
     unit_id: uuid.UUID,
+    actor: str = "system",
 ) -> InvestmentReport:
-    """投资完成情况: the month's amount; year-to-date is the sum of the year's current reports."""
+    """投资完成情况: the month's amount; year-to-date is the sum of the year's current reports. A report
+    that moves the project's stage (the first amount above 0 after 开工, or a correction to 0) is also a
+    change of the project: ``project.changed`` before ``investment.reported``."""
     project = await get_project(session, project_id)
     previous = (
         await session.execute(
@@ -812,6 +826,9 @@ async def report_investment(
     )
     session.add(report)
     await session.flush()
+    moved = await refresh_stage(session, project)
+    if moved:
+        await _bump(session, clock, project, action="investment_reported", actor=actor, changes=moved)
     await stage(
         session,
         InvestmentReported(

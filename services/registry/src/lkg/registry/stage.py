@@ -16,28 +16,35 @@ stage               阶段     when
 
 Each row is checked from the top: a project is in the furthest stage it has reached, even when an earlier
 step was not recorded (a completed project whose 开工 date nobody entered is still ``completion``). The
-same rule exists twice, as :func:`derive_stage` for one loaded project and as :func:`stage_condition` for a
-list filter in SQL; ``tests`` checks that they agree.
+same rule exists twice, as :func:`derive_stage` for one loaded project and as :func:`stage_condition` in
+SQL; ``tests`` checks that they agree.
+
+The stage is stored (``project.stage``, indexed for the list's ``stage=`` filter): every use case that
+records an actual date or an investment report calls :func:`refresh_stage`, and a change of stage is a
+change of the project (revision, history, ``project.changed``). :func:`stage_updates` sets it for every
+project at once from :func:`stage_condition` (the migration that added the column backfills with it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.events.contracts import MilestoneType
+# The stages are part of the project snapshot's contract (``ProjectSnapshot.stage``), so the enum lives
+# with the contracts; the rule that picks one is here.
+from lkg.common.events.contracts import MilestoneType, ProjectStage
 from lkg.registry.models import InvestmentReport, Milestone, Project
 
-
-class ProjectStage(StrEnum):
-    PRELIMINARY = "preliminary"
-    APPROVAL = "approval"
-    CONSTRUCTION = "construction"
-    INVESTMENT = "investment"
-    COMPLETION = "completion"
-    FULL_PRODUCTION = "full_production"
+__all__ = [
+    "STAGE_LABELS",
+    "ProjectStage",
+    "derive_stage",
+    "refresh_stage",
+    "stage_condition",
+    "stage_updates",
+]
 
 
 STAGE_LABELS = {
@@ -105,3 +112,37 @@ def stage_condition(stage: ProjectStage) -> sa.ColumnElement[bool]:
         case ProjectStage.PRELIMINARY:
             return sa.and_(~production, ~completed, ~started, ~committed)
     raise ValueError(stage)
+
+
+def stage_updates() -> list[sa.Update]:
+    """One ``UPDATE project SET stage = ...`` per stage, each over the projects :func:`stage_condition`
+    puts there (and not there already): run together they make every stored stage the rule's."""
+    return [
+        sa.update(Project).where(stage_condition(s), Project.stage != s.value).values(stage=s.value)
+        for s in ProjectStage
+    ]
+
+
+async def refresh_stage(session: AsyncSession, project: Project) -> dict[str, tuple[str, str]]:
+    """Set ``project.stage`` from its rows (pending changes flushed first); ``{"stage": (before, after)}``
+    when it changed (for the change history and ``project.changed``), else ``{}``."""
+    await session.flush()
+    achieved = await session.execute(
+        sa.select(Milestone.type).where(
+            Milestone.project_id == project.id, Milestone.actual_date.is_not(None)
+        )
+    )
+    invested = await session.scalar(
+        sa.select(
+            sa.exists().where(
+                InvestmentReport.project_id == project.id,
+                InvestmentReport.amount > 0,
+                InvestmentReport.superseded.is_(False),
+            )
+        )
+    )
+    stage = derive_stage(achieved.scalars(), invested=bool(invested)).value
+    if project.stage == stage:
+        return {}
+    before, project.stage = project.stage, stage
+    return {"stage": (before, stage)}

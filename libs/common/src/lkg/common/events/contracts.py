@@ -182,6 +182,20 @@ class ProjectStatus(StrEnum):
     DEREGISTERED = "deregistered"
 
 
+class ProjectStage(StrEnum):
+    """A project's stage in its life cycle (阶段, DESIGN §2), derived by the registry from the milestones
+    achieved and the investment reported, never typed in (the rule: ``lkg.registry.stage``):
+    ``preliminary`` 前期; ``approval`` 审批; ``construction`` 开工; ``investment`` 投资; ``completion``
+    竣工; ``full_production`` 达产达效."""
+
+    PRELIMINARY = "preliminary"
+    APPROVAL = "approval"
+    CONSTRUCTION = "construction"
+    INVESTMENT = "investment"
+    COMPLETION = "completion"
+    FULL_PRODUCTION = "full_production"
+
+
 class MilestoneType(StrEnum):
     """Non-approval steps the plan dates for each project (节点, §三(一)). Approvals such as 安评 and 环评 are
     approval items of the approvals service, never milestones.
@@ -483,6 +497,10 @@ class ProjectSnapshot(ContractModel):
     """The person (统计联系人) the statistics bureau works with for this project (§三(四))."""
     integrity_flags: tuple[IntegrityFlag, ...] = ()
     status: ProjectStatus = ProjectStatus.ACTIVE
+    stage: ProjectStage = ProjectStage.PRELIMINARY
+    """阶段, derived from the milestones achieved and the investment reported. A snapshot published before
+    the registry kept the stage has none and reads as ``preliminary``; the project's next change carries
+    the real one."""
     effective_at: AwareDatetime
     """The shared clock's time of the change this snapshot reflects."""
 
