@@ -102,16 +102,7 @@ async def stage(
         correlation_id=correlation_id or logmod.correlation_id.get(),
         causation_id=causation_id or current_causation_id.get(),
     )
-    await session.execute(
-        _INSERT,
-        {
-            "event_id": envelope.event_id,
-            "subject": envelope.subject(),
-            "event_type": envelope.type,
-            "body": envelope.to_bytes(),
-            "headers": _headers(envelope),
-        },
-    )
+    await session.execute(_INSERT, _row(envelope))
     session.info[OUTBOX_STAGED] = True  # the commit wakes the relay
     return envelope
 
@@ -133,21 +124,20 @@ async def stage_many(
     correlation_id = correlation_id or logmod.correlation_id.get()
     causation_id = causation_id or current_causation_id.get()
     envelopes = [Envelope.wrap(e, correlation_id=correlation_id, causation_id=causation_id) for e in events]
-    await session.execute(
-        _INSERT,
-        [
-            {
-                "event_id": envelope.event_id,
-                "subject": envelope.subject(),
-                "event_type": envelope.type,
-                "body": envelope.to_bytes(),
-                "headers": _headers(envelope),
-            }
-            for envelope in envelopes
-        ],
-    )
+    await session.execute(_INSERT, [_row(envelope) for envelope in envelopes])
     session.info[OUTBOX_STAGED] = True
     return envelopes
+
+
+def _row(envelope: Envelope) -> dict[str, object]:
+    """The outbox row of ``envelope``: what the relay publishes, under ``Nats-Msg-Id`` = its event id."""
+    return {
+        "event_id": envelope.event_id,
+        "subject": envelope.subject(),
+        "event_type": envelope.type,
+        "body": envelope.to_bytes(),
+        "headers": _headers(envelope),
+    }
 
 
 def _headers(envelope: Envelope) -> dict[str, str]:
