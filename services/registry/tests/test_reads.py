@@ -1,6 +1,8 @@
 """The read path (lkg.registry.reads) answers what the ORM path answers, on the same rows: every filter, each
 sort in both directions, updated_since, cursors page by page, the caller's visibility, the detail with its
-milestones, and the 404s. Against a real PostgreSQL database (its own, migrated)."""
+milestones, and the 404s. Against a real PostgreSQL database (its own, migrated). The rows' stages are set
+by :func:`lkg.registry.stage.stage_updates` (the backfill's SQL form of the rule) and checked against
+:func:`~lkg.registry.stage.derive_stage` (its Python form)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from types import SimpleNamespace
 import asyncpg
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 
 from lkg.common.auth import Principal, Role
 from lkg.common.clock import TZ, SimulatedClock
@@ -33,7 +36,7 @@ from lkg.common.events.contracts import (
 from lkg.common.http.pagination import PageParams, encode_cursor
 from lkg.common.http.problems import InvalidCursor, NotFound
 from lkg.registry import access, reads, service
-from lkg.registry.models import Milestone, Project
+from lkg.registry.models import InvestmentReport, Milestone, Project
 from lkg.registry.org.document import default_document, line_key, org_id
 from lkg.registry.schemas import (
     MilestoneOut,
@@ -45,6 +48,7 @@ from lkg.registry.schemas import (
     RoutingBasis,
 )
 from lkg.registry.service import Visibility
+from lkg.registry.stage import ProjectStage, derive_stage, stage_updates
 
 TODAY = date(2020, 5, 1)
 UNITS = [uuid.UUID(int=i) for i in range(1, 5)]
@@ -124,6 +128,28 @@ def _milestones(rng: random.Random, project: Project) -> list[Milestone]:
     return out
 
 
+def _reports(rng: random.Random, project: Project) -> list[InvestmentReport]:
+    """Monthly reports, some of 0, some superseded: the 投资 stage needs one of above 0 still current."""
+    out = []
+    for month in rng.sample(range(1, 13), rng.choice([0, 0, 1, 2])):
+        amount = rng.choice([Decimal("0.00"), Decimal("250000.00")])
+        out.append(
+            InvestmentReport(
+                id=uuid.uuid4(),
+                project_id=project.id,
+                year=2020,
+                month=month,
+                amount=amount,
+                year_to_date=amount,
+                reported_by_unit_id=project.responsible_unit_id,
+                supersedes=None,
+                superseded=rng.random() < 0.3,
+                reported_at=datetime(2020, month, 20, tzinfo=TZ),
+            )
+        )
+    return out
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def db(db_factory) -> AsyncIterator[Database]:
     url = await db_factory.fresh("registry", lambda u: migrate("lkg.registry:migrations", u))
@@ -134,6 +160,11 @@ async def db(db_factory) -> AsyncIterator[Database]:
         session.add_all(projects)
         await session.flush()
         session.add_all([m for p in projects for m in _milestones(rng, p)])
+        reports = random.Random(4)  # its own generator: the rows above stay as they were
+        session.add_all([r for p in projects for r in _reports(reports, p)])
+        await session.flush()
+        for update in stage_updates():
+            await session.execute(update)
     yield database
     await database.dispose()
 
@@ -177,6 +208,8 @@ FILTERS = [
     {"q": "a/b"},
     {"q": "商务"},
     {"overdue_milestones": True},
+    *({"stage": stage} for stage in ProjectStage),
+    {"stage": ProjectStage.APPROVAL, "status": ProjectStatus.ACTIVE},
     {"category": ProjectCategory.INDUSTRIAL, "fast_track": True, "above_100m": False},
 ]
 VISIBILITIES = [
@@ -196,6 +229,32 @@ async def test_filters_match_the_orm_path_page_by_page(db: Database, filters: di
     assert await _read_pages(db, 7, **kw) == orm
     if not filters:
         assert sum(len(p["items"]) for p in orm) == COUNT
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_stored_stages_are_the_python_rule_s_and_cover_every_stage(db: Database) -> None:
+    async with db.sessions() as session:
+        stored = dict((await session.execute(sa.select(Project.id, Project.stage))).all())
+        achieved = (
+            await session.execute(
+                sa.select(Milestone.project_id, Milestone.type).where(Milestone.actual_date.is_not(None))
+            )
+        ).all()
+        invested = set(
+            (
+                await session.execute(
+                    sa.select(InvestmentReport.project_id).where(
+                        InvestmentReport.amount > 0, InvestmentReport.superseded.is_(False)
+                    )
+                )
+            ).scalars()
+        )
+    expected = {
+        pid: derive_stage([t for p, t in achieved if p == pid], invested=pid in invested).value
+        for pid in stored
+    }
+    assert stored == expected
+    assert sorted(set(stored.values())) == sorted(s.value for s in ProjectStage)
 
 
 @pytest.mark.asyncio(loop_scope="session")
