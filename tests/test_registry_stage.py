@@ -170,7 +170,7 @@ async def test_a_project_moves_through_the_stages_as_it_happens(registry: System
         (8, "milestone_achieved", ["investment", "completion"]),
         (9, "milestone_achieved", ["completion", "full_production"]),
     ]
-    assert history[4]["actor"] == "operator"
+    assert history[4]["actor"] == "person:operator"
 
     # Every consumer sees each move in the snapshot, with ``stage`` among the changes.
     changed = [e for e in await _events(registry, "project.changed") if e.aggregate_id == project_id(project)]

@@ -451,7 +451,8 @@ def router() -> APIRouter:
         "/{project_id}/milestones/{milestone_id}/achievements",
         response_model=MilestoneOut,
         summary="填报实际完成日期 Record the actual date",
-        description="发布 `milestone.achieved`。",
+        description="发布 `milestone.achieved`；项目阶段随之更新（签约→审批，开工→开工，竣工/投产→竣工，"
+        "达产→达产达效）。",
     )
     async def achieve(
         project_id: UUID,
@@ -505,8 +506,9 @@ def router() -> APIRouter:
         status_code=201,
         response_model=InvestmentReportOut,
         summary="月度投资上报 Report the month's investment",
-        description="同一月份再次上报即取代前一次；发布 `investment.reported`。支持 `Idempotency-Key`"
-        "（重试不会重复上报）。",
+        description="同一月份再次上报即取代前一次；发布 `investment.reported`。项目阶段因此改变时（开工后"
+        "首次有投资为“投资”，更正为0则回到“开工”），项目修订号加1并发布 `project.changed`。支持 "
+        "`Idempotency-Key`（重试不会重复上报）。",
     )
     async def report_investment(
         project_id: UUID,

@@ -19,9 +19,10 @@ step was not recorded (a completed project whose 开工 date nobody entered is s
 same rule exists twice, as :func:`derive_stage` for one loaded project and as :func:`stage_condition` in
 SQL; ``tests`` checks that they agree.
 
-The stage is stored (``project.stage``, indexed for the list's ``stage=`` filter): every use case that
-records an actual date or an investment report calls :func:`refresh_stage`, and a change of stage is a
-change of the project (revision, history, ``project.changed``). :func:`stage_updates` sets it for every
+The stage is stored (``project.stage``, indexed for the list's ``stage=`` filter): registration derives it
+from the plan's actual dates, every later use case that records an actual date or an investment report
+calls :func:`refresh_stage`, and a change of stage is a change of the project (revision, history,
+``project.changed``). :func:`stage_updates` sets it for every
 project at once from :func:`stage_condition` (the migration that added the column backfills with it).
 """
 
