@@ -100,7 +100,7 @@ async def _stages(url: str) -> dict[str, str]:
     try:
         async with db.sessions() as session:
             rows = await session.execute(sa.text("SELECT name, stage FROM project"))
-            return dict(rows.tuples().all())
+            return {name: stage for name, stage in rows}
     finally:
         await db.dispose()
 
