@@ -365,9 +365,8 @@ def calendar_show(year: int, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
     async def loaded(nc, js, names):
         kv = await shared_time.calendar_bucket(js, names)
-        return [
-            YearSchedule.model_validate_json((await kv.get(k)).value) for k in await shared_time._keys(kv)
-        ]
+        keys = await shared_time.bucket_keys(kv)
+        return [YearSchedule.model_validate_json((await kv.get(k)).value) for k in keys]
 
     try:
         for schedule in asyncio.run(_with_nats(_endpoints(data_dir), loaded)):

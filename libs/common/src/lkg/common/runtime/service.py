@@ -108,11 +108,7 @@ class Platform:
             self._tasks.append(asyncio.create_task(shared_time.follow(clock_kv, self.clock), name="clock"))
 
     async def _load_calendar(self, kv) -> None:
-        try:
-            keys = await kv.keys()
-        except Exception:  # nats-py raises NoKeysError for an empty bucket
-            return
-        for key in keys:
+        for key in await shared_time.bucket_keys(kv):
             if not key.startswith("year."):
                 continue
             try:

@@ -115,7 +115,7 @@ async def live_services(kv: KeyValue) -> set[str]:
     """Services whose registration was renewed recently."""
     now = wall_clock_utc()
     live = set()
-    for key in await _keys(kv):
+    for key in await bucket_keys(kv):
         if not key.startswith("service."):
             continue
         try:
@@ -194,11 +194,15 @@ async def move_clock(
     raise SettleError(f"not settled after {max_rounds} rounds")
 
 
-async def _keys(kv: KeyValue) -> list[str]:
-    try:
-        return await kv.keys()
-    except Exception:  # nats-py raises NoKeysError on an empty bucket
-        return []
+async def bucket_keys(kv: KeyValue) -> list[str]:
+    """The bucket's keys, read from its stream's subjects rather than with ``kv.keys()``: nats-py's
+    ``keys()`` runs a watcher that can signal "no more" before the entries it already holds are counted
+    (nats-io/nats.py#842), so a key that exists is sometimes missing. Here that made ``live_services``
+    come back empty, and a clock move returned without waiting for anyone (one CI run in four: a test's
+    first request after settling found nothing applied). Deleted keys keep their subject (a tombstone);
+    reading them fails, and callers skip what they cannot read."""
+    info = await kv._js.stream_info(kv._stream, subjects_filter=f"{kv._pre}>")
+    return sorted(subject.removeprefix(kv._pre) for subject in (info.state.subjects or {}))
 
 
 async def _gather(
