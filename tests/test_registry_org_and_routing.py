@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 
 from lkg.common.auth import Role
-from lkg.common.events.base import Envelope
 from lkg.common.testing.system import System, running_system
 from lkg.registry.app import SPEC
 from lkg.registry.org.document import default_document, org_id
@@ -47,23 +46,7 @@ def project(name: str, unit: str, category: str = "industrial", **extra) -> dict
 
 
 async def _events(system: System, event_type: str) -> list:
-    await system.settle()
-    js = system.platform.js
-    stream = system.platform.names.stream("registry")
-    subject = system.platform.names.subject(f"lkg.registry.{event_type}")
-    sub = await js.pull_subscribe(subject, stream=stream)
-    found = []
-    try:
-        while True:
-            msgs = await sub.fetch(100, timeout=0.5)
-            for m in msgs:
-                found.append(Envelope.from_bytes(m.data).event())
-                await m.ack()
-    except Exception:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return found
+    return await system.published("registry", event_type)
 
 
 async def test_loading_the_directory_again_changes_nothing(registry: System) -> None:

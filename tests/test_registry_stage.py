@@ -19,7 +19,6 @@ from openpyxl import load_workbook
 
 from lkg.common.clock import TZ
 from lkg.common.db import Database
-from lkg.common.events.base import Envelope
 from lkg.common.testing.system import System, running_system
 from lkg.registry.app import SPEC
 from lkg.registry.models import Project
@@ -98,26 +97,6 @@ async def _report(c: httpx.AsyncClient, h: dict, project: dict, month: int, amou
     return await _detail(c, h, project)
 
 
-async def _events(system: System, event_type: str) -> list:
-    await system.settle()
-    js = system.platform.js
-    stream = system.platform.names.stream("registry")
-    subject = system.platform.names.subject(f"lkg.registry.{event_type}")
-    sub = await js.pull_subscribe(subject, stream=stream)
-    found = []
-    try:
-        while True:
-            msgs = await sub.fetch(100, timeout=0.5)
-            for m in msgs:
-                found.append(Envelope.from_bytes(m.data).event())
-                await m.ack()
-    except Exception:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return found
-
-
 async def _listed(c: httpx.AsyncClient, h: dict, **query: str) -> set[str]:
     found: set[str] = set()
     cursor = None
@@ -129,6 +108,10 @@ async def _listed(c: httpx.AsyncClient, h: dict, **query: str) -> set[str]:
         cursor = page.json()["next_cursor"]
         if cursor is None:
             return found
+
+
+async def _events(system: System, event_type: str) -> list:
+    return await system.published("registry", event_type)
 
 
 async def test_a_project_moves_through_the_stages_as_it_happens(registry: System) -> None:

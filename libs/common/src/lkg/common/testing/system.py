@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from lkg.common.auth import Role, mint_token
 from lkg.common.clock import wall_clock_utc
 from lkg.common.db import migrate
+from lkg.common.events.base import Envelope
 from lkg.common.events.inbox import ConsumerOptions
 from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.runtime.service import Platform, ServiceSpec, discover_specs
@@ -76,6 +77,27 @@ class System:
     async def settle(self) -> dict[str, Any]:
         """Let every service finish what is in flight (the clock does not move)."""
         return await self.move_clock(advance="0s")
+
+    async def published(self, producer: str, event_type: str) -> list[Any]:
+        """Every ``event_type`` event ``producer`` has published so far (after settling), as contract
+        objects, read from its stream by a throw-away consumer."""
+        await self.settle()
+        names = self.platform.names
+        sub = await self.platform.js.pull_subscribe(
+            names.subject(f"lkg.{producer}.{event_type}"), stream=names.stream(producer)
+        )
+        found = []
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(100, timeout=0.5)
+                except TimeoutError:  # nats-py's fetch: nothing more in the stream
+                    return found
+                for m in msgs:
+                    found.append(Envelope.from_bytes(m.data).event())
+                    await m.ack()
+        finally:
+            await sub.unsubscribe()
 
 
 @asynccontextmanager
