@@ -64,7 +64,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from lkg.approvals.app import SPEC as APPROVALS
-from lkg.approvals.clocks import scan_clocks
+from lkg.approvals.scans import scan_clocks
 from lkg.approvals.models import ApprovalClock
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.clock import TZ

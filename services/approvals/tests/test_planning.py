@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import pytest
 
-from lkg.approvals.catalogue import default_catalogue
+from lkg.approvals.catalogue.document import default_catalogue
 from lkg.approvals.planning import PlanNode, outlook, time_saved, verdict
 from lkg.common.calendar import Pause, WorkingCalendar
 from lkg.common.clock import TZ

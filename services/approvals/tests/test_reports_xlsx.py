@@ -12,7 +12,8 @@ import zipfile
 from datetime import date, datetime
 
 from lkg.approvals import schemas
-from lkg.approvals.reports import REPORT_COLUMNS, weekly_report_xlsx
+from lkg.approvals.reports.service import REPORT_COLUMNS
+from lkg.approvals.reports.workbook import weekly_report_xlsx
 from lkg.common.clock import TZ
 
 AS_OF = datetime(2020, 5, 8, 9, 30, tzinfo=TZ)  # Friday 8 May 2020, 09:30 in Wuhan = 01:30 UTC

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from lkg.approvals import api
-from lkg.approvals.clocks import recompute_provisional, scan_clocks
 from lkg.approvals.handlers import SUBSCRIPTIONS
 from lkg.approvals.models import metadata, org
+from lkg.approvals.scans import recompute_provisional, scan_clocks, scan_risk
 from lkg.approvals.seed import seed_catalogue
-from lkg.approvals.service import scan_risk
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceSpec
@@ -26,12 +25,12 @@ SPEC = ServiceSpec(
     migrations="lkg.approvals:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    # Stalls first, then the verdicts on the planned start: both in due order, exactly once (DESIGN §5).
+    # Stalls first, then the verdicts on the planned start: in due order, exactly once (docs/approvals.md).
     scans=[Scan("approval_clocks", scan_clocks), Scan("start_at_risk", scan_risk)],
     read_copy_tables=("project_copy", *org.names),
     reach_resolver=lambda runtime: OrgReachResolver(runtime, org),
     seed=seed_catalogue,
-    # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (DESIGN §5).
+    # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (docs/calendar.md).
     on_calendar_loaded=recompute_provisional,
 )
 

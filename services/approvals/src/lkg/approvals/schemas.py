@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -99,6 +99,16 @@ Day = Annotated[
         }
     ),
 ]
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def from_row(schema: type[Schema], row: object, **computed: Any) -> Schema:
+    """``schema`` from the attributes of ``row`` that bear its fields' names, and ``computed`` for the rest
+    (what the row does not hold or holds otherwise)."""
+    values = {name: getattr(row, name) for name in schema.model_fields if name not in computed}
+    return schema.model_validate({**values, **computed})
+
 
 # ---- catalogue -----
 

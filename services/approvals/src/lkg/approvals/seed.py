@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lkg.approvals.catalogue import (
+from lkg.approvals.catalogue.document import (
     CATALOGUE_EFFECTIVE_AT,
     catalogue_rows,
     default_catalogue,
