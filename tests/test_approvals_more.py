@@ -401,6 +401,106 @@ async def test_switching_filing_to_ratification_keeps_started_items_and_adds_the
     assert (again["approval_type"], again["revision"]) == ("ratification", after["revision"])
 
 
+# ---- stale and repeated snapshots (issue #11 item 9) ----------------------------------------------------
+
+
+async def _everything_of(system, project_id: uuid.UUID) -> tuple[dict, str, list[list[dict]], dict]:
+    """The plan as read, its ETag, every item's history and the read copy: what a replay must not change."""
+    plan = await plan_of(system, project_id)
+    etag = (await system.client.get(f"/api/v1/approval-plans/{plan['id']}", headers=bureau(system))).headers[
+        "ETag"
+    ]
+    histories = []
+    for entry in plan["items"]:
+        found = await system.client.get(
+            f"/api/v1/approval-items/{entry['id']}/history", headers=bureau(system)
+        )
+        histories.append(found.json()["items"])
+    copy = await system.client.get(
+        f"/api/v1/read-copies/approvals/projects/{project_id}", headers=system.auth(Role.ADMIN)
+    )
+    assert copy.status_code == 200, copy.text
+    return plan, etag, histories, copy.json()
+
+
+async def test_an_older_or_repeated_project_snapshot_changes_no_plan(world):
+    """``project.registered`` / ``project.changed``: revision 1 republished after revision 2, then revision 2
+    itself, each with a new event id: the read copy keeps revision 2 and the plan, its items and their
+    histories stay exactly as they were."""
+    at = datetime(2020, 8, 3, 9, tzinfo=TZ)
+    await world.move_clock(set=at)
+    first = await register(world, project(world.org, at=at, name="重放项目", planned_start=date(2020, 12, 1)))
+    changed_at = datetime(2020, 8, 5, 9, tzinfo=TZ)
+    await world.move_clock(set=changed_at)
+    second = first.model_copy(
+        update={
+            "name": "重放项目（更名）",
+            "approval_type": c.ApprovalType.RATIFICATION,
+            "effective_at": changed_at,
+        }
+    )
+    revision_2 = c.ProjectChanged(aggregate_id=first.id, revision=2, project=second, changes=("name",))
+    await publish(world, revision_2)
+    before = await _everything_of(world, first.id)
+    assert (before[0]["project_name"], before[0]["approval_type"], before[3]["revision"]) == (
+        "重放项目（更名）",
+        "ratification",
+        2,
+    )
+
+    # The clock stays put: what a plan reads as depends on the day (its earliest start, its clocks).
+    await publish(world, c.ProjectRegistered(aggregate_id=first.id, revision=1, project=first))
+    assert await _everything_of(world, first.id) == before
+    await publish(
+        world, c.ProjectChanged(aggregate_id=first.id, revision=2, project=second, changes=("name",))
+    )
+    assert await _everything_of(world, first.id) == before
+
+
+async def test_an_older_or_repeated_org_snapshot_resolves_no_department(world):
+    """``org.changed``: a department in force from 2020 to May (revision 1), then closed (revision 2); a
+    catalogue item added later names it and stays unresolved. Revision 1 republished (with the day it was in
+    force) and revision 2 republished, each with a new event id, leave the item without a department: the
+    copy did not take them, so nothing follows from them."""
+    office, name = _id(), "区人民防空办公室"
+
+    def org_event(revision: int, valid_to: date | None, at: datetime) -> c.OrgChanged:
+        unit = c.UnitSnapshot(
+            id=office, revision=revision, valid_from=D0, valid_to=valid_to, name=name, kind="department"
+        )
+        return c.OrgChanged(
+            aggregate_id=uuid.UUID(int=1), revision=1 + revision, effective_at=at, units=(unit,)
+        )
+
+    opened = org_event(1, None, START)
+    closed_at = datetime(2020, 6, 1, 9, tzinfo=TZ)
+    await world.move_clock(set=closed_at)
+    closed = org_event(2, date(2020, 5, 31), closed_at)
+    await publish(world, opened, closed)
+    created = await world.client.post(
+        "/api/v1/approval-catalogue",
+        json={
+            "code": "civil_air_defence",
+            "name": "人防工程审批",
+            "handling_unit_name": name,
+            "limit_days": 10,
+            "limit_unit": "working",
+            "source": "演示",
+            "applies_to": ["filing"],
+        },
+        headers=bureau(world),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["handling_unit_id"] is None
+
+    for again in (org_event(1, None, START), org_event(2, date(2020, 5, 31), closed_at)):
+        await publish(world, again)
+        found = await world.client.get(
+            f"/api/v1/approval-catalogue/{created.json()['id']}", headers=bureau(world)
+        )
+        assert (found.json()["handling_unit_id"], found.headers["ETag"]) == (None, created.headers["ETag"])
+
+
 # ---- the weekly report ------------------------------------------------------------------------------
 
 
