@@ -1,5 +1,5 @@
 """More approvals scenarios over HTTP with the shared clock moved (issue #4): who sees and acts on what
-(DESIGN §3: 404 for what a caller may not see, 403 for what it may see but not do), 核准类 in two waves
+(docs/approvals.md "Access": 404 for what a caller may not see, 403 for what it may see but not do), 核准类 in two waves
 (policy §三(一)), a 批前提速 project's plan (§四(二)), a project switching 备案类 → 核准类, the weekly report
 on a holiday Friday, and provisional 2027 deadlines recomputed when the official year is loaded.
 
@@ -653,7 +653,7 @@ async def test_a_year_loaded_while_the_service_was_not_listening_is_caught_up_at
 
 async def test_one_jump_over_warnings_and_breaches_handles_them_in_due_order(world):
     """The scan works batch by batch, but a warning whose breach also falls within the jump is followed by a
-    fresh select, so the events come out in due order, each dated when it fell due (DESIGN §5)."""
+    fresh select, so the events come out in due order, each dated when it fell due (docs/approvals.md)."""
     at = datetime(2020, 6, 1, 10, tzinfo=TZ)
     await world.move_clock(set=at)
     snapshot = await register(world, project(world.org, at=at, name="跳跃项目"))

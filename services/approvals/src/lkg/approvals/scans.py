@@ -102,7 +102,7 @@ async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
 
 
 async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
-    """Warn before, and stall at, every clock due up to ``until``: once each, in due order (DESIGN §5).
+    """Warn before, and stall at, every clock due up to ``until``: once each, in due order (docs/approvals.md).
 
     The guarantees of :func:`lkg.common.scans.scan_due`, batch by batch rather than row by row: one
     statement claims up to :data:`SCAN_BATCH` due clocks in due order through the partial index on
@@ -201,7 +201,7 @@ def _stalled_line(row: Any, kind: ApprovalClockKind, now: datetime) -> dict[str,
     }
 
 
-# ---- an official year loaded: provisional deadlines recomputed (DESIGN §5, docs/calendar.md) ----------
+# ---- an official year loaded: provisional deadlines recomputed (docs/calendar.md, docs/approvals.md) -----
 
 #: (database URL, year) pairs this process has already brought in step, so the catch-up at the first scan
 #: after a start (a year loaded while the service was down) runs once per year, not on every scan.
