@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.models import ApprovalClock, ApprovalItem
+from lkg.approvals.schemas import ClockOut, from_row
 from lkg.approvals.units import unit_id_or_placeholder
 from lkg.common.calendar import Pause, WorkingCalendar, local_date
 from lkg.common.events.contracts import ApprovalClockKind
@@ -90,50 +90,18 @@ def start_clock(
     return clock
 
 
-@dataclass(frozen=True)
-class ClockView:
-    """Everything a person needs to read one clock: used, left, due, provisional, paused."""
-
-    id: uuid.UUID
-    kind: str
-    state: str
-    started_at: datetime
-    budget: int
-    unit: str
-    used: int
-    left: int
-    due_at: datetime | None
-    provisional: bool
-    paused: bool
-    overdue: bool
-    warned_at: datetime | None
-    breached_at: datetime | None
-    ended_at: datetime | None
-    pauses: list[dict[str, Any]]
-
-
-def view(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> ClockView:
+def view(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> ClockOut:
+    """What a person reads of a clock at ``now``: used, left, due, provisional, paused, overdue."""
     end = clock.ended_at if clock.ended_at is not None and clock.ended_at < now else now
     pauses = pauses_of(clock)
     used = calendar.elapsed(clock.started_at, end, clock.unit, pauses)  # type: ignore[arg-type]
-    paused = any(p.ended_at is None for p in pauses) and clock.state == "running"
-    return ClockView(
-        id=clock.id,
-        kind=clock.kind,
-        state=clock.state,
-        started_at=clock.started_at,
-        budget=clock.budget,
-        unit=clock.unit,
+    return from_row(
+        ClockOut,
+        clock,
         used=used,
         left=clock.budget - used,
-        due_at=clock.due_at,
-        provisional=clock.provisional,
-        paused=paused,
+        paused=any(p.ended_at is None for p in pauses) and clock.state == "running",
         overdue=clock.state == "breached" or (clock.due_at is not None and now >= clock.due_at),
-        warned_at=clock.warned_at,
-        breached_at=clock.breached_at,
-        ended_at=clock.ended_at,
-        pauses=clock.pauses,
     )
 
 

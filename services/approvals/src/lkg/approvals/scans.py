@@ -102,7 +102,7 @@ async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
 
 
 async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
-    """Warn before, and stall at, every clock due up to ``until``: once each, in due order (docs/approvals.md).
+    """Warn before, and stall at, every clock due up to ``until``: once each, in due order (docs/time.md).
 
     The guarantees of :func:`lkg.common.scans.scan_due`, batch by batch rather than row by row: one
     statement claims up to :data:`SCAN_BATCH` due clocks in due order through the partial index on

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.approvals.access import Caller
 from lkg.approvals.deps import CurrentCaller, Runtime, Session
 from lkg.approvals.items import actions, service, views
 from lkg.approvals.items.actions import Act, Timekeeping
@@ -129,7 +130,7 @@ async def _act(
     response: Response,
     session: AsyncSession,
     runtime: ServiceRuntime,
-    caller: Any,
+    caller: Caller,
     if_match: str | None,
     **extra: Any,
 ) -> ItemOut:

@@ -14,10 +14,6 @@ from lkg.approvals.planning import Outlook
 from lkg.common.calendar import WorkingCalendar
 
 
-def clock_out(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> schemas.ClockOut:
-    return schemas.from_row(schemas.ClockOut, view(clock, calendar, now))
-
-
 def item_out(
     item: ApprovalItem,
     clocks: Sequence[ApprovalClock],
@@ -33,7 +29,7 @@ def item_out(
         schemas.ItemOut,
         item,
         expected_finish=finish,
-        clocks=[clock_out(c, calendar, now) for c in clocks],
+        clocks=[view(c, calendar, now) for c in clocks],
     )
 
 

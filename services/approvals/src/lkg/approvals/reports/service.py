@@ -54,17 +54,7 @@ async def department_view(session: AsyncSession, *, caller: Caller, now: datetim
     rows = (await session.execute(stmt)).all()
     return schemas.DepartmentView(
         now=now,
-        departments=[
-            schemas.DepartmentRow(
-                handling_unit_id=r.handling_unit_id,
-                handling_unit_name=r.handling_unit_name,
-                open=r.open,
-                due_soon=r.due_soon,
-                overdue=r.overdue,
-                paused=r.paused,
-            )
-            for r in rows
-        ],
+        departments=[schemas.from_row(schemas.DepartmentRow, r) for r in rows],
     )
 
 
