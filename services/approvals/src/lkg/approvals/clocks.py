@@ -21,8 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.approvals.models import ApprovalClock, ApprovalItem
 from lkg.approvals.schemas import ClockOut, from_row
 from lkg.approvals.units import unit_id_or_placeholder
-from lkg.common.calendar import Pause, WorkingCalendar, local_date
+from lkg.common.calendar import Pause, Unit, WorkingCalendar, local_date
 from lkg.common.events.contracts import ApprovalClockKind
+
+
+def day_unit(value: str) -> Unit:
+    """A stored budget unit as the calendar takes it (the column holds ``BudgetUnit`` values only)."""
+    if value == "working":
+        return "working"
+    if value == "calendar":
+        return "calendar"
+    raise ValueError(f"not a budget unit: {value!r}")
 
 
 def pauses_of(clock: ApprovalClock) -> list[Pause]:
@@ -44,16 +53,17 @@ def refresh(clock: ApprovalClock, calendar: WorkingCalendar, due_soon_share: flo
     due = calendar.compute_due(
         clock.started_at,
         clock.budget,
-        clock.unit,
+        day_unit(clock.unit),
         pauses,
-        extend_past_rest_day=calendar_days,  # type: ignore[arg-type]
+        extend_past_rest_day=calendar_days,
     )
     clock.due_at = due.due_at
     clock.provisional = due.provisional
     warn_budget = math.floor(clock.budget * due_soon_share)
     clock.warn_at = None
     if 0 < warn_budget < clock.budget and not due.paused:
-        clock.warn_at = calendar.compute_due(clock.started_at, warn_budget, clock.unit, pauses).due_at  # type: ignore[arg-type]
+        warning = calendar.compute_due(clock.started_at, warn_budget, day_unit(clock.unit), pauses)
+        clock.warn_at = warning.due_at
     if clock.state != "running" or clock.due_at is None:
         clock.next_at = None
     elif clock.warned_at is None and clock.warn_at is not None and clock.warn_at < clock.due_at:
@@ -94,7 +104,7 @@ def view(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> Cloc
     """What a person reads of a clock at ``now``: used, left, due, provisional, paused, overdue."""
     end = clock.ended_at if clock.ended_at is not None and clock.ended_at < now else now
     pauses = pauses_of(clock)
-    used = calendar.elapsed(clock.started_at, end, clock.unit, pauses)  # type: ignore[arg-type]
+    used = calendar.elapsed(clock.started_at, end, day_unit(clock.unit), pauses)
     return from_row(
         ClockOut,
         clock,

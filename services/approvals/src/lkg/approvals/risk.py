@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.approvals.clocks import clocks_of, last_day, limit_clock, pauses_of
+from lkg.approvals.clocks import clocks_of, day_unit, last_day, limit_clock, pauses_of
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
 from lkg.approvals.planning import PlanNode, Verdict, verdict
 from lkg.approvals.units import unit_id_or_placeholder
@@ -61,7 +61,7 @@ def nodes_of(items: Sequence[ApprovalItem], clocks: dict[uuid.UUID, list[Approva
                 state=item.state,
                 mode=item.mode,
                 limit_days=item.limit_days,
-                limit_unit=item.limit_unit,
+                limit_unit=day_unit(item.limit_unit),
                 prerequisites=tuple(item.prerequisites),
                 start_gate=item.start_gate,
                 decided_on=local_date(item.decided_at) if item.decided_at else None,
@@ -102,7 +102,7 @@ async def reassess(
     plan.risk_check_at = (
         datetime.combine(found.flips_on, time(0), tzinfo=TZ) if found.flips_on is not None else None
     )
-    if became:
+    if became and found.planned_start is not None:  # at risk only against a planned start
         by_code = {i.code: i for i in items}
         blocking = [by_code[code] for code in found.outlook.chain if not found.outlook.expected[code].done]
         await stage(
@@ -139,7 +139,7 @@ async def mark_for_reassessment(
     """The working calendar under these plans changed (an official year loaded): the start-at-risk scan
     looks at them again at ``now`` (or sooner, if it was going to anyway). ``from_day``: every active plan
     whose earliest start falls on or after that day."""
-    concerned = []
+    concerned: list[sa.ColumnElement[bool]] = []
     if plan_ids:
         concerned.append(ApprovalPlan.id.in_(list(plan_ids)))
     if from_day is not None:

@@ -48,15 +48,10 @@ def _json_integer(value: object) -> object:
     return value
 
 
-def days(low: int, high: int) -> Any:
-    """A day count in a request body from ``low`` to ``high``: a JSON integer (``20`` or ``20.0``), never a
-    string or a boolean. The bounds sit inside the type, under the validator, so the document shows them
-    as ``minimum``/``maximum``."""
-    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_json_integer)]
-
-
-LimitDays = days(1, 3650)
-PrereviewDays = days(0, 365)
+# Day counts in a request body: JSON integers (``20`` or ``20.0``), never strings or booleans. The bounds
+# sit inside the type, under the validator, so the document shows them as ``minimum``/``maximum``.
+LimitDays = Annotated[int, Field(ge=1, le=3650), BeforeValidator(_json_integer)]
+PrereviewDays = Annotated[int, Field(ge=0, le=365), BeforeValidator(_json_integer)]
 
 #: Years a day on the API may fall in. The weekly report's XLSX cannot carry a date before 1980 (ZIP
 #: timestamps), and no project of the programme is planned outside this range.

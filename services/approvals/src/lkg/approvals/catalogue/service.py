@@ -41,9 +41,8 @@ async def _check_prerequisites(session: AsyncSession, code: str, prerequisites: 
 
 async def create_catalogue_item(session: AsyncSession, clock: Clock, values: dict[str, Any]) -> CatalogueItem:
     await _check_prerequisites(session, values["code"], values.get("prerequisites", {}))
-    position = (
-        await session.scalar(sa.select(sa.func.coalesce(sa.func.max(CatalogueItem.position), 0)))
-    ) + 10
+    last = await session.scalar(sa.select(sa.func.max(CatalogueItem.position)))
+    position = (last or 0) + 10
     entry = CatalogueItem(
         id=uuid.uuid4(), revision=1, position=position, source_version="api", updated_at=clock.now(), **values
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +42,7 @@ WeekOf = Annotated[
 ]
 
 #: The weekly report refuses a week whose report time has not come (409 ``report_not_ready``).
-NOT_YET = {
+NOT_YET: dict[int | str, dict[str, Any]] = {
     409: {
         "description": "本周报送时间未到（report_not_ready）/ the report day has not come yet",
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
