@@ -23,7 +23,7 @@ from lkg.common.auth import Role
 from lkg.common.events.base import Envelope
 from lkg.common.testing.system import System
 from lkg.registry.org.document import default_document, org_id
-from lkg.registry.plan_excel import COLUMNS, SHEET, XLSX
+from lkg.registry.plan.workbook import COLUMNS, SHEET, XLSX
 
 HEADERS = [c.header for c in COLUMNS if not c.read_only]
 IMPORT = "/api/v1/projects/plan-imports"

@@ -1,7 +1,8 @@
 """Use cases of the org directory: change entries (versioned), hand a post over, load a document.
 
 Like every use case they change rows and stage ``org.changed`` in the caller's transaction and never commit.
-Re-routing projects after a rule or line changed is the caller's next step (:mod:`lkg.registry.service`).
+Re-routing projects after a rule or line changed is the caller's next step
+(:mod:`lkg.registry.projects.lines`).
 """
 
 from __future__ import annotations

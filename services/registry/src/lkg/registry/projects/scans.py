@@ -1,4 +1,4 @@
-"""Deadline scans of the registry (DESIGN §5): indexed by due time, exactly once, in due order."""
+"""Deadline scans of the project register (docs/time.md): indexed by due time, exactly once, in due order."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from datetime import datetime
 
 from lkg.common.runtime.service import Scan, ServiceRuntime
 from lkg.common.scans import scan_due
-from lkg.registry import service
-from lkg.registry.models import Commitment, Milestone
+from lkg.registry.projects import commitments, milestones
+from lkg.registry.projects.models import Commitment, Milestone
 
 
 async def missed_milestones(runtime: ServiceRuntime, until: datetime) -> int:
     """A planned date passed without an actual date: ``milestone.missed`` once per planned date."""
 
     async def handle(session, row) -> bool:
-        await service.mark_missed(session, runtime.clock, row.id)
+        await milestones.mark_missed(session, runtime.clock, row.id)
         return False
 
     return await scan_due(
@@ -31,7 +31,7 @@ async def overdue_commitments(runtime: ServiceRuntime, until: datetime) -> int:
     """A commitment past its due date without fulfilment: ``commitment.overdue`` once (§四(四))."""
 
     async def handle(session, row) -> bool:
-        await service.mark_commitment_overdue(session, runtime.clock, row.id)
+        await commitments.mark_commitment_overdue(session, runtime.clock, row.id)
         return False
 
     return await scan_due(
