@@ -402,8 +402,9 @@ async def test_read_connections_are_reused_bounded_and_closed_with_the_engine(db
     opened = [await h.__aenter__() for h in held]
     third = connections.connection(engine)
     waiting = asyncio.ensure_future(third.__aenter__())
-    await asyncio.sleep(0.05)
-    assert not waiting.done()  # at most `size` at once
+    for _ in range(20):  # let it run until it blocks: no time passes, the loop only turns
+        await asyncio.sleep(0)
+    assert not waiting.done() and readers.slots.locked()  # at most `size` at once
     await held[0].__aexit__(None, None, None)
     assert await waiting is opened[0]
     await engine.dispose()

@@ -132,13 +132,11 @@ async def import_document(
 async def handover(
     post_id: uuid.UUID, body: Handover, session: UnitOfWork, runtime: Runtime, principal: Office
 ) -> HandoverOut:
-    if isinstance(body, HandoverToPerson):
-        d = await org.load_directory(session, kinds=["person"])
-        successor = d.people.get(body.successor_person_id)
-        if successor is None:
-            raise NotFound("继任者不在组织目录中", code="person_not_found")
-    else:
-        successor = PersonSnapshot(id=uuid.uuid4(), revision=1, name=body.successor_name)
+    successor = (
+        body.successor_person_id
+        if isinstance(body, HandoverToPerson)
+        else PersonSnapshot(id=uuid.uuid4(), revision=1, name=body.successor_name)
+    )
     event = await org.handover(
         session,
         runtime.clock,
@@ -168,15 +166,11 @@ async def add_rule(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def create() -> Response:
-        d = await org.load_directory(session, kinds=["line"])
-        if body.rule.line_id not in d.lines:
-            raise NotFound("包保线不存在", code="line_not_found")
         spec = body.rule.model_dump(exclude={"note"})
         rule = RoutingRuleSnapshot(id=uuid.uuid4(), revision=1, note=body.rule.note or "", **spec)
-        await project_lines.apply_org_changes(
-            session, runtime.clock, [(None, rule)], actor=principal.key, reason=body.reason
+        stored = await project_lines.add_routing_rule(
+            session, runtime.clock, rule, actor=principal.key, reason=body.reason
         )
-        stored = (await org.load_directory(session, kinds=["routing_rule"])).routing_rules[rule.id]
         return JSONResponse(stored.model_dump(mode="json"), status_code=201)
 
     return await idempotent("/api/v1/org/routing-rules", session, principal, idempotency_key, body, create)
@@ -191,13 +185,8 @@ async def add_rule(
 async def end_rule(
     rule_id: uuid.UUID, body: RuleEnd, session: UnitOfWork, runtime: Runtime, principal: Office
 ) -> RoutingRuleSnapshot:
-    d = await org.load_directory(session, kinds=["routing_rule"])
-    rule = d.routing_rules.get(rule_id)
-    if rule is None:
-        raise NotFound("分线规则不存在", code="routing_rule_not_found")
-    ended = rule.model_copy(update={"valid_to": body.valid_to})
-    await project_lines.apply_org_changes(
-        session, runtime.clock, [(None, ended)], actor=principal.key, reason=body.reason
+    ended = await project_lines.end_routing_rule(
+        session, runtime.clock, rule_id, valid_to=body.valid_to, actor=principal.key, reason=body.reason
     )
     await session.commit()
-    return (await org.load_directory(session, kinds=["routing_rule"])).routing_rules[rule_id]
+    return ended

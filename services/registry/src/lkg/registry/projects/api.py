@@ -26,7 +26,6 @@ from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry import access
 from lkg.registry.access import Caller
 from lkg.registry.deps import Office, Runtime, Session, Statistics, UnitOfWork, created, idempotent
-from lkg.registry.org import service as org
 from lkg.registry.plan.api import router as plan_router
 from lkg.registry.projects import commitments, lines, milestones, reads, service
 from lkg.registry.projects.changes import editable_project, visible_project
@@ -216,8 +215,7 @@ async def project_line(
     project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
 ) -> LineExplanation:
     project = await visible_project(session, await _caller(session, runtime, principal), project_id)
-    directory = await org.load_directory(session, kinds=["line"])
-    line = directory.lines.get(project.line_id) if project.line_id else None
+    line = await lines.line_of(session, project)
     return LineExplanation(
         project_id=project.id,
         line_id=project.line_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import (
+    LineSnapshot,
     ProjectStatus,
     RoutingBasis,
     RoutingRuleSnapshot,
@@ -147,3 +148,32 @@ async def assign_line(
     changes = routing_changes(project, await route_for(session, clock, project))
     await bump(session, clock, project, action="line_assigned", actor=actor, changes=changes, reason=reason)
     return project
+
+
+async def line_of(session: AsyncSession, project: Project) -> LineSnapshot | None:
+    """The line the project is on (None while unrouted)."""
+    if project.line_id is None:
+        return None
+    return (await org.load_directory(session, kinds=["line"])).lines.get(project.line_id)
+
+
+async def add_routing_rule(
+    session: AsyncSession, clock: Clock, rule: RoutingRuleSnapshot, *, actor: str, reason: str
+) -> RoutingRuleSnapshot:
+    """A new routing rule (分线规则, §一(一)) on a line the directory holds; projects are re-routed."""
+    if rule.line_id not in (await org.load_directory(session, kinds=["line"])).lines:
+        raise NotFound("包保线不存在", code="line_not_found")
+    await apply_org_changes(session, clock, [(None, rule)], actor=actor, reason=reason)
+    return (await org.load_directory(session, kinds=["routing_rule"])).routing_rules[rule.id]
+
+
+async def end_routing_rule(
+    session: AsyncSession, clock: Clock, rule_id: uuid.UUID, *, valid_to: date, actor: str, reason: str
+) -> RoutingRuleSnapshot:
+    """A routing rule ends on ``valid_to``; projects are re-routed."""
+    rule = (await org.load_directory(session, kinds=["routing_rule"])).routing_rules.get(rule_id)
+    if rule is None:
+        raise NotFound("分线规则不存在", code="routing_rule_not_found")
+    ended = rule.model_copy(update={"valid_to": valid_to})
+    await apply_org_changes(session, clock, [(None, ended)], actor=actor, reason=reason)
+    return (await org.load_directory(session, kinds=["routing_rule"])).routing_rules[rule_id]

@@ -2,46 +2,46 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.clock import Clock
 from lkg.common.runtime.service import Scan, ServiceRuntime
 from lkg.common.scans import scan_due
 from lkg.registry.projects import commitments, milestones
 from lkg.registry.projects.models import Commitment, Milestone
 
 
-async def missed_milestones(runtime: ServiceRuntime, until: datetime) -> int:
-    """A planned date passed without an actual date: ``milestone.missed`` once per planned date."""
+def _scan(
+    model: Any, due: str, mark: Callable[[AsyncSession, Clock, uuid.UUID], Awaitable[None]]
+) -> Callable[[ServiceRuntime, datetime], Awaitable[int]]:
+    """A scan of ``model``'s rows whose ``due`` column has passed: ``mark`` handles each, once."""
 
-    async def handle(session, row) -> bool:
-        await milestones.mark_missed(session, runtime.clock, row.id)
-        return False
+    async def run(runtime: ServiceRuntime, until: datetime) -> int:
+        async def handle(session: AsyncSession, row: Any) -> bool:
+            await mark(session, runtime.clock, row.id)
+            return False
 
-    return await scan_due(
-        db=runtime.db,
-        clock=runtime.clock,
-        table=Milestone.__table__,
-        due_column=Milestone.__table__.c.missed_due_at,
-        until=until,
-        handle=handle,
-    )
+        table = model.__table__
+        return await scan_due(
+            db=runtime.db,
+            clock=runtime.clock,
+            table=table,
+            due_column=table.c[due],
+            until=until,
+            handle=handle,
+        )
 
-
-async def overdue_commitments(runtime: ServiceRuntime, until: datetime) -> int:
-    """A commitment past its due date without fulfilment: ``commitment.overdue`` once (§四(四))."""
-
-    async def handle(session, row) -> bool:
-        await commitments.mark_commitment_overdue(session, runtime.clock, row.id)
-        return False
-
-    return await scan_due(
-        db=runtime.db,
-        clock=runtime.clock,
-        table=Commitment.__table__,
-        due_column=Commitment.__table__.c.overdue_due_at,
-        until=until,
-        handle=handle,
-    )
+    return run
 
 
-SCANS = (Scan("milestone_missed", missed_milestones), Scan("commitment_overdue", overdue_commitments))
+SCANS = (
+    # A planned date passed without an actual date: ``milestone.missed`` once per planned date.
+    Scan("milestone_missed", _scan(Milestone, "missed_due_at", milestones.mark_missed)),
+    # A commitment past its due date without fulfilment: ``commitment.overdue`` once (§四(四)).
+    Scan("commitment_overdue", _scan(Commitment, "overdue_due_at", commitments.mark_commitment_overdue)),
+)
