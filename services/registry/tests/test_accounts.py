@@ -214,17 +214,21 @@ async def test_a_higher_argon2_cost_rehashes_at_the_next_login(db: Database) -> 
 async def test_only_a_system_admin_makes_or_manages_a_system_admin(db: Database) -> None:
     clock = SimulatedClock(START)
     async with db.transaction() as session:
-        with pytest.raises(DomainError) as refused:
-            await service.create_account(
+
+        def guo(*, system_admin: bool, by: Principal):  # 郭小平, line 6's leader
+            return service.create_account(
                 session,
                 SETTINGS,
                 clock,
                 person_id=org_id("person.guo_xiaoping"),
                 username="guo",
                 password="long-enough-1",
-                system_admin=True,
-                by=OFFICE,
+                system_admin=system_admin,
+                by=by,
             )
+
+        with pytest.raises(DomainError) as refused:
+            await guo(system_admin=True, by=OFFICE)
         assert refused.value.status == 403
         admin = (await session.execute(sa.select(Account).where(Account.username == "admin"))).scalar_one()
         with pytest.raises(DomainError) as managed:
@@ -233,16 +237,7 @@ async def test_only_a_system_admin_makes_or_manages_a_system_admin(db: Database)
             )
         assert managed.value.status == 403
         with pytest.raises(DomainError) as twice:
-            await service.create_account(
-                session,
-                SETTINGS,
-                clock,
-                person_id=org_id("person.guo_xiaoping"),
-                username="guo",
-                password="long-enough-1",
-                system_admin=False,
-                by=ADMIN,
-            )
+            await guo(system_admin=False, by=ADMIN)
         assert twice.value.code == "person_has_account"  # line6 is 郭小平's account already
 
 

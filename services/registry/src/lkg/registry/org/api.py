@@ -23,7 +23,7 @@ from lkg.common.events.contracts import (
 from lkg.common.http.idempotency import IdempotencyKey
 from lkg.common.http.problems import NotFound
 from lkg.common.http.query import StrictQuery
-from lkg.registry.deps import Office, Runtime, Session, UnitOfWork, idempotent
+from lkg.registry.deps import OfficeCaller, Runtime, Session, UnitOfWork, idempotent
 from lkg.registry.org import service as org
 from lkg.registry.org.document import OrgDocument
 from lkg.registry.org.schemas import (
@@ -114,10 +114,10 @@ async def history(entry_id: uuid.UUID, session: Session, _: CurrentPrincipal) ->
     },
 )
 async def import_document(
-    body: OrgDocument, session: UnitOfWork, runtime: Runtime, principal: Office
+    body: OrgDocument, session: UnitOfWork, runtime: Runtime, caller: OfficeCaller
 ) -> ImportResult:
     changed = await project_lines.load_org_document(
-        session, runtime.clock, body, actor=principal.key, reason="导入组织目录配置"
+        session, runtime.clock, body, actor=caller.actor, reason="导入组织目录配置"
     )
     await session.commit()
     return ImportResult(changed_entries=changed)
@@ -130,7 +130,7 @@ async def import_document(
     responses={404: {"description": "岗位或继任者不存在 / no such post or person"}},
 )
 async def handover(
-    post_id: uuid.UUID, body: Handover, session: UnitOfWork, runtime: Runtime, principal: Office
+    post_id: uuid.UUID, body: Handover, session: UnitOfWork, runtime: Runtime, caller: OfficeCaller
 ) -> HandoverOut:
     successor = (
         body.successor_person_id
@@ -144,7 +144,7 @@ async def handover(
         successor=successor,
         on=body.on,
         acting=body.acting,
-        actor=principal.key,
+        actor=caller.actor,
         reason=body.reason,
     )
     await session.commit()
@@ -162,18 +162,18 @@ async def add_rule(
     body: RuleIn,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def create() -> Response:
         spec = body.rule.model_dump(exclude={"note"})
         rule = RoutingRuleSnapshot(id=uuid.uuid4(), revision=1, note=body.rule.note or "", **spec)
         stored = await project_lines.add_routing_rule(
-            session, runtime.clock, rule, actor=principal.key, reason=body.reason
+            session, runtime.clock, rule, actor=caller.actor, reason=body.reason
         )
         return JSONResponse(stored.model_dump(mode="json"), status_code=201)
 
-    return await idempotent("/api/v1/org/routing-rules", session, principal, idempotency_key, body, create)
+    return await idempotent("/api/v1/org/routing-rules", session, caller, idempotency_key, body, create)
 
 
 @router.post(
@@ -183,10 +183,10 @@ async def add_rule(
     responses={404: {"description": "规则不存在 / no such rule"}},
 )
 async def end_rule(
-    rule_id: uuid.UUID, body: RuleEnd, session: UnitOfWork, runtime: Runtime, principal: Office
+    rule_id: uuid.UUID, body: RuleEnd, session: UnitOfWork, runtime: Runtime, caller: OfficeCaller
 ) -> RoutingRuleSnapshot:
     ended = await project_lines.end_routing_rule(
-        session, runtime.clock, rule_id, valid_to=body.valid_to, actor=principal.key, reason=body.reason
+        session, runtime.clock, rule_id, valid_to=body.valid_to, actor=caller.actor, reason=body.reason
     )
     await session.commit()
     return ended

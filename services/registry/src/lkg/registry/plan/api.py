@@ -12,10 +12,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from lkg.common.auth import CurrentPrincipal
 from lkg.common.http.idempotency import IdempotencyKey
-from lkg.registry import access
-from lkg.registry.deps import Office, Runtime, Session, UnitOfWork, idempotent
+from lkg.registry.deps import AnyCaller, OfficeCaller, Runtime, Session, UnitOfWork, idempotent
 from lkg.registry.plan import reading, service, workbook
 from lkg.registry.plan.schemas import PlanImportMode, PlanImportOut, PlanRowErrorOut, PlanRowResultOut
 from lkg.registry.projects.filters import ordering
@@ -59,12 +57,11 @@ router = APIRouter()
 async def export_plan(
     session: Session,
     runtime: Runtime,
-    principal: CurrentPrincipal,
+    caller: AnyCaller,
     filters: Filters,
     sort: Sort = None,
 ) -> Response:
     now = runtime.clock.now()
-    caller = await access.caller_of(session, principal, now.date())
     rows = await service.export_rows(
         session, caller=caller, filters=filters, today=now.date(), order=ordering(sort)
     )
@@ -103,7 +100,7 @@ async def import_plan(
     request: Request,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     mode: ImportModeQuery = PlanImportMode.ALL,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -114,7 +111,7 @@ async def import_plan(
 
     async def run() -> Response:
         parsed = await run_in_threadpool(reading.read_plan, data)
-        report = await service.import_plan(session, runtime.clock, parsed, mode=mode, actor=principal.key)
+        report = await service.import_plan(session, runtime.clock, parsed, mode=mode, actor=caller.actor)
         out = PlanImportOut(
             mode=mode,
             rows=report.rows,
@@ -127,4 +124,4 @@ async def import_plan(
         )
         return JSONResponse(out.model_dump(mode="json"))
 
-    return await idempotent(request, session, principal, idempotency_key, mode.encode() + data, run)
+    return await idempotent(request, session, caller, idempotency_key, mode.encode() + data, run)

@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import CurrentPrincipal, Principal
+from lkg.common.auth import CurrentPrincipal
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey
 from lkg.common.http.pagination import PageQuery, UpdatedSince
@@ -25,7 +25,16 @@ from lkg.common.http.query import StrictQuery
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry import access
 from lkg.registry.access import Caller
-from lkg.registry.deps import Office, Runtime, Session, Statistics, UnitOfWork, created, idempotent
+from lkg.registry.deps import (
+    AnyCaller,
+    OfficeCaller,
+    Runtime,
+    Session,
+    StatisticsCaller,
+    UnitOfWork,
+    created,
+    idempotent,
+)
 from lkg.registry.plan.api import router as plan_router
 from lkg.registry.projects import commitments, lines, milestones, reads, service
 from lkg.registry.projects.changes import editable_project, visible_project
@@ -75,10 +84,6 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-async def _caller(session: AsyncSession, runtime: ServiceRuntime, principal: Principal) -> Caller:
-    return await access.caller_of(session, principal, runtime.clock.now().date())
-
-
 def _out(project: Project, response: Response | None = None) -> ProjectOut:
     """The project as the API writes it; its ETag on ``response`` when given."""
     if response is not None:
@@ -96,8 +101,7 @@ def _expected(if_match: str | None, project: Project) -> int | None:
 
 async def _act(
     session: AsyncSession,
-    runtime: ServiceRuntime,
-    principal: Principal,
+    caller: Caller,
     project_id: UUID,
     if_match: str | None,
     response: Response,
@@ -105,7 +109,7 @@ async def _act(
 ) -> ProjectOut:
     """An action of 重大项目办 on a project it sees, with an optional If-Match: ``act`` is the use case,
     given the revision the If-Match names (None without one)."""
-    project = await visible_project(session, await _caller(session, runtime, principal), project_id)
+    project = await visible_project(session, caller, project_id)
     project = await act(_expected(if_match, project))
     await session.commit()
     return _out(project, response)
@@ -124,15 +128,15 @@ async def register_project(
     body: ProjectCreate,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def create() -> Response:
-        project = await service.register_project(session, runtime.clock, body, actor=principal.key)
+        project = await service.register_project(session, runtime.clock, body, actor=caller.actor)
         headers = etag_header(project.id, project.revision)
         return created(_out(project), f"/api/v1/projects/{project.id}", headers)
 
-    return await idempotent(request, session, principal, idempotency_key, body, create)
+    return await idempotent(request, session, caller, idempotency_key, body, create)
 
 
 @router.get("", response_model=ProjectPage, summary="项目列表 List projects")
@@ -198,23 +202,21 @@ async def update_project(
     response: Response,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: CurrentPrincipal,
+    caller: AnyCaller,
     if_match: IfMatch = None,
 ) -> ProjectOut:
-    current = await editable_project(session, await _caller(session, runtime, principal), project_id)
+    current = await editable_project(session, caller, project_id)
     check_if_match(if_match, etag_for(current.id, current.revision))
     project = await service.update_project(
-        session, runtime.clock, project_id, current.revision, body, actor=principal.key
+        session, runtime.clock, project_id, current.revision, body, actor=caller.actor
     )
     await session.commit()
     return _out(project, response)
 
 
 @router.get("/{project_id}/line", response_model=LineExplanation, summary="包保线及分线依据 Why this line")
-async def project_line(
-    project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
-) -> LineExplanation:
-    project = await visible_project(session, await _caller(session, runtime, principal), project_id)
+async def project_line(project_id: UUID, session: Session, caller: AnyCaller) -> LineExplanation:
+    project = await visible_project(session, caller, project_id)
     line = await lines.line_of(session, project)
     return LineExplanation(
         project_id=project.id,
@@ -241,13 +243,12 @@ async def assign_line(
     response: Response,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     if_match: IfMatch = None,
 ) -> ProjectOut:
     return await _act(
         session,
-        runtime,
-        principal,
+        caller,
         project_id,
         if_match,
         response,
@@ -257,17 +258,15 @@ async def assign_line(
             project_id,
             line_id=body.line_id,
             reason=body.reason,
-            actor=principal.key,
+            actor=caller.actor,
             expected_revision=expected,
         ),
     )
 
 
 @router.get("/{project_id}/history", response_model=list[ChangeOut], summary="变更历史 Change history")
-async def project_history(
-    project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
-) -> list[ChangeOut]:
-    await visible_project(session, await _caller(session, runtime, principal), project_id)
+async def project_history(project_id: UUID, session: Session, caller: AnyCaller) -> list[ChangeOut]:
+    await visible_project(session, caller, project_id)
     return [
         ChangeOut.model_validate(c, from_attributes=True) for c in await service.history(session, project_id)
     ]
@@ -286,18 +285,18 @@ async def add_milestone(
     request: Request,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    await visible_project(session, await _caller(session, runtime, principal), project_id)
+    await visible_project(session, caller, project_id)
 
     async def create() -> Response:
         milestone = await milestones.add_milestone(
-            session, runtime.clock, project_id, body.model_copy(), actor=principal.key, reason=body.reason
+            session, runtime.clock, project_id, body.model_copy(), actor=caller.actor, reason=body.reason
         )
         return created(MilestoneOut.model_validate(milestone, from_attributes=True))
 
-    return await idempotent(request, session, principal, idempotency_key, body, create)
+    return await idempotent(request, session, caller, idempotency_key, body, create)
 
 
 @router.post(
@@ -312,9 +311,9 @@ async def replan(
     body: MilestoneReplan,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: CurrentPrincipal,
+    caller: AnyCaller,
 ) -> MilestoneOut:
-    await editable_project(session, await _caller(session, runtime, principal), project_id)
+    await editable_project(session, caller, project_id)
     milestone = await milestones.replan_milestone(
         session,
         runtime.clock,
@@ -322,7 +321,7 @@ async def replan(
         milestone_id,
         planned_date=body.planned_date,
         reason=body.reason,
-        actor=principal.key,
+        actor=caller.actor,
     )
     await session.commit()
     return MilestoneOut.model_validate(milestone, from_attributes=True)
@@ -341,11 +340,11 @@ async def achieve(
     body: MilestoneActual,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: CurrentPrincipal,
+    caller: AnyCaller,
 ) -> MilestoneOut:
-    await editable_project(session, await _caller(session, runtime, principal), project_id)
+    await editable_project(session, caller, project_id)
     milestone = await milestones.record_actual(
-        session, runtime.clock, project_id, milestone_id, actual_date=body.actual_date, actor=principal.key
+        session, runtime.clock, project_id, milestone_id, actual_date=body.actual_date, actor=caller.actor
     )
     await session.commit()
     return MilestoneOut.model_validate(milestone, from_attributes=True)
@@ -358,13 +357,12 @@ async def set_flags(
     response: Response,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     if_match: IfMatch = None,
 ) -> ProjectOut:
     return await _act(
         session,
-        runtime,
-        principal,
+        caller,
         project_id,
         if_match,
         response,
@@ -374,7 +372,7 @@ async def set_flags(
             project_id,
             values=body.model_dump(exclude_unset=True, exclude={"reason"}),
             reason=body.reason,
-            actor=principal.key,
+            actor=caller.actor,
             expected_revision=expected,
         ),
     )
@@ -394,10 +392,10 @@ async def report_investment(
     body: InvestmentReportIn,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: CurrentPrincipal,
+    caller: AnyCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    await editable_project(session, await _caller(session, runtime, principal), project_id)
+    await editable_project(session, caller, project_id)
 
     async def create() -> Response:
         report = await service.report_investment(
@@ -408,28 +406,28 @@ async def report_investment(
             month=body.month,
             amount=body.amount,
             unit_id=body.reported_by_unit_id,
-            actor=principal.key,
+            actor=caller.actor,
         )
         return created(InvestmentReportOut.model_validate(report, from_attributes=True))
 
     # No ``request`` parameter here: lkg.common.auth hands a CurrentPrincipal route the Request under its
     # own name, and FastAPI gives a route only one Request parameter.
     path = f"/api/v1/projects/{project_id}/investment-reports"
-    return await idempotent(path, session, principal, idempotency_key, body, create)
+    return await idempotent(path, session, caller, idempotency_key, body, create)
 
 
 @router.post("/{project_id}/enrolment", response_model=ProjectOut, summary="统计入库状态 Enrolment status")
 async def set_enrolment(
-    project_id: UUID, body: EnrolmentUpdate, session: UnitOfWork, runtime: Runtime, principal: Statistics
+    project_id: UUID, body: EnrolmentUpdate, session: UnitOfWork, runtime: Runtime, caller: StatisticsCaller
 ) -> ProjectOut:
-    await visible_project(session, await _caller(session, runtime, principal), project_id)
+    await visible_project(session, caller, project_id)
     project = await service.set_enrolment(
         session,
         runtime.clock,
         project_id,
         status=body.status,
         statistics_contact_id=body.statistics_contact_id,
-        actor=principal.key,
+        actor=caller.actor,
     )
     await session.commit()
     return _out(project)
@@ -443,7 +441,7 @@ async def set_enrolment(
     "每项发布 `enrolment.failed`。",
 )
 async def enrolment_failures(
-    body: EnrolmentFailureList, session: UnitOfWork, runtime: Runtime, principal: Statistics
+    body: EnrolmentFailureList, session: UnitOfWork, runtime: Runtime, caller: StatisticsCaller
 ) -> CountOut:
     count = await service.report_enrolment_failures(
         session,
@@ -452,17 +450,15 @@ async def enrolment_failures(
         month=body.month,
         failures=[(f.project_id, f.reason) for f in body.failures],
         unit_id=body.reported_by_unit_id,
-        actor=principal.key,
+        actor=caller.actor,
     )
     await session.commit()
     return CountOut(count=count)
 
 
 @router.get("/{project_id}/commitments", response_model=list[CommitmentOut], summary="承诺事项 Commitments")
-async def list_commitments(
-    project_id: UUID, session: Session, runtime: Runtime, principal: CurrentPrincipal
-) -> list[CommitmentOut]:
-    await visible_project(session, await _caller(session, runtime, principal), project_id)
+async def list_commitments(project_id: UUID, session: Session, caller: AnyCaller) -> list[CommitmentOut]:
+    await visible_project(session, caller, project_id)
     rows = await commitments.commitments_of(session, project_id)
     return [CommitmentOut.model_validate(c, from_attributes=True) for c in rows]
 
@@ -481,10 +477,10 @@ async def add_commitment(
     request: Request,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    await visible_project(session, await _caller(session, runtime, principal), project_id)
+    await visible_project(session, caller, project_id)
 
     async def create() -> Response:
         commitment = await commitments.add_commitment(
@@ -499,7 +495,7 @@ async def add_commitment(
         )
         return created(CommitmentOut.model_validate(commitment, from_attributes=True))
 
-    return await idempotent(request, session, principal, idempotency_key, body, create)
+    return await idempotent(request, session, caller, idempotency_key, body, create)
 
 
 @router.post(
@@ -513,9 +509,9 @@ async def fulfil(
     body: Fulfilment,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
 ) -> CommitmentOut:
-    await visible_project(session, await _caller(session, runtime, principal), project_id)
+    await visible_project(session, caller, project_id)
     commitment = await commitments.fulfil_commitment(
         session, runtime.clock, project_id, commitment_id, on=body.fulfilled_on
     )
@@ -535,13 +531,12 @@ async def terminate(
     response: Response,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     if_match: IfMatch = None,
 ) -> ProjectOut:
     return await _act(
         session,
-        runtime,
-        principal,
+        caller,
         project_id,
         if_match,
         response,
@@ -552,7 +547,7 @@ async def terminate(
             cause=body.cause,
             reason=body.reason,
             on=body.terminated_on,
-            actor=principal.key,
+            actor=caller.actor,
             expected_revision=expected,
         ),
     )
@@ -569,13 +564,12 @@ async def deregister(
     response: Response,
     session: UnitOfWork,
     runtime: Runtime,
-    principal: Office,
+    caller: OfficeCaller,
     if_match: IfMatch = None,
 ) -> ProjectOut:
     return await _act(
         session,
-        runtime,
-        principal,
+        caller,
         project_id,
         if_match,
         response,
@@ -585,7 +579,7 @@ async def deregister(
             project_id,
             reason=body.reason,
             on=body.deregistered_on,
-            actor=principal.key,
+            actor=caller.actor,
             expected_revision=expected,
         ),
     )
