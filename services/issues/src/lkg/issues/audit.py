@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.issues.models import audit_entry
 
-#: The actor of what scans and event handlers do.
+#: The actor of what scans and event handlers do, and the name the audit trail shows for it.
 SYSTEM = "system"
+SYSTEM_NAME = "系统"
 
 
 async def record(

@@ -1,6 +1,8 @@
-"""The issues service's world for tests: a small 三层八线 org directory and projects as the registry
-would send them (``org.changed``, ``project.registered``), staged into the bus so a scenario does not
-depend on the registry's own seed data, and helpers to act over HTTP as the people of that org."""
+"""The issues service's world for tests (test code, not shipped in the package): a small 三层八线 org
+directory and projects as the registry would send them (``org.changed``, ``project.registered``), staged
+into the bus so a scenario does not depend on the registry's own seed data, and helpers to act over HTTP as
+the people of that org. Importable as ``issues_world`` from every test module (``pythonpath`` in the
+workspace's pytest settings)."""
 
 from __future__ import annotations
 
