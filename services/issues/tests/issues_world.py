@@ -43,67 +43,26 @@ class Org:
         self.holding_a = _id()
 
     def event(self) -> c.OrgChanged:
-        unit = c.UnitSnapshot
-        post = c.PostSnapshot
+        dated = {"revision": 1, "valid_from": D0}
+        units = [
+            (self.street, "金银湖街道", "street", ()),
+            (self.service_dept, "区科经局", "department", ()),
+            (self.office, "区重大项目办（区发改局）", "department", (c.UnitRole.MAJOR_PROJECTS_OFFICE,)),
+            (self.supervision, "区政府督查室", "department", (c.UnitRole.SUPERVISION_OFFICE,)),
+            (self.leadership, "区政府", "leadership", ()),
+        ]
+        posts = [
+            (self.leader_post, "常务副区长", self.leadership, "line_leader"),
+            (self.top_post, "区长", self.leadership, "district_leader"),
+            (self.street_post, "项目专员", self.street, "staff"),
+            (self.dept_post, "协调专员", self.service_dept, "staff"),
+        ]
         return c.OrgChanged(
             aggregate_id=uuid.UUID(int=1),
             revision=1,
             effective_at=START,
-            units=(
-                unit(id=self.street, revision=1, valid_from=D0, name="金银湖街道", kind="street"),
-                unit(id=self.service_dept, revision=1, valid_from=D0, name="区科经局", kind="department"),
-                unit(
-                    id=self.office,
-                    revision=1,
-                    valid_from=D0,
-                    name="区重大项目办（区发改局）",
-                    kind="department",
-                    roles=(c.UnitRole.MAJOR_PROJECTS_OFFICE,),
-                ),
-                unit(
-                    id=self.supervision,
-                    revision=1,
-                    valid_from=D0,
-                    name="区政府督查室",
-                    kind="department",
-                    roles=(c.UnitRole.SUPERVISION_OFFICE,),
-                ),
-                unit(id=self.leadership, revision=1, valid_from=D0, name="区政府", kind="leadership"),
-            ),
-            posts=(
-                post(
-                    id=self.leader_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="常务副区长",
-                    unit_id=self.leadership,
-                    kind="line_leader",
-                ),
-                post(
-                    id=self.top_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="区长",
-                    unit_id=self.leadership,
-                    kind="district_leader",
-                ),
-                post(
-                    id=self.street_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="项目专员",
-                    unit_id=self.street,
-                    kind="staff",
-                ),
-                post(
-                    id=self.dept_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="协调专员",
-                    unit_id=self.service_dept,
-                    kind="staff",
-                ),
-            ),
+            units=tuple(c.UnitSnapshot(id=i, name=n, kind=k, roles=r, **dated) for i, n, k, r in units),
+            posts=tuple(c.PostSnapshot(id=i, title=t, unit_id=u, kind=k, **dated) for i, t, u, k in posts),
             people=tuple(
                 c.PersonSnapshot(id=p, revision=1, name=n)
                 for p, n in [

@@ -15,14 +15,16 @@ event — an older revision, or the same one again under a new event id — chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
-from lkg.common.events.inbox import Subscription
+from lkg.common.events.inbox import Handler, Subscription
 from lkg.common.orgcopy import apply_org_changed
 from lkg.common.readcopy import project_copy_subscriptions
 from lkg.issues.matters import routing
@@ -48,77 +50,74 @@ async def on_org_changed(session: AsyncSession, _envelope: Envelope, event: c.Or
         await routing.refresh_holders(session, sa.true(), at.date(), at, "org_changed")
 
 
-async def _signal(
-    envelope: Envelope, session: AsyncSession, event: Any, cause_key: str, **payload: Any
-) -> None:
-    await record_signal(session, envelope, cause_key=cause_key, at=event.effective_at, payload=payload)
+def _payload(
+    project_id: UUID, title: str, topic: str, description: str, unit_id: UUID, unit_name: str | None
+) -> dict[str, Any]:
+    """What a system-opened problem needs: its project, title, topic, description and resolving unit."""
+    return {
+        "project_id": str(project_id),
+        "title": title,
+        "topic": topic,
+        "description": description,
+        "resolving_unit_id": str(unit_id),
+        "resolving_unit_name": unit_name,
+    }
 
 
-async def on_approval_stalled(session: AsyncSession, envelope: Envelope, event: c.ApprovalStalled) -> None:
+def _stalled(e: c.ApprovalStalled) -> tuple[str, dict[str, Any]]:
     # Cause key: the stalled approval item. While its problem is open, later signals attach to it.
-    await _signal(
-        envelope,
-        session,
-        event,
-        f"approval.stalled:{event.approval_item_id}",
-        project_id=str(event.project_id),
-        title=f"审批超时：{event.item_name}（{event.handling_unit_name}）",
-        topic="审批",
-        description=f"{event.item_name}已超过办理时限（{event.due_at.isoformat()}）仍未办结。",
-        resolving_unit_id=str(event.handling_unit_id),
-        resolving_unit_name=event.handling_unit_name,
+    title = f"审批超时：{e.item_name}（{e.handling_unit_name}）"
+    said = f"{e.item_name}已超过办理时限（{e.due_at.isoformat()}）仍未办结。"
+    key = f"approval.stalled:{e.approval_item_id}"
+    return key, _payload(e.project_id, title, "审批", said, e.handling_unit_id, e.handling_unit_name)
+
+
+def _start_at_risk(e: c.ApprovalStartAtRisk) -> tuple[str, dict[str, Any]]:
+    first, start = e.blocking_items[0], e.planned_start_date.isoformat()
+    names = "、".join(i.item_name for i in e.blocking_items)
+    said = f"计划{start}开工，{names}尚未办结。"
+    key = f"approval.start_at_risk:{e.project_id}:{start}"
+    return key, _payload(
+        e.project_id,
+        f"开工受阻：{names}未办结",
+        "审批",
+        said,
+        first.handling_unit_id,
+        first.handling_unit_name,
     )
 
 
-async def on_start_at_risk(session: AsyncSession, envelope: Envelope, event: c.ApprovalStartAtRisk) -> None:
-    first = event.blocking_items[0]
-    names = "、".join(i.item_name for i in event.blocking_items)
-    await _signal(
-        envelope,
-        session,
-        event,
-        f"approval.start_at_risk:{event.project_id}:{event.planned_start_date.isoformat()}",
-        project_id=str(event.project_id),
-        title=f"开工受阻：{names}未办结",
-        topic="审批",
-        description=f"计划{event.planned_start_date.isoformat()}开工，{names}尚未办结。",
-        resolving_unit_id=str(first.handling_unit_id),
-        resolving_unit_name=first.handling_unit_name,
+def _milestone_missed(e: c.MilestoneMissed) -> tuple[str, dict[str, Any]]:
+    ms = e.milestone
+    said = f"{ms.label}计划{ms.planned_date.isoformat()}完成，至今未完成。"
+    return f"milestone.missed:{ms.id}", _payload(
+        e.project_id, f"节点逾期：{ms.label}", "节点", said, e.responsible_unit_id, None
     )
 
 
-async def on_milestone_missed(session: AsyncSession, envelope: Envelope, event: c.MilestoneMissed) -> None:
-    ms = event.milestone
-    await _signal(
-        envelope,
-        session,
-        event,
-        f"milestone.missed:{ms.id}",
-        project_id=str(event.project_id),
-        title=f"节点逾期：{ms.label}",
-        topic="节点",
-        description=f"{ms.label}计划{ms.planned_date.isoformat()}完成，至今未完成。",
-        resolving_unit_id=str(event.responsible_unit_id),
-        resolving_unit_name=None,
-    )
+def _commitment_overdue(e: c.CommitmentOverdue) -> tuple[str, dict[str, Any]]:
+    unit = e.obligor_unit_id or e.responsible_unit_id
+    title, said = f"承诺逾期：{e.description}"[:200], f"{e.description}（应于{e.due_date.isoformat()}兑现）"
+    key = f"commitment.overdue:{e.commitment_id}"
+    return key, _payload(e.project_id, title, "诚信履约", said, unit, e.obligor_unit_name)
 
 
-async def on_commitment_overdue(
-    session: AsyncSession, envelope: Envelope, event: c.CommitmentOverdue
-) -> None:
-    unit = event.obligor_unit_id or event.responsible_unit_id
-    await _signal(
-        envelope,
-        session,
-        event,
-        f"commitment.overdue:{event.commitment_id}",
-        project_id=str(event.project_id),
-        title=f"承诺逾期：{event.description}"[:200],
-        topic="诚信履约",
-        description=f"{event.description}（应于{event.due_date.isoformat()}兑现）",
-        resolving_unit_id=str(unit),
-        resolving_unit_name=event.obligor_unit_name,
-    )
+def on_signal(cause: Callable[[Any], tuple[str, dict[str, Any]]]) -> Handler:
+    """The handler recording an event as a signal under the cause key (and with the payload) ``cause``
+    gives it; keyed by the event id (:func:`record_signal`)."""
+
+    async def handle(session: AsyncSession, envelope: Envelope, event: Any) -> None:
+        key, payload = cause(event)
+        await record_signal(session, envelope, cause_key=key, at=event.effective_at, payload=payload)
+
+    handle.__name__ = f"on{cause.__name__}"
+    return handle
+
+
+on_approval_stalled = on_signal(_stalled)
+on_start_at_risk = on_signal(_start_at_risk)
+on_milestone_missed = on_signal(_milestone_missed)
+on_commitment_overdue = on_signal(_commitment_overdue)
 
 
 async def on_project_terminated(

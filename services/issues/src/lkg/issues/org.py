@@ -32,6 +32,13 @@ class Holders:
     post_ids: tuple[UUID, ...] = ()
     unit_ids: tuple[UUID, ...] = ()
 
+    def detail(self) -> dict[str, list[str]]:
+        """The holders as the audit trail records them."""
+        return {
+            "holder_post_ids": [str(p) for p in self.post_ids],
+            "holder_unit_ids": [str(u) for u in self.unit_ids],
+        }
+
 
 async def units_with_role(session: AsyncSession, role: UnitRole, day: date) -> list[UUID]:
     t = org_copy.units

@@ -21,9 +21,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
+from lkg.common.http.idempotency import IdempotencyKey, request_hash
 from lkg.common.http.pagination import PageQuery
 from lkg.issues.access import Caller
+from lkg.issues.actions import create_once
 from lkg.issues.attachments import service
 from lkg.issues.attachments.content import FILE_FIELD, parse_upload
 from lkg.issues.attachments.schemas import AttachmentOut, AttachmentPage
@@ -114,15 +115,8 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str, load: LoadMatter
                 headers={"Location": f"{prefix}/{m.id}/attachments/{row.id}"},
             )
 
-        return await idempotent_create(
-            session,
-            principal=caller.principal.key,
-            key=idempotency_key,
-            method="POST",
-            path=request.url.path,
-            request_hash=request_hash({"filename": filename, "declared": declared, "data": _digest(data)}),
-            create=create,
-        )
+        digest = request_hash({"filename": filename, "declared": declared, "data": _digest(data)})
+        return await create_once(request, session, caller, idempotency_key, digest, create)
 
     @r.get(
         "/{matter_id}/attachments",

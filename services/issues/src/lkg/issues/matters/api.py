@@ -25,11 +25,11 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.http.concurrency import etag_header
-from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
+from lkg.common.http.idempotency import IdempotencyKey, request_hash
 from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.http.query import StrictQuery
 from lkg.issues.access import Caller
-from lkg.issues.actions import ACTION_RESPONSES, add_action
+from lkg.issues.actions import ACTION_RESPONSES, Actions, create_once, route_signature
 from lkg.issues.attachments.api import add_attachment_routes
 from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.issues.matters import closure, intake, queries, service
@@ -88,21 +88,7 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
     async def load(session: AsyncSession, matter_id: UUID, caller: Caller) -> Any:
         return await queries.get_matter(session, kind, matter_id, caller)
 
-    def action(
-        path: str, body: type[BaseModel], summary: str, use_case: Callable[..., Awaitable[Any]]
-    ) -> None:
-        add_action(
-            r,
-            path=f"/{{matter_id}}/{path}",
-            param="matter_id",
-            name=f"{kind}_{path.strip('/').replace('-', '_')}",
-            body=body,
-            summary=summary,
-            load=load,
-            use_case=use_case,
-            render=_render,
-            response_model=MatterOut,
-        )
+    action = Actions(r, "/{matter_id}", "matter_id", kind, load, _render, MatterOut)
 
     @r.get("", response_model=MatterPage, summary=f"{label}列表 List")
     async def list_matters(
@@ -190,96 +176,78 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
     return r
 
 
-async def _created(
-    request: Request,
-    session: AsyncSession,
-    caller: Caller,
-    body: BaseModel,
-    idempotency_key: str | None,
-    prefix: str,
-    create: Callable[[], Awaitable[Any]],
-) -> Response:
-    """201 with the new matter (replayed for a repeated ``Idempotency-Key``)."""
-
-    async def created() -> Response:
-        m = await create()
-        return _json(await matter_out(session, m), 201, Location=f"{prefix}/{m.id}")
-
-    return await idempotent_create(
-        session,
-        principal=caller.principal.key,
-        key=idempotency_key,
-        method="POST",
-        path=request.url.path,
-        request_hash=request_hash(body),
-        create=created,
-    )
-
-
 def problems_router() -> APIRouter:
     r = matter_router("problem", "/api/v1/problems", "问题")
-
-    @r.post(
-        "",
-        status_code=201,
-        response_model=MatterOut,
-        summary="反映问题 Report a problem",
-        description="项目责任单位（或重大项目办代为）反映难点、堵点问题；支持 `Idempotency-Key`。",
-        responses={
-            403: {"description": "无权为该项目反映问题"},
-            404: {"description": "项目不存在或尚未同步 / unknown_project"},
-        },
+    report = "项目责任单位（或重大项目办代为）反映难点、堵点问题；支持 `Idempotency-Key`。"
+    add_create(
+        r, "report_problem", ProblemCreate, "反映问题 Report a problem", report, "无权为该项目反映问题"
     )
-    async def report_problem(
-        request: Request,
-        body: ProblemCreate,
-        session: UnitOfWork,
-        runtime: Runtime,
-        caller: CallerDep,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
-        async def create() -> Any:
-            return await intake.report_problem(
-                session,
-                runtime,
-                caller,
-                **body.model_dump(),
-                actor=caller.actor,
-                actor_name=caller.name,
-                person_id=caller.principal.person_id,
-            )
-
-        return await _created(request, session, caller, body, idempotency_key, "/api/v1/problems", create)
-
     return r
 
 
 def meeting_matters_router() -> APIRouter:
     r = matter_router("meeting_matter", "/api/v1/meeting-matters", "会议议定事项")
+    add_create(
+        r, "register_meeting_matter", MeetingMatterCreate, "登记会议议定事项 Register a meeting matter"
+    )
+    return r
 
-    @r.post(
+
+#: The use case behind each create route.
+_CREATE: dict[str, Callable[..., Awaitable[Any]]] = {
+    "report_problem": intake.report_problem,
+    "register_meeting_matter": intake.register_meeting_matter,
+}
+
+
+def add_create(
+    r: APIRouter,
+    name: str,
+    body: type[BaseModel],
+    summary: str,
+    description: str | None = None,
+    forbidden: str = "无权登记",
+) -> None:
+    """``POST ""`` on ``r``: the use case ``name`` (``use_case(session, runtime, caller, **body)``), 201 with
+    the new matter and its ``Location``; a repeated ``Idempotency-Key`` replays the first answer."""
+    prefix, use_case = r.prefix, _CREATE[name]
+
+    async def create(**kwargs: Any) -> Response:
+        request, session, caller, body_in = (
+            kwargs["request"],
+            kwargs["session"],
+            kwargs["caller"],
+            kwargs["body"],
+        )
+
+        async def created() -> Response:
+            m = await use_case(session, kwargs["runtime"], caller, **body_in.model_dump())
+            return _json(await matter_out(session, m), 201, Location=f"{prefix}/{m.id}")
+
+        return await create_once(
+            request, session, caller, kwargs["idempotency_key"], request_hash(body_in), created
+        )
+
+    route_signature(
+        create,
+        name,
+        request=Request,
+        body=body,
+        session=UnitOfWork,
+        runtime=Runtime,
+        caller=CallerDep,
+        idempotency_key=(IdempotencyKey, None),
+    )
+    r.add_api_route(
         "",
+        create,
+        methods=["POST"],
         status_code=201,
         response_model=MatterOut,
-        summary="登记会议议定事项 Register a meeting matter",
+        summary=summary,
+        description=description,
         responses={
-            403: {"description": "无权登记"},
+            403: {"description": forbidden},
             404: {"description": "项目不存在或尚未同步 / unknown_project"},
         },
     )
-    async def register_meeting_matter(
-        request: Request,
-        body: MeetingMatterCreate,
-        session: UnitOfWork,
-        runtime: Runtime,
-        caller: CallerDep,
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response:
-        async def create() -> Any:
-            return await intake.register_meeting_matter(session, runtime, caller, **body.model_dump())
-
-        return await _created(
-            request, session, caller, body, idempotency_key, "/api/v1/meeting-matters", create
-        )
-
-    return r

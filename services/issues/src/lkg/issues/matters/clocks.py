@@ -181,8 +181,7 @@ def escalated_entry(
             "cause": str(cause),
             "breach_id": str(breach_id) if breach_id else None,
             "reason": reason,
-            "holder_post_ids": [str(p) for p in holders.post_ids],
-            "holder_unit_ids": [str(u) for u in holders.unit_ids],
+            **holders.detail(),
         },
     )
 

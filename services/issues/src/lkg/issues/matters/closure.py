@@ -80,27 +80,34 @@ def _acting_unit(caller: Caller, m: Any, *candidates: UUID | None) -> UUID:
     return units[0] if units else (m.holder_unit_ids[0] if m.holder_unit_ids else m.reported_by_unit_id)
 
 
-async def _closed_by(
+#: The outcome each way off the books tells the others (``*.closed``).
+_OUTCOME = {
+    "closed": ClosureOutcome.RESOLVED,
+    "returned": ClosureOutcome.RETURNED,
+    "withdrawn": ClosureOutcome.WITHDRAWN,
+    "merged": ClosureOutcome.WITHDRAWN,
+}
+
+
+async def _off_books(
     session: AsyncSession,
     runtime: IssuesRuntime,
     caller: Caller,
     m: Any,
-    *,
     expected_revision: int,
     state: str,
-    outcome: ClosureOutcome,
     unit: UUID,
     reason: str | None,
     extra: dict[str, Any] | None = None,
 ) -> Any:
-    """:func:`close_matter` by the caller, now."""
+    """:func:`close_matter` by the caller, now, into ``state``, acting for ``unit``."""
     return await close_matter(
         session,
         m,
         at=runtime.clock.now(),
         expected_revision=expected_revision,
         state=state,
-        outcome=outcome,
+        outcome=_OUTCOME[state],
         closed_by_unit_id=unit,
         reason=reason,
         actor=caller.actor,
@@ -122,17 +129,7 @@ async def close(
     require(caller.holds(m), "销号（须由问题所在层级确认）")
     require_state(m, ("resolved",), "销号")
     unit = _acting_unit(caller, m, *m.holder_unit_ids, m.project_unit_id)
-    return await _closed_by(
-        session,
-        runtime,
-        caller,
-        m,
-        expected_revision=expected_revision,
-        state="closed",
-        outcome=ClosureOutcome.RESOLVED,
-        unit=unit,
-        reason=note,
-    )
+    return await _off_books(session, runtime, caller, m, expected_revision, "closed", unit, note)
 
 
 async def return_problem(
@@ -147,18 +144,9 @@ async def return_problem(
     """不予受理退回: the coordination office returns a reported problem with a reason."""
     require(caller.coordinates(m), "退回该问题")
     require_state(m, ("reported",), "退回")
-    unit = await org.coordinator_unit(session, m.line_id, runtime.clock.now().date())
-    return await _closed_by(
-        session,
-        runtime,
-        caller,
-        m,
-        expected_revision=expected_revision,
-        state="returned",
-        outcome=ClosureOutcome.RETURNED,
-        unit=_acting_unit(caller, m, unit),
-        reason=reason,
-    )
+    office = await org.coordinator_unit(session, m.line_id, runtime.clock.now().date())
+    unit = _acting_unit(caller, m, office)
+    return await _off_books(session, runtime, caller, m, expected_revision, "returned", unit, reason)
 
 
 async def return_meeting_matter(
@@ -174,17 +162,8 @@ async def return_meeting_matter(
     wrong unit named), with a reason; the coordination office registers it again as decided."""
     require(caller.resolves(m) or caller.coordinates(m), "退回该会议议定事项（须为问题解决单位）")
     require_state(m, ("reported",), "退回")
-    return await _closed_by(
-        session,
-        runtime,
-        caller,
-        m,
-        expected_revision=expected_revision,
-        state="returned",
-        outcome=ClosureOutcome.RETURNED,
-        unit=_acting_unit(caller, m, m.resolving_unit_id),
-        reason=reason,
-    )
+    unit = _acting_unit(caller, m, m.resolving_unit_id)
+    return await _off_books(session, runtime, caller, m, expected_revision, "returned", unit, reason)
 
 
 async def withdraw(
@@ -199,17 +178,8 @@ async def withdraw(
     """撤回: the reporting unit (or 重大项目办) takes the matter off the books."""
     require(caller.reported(m), "撤回该问题（须为反映单位）")
     require_state(m, OPEN_STATES, "撤回")
-    return await _closed_by(
-        session,
-        runtime,
-        caller,
-        m,
-        expected_revision=expected_revision,
-        state="withdrawn",
-        outcome=ClosureOutcome.WITHDRAWN,
-        unit=_acting_unit(caller, m, m.reported_by_unit_id),
-        reason=reason,
-    )
+    unit = _acting_unit(caller, m, m.reported_by_unit_id)
+    return await _off_books(session, runtime, caller, m, expected_revision, "withdrawn", unit, reason)
 
 
 async def merge(
@@ -228,18 +198,9 @@ async def merge(
     target = await get_matter(session, m.kind, into_id, caller)
     if target.id == m.id or target.state not in OPEN_STATES:
         raise Conflict("只能并入另一个未办结的同类事项", code="invalid_merge_target")
-    return await _closed_by(
-        session,
-        runtime,
-        caller,
-        m,
-        expected_revision=expected_revision,
-        state="merged",
-        outcome=ClosureOutcome.WITHDRAWN,
-        unit=_acting_unit(caller, m, *m.holder_unit_ids),
-        reason=reason,
-        extra={"merged_into_id": target.id},
-    )
+    unit = _acting_unit(caller, m, *m.holder_unit_ids)
+    extra = {"merged_into_id": target.id}
+    return await _off_books(session, runtime, caller, m, expected_revision, "merged", unit, reason, extra)
 
 
 async def withdraw_system_problems(

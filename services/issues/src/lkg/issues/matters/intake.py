@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.events.contracts import Layer
 from lkg.issues import org
 from lkg.issues.access import Caller, person_uuid, require
-from lkg.issues.audit import record
+from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
 from lkg.issues.matters.clocks import clock_row, running_clocks, start_clocks
 from lkg.issues.matters.events import clocks, tell
 from lkg.issues.matters.queries import project_of
@@ -35,14 +35,13 @@ async def report_problem(
     reported_by_unit_id: UUID | None = None,
     origin: str = "reported",
     cause_key: str | None = None,
-    actor: str,
-    actor_name: str | None,
-    person_id: str | None = None,
 ) -> Any:
     """问题反映: a project's unit (or 重大项目办 on its behalf) reports a problem; the acceptance clock
     starts, charged to the coordination office that must accept it. ``caller`` None: the service itself
     (a signal)."""
     now = runtime.clock.now()
+    actor, actor_name = (caller.actor, caller.name) if caller else (SYSTEM, SYSTEM_NAME)
+    person_id = caller.principal.person_id if caller else None
     project = await project_of(session, project_id)
     if caller is not None:
         require(

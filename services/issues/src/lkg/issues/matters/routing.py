@@ -107,8 +107,7 @@ async def refresh_holders(session: AsyncSession, where: Any, day: date, at: date
                 layer=m.layer,
                 detail={
                     "why": why,
-                    "holder_post_ids": [str(p) for p in holders.post_ids],
-                    "holder_unit_ids": [str(u) for u in holders.unit_ids],
+                    **holders.detail(),
                 },
             )
     return changed

@@ -76,8 +76,6 @@ async def _open_for(session: AsyncSession, runtime: IssuesRuntime, signal: Any) 
         help_requested=None,
         origin="system",
         cause_key=signal.cause_key,
-        actor=SYSTEM,
-        actor_name=SYSTEM_NAME,
     )
     unit = UUID(payload["resolving_unit_id"])
     return await accept(

@@ -4,19 +4,17 @@ the unit of work commits a decision."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.http.concurrency import etag_header
 from lkg.common.http.pagination import PageQuery
 from lkg.common.http.query import StrictQuery
-from lkg.issues.actions import ACTION_RESPONSES, add_action
+from lkg.issues.actions import ACTION_RESPONSES, Actions
 from lkg.issues.deps import CallerDep, Session
 from lkg.issues.supervision import service
 from lkg.issues.supervision.schemas import (
@@ -65,22 +63,9 @@ def router() -> APIRouter:
     async def get_card(card_id: UUID, session: Session, caller: CallerDep) -> JSONResponse:
         return _json(await service.get_card(session, card_id, caller))
 
-    def action(
-        path: str, body: type[BaseModel] | None, summary: str, use_case: Callable[..., Awaitable[Any]]
-    ) -> None:
-        add_action(
-            r,
-            path=f"/api/v1/red-cards/{{card_id}}/{path}",
-            param="card_id",
-            name=f"red_card_{path.replace('-', '_')}",
-            body=body,
-            summary=summary,
-            load=service.get_card,
-            use_case=use_case,
-            render=_render,
-            response_model=RedCardOut,
-        )
-
+    action = Actions(
+        r, "/api/v1/red-cards/{card_id}", "card_id", "red_card", service.get_card, _render, RedCardOut
+    )
     action("field-checks", FieldCheck, "记录核查（明查暗访、实地核实）", service.add_field_check)
     action("confirmation", None, "督查室确认发出红牌 Confirm", service.confirm)
     action("dismissal", Dismissal, "督查室撤销（须说明理由）Dismiss", service.dismiss)

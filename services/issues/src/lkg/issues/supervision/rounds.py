@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
 from lkg.issues import org
-from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
 from lkg.issues.models import OPEN_STATES, matter, project_copy
 from lkg.issues.settings import IssuesRuntime
-from lkg.issues.supervision.models import red_card, supervision_round
+from lkg.issues.supervision.models import supervision_round
+from lkg.issues.supervision.service import add_card
 
 _HUNDRED_MILLION = c.ONE_HUNDRED_MILLION_YUAN
 
@@ -224,39 +224,21 @@ async def open_round(session: AsyncSession, runtime: IssuesRuntime, year: int, m
     created = 0
     for proposal in proposals:
         subject = proposal.pop("subject")
-        card = (
-            await session.execute(
-                pg_insert(red_card)
-                .values(
-                    id=uuid.uuid4(),
-                    revision=1,
-                    state="proposed",
-                    source="supervision",
-                    supervision_round_id=rnd.id,
-                    candidate_key=f"{year}-{month:02d}:{proposal['reason']}:{subject}",
-                    period_kind="month",
-                    period_start=period_start,
-                    period_end=period_end,
-                    created_at=now,
-                    updated_at=now,
-                    **proposal,
-                )
-                .on_conflict_do_nothing()
-                .returning(red_card)
-            )
-        ).first()
-        if card is not None:
-            created += 1
-            await record(
-                session,
-                card,
-                "proposed",
-                actor=SYSTEM,
-                actor_name=SYSTEM_NAME,
-                at=now,
-                subject_kind="red_card",
-                detail={"reason": card.reason, "round": f"{year}-{month:02d}"},
-            )
+        card = await add_card(
+            session,
+            at=now,
+            action="proposed",
+            detail={"reason": proposal["reason"], "round": f"{year}-{month:02d}"},
+            state="proposed",
+            source="supervision",
+            supervision_round_id=rnd.id,
+            candidate_key=f"{year}-{month:02d}:{proposal['reason']}:{subject}",
+            period_kind="month",
+            period_start=period_start,
+            period_end=period_end,
+            **proposal,
+        )
+        created += card is not None
     return rnd, created
 
 

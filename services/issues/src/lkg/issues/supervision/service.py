@@ -156,28 +156,43 @@ async def add_field_check(
     )
 
 
-async def confirm(
-    session: AsyncSession, runtime: IssuesRuntime, caller: Caller, card: Any, *, expected_revision: int
+async def _decide(
+    session: AsyncSession,
+    runtime: IssuesRuntime,
+    caller: Caller,
+    card: Any,
+    expected_revision: int,
+    state: Literal["issued", "dismissed"],
+    reason: str | None = None,
 ) -> Any:
-    """督查室 confirms a proposed card: exactly one ``red_card.issued``."""
+    """督查室 decides on a proposed card: issued or dismissed (with a reason), with exactly one
+    ``red_card.issued`` or ``red_card.dismissed``."""
     _supervisor(caller)
     if card.state != "proposed":
         raise Conflict("该红牌已处理", code="invalid_state")
     now = runtime.clock.now()
     person = caller.principal.person_id
-    card = await _decided(
-        session,
-        caller,
-        card,
-        expected_revision,
-        {"state": "issued", "decided_by_person_id": person, "decided_at": now},
-        now,
-        "issued",
-    )
-    await stage(
-        session, _card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person_uuid(person))
-    )
+    values: dict[str, Any] = {"state": state, "decided_by_person_id": person, "decided_at": now}
+    if state == "dismissed":
+        values["dismissal_reason"] = reason
+    detail = {"reason": reason} if state == "dismissed" else None
+    card = await _decided(session, caller, card, expected_revision, values, now, state, detail)
+    if state == "issued":
+        event = _card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person_uuid(person))
+    else:
+        by = person_uuid(person) or uuid.UUID(int=0)
+        event = _card_event(
+            c.RedCardDismissed, card, at=now, dismissal_reason=reason, dismissed_by_person_id=by
+        )
+    await stage(session, event)
     return card
+
+
+async def confirm(
+    session: AsyncSession, runtime: IssuesRuntime, caller: Caller, card: Any, *, expected_revision: int
+) -> Any:
+    """督查室 confirms a proposed card: exactly one ``red_card.issued``."""
+    return await _decide(session, runtime, caller, card, expected_revision, "issued")
 
 
 async def dismiss(
@@ -190,29 +205,7 @@ async def dismiss(
     reason: str,
 ) -> Any:
     """督查室 dismisses a proposed card with a reason: exactly one ``red_card.dismissed``."""
-    _supervisor(caller)
-    if card.state != "proposed":
-        raise Conflict("该红牌已处理", code="invalid_state")
-    now = runtime.clock.now()
-    person = caller.principal.person_id
-    card = await _decided(
-        session,
-        caller,
-        card,
-        expected_revision,
-        {"state": "dismissed", "dismissal_reason": reason, "decided_by_person_id": person, "decided_at": now},
-        now,
-        "dismissed",
-        {"reason": reason},
-    )
-    dismissed_by = person_uuid(person) or uuid.UUID(int=0)
-    await stage(
-        session,
-        _card_event(
-            c.RedCardDismissed, card, at=now, dismissal_reason=reason, dismissed_by_person_id=dismissed_by
-        ),
-    )
-    return card
+    return await _decide(session, runtime, caller, card, expected_revision, "dismissed", reason)
 
 
 async def consent_to_referral(
@@ -269,46 +262,56 @@ async def refer(
     )
 
 
-async def issue_ranking_card(session: AsyncSession, event: c.RedCardRequested) -> bool:
-    """A ranking card (bottom 3 of the monthly ranking, §六(三)), issued once per request: a repeated
-    request (the same ``request_id``, whatever its event id) changes nothing. Returns whether it issued."""
-    at = event.effective_at
+async def add_card(
+    session: AsyncSession, *, at: datetime, action: str, detail: dict[str, Any], **values: Any
+) -> Any | None:
+    """A new card (revision 1, created at ``at``) with the service's ``action`` in its audit trail, unless its
+    candidate key or request id is already in the register (then nothing changes and None is returned)."""
     card = (
         await session.execute(
             pg_insert(red_card)
-            .values(
-                id=uuid.uuid4(),
-                revision=1,
-                state="issued",
-                source="ranking",
-                reason="bottom_of_ranking",
-                target_unit_id=event.target.unit_id,
-                target_unit_name=event.target.unit_name,
-                target_kind=str(event.target.kind),
-                request_id=event.request_id,
-                period_kind=str(event.period.kind),
-                period_start=event.period.start,
-                period_end=event.period.end,
-                evidence=[e.model_dump(mode="json") for e in event.evidence],
-                decided_at=at,
-                created_at=at,
-                updated_at=at,
-            )
+            .values(id=uuid.uuid4(), revision=1, created_at=at, updated_at=at, **values)
             .on_conflict_do_nothing()
             .returning(red_card)
         )
     ).first()
+    if card is not None:
+        await record(
+            session,
+            card,
+            action,
+            actor=SYSTEM,
+            actor_name=SYSTEM_NAME,
+            at=at,
+            subject_kind="red_card",
+            detail=detail,
+        )
+    return card
+
+
+async def issue_ranking_card(session: AsyncSession, event: c.RedCardRequested) -> bool:
+    """A ranking card (bottom 3 of the monthly ranking, §六(三)), issued once per request: a repeated
+    request (the same ``request_id``, whatever its event id) changes nothing. Returns whether it issued."""
+    at = event.effective_at
+    card = await add_card(
+        session,
+        at=at,
+        action="issued",
+        detail={"request_id": str(event.request_id), "rank": event.rank},
+        state="issued",
+        source="ranking",
+        reason="bottom_of_ranking",
+        target_unit_id=event.target.unit_id,
+        target_unit_name=event.target.unit_name,
+        target_kind=str(event.target.kind),
+        request_id=event.request_id,
+        period_kind=str(event.period.kind),
+        period_start=event.period.start,
+        period_end=event.period.end,
+        evidence=[e.model_dump(mode="json") for e in event.evidence],
+        decided_at=at,
+    )
     if card is None:
         return False
     await stage(session, _card_event(c.RedCardIssued, card, at=at))
-    await record(
-        session,
-        card,
-        "issued",
-        actor=SYSTEM,
-        actor_name=SYSTEM_NAME,
-        at=at,
-        subject_kind="red_card",
-        detail={"request_id": str(event.request_id), "rank": event.rank},
-    )
     return True
