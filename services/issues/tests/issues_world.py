@@ -40,7 +40,7 @@ class Org:
         self.leader_post, self.top_post, self.street_post, self.dept_post = (_id() for _ in range(4))
         self.leader_a, self.leader_b, self.street_staff, self.dept_staff = (_id() for _ in range(4))
         self.line = _id()
-        self.holding_a = _id()
+        self.holding_a, self.holding_street, self.holding_dept = (_id() for _ in range(3))
 
     def event(self) -> c.OrgChanged:
         dated = {"revision": 1, "valid_from": D0}
@@ -81,10 +81,18 @@ class Org:
                     person_id=self.leader_a,
                 ),
                 c.PostHoldingSnapshot(
-                    id=_id(), revision=1, valid_from=D0, post_id=self.street_post, person_id=self.street_staff
+                    id=self.holding_street,
+                    revision=1,
+                    valid_from=D0,
+                    post_id=self.street_post,
+                    person_id=self.street_staff,
                 ),
                 c.PostHoldingSnapshot(
-                    id=_id(), revision=1, valid_from=D0, post_id=self.dept_post, person_id=self.dept_staff
+                    id=self.holding_dept,
+                    revision=1,
+                    valid_from=D0,
+                    post_id=self.dept_post,
+                    person_id=self.dept_staff,
                 ),
             ),
             lines=(

@@ -39,8 +39,12 @@ _copy = {s.event: s.handler for s in project_copy_subscriptions(project_copy)}
 async def on_project(
     session: AsyncSession, envelope: Envelope, event: c.ProjectRegistered | c.ProjectChanged
 ) -> None:
+    held = await session.scalar(
+        sa.select(project_copy.c.revision).where(project_copy.c.id == event.project.id)
+    )
     await _copy[type(event)](session, envelope, event)
-    await routing.follow_project(session, event.project)
+    if held is None or held < event.revision:  # applied: newer than the copy held
+        await routing.follow_project(session, event.project)
 
 
 async def on_org_changed(session: AsyncSession, _envelope: Envelope, event: c.OrgChanged) -> None:

@@ -206,15 +206,16 @@ async def merge(
 async def withdraw_system_problems(
     session: AsyncSession, *, project_id: UUID, at: datetime, reason: str
 ) -> int:
-    """A terminated project's open system-opened problems are withdrawn with ``reason`` (its other matters
-    stay: people reported them). A repeated termination finds none open and changes nothing. Returns how
-    many were withdrawn."""
+    """A terminated project's open system-opened problems, opened by ``at``, are withdrawn with ``reason``
+    (its other matters stay: people reported them). The same termination again finds none of those open and
+    changes nothing. Returns how many were withdrawn."""
     rows = (
         await session.execute(
             sa.select(matter).where(
                 matter.c.project_id == project_id,
                 matter.c.origin == "system",
                 matter.c.state.in_(OPEN_STATES),
+                matter.c.reported_at <= at,
             )
         )
     ).all()

@@ -47,17 +47,24 @@ async def record_signal(
     session: AsyncSession, envelope: Envelope, *, cause_key: str, at: datetime, payload: dict[str, Any]
 ) -> None:
     """Record the signal of ``envelope`` under ``cause_key`` for the signal scan; ``payload`` says what the
-    problem needs (project, title, topic, description, resolving unit). Keyed by the event id: the same
-    event delivered again adds nothing."""
+    problem needs (project, title, topic, description, resolving unit). The same event delivered again
+    adds nothing (the event id is unique), nor does the same signal published again under a new event id
+    (a signal of that cause at that time is already held): a later signal of the cause is a new one."""
+    held = sa.select(matter_signal.c.id).where(
+        matter_signal.c.cause_key == cause_key, matter_signal.c.at == at
+    )
     await session.execute(
         pg_insert(matter_signal)
-        .values(
-            id=uuid.uuid4(),
-            event_id=envelope.event_id,
-            event_type=envelope.type,
-            cause_key=cause_key,
-            at=at,
-            payload=payload,
+        .from_select(
+            ["id", "event_id", "event_type", "cause_key", "at", "payload"],
+            sa.select(
+                sa.literal(uuid.uuid4(), matter_signal.c.id.type),
+                sa.literal(envelope.event_id, matter_signal.c.event_id.type),
+                sa.literal(envelope.type),
+                sa.literal(cause_key),
+                sa.literal(at, matter_signal.c.at.type),
+                sa.literal(payload, matter_signal.c.payload.type),
+            ).where(~sa.exists(held)),
         )
         .on_conflict_do_nothing(index_elements=[matter_signal.c.event_id])
     )
