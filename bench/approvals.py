@@ -64,8 +64,8 @@ import asyncpg
 import sqlalchemy as sa
 
 from lkg.approvals.app import SPEC as APPROVALS
-from lkg.approvals.scans import scan_clocks
 from lkg.approvals.models import ApprovalClock
+from lkg.approvals.scans import scan_clocks
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.clock import TZ
 from lkg.common.db import asyncpg_dsn, migrate, with_database

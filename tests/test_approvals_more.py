@@ -1,7 +1,8 @@
 """More approvals scenarios over HTTP with the shared clock moved (issue #4): who sees and acts on what
-(docs/approvals.md "Access": 404 for what a caller may not see, 403 for what it may see but not do), 核准类 in two waves
-(policy §三(一)), a 批前提速 project's plan (§四(二)), a project switching 备案类 → 核准类, the weekly report
-on a holiday Friday, and provisional 2027 deadlines recomputed when the official year is loaded.
+(docs/approvals.md "Access": 404 for what a caller may not see, 403 for what it may see but not do),
+核准类 in two waves (policy §三(一)), a 批前提速 project's plan (§四(二)), a project switching 备案类 →
+核准类, the weekly report on a holiday Friday, provisional 2027 deadlines recomputed when the official
+year is loaded, and stale or repeated snapshots that change nothing.
 
 The org directory and the projects arrive as the registry would send them (``org.changed``,
 ``project.registered`` / ``project.changed``), staged into the bus from the test, so each scenario controls
