@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 
 from lkg.approvals.catalogue import service
-from lkg.approvals.deps import Runtime, Session
+from lkg.approvals.deps import Runtime, Session, UnitOfWork
 from lkg.approvals.models import CatalogueItem
 from lkg.approvals.schemas import CatalogueItemCreate, CatalogueItemOut, CatalogueItemUpdate, CatalogueList
 from lkg.common.auth import CurrentPrincipal, Principal, Role, require_roles
@@ -34,12 +34,11 @@ async def list_catalogue(session: Session, _: CurrentPrincipal) -> CatalogueList
     "", status_code=201, response_model=CatalogueItemOut, summary="新增审批事项 Add an approval kind"
 )
 async def create_catalogue_item(
-    body: CatalogueItemCreate, response: Response, session: Session, runtime: Runtime, _: CatalogueEditor
+    body: CatalogueItemCreate, response: Response, session: UnitOfWork, runtime: Runtime, _: CatalogueEditor
 ) -> CatalogueItemOut:
     values = body.model_dump(mode="json")
     values["handling_unit_id"] = body.handling_unit_id
     entry = await service.create_catalogue_item(session, runtime.clock, values)
-    await session.commit()
     response.headers.update(etag_header(entry.id, entry.revision))
     return _out(entry)
 
@@ -63,7 +62,7 @@ async def update_catalogue_item(
     item_id: UUID,
     body: CatalogueItemUpdate,
     response: Response,
-    session: Session,
+    session: UnitOfWork,
     runtime: Runtime,
     _: CatalogueEditor,
     if_match: IfMatch = None,
@@ -74,6 +73,5 @@ async def update_catalogue_item(
     if "handling_unit_id" in changes:
         changes["handling_unit_id"] = body.handling_unit_id
     entry = await service.update_catalogue_item(session, runtime.clock, item_id, current.revision, changes)
-    await session.commit()
     response.headers.update(etag_header(entry.id, entry.revision))
     return _out(entry)

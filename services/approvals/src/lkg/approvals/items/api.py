@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.approvals.access import Caller
-from lkg.approvals.deps import CurrentCaller, Runtime, Session
+from lkg.approvals.deps import CurrentCaller, Runtime, Session, UnitOfWork
 from lkg.approvals.items import actions, service, views
 from lkg.approvals.items.actions import Act, Timekeeping
 from lkg.approvals.models import ApprovalItem
@@ -95,7 +96,7 @@ async def update_item(
     item_id: UUID,
     body: ItemUpdate,
     response: Response,
-    session: Session,
+    session: UnitOfWork,
     runtime: Runtime,
     caller: CurrentCaller,
     if_match: IfMatch = None,
@@ -115,116 +116,107 @@ async def update_item(
         expected_revision=item.revision,
         changes=changes,
     )
-    result = await _respond(session, runtime, item, response)
-    await session.commit()
-    return result
+    return await _respond(session, runtime, item, response)
 
 
 ActionUseCase = Callable[..., Awaitable[ApprovalItem]]
 
 
-async def _act(
-    use_case: ActionUseCase,
-    item_id: UUID,
-    body: ActionBody,
-    response: Response,
-    session: AsyncSession,
-    runtime: ServiceRuntime,
-    caller: Caller,
-    if_match: str | None,
-    **extra: Any,
-) -> ItemOut:
-    """Find the item the caller may see, check the revision it saw, and take the action."""
-    item, plan = await service.get_item(session, caller=caller, item_id=item_id)
-    check_if_match(if_match, etag_for(item.id, item.revision))
-    act = Act(
-        caller=caller,
-        item=item,
-        plan=plan,
-        expected_revision=item.revision,
-        note=body.note,
-        document_refs=body.document_refs,
-    )
-    item = await use_case(session, timekeeping=_timekeeping(runtime), act=act, **extra)
-    result = await _respond(session, runtime, item, response)
-    await session.commit()
-    return result
+@dataclass(frozen=True)
+class ItemAction:
+    """``POST /{item_id}/<verb>``: the use case it runs, the body it takes (an empty one is the body's
+    defaults unless ``required``) and what of the body goes to the use case besides the note and documents."""
+
+    verb: str
+    use_case: ActionUseCase
+    summary: str
+    body: type[ActionBody] = ActionBody
+    required: bool = False
+    extra: Callable[[Any], dict[str, Any]] = lambda _body: {}
+    #: The route's name (its OpenAPI operation id is made from it).
+    name: str | None = None
+    description: str | None = ACTION_DESCRIPTION
 
 
-#: ``POST /{item_id}/<verb>`` with an optional note and documents: the verb, its use case, its summary.
-ACTIONS: dict[str, tuple[ActionUseCase, str]] = {
-    "submissions": (actions.submit, "申报 Submit"),
-    "acceptances": (actions.accept, "受理 Accept (the time limit starts)"),
-    "supplement-requests": (actions.request_supplement, "要求补正 Request a supplement (the clock pauses)"),
-    "resubmissions": (actions.resubmit, "补正后重新提交 Resubmit (the clock resumes)"),
-    "withdrawals": (actions.withdraw, "撤回 Withdraw"),
-    "verifications": (actions.verify, "承诺核查/事后验收完成 Verify a commitment or inspection"),
-}
+ACTIONS = (
+    ItemAction("submissions", actions.submit, "申报 Submit"),
+    ItemAction("acceptances", actions.accept, "受理 Accept (the time limit starts)"),
+    ItemAction(
+        "supplement-requests", actions.request_supplement, "要求补正 Request a supplement (the clock pauses)"
+    ),
+    ItemAction("resubmissions", actions.resubmit, "补正后重新提交 Resubmit (the clock resumes)"),
+    ItemAction("withdrawals", actions.withdraw, "撤回 Withdraw"),
+    ItemAction("verifications", actions.verify, "承诺核查/事后验收完成 Verify a commitment or inspection"),
+    ItemAction(
+        "grants",
+        actions.grant,
+        "准予许可 Grant (If-Match)",
+        GrantBody,
+        extra=lambda body: {"certificate_no": body.certificate_no},
+        name="grant",
+        description=None,
+    ),
+    ItemAction(
+        "rejections",
+        actions.reject,
+        "不予许可 Reject (If-Match)",
+        RejectBody,
+        required=True,
+        extra=lambda body: {"reason": body.reason},
+        name="reject",
+        description=None,
+    ),
+)
 
 
-def _action_route(use_case: ActionUseCase) -> Callable[..., Awaitable[ItemOut]]:
-    async def endpoint(
-        item_id: UUID,
-        response: Response,
-        session: Session,
-        runtime: Runtime,
-        caller: CurrentCaller,
-        body: ActionBody | None = None,
-        if_match: IfMatch = None,
-    ) -> ItemOut:
-        return await _act(
-            use_case, item_id, body or ActionBody(), response, session, runtime, caller, if_match
+def _action_route(action: ItemAction) -> Callable[..., Awaitable[ItemOut]]:
+    """The route of one action: find the item the caller may see (404 otherwise), check the revision it saw,
+    run the use case in the unit of work, answer the item with its new ETag."""
+
+    async def endpoint(**kwargs: Any) -> ItemOut:
+        session, runtime, caller = kwargs["session"], kwargs["runtime"], kwargs["caller"]
+        body = kwargs["body"] or action.body()
+        item, plan = await service.get_item(session, caller=caller, item_id=kwargs["item_id"])
+        check_if_match(kwargs["if_match"], etag_for(item.id, item.revision))
+        act = Act(
+            caller=caller,
+            item=item,
+            plan=plan,
+            expected_revision=item.revision,
+            note=body.note,
+            document_refs=body.document_refs,
         )
+        item = await action.use_case(
+            session, timekeeping=_timekeeping(runtime), act=act, **action.extra(body)
+        )
+        return await _respond(session, runtime, item, kwargs["response"])
 
-    endpoint.__name__ = f"item_{use_case.__name__}"
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    body = (
+        inspect.Parameter("body", keyword, annotation=action.body)
+        if action.required
+        else inspect.Parameter("body", keyword, annotation=action.body | None, default=None)
+    )
+    parameters = [
+        inspect.Parameter("item_id", keyword, annotation=UUID),
+        inspect.Parameter("response", keyword, annotation=Response),
+        inspect.Parameter("session", keyword, annotation=UnitOfWork),
+        inspect.Parameter("runtime", keyword, annotation=Runtime),
+        inspect.Parameter("caller", keyword, annotation=CurrentCaller),
+    ]
+    if_match = inspect.Parameter("if_match", keyword, annotation=IfMatch, default=None)
+    signature = inspect.Signature([*parameters, body, if_match])
+    endpoint.__signature__ = signature  # type: ignore[attr-defined]
+    endpoint.__name__ = action.name or f"item_{action.use_case.__name__}"
     return endpoint
 
 
-for _verb, (_use_case, _summary) in ACTIONS.items():
+for _action in ACTIONS:
     router.add_api_route(
-        f"/{{item_id}}/{_verb}",
-        _action_route(_use_case),
+        f"/{{item_id}}/{_action.verb}",
+        _action_route(_action),
         methods=["POST"],
         response_model=ItemOut,
-        summary=_summary,
-        description=ACTION_DESCRIPTION,
-    )
-
-
-@router.post("/{item_id}/grants", response_model=ItemOut, summary="准予许可 Grant (If-Match)")
-async def grant(
-    item_id: UUID,
-    response: Response,
-    session: Session,
-    runtime: Runtime,
-    caller: CurrentCaller,
-    body: GrantBody | None = None,
-    if_match: IfMatch = None,
-) -> ItemOut:
-    body = body or GrantBody()
-    return await _act(
-        actions.grant,
-        item_id,
-        body,
-        response,
-        session,
-        runtime,
-        caller,
-        if_match,
-        certificate_no=body.certificate_no,
-    )
-
-
-@router.post("/{item_id}/rejections", response_model=ItemOut, summary="不予许可 Reject (If-Match)")
-async def reject(
-    item_id: UUID,
-    body: RejectBody,
-    response: Response,
-    session: Session,
-    runtime: Runtime,
-    caller: CurrentCaller,
-    if_match: IfMatch = None,
-) -> ItemOut:
-    return await _act(
-        actions.reject, item_id, body, response, session, runtime, caller, if_match, reason=body.reason
+        summary=_action.summary,
+        description=_action.description,
     )

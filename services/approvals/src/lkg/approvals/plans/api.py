@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from lkg.approvals.deps import CurrentCaller, Runtime, Session
+from lkg.approvals.deps import CurrentCaller, Runtime, Session, UnitOfWork
 from lkg.approvals.plans import service, views
 from lkg.approvals.schemas import CriticalChainOut, PlanOut, PlanPage, PlanUpdate
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
@@ -43,7 +43,7 @@ async def update_plan(
     plan_id: UUID,
     body: PlanUpdate,
     response: Response,
-    session: Session,
+    session: UnitOfWork,
     runtime: Runtime,
     caller: CurrentCaller,
     if_match: IfMatch = None,
@@ -59,10 +59,8 @@ async def update_plan(
         expected_revision=plan.revision,
         changes=body.model_dump(exclude_unset=True),
     )
-    result = await views.plan_out(session, runtime.calendar, plan, runtime.clock.now())
-    await session.commit()
     response.headers.update(etag_header(plan.id, plan.revision))
-    return result
+    return await views.plan_out(session, runtime.calendar, plan, runtime.clock.now())
 
 
 @router.get(
