@@ -290,6 +290,8 @@ class Setup:
     relay_batch: int
     consumer_batch: int
     fetch_timeout: float
+    coalesce: float
+    atomic: bool
     uvloop: bool
 
 
@@ -330,7 +332,11 @@ class ConsumerService:
             js=self.nc.jetstream(),
             names=setup.outbox_names,
             subscriptions=[Subscription(EnrolmentFailed, record_effect)],
-            options=ConsumerOptions(batch_size=setup.consumer_batch, fetch_timeout=setup.fetch_timeout),
+            options=ConsumerOptions(
+                batch_size=setup.consumer_batch,
+                fetch_timeout=setup.fetch_timeout,
+                coalesce_seconds=setup.coalesce,
+            ),
             arrivals=self.outbox,
         )
         await self.consumer.ensure()
@@ -526,6 +532,7 @@ class OutboxProducer:
             wall_clock=wall_clock_utc,
             nc=self.nc,
         )
+        self.relay.atomic = setup.atomic
         self._relay = asyncio.create_task(self.relay.run(), name="bench-relay")
         while not self.relay.leading:  # noqa: ASYNC110 (leading before the first commit: no event for it)
             await asyncio.sleep(0.01)
@@ -618,6 +625,8 @@ async def prepare(args: argparse.Namespace, base_database_url: str, nats_url: st
         relay_batch=args.relay_batch,
         consumer_batch=args.consumer_batch,
         fetch_timeout=args.fetch_timeout,
+        coalesce=args.coalesce,
+        atomic=not args.no_atomic,
         uvloop=not args.no_uvloop,
     )
     admin = await connect(nats_url, name="bench-admin")
@@ -728,7 +737,8 @@ def report(args: argparse.Namespace, results: list[RunResult]) -> bool:
         print(f"{name:<30} {value:>16}  {target:>10}  {verdict}")
     print(
         f"\n(producers {args.producers}, relay batch {args.relay_batch}, consumer batch "
-        f"{args.consumer_batch}, fetch timeout {args.fetch_timeout:g} s, loop {_loop_name()}; CPU per event: "
+        f"{args.consumer_batch}, fetch timeout {args.fetch_timeout:g} s, coalesce {args.coalesce:g} s, "
+        f"atomic batches {'off' if args.no_atomic else 'on'}, loop {_loop_name()}; CPU per event: "
         f"all four process groups, median of {args.rounds} run(s))"
     )
     return ratio >= TARGET_RATIO and cpu_ratio <= TARGET_CPU_RATIO and p99 <= TARGET_P99_SECONDS
@@ -753,6 +763,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fetch-timeout", type=float, default=1.0, help="fetch timeout in seconds (both consumers)"
     )
+    parser.add_argument(
+        "--coalesce",
+        type=float,
+        default=ConsumerOptions.coalesce_seconds,
+        help="EventConsumer's coalesce_seconds (wait after a partial batch)",
+    )
+    parser.add_argument("--no-atomic", action="store_true", help="relay publishes each row on its own")
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's default event loop")
     parser.add_argument(
         "--rounds", type=int, default=1, help="paced outbox/raw pairs (CPU per event: the median)"
