@@ -278,6 +278,12 @@ async def record_effect(session: AsyncSession, envelope: Envelope, event: Any) -
     session.info.setdefault(EFFECTS_KEY, []).append(envelope.event_id)
 
 
+async def record_effects(session: AsyncSession, events: Sequence[tuple[Envelope, Any]]) -> None:
+    """The same effect for several events: one multi-row INSERT (``Subscription.handler_many``)."""
+    await session.execute(sa.insert(effect), [{"event_id": envelope.event_id} for envelope, _ in events])
+    session.info.setdefault(EFFECTS_KEY, []).extend(envelope.event_id for envelope, _ in events)
+
+
 @dataclass(frozen=True)
 class Setup:
     """What both processes need to know."""
@@ -291,7 +297,9 @@ class Setup:
     consumer_batch: int
     fetch_timeout: float
     coalesce: float
+    relay_coalesce: float
     atomic: bool
+    per_event_handler: bool
     uvloop: bool
 
 
@@ -331,7 +339,11 @@ class ConsumerService:
             nc=self.nc,
             js=self.nc.jetstream(),
             names=setup.outbox_names,
-            subscriptions=[Subscription(EnrolmentFailed, record_effect)],
+            subscriptions=[
+                Subscription(
+                    EnrolmentFailed, record_effect, None if setup.per_event_handler else record_effects
+                )
+            ],
             options=ConsumerOptions(
                 batch_size=setup.consumer_batch,
                 fetch_timeout=setup.fetch_timeout,
@@ -529,6 +541,7 @@ class OutboxProducer:
             names=setup.outbox_names,
             database_url=setup.database_url,
             batch_size=setup.relay_batch,
+            coalesce_seconds=setup.relay_coalesce,
             wall_clock=wall_clock_utc,
             nc=self.nc,
         )
@@ -626,7 +639,9 @@ async def prepare(args: argparse.Namespace, base_database_url: str, nats_url: st
         consumer_batch=args.consumer_batch,
         fetch_timeout=args.fetch_timeout,
         coalesce=args.coalesce,
+        relay_coalesce=args.relay_coalesce,
         atomic=not args.no_atomic,
+        per_event_handler=args.per_event_handler,
         uvloop=not args.no_uvloop,
     )
     admin = await connect(nats_url, name="bench-admin")
@@ -737,8 +752,10 @@ def report(args: argparse.Namespace, results: list[RunResult]) -> bool:
         print(f"{name:<30} {value:>16}  {target:>10}  {verdict}")
     print(
         f"\n(producers {args.producers}, relay batch {args.relay_batch}, consumer batch "
-        f"{args.consumer_batch}, fetch timeout {args.fetch_timeout:g} s, coalesce {args.coalesce:g} s, "
-        f"atomic batches {'off' if args.no_atomic else 'on'}, loop {_loop_name()}; CPU per event: "
+        f"{args.consumer_batch}, fetch timeout {args.fetch_timeout:g} s, consumer coalesce "
+        f"{args.coalesce:g} s, relay coalesce {args.relay_coalesce:g} s, "
+        f"atomic batches {'off' if args.no_atomic else 'on'}, effect statement per "
+        f"{'event' if args.per_event_handler else 'batch'}, loop {_loop_name()}; CPU per event: "
         f"all four process groups, median of {args.rounds} run(s))"
     )
     return ratio >= TARGET_RATIO and cpu_ratio <= TARGET_CPU_RATIO and p99 <= TARGET_P99_SECONDS
@@ -769,7 +786,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=ConsumerOptions.coalesce_seconds,
         help="EventConsumer's coalesce_seconds (wait after a partial batch)",
     )
+    parser.add_argument(
+        "--relay-coalesce", type=float, default=0.002, help="OutboxRelay's coalesce_seconds (after a wake-up)"
+    )
     parser.add_argument("--no-atomic", action="store_true", help="relay publishes each row on its own")
+    parser.add_argument(
+        "--per-event-handler",
+        action="store_true",
+        help="the consumer's effect one statement per event (no handler_many)",
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's default event loop")
     parser.add_argument(
         "--rounds", type=int, default=1, help="paced outbox/raw pairs (CPU per event: the median)"
