@@ -92,7 +92,7 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
 
 
 def deadline_words(calendar: WorkingCalendar, due: datetime | None, now: datetime) -> str:
-    """``2020-05-13（剩余 3 个工作日）``: the last day of the clock and the working days left today.
+    """``2020-05-13（剩余 3 个工作日）``: the last day of the clock and the working days after today.
 
     A due time is the end of its last day (00:00 of the next day, DESIGN §5), so the day shown is the day
     before it when it falls at midnight.
@@ -104,9 +104,10 @@ def deadline_words(calendar: WorkingCalendar, due: datetime | None, now: datetim
     today = now.astimezone(TZ).date()
     if now >= due:
         return f"{last_day.isoformat()}（已超时）"
-    left = calendar.working_days_between(today, last_day) + (1 if calendar.is_working_day(today) else 0)
     if last_day == today:
         return f"{last_day.isoformat()}（今日到期）"
+    # The working days after today up to the last day, as a clock counts them (its start day is not one).
+    left = calendar.working_days_between(today, last_day)
     return f"{last_day.isoformat()}（剩余 {left} 个工作日）"
 
 
