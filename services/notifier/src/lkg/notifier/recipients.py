@@ -10,8 +10,10 @@ recipient follows the post through a handover).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -40,14 +42,24 @@ class Unresolved(Exception):
 
 
 class Directory:
-    """The org read copy as it stood on ``day``."""
+    """The org read copy as it stood on ``day``, for one batch of notices: every look-up is remembered
+    for the batch (the notices of one batch mostly name the same few units and lines)."""
 
     def __init__(self, session: AsyncSession, day: date) -> None:
         self.session = session
         self.day = day
+        self._memo: dict[tuple[Any, ...], Any] = {}
+
+    async def _once(self, key: tuple[Any, ...], load: Callable[[], Awaitable[Any]]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = await load()
+        return self._memo[key]
 
     async def holders(self, post_id: UUID) -> list[UUID]:
         """Who holds ``post_id``: substantive holders first, then acting ones."""
+        return await self._once(("holders", post_id), lambda: self._holders(post_id))
+
+    async def _holders(self, post_id: UUID) -> list[UUID]:
         h = _holdings
         rows = await self.session.execute(
             sa.select(h.c.person_id, h.c.entry["acting"].astext.label("acting"))
@@ -57,6 +69,9 @@ class Directory:
         return [r.person_id for r in rows]
 
     async def head_post(self, unit_id: UUID) -> UUID | None:
+        return await self._once(("head_post", unit_id), lambda: self._head_post(unit_id))
+
+    async def _head_post(self, unit_id: UUID) -> UUID | None:
         p = _posts
         kind_order = sa.case({k: i for i, k in enumerate(_HEAD_KINDS)}, value=p.c.kind)
         return (
@@ -69,6 +84,9 @@ class Directory:
         ).scalar_one_or_none()
 
     async def post_unit(self, post_id: UUID) -> UUID | None:
+        return await self._once(("post_unit", post_id), lambda: self._post_unit(post_id))
+
+    async def _post_unit(self, post_id: UUID) -> UUID | None:
         p = _posts
         return (
             await self.session.execute(sa.select(p.c.unit_id).where(p.c.id == post_id, in_force(p, self.day)))
@@ -101,28 +119,28 @@ class Directory:
         """Everyone holding a post of ``unit_id`` on the day."""
         if unit_id is None:
             raise Unresolved("事件未指明单位")
-        h, p = _holdings, _posts
-        people = (
-            await self.session.execute(
-                sa.select(h.c.person_id)
-                .select_from(h.join(p, p.c.id == h.c.post_id))
-                .where(p.c.unit_id == unit_id, in_force(p, self.day), in_force(h, self.day))
-                .distinct()
-                .order_by(h.c.person_id)
-            )
-        ).scalars()
+        people = await self._once(("members", unit_id), lambda: self._members(unit_id))
         found = [Recipient(person, audience) for person in people]
         if not found:
             raise Unresolved(f"单位无在岗人员 (unit {unit_id})")
         return found
 
+    async def _members(self, unit_id: UUID) -> list[UUID]:
+        h, p = _holdings, _posts
+        return list(
+            (
+                await self.session.execute(
+                    sa.select(h.c.person_id)
+                    .select_from(h.join(p, p.c.id == h.c.post_id))
+                    .where(p.c.unit_id == unit_id, in_force(p, self.day), in_force(h, self.day))
+                    .distinct()
+                    .order_by(h.c.person_id)
+                )
+            ).scalars()
+        )
+
     async def units_with_role(self, role: UnitRole, audience: str) -> list[Recipient]:
-        u = _units
-        ids = (
-            await self.session.execute(
-                sa.select(u.c.id).where(sa.literal(str(role)) == sa.any_(u.c.roles), in_force(u, self.day))
-            )
-        ).scalars()
+        ids = await self._once(("role", role), lambda: self._role_units(role))
         found: list[Recipient] = []
         for unit_id in ids:
             try:
@@ -133,23 +151,24 @@ class Directory:
             raise Unresolved(f"无在岗的{role}人员")
         return found
 
+    async def _role_units(self, role: UnitRole) -> list[UUID]:
+        u = _units
+        where = (sa.literal(str(role)) == sa.any_(u.c.roles), in_force(u, self.day))
+        return list((await self.session.execute(sa.select(u.c.id).where(*where).order_by(u.c.id))).scalars())
+
     async def line(self, line_id: UUID | None) -> sa.Row | None:
         if line_id is None:
             return None
+        return await self._once(("line", line_id), lambda: self._line(line_id))
+
+    async def _line(self, line_id: UUID) -> sa.Row | None:
         ln = _lines
         return (
             await self.session.execute(sa.select(ln).where(ln.c.id == line_id, in_force(ln, self.day)))
         ).one_or_none()
 
     async def district_leaders(self, audience: str) -> list[Recipient]:
-        p = _posts
-        posts = (
-            await self.session.execute(
-                sa.select(p.c.id)
-                .where(p.c.kind == str(PostKind.DISTRICT_LEADER), in_force(p, self.day))
-                .order_by(p.c.title, p.c.id)
-            )
-        ).scalars()
+        posts = await self._once(("district_posts",), self._district_posts)
         found: list[Recipient] = []
         for post_id in posts:
             holders = await self.holders(post_id)
@@ -158,6 +177,20 @@ class Directory:
         if not found:
             raise Unresolved("区委、区政府主要领导岗位均空缺")
         return found
+
+    async def _district_posts(self) -> list[UUID]:
+        p = _posts
+        where = (p.c.kind == str(PostKind.DISTRICT_LEADER), in_force(p, self.day))
+        return list(
+            (
+                await self.session.execute(sa.select(p.c.id).where(*where).order_by(p.c.title, p.c.id))
+            ).scalars()
+        )
+
+    async def project(self, project_id: UUID | None) -> sa.Row | None:
+        if project_id is None:
+            return None
+        return await self._once(("project", project_id), lambda: _project(self.session, project_id))
 
     async def line_of_unit(self, unit_id: UUID) -> UUID | None:
         """The line a responsible unit's projects go to by the routing rules (分线规则, §一(一))."""
@@ -171,18 +204,17 @@ class Directory:
         ).scalar_one_or_none()
 
 
-async def _project(session: AsyncSession, project_id: UUID | None) -> sa.Row | None:
-    if project_id is None:
-        return None
+async def _project(session: AsyncSession, project_id: UUID) -> sa.Row | None:
     pc = project_copy
     return (
         await session.execute(sa.select(pc.c.line_id, pc.c.responsible_unit_id).where(pc.c.id == project_id))
     ).one_or_none()
 
 
-async def resolve(session: AsyncSession, day: date, audience: str, facts: Facts) -> list[Recipient]:
-    """The people ``audience`` means for ``facts`` on ``day``; raises :class:`Unresolved` for nobody."""
-    d = Directory(session, day)
+async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
+    """The people ``audience`` means for ``facts`` on the directory's day; raises :class:`Unresolved` for
+    nobody."""
+    session = d.session
     a = Audience(audience)
     if a is Audience.ACCEPTOR:
         line = await d.line(facts.line_id)
@@ -207,7 +239,7 @@ async def resolve(session: AsyncSession, day: date, audience: str, facts: Facts)
     if a in (Audience.LINE_SERVICE_DEPARTMENT, Audience.LINE_LEADER):
         line_id = facts.line_id
         if line_id is None:
-            project = await _project(session, facts.project_id)
+            project = await d.project(facts.project_id)
             line_id = project.line_id if project else None
         line = await d.line(line_id)
         if line is None:
@@ -228,7 +260,7 @@ async def resolve(session: AsyncSession, day: date, audience: str, facts: Facts)
             raise Unresolved("事件未指明红牌对象")
         return await d.unit_head(facts.target_unit_id, a)
     if a is Audience.CARDED_UNIT_LINE_LEADER:
-        project = await _project(session, facts.project_id)
+        project = await d.project(facts.project_id)
         line_id = project.line_id if project else None
         if line_id is None and facts.target_unit_id is not None:
             line_id = await d.line_of_unit(facts.target_unit_id)
@@ -239,7 +271,7 @@ async def resolve(session: AsyncSession, day: date, audience: str, facts: Facts)
     if a is Audience.HANDLING_DEPARTMENT:
         return await d.unit(facts.handling_unit_id, a)
     if a is Audience.RESPONSIBLE_UNIT:
-        project = await _project(session, facts.project_id)
+        project = await d.project(facts.project_id)
         if project is None or project.responsible_unit_id is None:
             raise Unresolved("项目不在读副本中，无法确定责任单位")
         return await d.unit(project.responsible_unit_id, a)

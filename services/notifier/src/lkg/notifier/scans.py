@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.notifier import stream
 from lkg.notifier.models import notice
-from lkg.notifier.service import Stored, route_notice, send_due
+from lkg.notifier.service import RoutingBatch, Stored, route_notice, send_due
 
 BATCH = 200
 
@@ -33,9 +33,11 @@ async def scan_notices(runtime: ServiceRuntime, until: datetime) -> int:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            batch = RoutingBatch(session)
             for row in rows:
                 with runtime.clock.at(row.effective_at):
-                    stored += await route_notice(session, runtime, row)
+                    stored += await route_notice(session, runtime, row, batch)
+            await batch.flush()
         handled += len(rows)
         await stream.announce(runtime, stored)
         if len(rows) < BATCH:

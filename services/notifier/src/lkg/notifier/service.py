@@ -20,7 +20,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from uuid import UUID
 
@@ -54,7 +54,7 @@ from lkg.notifier.models import (
     undeliverable,
     webhook_endpoint,
 )
-from lkg.notifier.recipients import Recipient, Unresolved, resolve
+from lkg.notifier.recipients import Directory, Recipient, Unresolved, resolve
 from lkg.notifier.settings import NotifierSettings
 from lkg.notifier.templates import deadline_words, render
 
@@ -258,48 +258,90 @@ async def _plan_deliveries(
         )
 
 
-async def route_notice(session: AsyncSession, runtime: ServiceRuntime, row: Any) -> list[Stored]:
+class RoutingBatch:
+    """What the notices of one scan batch share: the directory of each day, the rules and the template of
+    each kind (read once per batch instead of once per notice)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._directories: dict[date, Directory] = {}
+        self._rules: dict[tuple[str, int | None], list[str]] = {}
+        self._templates: dict[str, Any] = {}
+        self._undeliverable: list[dict[str, Any]] = []
+        self._processed: list[tuple[int, datetime]] = []
+
+    async def flush(self) -> None:
+        """Write what the batch's notices left for the end: the undeliverable rows, one statement, and
+        the notices marked processed, one statement."""
+        if self._undeliverable:
+            await self.session.execute(
+                pg_insert(undeliverable).values(self._undeliverable).on_conflict_do_nothing()
+            )
+        if self._processed:
+            ids = [i for i, _ in self._processed]
+            at = max(a for _, a in self._processed)
+            await self.session.execute(sa.update(notice).where(notice.c.id.in_(ids)).values(processed_at=at))
+        self._undeliverable, self._processed = [], []
+
+    def directory(self, day: date) -> Directory:
+        if day not in self._directories:
+            self._directories[day] = Directory(self.session, day)
+        return self._directories[day]
+
+    async def audiences(self, kind: str, layer: int | None) -> list[str]:
+        key = (kind, layer)
+        if key not in self._rules:
+            r = routing_rule
+            self._rules[key] = list(
+                (
+                    await self.session.execute(
+                        sa.select(r.c.audience)
+                        .where(r.c.kind == kind, r.c.enabled, sa.or_(r.c.layer.is_(None), r.c.layer == layer))
+                        .order_by(r.c.audience)
+                    )
+                ).scalars()
+            )
+        return self._rules[key]
+
+    async def template(self, kind: str) -> Any:
+        if kind not in self._templates:
+            self._templates[kind] = await _template_of(self.session, kind)
+        return self._templates[kind]
+
+
+async def route_notice(
+    session: AsyncSession, runtime: ServiceRuntime, row: Any, batch: RoutingBatch | None = None
+) -> list[Stored]:
     """Turn one notice into inbox messages and deliveries; runs with the clock at the event's time."""
+    own_batch = batch is None
+    batch = batch or RoutingBatch(session)
     settings = settings_of(runtime)
     now = runtime.clock.now()
     event = contract_for(row.kind, row.version).model_validate(row.event)
     facts = facts_of(event, row.event_id)
-    day = row.effective_at.astimezone(TZ).date()
-    rules = (
-        await session.execute(
-            sa.select(routing_rule.c.audience)
-            .where(
-                routing_rule.c.kind == row.kind,
-                routing_rule.c.enabled,
-                sa.or_(routing_rule.c.layer.is_(None), routing_rule.c.layer == facts.layer),
-            )
-            .order_by(routing_rule.c.audience)
-        )
-    ).scalars()
+    directory = batch.directory(row.effective_at.astimezone(TZ).date())
     recipients: dict[UUID, Recipient] = {}
-    for audience in rules:
+    for audience in await batch.audiences(row.kind, facts.layer):
         try:
-            found = await resolve(session, day, audience, facts)
+            found = await resolve(directory, audience, facts)
         except Unresolved as exc:
-            await session.execute(
-                pg_insert(undeliverable)
-                .values(
-                    notice_id=row.id,
-                    kind=row.kind,
-                    cause_key=row.cause_key,
-                    audience=audience,
-                    reason=str(exc),
-                    at=now,
-                )
-                .on_conflict_do_nothing()
+            batch._undeliverable.append(
+                {
+                    "notice_id": row.id,
+                    "kind": row.kind,
+                    "cause_key": row.cause_key,
+                    "audience": audience,
+                    "reason": str(exc),
+                    "at": now,
+                }
             )
-            log.warning("notifier.undeliverable", kind=row.kind, audience=audience, reason=str(exc))
+            log.info("notifier.undeliverable", kind=row.kind, audience=audience, reason=str(exc))
             continue
         for r in found:
             recipients.setdefault(r.person_id, r)
     stored: list[Stored] = []
     if recipients:
-        tmpl = await _template_of(session, row.kind)
+        tmpl = await batch.template(row.kind)
         title_t, body_t, urgent = (
             (tmpl.title, tmpl.body, tmpl.urgent)
             if tmpl is not None
@@ -315,7 +357,9 @@ async def route_notice(session: AsyncSession, runtime: ServiceRuntime, row: Any)
         )
         for r in recipients.values():
             stored += await _store_message(session, runtime, row, facts, r, title, body, link, urgent, now)
-    await session.execute(sa.update(notice).where(notice.c.id == row.id).values(processed_at=now))
+    batch._processed.append((row.id, now))
+    if own_batch:
+        await batch.flush()
     return stored
 
 
