@@ -11,12 +11,12 @@ import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
+from issues_world import dept, etag_of, publish, report_and_assign, street
+from notifier_world import as_person, inbox, notifier_world, set_contact
 
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
-from lkg.issues.testing import dept, etag_of, publish, report_and_assign, street
-from lkg.notifier.testing import as_person, inbox, notifier_world, set_contact
 
 
 @pytest_asyncio.fixture(loop_scope="session")

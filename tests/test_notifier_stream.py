@@ -12,9 +12,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest_asyncio
 import uvicorn
-
-from lkg.issues.testing import report_and_assign
-from lkg.notifier.testing import as_person, notifier_world
+from issues_world import report_and_assign
+from notifier_world import as_person, notifier_world
 
 
 @pytest_asyncio.fixture(loop_scope="session")

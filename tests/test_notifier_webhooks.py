@@ -11,10 +11,10 @@ import json
 from datetime import datetime, timedelta
 
 import pytest_asyncio
+from issues_world import report_and_assign
+from notifier_world import Hook, inbox, notifier_world, set_contact, webhook_receiver
 
 from lkg.common.clock import TZ
-from lkg.issues.testing import report_and_assign
-from lkg.notifier.testing import Hook, inbox, notifier_world, set_contact, webhook_receiver
 
 SECRET = "sms-gateway-secret-2020"
 

@@ -9,12 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends
-
-from lkg.common.auth import CurrentPrincipal, Principal, Role
+from lkg.common.auth import Principal, Role
 from lkg.common.http.problems import Forbidden
 
 OPERATORS = (Role.ADMIN, Role.MAJOR_PROJECTS_OFFICE)
@@ -41,17 +38,3 @@ class Caller:
     def require_operator(self) -> None:
         if not self.is_operator:
             raise Forbidden("仅系统管理员和重大项目办可管理通知配置", code="operators_only")
-
-
-async def get_caller(principal: CurrentPrincipal) -> Caller:
-    return Caller(principal)
-
-
-async def get_operator(principal: CurrentPrincipal) -> Caller:
-    caller = Caller(principal)
-    caller.require_operator()
-    return caller
-
-
-CallerDep = Annotated[Caller, Depends(get_caller)]
-OperatorDep = Annotated[Caller, Depends(get_operator)]

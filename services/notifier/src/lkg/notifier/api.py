@@ -1,4 +1,5 @@
-"""HTTP routes of the notifier service: thin — validate, call one use case, commit once, return a schema.
+"""HTTP routes of the notifier service: thin — validate, call one use case, return a schema (a write's
+unit of work commits when the route succeeds).
 
 The signed-in person's own inbox (``/api/v1/inbox``)::
 
@@ -21,9 +22,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import jwt
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import PUBLIC_ROUTE, bearer_token
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
@@ -31,10 +31,8 @@ from lkg.common.http.pagination import PageQuery
 from lkg.common.http.problems import BadRequest
 from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
-from lkg.common.runtime.deps import runtime_for, session_for
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.notifier import channels, service, stream
-from lkg.notifier.access import CallerDep, OperatorDep
+from lkg.notifier.deps import CallerDep, OperatorDep, Runtime, Session, UnitOfWork
 from lkg.notifier.models import project_copy
 from lkg.notifier.schemas import (
     DeliveryOut,
@@ -61,9 +59,6 @@ from lkg.notifier.schemas import (
     UndeliverablePage,
     UnreadOut,
 )
-
-Session = Annotated[AsyncSession, Depends(session_for("notifier"))]
-Runtime = Annotated[ServiceRuntime, Depends(runtime_for("notifier"))]
 
 _OWN = {404: {"description": "不存在或不是本人的消息 / not found or not one's own"}}
 _OPS = {403: {"description": "仅运维人员 / operators only"}}
@@ -97,18 +92,16 @@ def inbox_router() -> APIRouter:
         responses=_OWN,
     )
     async def mark_read(
-        message_id: UUID, session: Session, runtime: Runtime, caller: CallerDep
+        message_id: UUID, session: UnitOfWork, runtime: Runtime, caller: CallerDep
     ) -> MessageOut:
         row = await service.mark_read(
             session, person_id=caller.person_id, message_id=message_id, at=runtime.clock.now()
         )
-        await session.commit()
         return MessageOut.model_validate(row)
 
     @r.post("/read-all", summary="全部标为已读 / mark all read", response_model=ReadAllOut)
-    async def read_all(session: Session, runtime: Runtime, caller: CallerDep) -> ReadAllOut:
+    async def read_all(session: UnitOfWork, runtime: Runtime, caller: CallerDep) -> ReadAllOut:
         marked = await service.mark_all_read(session, person_id=caller.person_id, at=runtime.clock.now())
-        await session.commit()
         return ReadAllOut(marked=marked)
 
     @r.get(
@@ -128,7 +121,7 @@ def inbox_router() -> APIRouter:
 
     @r.put("/settings", summary="修改我的通知设置 / change my settings", response_model=SettingsOut)
     async def put_own_settings(
-        body: SettingsIn, session: Session, runtime: Runtime, caller: CallerDep
+        body: SettingsIn, session: UnitOfWork, runtime: Runtime, caller: CallerDep
     ) -> SettingsOut:
         found = await service.put_person_settings(
             session,
@@ -137,7 +130,6 @@ def inbox_router() -> APIRouter:
             at=runtime.clock.now(),
             **_settings_values(body),
         )
-        await session.commit()
         return SettingsOut.model_validate(found)
 
     @r.post(
@@ -146,7 +138,9 @@ def inbox_router() -> APIRouter:
         summary="申请推送凭据 / a single-use stream ticket",
         response_model=TicketOut,
     )
-    async def ticket(request: Request, session: Session, runtime: Runtime, caller: CallerDep) -> JSONResponse:
+    async def ticket(
+        request: Request, session: UnitOfWork, runtime: Runtime, caller: CallerDep
+    ) -> JSONResponse:
         token = bearer_token(request) or ""
         exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
         if exp is None:
@@ -154,7 +148,6 @@ def inbox_router() -> APIRouter:
         value, expires = await stream.issue_ticket(
             session, runtime, person_id=caller.person_id, token_expires_at=datetime.fromtimestamp(exp, UTC)
         )
-        await session.commit()
         return _json(TicketOut(ticket=value, expires_at=expires), status=201)
 
     @r.get(
@@ -168,7 +161,7 @@ def inbox_router() -> APIRouter:
         },
     )
     async def live(
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
         ticket: Annotated[str, Query(max_length=100, description="一次性推送凭据 / stream ticket")],
         last_event_id: Annotated[
@@ -177,7 +170,6 @@ def inbox_router() -> APIRouter:
         ] = None,
     ) -> StreamingResponse:
         person_id, token_expires_at = await stream.redeem_ticket(session, ticket)
-        await session.commit()
         return StreamingResponse(
             stream.events(
                 runtime, person_id=person_id, token_expires_at=token_expires_at, last_event_id=last_event_id
@@ -217,7 +209,7 @@ def operator_router() -> APIRouter:
         response_model=RuleOut,
         responses=_OPS,
     )
-    async def add_rule(body: RuleIn, session: Session, runtime: Runtime, _op: OperatorDep) -> JSONResponse:
+    async def add_rule(body: RuleIn, session: UnitOfWork, runtime: Runtime, _op: OperatorDep) -> JSONResponse:
         row = await service.add_rule(
             session,
             kind=body.kind,
@@ -226,7 +218,6 @@ def operator_router() -> APIRouter:
             note=body.note,
             at=runtime.clock.now(),
         )
-        await session.commit()
         out = RuleOut.model_validate(row)
         return _json(out, 201, etag_header(out.id, out.revision))
 
@@ -239,7 +230,7 @@ def operator_router() -> APIRouter:
     async def patch_rule(
         rule_id: UUID,
         body: RulePatch,
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
         _op: OperatorDep,
         if_match: IfMatch = None,
@@ -254,7 +245,6 @@ def operator_router() -> APIRouter:
             note=body.note,
             at=runtime.clock.now(),
         )
-        await session.commit()
         out = RuleOut.model_validate(row)
         return _json(out, headers=etag_header(out.id, out.revision))
 
@@ -273,7 +263,7 @@ def operator_router() -> APIRouter:
     async def put_template(
         kind: str,
         body: TemplateIn,
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
         _op: OperatorDep,
         if_match: IfMatch = None,
@@ -289,7 +279,6 @@ def operator_router() -> APIRouter:
             urgent=body.urgent,
             at=runtime.clock.now(),
         )
-        await session.commit()
         out = TemplateOut.model_validate(row)
         return _json(out, headers=etag_header(out.kind, out.revision))
 
@@ -312,7 +301,7 @@ def operator_router() -> APIRouter:
         responses={**_OPS, 409: {"description": "同名端点已存在"}, 422: {"description": "地址不被允许"}},
     )
     async def add_endpoint(
-        body: EndpointIn, session: Session, runtime: Runtime, _op: OperatorDep
+        body: EndpointIn, session: UnitOfWork, runtime: Runtime, _op: OperatorDep
     ) -> JSONResponse:
         row = await service.add_endpoint(
             session,
@@ -324,7 +313,6 @@ def operator_router() -> APIRouter:
             kinds=body.kinds,
             at=runtime.clock.now(),
         )
-        await session.commit()
         return _json(EndpointOut.model_validate(row), 201)
 
     @r.get("/dead-letters", summary="死信 / dead letters", response_model=DeliveryPage, responses=_OPS)
@@ -338,9 +326,10 @@ def operator_router() -> APIRouter:
         response_model=DeliveryOut,
         responses={**_OPS, 404: {"description": "投递不存在"}, 409: {"description": "不是死信"}},
     )
-    async def resend(delivery_id: UUID, session: Session, runtime: Runtime, _op: OperatorDep) -> DeliveryOut:
+    async def resend(
+        delivery_id: UUID, session: UnitOfWork, runtime: Runtime, _op: OperatorDep
+    ) -> DeliveryOut:
         row = await service.resend(session, delivery_id=delivery_id, at=runtime.clock.now())
-        await session.commit()
         return DeliveryOut.model_validate(row)
 
     @r.get(
@@ -385,7 +374,7 @@ def operator_router() -> APIRouter:
         responses=_OPS,
     )
     async def put_person_settings(
-        person_id: UUID, body: SettingsIn, session: Session, runtime: Runtime, _op: OperatorDep
+        person_id: UUID, body: SettingsIn, session: UnitOfWork, runtime: Runtime, _op: OperatorDep
     ) -> SettingsOut:
         found = await service.put_person_settings(
             session,
@@ -394,7 +383,6 @@ def operator_router() -> APIRouter:
             at=runtime.clock.now(),
             **_settings_values(body),
         )
-        await session.commit()
         found["mobile"] = channels.mask_mobile(found["mobile"])
         return SettingsOut.model_validate(found)
 

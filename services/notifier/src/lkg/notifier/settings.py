@@ -6,6 +6,7 @@ from datetime import time
 
 from pydantic import Field, SecretStr
 
+from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.settings import ServiceSettings
 
 
@@ -48,3 +49,7 @@ class NotifierSettings(ServiceSettings):
     # Live stream (SSE).
     stream_ticket_seconds: float = 30.0
     stream_heartbeat_seconds: float = 15.0
+
+
+#: The runtime of the notifier service (its settings are :class:`NotifierSettings`).
+NotifierRuntime = ServiceRuntime

@@ -1,7 +1,8 @@
-"""The notifier's world for tests: the issues and notifier services over one bus with the notifier's own
-settings (an SMTP server and webhook targets the test starts), a small 三层八线 directory as the registry
-would send it, a local SMTP server (aiosmtpd) and a webhook receiver, and helpers to read an inbox over
-HTTP."""
+"""The notifier's world for tests (test code, not shipped in the package; importable as
+``notifier_world`` from every test module through ``pythonpath`` in the workspace's pytest settings): the
+issues and notifier services over one bus with the notifier's own settings, the issues test world's
+三层八线 directory plus a district head and a 重大项目办 staff member, a local SMTP server (aiosmtpd) and a
+webhook receiver, and helpers to read an inbox over HTTP."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import uvicorn
 from aiosmtpd.controller import Controller
+from issues_world import D0, START, Org, project_event, publish
 
 from lkg.common.auth import Role
 from lkg.common.db import migrate
@@ -28,7 +30,6 @@ from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.settings import ServiceSettings
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS, System
 from lkg.issues.app import SPEC as ISSUES
-from lkg.issues.testing import D0, START, Org, project_event, publish
 from lkg.notifier.app import SPEC as NOTIFIER
 
 _systems = itertools.count(1)
