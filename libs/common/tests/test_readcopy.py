@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from alembic.operations import Operations
@@ -136,12 +137,10 @@ async def test_a_failing_hook_rolls_the_snapshot_back_with_it(db: Database) -> N
 
     handlers = {s.event: s.handler for s in project_copy_subscriptions(project_copy, on_applied=on_applied)}
     pid = uuid.uuid4()
-    try:
+    with pytest.raises(RuntimeError, match="^consequence failed$"):
         await deliver(
             db, handlers, ProjectRegistered(aggregate_id=pid, revision=1, project=snapshot(pid, LINE_3))
         )
-    except RuntimeError as exc:
-        assert str(exc) == "consequence failed"
     async with db.engine.connect() as conn:
         assert (await conn.scalar(sa.select(sa.func.count()).where(project_copy.c.id == pid))) == 0
 
