@@ -137,7 +137,7 @@ async def test_a_failing_hook_rolls_the_snapshot_back_with_it(db: Database) -> N
 
     handlers = {s.event: s.handler for s in project_copy_subscriptions(project_copy, on_applied=on_applied)}
     pid = uuid.uuid4()
-    with pytest.raises(RuntimeError, match="^consequence failed$"):
+    with pytest.raises(RuntimeError, match=r"^consequence failed$"):
         await deliver(
             db, handlers, ProjectRegistered(aggregate_id=pid, revision=1, project=snapshot(pid, LINE_3))
         )
