@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from lkg.common.events.contracts.shared import (
+    Audience,
     ClockSnapshot,
     ClosureOutcome,
     ContractModel,
@@ -126,6 +127,27 @@ class _ClosedPart(ContractModel):
     reason: str | None = None
 
 
+class _ReroutedPart(ContractModel):
+    from_line_id: UUID | None
+    """The line the matter was on before (None: its project was waiting in the unrouted queue)."""
+    responsible_unit_id: UUID | None = None
+    """The project's responsible unit now (a change of it can move a matter as well as a change of line)."""
+    from_responsible_unit_id: UUID | None = None
+    reason: str
+    """Why the project is on its new line, in words a person can check (the registry's routing reason)."""
+    project_revision: int = Field(ge=1)
+    """The revision of the ``project.changed`` snapshot that moved it."""
+    holder_post_ids: tuple[UUID, ...] = ()
+    """The matter's holders at its layer after the move (the new line leader's post at layer 2)."""
+    holder_unit_ids: tuple[UUID, ...] = ()
+    """Units holding it after the move (the new line's service department, ...)."""
+
+
+def _check_rerouted(event: _MatterFact, part: _ReroutedPart) -> None:
+    if event.line_id == part.from_line_id and part.responsible_unit_id == part.from_responsible_unit_id:
+        raise ValueError("a rerouted matter changed line or responsible unit")
+
+
 def _check_escalation(event: _MatterFact, part: _EscalatedPart) -> None:
     if event.layer <= part.from_layer:
         raise ValueError(f"escalation must go up: from layer {part.from_layer} to {event.layer}")
@@ -196,6 +218,18 @@ class ProblemClosed(_ClosedPart, _ProblemFact):
     event_type: ClassVar[str] = "problem.closed"
 
 
+class ProblemRerouted(_ReroutedPart, _ProblemFact):
+    """问题改派: the problem moved to another line (``line_id``, from ``from_line_id``) because its project's
+    line or responsible unit changed in the registry; its layer stays, its holders are the new line's."""
+
+    event_type: ClassVar[str] = "problem.rerouted"
+
+    @model_validator(mode="after")
+    def _moved(self) -> Self:
+        _check_rerouted(self, self)
+        return self
+
+
 # issues: meeting matters (会议议定事项: decided at the leaders' meetings, §五(一), §五(三))
 
 
@@ -263,6 +297,17 @@ class MeetingMatterClosed(_ClosedPart, _MeetingMatterFact):
     event_type: ClassVar[str] = "meeting_matter.closed"
 
 
+class MeetingMatterRerouted(_ReroutedPart, _MeetingMatterFact):
+    """事项改派: the matter moved to another line because its project's line or responsible unit changed."""
+
+    event_type: ClassVar[str] = "meeting_matter.rerouted"
+
+    @model_validator(mode="after")
+    def _moved(self) -> Self:
+        _check_rerouted(self, self)
+        return self
+
+
 # issues: the red-card register (红牌)
 
 
@@ -300,9 +345,68 @@ class RedCardIssued(_RedCardFact):
 
 
 class RedCardDismissed(_RedCardFact):
-    """红牌撤销: a proposed card was dismissed by 督查室, with a reason."""
+    """不予认定: a proposed card was not confirmed by 督查室, with a reason (an issued card revoked is
+    ``red_card.withdrawn``, 撤销)."""
 
     event_type: ClassVar[str] = "red_card.dismissed"
 
     dismissal_reason: str
     dismissed_by_person_id: UUID
+
+
+class RedCardProposed(_RedCardFact):
+    """红牌拟定: the month-end supervision round proposed a card; 督查室 confirms it (``red_card.issued``) or
+    dismisses it (``red_card.dismissed``) (§五(三))."""
+
+    event_type: ClassVar[str] = "red_card.proposed"
+
+    proposed_by_person_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _from_supervision(self) -> Self:
+        if self.source is not RedCardSource.SUPERVISION:
+            raise ValueError("only the supervision round proposes cards; ranking cards are issued on request")
+        return self
+
+
+class RedCardReferralRequested(_RedCardFact):
+    """提请问责: an issued card is to go to the discipline commission (区纪委监委), which waits for the
+    consent of the carded project's line leader (包保区级领导同意, §五(三)); ``leader_post_id`` is the post
+    whose consent is awaited."""
+
+    event_type: ClassVar[str] = "red_card.referral_requested"
+
+    line_id: UUID
+    leader_post_id: UUID
+    requested_by_person_id: UUID | None = None
+
+
+class RedCardWithdrawn(_RedCardFact):
+    """红牌撤销: an issued card was revoked, with a reason (a card proposed but never confirmed is
+    ``red_card.dismissed``, 不予认定)."""
+
+    event_type: ClassVar[str] = "red_card.withdrawn"
+
+    withdrawal_reason: str = Field(min_length=1)
+    withdrawn_by_person_id: UUID
+
+
+# issues: the supervision round's report (《全区投资和重大产业项目落地建设督查问题专报》, §五(三))
+
+
+class SupervisionReportPublished(_IssuesFact):
+    """督查问题专报发布: the report of a month-end supervision round is published (第N期), for its
+    audience."""
+
+    event_type: ClassVar[str] = "supervision_report.published"
+
+    supervision_round_id: UUID
+    report_id: UUID
+    number: int = Field(ge=1)
+    """The issue number (第N期), counted per year."""
+    period: Period
+    title: str
+    path: str
+    """Where to fetch it over HTTP, e.g. ``/api/v1/supervision-rounds/{id}/report``."""
+    audience: Audience = Audience()
+    """Who it is circulated to (督查室, 重大项目办, the top leaders, the line leaders for their lines)."""

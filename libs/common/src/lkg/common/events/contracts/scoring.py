@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from lkg.common.events.contracts.shared import (
+    Audience,
     ContractModel,
     EvaluationSubject,
     EvidenceRef,
@@ -86,6 +87,8 @@ class ReportPublished(_ScoringFact):
     title: str
     path: str
     """Where to fetch it over HTTP, e.g. ``/api/v1/reports/{report_id}``."""
+    audience: Audience = Audience()
+    """Who it is circulated to; empty (the default) tells nobody."""
 
 
 class RedCardRequested(_ScoringFact):

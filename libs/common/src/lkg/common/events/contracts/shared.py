@@ -393,6 +393,40 @@ class Period(ContractModel):
         return self
 
 
+class Audience(ContractModel):
+    """Who a document is circulated to (发送范围), in the org directory's terms, so that a notifier resolves
+    the readers from its org read copy on the day it tells them. The readers are the union of the parts; an
+    empty audience tells nobody (the document is still published and readable by those the access rules
+    allow).
+
+    * ``all_units``: district-wide, every unit (the bulletins the policy circulates to all, §五(二));
+    * ``unit_roles``: the units found by role (督查室, 重大项目办, ...), whoever they are that day;
+    * ``post_kinds``: every holder of a post of these kinds (``district_leader`` 区委区政府主要领导, ...);
+    * ``unit_ids``: these units (the people who hold posts in them);
+    * ``line_ids``: these lines' leaders (the holder of each line's leader post);
+    * ``person_ids``: these people, by name (e.g. each leader for their own evaluation).
+    """
+
+    all_units: bool = False
+    unit_roles: tuple[UnitRole, ...] = ()
+    post_kinds: tuple[PostKind, ...] = ()
+    unit_ids: tuple[UUID, ...] = ()
+    line_ids: tuple[UUID, ...] = ()
+    person_ids: tuple[UUID, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """Nobody is told."""
+        return not (
+            self.all_units
+            or self.unit_roles
+            or self.post_kinds
+            or self.unit_ids
+            or self.line_ids
+            or self.person_ids
+        )
+
+
 class EvidenceRef(ContractModel):
     """One piece of evidence behind a card or a score (依据): every score must show what it was computed
     from."""
