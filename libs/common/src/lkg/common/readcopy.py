@@ -18,8 +18,6 @@ four copies cannot drift apart. The public pieces:
 * :func:`read_copy_router` is the ops view ``/api/v1/read-copies/<service>/projects/{id}``.
 """
 
-from __future__ import annotations
-
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
