@@ -215,7 +215,7 @@ async def year_record_out(session: AsyncSession, caller: Caller, year: int) -> s
     held the post and for how many days of it (a handover mid-quarter splits the record)."""
     entries: list[s.YearRecordEntry] = []
     rows = [r for r in await service.list_periods(session, kind=None, state="published", updated_since=None)]
-    for row in sorted((r for r in rows if r.start.year == year), key=lambda r: (r.start, r.kind)):
+    for row in sorted((r for r in rows if r.start.year == year), key=lambda r: (r.end, r.kind)):
         corrections = await service.corrections_of(session, row.id)
         view = await service.view_period(session, row, as_of=corrections[-1].as_of if corrections else None)
         posts = await _leader_posts(session, view)
