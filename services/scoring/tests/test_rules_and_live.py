@@ -58,7 +58,7 @@ async def test_only_the_assessment_office_and_the_office_add_a_version(world):
         json={**new, "label": "2020-3", "body": _body(excellent_at=90, pass_at=100)},
         headers=world.operator,
     )
-    assert bad.status_code == 422
+    assert (bad.status_code, bad.json()["code"]) == (409, "rule_thresholds_inverted")
     got = await world.client.get("/api/v1/evaluations/rules/2", headers=unit)
     assert got.json()["reason"] == "加大超时扣分"
     assert (await world.client.get("/api/v1/evaluations/rules/9", headers=unit)).json()["code"] == (

@@ -224,7 +224,9 @@ def evaluations_router() -> APIRouter:
         )
 
     @r.get("/rules/{version}", response_model=s.RuleVersionOut, summary="考核规则某版本 One rule version")
-    async def get_rules(version: int, session: Session, _caller: CallerDep) -> s.RuleVersionOut:
+    async def get_rules(
+        version: Annotated[int, Path(ge=1, le=2_147_483_647)], session: Session, _caller: CallerDep
+    ) -> s.RuleVersionOut:
         return s.RuleVersionOut.model_validate((await rules.get_version(session, version)).model_dump())
 
     @r.post(
@@ -263,7 +265,7 @@ def rankings_router() -> APIRouter:
         responses={404: _ACTION[404]},
     )
     async def units_monthly(
-        month: Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2020-05"])],
+        month: Annotated[str, Path(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", examples=["2020-05"])],
         session: Session,
         caller: CallerDep,
     ) -> list[s.RankingEntryOut]:

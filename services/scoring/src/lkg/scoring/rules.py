@@ -10,15 +10,51 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from importlib.resources import files
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.http.problems import Conflict, NotFound
 from lkg.scoring.models import rule_version
+
+
+def _json_integer(value: object) -> object:
+    """Refuse what JSON does not call an integer (``"3"``, ``true``); ``3.0`` is an integer in JSON."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _json_number(value: object) -> object:
+    """A number, or a decimal string (exact figures travel as strings); never a boolean."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("decimal_type", "Input should be a valid decimal")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+Number = Annotated[
+    Decimal,
+    BeforeValidator(_json_number),
+    Field(ge=0),
+    PlainSerializer(lambda v: format(v, "f"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?$"}]}
+    ),
+]
+"""A non-negative figure of the rules: a JSON number or a decimal string."""
 
 
 class _Rule(BaseModel):
@@ -26,47 +62,41 @@ class _Rule(BaseModel):
 
 
 class _Graded(_Rule):
-    excellent_at: Decimal = Field(description="优秀 from this score / excellent from")
-    pass_at: Decimal = Field(description="合格 from this score / pass from")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _Graded:
-        if self.excellent_at < self.pass_at:
-            raise ValueError("excellent_at must not be below pass_at")
-        return self
+    excellent_at: Number = Field(description="优秀 from this score / excellent from")
+    pass_at: Number = Field(description="合格 from this score / pass from")
 
 
 class ResponsibleUnitRule(_Graded):
     """项目责任单位 (§六(一)二): milestones against the frozen baseline."""
 
-    on_time_points: Decimal = Field(default=Decimal(100), gt=0)
-    ahead_bonus: Decimal = Field(default=Decimal(10), ge=0)
-    ahead_bonus_cap: Decimal = Field(default=Decimal(20), ge=0)
+    on_time_points: Number = Field(default=Decimal(100))
+    ahead_bonus: Number = Field(default=Decimal(10))
+    ahead_bonus_cap: Number = Field(default=Decimal(20))
 
 
 class HostUnitRule(_Graded):
     """街道、产业办及区直相关部门 (§六(一)三): problems and meeting matters closed (销号), breaches."""
 
-    base_points: Decimal = Field(default=Decimal(100), gt=0)
-    breach_penalty: Decimal = Field(default=Decimal(25), ge=0)
-    closure_bonus: Decimal = Field(default=Decimal(5), ge=0)
-    closure_bonus_cap: Decimal = Field(default=Decimal(20), ge=0)
+    base_points: Number = Field(default=Decimal(100))
+    breach_penalty: Number = Field(default=Decimal(25))
+    closure_bonus: Number = Field(default=Decimal(5))
+    closure_bonus_cap: Number = Field(default=Decimal(20))
 
 
 class LineLeaderRule(_Graded):
     """包保区级领导 (§六(一)一): progress, problems solved, enrolment (纳统入规), quarterly."""
 
-    progress_weight: Decimal = Field(default=Decimal("0.4"), ge=0)
-    problems_weight: Decimal = Field(default=Decimal("0.4"), ge=0)
-    enrolment_weight: Decimal = Field(default=Decimal("0.2"), ge=0)
-    enrolment_penalty: Decimal = Field(default=Decimal(20), ge=0)
+    progress_weight: Number = Field(default=Decimal("0.4"))
+    problems_weight: Number = Field(default=Decimal("0.4"))
+    enrolment_weight: Number = Field(default=Decimal("0.2"))
+    enrolment_penalty: Number = Field(default=Decimal(20))
 
 
 class Consequences(_Rule):
     """§六(三): the bottom of the monthly ranking gets a red card."""
 
-    bottom: int = Field(default=3, ge=0, le=50)
-    cards_need_fail_grade: bool = True
+    bottom: JsonInt = Field(default=3, ge=0, le=50)
+    cards_need_fail_grade: StrictBool = True
 
 
 class RuleBook(_Rule):
@@ -76,7 +106,7 @@ class RuleBook(_Rule):
     host_unit: HostUnitRule
     line_leader: LineLeaderRule
     consequences: Consequences = Consequences()
-    grace_working_days: int = Field(default=2, ge=0, le=20)
+    grace_working_days: JsonInt = Field(default=2, ge=0, le=20)
 
 
 class RuleVersion(BaseModel):
@@ -155,6 +185,14 @@ async def add_version(
     """A new version (the next number). Periods already proposed keep the version they were computed with;
     a version effective on a day before the latest proposed period's start is refused (it would say that
     a closed period should have had other rules)."""
+    for name, part in (
+        ("responsible_unit", body.responsible_unit),
+        ("host_unit", body.host_unit),
+        ("line_leader", body.line_leader),
+    ):
+        if part.excellent_at < part.pass_at:
+            # Not expressible in the request's schema, so a conflict of the rules with themselves (409).
+            raise Conflict(f"{name}：优秀分数线不得低于合格分数线", code="rule_thresholds_inverted")
     clash = (
         await session.execute(sa.select(rule_version.c.version).where(rule_version.c.label == label))
     ).first()

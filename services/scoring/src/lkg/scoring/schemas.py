@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from lkg.common.events.contracts import EvaluationSubject, ExactDecimal, Grade, PeriodKind
 from lkg.common.http.types import Instant, LongText, Text
 from lkg.scoring.rules import RuleBook
 
 PeriodState = Literal["proposed", "published"]
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("日期须写作 YYYY-MM-DD")
+    return value
+
+
+#: A calendar day, ``YYYY-MM-DD`` only (pydantic would otherwise read ``0`` as a Unix time).
+IsoDate = Annotated[date, BeforeValidator(_iso_day)]
 
 
 class EvidenceOut(BaseModel):
@@ -217,7 +232,7 @@ class RuleVersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: Text
-    effective_from: date
+    effective_from: IsoDate
     body: RuleBook
     reason: LongText
 
