@@ -1,4 +1,5 @@
-"""HTTP routes of the scoring service: thin — validate, call one use case, commit once, return a schema.
+"""HTTP routes of the scoring service: thin — validate, call one use case, return a schema (a write runs in
+the unit of work, committed when the route succeeds; no route commits).
 
 ::
 
@@ -19,34 +20,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import CurrentPrincipal, CurrentReach
 from lkg.common.events.contracts import PeriodKind
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.pagination import UpdatedSince
 from lkg.common.http.problems import NotFound
 from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
-from lkg.common.runtime.deps import runtime_for, session_for
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.scoring import outputs, rules, service
 from lkg.scoring import schemas as s
-from lkg.scoring.access import Caller
+from lkg.scoring.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.scoring.models import project_copy
 from lkg.scoring.periods import parse_label
-
-Session = Annotated[AsyncSession, Depends(session_for("scoring"))]
-Runtime = Annotated[ServiceRuntime, Depends(runtime_for("scoring"))]
-
-
-async def get_caller(principal: CurrentPrincipal, reach: CurrentReach) -> Caller:
-    return Caller(principal=principal, reach=reach)
-
-
-CallerDep = Annotated[Caller, Depends(get_caller)]
 
 _ACTION: dict[int | str, dict[str, Any]] = {
     403: {"description": "无权执行 / not allowed"},
@@ -113,7 +100,7 @@ def evaluations_router() -> APIRouter:
     async def confirm(
         period_id: UUID,
         body: s.ConfirmationIn,
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
         caller: CallerDep,
         if_match: IfMatch = None,
@@ -138,7 +125,6 @@ def evaluations_router() -> APIRouter:
             at=runtime.clock.now(),
         )
         out = await outputs.period_out(session, caller, published)
-        await session.commit()
         return _json(out, etag=(published.id, published.revision))
 
     @r.get(
@@ -169,7 +155,7 @@ def evaluations_router() -> APIRouter:
         period_id: UUID,
         number: Annotated[int, Path(ge=1)],
         body: s.CardReviewIn,
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
         caller: CallerDep,
     ) -> s.CorrectionOut:
@@ -184,9 +170,7 @@ def evaluations_router() -> APIRouter:
             actor=caller.actor,
             at=runtime.clock.now(),
         )
-        out = next(c for c in await outputs.corrections_out(session, caller, row) if c.number == number)
-        await session.commit()
-        return out
+        return next(c for c in await outputs.corrections_out(session, caller, row) if c.number == number)
 
     @r.get(
         "/periods/{period_id}/consequences",
@@ -237,7 +221,7 @@ def evaluations_router() -> APIRouter:
         responses=_ACTION,
     )
     async def add_rules(
-        body: s.RuleVersionIn, session: Session, runtime: Runtime, caller: CallerDep
+        body: s.RuleVersionIn, session: UnitOfWork, runtime: Runtime, caller: CallerDep
     ) -> JSONResponse:
         caller.require_rule_editor()
         version = await rules.add_version(
@@ -249,7 +233,6 @@ def evaluations_router() -> APIRouter:
             actor=caller.actor,
             at=runtime.clock.now(),
         )
-        await session.commit()
         return _json(s.RuleVersionOut.model_validate(version.model_dump()), status=201)
 
     return r

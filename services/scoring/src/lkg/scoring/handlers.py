@@ -71,6 +71,10 @@ async def on_card_dismissed(session: AsyncSession, envelope: Envelope, event: c.
     await facts.record_red_card(session, envelope, event, "dismissed")
 
 
+async def on_card_withdrawn(session: AsyncSession, envelope: Envelope, event: c.RedCardWithdrawn) -> None:
+    await facts.record_red_card(session, envelope, event, "withdrawn")
+
+
 _MATTER_EVENTS: tuple[type[Any], ...] = (
     c.ProblemReported,
     c.ProblemAccepted,
@@ -104,4 +108,5 @@ SUBSCRIPTIONS: list[Subscription] = [
     *(Subscription(event, on_matter) for event in _MATTER_EVENTS),
     Subscription(c.RedCardIssued, on_card_issued),
     Subscription(c.RedCardDismissed, on_card_dismissed),
+    Subscription(c.RedCardWithdrawn, on_card_withdrawn),
 ]
