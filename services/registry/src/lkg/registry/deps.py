@@ -52,7 +52,7 @@ async def idempotent(
     session: AsyncSession,
     caller: Caller,
     key: str | None,
-    body: object,
+    body: BaseModel | bytes,
     create: Callable[[], Awaitable[Response]],
 ) -> Response:
     """Run ``create`` (a POST) once per Idempotency-Key (mobile networks retry; docs/http-conventions.md):

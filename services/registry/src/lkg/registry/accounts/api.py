@@ -35,6 +35,7 @@ from lkg.registry.accounts.schemas import (
     AccountIn,
     AccountOut,
     AccountPage,
+    AccountStatus,
     ClientIn,
     ClientOut,
     ClientPage,
@@ -100,7 +101,9 @@ async def _account_out(
     out = []
     for a in accounts:
         name, roles, locked_until = powers[a.id]
-        status = "locked" if a.status == "active" and locked_until is not None else a.status
+        status: AccountStatus = "disabled" if a.status == "disabled" else "active"
+        if status == "active" and locked_until is not None:
+            status = "locked"
         out.append(
             AccountOut(
                 id=a.id,

@@ -11,13 +11,14 @@ they may not change it) before anything else reads it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import CurrentPrincipal
+from lkg.common.events.contracts import RoutingBasis
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey
 from lkg.common.http.pagination import PageQuery, UpdatedSince
@@ -67,7 +68,9 @@ from lkg.registry.projects.schemas import (
     Termination,
 )
 
-NOT_FOUND = {404: {"description": "项目不存在或不在可见范围 / no such project within reach"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "项目不存在或不在可见范围 / no such project within reach"}
+}
 ProjectCode = Annotated[
     str, Path(min_length=24, max_length=24, pattern=r"^[0-9A-Za-z-]{24}$", description="项目代码 / code")
 ]
@@ -225,7 +228,7 @@ async def project_line(project_id: UUID, session: Session, caller: AnyCaller) ->
         line_name=line.name if line else None,
         leader_post_id=line.leader_post_id if line else None,
         service_unit_id=line.service_unit_id if line else None,
-        routing_basis=project.routing_basis,
+        routing_basis=RoutingBasis(project.routing_basis),
         routing_rule_id=project.routing_rule_id,
         routing_reason=project.routing_reason,
     )
