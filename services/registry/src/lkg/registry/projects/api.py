@@ -67,6 +67,7 @@ from lkg.registry.projects.schemas import (
     Sort,
     Termination,
 )
+from lkg.registry.settings import RegistrySettings
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "项目不存在或不在可见范围 / no such project within reach"}
@@ -80,10 +81,10 @@ ProjectCode = Annotated[
 router = APIRouter(prefix="/api/v1/projects", responses=NOT_FOUND, dependencies=[StrictQuery])
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+def _runtime(request: Request) -> ServiceRuntime[RegistrySettings]:
     """The registry's runtime, as the ``Runtime`` dependency finds it, for the read routes (one dependency
     less to solve per request)."""
-    runtime: ServiceRuntime = request.app.state.runtimes["registry"]
+    runtime: ServiceRuntime[RegistrySettings] = request.app.state.runtimes["registry"]
     return runtime
 
 
@@ -114,7 +115,6 @@ async def _act(
     given the revision the If-Match names (None without one)."""
     project = await visible_project(session, caller, project_id)
     project = await act(_expected(if_match, project))
-    await session.commit()
     return _out(project, response)
 
 
@@ -213,7 +213,6 @@ async def update_project(
     project = await service.update_project(
         session, runtime.clock, project_id, current.revision, body, actor=caller.actor
     )
-    await session.commit()
     return _out(project, response)
 
 
@@ -326,7 +325,6 @@ async def replan(
         reason=body.reason,
         actor=caller.actor,
     )
-    await session.commit()
     return MilestoneOut.model_validate(milestone, from_attributes=True)
 
 
@@ -349,7 +347,6 @@ async def achieve(
     milestone = await milestones.record_actual(
         session, runtime.clock, project_id, milestone_id, actual_date=body.actual_date, actor=caller.actor
     )
-    await session.commit()
     return MilestoneOut.model_validate(milestone, from_attributes=True)
 
 
@@ -432,7 +429,6 @@ async def set_enrolment(
         statistics_contact_id=body.statistics_contact_id,
         actor=caller.actor,
     )
-    await session.commit()
     return _out(project)
 
 
@@ -455,7 +451,6 @@ async def enrolment_failures(
         unit_id=body.reported_by_unit_id,
         actor=caller.actor,
     )
-    await session.commit()
     return CountOut(count=count)
 
 
@@ -518,7 +513,6 @@ async def fulfil(
     commitment = await commitments.fulfil_commitment(
         session, runtime.clock, project_id, commitment_id, on=body.fulfilled_on
     )
-    await session.commit()
     return CommitmentOut.model_validate(commitment, from_attributes=True)
 
 
