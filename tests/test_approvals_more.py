@@ -11,7 +11,6 @@ exactly which units, people and project facts exist.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from datetime import date, datetime
@@ -29,6 +28,7 @@ from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.common.events.outbox import stage
 from lkg.common.runtime import shared_time
+from lkg.common.testing import eventually
 from lkg.common.testing.system import running_system
 
 _systems = itertools.count(1)
@@ -569,11 +569,11 @@ async def test_provisional_2027_deadlines_are_recomputed_when_the_official_year_
         ("filing_certificate", "2027-10-09T00:00:00+08:00", False),
         ("project_registration", "2027-10-12T00:00:00+08:00", False),
     ]
-    for _ in range(100):
-        if await clocks() == expected:
-            break
-        await asyncio.sleep(0.1)
-    assert await clocks() == expected
+
+    async def recomputed() -> None:
+        assert await clocks() == expected
+
+    await eventually(recomputed)
 
     # Recomputed once each, in due order, with a line in each item's history.
     runtime = platform.runtimes["approvals"]

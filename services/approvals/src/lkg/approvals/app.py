@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from lkg.approvals import api
 from lkg.approvals.handlers import SUBSCRIPTIONS
 from lkg.approvals.models import metadata, org
@@ -11,7 +13,7 @@ from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceSpec
 
-SPEC = ServiceSpec(
+SPEC = ServiceSpec[ApprovalsSettings](
     name="approvals",
     title="并联审批 Approvals — 临空港重大产业项目落地建设在线",
     description=(
@@ -35,7 +37,7 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: ApprovalsSettings | None = None):
+def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
     """The approvals service alone (one service per process)."""
     from lkg.common.runtime.app import build_app, settings_for
 

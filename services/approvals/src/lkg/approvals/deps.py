@@ -4,24 +4,17 @@ no route commits by hand), and the caller."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.access import Caller
+from lkg.approvals.settings import ApprovalsRuntime, ApprovalsSettings
 from lkg.common.auth import get_current_principal, get_current_reach
-from lkg.common.runtime.deps import runtime_for, session_for
-from lkg.common.runtime.service import ServiceRuntime
+from lkg.common.runtime.deps import ServiceDeps
 
-SERVICE = "approvals"
-
-
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    runtime: ServiceRuntime = request.app.state.runtimes[SERVICE]
-    async with runtime.db.transaction() as session:
-        yield session
+DEPS = ServiceDeps[ApprovalsSettings]("approvals")
 
 
 async def current_caller(request: Request) -> Caller:
@@ -29,7 +22,7 @@ async def current_caller(request: Request) -> Caller:
     return Caller(principal=await get_current_principal(request), reach=await get_current_reach(request))
 
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_for(SERVICE))]
-Session = Annotated[AsyncSession, Depends(session_for(SERVICE))]
-UnitOfWork = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+Runtime = Annotated[ApprovalsRuntime, DEPS.runtime]
+Session = Annotated[AsyncSession, DEPS.session]
+UnitOfWork = Annotated[AsyncSession, DEPS.unit_of_work]
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -16,26 +16,24 @@ from lkg.approvals.plans.service import plan_for_project
 from lkg.approvals.units import resolve_catalogue_units
 from lkg.common.clock import TZ
 from lkg.common.events.base import Envelope
-from lkg.common.events.contracts import OrgChanged, ProjectChanged, ProjectRegistered
-from lkg.common.events.inbox import Subscription, upsert_if_newer
-from lkg.common.orgcopy import apply_org_changed
-from lkg.common.readcopy import _row as project_copy_row
+from lkg.common.events.contracts import OrgChanged
+from lkg.common.orgcopy import OrgCopyChange, org_copy_subscriptions
+from lkg.common.readcopy import ProjectCopyChange, project_copy_subscriptions
 
 
-async def on_project(
-    session: AsyncSession, _envelope: Envelope, event: ProjectRegistered | ProjectChanged
+async def on_project(session: AsyncSession, _envelope: Envelope, change: ProjectCopyChange) -> None:
+    """A snapshot the read copy took: the project's plan made or brought in step."""
+    await plan_for_project(session, project=change.project, revision=change.revision)
+
+
+async def on_org_changed(
+    session: AsyncSession, _envelope: Envelope, event: OrgChanged, _change: OrgCopyChange
 ) -> None:
-    if await upsert_if_newer(session, project_copy, project_copy_row(event.project, event.revision)):
-        await plan_for_project(session, project=event.project, revision=event.revision)
-
-
-async def on_org_changed(session: AsyncSession, _envelope: Envelope, event: OrgChanged) -> None:
-    if await apply_org_changed(session, org, event):
-        await resolve_catalogue_units(session, event.effective_at.astimezone(TZ).date())
+    """Org entries the read copy took: departments the catalogue names by role or name resolved again."""
+    await resolve_catalogue_units(session, event.effective_at.astimezone(TZ).date())
 
 
 SUBSCRIPTIONS = [
-    Subscription(ProjectRegistered, on_project),
-    Subscription(ProjectChanged, on_project),
-    Subscription(OrgChanged, on_org_changed),
+    *project_copy_subscriptions(project_copy, on_applied=on_project),
+    *org_copy_subscriptions(org, on_applied=on_org_changed),
 ]

@@ -18,18 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.approvals.clocks import days_over, item_fact, refresh
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan
 from lkg.approvals.risk import mark_for_reassessment, reassess
+from lkg.approvals.settings import ApprovalsRuntime
 from lkg.common.calendar import local_date
 from lkg.common.clock import TZ
 from lkg.common.events import outbox
 from lkg.common.events.base import Event
 from lkg.common.events.contracts import ApprovalClockKind, ApprovalDueSoon, ApprovalStalled, BudgetUnit
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.scans import scan_due
-
-
-def _due_soon_share(runtime: ServiceRuntime) -> float:
-    return float(getattr(runtime.settings, "due_soon_share", 0.8))
-
 
 #: Clocks claimed per scan transaction.
 SCAN_BATCH = 500
@@ -95,13 +90,13 @@ _PROBE = (
 )
 
 
-async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
+async def _anything_due(runtime: ApprovalsRuntime, until: datetime) -> bool:
     async with runtime.db.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         return (await conn.execute(_PROBE, {"until": until})).first() is not None
 
 
-async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
+async def scan_clocks(runtime: ApprovalsRuntime, until: datetime) -> int:
     """Warn before, and stall at, every clock due up to ``until``: once each, in due order (docs/time.md).
 
     The guarantees of :func:`lkg.common.scans.scan_due`, batch by batch rather than row by row: one
@@ -117,7 +112,7 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
     loaded machine); batched, 10,000 stalls take it about 1.6–3.2 s at 1,000,000 open clocks (load 1.5–5),
     and the relay's publishing to JetStream (``sync_interval: always``) is the longer part."""
     calendar = runtime.calendar
-    share = _due_soon_share(runtime)
+    share = runtime.settings.due_soon_share
     handled = await catch_up_loaded_years(runtime)
     if not await _anything_due(runtime, until):
         return handled
@@ -210,7 +205,7 @@ _caught_up: set[tuple[str, int]] = set()
 RECOMPUTE_BATCH = 500
 
 
-async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
+async def recompute_provisional(runtime: ApprovalsRuntime, year: int) -> int:
     """``on_calendar_loaded``: every running clock whose due time was computed on the provisional calendar
     of ``year`` gets its due time, warning and provisional flag again from the loaded schedule, once, in due
     order. Returns how many clocks changed.
@@ -224,7 +219,7 @@ async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
     that year too)."""
     _caught_up.add((runtime.settings.database_url or "", year))
     calendar = runtime.calendar
-    share = _due_soon_share(runtime)
+    share = runtime.settings.due_soon_share
     begins = datetime(year, 1, 1, tzinfo=TZ)
     ends = datetime(year + 1, 1, 1, tzinfo=TZ)
     candidate = sa.and_(
@@ -290,7 +285,7 @@ async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
     return changed
 
 
-async def catch_up_loaded_years(runtime: ServiceRuntime) -> int:
+async def catch_up_loaded_years(runtime: ApprovalsRuntime) -> int:
     """Years loaded while this process was not listening (``lkg calendar load`` with the service down, or
     the schedule delivered before the service had started): recomputed once, at the first scan."""
     changed = 0
@@ -306,7 +301,7 @@ async def catch_up_loaded_years(runtime: ServiceRuntime) -> int:
 # ---- the verdict on the planned start ----
 
 
-async def scan_risk(runtime: ServiceRuntime, until: datetime) -> int:
+async def scan_risk(runtime: ApprovalsRuntime, until: datetime) -> int:
     """Look again at each plan whose verdict would flip by ``until`` if nothing moved (SKIP LOCKED)."""
     table = ApprovalPlan.__table__
 

@@ -4,6 +4,7 @@ from datetime import time
 
 from pydantic import Field
 
+from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.settings import ServiceSettings
 
 
@@ -15,3 +16,7 @@ class ApprovalsSettings(ServiceSettings):
     #: The weekly report shows the state at this time of its report day (Friday, or the last working day
     #: before a holiday Friday: policy §三(四); docs/approvals.md "Reports").
     weekly_report_time: time = time(17, 0)
+
+
+#: The runtime of the approvals service: ``runtime.settings`` is :class:`ApprovalsSettings`.
+ApprovalsRuntime = ServiceRuntime[ApprovalsSettings]

@@ -26,22 +26,22 @@ from lkg.approvals.schemas import (
     ItemUpdate,
     RejectBody,
 )
+from lkg.approvals.settings import ApprovalsRuntime
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.pagination import PageQuery
-from lkg.common.runtime.service import ServiceRuntime
 
 router = APIRouter(prefix="/api/v1/approval-items", tags=["approval-items"])
 
 ACTION_DESCRIPTION = "需要 `If-Match`；两人同时操作时后到者得到 412（或 409 状态不允许）。"
 
 
-def _timekeeping(runtime: ServiceRuntime) -> Timekeeping:
-    share = float(getattr(runtime.settings, "due_soon_share", 0.8))
+def _timekeeping(runtime: ApprovalsRuntime) -> Timekeeping:
+    share = runtime.settings.due_soon_share
     return Timekeeping(clock=runtime.clock, calendar=runtime.calendar, due_soon_share=share)
 
 
 async def _respond(
-    session: AsyncSession, runtime: ServiceRuntime, item: ApprovalItem, response: Response
+    session: AsyncSession, runtime: ApprovalsRuntime, item: ApprovalItem, response: Response
 ) -> ItemOut:
     result = await views.one_item_out(session, item, runtime.calendar, runtime.clock.now())
     response.headers.update(etag_header(item.id, item.revision))

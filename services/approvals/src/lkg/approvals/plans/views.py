@@ -101,7 +101,7 @@ async def critical_chain(
                 code=code,
                 name=by_code[code].name,
                 handling_unit_name=by_code[code].handling_unit_name,
-                state=by_code[code].state,  # type: ignore[arg-type]
+                state=by_code[code].state,
                 expected_start=expected.expected[code].start,
                 expected_finish=expected.expected[code].finish,
                 done=expected.expected[code].done,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -12,9 +12,9 @@ from lkg.approvals.deps import CurrentCaller, Runtime, Session
 from lkg.approvals.reports import service
 from lkg.approvals.reports.workbook import weekly_report_xlsx
 from lkg.approvals.schemas import Day, DepartmentView, WeeklyReport
+from lkg.approvals.settings import ApprovalsRuntime
 from lkg.common.auth import Principal, Role, require_roles
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
-from lkg.common.runtime.service import ServiceRuntime
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -57,9 +57,9 @@ async def departments(session: Session, runtime: Runtime, caller: CurrentCaller)
     return await service.department_view(session, caller=caller, now=runtime.clock.now())
 
 
-async def _weekly(session: AsyncSession, runtime: ServiceRuntime, week_of: date | None) -> WeeklyReport:
+async def _weekly(session: AsyncSession, runtime: ApprovalsRuntime, week_of: date | None) -> WeeklyReport:
     now = runtime.clock.now()
-    report_time = getattr(runtime.settings, "weekly_report_time", None) or time(17, 0)
+    report_time = runtime.settings.weekly_report_time
     return await service.weekly_report(session, runtime.calendar, week_of or now.date(), now, report_time)
 
 

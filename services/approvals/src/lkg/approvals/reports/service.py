@@ -129,7 +129,7 @@ async def weekly_report(
                 project_class=plan.project_class,
                 fast_track=plan.fast_track,
                 modes=modes,
-                cells=cells,  # type: ignore[arg-type]
+                cells=cells,
             )
         )
     return schemas.WeeklyReport(
