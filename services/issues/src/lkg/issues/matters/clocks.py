@@ -17,6 +17,7 @@ keeps the duty to solve. At layer 3 a breach is recorded and the matter stays ov
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
@@ -306,7 +307,7 @@ async def scan_clocks(runtime: IssuesRuntime, until: datetime) -> int:
 async def _scan_batch(
     session: AsyncSession,
     runtime: IssuesRuntime,
-    rows: list[Any],
+    rows: Sequence[Any],
     until: datetime,
     holders_cache: dict[tuple[int, Any, Any, Any], org.Holders],
 ) -> int:

@@ -187,7 +187,7 @@ async def register_meeting_matter(
         )
     ).one()
     limits = runtime.settings.limits_for("meeting_matter")
-    common = {
+    common: dict[str, Any] = {
         "matter_id": matter_id,
         "layer": deciding_layer,
         "charged_unit_id": resolving_unit_id,

@@ -167,7 +167,12 @@ async def assign(
         now,
     )
     limits = runtime.settings.limits_for(m.kind)
-    common = {"matter_id": m.id, "layer": m.layer, "charged_unit_id": resolving_unit_id, "start": now}
+    common: dict[str, Any] = {
+        "matter_id": m.id,
+        "layer": m.layer,
+        "charged_unit_id": resolving_unit_id,
+        "start": now,
+    }
     rows = [clock_row(runtime.calendar, kind="reply", limits=limits, budget=limits.reply_days, **common)]
     if resolution_due_on is not None:
         rows.append(
