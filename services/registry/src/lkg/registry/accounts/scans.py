@@ -1,4 +1,4 @@
-"""The accounts' housekeeping scan: on the shared clock like every scan of the service (DESIGN §5)."""
+"""The accounts' housekeeping scan: on the shared clock like every scan of the service (docs/time.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Use cases of the org directory: change entries (versioned), hand a post over, load a document.
 
 Like every use case they change rows and stage ``org.changed`` in the caller's transaction and never commit.
-Re-routing projects after a rule or line changed is the caller's next step (:mod:`lkg.registry.service`).
+Re-routing projects after a rule or line changed is the caller's next step
+(:mod:`lkg.registry.projects.lines`).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ async def handover(
     clock: Clock,
     *,
     post_id: uuid.UUID,
-    successor: PersonSnapshot,
+    successor: PersonSnapshot | uuid.UUID,
     on: date,
     acting: bool,
     actor: str,
@@ -214,8 +215,14 @@ async def handover(
 
     Matters, lines and government commitments belong to the post, not the person (新官要理旧账, §四(四)),
     so nothing else moves: whoever holds the post from ``on`` has them. History keeps who held it when.
+    The successor is a person of the directory (by id) or a new person.
     """
     directory = await load_directory(session, kinds=["post", "holding", "person"])
+    if isinstance(successor, uuid.UUID):
+        known = directory.people.get(successor)
+        if known is None:
+            raise NotFound("继任者不在组织目录中", code="person_not_found")
+        successor = known
     post = directory.posts.get(post_id)
     if post is None or not post.in_force(on):
         raise NotFound("岗位不存在或在交接日不在任", code="post_not_found")
