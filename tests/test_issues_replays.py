@@ -74,12 +74,22 @@ async def test_a_stale_or_repeated_snapshot_moves_no_open_problem(world):
     assert (on_b["line_id"], on_b["revision"]) == (str(line_b), 2)
     trail = await world.client.get(f"/api/v1/problems/{problem_id}/audit", headers=world.operator)
     assert [e["action"] for e in trail.json()["items"]] == ["reported", "rerouted"]
+    (told,) = await world.published("issues", "problem.rerouted")
+    assert (told.matter_id, told.line_id, told.from_line_id, told.project_revision, told.layer) == (
+        uuid.UUID(problem_id),
+        line_b,
+        world.org.line,
+        2,
+        1,
+    )
+    assert (told.holder_post_ids, told.holder_unit_ids) == ((), (world.org.street,))
 
     await publish(world, registered)  # revision 1 again, under a new event id
     await publish(world, changed)  # revision 2 again, under a new event id
     assert await get(world, problem_id) == on_b
     again = await world.client.get(f"/api/v1/problems/{problem_id}/audit", headers=world.operator)
     assert again.json() == trail.json()
+    assert len(await world.published("issues", "problem.rerouted")) == 1
     copy = await world.client.get(
         f"/api/v1/read-copies/issues/projects/{world.project.id}", headers=world.operator
     )
