@@ -33,6 +33,7 @@ from lkg.common.events.contracts import EscalationCause, Layer
 from lkg.issues import org
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, entry_for, record, record_many
 from lkg.issues.matters.events import clock_snapshot, clocks, fact, tell, tell_all
+from lkg.issues.matters.rows import advanced
 from lkg.issues.models import OPEN_STATES, breach, deadline, matter, matter_signal
 from lkg.issues.settings import ClockLimits, IssuesRuntime
 
@@ -201,20 +202,7 @@ async def escalate(
     breach itself, in batches). Returns the matter as it stands."""
     new_layer = m.layer + 1
     holders = await _holders(session, None, new_layer, m, at.date())
-    m = (
-        await session.execute(
-            sa.update(matter)
-            .where(matter.c.id == m.id)
-            .values(
-                layer=new_layer,
-                holder_post_ids=list(holders.post_ids),
-                holder_unit_ids=list(holders.unit_ids),
-                revision=matter.c.revision + 1,
-                updated_at=at,
-            )
-            .returning(matter)
-        )
-    ).one()
+    m = await advanced(session, m.id, {"layer": new_layer, **holders.columns()}, at)
     await tell(
         session,
         m,

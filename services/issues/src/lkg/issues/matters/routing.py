@@ -22,6 +22,7 @@ from lkg.common.readcopy import ProjectCopyChange
 from lkg.issues import org
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
 from lkg.issues.matters.events import tell
+from lkg.issues.matters.rows import advanced
 from lkg.issues.models import OPEN_STATES, matter
 
 
@@ -57,21 +58,8 @@ async def follow_project(session: AsyncSession, change: ProjectCopyChange) -> li
             project_unit_id=project.responsible_unit_id,
             day=at.date(),
         )
-        m = (
-            await session.execute(
-                sa.update(matter)
-                .where(matter.c.id == was.id)
-                .values(
-                    line_id=project.line_id,
-                    project_unit_id=project.responsible_unit_id,
-                    holder_post_ids=list(holders.post_ids),
-                    holder_unit_ids=list(holders.unit_ids),
-                    revision=matter.c.revision + 1,
-                    updated_at=at,
-                )
-                .returning(matter)
-            )
-        ).one()
+        follows = {"line_id": project.line_id, "project_unit_id": project.responsible_unit_id}
+        m = await advanced(session, was.id, {**follows, **holders.columns()}, at)
         await tell(
             session,
             m,
@@ -123,16 +111,7 @@ async def refresh_holders(session: AsyncSession, where: Any, day: date, at: date
             if tuple(m.holder_post_ids) == holders.post_ids and tuple(m.holder_unit_ids) == holders.unit_ids:
                 continue
             changed += 1
-            await session.execute(
-                sa.update(matter)
-                .where(matter.c.id == m.id)
-                .values(
-                    holder_post_ids=list(holders.post_ids),
-                    holder_unit_ids=list(holders.unit_ids),
-                    revision=matter.c.revision + 1,
-                    updated_at=at,
-                )
-            )
+            await advanced(session, m.id, holders.columns(), at)
             await record(
                 session,
                 m,
