@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -37,7 +37,6 @@ from lkg.common.events.outbox import stage
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.common.http.problems import Conflict, NotFound, ValidationFailed
 from lkg.common.log import get_logger
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.notifier import channels
 from lkg.notifier.kinds import Facts, facts_of
 from lkg.notifier.models import (
@@ -55,7 +54,7 @@ from lkg.notifier.models import (
     webhook_endpoint,
 )
 from lkg.notifier.recipients import Directory, Recipient, Unresolved, resolve
-from lkg.notifier.settings import NotifierSettings
+from lkg.notifier.settings import NotifierRuntime, NotifierSettings
 from lkg.notifier.templates import deadline_words, render
 
 log = get_logger(__name__)
@@ -65,10 +64,6 @@ log = get_logger(__name__)
 _NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-00000000000e")
 
 PUSH_CHANNELS = ("email", "sms", "wecom", "dingtalk")
-
-
-def settings_of(runtime: ServiceRuntime) -> NotifierSettings:
-    return cast(NotifierSettings, runtime.settings)
 
 
 # ---- 1. hearing an event ---------------------------------------------------------------------------
@@ -189,7 +184,7 @@ async def _log(
 
 async def _plan_deliveries(
     session: AsyncSession,
-    runtime: ServiceRuntime,
+    runtime: NotifierRuntime,
     *,
     message_id: UUID,
     person_id: UUID,
@@ -197,7 +192,7 @@ async def _plan_deliveries(
     urgent: bool,
     now: datetime,
 ) -> None:
-    settings = settings_of(runtime)
+    settings = runtime.settings
     wanted = await push_channels(session, settings, person_id, kind)
     person = await _person_settings(session, person_id)
     targets: list[tuple[str, str]] = []
@@ -310,12 +305,12 @@ class RoutingBatch:
 
 
 async def route_notice(
-    session: AsyncSession, runtime: ServiceRuntime, row: Any, batch: RoutingBatch | None = None
+    session: AsyncSession, runtime: NotifierRuntime, row: Any, batch: RoutingBatch | None = None
 ) -> list[Stored]:
     """Turn one notice into inbox messages and deliveries; runs with the clock at the event's time."""
     own_batch = batch is None
     batch = batch or RoutingBatch(session)
-    settings = settings_of(runtime)
+    settings = runtime.settings
     now = runtime.clock.now()
     event = contract_for(row.kind, row.version).model_validate(row.event)
     facts = facts_of(event, row.event_id)
@@ -365,7 +360,7 @@ async def route_notice(
 
 async def _store_message(
     session: AsyncSession,
-    runtime: ServiceRuntime,
+    runtime: NotifierRuntime,
     row: Any,
     facts: Facts,
     recipient: Recipient,
@@ -436,10 +431,10 @@ async def _names(session: AsyncSession, people: Sequence[UUID]) -> dict[UUID, st
     return {r.id: r.name for r in rows}
 
 
-async def send_due(runtime: ServiceRuntime, until: datetime) -> int:
+async def send_due(runtime: NotifierRuntime, until: datetime) -> int:
     """Send every delivery due up to ``until``, a batch at a time; each channel's attempts run side by
     side, so a slow or failing one holds up nobody else's (each attempt is bounded by its timeout)."""
-    settings = settings_of(runtime)
+    settings = runtime.settings
     sent = 0
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
         while True:

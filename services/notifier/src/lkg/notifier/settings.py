@@ -52,4 +52,4 @@ class NotifierSettings(ServiceSettings):
 
 
 #: The runtime of the notifier service (its settings are :class:`NotifierSettings`).
-NotifierRuntime = ServiceRuntime
+NotifierRuntime = ServiceRuntime[NotifierSettings]

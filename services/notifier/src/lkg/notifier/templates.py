@@ -57,6 +57,9 @@ def _matter_templates(matter: str, noun: str) -> dict[str, DefaultTemplate]:
             f"{noun}「$matter」的「$clock」时限已届满，已记入超时并逐级上报。" + _TAIL,
             urgent=True,
         ),
+        f"{matter}.rerouted": t(
+            f"【改派】{noun}：$matter", f"{noun}「$matter」已改派至新的包保线：$reason" + _TAIL
+        ),
         f"{matter}.escalated": t(
             f"【上报$layer】{noun}：$matter",
             f"{noun}「$matter」（项目「$project」）因$cause，已上报至$layer，请协调督办。" + _TAIL,
@@ -72,8 +75,24 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
     "red_card.issued": DefaultTemplate(
         "【红牌】$unit", "$unit 被亮红牌，事由：$matter。请按要求整改并作表态发言。\n查看：$link", urgent=True
     ),
+    "red_card.proposed": DefaultTemplate(
+        "【拟亮红牌】$unit", "月末督查拟对 $unit 亮红牌，事由：$matter。请督查室认定或不予认定。\n查看：$link"
+    ),
+    "red_card.withdrawn": DefaultTemplate(
+        "【红牌撤销】$unit",
+        "$unit 的红牌已撤销，事由：$matter；撤销理由：$reason。\n查看：$link",
+        urgent=True,
+    ),
+    "red_card.referral_requested": DefaultTemplate(
+        "【待同意】$unit 红牌移交纪委监委",
+        "$unit 的红牌（事由：$matter）拟移交区纪委监委，需您同意。\n查看：$link",
+        urgent=True,
+    ),
+    "supervision_report.published": DefaultTemplate(
+        "【督查专报】$matter", "《$matter》已印发，请查阅。\n查看：$link"
+    ),
     "red_card.dismissed": DefaultTemplate(
-        "【红牌撤销】$unit", "$unit 的红牌提议已撤销，事由：$matter。\n查看：$link"
+        "【不予认定】$unit", "$unit 的红牌提议不予认定，事由：$matter；理由：$reason。\n查看：$link"
     ),
     "approval.due_soon": DefaultTemplate(
         "【审批临期】$matter",

@@ -1,8 +1,8 @@
 """inbox, routing, templates, deliveries, people's settings; the org read copy; the 2020 defaults
 
-The routing rules and templates are seeded with the defaults of this revision (lkg.notifier.routing,
-lkg.notifier.templates as they were then): later changes to those defaults need a revision of their own,
-and operators' edits are never overwritten.
+The routing rules and templates are seeded with the defaults (lkg.notifier.routing, lkg.notifier.templates)
+of the kinds this revision knew: kinds added later are seeded by the revision that adds them (0004), and
+operators' edits are never overwritten.
 
 Revision ID: 0003
 Revises: 0002
@@ -42,6 +42,18 @@ TABLES = (
 
 _RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 
+#: Seeded by 0004 (their contracts came later); the same lists as there.
+_LATER_RULE_KINDS = (
+    "problem.rerouted",
+    "meeting_matter.rerouted",
+    "red_card.proposed",
+    "red_card.withdrawn",
+    "red_card.referral_requested",
+    "supervision_report.published",
+    "report.published",
+)
+_LATER_TEMPLATE_KINDS = _LATER_RULE_KINDS[:-1]
+
 
 def upgrade() -> None:
     create_org_copy_tables(op)
@@ -63,6 +75,7 @@ def upgrade() -> None:
                 "updated_at": now,
             }
             for r in DEFAULT_RULES
+            if r.kind not in _LATER_RULE_KINDS
         ],
     )
     op.bulk_insert(
@@ -77,6 +90,7 @@ def upgrade() -> None:
                 "updated_at": now,
             }
             for kind, t in DEFAULT_TEMPLATES.items()
+            if kind not in _LATER_TEMPLATE_KINDS
         ],
     )
 
