@@ -283,6 +283,8 @@ class RoutingBatch:
         self._rules: dict[tuple[str, int | None], list[str]] = {}
         self._templates: dict[str, Any] = {}
         self._undeliverable: list[dict[str, Any]] = []
+        #: Recipients' settings and preferences read in this batch (:func:`store_messages`).
+        self.people: dict[UUID, Person] = {}
         self._processed: list[tuple[int, datetime]] = []
 
     async def flush(self) -> None:
@@ -381,6 +383,7 @@ async def route_notice(
             link,
             urgent,
             now,
+            batch.people,
         )
     batch._processed.append((row.id, now))
     if own_batch:
@@ -409,9 +412,11 @@ async def store_messages(
     link: str | None,
     urgent: bool,
     now: datetime,
+    people: dict[UUID, Person] | None = None,
 ) -> list[Stored]:
     """One message per recipient (one statement for all; a person who already has this kind and cause
-    gets none), its ``stored`` log line, and the deliveries of the push channels each one reads."""
+    gets none), its ``stored`` log line, and the deliveries of the push channels each one reads.
+    ``people``: the recipients' settings already read in this transaction (a batch's cache), added to."""
     if not recipients:
         return []
     values = [
@@ -447,7 +452,10 @@ async def store_messages(
         sa.insert(delivery_log),
         [{"message_id": i.id, "channel": "inbox", "step": "stored", "at": now} for i in inserted],
     )
-    people = await load_people(session, [i.person_id for i in inserted])
+    people = people if people is not None else {}
+    missing = [i.person_id for i in inserted if i.person_id not in people]
+    if missing:
+        people.update(await load_people(session, missing))
     stored: list[Stored] = []
     for i in sorted(inserted, key=lambda i: i.seq):
         await _plan_deliveries(
