@@ -35,6 +35,7 @@ from lkg.common.auth import (
     principal_from_scope,
 )
 from lkg.common.http.middleware import RouteLabels, install_middleware
+from lkg.common.http.pagination import cursor_key_for
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from lkg.common.log import get_logger
 from lkg.common.settings import ServiceSettings
@@ -382,6 +383,7 @@ def create_http_app(
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.cursor_key = cursor_key_for(settings)
     app.state.reach_resolvers = dict(reach_resolvers or {})
     #: id(route) -> service name, for per-service lookups (reach resolvers) and metric labels.
     app.state.route_services = labels.service_of
