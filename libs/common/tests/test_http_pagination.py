@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from lkg.common.db import async_url, make_metadata
 from lkg.common.auth import PUBLIC_ROUTE
+from lkg.common.db import async_url, make_metadata
 from lkg.common.http.app import create_http_app
 from lkg.common.http.pagination import (
     Keyset,

@@ -63,15 +63,22 @@ async def test_a_name_or_description_with_an_invisible_character_is_refused_with
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app()), base_url="http://t") as c:
         in_name = await c.post("/api/v1/things", json={"name": f"临空港{char}项目"})
         at_start = await c.post("/api/v1/things", json={"name": f"{char}项目"})
-        in_text = await c.post("/api/v1/things", json={"name": "项目", "description": f"第一行\n第二{char}行"})
-        fine = await c.post("/api/v1/things", json={"name": " 临空港 项目 ", "description": "第一行\r\n\t第二行"})
+        in_text = await c.post(
+            "/api/v1/things", json={"name": "项目", "description": f"第一行\n第二{char}行"}
+        )
+        fine = await c.post(
+            "/api/v1/things", json={"name": " 临空港 项目 ", "description": "第一行\r\n\t第二行"}
+        )
     for refused in (in_name, in_text):
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "validation_failed"
     # At either end, a character Python counts as whitespace (U+2028, U+2029) is trimmed like a space.
     assert at_start.status_code == 422 or at_start.json()["name"] == "项目", at_start.text
-    assert (fine.status_code, fine.json()) == (200, {"name": "临空港 项目", "description": "第一行\r\n\t第二行"})
+    assert (fine.status_code, fine.json()) == (
+        200,
+        {"name": "临空港 项目", "description": "第一行\r\n\t第二行"},
+    )
 
 
 def test_the_list_of_invisible_characters_covers_every_format_and_separator_character_python_knows() -> None:

@@ -6,16 +6,35 @@ Placeholder secrets and the simulated clock are refused in production.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Development-only secret. Refused whenever ``LKG_ENV=production``.
 PLACEHOLDER_SECRET = "lkg-development-only-secret-change-me"
 
 Environment = Literal["development", "test", "production"]
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+def _origins(value: object) -> object:
+    """``LKG_CORS_ALLOW_ORIGINS=https://a.example.gov.cn,https://b.example.gov.cn``: exact origins (scheme,
+    host, optional port; no path, no wildcard), comma-separated."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        for origin in value:
+            if not isinstance(origin, str) or not _ORIGIN.match(origin):
+                raise ValueError(f"not an origin (scheme://host[:port], no path, no *): {origin!r}")
+        return tuple(value)
+    return value
+
+
+Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)]
 
 
 class ServiceSettings(BaseSettings):
@@ -52,6 +71,10 @@ class ServiceSettings(BaseSettings):
 
     # HTTP.
     max_body_bytes: int = 1 * 1024 * 1024
+    #: Origins of front ends on other origins allowed to call the API from a browser (CORS); none by default.
+    cors_allow_origins: Origins = ()
+    #: TLS is terminated in front of the service (an ingress, a load balancer): responses then carry HSTS.
+    tls_in_front: bool = False
 
     # Runtime.
     #: Move the objects built at start-up (routes, schemas, mappers: they live as long as the process) out

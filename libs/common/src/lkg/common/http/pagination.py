@@ -3,9 +3,10 @@
 A list answers ``{"items": [...], "next_cursor": "…" | null}``. The cursor is opaque to clients: base64url
 of a small JSON document naming the ordering and the last row's (sort value, id), then ``.`` and an HMAC of
 it (SHA-256, cut to 128 bits) under a key derived from the deployment's token secret, so an edited or
-forged cursor answers 400 ``invalid_cursor`` rather than starting a page anywhere a client likes. Keyset pagination, unlike
-offsets, costs the same on page 1 and page 500 and neither skips nor repeats rows when rows are added
-between pages. The sort column must be NOT NULL and the id unique, so (sort, id) orders rows totally.
+forged cursor answers 400 ``invalid_cursor`` rather than starting a page anywhere a client likes. Keyset
+pagination, unlike offsets, costs the same on page 1 and page 500 and neither skips nor repeats rows when
+rows are added between pages. The sort column must be NOT NULL and the id unique, so (sort, id) orders
+rows totally.
 
 In a route::
 

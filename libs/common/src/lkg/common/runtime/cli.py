@@ -154,16 +154,28 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
             f"[bold]LKG[/] {', '.join(s.name for s in specs)} on http://{host}:{port}/docs "
             f"(clock: {base.clock})"
         )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                application, host=host, port=port, log_config=None, access_log=False, lifespan="on"
-            )
-        )
+        server = uvicorn.Server(server_config(application, host, port))
         await server.serve()
     finally:
         if stack is not None:
             _runtime_file(data_dir).unlink(missing_ok=True)
             stack.stop()
+
+
+def server_config(application, host: str, port: int):
+    """uvicorn's configuration for an LKG app: our own access lines (no uvicorn ones), the app's lifespan,
+    and no ``server: uvicorn`` header (it tells a caller which server and version to aim at)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
 
 
 async def _seed(specs, per_service) -> None:
