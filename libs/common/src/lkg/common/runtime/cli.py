@@ -8,13 +8,15 @@ the embedded servers that ``lkg run`` started under the data directory (it write
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,6 +38,7 @@ app.add_typer(clock_app, name="clock")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dlq_app, name="dead-letters")
 console = Console()
+err_console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="LKG_DATA_DIR", help="Embedded servers' data.")]
 Target = Annotated[list[str] | None, typer.Option("--target", "-t", help="Service(s); default: all.")]
@@ -68,15 +71,71 @@ def _runtime_file(data_dir: Path) -> Path:
     return data_dir / "runtime.json"
 
 
+# ---- running deployments: `lkg clock ...` finds one started with --data-dir elsewhere ---------------------
+
+
+def _running_dir() -> Path:
+    """Where each running ``lkg run`` of this user leaves a note naming its data directory."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "lkg" / "running"
+
+
+def _note_path(data_dir: Path) -> Path:
+    return _running_dir() / f"{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]}.json"
+
+
+def announce(data_dir: Path, http: str) -> Path | None:
+    """Note that an embedded deployment runs on ``data_dir`` (removed when it stops). ``None`` when the note
+    cannot be written (a read-only home): the CLI then needs ``--data-dir`` as before."""
+    note = _note_path(data_dir)
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(json.dumps({"data_dir": str(data_dir.resolve()), "pid": os.getpid(), "http": http}))
+    except OSError:
+        return None
+    return note
+
+
+def running_deployments() -> list[dict[str, Any]]:
+    """The embedded deployments of this user that run now (notes of stopped ones are removed)."""
+    try:
+        import psutil  # with the embedded extra, as are the deployments it looks for
+    except ImportError:
+        return []
+    found = []
+    for note in sorted(_running_dir().glob("*.json")):
+        try:
+            info = json.loads(note.read_text())
+            alive = psutil.pid_exists(int(info["pid"])) and _runtime_file(Path(info["data_dir"])).exists()
+        except (OSError, ValueError, KeyError, TypeError):
+            alive = False
+        if alive:
+            found.append(info)
+        else:
+            with contextlib.suppress(OSError):
+                note.unlink()
+    return found
+
+
 def _endpoints(data_dir: Path) -> Endpoints:
     settings = ServiceSettings()
     if settings.database_url and settings.nats_url:
         return Endpoints(settings.database_url, settings.nats_url, settings.nats_prefix, embedded=False)
     path = _runtime_file(data_dir)
+    if not path.exists() and data_dir == DEFAULT_DATA_DIR and "LKG_DATA_DIR" not in os.environ:
+        # Started elsewhere with --data-dir: one running deployment is unambiguous, several are listed.
+        running = running_deployments()
+        if len(running) == 1:
+            path = _runtime_file(Path(running[0]["data_dir"]))
+            err_console.print(f"using the deployment on --data-dir {running[0]['data_dir']}")
+        elif running:
+            listed = ", ".join(f"--data-dir {r['data_dir']} ({r['http']})" for r in running)
+            raise typer.BadParameter(f"several embedded deployments run; name one: {listed}")
     if not path.exists():
         raise typer.BadParameter(
             "no DATABASE_URL/NATS_URL in the environment and no embedded servers running "
-            f"(no {path}); start them with `lkg run`"
+            f"on --data-dir {data_dir} (no {path}); give the --data-dir that `lkg run` was started with "
+            "(or LKG_DATA_DIR), or start one with `lkg run`"
         )
     info = json.loads(path.read_text())
     return Endpoints(info["database_url"], info["nats_url"], info.get("prefix", ""), embedded=True)
@@ -115,6 +174,7 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
     specs = _specs(target)
     env = ServiceSettings()
     stack = None
+    note = None
     if env.database_url and env.nats_url:
         base = env
         if len(specs) == 1:
@@ -144,6 +204,7 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
                 indent=2,
             )
         )
+        note = announce(data_dir, f"http://{host}:{port}")
     try:
         for spec in specs:
             await migrate_database(spec.migrations, per_service[spec.name].database_url)
@@ -159,6 +220,8 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
     finally:
         if stack is not None:
             _runtime_file(data_dir).unlink(missing_ok=True)
+            if note is not None:
+                note.unlink(missing_ok=True)
             stack.stop()
 
 
