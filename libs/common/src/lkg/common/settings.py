@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from lkg.common.events.bus import Credentials
 
 #: Development-only secret. Refused whenever ``LKG_ENV=production``.
 PLACEHOLDER_SECRET = "lkg-development-only-secret-change-me"
@@ -56,6 +59,9 @@ class ServiceSettings(BaseSettings):
     nats_prefix: str = ""
     #: Copies of each stream and key-value bucket: 1 on the embedded server, 3 on a production cluster.
     nats_replicas: int = Field(default=1, ge=1, le=5)
+    #: The service's bus user and password (lkg.common.events.permissions); none on an open server (tests).
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
 
     # Access (DESIGN §3): HS256 with a shared secret by default, RS256 via JWKS in production.
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
@@ -94,6 +100,15 @@ class ServiceSettings(BaseSettings):
     # Observability.
     log_level: str = "INFO"
     log_json: bool = True
+
+    @property
+    def nats_credentials(self) -> Credentials | None:
+        from lkg.common.events.bus import Credentials
+
+        if self.nats_user is None:
+            return None
+        password = self.nats_password.get_secret_value() if self.nats_password is not None else ""
+        return Credentials(self.nats_user, password)
 
     @property
     def is_production(self) -> bool:

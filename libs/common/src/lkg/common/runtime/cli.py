@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 from collections.abc import Sequence
@@ -19,14 +20,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from lkg.common.clock import TZ, parse_duration, wall_clock_utc
 from lkg.common.db import migrate as migrate_database
 from lkg.common.db import with_database
-from lkg.common.events.bus import Names, connect, ensure_streams
-from lkg.common.settings import ServiceSettings
+from lkg.common.events.bus import Credentials, Names, connect, ensure_streams
+from lkg.common.events.permissions import OPERATOR, PLATFORM
+from lkg.common.runtime.embedded import read_deployment_secrets
+from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 app = typer.Typer(
     help="LKG 临空港重大产业项目落地建设在线 — operator and developer commands.", no_args_is_help=True
@@ -47,12 +51,13 @@ DEFAULT_DATA_DIR = Path(".lkg")
 
 @dataclass
 class Endpoints:
-    """Where PostgreSQL and NATS are, and whether they are the embedded ones."""
+    """Where PostgreSQL and NATS are, and whether they are the embedded ones; the operator's bus user."""
 
     database_url: str
     nats_url: str
     prefix: str
     embedded: bool
+    credentials: Credentials | None = None
 
 
 def _specs(targets: Sequence[str] | None):
@@ -120,17 +125,14 @@ def running_deployments() -> list[dict[str, Any]]:
 def _endpoints(data_dir: Path) -> Endpoints:
     settings = ServiceSettings()
     if settings.database_url and settings.nats_url:
-        return Endpoints(settings.database_url, settings.nats_url, settings.nats_prefix, embedded=False)
-    path = _runtime_file(data_dir)
-    if not path.exists() and data_dir == DEFAULT_DATA_DIR and "LKG_DATA_DIR" not in os.environ:
-        # Started elsewhere with --data-dir: one running deployment is unambiguous, several are listed.
-        running = running_deployments()
-        if len(running) == 1:
-            path = _runtime_file(Path(running[0]["data_dir"]))
-            err_console.print(f"using the deployment on --data-dir {running[0]['data_dir']}")
-        elif running:
-            listed = ", ".join(f"--data-dir {r['data_dir']} ({r['http']})" for r in running)
-            raise typer.BadParameter(f"several embedded deployments run; name one: {listed}")
+        return Endpoints(
+            settings.database_url,
+            settings.nats_url,
+            settings.nats_prefix,
+            embedded=False,
+            credentials=settings.nats_credentials,
+        )
+    path = _runtime_file(_located(data_dir))
     if not path.exists():
         raise typer.BadParameter(
             "no DATABASE_URL/NATS_URL in the environment and no embedded servers running "
@@ -138,7 +140,29 @@ def _endpoints(data_dir: Path) -> Endpoints:
             "(or LKG_DATA_DIR), or start one with `lkg run`"
         )
     info = json.loads(path.read_text())
-    return Endpoints(info["database_url"], info["nats_url"], info.get("prefix", ""), embedded=True)
+    secrets = read_deployment_secrets(path.parent)
+    credentials = None
+    if secrets is not None:  # the deployment's own operator user (lkg.common.events.permissions)
+        credentials = Credentials(OPERATOR, secrets["nats"][OPERATOR])
+    return Endpoints(
+        info["database_url"], info["nats_url"], info.get("prefix", ""), embedded=True, credentials=credentials
+    )
+
+
+def _located(data_dir: Path) -> Path:
+    """``data_dir``, or, when it is the default and holds no deployment, the one embedded deployment of
+    this user running elsewhere (several: the user must name one)."""
+    path = _runtime_file(data_dir)
+    if not path.exists() and data_dir == DEFAULT_DATA_DIR and "LKG_DATA_DIR" not in os.environ:
+        # Started elsewhere with --data-dir: one running deployment is unambiguous, several are listed.
+        running = running_deployments()
+        if len(running) == 1:
+            err_console.print(f"using the deployment on --data-dir {running[0]['data_dir']}")
+            return Path(running[0]["data_dir"])
+        if running:
+            listed = ", ".join(f"--data-dir {r['data_dir']} ({r['http']})" for r in running)
+            raise typer.BadParameter(f"several embedded deployments run; name one: {listed}")
+    return data_dir
 
 
 def _service_url(endpoints: Endpoints, service: str, targets_all: bool) -> str:
@@ -177,6 +201,7 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
     note = None
     if env.database_url and env.nats_url:
         base = env
+        _refuse_placeholder_beyond_loopback(base, host)
         if len(specs) == 1:
             per_service = {specs[0].name: settings_for(specs[0], base)}
         else:
@@ -185,14 +210,24 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
         from lkg.common.runtime.embedded import EmbeddedStack
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        stack = EmbeddedStack(data_dir)
-        urls = stack.start()
+        stack = EmbeddedStack(data_dir, secured=True, prefix=env.nats_prefix)
+        secrets = stack.secrets
+        assert secrets is not None
         # The embedded default is a demo: simulated time from the day the policy was issued (DESIGN §5).
-        overrides = {"database_url": urls.database_url, "nats_url": urls.nats_url}
+        overrides: dict[str, Any] = {"nats_user": PLATFORM, "nats_password": secrets["nats"][PLATFORM]}
         if "LKG_CLOCK" not in os.environ:
             overrides["clock"] = "simulated"
-        base = ServiceSettings(**overrides)
-        per_service = one_process_settings(specs, base, urls.database_url)
+        if "LKG_JWT_SECRET" not in os.environ:  # the deployment's own, never the repository's placeholder
+            overrides["jwt_secret"] = secrets["jwt_secret"]
+        _refuse_placeholder_beyond_loopback(ServiceSettings(**overrides), host)
+        urls = stack.start()
+        base = ServiceSettings(**overrides, database_url=urls.database_url, nats_url=urls.nats_url)
+        per_service = {
+            name: settings.model_copy(
+                update={"nats_user": name, "nats_password": SecretStr(secrets["nats"][name])}
+            )
+            for name, settings in one_process_settings(specs, base, urls.database_url).items()
+        }
         _runtime_file(data_dir).write_text(
             json.dumps(
                 {
@@ -223,6 +258,23 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
             if note is not None:
                 note.unlink(missing_ok=True)
             stack.stop()
+
+
+def _refuse_placeholder_beyond_loopback(settings: ServiceSettings, host: str) -> None:
+    """Anyone who can reach a deployment could mint tokens with the placeholder secret of the repository:
+    listening beyond this machine, it needs a real ``LKG_JWT_SECRET`` (or an identity provider)."""
+    if settings.jwt_jwks_url is not None or settings.jwt_secret.get_secret_value() != PLACEHOLDER_SECRET:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise typer.BadParameter(
+            f"--host {host} listens beyond this machine, and LKG_JWT_SECRET is the development placeholder "
+            "of the repository: anyone could sign a token with it. Set LKG_JWT_SECRET (32 or more random "
+            "characters) or LKG_JWT_JWKS_URL, or listen on 127.0.0.1"
+        )
 
 
 def server_config(application, host: str, port: int):
@@ -297,11 +349,17 @@ def token(
     scope: Annotated[list[str] | None, typer.Option("--scope", help="Client scope (repeatable).")] = None,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 8h, 30d.")] = "8h",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Mint a development token (HS256 with LKG_JWT_SECRET). Refused in production settings."""
+    """Mint a development token: HS256 with the embedded deployment's own secret (under its --data-dir),
+    or LKG_JWT_SECRET when set. Refused in production settings."""
     from lkg.common.auth import Role, mint_token
 
     settings = ServiceSettings()
+    if "LKG_JWT_SECRET" not in os.environ:
+        secrets = read_deployment_secrets(_located(data_dir))
+        if secrets is not None:
+            settings = settings.model_copy(update={"jwt_secret": SecretStr(secrets["jwt_secret"])})
     if settings.is_production:
         raise typer.BadParameter("development tokens cannot be minted with LKG_ENV=production")
     if (person is None) == (client is None):
@@ -326,7 +384,7 @@ def token(
 
 
 async def _with_nats(endpoints: Endpoints, fn):
-    nc = await connect(endpoints.nats_url, name="lkg-cli")
+    nc = await connect(endpoints.nats_url, name="lkg-cli", credentials=endpoints.credentials)
     try:
         js = nc.jetstream()
         names = Names(endpoints.prefix)
