@@ -167,15 +167,16 @@ def render_users(passwords: Mapping[str, str], names: Names, *, indent: str = " 
         perms = permissions(user, names).as_config()
         password = passwords[user]
         secret = password if password.startswith("$") else _quote(password)
-        publish = ", ".join(_quote(s) for s in perms["publish"]["allow"])  # type: ignore[index]
-        subscribe = ", ".join(_quote(s) for s in perms["subscribe"]["allow"])  # type: ignore[index]
+        item = f"\n{indent}        "
+        publish = "".join(item + _quote(s) for s in perms["publish"]["allow"])  # type: ignore[index]
+        subscribe = "".join(item + _quote(s) for s in perms["subscribe"]["allow"])  # type: ignore[index]
         entries.append(
             f"{indent}{{\n"
             f"{indent}  user: {_quote(user)}\n"
             f"{indent}  password: {secret}\n"
             f"{indent}  permissions: {{\n"
-            f"{indent}    publish: {{ allow: [{publish}] }}\n"
-            f"{indent}    subscribe: {{ allow: [{subscribe}] }}\n"
+            f"{indent}    publish: {{ allow: [{publish}\n{indent}    ] }}\n"
+            f"{indent}    subscribe: {{ allow: [{subscribe}\n{indent}    ] }}\n"
             f"{indent}    allow_responses: true\n"
             f"{indent}  }}\n"
             f"{indent}}}"
