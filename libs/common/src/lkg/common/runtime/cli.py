@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import ipaddress
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from lkg.common.db import migrate as migrate_database
 from lkg.common.db import with_database
 from lkg.common.events.bus import Credentials, Names, connect, ensure_streams
 from lkg.common.events.permissions import OPERATOR, PLATFORM
+from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime.embedded import read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
 
@@ -196,7 +198,9 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
     from lkg.common.runtime.app import build_app, one_process_settings, settings_for
 
     specs = _specs(target)
-    env = ServiceSettings()
+    # Serve at once: /healthz answers while NATS is still awaited, and a signal stops the process.
+    env = ServiceSettings(start_in_background=True)
+    _configure_logging(env)
     stack = None
     note = None
     if env.database_url and env.nats_url:
@@ -214,7 +218,11 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
         secrets = stack.secrets
         assert secrets is not None
         # The embedded default is a demo: simulated time from the day the policy was issued (DESIGN §5).
-        overrides: dict[str, Any] = {"nats_user": PLATFORM, "nats_password": secrets["nats"][PLATFORM]}
+        overrides: dict[str, Any] = {
+            "nats_user": PLATFORM,
+            "nats_password": secrets["nats"][PLATFORM],
+            "start_in_background": True,
+        }
         if "LKG_CLOCK" not in os.environ:
             overrides["clock"] = "simulated"
         if "LKG_JWT_SECRET" not in os.environ:  # the deployment's own, never the repository's placeholder
@@ -241,10 +249,11 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
         )
         note = announce(data_dir, f"http://{host}:{port}")
     try:
-        for spec in specs:
-            await migrate_database(spec.migrations, per_service[spec.name].database_url)
-        if seed_demo and stack is not None:
-            await _seed(specs, per_service)
+        async with _database_reachable():
+            for spec in specs:
+                await migrate_database(spec.migrations, per_service[spec.name].database_url)
+            if seed_demo and stack is not None:
+                await _seed(specs, per_service)
         application = build_app(specs, base, per_service)
         console.print(
             f"[bold]LKG[/] {', '.join(s.name for s in specs)} on http://{host}:{port}/docs "
@@ -258,6 +267,28 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
             if note is not None:
                 note.unlink(missing_ok=True)
             stack.stop()
+
+
+def _configure_logging(settings: ServiceSettings) -> None:
+    configure_logging(settings.log_level, settings.log_json)
+    # Alembic names each of its plugins at INFO on every start: noise, not news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+@contextlib.asynccontextmanager
+async def _database_reachable():
+    """A PostgreSQL that cannot be reached (refused, unknown host, wrong password, timed out) ends the
+    command with one JSON log line and exit status 1, not a traceback: the supervisor (Kubernetes, a
+    shell) starts it again."""
+    import asyncpg
+
+    try:
+        yield
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        get_logger("lkg.cli").error(
+            "lkg.start_failed", dependency="postgresql", error=f"{type(exc).__name__}: {exc}"
+        )
+        raise typer.Exit(1) from None
 
 
 def _refuse_placeholder_beyond_loopback(settings: ServiceSettings, host: str) -> None:
@@ -311,13 +342,15 @@ async def _seed(specs, per_service) -> None:
 @app.command()
 def migrate(target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Apply each service's Alembic migrations (creating its database if missing)."""
+    _configure_logging(ServiceSettings())
     endpoints = _endpoints(data_dir)
     specs = _specs(target)
 
     async def go() -> None:
-        for spec in specs:
-            await migrate_database(spec.migrations, _service_url(endpoints, spec.name, len(specs) > 1))
-            console.print(f"migrated {spec.name}")
+        async with _database_reachable():
+            for spec in specs:
+                await migrate_database(spec.migrations, _service_url(endpoints, spec.name, len(specs) > 1))
+                console.print(f"migrated {spec.name}")
 
     asyncio.run(go())
 
