@@ -57,8 +57,8 @@ from lkg.common.events import contracts as c
 from lkg.common.orgcopy import apply_org_changed
 from lkg.common.runtime.embedded import EmbeddedStack
 from lkg.common.runtime.service import Platform, ServiceRuntime
-from lkg.issues import clocks
 from lkg.issues.app import SPEC
+from lkg.issues.matters import clocks
 from lkg.issues.models import breach, matter, org_copy
 from lkg.issues.settings import IssuesSettings
 

@@ -8,12 +8,7 @@ import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
-
-from lkg.common.auth import Role
-from lkg.common.clock import TZ
-from lkg.common.events import contracts as c
-from lkg.common.events.base import Envelope
-from lkg.issues.testing import (
+from issues_world import (
     _id,
     dept,
     etag_of,
@@ -23,6 +18,11 @@ from lkg.issues.testing import (
     report_and_assign,
     street,
 )
+
+from lkg.common.auth import Role
+from lkg.common.clock import TZ
+from lkg.common.events import contracts as c
+from lkg.common.events.base import Envelope
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"

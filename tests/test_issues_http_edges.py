@@ -55,7 +55,7 @@ async def test_an_undeclared_query_parameter_is_refused_a_declared_one_is_not(sy
     assert [e["loc"] for e in misspelt.json()["errors"]] == [["query", "stat"]]
     ok = await system.client.get("/api/v1/red-cards", params={"state": "issued"}, headers=headers)
     assert ok.status_code == 200
-    assert ok.json() == {"items": []}
+    assert ok.json() == {"items": [], "next_cursor": None}
     ledger = await system.client.get("/api/v1/problems/ledger.xlsx", params={"lineid": "x"}, headers=headers)
     assert ledger.status_code == 422
     page = await system.client.get("/api/v1/problems", params={"limit": 5, "layer": 1}, headers=headers)

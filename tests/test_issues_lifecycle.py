@@ -2,7 +2,7 @@
 2020: a warning at the configured share of a clock, once (``problem.warned``); a meeting matter's clocks,
 its acceptance (签收) by the resolving unit and its escalation from the deciding layer (§五(一)); merge,
 return and withdrawal; and a provisional clock recomputed when the year's official schedule is loaded
-(DESIGN §5, docs/calendar.md)."""
+(docs/calendar.md)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest_asyncio
+from issues_world import dept, etag_of, get, issues_world, report_and_assign, street
 
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.common.runtime import shared_time
-from lkg.issues.testing import dept, etag_of, get, issues_world, report_and_assign, street
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -282,7 +282,7 @@ async def test_loading_a_years_official_schedule_recomputes_its_provisional_cloc
 async def test_two_scans_racing_act_once_per_clock(world):
     """Two replicas scanning at once (``FOR UPDATE SKIP LOCKED``): each warning and each breach happens
     once, in due order."""
-    from lkg.issues.clocks import scan_clocks
+    from lkg.issues.matters.clocks import scan_clocks
 
     problems = [await report_and_assign(world) for _ in range(3)]
     runtime = world.platform.runtimes["issues"]

@@ -1,11 +1,11 @@
 """Issues scenarios over HTTP with the shared clock moved across the Labour Day holiday of 2020 and its
-make-up working Saturday (2020-05-09): problems climb the three layers by themselves (policy §五(一),
-DESIGN §5), system signals open exactly one problem, a handover moves open matters, and the month-end
+make-up working Saturday (2020-05-09): problems climb the three layers by themselves (policy §五(一);
+docs/time.md), system signals open exactly one problem, a handover moves open matters, and the month-end
 round proposes red cards (§五(三)).
 
 The org directory and the project arrive as the registry would send them (``org.changed``,
-``project.registered``), staged into the bus from the test (:mod:`lkg.issues.testing`) so the scenario does
-not depend on the registry's own seed data.
+``project.registered``), staged into the bus from the test (``issues_world``) so the scenario does not
+depend on the registry's own seed data.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
-
-from lkg.common.auth import Role
-from lkg.common.clock import TZ
-from lkg.common.events import contracts as c
-from lkg.issues.testing import (
+from issues_world import (
     D0,
     START,
     _id,
@@ -31,6 +27,10 @@ from lkg.issues.testing import (
     publish,
     report_and_assign,
 )
+
+from lkg.common.auth import Role
+from lkg.common.clock import TZ
+from lkg.common.events import contracts as c
 
 
 @pytest_asyncio.fixture(loop_scope="session")

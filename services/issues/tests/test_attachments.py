@@ -1,5 +1,5 @@
 """Attachments: types sniffed from the content (magic bytes), limits, file names, and the multipart
-parsing of an upload (:mod:`lkg.issues.attachments`)."""
+parsing of an upload (:mod:`lkg.issues.attachments.content`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import pytest
 from openpyxl import Workbook
 
 from lkg.common.http.problems import PayloadTooLarge, ValidationFailed
-from lkg.issues.attachments import UnsupportedMediaType, check_content, clean_filename, parse_upload, sniff
+from lkg.issues.attachments.content import (
+    UnsupportedMediaType,
+    check_content,
+    clean_filename,
+    parse_upload,
+    sniff,
+)
 from lkg.issues.settings import IssuesSettings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(50)

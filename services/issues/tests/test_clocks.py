@@ -1,5 +1,5 @@
-"""The clocks of a matter as deadline rows (policy §五(一), DESIGN §2, §5): due and warning times on the
-official calendar, the provisional flag, and which years a clock's computation touched."""
+"""The clocks of a matter as deadline rows (policy §五(一); docs/issues.md#clocks): due and warning
+times on the official calendar, the provisional flag, and which years a clock's computation touched."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lkg.common.calendar import WorkingCalendar, YearSchedule
 from lkg.common.clock import TZ
-from lkg.issues.clocks import _years_touched, clock_row, working_due
+from lkg.issues.matters.clocks import _years_touched, clock_row, working_due
 from lkg.issues.settings import ClockLimits
 
 REPO = Path(__file__).resolve().parents[3]

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest_asyncio
 import sqlalchemy as sa
+from issues_world import D0, START, Org, project_event
 
 from lkg.common.clock import TZ, SimulatedClock
 from lkg.common.db import Database, migrate
@@ -18,9 +19,9 @@ from lkg.common.events.base import Envelope
 from lkg.common.orgcopy import apply_org_changed
 from lkg.issues import handlers
 from lkg.issues.app import SPEC
-from lkg.issues.models import matter, matter_signal, org_copy, red_card
-from lkg.issues.supervision import _candidates_from_project, open_round
-from lkg.issues.testing import D0, START, Org, project_event
+from lkg.issues.models import matter, matter_signal, org_copy
+from lkg.issues.supervision.models import red_card
+from lkg.issues.supervision.rounds import _candidates_from_project, open_round
 
 ON = date(2020, 5, 25)
 

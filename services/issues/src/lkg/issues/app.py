@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from lkg.common.log import get_logger
 from lkg.common.orgcopy import OrgReachResolver
-from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
+from lkg.common.runtime.service import ServiceSpec
 from lkg.issues import api
-from lkg.issues.clocks import recompute_provisional, scan_clocks
+from lkg.issues.attachments import models as _attachments  # noqa: F401  (their tables join the metadata)
 from lkg.issues.handlers import SUBSCRIPTIONS
+from lkg.issues.matters.clocks import recompute_provisional
 from lkg.issues.models import metadata, org_copy
-from lkg.issues.settings import IssuesSettings
-from lkg.issues.signals import scan_signals
-from lkg.issues.supervision import scan_rounds
+from lkg.issues.scans import SCANS
+from lkg.issues.settings import IssuesRuntime, IssuesSettings
+from lkg.issues.supervision import models as _supervision  # noqa: F401
 
 log = get_logger(__name__)
 
 
-async def _calendar_loaded(runtime: ServiceRuntime, year: int) -> int:
+async def _calendar_loaded(runtime: IssuesRuntime, year: int) -> int:
     """Recompute the provisional clocks touching ``year``. A failure is logged, not raised: the platform's
     calendar watcher calls every service in turn and must keep watching; the clocks stay as they were
     (still flagged provisional), and loading the year again retries."""
@@ -29,7 +30,7 @@ async def _calendar_loaded(runtime: ServiceRuntime, year: int) -> int:
     return changed
 
 
-def _reach(runtime: ServiceRuntime) -> OrgReachResolver:
+def _reach(runtime: IssuesRuntime) -> OrgReachResolver:
     return OrgReachResolver(runtime, org_copy)
 
 
@@ -47,9 +48,7 @@ SPEC = ServiceSpec(
     migrations="lkg.issues:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    # Signals first (a problem they open starts its clocks at the signal's time), then the clocks, then the
-    # month-end round (which reads overdue meeting matters).
-    scans=[Scan("signals", scan_signals), Scan("clocks", scan_clocks), Scan("supervision", scan_rounds)],
+    scans=SCANS,
     read_copy_tables=("project_copy", *org_copy.names),
     reach_resolver=_reach,
     on_calendar_loaded=_calendar_loaded,

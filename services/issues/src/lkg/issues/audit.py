@@ -11,37 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.issues.models import audit_entry
 
-#: The actor of what scans and event handlers do.
+#: The actor of what scans and event handlers do, and the name the audit trail shows for it.
 SYSTEM = "system"
+SYSTEM_NAME = "系统"
+
+_INSERT = sa.insert(audit_entry)
 
 
-async def record(
-    session: AsyncSession,
-    subject: Any,
-    action: str,
-    *,
-    actor: str,
-    actor_name: str | None,
-    at: datetime,
-    layer: int | None = None,
-    detail: dict[str, Any] | None = None,
-    subject_kind: str | None = None,
-    subject_id: Any = None,
-) -> None:
+async def record(session: AsyncSession, subject: Any, action: str, **entry: Any) -> None:
     """Append one entry about ``subject`` (a matter or a red card row; or None with ``subject_kind`` and
-    ``subject_id`` given)."""
-    await session.execute(
-        sa.insert(audit_entry).values(
-            subject_kind=subject_kind or subject.kind,
-            subject_id=subject_id or subject.id,
-            action=action,
-            actor=actor,
-            actor_name=actor_name,
-            layer=layer,
-            at=at,
-            detail=detail or {},
-        )
-    )
+    ``subject_id`` given); ``entry`` as :func:`entry_for` takes it."""
+    await session.execute(_INSERT.values(**entry_for(subject, action, **entry)))
 
 
 async def trail(session: AsyncSession, subject_id: Any) -> list[Any]:
@@ -60,11 +40,16 @@ def entry_for(
     at: datetime,
     layer: int | None = None,
     detail: dict[str, Any] | None = None,
+    subject_kind: str | None = None,
+    subject_id: Any = None,
 ) -> dict[str, Any]:
-    """One audit entry about ``subject``, to write with :func:`record_many`."""
+    """One audit entry about ``subject``: who (``actor``, ``actor_name``; :data:`SYSTEM` for the service
+    itself), when, at which layer, with what detail; ``subject_kind`` and ``subject_id`` say what it is about
+    where ``subject`` does not (a red card has no ``kind``). Written by :func:`record` or, several at once,
+    :func:`record_many`."""
     return {
-        "subject_kind": subject.kind,
-        "subject_id": subject.id,
+        "subject_kind": subject_kind or subject.kind,
+        "subject_id": subject_id or subject.id,
         "action": action,
         "actor": actor,
         "actor_name": actor_name,
@@ -79,6 +64,3 @@ async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> N
     driver batches it; the identity keeps their order)."""
     if entries:
         await session.execute(_INSERT, entries)
-
-
-_INSERT = sa.insert(audit_entry)

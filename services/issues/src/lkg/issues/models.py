@@ -1,16 +1,16 @@
-"""Tables of the issues service (its own database).
+"""Tables of the issues service (its own database), on one ``metadata``; the red-card register's tables
+are in :mod:`lkg.issues.supervision.models`, the attachments' in :mod:`lkg.issues.attachments.models`.
 
 * ``matter``: problems (难点、堵点问题) and meeting matters (会议议定事项) in one table, told apart by
-  ``kind``: they share the life cycle, the layers and the clocks (DESIGN §2).
+  ``kind``: they share the life cycle, the layers and the clocks (docs/issues.md).
 * ``deadline``: one row per clock (时限) of a matter. ``next_at`` is the next moment something happens to a
   running clock (its warning, then its breach); the deadline scan walks an index on it, so its cost grows
-  with what is due, not with what exists (DESIGN §5).
+  with what is due, not with what exists.
 * ``breach``: a clock that ran out, recorded against the unit it charged (evaluations count them).
 * ``audit_entry``: append-only (a trigger refuses UPDATE and DELETE): who did what, when, at which layer.
 * ``matter_signal``: events that opened or attached to a system-opened problem (its cause key).
-* ``red_card``, ``supervision_round``: the red-card register (红牌) and the month-end rounds (§五(三)).
 * ``project_copy`` and the ``org_*_copy`` tables: read copies of the registry's projects and org directory
-  (DESIGN §3), from :mod:`lkg.common.readcopy` and :mod:`lkg.common.orgcopy`.
+  (docs/architecture.md#read-copies), from :mod:`lkg.common.readcopy` and :mod:`lkg.common.orgcopy`.
 """
 
 from __future__ import annotations
@@ -144,78 +144,4 @@ matter_signal = sa.Table(
     #: Null until the scan opened a problem for it or attached it to the open one.
     sa.Column("matter_id", _UUID),
     sa.Index("ix_matter_signal_pending", "at", postgresql_where=sa.text("matter_id IS NULL")),
-)
-
-supervision_round = sa.Table(
-    "supervision_round",
-    metadata,
-    sa.Column("id", _UUID, primary_key=True),
-    sa.Column("year", sa.Integer, nullable=False),
-    sa.Column("month", sa.Integer, nullable=False),
-    sa.Column("opened_at", _AT, nullable=False),
-    sa.Column("period_start", sa.Date, nullable=False),
-    sa.Column("period_end", sa.Date, nullable=False),
-    sa.UniqueConstraint("year", "month"),
-)
-
-red_card = sa.Table(
-    "red_card",
-    metadata,
-    sa.Column("id", _UUID, primary_key=True),
-    sa.Column("revision", sa.Integer, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),  # proposed | issued | dismissed
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("target_unit_id", _UUID, nullable=False, index=True),
-    sa.Column("target_unit_name", sa.Text, nullable=False),
-    sa.Column("target_kind", sa.Text, nullable=False),
-    sa.Column("project_id", _UUID),
-    sa.Column("line_id", _UUID),
-    sa.Column("matter_id", _UUID),
-    sa.Column("supervision_round_id", _UUID, sa.ForeignKey("supervision_round.id")),
-    sa.Column("request_id", _UUID, unique=True),
-    #: A round proposes one card per (reason, subject): re-running it adds nothing.
-    sa.Column("candidate_key", sa.Text, unique=True),
-    sa.Column("period_kind", sa.Text, nullable=False),
-    sa.Column("period_start", sa.Date, nullable=False),
-    sa.Column("period_end", sa.Date, nullable=False),
-    sa.Column("evidence", JSONB, nullable=False),
-    sa.Column("field_checks", JSONB, nullable=False, server_default="[]"),
-    sa.Column("decided_by_person_id", sa.Text),
-    sa.Column("decided_at", _AT),
-    sa.Column("dismissal_reason", sa.Text),
-    #: Referral to 区纪委监委 (§五(三)): none → consented (by the L2 leader) → referred.
-    sa.Column("referral_state", sa.Text, nullable=False, server_default="none"),
-    sa.Column("created_at", _AT, nullable=False),
-    sa.Column("updated_at", _AT, nullable=False),
-    sa.Index("ix_red_card_created_at_id", "created_at", "id"),
-)
-
-#: Attachments (附件): the bytes once per content (SHA-256), one metadata row per upload
-#: (:mod:`lkg.issues.attachments` says why in the database).
-attachment_content = sa.Table(
-    "attachment_content",
-    metadata,
-    sa.Column("sha256", sa.Text, primary_key=True),
-    sa.Column("size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("content", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", _AT, nullable=False),
-)
-
-attachment = sa.Table(
-    "attachment",
-    metadata,
-    sa.Column("id", _UUID, primary_key=True),
-    sa.Column("matter_id", _UUID, sa.ForeignKey("matter.id"), nullable=False),
-    sa.Column("sha256", sa.Text, sa.ForeignKey("attachment_content.sha256"), nullable=False),
-    sa.Column("filename", sa.Text, nullable=False),
-    #: The type sniffed from the content (magic bytes), not the one the client declared.
-    sa.Column("media_type", sa.Text, nullable=False),
-    sa.Column("declared_type", sa.Text),
-    sa.Column("size_bytes", sa.BigInteger, nullable=False),
-    sa.Column("layer", sa.Integer, nullable=False),
-    sa.Column("uploaded_by", sa.Text, nullable=False),
-    sa.Column("uploaded_by_name", sa.Text),
-    sa.Column("uploaded_at", _AT, nullable=False),
-    sa.Index("ix_attachment_matter_id", "matter_id", "uploaded_at"),
 )

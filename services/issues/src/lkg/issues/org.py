@@ -1,12 +1,13 @@
 """Who holds a matter at each layer, from the service's org read copy (:mod:`lkg.common.orgcopy`).
 
-Matters belong to posts and units, never to people (DESIGN §2): a matter records the posts and units that
-hold it at its layer, and whoever holds those posts today acts on it (the reach resolver looks holdings up
-at request time), so a handover (换届) passes open matters to the successor with their history intact.
+Matters belong to posts and units, never to people (policy §二; docs/issues.md#holders): a matter records
+the posts and units that hold it at its layer, and whoever holds those posts today acts on it (the reach
+resolver looks holdings up at request time), so a handover (换届) passes open matters to the successor with
+their history intact.
 
 * layer 1: the project's responsible unit (项目责任单位, §二(一));
 * layer 2: the line's leader post and its service department (包保区级领导 + 综合服务部门, §二(二)); an
-  unrouted project has no line, so 区重大项目办 holds it there until it is routed (DESIGN §2);
+  unrouted project has no line, so 区重大项目办 holds it there until it is routed (docs/registry.md, routing);
 * layer 3: the district leaders' posts and 区重大项目办 (§二(三)).
 """
 
@@ -30,6 +31,13 @@ class Holders:
 
     post_ids: tuple[UUID, ...] = ()
     unit_ids: tuple[UUID, ...] = ()
+
+    def detail(self) -> dict[str, list[str]]:
+        """The holders as the audit trail records them."""
+        return {
+            "holder_post_ids": [str(p) for p in self.post_ids],
+            "holder_unit_ids": [str(u) for u in self.unit_ids],
+        }
 
 
 async def units_with_role(session: AsyncSession, role: UnitRole, day: date) -> list[UUID]:
@@ -61,7 +69,8 @@ async def major_projects_office(session: AsyncSession, day: date) -> UUID | None
 
 async def coordinator_unit(session: AsyncSession, line_id: UUID | None, day: date) -> UUID | None:
     """The unit that accepts a reported problem and receives handling opinions: the line's service
-    department (包保区级领导综合协调办, §五(一)), or 区重大项目办 for an unrouted project (DESIGN §2)."""
+    department (包保区级领导综合协调办, §五(一)), or 区重大项目办 for an unrouted project (docs/registry.md,
+    routing)."""
     return await line_service_unit(session, line_id, day) or await major_projects_office(session, day)
 
 

@@ -1,6 +1,6 @@
 """Settings of the issues service (environment prefix ``LKG_``; see :mod:`lkg.common.settings`).
 
-The time limits are data, not code (DESIGN §1): each kind of matter has its own, and another district
+The time limits are data, not code: each kind of matter has its own, and another district
 changes them through the environment (``LKG_CLOCK_LIMITS='{"problem": {"reply_days": 2}}'``) without a
 release.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lkg.common.runtime.service import ServiceRuntime
 from lkg.common.settings import ServiceSettings
 
 
@@ -28,7 +29,8 @@ class ClockLimits(BaseModel):
 
 
 def _default_limits() -> dict[str, ClockLimits]:
-    # DESIGN §2: the 3/5-day rule of §五(一) is written for meeting matters; we apply it to every problem.
+    # The 3/5-day rule of §五(一) is written for meeting matters; we apply it to every problem as well
+    # (docs/issues.md#clocks).
     return {"problem": ClockLimits(), "meeting_matter": ClockLimits()}
 
 
@@ -60,3 +62,7 @@ class IssuesSettings(ServiceSettings):
 
     def limits_for(self, kind: str) -> ClockLimits:
         return self.clock_limits.get(kind) or ClockLimits()
+
+
+#: The runtime of the issues service (its settings are :class:`IssuesSettings`).
+IssuesRuntime = ServiceRuntime

@@ -1,5 +1,5 @@
-"""The events a matter tells the others (DESIGN §4), built from its rows: one family of contract classes per
-kind of matter (``problem.*``, ``meeting_matter.*``), the same verbs and fields."""
+"""The events a matter tells the others (docs/events.md), built from its rows: one family of contract
+classes per kind of matter (``problem.*``, ``meeting_matter.*``), the same verbs and fields."""
 
 from __future__ import annotations
 

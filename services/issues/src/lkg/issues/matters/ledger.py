@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
+from typing import Any
 
-import sqlalchemy as sa
-from fastapi import Response
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import TZ
 from lkg.common.xlsx import save_reproducible
-from lkg.issues.access import Viewer
-from lkg.issues.models import breach, deadline, matter
 
+#: The ledger's file name in ``Content-Disposition``.
+FILENAME = "problem-ledger.xlsx"
 STATE_LABEL = {
     "reported": "待受理",
     "accepted": "已受理",
@@ -51,24 +48,8 @@ def _local(moment: datetime | None) -> str:
     return moment.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-async def ledger_response(
-    session: AsyncSession, viewer: Viewer, *, now: datetime, line_id: UUID | None = None
-) -> Response:
-    next_due = (
-        sa.select(sa.func.min(deadline.c.due_at))
-        .where(deadline.c.matter_id == matter.c.id, deadline.c.state == "running")
-        .scalar_subquery()
-    )
-    breaches = sa.select(sa.func.count()).where(breach.c.matter_id == matter.c.id).scalar_subquery()
-    stmt = sa.select(matter, next_due.label("next_due"), breaches.label("breaches")).where(
-        matter.c.kind == "problem"
-    )
-    if (visible := viewer.visibility()) is not None:
-        stmt = stmt.where(visible)
-    if line_id is not None:
-        stmt = stmt.where(matter.c.line_id == line_id)
-    rows = (await session.execute(stmt.order_by(matter.c.reported_at, matter.c.id))).all()
-
+def ledger_workbook(rows: list[Any], *, now: datetime) -> bytes:
+    """The ledger of ``rows`` (:func:`lkg.issues.matters.queries.ledger_rows`) as of ``now``."""
     book = Workbook()
     sheet = book.active
     sheet.title = "问题台账"
@@ -102,8 +83,4 @@ async def ledger_response(
     ):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A3"
-    return Response(
-        save_reproducible(book, now),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="problem-ledger.xlsx"'},
-    )
+    return save_reproducible(book, now)

@@ -5,61 +5,34 @@
     GET  /api/v1/problems/{id}/attachments/{aid}            one attachment's metadata
     GET  /api/v1/problems/{id}/attachments/{aid}/content    download
 
-(and the same under ``/api/v1/meeting-matters``). Rules and storage: :mod:`lkg.issues.attachments`.
+(and the same under ``/api/v1/meeting-matters``). Rules and storage: :mod:`lkg.issues.attachments`; an
+upload is a write, committed by the unit of work.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import CurrentPrincipal, CurrentReach
-from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
+from lkg.common.http.idempotency import IdempotencyKey, request_hash
 from lkg.common.http.pagination import PageQuery
-from lkg.common.http.types import Instant
-from lkg.common.runtime.deps import runtime_for, session_for
-from lkg.common.runtime.service import ServiceRuntime
-from lkg.issues import attachments, service
-from lkg.issues.access import Viewer
+from lkg.issues.access import Caller
+from lkg.issues.actions import create_once
+from lkg.issues.attachments import service
+from lkg.issues.attachments.content import FILE_FIELD, parse_upload
+from lkg.issues.attachments.schemas import AttachmentOut, AttachmentPage
+from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.issues.settings import ATTACHMENT_UPLOAD_CEILING, IssuesSettings
 
-Session = Annotated[AsyncSession, Depends(session_for("issues"))]
-Runtime = Annotated[ServiceRuntime, Depends(runtime_for("issues"))]
-
-
-async def _viewer(principal: CurrentPrincipal, reach: CurrentReach) -> Viewer:
-    return Viewer(principal=principal, reach=reach)
-
-
-ViewerDep = Annotated[Viewer, Depends(_viewer)]
-
-
-class AttachmentOut(BaseModel):
-    """附件 / one attachment of a matter (its bytes at ``…/content``)."""
-
-    id: UUID
-    matter_id: UUID
-    filename: str
-    media_type: str
-    size_bytes: int
-    sha256: str
-    layer: int
-    uploaded_by: str
-    uploaded_by_name: str | None
-    uploaded_at: Instant
-
-
-class AttachmentPage(BaseModel):
-    items: list[AttachmentOut]
-    next_cursor: str | None = None
-
+#: Finds a matter the caller sees (404 otherwise): the matter routes' own.
+LoadMatter = Callable[[AsyncSession, UUID, Caller], Awaitable[Any]]
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -68,9 +41,9 @@ _UPLOAD_BODY: dict[str, Any] = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": [attachments.FILE_FIELD],
+                    "required": [FILE_FIELD],
                     "properties": {
-                        attachments.FILE_FIELD: {
+                        FILE_FIELD: {
                             "type": "string",
                             "format": "binary",
                             "description": "照片（JPEG/PNG/HEIC）、PDF、Word、Excel；按内容识别类型",
@@ -104,8 +77,9 @@ def _out(row: Any) -> AttachmentOut:
     return AttachmentOut.model_validate(row, from_attributes=True)
 
 
-def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
-    """The attachment routes of one kind of matter on its router ``r`` (mounted at ``prefix``)."""
+def add_attachment_routes(r: APIRouter, kind: str, prefix: str, load: LoadMatter) -> None:
+    """The attachment routes of one kind of matter on its router ``r`` (mounted at ``prefix``); ``load``
+    decides first whether the caller sees the matter."""
     tag = kind.replace("_", "-")
 
     @r.post(
@@ -123,18 +97,17 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
     async def upload(
         matter_id: UUID,
         request: Request,
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
-        viewer: ViewerDep,
+        caller: CallerDep,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        m = await service.get_matter(session, kind, matter_id, viewer)
-        body = await request.body()
-        filename, declared, data = attachments.parse_upload(request.headers.get("content-type"), body)
+        m = await load(session, matter_id, caller)
+        filename, declared, data = parse_upload(request.headers.get("content-type"), await request.body())
 
         async def create() -> Response:
-            row = await attachments.add_attachment(
-                session, runtime, viewer, m, filename=filename, declared_type=declared, data=data
+            row = await service.add_attachment(
+                session, runtime, caller, m, filename=filename, declared_type=declared, data=data
             )
             return JSONResponse(
                 _out(row).model_dump(mode="json"),
@@ -142,17 +115,8 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
                 headers={"Location": f"{prefix}/{m.id}/attachments/{row.id}"},
             )
 
-        response = await idempotent_create(
-            session,
-            principal=viewer.principal.key,
-            key=idempotency_key,
-            method="POST",
-            path=request.url.path,
-            request_hash=request_hash({"filename": filename, "declared": declared, "data": _digest(data)}),
-            create=create,
-        )
-        await session.commit()
-        return response
+        digest = request_hash({"filename": filename, "declared": declared, "data": _digest(data)})
+        return await create_once(request, session, caller, idempotency_key, digest, create)
 
     @r.get(
         "/{matter_id}/attachments",
@@ -161,10 +125,10 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
         responses=_READ_RESPONSES,
     )
     async def list_attachments(
-        matter_id: UUID, session: Session, viewer: ViewerDep, page: PageQuery
+        matter_id: UUID, session: Session, caller: CallerDep, page: PageQuery
     ) -> AttachmentPage:
-        m = await service.get_matter(session, kind, matter_id, viewer)
-        rows, cursor = await attachments.list_attachments(session, m.id, page)
+        m = await load(session, matter_id, caller)
+        rows, cursor = await service.list_attachments(session, m.id, page)
         return AttachmentPage(items=[_out(a) for a in rows], next_cursor=cursor)
 
     @r.get(
@@ -174,10 +138,10 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
         responses=_READ_RESPONSES,
     )
     async def get_attachment(
-        matter_id: UUID, attachment_id: UUID, session: Session, viewer: ViewerDep
+        matter_id: UUID, attachment_id: UUID, session: Session, caller: CallerDep
     ) -> AttachmentOut:
-        m = await service.get_matter(session, kind, matter_id, viewer)
-        return _out(await attachments.get_attachment(session, m.id, attachment_id))
+        m = await load(session, matter_id, caller)
+        return _out(await service.get_attachment(session, m.id, attachment_id))
 
     @r.get(
         "/{matter_id}/attachments/{attachment_id}/content",
@@ -195,12 +159,11 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str) -> None:
         matter_id: UUID,
         attachment_id: UUID,
         session: Session,
-        viewer: ViewerDep,
+        caller: CallerDep,
         disposition: Literal["attachment", "inline"] = "attachment",
     ) -> Response:
-        m = await service.get_matter(session, kind, matter_id, viewer)
-        row = await attachments.get_attachment(session, m.id, attachment_id)
-        content = await attachments.content_of(session, row.sha256)
+        m = await load(session, matter_id, caller)
+        row, content = await service.download(session, m.id, attachment_id)
         return Response(
             content,
             media_type=row.media_type,

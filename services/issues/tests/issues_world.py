@@ -1,6 +1,8 @@
-"""The issues service's world for tests: a small 三层八线 org directory and projects as the registry
-would send them (``org.changed``, ``project.registered``), staged into the bus so a scenario does not
-depend on the registry's own seed data, and helpers to act over HTTP as the people of that org."""
+"""The issues service's world for tests (test code, not shipped in the package): a small 三层八线 org
+directory and projects as the registry would send them (``org.changed``, ``project.registered``), staged
+into the bus so a scenario does not depend on the registry's own seed data, and helpers to act over HTTP as
+the people of that org. Importable as ``issues_world`` from every test module (``pythonpath`` in the
+workspace's pytest settings)."""
 
 from __future__ import annotations
 
@@ -38,70 +40,29 @@ class Org:
         self.leader_post, self.top_post, self.street_post, self.dept_post = (_id() for _ in range(4))
         self.leader_a, self.leader_b, self.street_staff, self.dept_staff = (_id() for _ in range(4))
         self.line = _id()
-        self.holding_a = _id()
+        self.holding_a, self.holding_street, self.holding_dept = (_id() for _ in range(3))
 
     def event(self) -> c.OrgChanged:
-        unit = c.UnitSnapshot
-        post = c.PostSnapshot
+        dated = {"revision": 1, "valid_from": D0}
+        units = [
+            (self.street, "金银湖街道", "street", ()),
+            (self.service_dept, "区科经局", "department", ()),
+            (self.office, "区重大项目办（区发改局）", "department", (c.UnitRole.MAJOR_PROJECTS_OFFICE,)),
+            (self.supervision, "区政府督查室", "department", (c.UnitRole.SUPERVISION_OFFICE,)),
+            (self.leadership, "区政府", "leadership", ()),
+        ]
+        posts = [
+            (self.leader_post, "常务副区长", self.leadership, "line_leader"),
+            (self.top_post, "区长", self.leadership, "district_leader"),
+            (self.street_post, "项目专员", self.street, "staff"),
+            (self.dept_post, "协调专员", self.service_dept, "staff"),
+        ]
         return c.OrgChanged(
             aggregate_id=uuid.UUID(int=1),
             revision=1,
             effective_at=START,
-            units=(
-                unit(id=self.street, revision=1, valid_from=D0, name="金银湖街道", kind="street"),
-                unit(id=self.service_dept, revision=1, valid_from=D0, name="区科经局", kind="department"),
-                unit(
-                    id=self.office,
-                    revision=1,
-                    valid_from=D0,
-                    name="区重大项目办（区发改局）",
-                    kind="department",
-                    roles=(c.UnitRole.MAJOR_PROJECTS_OFFICE,),
-                ),
-                unit(
-                    id=self.supervision,
-                    revision=1,
-                    valid_from=D0,
-                    name="区政府督查室",
-                    kind="department",
-                    roles=(c.UnitRole.SUPERVISION_OFFICE,),
-                ),
-                unit(id=self.leadership, revision=1, valid_from=D0, name="区政府", kind="leadership"),
-            ),
-            posts=(
-                post(
-                    id=self.leader_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="常务副区长",
-                    unit_id=self.leadership,
-                    kind="line_leader",
-                ),
-                post(
-                    id=self.top_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="区长",
-                    unit_id=self.leadership,
-                    kind="district_leader",
-                ),
-                post(
-                    id=self.street_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="项目专员",
-                    unit_id=self.street,
-                    kind="staff",
-                ),
-                post(
-                    id=self.dept_post,
-                    revision=1,
-                    valid_from=D0,
-                    title="协调专员",
-                    unit_id=self.service_dept,
-                    kind="staff",
-                ),
-            ),
+            units=tuple(c.UnitSnapshot(id=i, name=n, kind=k, roles=r, **dated) for i, n, k, r in units),
+            posts=tuple(c.PostSnapshot(id=i, title=t, unit_id=u, kind=k, **dated) for i, t, u, k in posts),
             people=tuple(
                 c.PersonSnapshot(id=p, revision=1, name=n)
                 for p, n in [
@@ -120,10 +81,18 @@ class Org:
                     person_id=self.leader_a,
                 ),
                 c.PostHoldingSnapshot(
-                    id=_id(), revision=1, valid_from=D0, post_id=self.street_post, person_id=self.street_staff
+                    id=self.holding_street,
+                    revision=1,
+                    valid_from=D0,
+                    post_id=self.street_post,
+                    person_id=self.street_staff,
                 ),
                 c.PostHoldingSnapshot(
-                    id=_id(), revision=1, valid_from=D0, post_id=self.dept_post, person_id=self.dept_staff
+                    id=self.holding_dept,
+                    revision=1,
+                    valid_from=D0,
+                    post_id=self.dept_post,
+                    person_id=self.dept_staff,
                 ),
             ),
             lines=(

@@ -1,4 +1,5 @@
-"""The clocks (时限) of a matter as deadline rows, and the scan that warns and escalates (DESIGN §2, §5).
+"""The clocks (时限) of a matter as deadline rows, and the scan that warns and escalates (policy §二,
+§五(一); docs/issues.md#clocks).
 
 Every obligation is a ``deadline`` row: what it is (acceptance, reply, progress, resolution), the unit it
 charges, its start, budget and due time, its warning time, its state. ``next_at`` is the next moment
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -28,12 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.calendar import WorkingCalendar, end_of_day, local_date
 from lkg.common.clock import TZ
 from lkg.common.events.contracts import EscalationCause, Layer
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.issues import org
-from lkg.issues.audit import SYSTEM, entry_for, record, record_many
-from lkg.issues.facts import clock_snapshot, clocks, fact, tell, tell_all
+from lkg.issues.audit import SYSTEM, SYSTEM_NAME, entry_for, record, record_many
+from lkg.issues.matters.events import clock_snapshot, clocks, fact, tell, tell_all
 from lkg.issues.models import OPEN_STATES, breach, deadline, matter, matter_signal
-from lkg.issues.settings import ClockLimits, IssuesSettings
+from lkg.issues.settings import ClockLimits, IssuesRuntime
 
 RUNNING = "running"
 
@@ -116,38 +116,90 @@ async def running_clocks(session: AsyncSession, matter_id: UUID) -> list[Any]:
     return list(result.all())
 
 
+async def _holders(
+    session: AsyncSession,
+    cache: dict[tuple[int, Any, Any, Any], org.Holders] | None,
+    layer: int,
+    m: Any,
+    day: date,
+) -> org.Holders:
+    """The holders of matter ``m`` at ``layer`` on ``day``, looked up once per (layer, line, unit, day) in
+    ``cache`` when given."""
+    key = (layer, m.line_id, m.project_unit_id, day)
+    holders = cache.get(key) if cache is not None else None
+    if holders is None:
+        holders = await org.holders_at(
+            session, layer=layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
+        )
+        if cache is not None:
+            cache[key] = holders
+    return holders
+
+
+def restarted_clock(
+    runtime: IssuesRuntime, m: Any, breached: Any, holders: org.Holders, at: datetime
+) -> dict[str, Any]:
+    """The clock ``breached`` started again at matter ``m``'s new layer from ``at``, with the same budget. A
+    problem is accepted by its coordination office, which is the new layer's holder: its acceptance clock
+    is charged there; every other clock stays with the unit it charged."""
+    charged = breached.charged_unit_id
+    if breached.kind == "acceptance" and m.kind == "problem" and holders.unit_ids:
+        charged = holders.unit_ids[0]
+    return clock_row(
+        runtime.calendar,
+        matter_id=m.id,
+        kind=breached.kind,
+        layer=m.layer,
+        charged_unit_id=charged,
+        start=at,
+        limits=runtime.settings.limits_for(m.kind),
+        budget=breached.budget,
+    )
+
+
+def escalated_entry(
+    m: Any,
+    actor: str,
+    actor_name: str | None,
+    at: datetime,
+    from_layer: int,
+    cause: EscalationCause,
+    breach_id: UUID | None,
+    reason: str | None,
+    holders: org.Holders,
+) -> dict[str, Any]:
+    """The audit entry of matter ``m`` (as it stands, at its new layer) going up from ``from_layer``."""
+    return entry_for(
+        m,
+        "escalated",
+        actor=actor,
+        actor_name=actor_name,
+        at=at,
+        layer=m.layer,
+        detail={
+            "from_layer": from_layer,
+            "cause": str(cause),
+            "breach_id": str(breach_id) if breach_id else None,
+            "reason": reason,
+            **holders.detail(),
+        },
+    )
+
+
 async def escalate(
     session: AsyncSession,
-    runtime: ServiceRuntime,
     m: Any,
     *,
     at: datetime,
     cause: EscalationCause,
     actor: str,
     actor_name: str | None,
-    breach_id: UUID | None = None,
-    restart: Any = None,
     reason: str | None = None,
-    holders_cache: dict[tuple[int, Any, Any, Any], org.Holders] | None = None,
-    audit_first: dict[str, Any] | None = None,
-) -> tuple[Any, datetime | None]:
-    """Take matter ``m`` up one layer; restart the breached clock ``restart`` there (from ``at``).
-
-    ``holders_cache`` lets a scan look each (layer, line, day)'s holders up once; ``audit_first`` is an
-    audit entry to write in the same statement as the escalation's (the breach that caused it). Returns the
-    matter as it stands and the due time of the restarted clock (None if none).
-    """
-    settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
+) -> Any:
+    """Take matter ``m`` up one layer at ``at`` (by hand: its clocks keep running; the scan escalates a
+    breach itself, in batches). Returns the matter as it stands."""
     new_layer = m.layer + 1
-    day = at.date()
-    key = (new_layer, m.line_id, m.project_unit_id, day)
-    holders = holders_cache.get(key) if holders_cache is not None else None
-    if holders is None:
-        holders = await org.holders_at(
-            session, layer=new_layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
-        )
-        if holders_cache is not None:
-            holders_cache[key] = holders
+    holders = await _holders(session, None, new_layer, m, at.date())
     m = (
         await session.execute(
             sa.update(matter)
@@ -162,26 +214,6 @@ async def escalate(
             .returning(matter)
         )
     ).one()
-    restarted_due: datetime | None = None
-    if restart is not None and restart.budget is not None:
-        charged = restart.charged_unit_id
-        if restart.kind == "acceptance" and m.kind == "problem":
-            # A problem is accepted by its coordination office, which is the new layer's holder.
-            charged = holders.unit_ids[0] if holders.unit_ids else charged
-        row = clock_row(
-            runtime.calendar,
-            matter_id=m.id,
-            kind=restart.kind,
-            layer=new_layer,
-            charged_unit_id=charged,
-            start=at,
-            limits=settings.limits_for(m.kind),
-            budget=restart.budget,
-        )
-        running = await _start_and_list(session, row)
-        restarted_due = row["due_at"]
-    else:
-        running = await running_clocks(session, m.id)
     await tell(
         session,
         m,
@@ -189,41 +221,15 @@ async def escalate(
         at,
         from_layer=Layer(new_layer - 1),
         cause=cause,
-        breach_id=breach_id,
+        breach_id=None,
         holder_post_ids=tuple(holders.post_ids),
         holder_unit_ids=tuple(holders.unit_ids),
-        clocks=clocks(running),
+        clocks=clocks(await running_clocks(session, m.id)),
     )
-    entry = entry_for(
-        m,
-        "escalated",
-        actor=actor,
-        actor_name=actor_name,
-        at=at,
-        layer=new_layer,
-        detail={
-            "from_layer": new_layer - 1,
-            "cause": str(cause),
-            "breach_id": str(breach_id) if breach_id else None,
-            "reason": reason,
-            "holder_post_ids": [str(p) for p in holders.post_ids],
-            "holder_unit_ids": [str(u) for u in holders.unit_ids],
-        },
+    await record_many(
+        session, [escalated_entry(m, actor, actor_name, at, new_layer - 1, cause, None, reason, holders)]
     )
-    await record_many(session, [audit_first, entry] if audit_first else [entry])
-    return m, restarted_due
-
-
-async def _start_and_list(session: AsyncSession, row: dict[str, Any]) -> list[Any]:
-    """Insert the running clock ``row`` and return every running clock of its matter, in one statement
-    (the inserted row is not visible to the same statement's select, hence the UNION ALL)."""
-    inserted = sa.insert(deadline).values(row).returning(*deadline.c).cte("inserted")
-    stmt = sa.union_all(
-        sa.select(*deadline.c).where(deadline.c.matter_id == row["matter_id"], deadline.c.state == RUNNING),
-        sa.select(*inserted.c),
-    )
-    rows = list((await session.execute(stmt)).all())
-    return sorted(rows, key=lambda r: (r.due_at, r.kind))
+    return m
 
 
 #: Clocks claimed per transaction by the scan.
@@ -266,7 +272,7 @@ _ESCALATE = (
 )
 
 
-async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
+async def scan_clocks(runtime: IssuesRuntime, until: datetime) -> int:
     """The deadline scan (``Scan("clocks", scan_clocks)``): warn, or breach and escalate, every running
     clock whose ``next_at`` is due by ``until``, in due order, each at its own time.
 
@@ -299,12 +305,11 @@ async def scan_clocks(runtime: ServiceRuntime, until: datetime) -> int:
 
 async def _scan_batch(
     session: AsyncSession,
-    runtime: ServiceRuntime,
+    runtime: IssuesRuntime,
     rows: list[Any],
     until: datetime,
     holders_cache: dict[tuple[int, Any, Any, Any], org.Holders],
 ) -> int:
-    settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
     ids = list({r.matter_id for r in rows})
     matters = {m.id: m for m in (await session.execute(sa.select(matter).where(matter.c.id.in_(ids)))).all()}
     running: dict[UUID, list[Any]] = {i: [] for i in ids}
@@ -347,7 +352,7 @@ async def _scan_batch(
                 m,
                 "breached",
                 actor=SYSTEM,
-                actor_name="系统",
+                actor_name=SYSTEM_NAME,
                 at=now,
                 layer=m.layer,
                 detail={
@@ -360,14 +365,7 @@ async def _scan_batch(
         if m.layer >= Layer.DISTRICT_LEADERS or m.state not in OPEN_STATES:
             continue  # at layer 3 a breach is recorded and the matter stays overdue there
         new_layer = m.layer + 1
-        day = now.date()
-        key = (new_layer, m.line_id, m.project_unit_id, day)
-        holders = holders_cache.get(key)
-        if holders is None:
-            holders = await org.holders_at(
-                session, layer=new_layer, line_id=m.line_id, project_unit_id=m.project_unit_id, day=day
-            )
-            holders_cache[key] = holders
+        holders = await _holders(session, holders_cache, new_layer, m, now.date())
         up = SimpleNamespace(
             **{
                 **m._mapping,
@@ -389,20 +387,7 @@ async def _scan_batch(
         )
         still = [r for r in running[m.id] if r.id != row.id]
         if row.kind != "resolution" and row.budget is not None:  # a resolution date is not restarted
-            charged = row.charged_unit_id
-            if row.kind == "acceptance" and m.kind == "problem":
-                # A problem is accepted by its coordination office, which is the new layer's holder.
-                charged = holders.unit_ids[0] if holders.unit_ids else charged
-            new = clock_row(
-                runtime.calendar,
-                matter_id=m.id,
-                kind=row.kind,
-                layer=new_layer,
-                charged_unit_id=charged,
-                start=now,
-                limits=settings.limits_for(m.kind),
-                budget=row.budget,
-            )
+            new = restarted_clock(runtime, up, row, holders, now)
             out.clocks.append(new)
             still.append(SimpleNamespace(**new))
             if new["next_at"] <= until:
@@ -422,21 +407,8 @@ async def _scan_batch(
             )
         )
         out.audit.append(
-            entry_for(
-                up,
-                "escalated",
-                actor=SYSTEM,
-                actor_name="系统",
-                at=now,
-                layer=new_layer,
-                detail={
-                    "from_layer": m.layer,
-                    "cause": str(EscalationCause.BREACH),
-                    "breach_id": str(breach_id),
-                    "reason": None,
-                    "holder_post_ids": [str(p) for p in holders.post_ids],
-                    "holder_unit_ids": [str(u) for u in holders.unit_ids],
-                },
+            escalated_entry(
+                up, SYSTEM, SYSTEM_NAME, now, m.layer, EscalationCause.BREACH, breach_id, None, holders
             )
         )
     for statement, params in ((_WARN, out.warned), (_BREACH, out.breached), (_ESCALATE, out.matters)):
@@ -457,7 +429,7 @@ async def _scan_batch(
 _PEEKED: dict[int, tuple[datetime, datetime | None]] = {}
 
 
-async def first_due(runtime: ServiceRuntime) -> tuple[datetime | None, datetime | None]:
+async def first_due(runtime: IssuesRuntime) -> tuple[datetime | None, datetime | None]:
     """(earliest pending signal, earliest running clock's ``next_at``) in one query outside any transaction
     (each is the first entry of a partial index)."""
     async with runtime.db.engine.connect() as conn:
@@ -477,11 +449,11 @@ async def first_due(runtime: ServiceRuntime) -> tuple[datetime | None, datetime 
     return row[0], row[1]
 
 
-def remember_first_clock(runtime: ServiceRuntime, until: datetime, first_clock: datetime | None) -> None:
+def remember_first_clock(runtime: IssuesRuntime, until: datetime, first_clock: datetime | None) -> None:
     _PEEKED[id(runtime)] = (until, first_clock)
 
 
-async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
+async def _anything_due(runtime: IssuesRuntime, until: datetime) -> bool:
     peeked = _PEEKED.pop(id(runtime), None)
     if peeked is not None and peeked[0] == until:
         first = peeked[1]
@@ -490,14 +462,13 @@ async def _anything_due(runtime: ServiceRuntime, until: datetime) -> bool:
     return first is not None and first <= until
 
 
-async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
+async def recompute_provisional(runtime: IssuesRuntime, year: int) -> int:
     """``ServiceSpec.on_calendar_loaded``: the official schedule of ``year`` was loaded, so every running
-    clock computed on the provisional calendar is computed again from its start (DESIGN §5, calendar.md).
+    clock computed on the provisional calendar is computed again from its start (docs/calendar.md).
     Its due and warning times move to where the official calendar puts them (a make-up working day brings a
     due time forward, a longer holiday pushes it back) and the flag drops once no provisional year is
     involved. A clock that already warned keeps its warning; each change is in the matter's audit trail.
     Returns how many clocks changed."""
-    settings: IssuesSettings = runtime.settings  # type: ignore[assignment]
     changed = 0
     async with runtime.db.transaction() as session:
         rows = (
@@ -516,7 +487,7 @@ async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
         for row in rows:
             if year not in _years_touched(row.started_at, row.due_at):
                 continue
-            limits = settings.limits_for(row.matter_kind)
+            limits = runtime.settings.limits_for(row.matter_kind)
             due_at, warn_at, provisional = working_due(runtime.calendar, row.started_at, row.budget, limits)
             if warn_at is not None and warn_at >= due_at:
                 warn_at = None
@@ -534,7 +505,7 @@ async def recompute_provisional(runtime: ServiceRuntime, year: int) -> int:
                 None,
                 "clock_recomputed",
                 actor=SYSTEM,
-                actor_name="系统",
+                actor_name=SYSTEM_NAME,
                 at=runtime.clock.now(),
                 layer=row.matter_layer,
                 subject_kind=row.matter_kind,

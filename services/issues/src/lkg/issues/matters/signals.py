@@ -1,4 +1,4 @@
-"""System-opened problems (issue #5): one open problem per cause key; later signals attach to it; a new
+"""System-opened problems: one open problem per cause key; later signals attach to it; a new
 signal after closure opens a new one (the unique index ``uq_matter_open_cause`` covers open states only).
 
 Cause keys (documented in docs/issues.md): ``approval.stalled:<approval item>``,
@@ -10,23 +10,27 @@ responsible unit of a missed milestone), so its reply clock runs from the signal
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import EMPTY_REACH, Principal, Role
-from lkg.common.runtime.service import ServiceRuntime
-from lkg.issues import service
-from lkg.issues.access import Viewer
-from lkg.issues.audit import SYSTEM, record
-from lkg.issues.clocks import first_due, remember_first_clock
+from lkg.common.events.base import Envelope
+from lkg.issues.access import Caller
+from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
+from lkg.issues.matters.clocks import first_due, remember_first_clock
+from lkg.issues.matters.intake import report_problem
+from lkg.issues.matters.service import accept
 from lkg.issues.models import OPEN_STATES, matter, matter_signal, project_copy
+from lkg.issues.settings import IssuesRuntime
 
 #: The issues service acting on its own (scans, signals).
-SYSTEM_VIEWER = Viewer(
+SYSTEM_CALLER = Caller(
     principal=Principal(
         subject="issues",
         kind="client",
@@ -39,9 +43,36 @@ SYSTEM_VIEWER = Viewer(
 )
 
 
-async def _open_for(session: AsyncSession, runtime: ServiceRuntime, signal: Any) -> Any:
+async def record_signal(
+    session: AsyncSession, envelope: Envelope, *, cause_key: str, at: datetime, payload: dict[str, Any]
+) -> None:
+    """Record the signal of ``envelope`` under ``cause_key`` for the signal scan; ``payload`` says what the
+    problem needs (project, title, topic, description, resolving unit). The same event delivered again
+    adds nothing (the event id is unique), nor does the same signal published again under a new event id
+    (a signal of that cause at that time is already held): a later signal of the cause is a new one."""
+    held = sa.select(matter_signal.c.id).where(
+        matter_signal.c.cause_key == cause_key, matter_signal.c.at == at
+    )
+    await session.execute(
+        pg_insert(matter_signal)
+        .from_select(
+            ["id", "event_id", "event_type", "cause_key", "at", "payload"],
+            sa.select(
+                sa.literal(uuid.uuid4(), matter_signal.c.id.type),
+                sa.literal(envelope.event_id, matter_signal.c.event_id.type),
+                sa.literal(envelope.type),
+                sa.literal(cause_key),
+                sa.literal(at, matter_signal.c.at.type),
+                sa.literal(payload, matter_signal.c.payload.type),
+            ).where(~sa.exists(held)),
+        )
+        .on_conflict_do_nothing(index_elements=[matter_signal.c.event_id])
+    )
+
+
+async def _open_for(session: AsyncSession, runtime: IssuesRuntime, signal: Any) -> Any:
     payload = signal.payload
-    m = await service.report_problem(
+    m = await report_problem(
         session,
         runtime,
         None,
@@ -52,14 +83,12 @@ async def _open_for(session: AsyncSession, runtime: ServiceRuntime, signal: Any)
         help_requested=None,
         origin="system",
         cause_key=signal.cause_key,
-        actor=SYSTEM,
-        actor_name="系统",
     )
     unit = UUID(payload["resolving_unit_id"])
-    return await service.accept(
+    return await accept(
         session,
         runtime,
-        SYSTEM_VIEWER,
+        SYSTEM_CALLER,
         m,
         expected_revision=m.revision,
         resolving_unit_id=unit,
@@ -68,7 +97,7 @@ async def _open_for(session: AsyncSession, runtime: ServiceRuntime, signal: Any)
     )
 
 
-async def scan_signals(runtime: ServiceRuntime, until: datetime) -> int:
+async def scan_signals(runtime: IssuesRuntime, until: datetime) -> int:
     """Open or attach every pending signal up to ``until``, in time order (``Scan("signals", ...)``)."""
     first_signal, first_clock = await first_due(runtime)
     if first_signal is None or first_signal > until:
@@ -108,7 +137,7 @@ async def scan_signals(runtime: ServiceRuntime, until: datetime) -> int:
                         m,
                         "signal_attached",
                         actor=SYSTEM,
-                        actor_name="系统",
+                        actor_name=SYSTEM_NAME,
                         at=signal.at,
                         layer=m.layer,
                         detail={"event_type": signal.event_type, "event_id": str(signal.event_id)},

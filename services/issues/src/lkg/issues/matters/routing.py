@@ -1,0 +1,113 @@
+"""Use cases that keep open matters with the posts and lines that hold them when the registry or the org
+directory changes (matters belong to posts and units, never to people: docs/issues.md#holders).
+
+* A project that moves to another line (or another responsible unit) takes its open matters along: each
+  one's line and layer-1 unit follow the project, the holders above layer 1 are resolved again, and the
+  others are told (``problem.rerouted`` / ``meeting_matter.rerouted``). Only a snapshot newer than the
+  copy held moves anything: the caller (the ``project.*`` handler) says so.
+* An org change (a new line leader post or service department, a new 重大项目办) re-resolves the holders of
+  open matters above layer 1.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.events.contracts import ProjectSnapshot
+from lkg.issues import org
+from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
+from lkg.issues.models import OPEN_STATES, matter
+
+
+async def follow_project(session: AsyncSession, project: ProjectSnapshot) -> list[Any]:
+    """Move the project's open matters to its line and responsible unit as of ``project`` (a snapshot newer
+    than the copy held); returns the matters moved, as they stand."""
+    at = project.effective_at
+    moved = (
+        await session.execute(
+            sa.update(matter)
+            .where(
+                matter.c.project_id == project.id,
+                matter.c.state.in_(OPEN_STATES),
+                sa.or_(
+                    matter.c.line_id.is_distinct_from(project.line_id),
+                    matter.c.project_unit_id.is_distinct_from(project.responsible_unit_id),
+                ),
+            )
+            .values(
+                line_id=project.line_id,
+                project_unit_id=project.responsible_unit_id,
+                revision=matter.c.revision + 1,
+                updated_at=at,
+            )
+            .returning(matter)
+        )
+    ).all()
+    for m in moved:
+        await record(
+            session,
+            m,
+            "rerouted",
+            actor=SYSTEM,
+            actor_name=SYSTEM_NAME,
+            at=at,
+            layer=m.layer,
+            detail={
+                "line_id": str(project.line_id) if project.line_id else None,
+                "reason": project.routing_reason,
+            },
+        )
+    if moved:
+        await refresh_holders(
+            session, matter.c.id.in_([m.id for m in moved]), at.date(), at, "project_rerouted"
+        )
+    return list(moved)
+
+
+async def refresh_holders(session: AsyncSession, where: Any, day: date, at: datetime, why: str) -> int:
+    """Re-resolve the holders of the open matters above layer 1 selected by ``where`` on ``day``; a matter
+    whose holders are unchanged is left as it is. Returns how many changed."""
+    rows = (
+        await session.execute(
+            sa.select(matter).where(matter.c.state.in_(OPEN_STATES), matter.c.layer >= 2, where)
+        )
+    ).all()
+    groups: dict[tuple[int, Any], list[Any]] = defaultdict(list)
+    for m in rows:
+        groups[(m.layer, m.line_id)].append(m)
+    changed = 0
+    for (layer, line_id), members in groups.items():
+        holders = await org.holders_at(session, layer=layer, line_id=line_id, project_unit_id=None, day=day)
+        for m in members:
+            if tuple(m.holder_post_ids) == holders.post_ids and tuple(m.holder_unit_ids) == holders.unit_ids:
+                continue
+            changed += 1
+            await session.execute(
+                sa.update(matter)
+                .where(matter.c.id == m.id)
+                .values(
+                    holder_post_ids=list(holders.post_ids),
+                    holder_unit_ids=list(holders.unit_ids),
+                    revision=matter.c.revision + 1,
+                    updated_at=at,
+                )
+            )
+            await record(
+                session,
+                m,
+                "holders_changed",
+                actor=SYSTEM,
+                actor_name=SYSTEM_NAME,
+                at=at,
+                layer=m.layer,
+                detail={
+                    "why": why,
+                    **holders.detail(),
+                },
+            )
+    return changed
