@@ -84,10 +84,12 @@ from lkg.common.events.contracts import (
     ProjectStatus,
 )
 from lkg.common.runtime.embedded import EmbeddedStack
-from lkg.registry import portfolio, service
+from lkg.registry import portfolio
 from lkg.registry.app import SPEC
 from lkg.registry.org.document import default_document, line_key, org_id
-from lkg.registry.routing import route
+from lkg.registry.projects import lines
+from lkg.registry.projects.changes import MILESTONE_LABELS, passed_at
+from lkg.registry.projects.routing import route
 from lkg.registry.settings import RegistrySettings
 
 
@@ -253,13 +255,13 @@ def generate_rows(count: int, seed: int = 7) -> tuple[list[dict[str, Any]], list
                     "id": uuid.UUID(int=rng.getrandbits(128), version=4),
                     "project_id": pid,
                     "type": kind.value,
-                    "label": service.MILESTONE_LABELS[MilestoneType(kind)],
+                    "label": MILESTONE_LABELS[MilestoneType(kind)],
                     "planned_date": planned,
                     "baseline_date": planned,
                     "actual_date": actual,
                     # Open and still ahead: armed for the scan. Open and already past: reported missed.
-                    "missed_due_at": None if actual is not None or open_past else service.passed_at(planned),
-                    "missed_at": service.passed_at(planned) if open_past else None,
+                    "missed_due_at": None if actual is not None or open_past else passed_at(planned),
+                    "missed_at": passed_at(planned) if open_past else None,
                     "position": position,
                 }
             )
@@ -304,7 +306,7 @@ async def load(database_url: str, count: int) -> dict[str, Any]:
     db = Database(database_url, pool_size=1)
     try:
         async with db.transaction() as session:
-            await service.load_org_document(
+            await lines.load_org_document(
                 session, SimulatedClock(START), default_document(), actor="bench", reason="压测数据"
             )
     finally:

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from lkg.common.auth import Role
 from lkg.common.testing.system import System, running_system
-from lkg.registry.accounts.service import DEMO_PASSWORD, seed_demo_accounts
+from lkg.registry.accounts.seed import DEMO_PASSWORD, seed_demo_accounts
 from lkg.registry.app import SPEC
 from lkg.registry.org.document import default_document, org_id
 

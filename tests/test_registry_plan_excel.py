@@ -20,10 +20,9 @@ import pytest_asyncio
 from openpyxl import Workbook, load_workbook
 
 from lkg.common.auth import Role
-from lkg.common.events.base import Envelope
 from lkg.common.testing.system import System
 from lkg.registry.org.document import default_document, org_id
-from lkg.registry.plan_excel import COLUMNS, SHEET, XLSX
+from lkg.registry.plan.workbook import COLUMNS, SHEET, XLSX
 
 HEADERS = [c.header for c in COLUMNS if not c.read_only]
 IMPORT = "/api/v1/projects/plan-imports"
@@ -88,28 +87,8 @@ async def post_plan(
 
 
 async def events(system: System, event_type: str, ids: set[str]) -> list[Any]:
-    """Every ``event_type`` the registry has published about these projects, from the stream's start."""
-    await system.settle()
-    js = system.platform.js
-    sub = await js.pull_subscribe(
-        system.platform.names.subject(f"lkg.registry.{event_type}"),
-        stream=system.platform.names.stream("registry"),
-    )
-    found = []
-    try:
-        while True:
-            try:
-                msgs = await sub.fetch(200, timeout=0.5)
-            except TimeoutError:
-                break
-            for m in msgs:
-                event = Envelope.from_bytes(m.data).event()
-                if str(event.aggregate_id) in ids:
-                    found.append(event)
-                await m.ack()
-    finally:
-        await sub.unsubscribe()
-    return found
+    """Every ``event_type`` the registry has published about these projects (after settling)."""
+    return [e for e in await system.published("registry", event_type) if str(e.aggregate_id) in ids]
 
 
 async def listed(system: System, query: str, headers: dict[str, str] | None = None) -> list[dict]:

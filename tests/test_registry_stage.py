@@ -1,7 +1,7 @@
 """A project's stage (阶段) over HTTP: it follows what happens to the project (签约 → 审批, 开工 → 开工, money
 reported after 开工 → 投资, 投产 → 竣工), each move is a change of the project (revision, history,
 ``project.changed``), the list filters by it, and the stored stage is what the rule's SQL form says for
-every project (lkg.registry.stage)."""
+every project (lkg.registry.projects.stage)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from lkg.common.clock import TZ
 from lkg.common.db import Database
 from lkg.common.testing.system import System, running_system
 from lkg.registry.app import SPEC
-from lkg.registry.models import Project
 from lkg.registry.org.document import default_document, org_id
-from lkg.registry.stage import ProjectStage, stage_condition
+from lkg.registry.projects.models import Project
+from lkg.registry.projects.stage import ProjectStage, stage_condition
 
 _n = itertools.count(1)
 UNIT = org_id("street.jinyinhu")

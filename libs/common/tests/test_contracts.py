@@ -55,6 +55,7 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "problem.escalated",
         "problem.resolved",
         "problem.closed",
+        "problem.rerouted",
         "meeting_matter.reported",
         "meeting_matter.accepted",
         "meeting_matter.answered",
@@ -64,8 +65,13 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "meeting_matter.escalated",
         "meeting_matter.resolved",
         "meeting_matter.closed",
+        "meeting_matter.rerouted",
+        "red_card.proposed",
         "red_card.issued",
         "red_card.dismissed",
+        "red_card.referral_requested",
+        "red_card.withdrawn",
+        "supervision_report.published",
     ),
     "scoring": ("evaluation.published", "ranking.published", "report.published", "red_card.requested"),
     "notifier": ("notification.delivered", "notification.failed"),
@@ -202,6 +208,13 @@ def _verb(verb: str) -> dict[str, Any]:
         },
         "resolved": {"resolved_by_unit_id": uid(30), "summary": "红线已调整", "on_time": False},
         "closed": {"outcome": c.ClosureOutcome.RESOLVED, "closed_by_unit_id": uid(31)},
+        "rerouted": {
+            "from_line_id": uid(35),
+            "reason": "责任单位将军路街属第三线",
+            "project_revision": 4,
+            "holder_post_ids": (uid(33),),
+            "holder_unit_ids": (uid(34),),
+        },
     }[verb]
 
 
@@ -365,6 +378,43 @@ def sample(event_type: str) -> Event:
             dismissal_reason="排名数据有误",
             dismissed_by_person_id=uid(52),
         ),
+        "red_card.proposed": lambda: c.RedCardProposed(
+            effective_at=AT,
+            red_card_id=uid(50),
+            target=target(),
+            source=c.RedCardSource.SUPERVISION,
+            reason=c.RedCardReason.NOT_ENROLLED,
+            period=PERIOD,
+            project_id=PROJECT,
+            supervision_round_id=uid(51),
+            evidence=evidence(),
+            proposed_by_person_id=uid(52),
+        ),
+        "red_card.referral_requested": lambda: c.RedCardReferralRequested(
+            **sample("red_card.issued").model_dump(exclude={"confirmed_by_person_id"}),
+            line_id=LINE,
+            leader_post_id=uid(33),
+            requested_by_person_id=uid(52),
+        ),
+        "red_card.withdrawn": lambda: c.RedCardWithdrawn(
+            **sample("red_card.issued").model_dump(exclude={"confirmed_by_person_id"}),
+            withdrawal_reason="项目已于督查前入统，统计数据延迟",
+            withdrawn_by_person_id=uid(52),
+        ),
+        "supervision_report.published": lambda: c.SupervisionReportPublished(
+            effective_at=AT,
+            supervision_round_id=uid(51),
+            report_id=uid(54),
+            number=1,
+            period=PERIOD,
+            title="全区投资和重大产业项目落地建设督查问题专报（第1期）",
+            path="/api/v1/supervision-rounds/00000000-0000-0000-0000-000000000033/report",
+            audience=c.Audience(
+                unit_roles=(c.UnitRole.SUPERVISION_OFFICE, c.UnitRole.MAJOR_PROJECTS_OFFICE),
+                post_kinds=(c.PostKind.DISTRICT_LEADER,),
+                line_ids=(LINE,),
+            ),
+        ),
         "evaluation.published": lambda: c.EvaluationPublished(
             effective_at=AT,
             evaluation_id=uid(60),
@@ -394,6 +444,7 @@ def sample(event_type: str) -> Event:
             period=c.Period(kind=c.PeriodKind.WEEK, start=date(2020, 5, 4), end=date(2020, 5, 10)),
             title="要情专报（第1期）",
             path="/api/v1/reports/00000000-0000-0000-0000-00000000003e",
+            audience=c.Audience(all_units=True),
         ),
         "red_card.requested": lambda: c.RedCardRequested(
             effective_at=AT,
@@ -625,6 +676,47 @@ def test_red_cards_come_from_supervision_or_ranking_with_their_origin() -> None:
         c.RedCardIssued(**(issued | {"reason": c.RedCardReason.BOTTOM_OF_RANKING}))
     with pytest.raises(ValidationError, match="at least 1 item"):
         c.RedCardIssued(**(issued | {"evidence": ()}))
+
+
+def test_only_the_supervision_round_proposes_cards() -> None:
+    proposed = sample("red_card.proposed").model_dump()
+    with pytest.raises(ValidationError, match="only the supervision round proposes cards"):
+        c.RedCardProposed(
+            **(
+                proposed
+                | {
+                    "source": c.RedCardSource.RANKING,
+                    "reason": c.RedCardReason.BOTTOM_OF_RANKING,
+                    "request_id": uid(53),
+                    "supervision_round_id": None,
+                }
+            )
+        )
+    with pytest.raises(ValidationError, match="at least 1 character"):
+        c.RedCardWithdrawn(**(sample("red_card.withdrawn").model_dump() | {"withdrawal_reason": ""}))
+
+
+def test_a_rerouted_matter_changed_line_or_responsible_unit() -> None:
+    fields = _matter() | _verb("rerouted")
+    with pytest.raises(ValidationError, match="changed line or responsible unit"):
+        c.ProblemRerouted(**(fields | {"from_line_id": LINE}))
+    # The same line, another responsible unit: still a move.
+    moved = c.MeetingMatterRerouted(
+        **(fields | {"from_line_id": LINE, "responsible_unit_id": uid(36), "from_responsible_unit_id": UNIT})
+    )
+    assert (moved.line_id, moved.from_line_id, moved.layer) == (LINE, LINE, c.Layer.RESPONSIBLE_UNIT)
+    # From the unrouted queue onto a line.
+    assert c.ProblemRerouted(**(fields | {"from_line_id": None})).from_line_id is None
+
+
+def test_an_empty_audience_tells_nobody_and_an_old_report_reads_as_one() -> None:
+    assert c.Audience().is_empty
+    assert not c.Audience(person_ids=(uid(44),)).is_empty
+    assert not c.Audience(all_units=True).is_empty
+    # A report.published written before the field existed has no audience on the wire.
+    wire = sample("report.published").model_dump(mode="json")
+    del wire["audience"]
+    assert c.ReportPublished.model_validate(wire).audience.is_empty
 
 
 def test_a_government_commitment_names_the_obliged_unit() -> None:

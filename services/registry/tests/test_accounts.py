@@ -18,16 +18,16 @@ from lkg.common.clock import TZ, SimulatedClock
 from lkg.common.db import Database, migrate
 from lkg.common.events.contracts import PersonSnapshot, PostHoldingSnapshot, PostKind, PostSnapshot
 from lkg.common.http.problems import DomainError
-from lkg.registry import service as registry_service
-from lkg.registry.accounts import service
+from lkg.registry.accounts import audit, clients, passwords, seed, service
 from lkg.registry.accounts.models import Account, LoginEvent, LoginGuard, RefreshToken
 from lkg.registry.org import service as org
 from lkg.registry.org.document import default_document, org_id
+from lkg.registry.projects import lines
 from lkg.registry.settings import RegistrySettings
 
 START = datetime(2020, 5, 1, 9, tzinfo=TZ)
 SETTINGS = RegistrySettings(env="test", clock="simulated")
-ORIGIN = service.Origin(address="10.0.0.7", user_agent="unit-test")
+ORIGIN = audit.Origin(address="10.0.0.7", user_agent="unit-test")
 ADMIN = Principal(
     subject="root",
     kind="person",
@@ -52,8 +52,8 @@ async def db(db_factory) -> AsyncIterator[Database]:
     database = Database(url, pool_size=2)
     clock = SimulatedClock(START)
     async with database.transaction() as session:
-        await registry_service.load_org_document(session, clock, default_document(), actor="t", reason="t")
-        assert await service.seed_demo_accounts(session, SETTINGS, clock) == 9
+        await lines.load_org_document(session, clock, default_document(), actor="t", reason="t")
+        assert await seed.seed_demo_accounts(session, SETTINGS, clock) == 9
     yield database
     await database.dispose()
 
@@ -134,7 +134,7 @@ async def test_roles_follow_the_posts_held_on_the_day(db: Database) -> None:
 async def test_the_demo_seed_is_idempotent_and_stores_only_argon2id_hashes(db: Database) -> None:
     clock = SimulatedClock(START)
     async with db.transaction() as session:
-        assert await service.seed_demo_accounts(session, SETTINGS, clock) == 0
+        assert await seed.seed_demo_accounts(session, SETTINGS, clock) == 0
         accounts = (await session.execute(sa.select(Account).order_by(Account.username))).scalars().all()
     assert [a.username for a in accounts] == ["admin"] + [f"line{n}" for n in range(1, 9)]
     assert all(a.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$") for a in accounts)
@@ -155,11 +155,11 @@ async def test_failures_spread_beyond_the_window_do_not_lock(db: Database) -> No
     clock.move_to(START + timedelta(minutes=15))  # the window (15 min) has run out: counting starts again
     assert [await attempt("wrong") for _ in range(4)] == ["invalid_credentials"] * 4
     assert await attempt("wrong") == "account_locked"
-    assert await attempt(service.DEMO_PASSWORD) == "account_locked"
+    assert await attempt(seed.DEMO_PASSWORD) == "account_locked"
     clock.move_to(START + timedelta(minutes=29, seconds=59))
-    assert await attempt(service.DEMO_PASSWORD) == "account_locked"
+    assert await attempt(seed.DEMO_PASSWORD) == "account_locked"
     clock.move_to(START + timedelta(minutes=30))
-    assert await attempt(service.DEMO_PASSWORD) == "ok"
+    assert await attempt(seed.DEMO_PASSWORD) == "ok"
     async with db.sessions() as session:
         guard = await session.get(LoginGuard, "line2")
         assert (guard.failures, guard.window_started_at, guard.locked_until) == (0, None, None)
@@ -180,7 +180,7 @@ async def test_the_access_token_is_one_libs_common_verifies_and_the_refresh_toke
     clock = SimulatedClock(START)
     async with db.transaction() as session:
         issued = await service.login(
-            session, SETTINGS, clock, username="line3", password=service.DEMO_PASSWORD, origin=ORIGIN
+            session, SETTINGS, clock, username="line3", password=seed.DEMO_PASSWORD, origin=ORIGIN
         )
     assert isinstance(issued, service.Issued)
     principal = await TokenVerifier(SETTINGS).verify(issued.access_token)
@@ -203,7 +203,7 @@ async def test_a_higher_argon2_cost_rehashes_at_the_next_login(db: Database) -> 
     stronger = RegistrySettings(env="test", clock="simulated", accounts_argon2_time_cost=3)
     async with db.transaction() as session:
         result = await service.login(
-            session, stronger, clock, username="line8", password=service.DEMO_PASSWORD, origin=ORIGIN
+            session, stronger, clock, username="line8", password=seed.DEMO_PASSWORD, origin=ORIGIN
         )
         assert isinstance(result, service.Issued)
     async with db.sessions() as session:
@@ -214,17 +214,21 @@ async def test_a_higher_argon2_cost_rehashes_at_the_next_login(db: Database) -> 
 async def test_only_a_system_admin_makes_or_manages_a_system_admin(db: Database) -> None:
     clock = SimulatedClock(START)
     async with db.transaction() as session:
-        with pytest.raises(DomainError) as refused:
-            await service.create_account(
+
+        def guo(*, system_admin: bool, by: Principal):  # 郭小平, line 6's leader
+            return service.create_account(
                 session,
                 SETTINGS,
                 clock,
                 person_id=org_id("person.guo_xiaoping"),
                 username="guo",
                 password="long-enough-1",
-                system_admin=True,
-                by=OFFICE,
+                system_admin=system_admin,
+                by=by,
             )
+
+        with pytest.raises(DomainError) as refused:
+            await guo(system_admin=True, by=OFFICE)
         assert refused.value.status == 403
         admin = (await session.execute(sa.select(Account).where(Account.username == "admin"))).scalar_one()
         with pytest.raises(DomainError) as managed:
@@ -233,23 +237,14 @@ async def test_only_a_system_admin_makes_or_manages_a_system_admin(db: Database)
             )
         assert managed.value.status == 403
         with pytest.raises(DomainError) as twice:
-            await service.create_account(
-                session,
-                SETTINGS,
-                clock,
-                person_id=org_id("person.guo_xiaoping"),
-                username="guo",
-                password="long-enough-1",
-                system_admin=False,
-                by=ADMIN,
-            )
+            await guo(system_admin=False, by=ADMIN)
         assert twice.value.code == "person_has_account"  # line6 is 郭小平's account already
 
 
 async def test_a_client_token_names_the_client_and_a_rotated_secret_stops_at_once(db: Database) -> None:
     clock = SimulatedClock(START)
     async with db.transaction() as session:
-        client, secret = await service.register_client(
+        client, secret = await clients.register_client(
             session,
             clock,
             client_id="stats-system",
@@ -258,7 +253,7 @@ async def test_a_client_token_names_the_client_and_a_rotated_secret_stops_at_onc
             by=ADMIN,
         )
     async with db.transaction() as session:
-        token = await service.issue_client_token(
+        token = await clients.issue_client_token(
             session,
             SETTINGS,
             clock,
@@ -267,7 +262,7 @@ async def test_a_client_token_names_the_client_and_a_rotated_secret_stops_at_onc
             scope="projects:read",
             origin=ORIGIN,
         )
-    assert isinstance(token, service.ClientToken)
+    assert isinstance(token, clients.ClientToken)
     principal = await TokenVerifier(SETTINGS).verify(token.access_token)
     assert (principal.kind, principal.client_id, principal.scopes, principal.roles) == (
         "client",
@@ -276,13 +271,13 @@ async def test_a_client_token_names_the_client_and_a_rotated_secret_stops_at_onc
         frozenset({Role.CLIENT_SYSTEM}),
     )
     async with db.transaction() as session:
-        client = await service.get_client(session, "stats-system")
+        client = await clients.get_client(session, "stats-system")
         assert client.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
-        _, new_secret = await service.rotate_client_secret(
+        _, new_secret = await clients.rotate_client_secret(
             session, clock, client, expected_revision=client.revision, grace_seconds=0
         )
     async with db.transaction() as session:
-        old = await service.issue_client_token(
+        old = await clients.issue_client_token(
             session,
             SETTINGS,
             clock,
@@ -291,7 +286,7 @@ async def test_a_client_token_names_the_client_and_a_rotated_secret_stops_at_onc
             scope=None,
             origin=ORIGIN,
         )
-        new = await service.issue_client_token(
+        new = await clients.issue_client_token(
             session,
             SETTINGS,
             clock,
@@ -301,7 +296,7 @@ async def test_a_client_token_names_the_client_and_a_rotated_secret_stops_at_onc
             origin=ORIGIN,
         )
     assert isinstance(old, DomainError) and (old.status, old.code) == (401, "invalid_client")
-    assert isinstance(new, service.ClientToken) and new.scopes == ("enrolment:write", "projects:read")
+    assert isinstance(new, clients.ClientToken) and new.scopes == ("enrolment:write", "projects:read")
 
 
 async def test_logging_out_an_unknown_token_changes_nothing(db: Database) -> None:
@@ -316,13 +311,13 @@ async def test_logging_out_an_unknown_token_changes_nothing(db: Database) -> Non
 def test_an_idempotency_fingerprint_of_a_password_is_keyed_not_a_plain_hash() -> None:
     other = RegistrySettings(env="test", jwt_secret="another-secret-of-enough-length-000")
     plain = hashlib.sha256(b"long-enough-1").hexdigest()
-    mine = service.password_fingerprint(SETTINGS, "long-enough-1")
-    assert mine != plain and mine != service.password_fingerprint(other, "long-enough-1")
-    assert mine == service.password_fingerprint(SETTINGS, "long-enough-1")
+    mine = passwords.password_fingerprint(SETTINGS, "long-enough-1")
+    assert mine != plain and mine != passwords.password_fingerprint(other, "long-enough-1")
+    assert mine == passwords.password_fingerprint(SETTINGS, "long-enough-1")
 
 
 def test_usernames_are_compared_in_lower_case() -> None:
-    assert service.normalise_username("  Line2 ") == "line2"
+    assert passwords.normalise_username("  Line2 ") == "line2"
 
 
 async def test_the_purge_removes_expired_refresh_tokens_and_spent_guards_only(db: Database) -> None:
@@ -331,7 +326,7 @@ async def test_the_purge_removes_expired_refresh_tokens_and_spent_guards_only(db
         for _ in range(5):
             await service.login(session, SETTINGS, clock, username="ghost", password="guess", origin=ORIGIN)
         issued = await service.login(
-            session, SETTINGS, clock, username="line1", password=service.DEMO_PASSWORD, origin=ORIGIN
+            session, SETTINGS, clock, username="line1", password=seed.DEMO_PASSWORD, origin=ORIGIN
         )
     assert isinstance(issued, service.Issued)
 
@@ -380,7 +375,7 @@ async def test_one_refresh_token_sent_twice_at_once_rotates_once_and_ends_the_lo
     clock = SimulatedClock(START + timedelta(hours=1))
     async with db.transaction() as session:
         issued = await service.login(
-            session, SETTINGS, clock, username="line4", password=service.DEMO_PASSWORD, origin=ORIGIN
+            session, SETTINGS, clock, username="line4", password=seed.DEMO_PASSWORD, origin=ORIGIN
         )
     assert isinstance(issued, service.Issued)
 

@@ -16,7 +16,8 @@ from openpyxl import Workbook, load_workbook
 from lkg.common.clock import TZ
 from lkg.common.events.contracts import ApprovalType, MilestoneType, ProjectCategory, ProjectClass
 from lkg.common.http.problems import DomainError
-from lkg.registry.plan_excel import COLUMNS, MAX_UNPACKED_BYTES, SHEET, ExportRow, read_plan, write_plan
+from lkg.registry.plan.reading import MAX_UNPACKED_BYTES, read_plan
+from lkg.registry.plan.workbook import COLUMNS, SHEET, ExportRow, write_plan
 
 AS_OF = datetime(2020, 5, 1, 9, 0, tzinfo=TZ)
 HEADERS = [c.header for c in COLUMNS if not c.read_only]

@@ -1,4 +1,4 @@
-"""The synthetic 2020 demo portfolio (DESIGN §8) matches the policy's numbers, lands on the lines through the
+"""The synthetic 2020 demo portfolio matches the policy's numbers, lands on the lines through the
 real routing rules, is the same on every run, and reaches every other service's read copy."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from lkg.common.events.contracts import ProjectCategory
 from lkg.common.testing.system import running_system
 from lkg.registry import portfolio
 from lkg.registry.app import SPEC
-from lkg.registry.models import Milestone, Project
 from lkg.registry.org.document import line_key, org_id
-from lkg.registry.projectcode import check_project_code
+from lkg.registry.projects.models import Milestone, Project
+from lkg.registry.projects.projectcode import check_project_code
 from lkg.registry.seed import seed_demo
 
 NAMES = {

@@ -1,11 +1,11 @@
-"""A project's stage from its achieved milestones and investment reports (lkg.registry.stage)."""
+"""A project's stage from its achieved milestones and investment reports (lkg.registry.projects.stage)."""
 
 from __future__ import annotations
 
 import pytest
 
 from lkg.common.events.contracts import MilestoneType as M
-from lkg.registry.stage import STAGE_LABELS, ProjectStage, derive_stage
+from lkg.registry.projects.stage import STAGE_LABELS, ProjectStage, derive_stage
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@ this module keeps a copy of those entries in the consuming service's own databas
   the entry's ``revision``, the entry itself as JSONB, and the columns queries need.
 * :func:`create_org_copy_tables` / :func:`drop_org_copy_tables` for a service's Alembic migration.
 * :func:`org_copy_subscriptions` applies ``OrgChanged`` entries, each only if newer (``upsert_if_newer``
-  on the entry's own revision), so reordered or repeated events converge.
+  on the entry's own revision), so reordered or repeated events converge; its ``on_applied`` hook runs a
+  service's own consequences in the same transaction, only when some entry was applied
+  (:func:`apply_org_changes` returns the applied entries, :class:`OrgCopyChange`).
 * :class:`OrgReachResolver` implements :class:`lkg.common.auth.ReachResolver` from the copy, on the shared
   clock's date, plus the look-ups services need (``line``, ``units_with_role``, ``holder_of``...).
 
@@ -21,7 +23,7 @@ Entries are end-dated, never deleted; every query here asks "in force on this da
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -191,44 +193,89 @@ def _row(entry: BaseModel, **columns: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class OrgCopyChange:
+    """The entries of one ``org.changed`` that the copy took (each newer than the one held); the rest were
+    stale or repeated and changed nothing."""
+
+    units: tuple[UnitSnapshot, ...] = ()
+    posts: tuple[PostSnapshot, ...] = ()
+    people: tuple[PersonSnapshot, ...] = ()
+    holdings: tuple[PostHoldingSnapshot, ...] = ()
+    lines: tuple[LineSnapshot, ...] = ()
+    routing_rules: tuple[RoutingRuleSnapshot, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return sum(
+            len(part)
+            for part in (self.units, self.posts, self.people, self.holdings, self.lines, self.routing_rules)
+        )
+
+
+async def apply_org_changes(session: AsyncSession, tables: OrgCopyTables, event: OrgChanged) -> OrgCopyChange:
+    """Upsert every entry of ``event`` that is newer than the copy's; the entries that were applied."""
+
+    async def take(
+        table: sa.Table, entries: Sequence[E], row: Callable[[E], dict[str, Any]]
+    ) -> tuple[E, ...]:
+        return tuple([entry for entry in entries if await upsert_if_newer(session, table, row(entry))])
+
+    return OrgCopyChange(
+        units=await take(
+            tables.units,
+            event.units,
+            lambda u: _row(u, **_dated(u), name=u.name, kind=str(u.kind), roles=[str(r) for r in u.roles]),
+        ),
+        posts=await take(
+            tables.posts,
+            event.posts,
+            lambda p: _row(p, **_dated(p), unit_id=p.unit_id, kind=str(p.kind), title=p.title),
+        ),
+        people=await take(tables.people, event.people, lambda p: _row(p, name=p.name, active=p.active)),
+        holdings=await take(
+            tables.holdings,
+            event.holdings,
+            lambda h: _row(h, **_dated(h), post_id=h.post_id, person_id=h.person_id),
+        ),
+        lines=await take(
+            tables.lines,
+            event.lines,
+            lambda line: _row(
+                line,
+                **_dated(line),
+                number=line.number,
+                leader_post_id=line.leader_post_id,
+                service_unit_id=line.service_unit_id,
+            ),
+        ),
+        routing_rules=await take(
+            tables.routing_rules,
+            event.routing_rules,
+            lambda r: _row(r, **_dated(r), basis=str(r.basis), line_id=r.line_id),
+        ),
+    )
+
+
 async def apply_org_changed(session: AsyncSession, tables: OrgCopyTables, event: OrgChanged) -> int:
     """Upsert every entry of ``event`` that is newer than the copy's; returns how many were applied."""
-    applied = 0
-    for unit in event.units:
-        row = _row(
-            unit, **_dated(unit), name=unit.name, kind=str(unit.kind), roles=[str(r) for r in unit.roles]
-        )
-        applied += await upsert_if_newer(session, tables.units, row)
-    for post in event.posts:
-        row = _row(post, **_dated(post), unit_id=post.unit_id, kind=str(post.kind), title=post.title)
-        applied += await upsert_if_newer(session, tables.posts, row)
-    for person in event.people:
-        applied += await upsert_if_newer(
-            session, tables.people, _row(person, name=person.name, active=person.active)
-        )
-    for holding in event.holdings:
-        row = _row(holding, **_dated(holding), post_id=holding.post_id, person_id=holding.person_id)
-        applied += await upsert_if_newer(session, tables.holdings, row)
-    for line in event.lines:
-        row = _row(
-            line,
-            **_dated(line),
-            number=line.number,
-            leader_post_id=line.leader_post_id,
-            service_unit_id=line.service_unit_id,
-        )
-        applied += await upsert_if_newer(session, tables.lines, row)
-    for rule in event.routing_rules:
-        row = _row(rule, **_dated(rule), basis=str(rule.basis), line_id=rule.line_id)
-        applied += await upsert_if_newer(session, tables.routing_rules, row)
-    return applied
+    return (await apply_org_changes(session, tables, event)).count
 
 
-def org_copy_subscriptions(tables: OrgCopyTables) -> list[Subscription]:
-    """Handlers keeping ``tables`` in step with the registry's ``org.changed`` events."""
+#: ``on_applied(session, envelope, event, change)``: a service's consequences of org entries the copy took.
+OnOrgApplied = Callable[[AsyncSession, Envelope, OrgChanged, OrgCopyChange], Awaitable[None]]
 
-    async def apply(session: AsyncSession, _envelope: Envelope, event: OrgChanged) -> None:
-        await apply_org_changed(session, tables, event)
+
+def org_copy_subscriptions(
+    tables: OrgCopyTables, on_applied: OnOrgApplied | None = None
+) -> list[Subscription]:
+    """Handlers keeping ``tables`` in step with the registry's ``org.changed`` events; ``on_applied`` runs in
+    the same transaction when at least one entry was applied, never for a wholly stale or repeated event."""
+
+    async def apply(session: AsyncSession, envelope: Envelope, event: OrgChanged) -> None:
+        change = await apply_org_changes(session, tables, event)
+        if change.count and on_applied is not None:
+            await on_applied(session, envelope, event, change)
 
     return [Subscription(OrgChanged, apply)]
 

@@ -1,30 +1,32 @@
-"""Who sees and edits which projects (DESIGN §3 Access), from the registry's own org directory.
+"""Who sees and changes which projects, from the registry's own org directory (docs/accounts.md).
 
 The registry owns the directory, so it resolves a caller's reach from its own tables (other services use
 :class:`lkg.common.orgcopy.OrgReachResolver` over their read copy): holdings in force on the shared clock's
-date → posts → units; lines led by those posts or served by those units. A project outside the caller's
-reach is a 404; one they see but may not change is a 403.
+date → posts → units; lines led by those posts or served by those units. The one type the use cases take
+is :class:`Caller`: the principal and that reach. A project outside it is a 404, the same 404 as a
+project that does not exist (nobody learns what exists outside their reach); one they see but may not
+change is a 403.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import EMPTY_REACH, Principal, Reach, Role
-from lkg.common.http.problems import Forbidden, NotFound
+from lkg.common.http.problems import Forbidden
 from lkg.common.runtime.service import ServiceRuntime
-from lkg.registry import reads
-from lkg.registry.models import Project
+from lkg.registry.connections import connection
 from lkg.registry.org.models import DIRECTORY_ID
 from lkg.registry.org.service import Directory, load_directory
-from lkg.registry.service import Visibility
+from lkg.registry.settings import RegistrySettings
 
-#: Roles that see every project: 重大项目办, top leaders, 督查室 (DESIGN §3), and the bureaus whose work
+#: Roles that see every project: 重大项目办, top leaders, 督查室 (policy §二), and the bureaus whose work
 #: spans the portfolio (审批局 for approvals, 统计局 for enrolment).
 SEE_ALL = frozenset(
     {
@@ -36,11 +38,58 @@ SEE_ALL = frozenset(
         Role.STATISTICS_BUREAU,
     }
 )
-#: Roles that decide flags, line overrides and the baseline.
+#: Roles that decide flags, line overrides and the baseline, and change every project's facts.
 OFFICE = frozenset({Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
-#: The scope a client system needs to read the register.
+#: The scope a client system needs to read the register, and to change it.
 READ_SCOPE = "projects:read"
 WRITE_SCOPE = "projects:write"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The caller of a use case: who (``principal``) and the units and lines they act for (``reach``).
+
+    ``sees_all``: every project (roles in :data:`SEE_ALL`, a client system with the read scope);
+    otherwise the projects of the reach's units and lines."""
+
+    principal: Principal
+    reach: Reach = EMPTY_REACH
+    sees_all: bool = False
+
+    @property
+    def actor(self) -> str:
+        """Who, as the history and the audit write it (``person:…`` / ``client:…``)."""
+        return self.principal.key
+
+    @property
+    def units(self) -> frozenset[uuid.UUID]:
+        return self.reach.units
+
+    @property
+    def lines(self) -> frozenset[uuid.UUID]:
+        return self.reach.lines
+
+    def sees(self, responsible_unit_id: uuid.UUID, line_id: uuid.UUID | None) -> bool:
+        """Whether the caller sees a project of this responsible unit and line."""
+        return self.sees_all or responsible_unit_id in self.reach.units or line_id in self.reach.lines
+
+    @property
+    def is_office(self) -> bool:
+        return self.principal.has_role(*OFFICE)
+
+    def may_edit(self, responsible_unit_id: uuid.UUID) -> bool:
+        """Units change their own projects' facts and actual dates; 重大项目办 (and a client system with the
+        write scope) every project's."""
+        p = self.principal
+        return (
+            self.is_office
+            or (p.client_id is not None and WRITE_SCOPE in p.scopes)
+            or (Role.UNIT_USER in p.roles and responsible_unit_id in self.reach.units)
+        )
+
+    def ensure_may_edit(self, responsible_unit_id: uuid.UUID) -> None:
+        if not self.may_edit(responsible_unit_id):
+            raise Forbidden("只有项目责任单位或重大项目办可以修改此项目", code="forbidden")
 
 
 def reach_in(directory: Directory, person_id: uuid.UUID, day: date) -> Reach:
@@ -61,33 +110,40 @@ def reach_in(directory: Directory, person_id: uuid.UUID, day: date) -> Reach:
 #: Reaches computed from a directory version: (database, xmin, revision, person, day) → reach.
 _REACHES: OrderedDict[tuple[str, str, int, uuid.UUID, date], Reach] = OrderedDict()
 _REACHES_KEPT = 4096
+_VERSION = "SELECT current_database() AS db, xmin::text AS xmin, revision FROM org_directory WHERE id = $1"
+_VERSION_ORM = sa.text(_VERSION.replace("$1", ":id"))
 
-_VERSION = sa.text(
-    "SELECT current_database() AS db, xmin::text AS xmin, revision FROM org_directory WHERE id = :id"
-)
+
+def _cached(key: tuple[str, str, int, uuid.UUID, date]) -> Reach | None:
+    reach = _REACHES.get(key)
+    if reach is not None:
+        _REACHES.move_to_end(key)
+    return reach
+
+
+def _keep(key: tuple[str, str, int, uuid.UUID, date], reach: Reach) -> Reach:
+    _REACHES[key] = reach
+    if len(_REACHES) > _REACHES_KEPT:
+        _REACHES.popitem(last=False)
+    return reach
 
 
 async def reach_of(session: AsyncSession, person: uuid.UUID, day: date) -> Reach:
     """The reach of ``person`` on ``day`` from the directory as this session sees it (cached per version)."""
-    version = (await session.execute(_VERSION, {"id": DIRECTORY_ID})).first()
+    version = (await session.execute(_VERSION_ORM, {"id": DIRECTORY_ID})).first()
     if version is None:
         return EMPTY_REACH  # no directory loaded yet: nobody holds a post
     key = (version.db, version.xmin, version.revision, person, day)
-    reach = _REACHES.get(key)
-    if reach is None:
-        reach = reach_in(await load_directory(session, kinds=["post", "holding", "line"]), person, day)
-        _REACHES[key] = reach
-        if len(_REACHES) > _REACHES_KEPT:
-            _REACHES.popitem(last=False)
-    else:
-        _REACHES.move_to_end(key)
-    return reach
+    found = _cached(key)
+    if found is not None:
+        return found
+    return _keep(key, reach_in(await load_directory(session, kinds=["post", "holding", "line"]), person, day))
 
 
 class DirectoryReachResolver:
     """:class:`lkg.common.auth.ReachResolver` over the registry's own directory."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime[RegistrySettings]) -> None:
         self.runtime = runtime
 
     async def resolve(self, principal: Principal) -> Reach:
@@ -99,78 +155,43 @@ class DirectoryReachResolver:
             return await reach_of(session, person, self.runtime.clock.now().date())
 
 
-_SEES_ALL = Visibility(all=True)
-_SEES_NOTHING = Visibility(all=False)
-
-
-def _without_reach(principal: Principal) -> Visibility | uuid.UUID:
-    """The visibility that needs no directory (clients with the read scope, roles that see everything,
-    no person), or else the person whose reach decides it."""
+def _without_reach(principal: Principal) -> Caller | uuid.UUID:
+    """The caller that needs no directory (clients with the read scope, roles that see everything, no
+    person), or else the person whose reach decides it."""
     is_client = principal.kind == "client" or principal.client_id is not None
     if is_client and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
-        return _SEES_ALL
+        return Caller(principal, sees_all=True)
     if not principal.roles.isdisjoint(SEE_ALL):
-        return _SEES_ALL
+        return Caller(principal, sees_all=True)
     try:
         return uuid.UUID(principal.person_id or "")
     except ValueError:
-        return _SEES_NOTHING
+        return Caller(principal)
 
 
-async def visibility(session: AsyncSession, principal: Principal, day: date) -> Visibility:
+async def caller_of(session: AsyncSession, principal: Principal, day: date) -> Caller:
+    """The :class:`Caller` of ``principal`` on ``day``, its reach read in ``session``."""
     person = _without_reach(principal)
-    if isinstance(person, Visibility):
+    if isinstance(person, Caller):
         return person
-    reach = await reach_of(session, person, day)
-    return Visibility(all=False, units=reach.units, lines=reach.lines)
+    return Caller(principal, await reach_of(session, person, day))
 
 
-_VERSION_SQL = (
-    "SELECT current_database() AS db, xmin::text AS xmin, revision FROM org_directory WHERE id = $1"
-)
-
-
-async def read_visibility(runtime: ServiceRuntime, principal: Principal, day: date) -> Visibility:
-    """:func:`visibility` for the read path (:mod:`lkg.registry.reads`): the directory's version is read on
-    a pooled connection without a transaction, and an ORM session is opened only when the reach of that
-    version is not cached yet."""
+async def read_caller(runtime: ServiceRuntime[RegistrySettings], principal: Principal, day: date) -> Caller:
+    """:func:`caller_of` for the read path (:mod:`lkg.registry.projects.reads`): the directory's version is
+    read on a pooled connection without a transaction, and an ORM session is opened only when the reach of
+    that version is not cached yet."""
     person = _without_reach(principal)
-    if isinstance(person, Visibility):
+    if isinstance(person, Caller):
         return person
-    async with reads.connection(runtime.db.engine) as conn:
-        version = await conn.fetchrow(_VERSION_SQL, DIRECTORY_ID)
+    async with connection(runtime.db.engine) as conn:
+        version = await conn.fetchrow(_VERSION, DIRECTORY_ID)
     if version is None:
-        return _SEES_NOTHING  # no directory loaded yet: nobody holds a post
+        return Caller(principal)  # no directory loaded yet: nobody holds a post
     key = (version["db"], version["xmin"], version["revision"], person, day)
-    reach = _REACHES.get(key)
+    reach = _cached(key)
     if reach is None:
         async with runtime.db.sessions() as session:
             directory = await load_directory(session, kinds=["post", "holding", "line"])
-        reach = reach_in(directory, person, day)
-        _REACHES[key] = reach
-        if len(_REACHES) > _REACHES_KEPT:
-            _REACHES.popitem(last=False)
-    else:
-        _REACHES.move_to_end(key)
-    return Visibility(all=False, units=reach.units, lines=reach.lines)
-
-
-def ensure_visible(project: Project, seen: Visibility) -> None:
-    if not seen.sees(project):
-        raise NotFound("项目不存在", code="project_not_found")
-
-
-def ensure_unit_editor(project: Project, principal: Principal, seen: Visibility) -> None:
-    """Units edit their own projects' facts and actual dates; 重大项目办 edits every project's."""
-    if not principal.roles.isdisjoint(OFFICE):
-        return
-    if principal.client_id is not None and WRITE_SCOPE in principal.scopes:
-        return
-    if Role.UNIT_USER in principal.roles and project.responsible_unit_id in seen.units:
-        return
-    raise Forbidden("只有项目责任单位或重大项目办可以修改此项目", code="forbidden")
-
-
-def ensure_office(principal: Principal) -> None:
-    if principal.roles.isdisjoint(OFFICE):
-        raise Forbidden("此操作由重大项目办执行", code="forbidden")
+        reach = _keep(key, reach_in(directory, person, day))
+    return Caller(principal, reach)

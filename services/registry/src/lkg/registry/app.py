@@ -1,29 +1,40 @@
 """The registry service (项目登记与组织目录): composition root.
 
-Owns the project register and (with the registry issue) the organisation directory of the 三层八线
-mechanism and the accounts that sign people in; every other service reads it through its events (DESIGN §3).
+Owns the project register, the organisation directory of the 三层八线 mechanism and the accounts that sign
+people in; every other service reads it through its events (docs/architecture.md). Three sub-domains, each
+a package with the same rooms: ``projects`` (with the plan workbook, ``plan``), ``org`` and ``accounts``.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
 
 from lkg.common.runtime.service import ServiceSpec
-from lkg.registry import api
 from lkg.registry.access import DirectoryReachResolver
 from lkg.registry.accounts import api as accounts_api
+from lkg.registry.accounts import models as account_tables
 from lkg.registry.accounts.scans import SCANS as ACCOUNT_SCANS
 from lkg.registry.models import metadata
-from lkg.registry.scans import SCANS
+from lkg.registry.org import api as org_api
+from lkg.registry.org import models as org_tables
+from lkg.registry.projects import api as projects_api
+from lkg.registry.projects import models as project_tables
+from lkg.registry.projects.scans import SCANS as PROJECT_SCANS
 from lkg.registry.seed import seed_demo
 from lkg.registry.settings import RegistrySettings
 
+#: Each sub-domain's tables join the registry's metadata when its models module is imported.
+TABLES = (project_tables, org_tables, account_tables)
+
 
 def router() -> APIRouter:
-    """Every route of the registry: projects and the org directory, and ``/api/v1/auth/...``."""
+    """Every route of the registry: the org directory, projects, and ``/api/v1/auth/...``."""
     r = APIRouter()
-    r.include_router(api.router())
-    r.include_router(accounts_api.router())
+    r.include_router(org_api.router)
+    r.include_router(projects_api.router)
+    r.include_router(accounts_api.router)
     return r
 
 
@@ -40,15 +51,17 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="lkg.registry:migrations",
     router=router,
-    scans=(*SCANS, *ACCOUNT_SCANS),
+    scans=(*PROJECT_SCANS, *ACCOUNT_SCANS),
     reach_resolver=DirectoryReachResolver,
     seed=seed_demo,
 )
 
 
-def create_app(settings: RegistrySettings | None = None):
+def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     """The registry alone (one service per process): ``uvicorn --factory lkg.registry.app:create_app``."""
     from lkg.common.runtime.app import build_app, settings_for
 
     settings = settings or RegistrySettings()
-    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})
+    # build_app takes specs of any settings class; ServiceSpec is invariant in its settings.
+    spec: ServiceSpec[Any] = SPEC
+    return build_app([spec], settings, {spec.name: settings_for(spec, settings)})

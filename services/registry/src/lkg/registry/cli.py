@@ -7,7 +7,7 @@ HTTP: the registry's database (``DATABASE_URL``, or the embedded servers ``lkg r
 runs it with no token and no server address, and it works even while the services are stopped (the events
 wait in the outbox until the registry's relay runs). Whoever can reach the database is an operator; through
 HTTP, ``POST /api/v1/projects/plan-imports`` is 重大项目办's with a token. The rows go through the same use
-cases as the HTTP import (:func:`lkg.registry.plan_import.import_plan`) in one transaction.
+cases as the HTTP import (:func:`lkg.registry.plan.service.import_plan`) in one transaction.
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def import_plan(
 ) -> None:
     """Import the project plan workbook: new projects are registered, existing ones (by 项目ID, else
     项目代码) updated; a bad row is reported with its row number, column and reason."""
-    from lkg.registry.plan_excel import PlanWorkbookUnreadable, read_plan
-    from lkg.registry.plan_import import PlanImportRejected
-    from lkg.registry.schemas import PlanImportMode
+    from lkg.registry.plan.reading import read_plan
+    from lkg.registry.plan.schemas import PlanImportMode
+    from lkg.registry.plan.service import PlanImportRejected
+    from lkg.registry.plan.workbook import PlanWorkbookUnreadable
 
     mode = PlanImportMode.VALID_ROWS if valid_rows else PlanImportMode.ALL
     try:
@@ -72,7 +73,7 @@ def import_plan(
 async def _import(plan, *, mode, actor: str, data_dir: Path):
     from lkg.common.db import Database
     from lkg.common.runtime.cli import _endpoints, _service_url
-    from lkg.registry.plan_import import import_plan as run_import
+    from lkg.registry.plan.service import import_plan as run_import
 
     endpoints = _endpoints(data_dir)
     clock = await _deployment_clock(endpoints.nats_url, endpoints.prefix)

@@ -1,4 +1,4 @@
-"""The synthetic 2020 demo portfolio (DESIGN §8): 245 projects, labelled 【演示】, matching the policy's
+"""The synthetic 2020 demo portfolio: 245 projects, labelled 【演示】, matching the policy's
 numbers.
 
 The policy (武临开办〔2020〕2号) gives the totals but not the projects: 245 major industrial projects
@@ -22,7 +22,7 @@ test see the same register:
   ``YYYY-420112-II-TT-NNNNNN`` (year, 东西湖区, GB/T 4754 industry division, ``02`` 核准 / ``03``
   备案, serial) for projects filed before 2020-05 (continuing, completing and most new-starts);
   preliminary projects have none yet. The compact GB/T 40058-2021 form is not generated: its check
-  character cannot be computed here (see :mod:`lkg.registry.projectcode`), and a made-up one would
+  character cannot be computed here (see :mod:`lkg.registry.projects.projectcode`), and a made-up one would
   look real.
 
 :func:`generate` is pure; :mod:`lkg.registry.seed` registers the result through the registry's use
@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from lkg.common.events.contracts import (
     ApprovalType,
@@ -48,9 +49,9 @@ from lkg.common.events.contracts import (
     RoutingRuleSnapshot,
 )
 from lkg.registry.org.document import line_key, org_id
-from lkg.registry.schemas import MilestonePlan, ProjectCreate
+from lkg.registry.projects.schemas import MilestonePlan, ProjectCreate
 
-#: The day the policy was issued and the demo's clock starts (DESIGN §5): plans are dated around it.
+#: The day the policy was issued and the demo's clock starts (docs/time.md): plans are dated around it.
 PLAN_DAY = date(2020, 5, 1)
 PLAN_YEAR = 2020
 #: The seed of the generator: change it and the whole portfolio changes (tests pin its numbers).
@@ -379,7 +380,7 @@ def generate(unit_names: Mapping[str, str], *, seed: int = SEED) -> Portfolio:
     rng.shuffle(slots)
     brands = rng.sample([a + b for a in _BRAND_FIRST for b in _BRAND_SECOND], len(slots))
     serials = rng.sample(range(1, 1_000_000), len(slots))
-    drafts = []
+    drafts: list[dict[str, Any]] = []
     for (group, klass), brand, serial in zip(slots, brands, serials, strict=True):
         product, industry = rng.choice(_products(group.unit, group.category))
         if group.category is EST:

@@ -1,4 +1,4 @@
-"""Demo data of the embedded default (DESIGN §8): the 2020 org directory (real, from the policy) and the
+"""Demo data of the embedded default: the 2020 org directory (real, from the policy) and the
 synthetic 2020 portfolio of 245 clearly labelled (【演示】) projects (:mod:`lkg.registry.portfolio`), and
 the demo accounts (``admin`` and ``line1`` … ``line8``, password ``lkg-demo-2020``; docs/accounts.md).
 
@@ -16,11 +16,12 @@ import sqlalchemy as sa
 from lkg.common.clock import SimulatedClock
 from lkg.common.db import Database
 from lkg.common.settings import ServiceSettings
-from lkg.registry import portfolio, service
-from lkg.registry.accounts.service import seed_demo_accounts
-from lkg.registry.models import Project
+from lkg.registry import portfolio
+from lkg.registry.accounts.seed import seed_demo_accounts
 from lkg.registry.org.document import default_document, org_id
 from lkg.registry.org.service import load_directory
+from lkg.registry.projects import lines, service
+from lkg.registry.projects.models import Project
 from lkg.registry.settings import RegistrySettings
 
 
@@ -29,7 +30,7 @@ async def seed_demo(db: Database) -> int:
     clock = SimulatedClock(ServiceSettings().simulated_start)
     created = 0
     async with db.transaction() as session:
-        created += await service.load_org_document(
+        created += await lines.load_org_document(
             session, clock, default_document(), actor="seed", reason="2020年三层八线默认配置"
         )
         created += await seed_demo_accounts(session, RegistrySettings(), clock)
@@ -44,7 +45,7 @@ async def seed_demo(db: Database) -> int:
                 assigned.append((project.id, planned.assignment))
             created += 1
         # The plan's explicit assignments (§二(二)1 and 8) name projects, so they follow the registration.
-        await service.apply_org_changes(
+        await lines.apply_org_changes(
             session,
             clock,
             portfolio.explicit_rules(assigned, valid_from=clock.now().date()),

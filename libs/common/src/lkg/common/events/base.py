@@ -134,11 +134,9 @@ class UnknownEvent(LookupError):
 
 
 def contract_registry() -> dict[tuple[str, int], type[Event]]:
-    """Every contract, after :mod:`lkg.common.events.contracts` has been imported."""
-    # Called for every consumed event: a dictionary lookup, not a scan of the registry.
-    if ("project.registered", 1) not in _REGISTRY:
-        from lkg.common.events import contracts  # noqa: F401  (import registers the classes)
-
+    """Every contract, by (type, version). The package :mod:`lkg.common.events` imports
+    :mod:`lkg.common.events.contracts` on its first import, so the registry is full before anyone can ask;
+    this module itself never imports the contracts (they import it)."""
     return _REGISTRY
 
 

@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 import sqlalchemy as sa
 from fastapi import APIRouter
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from typing_extensions import TypeVar
 
 from lkg.common.calendar import WorkingCalendar, YearSchedule
 from lkg.common.clock import TZ, Clock, SimulatedClock, SystemClock, wall_clock_utc
@@ -39,38 +40,42 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+#: A service's settings class: ``ServiceSpec[IssuesSettings]`` runs as ``ServiceRuntime[IssuesSettings]``,
+#: so ``runtime.settings.<field>`` is typed (no ``getattr(..., default)``, no casts).
+S = TypeVar("S", bound=ServiceSettings, default=ServiceSettings)
+
 
 @dataclass(frozen=True)
-class Scan:
+class Scan(Generic[S]):
     """A deadline scan: acts on everything due up to ``until`` and returns how many rows it acted on."""
 
     name: str
-    run: Callable[[ServiceRuntime, datetime], Awaitable[int]]
+    run: Callable[[ServiceRuntime[S], datetime], Awaitable[int]]
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
-    """Everything the runtime needs to know about a service."""
+class ServiceSpec(Generic[S]):
+    """Everything the runtime needs to know about a service; ``S`` is its settings class."""
 
     name: str
     title: str
     description: str
     version: str
-    settings_cls: type[ServiceSettings]
+    settings_cls: type[S]
     metadata: sa.MetaData
     migrations: str  # "lkg.registry:migrations"
     router: Callable[[], APIRouter]
     subscriptions: Sequence[Subscription] = ()
-    scans: Sequence[Scan] = ()
+    scans: Sequence[Scan[S]] = ()
     #: Tables built only from other services' events: emptied by ``lkg replay --rebuild``.
     read_copy_tables: Sequence[str] = ()
-    reach_resolver: Callable[[ServiceRuntime], ReachResolver] | None = None
-    on_calendar_loaded: Callable[[ServiceRuntime, int], Awaitable[int]] | None = None
+    reach_resolver: Callable[[ServiceRuntime[S]], ReachResolver] | None = None
+    on_calendar_loaded: Callable[[ServiceRuntime[S], int], Awaitable[int]] | None = None
     #: Demo data, idempotent (``lkg run`` / ``lkg seed``): returns how many rows it created.
     seed: Callable[[Database], Awaitable[int]] | None = None
 
 
-def discover_specs() -> dict[str, ServiceSpec]:
+def discover_specs() -> dict[str, ServiceSpec[Any]]:
     """Installed services, by name (entry point group ``lkg.services``)."""
     specs = {ep.name: ep.load() for ep in entry_points(group="lkg.services")}
     order = ["registry", "approvals", "issues", "scoring", "notifier"]
@@ -89,7 +94,7 @@ class Platform:
         )
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
-        self.runtimes: dict[str, ServiceRuntime] = {}
+        self.runtimes: dict[str, ServiceRuntime[Any]] = {}
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -133,7 +138,7 @@ class Platform:
             for runtime in list(self.runtimes.values()):
                 await self._calendar_loaded(runtime, schedule.year)
 
-    async def _calendar_loaded(self, runtime: ServiceRuntime, year: int) -> None:
+    async def _calendar_loaded(self, runtime: ServiceRuntime[Any], year: int) -> None:
         """Tell one service that ``year``'s official schedule is loaded. A failing hook is logged and the
         others still run: the watcher must keep watching (loading the year again retries it)."""
         hook = runtime.spec.on_calendar_loaded
@@ -144,7 +149,7 @@ class Platform:
         except Exception as exc:
             log.error("calendar.hook_failed", service=runtime.spec.name, year=year, error=repr(exc))
 
-    def attach(self, runtime: ServiceRuntime) -> None:
+    def attach(self, runtime: ServiceRuntime[Any]) -> None:
         """Register a started service. Years loaded before it was here (delivered while it started, or
         loaded while it was down) are handed to its ``on_calendar_loaded`` once, in the background: its
         provisional deadlines on those years are recomputed without waiting for the year to be loaded
@@ -172,11 +177,11 @@ class Platform:
 
 
 @dataclass
-class ServiceRuntime:
-    """One service's live resources inside a process."""
+class ServiceRuntime(Generic[S]):
+    """One service's live resources inside a process; ``settings`` is the service's own settings class."""
 
-    spec: ServiceSpec
-    settings: ServiceSettings
+    spec: ServiceSpec[S]
+    settings: S
     platform: Platform
     consumer_options: ConsumerOptions | None = None
     db: Database = field(init=False)

@@ -4,7 +4,7 @@ A refused login, refresh or client token request still writes its audit line and
 those use cases *return* the error instead of raising it: the route commits, then raises (a raise here
 would roll the audit back with everything else).
 
-Powers (DESIGN §3 Access): a person's roles are derived from the posts they hold on the shared clock's
+Powers (docs/accounts.md): a person's roles are derived from the posts they hold on the shared clock's
 date, at each login and each refresh, never stored with the account; their reach (units, lines, posts) is
 resolved at every request by :class:`lkg.registry.access.DirectoryReachResolver`. So leaving a post
 removes its reach at once and its role claims when the access token expires (15 min by default).
@@ -12,27 +12,20 @@ removes its reach at once and its role claims when the access token expires (15 
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
-import uuid6
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import Principal, Role, mint_token
 from lkg.common.clock import TZ, Clock, wall_clock_utc
-from lkg.common.events.contracts import PersonSnapshot, PostHoldingSnapshot, PostKind, PostSnapshot, UnitKind
+from lkg.common.events.contracts import PersonSnapshot, PostKind, UnitKind
 from lkg.common.events.contracts import UnitRole as UR
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
@@ -43,9 +36,11 @@ from lkg.common.http.problems import (
     NotFound,
     Unauthenticated,
 )
-from lkg.registry.accounts.models import Account, ClientSystem, LoginEvent, LoginGuard, RefreshToken
+from lkg.registry.accounts import audit
+from lkg.registry.accounts.audit import Origin
+from lkg.registry.accounts.models import Account, LoginGuard, RefreshToken
+from lkg.registry.accounts.passwords import digest, hash_password, hasher, normalise_username, verify_password
 from lkg.registry.org import service as org
-from lkg.registry.org.document import org_id
 from lkg.registry.settings import RegistrySettings
 
 #: Who administers accounts: 重大项目办 and the system administrator (系统管理员).
@@ -102,95 +97,10 @@ class AccountNotFound(NotFound):
     title = "账号不存在"
 
 
-class ClientNotFound(NotFound):
-    code = "client_not_found"
-    title = "对接系统不存在"
-
-
-class OAuthError(DomainError):
-    """An error of the token endpoint (RFC 6749 §5.2): the problem's ``code`` is the OAuth ``error``, and
-    ``error`` / ``error_description`` are added so OAuth client libraries read it too."""
-
-    status = 400
-    title = "令牌请求无效"
-    TITLES: ClassVar[dict[str, str]] = {
-        "invalid_request": "令牌请求缺少参数或参数无效",
-        "invalid_client": "客户端认证失败",
-        "unsupported_grant_type": "不支持的授权类型，仅支持 client_credentials",
-        "invalid_scope": "请求的权限范围超出该客户端的授权",
-    }
-
-    def __init__(self, error: str, detail: str | None = None) -> None:
-        text = detail or self.TITLES.get(error, self.title)
-        super().__init__(text, code=error, extra={"error": error, "error_description": text})
-        if error == "invalid_client":
-            self.status = 401  # type: ignore[misc]  # RFC 6749 §5.2
-            self.headers = {"WWW-Authenticate": 'Basic realm="lkg"'}  # type: ignore[misc]
-
-
-# ---- passwords and secrets ---------------------------------------------------------------------------
-
-
-@functools.cache
-def _hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
-
-
-def hasher(settings: RegistrySettings) -> PasswordHasher:
-    return _hasher(
-        settings.accounts_argon2_time_cost,
-        settings.accounts_argon2_memory_kib,
-        settings.accounts_argon2_parallelism,
-    )
-
-
-async def hash_password(settings: RegistrySettings, password: str) -> str:
-    # argon2 costs tens of milliseconds of CPU by design: off the event loop.
-    return await asyncio.to_thread(hasher(settings).hash, password)
-
-
-@functools.cache
-def _dummy_hash(time_cost: int, memory_kib: int, parallelism: int) -> str:
-    return _hasher(time_cost, memory_kib, parallelism).hash(secrets.token_urlsafe(16))
-
-
-async def verify_password(settings: RegistrySettings, password_hash: str | None, password: str) -> bool:
-    """True if ``password`` matches. Without a hash (no such username) a dummy one is checked, so an unknown
-    username costs the same time as a wrong password."""
-    h = hasher(settings)
-    if password_hash is None:
-        dummy = await asyncio.to_thread(
-            _dummy_hash,
-            settings.accounts_argon2_time_cost,
-            settings.accounts_argon2_memory_kib,
-            settings.accounts_argon2_parallelism,
-        )
-        await asyncio.to_thread(_verify, h, dummy, password)
-        return False
-    return await asyncio.to_thread(_verify, h, password_hash, password)
-
-
-def _verify(h: PasswordHasher, password_hash: str, password: str) -> bool:
-    try:
-        return h.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def digest(secret: str) -> str:
-    """SHA-256 of a random secret (refresh token, client secret): 256 random bits need no slow hash."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def normalise_username(username: str) -> str:
-    return username.strip().lower()
-
-
-def password_fingerprint(settings: RegistrySettings, password: str) -> str:
-    """What an idempotency fingerprint may hold of a password: an HMAC under the platform's secret, never
-    a plain hash that could be searched offline."""
-    key = settings.jwt_secret.get_secret_value().encode()
-    return hmac.new(key, password.encode(), hashlib.sha256).hexdigest()
+def _count(result: sa.Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched."""
+    assert isinstance(result, sa.CursorResult)
+    return int(result.rowcount or 0)
 
 
 # ---- powers from the directory -----------------------------------------------------------------------
@@ -239,69 +149,8 @@ def roles_of(directory: org.Directory, person_id: uuid.UUID, day: date, *, syste
     return roles
 
 
-async def _directory(session: AsyncSession) -> org.Directory:
+async def directory_of(session: AsyncSession) -> org.Directory:
     return await org.load_directory(session, kinds=["unit", "post", "person", "holding", "line"])
-
-
-# ---- audit -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a request came from, for the audit (the address as the ASGI server reports it)."""
-
-    address: str | None = None
-    user_agent: str | None = None
-
-
-def _audit(
-    session: AsyncSession,
-    now: datetime,
-    origin: Origin,
-    *,
-    action: str,
-    outcome: str,
-    username: str | None = None,
-    account_id: uuid.UUID | None = None,
-    client_id: str | None = None,
-) -> None:
-    session.add(
-        LoginEvent(
-            id=uuid.UUID(str(uuid6.uuid7())),
-            at=now,
-            action=action,
-            outcome=outcome,
-            username=username,
-            account_id=account_id,
-            client_id=client_id,
-            client_address=origin.address,
-            user_agent=(origin.user_agent or None) and origin.user_agent[:300],
-        )
-    )
-
-
-BY_NEWEST = Keyset(sort=LoginEvent.at, id=LoginEvent.id, name="login_event_at", descending=True)
-
-
-async def list_login_events(
-    session: AsyncSession,
-    page: PageParams,
-    *,
-    username: str | None = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    client_id: str | None = None,
-) -> tuple[list[LoginEvent], str | None]:
-    stmt = sa.select(LoginEvent)
-    if username is not None:
-        stmt = stmt.where(LoginEvent.username == normalise_username(username))
-    if action is not None:
-        stmt = stmt.where(LoginEvent.action == action)
-    if outcome is not None:
-        stmt = stmt.where(LoginEvent.outcome == outcome)
-    if client_id is not None:
-        stmt = stmt.where(LoginEvent.client_id == client_id)
-    return await fetch_page(session, stmt, BY_NEWEST, page)
 
 
 # ---- the lockout ---------------------------------------------------------------------------------------
@@ -348,7 +197,7 @@ async def purge(session: AsyncSession, until: datetime) -> int:
     that time): what a stream of logins, or of guessed usernames, leaves behind does not pile up."""
     tokens = await session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at <= until))
     guards = await session.execute(sa.delete(LoginGuard).where(LoginGuard.stale_at <= until))
-    return int(tokens.rowcount or 0) + int(guards.rowcount or 0)
+    return _count(tokens) + _count(guards)
 
 
 async def locked_until(session: AsyncSession, username: str, now: datetime) -> datetime | None:
@@ -371,7 +220,7 @@ class Issued:
     roles: tuple[Role, ...]
 
 
-def _refuse_with_identity_provider(settings: RegistrySettings) -> None:
+def refuse_with_identity_provider(settings: RegistrySettings) -> None:
     if settings.jwt_jwks_url is not None:
         raise LocalLoginUnavailable()
 
@@ -434,7 +283,7 @@ async def login(
     origin: Origin,
 ) -> Issued | DomainError:
     """Check the password; tokens, or the error to answer (audited either way)."""
-    _refuse_with_identity_provider(settings)
+    refuse_with_identity_provider(settings)
     now = clock.now()
     name = normalise_username(username)
     guard = await _guard(session, name, now)
@@ -442,28 +291,36 @@ async def login(
     account_id = account.id if account else None
     if _locked(guard, now):
         assert guard.locked_until is not None
-        _audit(session, now, origin, action="login", outcome="locked", username=name, account_id=account_id)
+        audit.record(
+            session, now, origin, action="login", outcome="locked", username=name, account_id=account_id
+        )
         return AccountLocked(guard.locked_until, now)
     if not await verify_password(settings, account.password_hash if account else None, password):
         locks = _count_failure(settings, guard, now)
         outcome = "lockout" if locks else "failure"
-        _audit(session, now, origin, action="login", outcome=outcome, username=name, account_id=account_id)
+        audit.record(
+            session, now, origin, action="login", outcome=outcome, username=name, account_id=account_id
+        )
         if locks:
             assert guard.locked_until is not None
             return AccountLocked(guard.locked_until, now)
         return InvalidCredentials()
     assert account is not None
     _clear(guard, now)
-    directory = await _directory(session)
+    directory = await directory_of(session)
     person = _usable_person(directory, account)
     if person is None:
-        _audit(session, now, origin, action="login", outcome="disabled", username=name, account_id=account_id)
+        audit.record(
+            session, now, origin, action="login", outcome="disabled", username=name, account_id=account_id
+        )
         return AccountDisabled()
     if hasher(settings).check_needs_rehash(account.password_hash):
         account.password_hash = await hash_password(settings, password)
     roles = roles_of(directory, account.person_id, now.date(), system_admin=account.system_admin)
     issued, _ = await _issue(session, settings, now, account, person, roles, family_id=uuid.uuid4())
-    _audit(session, now, origin, action="login", outcome="success", username=name, account_id=account_id)
+    audit.record(
+        session, now, origin, action="login", outcome="success", username=name, account_id=account_id
+    )
     return issued
 
 
@@ -476,7 +333,7 @@ async def _revoke(
     if account_id is not None:
         stmt = stmt.where(RefreshToken.account_id == account_id)
     result = await session.execute(stmt.values(revoked_at=now, revoked_reason=reason))
-    return int(result.rowcount or 0)
+    return _count(result)
 
 
 async def _presented(session: AsyncSession, raw: str) -> RefreshToken | None:
@@ -497,35 +354,35 @@ async def refresh(
 ) -> Issued | DomainError:
     """Rotate: the presented token is spent and a new one of its family is issued, with roles derived anew
     from the posts held today. A spent token presented again revokes the family (stolen and replayed)."""
-    _refuse_with_identity_provider(settings)
+    refuse_with_identity_provider(settings)
     now = clock.now()
     row = await _presented(session, refresh_token)
     if row is None:
-        _audit(session, now, origin, action="refresh", outcome="failure")
+        audit.record(session, now, origin, action="refresh", outcome="failure")
         return InvalidRefreshToken()
     account = await session.get(Account, row.account_id)
     assert account is not None  # a foreign key
     who: dict[str, Any] = {"username": account.username, "account_id": account.id}
     if row.revoked_at is not None:
-        _audit(session, now, origin, action="refresh", outcome="failure", **who)
+        audit.record(session, now, origin, action="refresh", outcome="failure", **who)
         return InvalidRefreshToken()
     if row.used_at is not None:
         await _revoke(session, now, "reuse", family_id=row.family_id)
-        _audit(session, now, origin, action="refresh", outcome="reuse", **who)
+        audit.record(session, now, origin, action="refresh", outcome="reuse", **who)
         return RefreshTokenReused()
     if row.expires_at <= now:
-        _audit(session, now, origin, action="refresh", outcome="expired", **who)
+        audit.record(session, now, origin, action="refresh", outcome="expired", **who)
         return InvalidRefreshToken()
-    directory = await _directory(session)
+    directory = await directory_of(session)
     person = _usable_person(directory, account)
     if person is None:
         await _revoke(session, now, "disabled", family_id=row.family_id)
-        _audit(session, now, origin, action="refresh", outcome="disabled", **who)
+        audit.record(session, now, origin, action="refresh", outcome="disabled", **who)
         return AccountDisabled()
     row.used_at = now
     roles = roles_of(directory, account.person_id, now.date(), system_admin=account.system_admin)
     issued, _ = await _issue(session, settings, now, account, person, roles, family_id=row.family_id)
-    _audit(session, now, origin, action="refresh", outcome="success", **who)
+    audit.record(session, now, origin, action="refresh", outcome="success", **who)
     return issued
 
 
@@ -538,7 +395,7 @@ async def logout(session: AsyncSession, clock: Clock, *, refresh_token: str, ori
         return False
     account = await session.get(Account, row.account_id)
     await _revoke(session, now, "logout", family_id=row.family_id)
-    _audit(
+    audit.record(
         session,
         now,
         origin,
@@ -653,12 +510,12 @@ async def change_password(
         guard = await _guard(session, account.username, now)
         if _locked(guard, now):
             assert guard.locked_until is not None
-            _audit(session, now, origin, action="password_change", outcome="locked", **_who(account))
+            audit.record(session, now, origin, action="password_change", outcome="locked", **_who(account))
             return AccountLocked(guard.locked_until, now)
         if not await verify_password(settings, account.password_hash, current_password):
             locks = _count_failure(settings, guard, now)
             outcome = "lockout" if locks else "failure"
-            _audit(session, now, origin, action="password_change", outcome=outcome, **_who(account))
+            audit.record(session, now, origin, action="password_change", outcome=outcome, **_who(account))
             if locks:
                 assert guard.locked_until is not None
                 return AccountLocked(guard.locked_until, now)
@@ -675,7 +532,7 @@ async def change_password(
         },
     )
     await _revoke(session, now, "password_changed", account_id=account.id)
-    _audit(session, now, origin, action="password_change", outcome="success", **_who(account))
+    audit.record(session, now, origin, action="password_change", outcome="success", **_who(account))
     return account
 
 
@@ -717,7 +574,7 @@ async def unlock(
 async def powers(session: AsyncSession, clock: Clock, accounts: list[Account]) -> dict[uuid.UUID, Any]:
     """Per account: (person's name, roles today, locked until) for the API's account view."""
     now = clock.now()
-    directory = await _directory(session)
+    directory = await directory_of(session)
     guards = {
         g.username: g
         for g in (
@@ -736,248 +593,3 @@ async def powers(session: AsyncSession, clock: Clock, accounts: list[Account]) -
             guard.locked_until if guard is not None and _locked(guard, now) else None,
         )
     return out
-
-
-# ---- client systems ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ClientToken:
-    access_token: str
-    expires_in: int
-    scopes: tuple[str, ...]
-
-
-def _new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-async def register_client(
-    session: AsyncSession,
-    clock: Clock,
-    *,
-    client_id: str,
-    name: str,
-    scopes: Iterable[str],
-    by: Principal,
-) -> tuple[ClientSystem, str]:
-    """A client system and its secret (shown once, kept as a digest). A retry answers 409 client_exists:
-    the secret is never kept anywhere a replay could show it again; rotate to get a new one."""
-    if await session.get(ClientSystem, client_id) is not None:
-        raise Conflict("对接系统编号已被使用", code="client_exists")
-    now = clock.now()
-    secret = _new_secret()
-    client = ClientSystem(
-        client_id=client_id,
-        revision=1,
-        name=name,
-        scopes=sorted(set(scopes)),
-        secret_hash=digest(secret),
-        status="active",
-        created_by=by.key,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(client)
-    await session.flush()
-    return client, secret
-
-
-async def get_client(session: AsyncSession, client_id: str) -> ClientSystem:
-    client = await session.get(ClientSystem, client_id)
-    if client is None:
-        raise ClientNotFound()
-    return client
-
-
-BY_CREATED = Keyset(sort=ClientSystem.created_at, id=ClientSystem.client_id, name="client_created_at")
-
-
-async def list_clients(session: AsyncSession, page: PageParams) -> tuple[list[ClientSystem], str | None]:
-    return await fetch_page(session, sa.select(ClientSystem), BY_CREATED, page)
-
-
-async def rotate_client_secret(
-    session: AsyncSession,
-    clock: Clock,
-    client: ClientSystem,
-    *,
-    expected_revision: int,
-    grace_seconds: int,
-) -> tuple[ClientSystem, str]:
-    """A new secret; the old one stays valid for ``grace_seconds`` (0: invalid at once)."""
-    if client.status != "active":
-        raise Conflict("对接系统已被吊销，不能轮换密钥", code="client_revoked")
-    now = clock.now()
-    secret = _new_secret()
-    await update_if_revision(
-        session,
-        ClientSystem,
-        client.client_id,
-        expected_revision,
-        {
-            "secret_hash": digest(secret),
-            "previous_secret_hash": client.secret_hash if grace_seconds > 0 else None,
-            "previous_valid_until": now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None,
-            "rotated_at": now,
-            "updated_at": now,
-        },
-        id_column="client_id",
-    )
-    return client, secret
-
-
-async def revoke_client(
-    session: AsyncSession, clock: Clock, client: ClientSystem, *, expected_revision: int
-) -> ClientSystem:
-    """吊销: no secret of the client is accepted any more. Tokens already issued live out their short
-    life (``accounts_client_token_ttl_seconds``)."""
-    if client.status != "active":
-        raise Conflict("对接系统已被吊销", code="client_revoked")
-    now = clock.now()
-    await update_if_revision(
-        session,
-        ClientSystem,
-        client.client_id,
-        expected_revision,
-        {
-            "status": "revoked",
-            "previous_secret_hash": None,
-            "previous_valid_until": None,
-            "revoked_at": now,
-            "updated_at": now,
-        },
-        id_column="client_id",
-    )
-    return client
-
-
-def _secret_matches(client: ClientSystem, secret: str, now: datetime) -> bool:
-    given = digest(secret)
-    if hmac.compare_digest(given, client.secret_hash):
-        return True
-    return (
-        client.previous_secret_hash is not None
-        and client.previous_valid_until is not None
-        and now < client.previous_valid_until
-        and hmac.compare_digest(given, client.previous_secret_hash)
-    )
-
-
-async def issue_client_token(
-    session: AsyncSession,
-    settings: RegistrySettings,
-    clock: Clock,
-    *,
-    client_id: str,
-    client_secret: str,
-    scope: str | None,
-    origin: Origin,
-) -> ClientToken | DomainError:
-    """The client credentials grant (RFC 6749 §4.4): a token naming the client and the scopes granted
-    (all of the client's when none are asked for; asking for more than it has is ``invalid_scope``)."""
-    _refuse_with_identity_provider(settings)
-    now = clock.now()
-    client = await session.get(ClientSystem, client_id)
-    if client is None or client.status != "active" or not _secret_matches(client, client_secret, now):
-        _audit(session, now, origin, action="client_token", outcome="failure", client_id=client_id)
-        return OAuthError("invalid_client")
-    granted = set(client.scopes)
-    asked = set(scope.split()) if scope else granted
-    if not asked <= granted:
-        _audit(session, now, origin, action="client_token", outcome="invalid_scope", client_id=client_id)
-        return OAuthError("invalid_scope")
-    token = mint_token(
-        settings,
-        client=client.client_id,
-        roles=[Role.CLIENT_SYSTEM],
-        scopes=asked,
-        name=client.name,
-        ttl_seconds=settings.accounts_client_token_ttl_seconds,
-        now=wall_clock_utc(),
-    )
-    _audit(session, now, origin, action="client_token", outcome="success", client_id=client_id)
-    return ClientToken(
-        access_token=token, expires_in=settings.accounts_client_token_ttl_seconds, scopes=tuple(sorted(asked))
-    )
-
-
-# ---- demo accounts -------------------------------------------------------------------------------------
-
-#: The demo's one password (embedded default only; printed in docs/accounts.md).
-DEMO_PASSWORD = "lkg-demo-2020"
-DEMO_ADMIN_PERSON = "person.demo_office_admin"
-DEMO_ADMIN_POST = "post.major_projects_office.staff"
-
-
-async def seed_demo_accounts(
-    session: AsyncSession, settings: RegistrySettings, clock: Clock, *, password: str = DEMO_PASSWORD
-) -> int:
-    """Usable accounts for the embedded demo, after the 2020 directory is loaded: ``admin`` (a staff member
-    of 区重大项目办 with system administration) and ``line1`` … ``line8`` for the eight line leaders in
-    post on the clock's date. Idempotent: returns how many accounts it created (0 the second time)."""
-    day = clock.now().date()
-    office_unit = org_id("dept.development_reform")
-    admin_person = org_id(DEMO_ADMIN_PERSON)
-    post = org_id(DEMO_ADMIN_POST)
-    await org.apply_changes(
-        session,
-        clock,
-        [
-            (DEMO_ADMIN_PERSON, PersonSnapshot(id=admin_person, revision=1, name="【演示】重大项目办管理员")),
-            (
-                DEMO_ADMIN_POST,
-                PostSnapshot(
-                    id=post,
-                    revision=1,
-                    valid_from=date(2020, 5, 1),
-                    title="重大项目办工作人员",
-                    unit_id=office_unit,
-                    kind=PostKind.STAFF,
-                ),
-            ),
-            (
-                f"holding.{DEMO_ADMIN_POST}.{DEMO_ADMIN_PERSON}",
-                PostHoldingSnapshot(
-                    id=org_id(f"holding.{DEMO_ADMIN_POST}.{DEMO_ADMIN_PERSON}"),
-                    revision=1,
-                    valid_from=date(2020, 5, 1),
-                    post_id=post,
-                    person_id=admin_person,
-                ),
-            ),
-        ],
-        actor="seed",
-        reason="演示账号",
-    )
-    directory = await _directory(session)
-    wanted: list[tuple[str, uuid.UUID, bool]] = [("admin", admin_person, True)]
-    for line in sorted(directory.lines.values(), key=lambda x: x.number):
-        if not line.in_force(day):
-            continue
-        holders = [
-            h.person_id
-            for h in directory.holdings.values()
-            if h.post_id == line.leader_post_id and h.in_force(day)
-        ]
-        if holders:
-            wanted.append((f"line{line.number}", holders[0], False))
-    existing = (await session.execute(sa.select(Account.username, Account.person_id))).all()
-    names = {u for u, _ in existing}
-    people = {p for _, p in existing}
-    created = 0
-    for username, person_id, admin in wanted:
-        if username in names or person_id in people:
-            continue
-        await create_account(
-            session,
-            settings,
-            clock,
-            person_id=person_id,
-            username=username,
-            password=password,
-            system_admin=admin,
-            by=None,
-        )
-        created += 1
-    return created

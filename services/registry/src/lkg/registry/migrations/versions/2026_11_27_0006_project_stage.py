@@ -2,7 +2,8 @@
 
 ``project.stage`` (text, not null, 'preliminary' until the rule says otherwise) and an index for the list's
 ``stage=`` filter in its default order. The backfill is one UPDATE per stage with the rule's SQL form
-(lkg.registry.stage.stage_condition), so a project's stored stage is what the use cases would have set.
+(lkg.registry.projects.stage.stage_condition), so a project's stored stage is what the use cases
+would have set.
 
 Revision ID: 0006
 Revises: 0005
@@ -21,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    from lkg.registry.stage import stage_updates
+    from lkg.registry.projects.stage import stage_updates
 
     op.add_column("project", sa.Column("stage", sa.Text(), server_default="preliminary", nullable=False))
     for update in stage_updates():

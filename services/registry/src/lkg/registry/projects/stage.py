@@ -1,7 +1,8 @@
 """A project's stage (阶段) in its life cycle, derived from what has happened, never typed in.
 
-DESIGN §2 names the stages 前期 → 审批 → 开工 → 投资 → 竣工 → 达产达效. The policy has no rule for telling
-them apart; ours, from the project's milestones with an actual date and its monthly investment reports:
+The stages are 前期 → 审批 → 开工 → 投资 → 竣工 → 达产达效 (docs/registry.md). The policy has no rule for
+telling them apart; ours, from the project's milestones with an actual date and its monthly investment
+reports:
 
 ==================  =======  ==============================================================================
 stage               阶段     when
@@ -36,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 # The stages are part of the project snapshot's contract (``ProjectSnapshot.stage``), so the enum lives
 # with the contracts; the rule that picks one is here.
 from lkg.common.events.contracts import MilestoneType, ProjectStage
-from lkg.registry.models import InvestmentReport, Milestone, Project
+from lkg.registry.projects.models import InvestmentReport, Milestone, Project
 
 __all__ = [
     "STAGE_LABELS",

@@ -29,11 +29,16 @@ from lkg.common.clock import Clock
 from lkg.common.events.contracts import MilestoneType, ProjectStatus, UnitSnapshot
 from lkg.common.http.pagination import Keyset
 from lkg.common.http.problems import Conflict, DomainError
-from lkg.registry import service
-from lkg.registry.models import Milestone, Project
+from lkg.registry.access import Caller
 from lkg.registry.org import service as org
-from lkg.registry.plan_excel import BY_HEADER_KEY, MILESTONE_HEADERS, ExportRow, ParsedPlan, PlanRow, RowError
-from lkg.registry.schemas import MilestonePlan, PlanImportMode, ProjectCreate, ProjectFilters, ProjectUpdate
+from lkg.registry.plan.reading import ParsedPlan, PlanRow, RowError
+from lkg.registry.plan.schemas import PlanImportMode
+from lkg.registry.plan.workbook import BY_HEADER_KEY, MILESTONE_HEADERS, ExportRow
+from lkg.registry.projects import milestones, service
+from lkg.registry.projects.changes import milestones_of
+from lkg.registry.projects.filters import filtered_projects, order_by
+from lkg.registry.projects.models import Milestone, Project
+from lkg.registry.projects.schemas import MilestonePlan, ProjectCreate, ProjectFilters, ProjectUpdate
 
 #: An export larger than this is refused (filter it): a workbook is for people, not for syncing systems.
 MAX_EXPORT_ROWS = 20_000
@@ -243,11 +248,11 @@ async def _update(
         for name in ("provincial_municipal", "fast_track")
         if (value := getattr(row, name)) is not None and getattr(project, name) != value
     }
-    milestones = await service.milestones_of(session, project.id)
+    planned = await milestones_of(session, project.id)
     replans: list[tuple[Milestone, date]] = []
     additions: list[tuple[MilestoneType, date]] = []
     for kind, day in row.milestones.items():
-        current = next((m for m in milestones if m.type == kind.value), None)
+        current = next((m for m in planned if m.type == kind.value), None)
         if current is None:
             additions.append((kind, day))
         elif current.planned_date != day:
@@ -257,7 +262,7 @@ async def _update(
                 )
             replans.append((current, day))
     if (replans or additions) and row.reason is None:
-        # Re-planning needs a reason and leaves the baseline as it was (DESIGN §2); so does adding a
+        # Re-planning needs a reason and leaves the baseline as it was (policy §三(一)); so does adding a
         # milestone to an approved plan (as POST .../milestones asks).
         kind = MilestoneType(replans[0][0].type) if replans else additions[0][0]
         raise _RowRefused(
@@ -285,11 +290,11 @@ async def _update(
             expected_revision=None,
         )
     for milestone, day in replans:
-        await service.replan_milestone(
+        await milestones.replan_milestone(
             session, clock, project.id, milestone.id, planned_date=day, reason=str(row.reason), actor=actor
         )
     for kind, day in additions:
-        await service.add_milestone(
+        await milestones.add_milestone(
             session,
             clock,
             project.id,
@@ -306,14 +311,14 @@ async def _update(
 async def export_rows(
     session: AsyncSession,
     *,
-    visibility: service.Visibility,
+    caller: Caller,
     filters: ProjectFilters,
     today: date,
     order: Keyset,
 ) -> list[ExportRow]:
     """The projects the caller sees, filtered and sorted as the list is, flattened for the workbook."""
-    stmt = service.filtered_projects(visibility=visibility, filters=filters, today=today)
-    stmt = stmt.order_by(*service.order_by(order)).limit(MAX_EXPORT_ROWS + 1)
+    stmt = filtered_projects(caller=caller, filters=filters, today=today)
+    stmt = stmt.order_by(*order_by(order)).limit(MAX_EXPORT_ROWS + 1)
     projects = list((await session.execute(stmt)).scalars())
     if len(projects) > MAX_EXPORT_ROWS:
         raise Conflict(

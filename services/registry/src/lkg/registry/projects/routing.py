@@ -3,7 +3,8 @@
 Precedence is by basis: an explicit assignment (line 1's 2019 list, the named part of 机电产业办's projects,
 line 8's named not-yet-landed projects; an override by 重大项目办) > category (every real-estate project →
 line 6, every agricultural project → line 7) > responsible unit (the street or industry office → its line).
-A project no rule covers is **unrouted**: it waits for 重大项目办, never silently on a line (DESIGN §2).
+A project no rule covers is **unrouted**: it waits for 重大项目办, never silently on a line
+(docs/registry.md).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""API models of the registry service."""
+"""API models of the project register (``/api/v1/projects``)."""
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lkg.common.events.contracts import (
@@ -24,8 +25,9 @@ from lkg.common.events.contracts import (
 )
 from lkg.common.http.types import Instant, LongText, Text, Yuan
 
-#: 项目代码 in either form :mod:`lkg.registry.projectcode` accepts (hyphenated ``2019-420112-47-03-012345``
-#: or GB/T 40058-2021 ``2107420112040112345678AX``), so the document refuses what the check would.
+#: 项目代码 in either form :mod:`lkg.registry.projects.projectcode` accepts (hyphenated
+#: ``2019-420112-47-03-012345`` or GB/T 40058-2021 ``2107420112040112345678AX``), so the document refuses
+#: what the check would.
 ProjectCode = Annotated[
     str,
     StringConstraints(pattern=r"^(\d{4}-\d{6}-\d{2}-\d{2}-\d{6}|\d{14}[0-9A-Za-z]{10})$"),
@@ -95,7 +97,7 @@ class ProjectUpdate(BaseModel):
     reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 
-#: 阶段 as the API documents it (the rule: :mod:`lkg.registry.stage`).
+#: 阶段 as the API documents it (the rule: :mod:`lkg.registry.projects.stage`).
 STAGE_DESCRIPTION = (
     "阶段（由已完成节点和投资上报推导，不可填写）：preliminary 前期、approval 审批、construction 开工、"
     "investment 投资、completion 竣工、full_production 达产达效 / stage, derived from the milestones "
@@ -203,41 +205,15 @@ class ProjectSort(StrEnum):
     TOTAL_INVESTMENT_DESC = "-total_investment"
 
 
-class PlanImportMode(StrEnum):
-    """导入方式 / import mode: ``all`` 全部或全不（有错误行则不导入任何项目）;
-    ``valid_rows`` 只导入无错误的行."""
-
-    ALL = "all"
-    VALID_ROWS = "valid_rows"
-
-
-class PlanRowErrorOut(BaseModel):
-    """一行的错误 / what is wrong with one row of the workbook."""
-
-    row: int = Field(description="Excel 行号 / the row number as Excel shows it")
-    column: str | None = Field(description="列字母，如 M / column letter (null: the whole row)")
-    header: str | None = Field(description="列标题，如 计划开工 / column header")
-    code: str = Field(description="稳定的错误代码 / stable code")
-    message: str = Field(description="原因（中文）/ reason (zh-CN)")
-
-
-class PlanRowResultOut(BaseModel):
-    row: int
-    project_id: UUID
-    action: Literal["created", "updated", "unchanged"]
-
-
-class PlanImportOut(BaseModel):
-    """推进计划导入结果 / what an import did."""
-
-    mode: PlanImportMode
-    rows: int = Field(description="数据行数（空行不计）/ data rows read (empty rows skipped)")
-    created: int
-    updated: int
-    unchanged: int
-    rejected: int = Field(description="有错误未导入的行数 / rows not imported")
-    results: list[PlanRowResultOut]
-    errors: list[PlanRowErrorOut]
+#: The list's filters as query parameters (the list and the workbook export).
+Filters = Annotated[ProjectFilters, Query()]
+Sort = Annotated[
+    ProjectSort | None,
+    Query(
+        description="排序字段，前加 - 为降序（同值按 id）/ order by a field, '-' for descending "
+        "(ties by id); default: registration order, or update order with updated_since"
+    ),
+]
 
 
 class LineExplanation(BaseModel):

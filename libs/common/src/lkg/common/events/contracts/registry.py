@@ -1,0 +1,375 @@
+"""Contracts the registry (项目登记) publishes: the project and org-directory snapshots (state events) and
+the facts about projects (milestones, investment, enrolment, commitments, termination)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Self
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
+
+from lkg.common.events.base import SnapshotEvent
+from lkg.common.events.contracts.shared import (
+    ONE_HUNDRED_MILLION_YUAN,
+    ApprovalType,
+    CommitmentSide,
+    ContractModel,
+    EnrolmentStatus,
+    IntegrityFlag,
+    MilestoneType,
+    PostKind,
+    ProjectCategory,
+    ProjectClass,
+    ProjectCode,
+    ProjectStage,
+    ProjectStatus,
+    RoutingBasis,
+    TerminationCause,
+    UnitKind,
+    UnitRole,
+    Yuan,
+    _Fact,
+)
+
+# ---------------------------------------------------------------------------------------------------------
+# Snapshots the registry publishes (projects, the org directory)
+
+
+class MilestoneSnapshot(ContractModel):
+    """One milestone (节点) of a project: planned, baseline and actual dates side by side."""
+
+    id: UUID
+    type: MilestoneType
+    label: str
+    """The plan's wording, e.g. 开工 or 缴纳土地保证金."""
+    planned_date: date
+    """The current plan (may have been re-planned, with a reason)."""
+    baseline_date: date | None = None
+    """The plan approved at the start of the year, frozen; None if the milestone was added after it."""
+    actual_date: date | None = None
+
+
+class ProjectSnapshot(ContractModel):
+    """Everything other services need to know about one major industrial project (重大产业项目)."""
+
+    id: UUID
+    project_code: ProjectCode | None = None
+    """项目代码 of the national investment platform, where the project has one."""
+    name: str
+    enterprise: str
+    """The investing enterprise (项目建设单位)."""
+    enterprise_credit_code: str | None = None
+    """统一社会信用代码, where known."""
+    category: ProjectCategory
+    project_class: ProjectClass
+    responsible_unit_id: UUID
+    responsible_unit_name: str
+    line_id: UUID | None
+    """The line (包保线) the project is on; None while it waits in the unrouted queue."""
+    routing_basis: RoutingBasis
+    routing_rule_id: UUID | None = None
+    routing_reason: str
+    """Why the project is on its line (or unrouted), in words a person can check."""
+    provincial_municipal: bool = False
+    """省市重大项目 (15 in 2020), ranked separately (§三(三))."""
+    fast_track: bool = False
+    """批前提速 membership (§四(二)): approvals prepared and pre-reviewed before the formal application."""
+    approval_type: ApprovalType | None = None
+    """核准类 or 备案类; None until decided."""
+    total_investment: Yuan
+    plan_year: int = Field(ge=2000, le=2100)
+    planned_annual_investment: Yuan
+    """年度计划投资 for ``plan_year``."""
+    milestones: tuple[MilestoneSnapshot, ...] = ()
+    enrolment_status: EnrolmentStatus = EnrolmentStatus.PENDING
+    statistics_contact_id: UUID | None = None
+    """The person (统计联系人) the statistics bureau works with for this project (§三(四))."""
+    integrity_flags: tuple[IntegrityFlag, ...] = ()
+    status: ProjectStatus = ProjectStatus.ACTIVE
+    stage: ProjectStage = ProjectStage.PRELIMINARY
+    """阶段, derived from the milestones achieved and the investment reported. A snapshot published before
+    the registry kept the stage has none and reads as ``preliminary``; the project's next change carries
+    the real one."""
+    effective_at: AwareDatetime
+    """The shared clock's time of the change this snapshot reflects."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def above_100m(self) -> bool:
+        """亿元以上 (total investment ≥ 100 million yuan), derived: a value on the wire is ignored."""
+        return self.total_investment >= ONE_HUNDRED_MILLION_YUAN
+
+    @model_validator(mode="after")
+    def _routing_consistent(self) -> Self:
+        # An unrouted project is never silently put on a line (DESIGN §2), and a routed one has a line.
+        if (self.line_id is None) != (self.routing_basis is RoutingBasis.UNROUTED):
+            raise ValueError("line_id must be None exactly when routing_basis is 'unrouted'")
+        return self
+
+    def milestone(self, kind: MilestoneType) -> MilestoneSnapshot | None:
+        """The first milestone of this type, if the plan has one."""
+        return next((m for m in self.milestones if m.type is kind), None)
+
+
+class _Dated(ContractModel):
+    """An org-directory entry with effective dates (both inclusive; ``valid_to`` None = open-ended) and the
+    directory revision at which it last changed. Entries are end-dated, never deleted."""
+
+    id: UUID
+    revision: int = Field(ge=1)
+    """The directory revision at which this entry last changed: apply it only if newer than the one held."""
+    valid_from: date
+    valid_to: date | None = None
+
+    def in_force(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+class UnitSnapshot(_Dated):
+    """An org unit (单位): a street, an industry office, a district department, a leadership body."""
+
+    name: str
+    kind: UnitKind
+    roles: tuple[UnitRole, ...] = ()
+    parent_id: UUID | None = None
+
+
+class PostSnapshot(_Dated):
+    """A post (岗位) in a unit. Matters belong to posts and units, not to people: on a handover (换届) the
+    successor's holding starts and open matters stay where they are."""
+
+    title: str
+    """e.g. 区委常委、统战部部长."""
+    unit_id: UUID
+    kind: PostKind
+
+
+class PersonSnapshot(ContractModel):
+    """A person (人员) who can sign in; what they act for comes from their post holdings."""
+
+    id: UUID
+    revision: int = Field(ge=1)
+    name: str
+    active: bool = True
+
+
+class PostHoldingSnapshot(_Dated):
+    """A person holding a post for a time (任职). A post may have several holders (staff posts)."""
+
+    post_id: UUID
+    person_id: UUID
+    acting: bool = False
+    """代理/主持工作: holds the post temporarily."""
+
+
+class LineSnapshot(_Dated):
+    """One of the eight lines (包保线, §二(二)): its leader's post and its service department (综合服务部门),
+    which acts for the leader and serves as the coordination office (综合协调办) that receives replies."""
+
+    number: int = Field(ge=1)
+    name: str
+    """e.g. 第六线（郭小平）."""
+    leader_post_id: UUID
+    service_unit_id: UUID
+
+
+class RoutingRuleSnapshot(_Dated):
+    """A routing rule (分线规则, §一(一)); precedence is by ``basis`` (explicit > category > responsible
+    unit)."""
+
+    basis: RoutingBasis
+    line_id: UUID
+    project_id: UUID | None = None
+    """For ``explicit``: the project assigned."""
+    category: ProjectCategory | None = None
+    """For ``category``."""
+    responsible_unit_id: UUID | None = None
+    """For ``responsible_unit``."""
+    note: str = ""
+    """Where the rule comes from, e.g. 2019年已明确由徐贻功包保."""
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> Self:
+        needed = {
+            RoutingBasis.EXPLICIT: self.project_id,
+            RoutingBasis.CATEGORY: self.category,
+            RoutingBasis.RESPONSIBLE_UNIT: self.responsible_unit_id,
+        }
+        if self.basis not in needed:
+            raise ValueError("a routing rule cannot have basis 'unrouted'")
+        if needed[self.basis] is None:
+            raise ValueError(f"a {self.basis.value!r} rule needs its criterion")
+        return self
+
+
+class _RegistryFact(_Fact):
+    producer: ClassVar[str] = "registry"
+
+
+class _ProjectFact(_RegistryFact):
+    project_id: UUID
+    project_name: str
+    responsible_unit_id: UUID
+
+
+# ---------------------------------------------------------------------------------------------------------
+# registry
+
+
+class _ProjectStateEvent(SnapshotEvent):
+    producer: ClassVar[str] = "registry"
+
+    project: ProjectSnapshot
+
+    @model_validator(mode="after")
+    def _aggregate_is_project(self) -> Self:
+        if self.aggregate_id != self.project.id:
+            raise ValueError("aggregate_id must be the project's id")
+        return self
+
+
+class ProjectRegistered(_ProjectStateEvent):
+    """项目入库: a project entered the registry (with its plan and routing). Snapshot, revision 1 usually."""
+
+    event_type: ClassVar[str] = "project.registered"
+
+
+class ProjectChanged(_ProjectStateEvent):
+    """项目信息变更: any change to a registered project; carries the full new snapshot."""
+
+    event_type: ClassVar[str] = "project.changed"
+
+    changes: tuple[str, ...] = ()
+    """Names of the :class:`ProjectSnapshot` fields that differ from the previous revision (for notices)."""
+    reason: str | None = None
+    """Why, where the registry requires one (re-planning a milestone, re-routing)."""
+
+
+class ProjectTerminated(_ProjectFact):
+    """项目解约: the project was terminated (先解约、再到市商务局销号, §四(四))."""
+
+    event_type: ClassVar[str] = "project.terminated"
+
+    cause: TerminationCause
+    reason: str
+    terminated_on: date
+
+
+class MilestoneAchieved(_ProjectFact):
+    """节点完成: a milestone's actual date was recorded."""
+
+    event_type: ClassVar[str] = "milestone.achieved"
+
+    milestone: MilestoneSnapshot
+
+    @model_validator(mode="after")
+    def _has_actual(self) -> Self:
+        if self.milestone.actual_date is None:
+            raise ValueError("an achieved milestone has its actual date")
+        return self
+
+
+class MilestoneMissed(_ProjectFact):
+    """节点逾期: a milestone's planned date passed without an actual date."""
+
+    event_type: ClassVar[str] = "milestone.missed"
+
+    milestone: MilestoneSnapshot
+
+
+class InvestmentReported(_ProjectFact):
+    """投资完成情况上报: investment completed by a project in one month. A later report for the same project
+    and month supersedes the earlier one (``supersedes`` names it)."""
+
+    event_type: ClassVar[str] = "investment.reported"
+
+    report_id: UUID
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    amount: Yuan
+    """Completed in the month."""
+    year_to_date: Yuan
+    reported_by_unit_id: UUID
+    supersedes: UUID | None = None
+
+
+class EnrolmentFailed(_ProjectFact):
+    """未通过审核入库: the statistics bureau reported that the project failed statistical enrolment (统计入库)
+    in a month, and why (by the 28th of the next month, §三(四))."""
+
+    event_type: ClassVar[str] = "enrolment.failed"
+
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    reason: str
+    reported_by_unit_id: UUID
+    statistics_contact_id: UUID | None = None
+
+
+class CommitmentOverdue(_ProjectFact):
+    """承诺事项逾期: a commitment to or by the investor is past due (诚信履约, §四(四)). A government-side one
+    becomes a problem for the obliged government unit; an enterprise-side one feeds the integrity review."""
+
+    event_type: ClassVar[str] = "commitment.overdue"
+
+    commitment_id: UUID
+    side: CommitmentSide
+    description: str
+    due_date: date
+    obligor_unit_id: UUID | None = None
+    """The government unit bound by it (its current post holders inherit it); None for the enterprise."""
+    obligor_unit_name: str | None = None
+
+    @model_validator(mode="after")
+    def _government_names_unit(self) -> Self:
+        if self.side is CommitmentSide.GOVERNMENT and self.obligor_unit_id is None:
+            raise ValueError("a government commitment names the obliged unit")
+        return self
+
+
+class OrgChanged(SnapshotEvent):
+    """组织架构变更: the changed parts of the org directory (units, posts, people, post holdings, lines,
+    routing rules), each entry in full.
+
+    ``aggregate_id`` is the directory; ``revision`` its revision after the change. Each entry carries the
+    revision at which it last changed: a consumer upserts an entry only if that is newer than the one it
+    holds, so reordered events still converge. Entries are end-dated, never deleted. From these events
+    alone a consumer knows which units, lines and posts a person acts for (holdings in force → posts →
+    their units; lines whose ``leader_post_id`` is one of those posts or whose ``service_unit_id`` is one of
+    those units) and which post and unit hold each line.
+    """
+
+    event_type: ClassVar[str] = "org.changed"
+    producer: ClassVar[str] = "registry"
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    effective_at: AwareDatetime
+    """The shared clock's time of the change."""
+    units: tuple[UnitSnapshot, ...] = ()
+    posts: tuple[PostSnapshot, ...] = ()
+    people: tuple[PersonSnapshot, ...] = ()
+    holdings: tuple[PostHoldingSnapshot, ...] = ()
+    lines: tuple[LineSnapshot, ...] = ()
+    routing_rules: tuple[RoutingRuleSnapshot, ...] = ()
+
+    @model_validator(mode="after")
+    def _entries_not_newer(self) -> Self:
+        entries: list[_Dated | PersonSnapshot] = [
+            *self.units,
+            *self.posts,
+            *self.people,
+            *self.holdings,
+            *self.lines,
+            *self.routing_rules,
+        ]
+        for entry in entries:
+            if entry.revision > self.revision:
+                raise ValueError(f"entry {entry.id} has revision {entry.revision} > {self.revision}")
+        return self
