@@ -17,7 +17,7 @@ from nats.js.errors import NoStreamResponseError
 
 from lkg.common.events.base import PRODUCERS
 from lkg.common.events.bus import Credentials, Names, connect, ensure_streams
-from lkg.common.events.permissions import OPERATOR, PLATFORM, READS, USERS, permissions
+from lkg.common.events.permissions import CORE_SUBJECTS, OPERATOR, PLATFORM, READS, USERS, permissions
 from lkg.common.runtime import shared_time
 from lkg.common.runtime.embedded import EmbeddedNats
 from lkg.common.runtime.service import discover_specs
@@ -118,6 +118,7 @@ async def test_a_service_cannot_publish_on_another_services_subjects(as_user, op
         "lkg.issues.problem.reported",
         NAMES.subject("lkg.dlq.issues.x"),
         NAMES.subject("lkg.outbox.wake.issues"),
+        NAMES.subject("lkg.live.inbox.p1"),
     ):
         await scoring.nc.publish(subject, b"x")
         await scoring.nc.flush()
@@ -226,6 +227,7 @@ def test_the_table_covers_every_installed_services_subscriptions() -> None:
                     f"{PREFIX}.lkg.dlq.{producer}.",
                     f"{PREFIX}.lkg.outbox.wake.{producer}",
                     f"{PREFIX}.lkg.clock.settle",
+                    *(f"{PREFIX}.{c}".removesuffix(">") for c in CORE_SUBJECTS.get(producer, ())),
                 )
             )
             for s in published

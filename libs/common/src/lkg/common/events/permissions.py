@@ -14,7 +14,8 @@ What a service's user may do, and why (subjects carry the deployment prefix, str
 upper-case form; see :class:`~lkg.common.events.bus.Names`):
 
 * publish its own events (``lkg.<service>.>``), its dead letters (``lkg.dlq.<service>.>``) and its outbox
-  wake-ups (``lkg.outbox.wake.<service>``, also subscribed);
+  wake-ups (``lkg.outbox.wake.<service>``, also subscribed), and the core subjects of :data:`CORE_SUBJECTS`
+  (publish and subscribe);
 * read the streams of :data:`READS` and its replayed dead letters (stream ``LKG_RETRY``, subject
   ``lkg.retry.<service>``) only through durable consumers named after itself: create, inspect, fetch,
   acknowledge (``$JS.API.CONSUMER.{CREATE,INFO,MSG.NEXT}.<stream>.<service>``,
@@ -58,6 +59,12 @@ READS: dict[str, tuple[str, ...]] = {
     "issues": ("registry", "approvals", "scoring"),
     "scoring": ("registry", "approvals", "issues"),
     "notifier": ("registry", "approvals", "issues", "scoring"),
+}
+
+#: Core NATS subjects (outside every stream) a service publishes and listens to among its own replicas:
+#: the notifier's live inbox fan-out to the replica that holds a person's open stream.
+CORE_SUBJECTS: dict[str, tuple[str, ...]] = {
+    "notifier": ("lkg.live.inbox.>",),
 }
 
 PLATFORM = "platform"
@@ -141,6 +148,9 @@ def permissions(user: str, names: Names) -> Permissions:
         f"{_kv(names, 'clock')[1]}.service.{user}",
     ]
     subscribe += [names.subject(f"lkg.outbox.wake.{user}"), names.subject("lkg.clock.settle")]
+    core = [names.subject(subject) for subject in CORE_SUBJECTS.get(user, ())]
+    publish += core
+    subscribe += core
     read = [names.stream(p) for p in READS[user]] + [names.retry_stream]
     for stream in read:
         publish += [
