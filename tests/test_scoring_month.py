@@ -267,3 +267,47 @@ async def test_a_late_fact_gives_a_numbered_correction_and_leaves_the_published_
         "慈惠街",
         "长青街",
     ]
+
+
+async def test_the_office_withdraws_the_card_of_a_unit_the_correction_took_out(month):
+    cards = (await month.client.get("/api/v1/red-cards", headers=month.operator)).json()["items"]
+    card = next(x for x in cards if x["target_unit_name"] == "长青街")
+    got = await month.client.get(f"/api/v1/red-cards/{card['id']}", headers=month.operator)
+    supervisor = month.auth(Role.SUPERVISION_OFFICE, person="00000000-0000-0000-0000-000000000007")
+    refused = await month.client.post(
+        f"/api/v1/red-cards/{card['id']}/withdrawal",
+        json={"reason": "更正后不在后3名"},
+        headers={**supervisor, "If-Match": got.headers["ETag"]},
+    )
+    assert refused.status_code == 403
+    withdrawn = await month.client.post(
+        f"/api/v1/red-cards/{card['id']}/withdrawal",
+        json={"reason": "更正第1号：开工已于5月15日按期完成，不在后3名"},
+        headers={**month.operator, "If-Match": got.headers["ETag"]},
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert (withdrawn.json()["state"], withdrawn.json()["withdrawal_reason"]) == (
+        "withdrawn",
+        "更正第1号：开工已于5月15日按期完成，不在后3名",
+    )
+    again = await month.client.post(
+        f"/api/v1/red-cards/{card['id']}/withdrawal",
+        json={"reason": "重复"},
+        headers={**month.operator, "If-Match": withdrawn.headers["ETag"]},
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
+    events = await month.published("issues", "red_card.withdrawn")
+    assert [(e.target.unit_name, e.withdrawal_reason) for e in events] == [
+        ("长青街", "更正第1号：开工已于5月15日按期完成，不在后3名")
+    ]
+    consequences = (
+        await month.client.get(f"/api/v1/evaluations/periods/{MAY}/consequences", headers=month.operator)
+    ).json()
+    by_unit = {x["unit_id"]: (x["state"], x["correction_number"]) for x in consequences["cards"]}
+    org = month.org
+    assert by_unit == {
+        str(org["长青街"].id): ("withdrawn", None),
+        str(org["慈惠街"].id): ("issued", None),
+        str(org["区行政审批局"].id): ("issued", None),
+        str(org["区自然资源局"].id): ("issued", 1),
+    }
