@@ -5,15 +5,21 @@ loopback."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from lkg.common.events.permissions import USERS
 from lkg.common.runtime import cli
 from lkg.common.runtime.embedded import SECRETS_FILE, deployment_secrets, read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET
+
+LKG = str(Path(sys.executable).with_name("lkg"))
 
 
 def test_each_data_directory_makes_its_own_secrets_once_and_keeps_them_private(tmp_path: Path) -> None:
@@ -58,15 +64,27 @@ def test_lkg_token_signs_with_the_data_directorys_own_secret(tmp_path: Path, mon
         jwt.decode(token, PLACEHOLDER_SECRET, algorithms=["HS256"], audience="lkg")
 
 
+def test_lkg_run_beyond_loopback_refuses_the_placeholder_secret() -> None:
+    # In a subprocess: `lkg run` configures the process's logging, which the other tests read.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LKG_")}
+    env.update(DATABASE_URL="postgresql://x@127.0.0.1:1/lkg_registry", NATS_URL="nats://127.0.0.1:1")
+    result = subprocess.run(
+        [LKG, "run", "--target", "registry", "--host", "0.0.0.0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "development placeholder" in " ".join(result.stderr.replace("│", " ").split())
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "lkg.example.gov.cn"])
-def test_lkg_run_beyond_loopback_refuses_the_placeholder_secret(host: str, monkeypatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgresql://x@127.0.0.1:1/lkg_registry")
-    monkeypatch.setenv("NATS_URL", "nats://127.0.0.1:1")
-    monkeypatch.delenv("LKG_JWT_SECRET", raising=False)
-    monkeypatch.delenv("LKG_JWT_JWKS_URL", raising=False)
-    result = CliRunner().invoke(cli.app, ["run", "--target", "registry", "--host", host])
-    assert result.exit_code == 2
-    assert "development placeholder" in " ".join(result.output.replace("│", " ").split())
+def test_the_placeholder_is_refused_on_any_address_but_loopback(host: str) -> None:
+    from lkg.common.settings import ServiceSettings
+
+    with pytest.raises(typer.BadParameter, match="development placeholder"):
+        cli._refuse_placeholder_beyond_loopback(ServiceSettings(), host)
 
 
 def test_lkg_run_on_loopback_or_with_a_real_secret_passes_the_check(monkeypatch) -> None:
