@@ -39,6 +39,7 @@ from lkg.registry.deps import (
 from lkg.registry.plan.api import router as plan_router
 from lkg.registry.projects import commitments, lines, milestones, reads, service
 from lkg.registry.projects.changes import editable_project, visible_project
+from lkg.registry.projects.filters import ListQuery
 from lkg.registry.projects.models import Project
 from lkg.registry.projects.schemas import (
     ChangeOut,
@@ -155,15 +156,8 @@ async def list_projects(
     runtime = _runtime(request)
     today = runtime.clock.now().date()
     caller = await access.read_caller(runtime, principal, today)
-    body = await reads.page_json(
-        runtime.db.engine,
-        page,
-        caller=caller,
-        filters=filters,
-        today=today,
-        updated_since=updated_since,
-        sort=sort,
-    )
+    query = ListQuery(filters, today, updated_since, sort)
+    body = await reads.page_json(runtime.db.engine, page, caller, query)
     return Response(body, media_type="application/json")
 
 
