@@ -66,8 +66,8 @@ import sqlalchemy as sa
 from _hog import CpuHog  # bench/, appended to sys.path above
 
 from lkg.approvals.app import SPEC as APPROVALS
-from lkg.approvals.clocks import scan_clocks
 from lkg.approvals.models import ApprovalClock
+from lkg.approvals.scans import scan_clocks
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.clock import TZ
 from lkg.common.db import asyncpg_dsn, migrate, with_database

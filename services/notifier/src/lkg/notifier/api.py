@@ -115,7 +115,7 @@ def inbox_router() -> APIRouter:
     @r.get("/settings", summary="我的通知设置 / my settings", response_model=SettingsOut)
     async def own_settings(session: Session, runtime: Runtime, caller: CallerDep) -> SettingsOut:
         found = await service.get_person_settings(
-            session, person_id=caller.person_id, settings=service.settings_of(runtime)
+            session, person_id=caller.person_id, settings=runtime.settings
         )
         return SettingsOut.model_validate(found)
 
@@ -126,7 +126,7 @@ def inbox_router() -> APIRouter:
         found = await service.put_person_settings(
             session,
             person_id=caller.person_id,
-            settings=service.settings_of(runtime),
+            settings=runtime.settings,
             at=runtime.clock.now(),
             **_settings_values(body),
         )
@@ -305,7 +305,7 @@ def operator_router() -> APIRouter:
     ) -> JSONResponse:
         row = await service.add_endpoint(
             session,
-            service.settings_of(runtime),
+            runtime.settings,
             name=body.name,
             format=body.format,
             url=body.url,
@@ -361,9 +361,7 @@ def operator_router() -> APIRouter:
     async def person_settings(
         person_id: UUID, session: Session, runtime: Runtime, _op: OperatorDep
     ) -> SettingsOut:
-        found = await service.get_person_settings(
-            session, person_id=person_id, settings=service.settings_of(runtime)
-        )
+        found = await service.get_person_settings(session, person_id=person_id, settings=runtime.settings)
         found["mobile"] = channels.mask_mobile(found["mobile"])
         return SettingsOut.model_validate(found)
 
@@ -379,7 +377,7 @@ def operator_router() -> APIRouter:
         found = await service.put_person_settings(
             session,
             person_id=person_id,
-            settings=service.settings_of(runtime),
+            settings=runtime.settings,
             at=runtime.clock.now(),
             **_settings_values(body),
         )

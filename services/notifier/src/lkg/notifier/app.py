@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from lkg.common.orgcopy import OrgReachResolver
-from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
+from lkg.common.runtime.service import Scan, ServiceSpec
 from lkg.notifier import api
+from lkg.notifier.cadence import scan_cadence
 from lkg.notifier.handlers import SUBSCRIPTIONS
 from lkg.notifier.models import metadata, org_copy
 from lkg.notifier.scans import scan_deliveries, scan_notices
-from lkg.notifier.settings import NotifierSettings
+from lkg.notifier.settings import NotifierRuntime, NotifierSettings
 
 
-def _reach(runtime: ServiceRuntime) -> OrgReachResolver:
+def _reach(runtime: NotifierRuntime) -> OrgReachResolver:
     return OrgReachResolver(runtime, org_copy)
 
 
-SPEC = ServiceSpec(
+SPEC = ServiceSpec[NotifierSettings](
     name="notifier",
     title="消息通知 Notifier — 临空港重大产业项目落地建设在线",
     description=(
@@ -33,8 +34,13 @@ SPEC = ServiceSpec(
     migrations="lkg.notifier:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    # Route what was heard first, then send what is due (a message routed now goes out in the same round).
-    scans=[Scan("notices", scan_notices), Scan("deliveries", scan_deliveries)],
+    # Route what was heard first, then the digests and reminders, then send what is due (a message made
+    # now goes out in the same round).
+    scans=[
+        Scan[NotifierSettings]("notices", scan_notices),
+        Scan[NotifierSettings]("cadence", scan_cadence),
+        Scan[NotifierSettings]("deliveries", scan_deliveries),
+    ],
     read_copy_tables=("project_copy", *org_copy.names, "matter_copy"),
     reach_resolver=_reach,
 )

@@ -29,19 +29,33 @@ _MATTER_VERBS = (
     "Escalated",
     "Resolved",
     "Closed",
+    "Rerouted",
 )
 
 #: Every contract the notifier turns into messages (the subscriptions of :mod:`lkg.notifier.handlers`).
 NOTIFIED: tuple[type[Event], ...] = (
     *(getattr(c, f"Problem{verb}") for verb in _MATTER_VERBS),
     *(getattr(c, f"MeetingMatter{verb}") for verb in _MATTER_VERBS),
+    c.RedCardProposed,
     c.RedCardIssued,
     c.RedCardDismissed,
+    c.RedCardWithdrawn,
+    c.RedCardReferralRequested,
+    c.SupervisionReportPublished,
     c.ApprovalDueSoon,
     c.ApprovalStalled,
     c.EvaluationPublished,
     c.ReportPublished,
 )
+
+#: Kinds the notifier makes on its own clock (:mod:`lkg.notifier.cadence`), not from an event:
+#: a person's morning digest, a line leader's daily digest, the approval bureau's Friday reminder.
+CADENCE_KINDS = ("digest.daily", "digest.line", "reminder.approval_report")
+
+
+def known_kinds() -> set[str]:
+    return {cls.event_type for cls in NOTIFIED} | set(CADENCE_KINDS)
+
 
 LAYER_LABELS = {
     1: "第一层（项目责任单位）",
@@ -80,6 +94,10 @@ class Facts:
     handling_unit_id: UUID | None = None
     subject_kind: str | None = None
     subject_id: UUID | None = None
+    #: The post whose holder is asked (a referral awaiting a line leader's consent).
+    post_id: UUID | None = None
+    #: Whom a published document is circulated to (the event's ``audience``).
+    document_audience: c.Audience | None = None
     #: The deadline the message is about (a clock's due time, an approval's limit).
     deadline_at: datetime | None = None
     #: The console path of the thing (``/problems/{id}``), joined to the console's base URL.
@@ -127,6 +145,8 @@ def _matter_facts(event: Any, kind: str, event_id: UUID) -> Facts:
         deadline = _running_deadline(event.clocks)
     elif verb == "resolved":
         words["summary"] = event.summary
+    elif verb == "rerouted":
+        words["reason"] = event.reason
     if verb in ("reported", "accepted", "answered"):
         deadline = _running_deadline(event.clocks)
     return Facts(
@@ -152,7 +172,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
     kind = event.event_type
     if kind.startswith(("problem.", "meeting_matter.")):
         return _matter_facts(event, kind, event_id)
-    if isinstance(event, c.RedCardIssued | c.RedCardDismissed):
+    if isinstance(event, c.RedCardProposed | c.RedCardIssued | c.RedCardDismissed | c.RedCardWithdrawn):
         return Facts(
             kind=kind,
             cause_key=str(event.red_card_id),
@@ -162,8 +182,30 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             words={
                 "unit": event.target.unit_name,
                 "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
-                "project": "",
+                "reason": getattr(event, "withdrawal_reason", None) or getattr(event, "dismissal_reason", ""),
             },
+        )
+    if isinstance(event, c.RedCardReferralRequested):
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.red_card_id}:{event.leader_post_id}",
+            target_unit_id=event.target.unit_id,
+            project_id=event.project_id,
+            line_id=event.line_id,
+            post_id=event.leader_post_id,
+            path=f"/red-cards/{event.red_card_id}",
+            words={
+                "unit": event.target.unit_name,
+                "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
+            },
+        )
+    if isinstance(event, c.SupervisionReportPublished):
+        return Facts(
+            kind=kind,
+            cause_key=str(event.report_id),
+            path=event.path,
+            document_audience=event.audience,
+            words={"matter": f"{event.title}（第{event.number}期）"},
         )
     if isinstance(event, c.ApprovalDueSoon | c.ApprovalStalled):
         return Facts(
@@ -197,8 +239,9 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
         return Facts(
             kind=kind,
             cause_key=str(event.report_id),
-            path=f"/reports/{event.report_id}",
-            words={"matter": event.title, "project": ""},
+            path=event.path,
+            document_audience=event.audience,
+            words={"matter": event.title},
         )
     raise LookupError(f"the notifier does not handle {kind}")
 

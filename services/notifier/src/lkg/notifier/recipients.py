@@ -10,6 +10,7 @@ recipient follows the post through a handover).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +20,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.events import contracts as c
 from lkg.common.events.contracts import PostKind, UnitRole
 from lkg.common.orgcopy import in_force
 from lkg.notifier.kinds import Facts
@@ -26,6 +28,14 @@ from lkg.notifier.models import matter_copy, org_copy, project_copy
 from lkg.notifier.routing import Audience
 
 _posts, _holdings, _lines, _units = org_copy.posts, org_copy.holdings, org_copy.lines, org_copy.units
+_ROLE_NAMES = {
+    UnitRole.MAJOR_PROJECTS_OFFICE: "区重大项目办",
+    UnitRole.APPROVAL_BUREAU: "区行政审批局",
+    UnitRole.STATISTICS_BUREAU: "区统计局",
+    UnitRole.SUPERVISION_OFFICE: "区政府督查室",
+    UnitRole.COMMERCE_BUREAU: "区商务局",
+    UnitRole.DISCIPLINE_COMMISSION: "区纪委监委",
+}
 _HEAD_KINDS = (str(PostKind.UNIT_HEAD), str(PostKind.DISTRICT_LEADER))
 
 
@@ -148,7 +158,7 @@ class Directory:
             except Unresolved:
                 continue
         if not found:
-            raise Unresolved(f"无在岗的{role}人员")
+            raise Unresolved(f"{_ROLE_NAMES.get(role, str(role))}无在岗人员")
         return found
 
     async def _role_units(self, role: UnitRole) -> list[UUID]:
@@ -186,6 +196,57 @@ class Directory:
                 await self.session.execute(sa.select(p.c.id).where(*where).order_by(p.c.title, p.c.id))
             ).scalars()
         )
+
+    async def posts_of_kind(self, kind: PostKind) -> list[UUID]:
+        p = _posts
+        where = (p.c.kind == str(kind), in_force(p, self.day))
+        return list(
+            (
+                await self.session.execute(sa.select(p.c.id).where(*where).order_by(p.c.title, p.c.id))
+            ).scalars()
+        )
+
+    async def everyone(self) -> list[UUID]:
+        """Everyone holding a post that day (a document circulated to every unit)."""
+        h, p = _holdings, _posts
+        rows = await self.session.execute(
+            sa.select(h.c.person_id)
+            .select_from(h.join(p, p.c.id == h.c.post_id))
+            .where(in_force(p, self.day), in_force(h, self.day))
+            .distinct()
+            .order_by(h.c.person_id)
+        )
+        return list(rows.scalars())
+
+    async def document(self, audience: c.Audience, name: str) -> list[Recipient]:
+        """The readers of a document's audience (发送范围): the union of its parts; empty tells nobody."""
+        people: dict[UUID, Recipient] = {}
+
+        def add(found: list[Recipient]) -> None:
+            for r in found:
+                people.setdefault(r.person_id, r)
+
+        if audience.all_units:
+            add([Recipient(person, name) for person in await self.everyone()])
+        for role in audience.unit_roles:
+            with contextlib.suppress(Unresolved):
+                add(await self.units_with_role(role, name))
+        for kind in audience.post_kinds:
+            for post_id in await self.posts_of_kind(kind):
+                holders = await self.holders(post_id)
+                add([Recipient(holders[0], name)] if holders else [])
+        for unit_id in audience.unit_ids:
+            with contextlib.suppress(Unresolved):
+                add(await self.unit(unit_id, name))
+        for line_id in audience.line_ids:
+            line = await self.line(line_id)
+            if line is not None:
+                with contextlib.suppress(Unresolved):
+                    add(await self.post(line.leader_post_id, name))
+        add([Recipient(person, name) for person in audience.person_ids])
+        if not people and not audience.is_empty:
+            raise Unresolved("发送范围内无在岗人员")
+        return list(people.values())
 
     async def project(self, project_id: UUID | None) -> sa.Row | None:
         if project_id is None:
@@ -284,4 +345,10 @@ async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
                 raise Unresolved("评价对象的包保线不存在")
             return await d.post(line.leader_post_id, a)
         return await d.unit_head(facts.subject_id, a)
+    if a is Audience.CONSENTING_LEADER:
+        if facts.post_id is None:
+            raise Unresolved("事件未指明待同意的岗位")
+        return await d.post(facts.post_id, a)
+    if a is Audience.DOCUMENT_AUDIENCE:
+        return await d.document(facts.document_audience or c.Audience(), a)
     raise Unresolved(f"未知受众 {audience}")  # pragma: no cover - the enum above is exhaustive

@@ -50,6 +50,11 @@ class Audience(StrEnum):
     RESPONSIBLE_UNIT = "responsible_unit"
     #: The head of an evaluated subject: a unit's head, or a line's leader (§六(二)).
     SUBJECT_HEAD = "subject_head"
+    #: The line leader whose consent a referral to the discipline commission awaits (§五(三)).
+    CONSENTING_LEADER = "consenting_leader"
+    #: Whom a published document is circulated to: the event's own ``audience`` (发送范围); an empty
+    #: one tells nobody.
+    DOCUMENT_AUDIENCE = "document_audience"
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,23 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     *_matter_rules("meeting_matter"),
     DefaultRule("red_card.issued", Audience.CARDED_UNIT_HEAD, note="红牌 §五(三) §六(三)"),
     DefaultRule("red_card.issued", Audience.CARDED_UNIT_LINE_LEADER, note="红牌 §五(三) §六(三)"),
+    DefaultRule("red_card.withdrawn", Audience.CARDED_UNIT_HEAD, note="红牌撤销 §五(三)"),
+    DefaultRule("red_card.withdrawn", Audience.CARDED_UNIT_LINE_LEADER, note="红牌撤销 §五(三)"),
+    DefaultRule(
+        "red_card.proposed", Audience.SUPERVISION_OFFICE, note="月末督查拟亮红牌，待督查室认定 §五(三)"
+    ),
+    DefaultRule(
+        "red_card.referral_requested", Audience.CONSENTING_LEADER, note="移交纪委监委待包保领导同意 §五(三)"
+    ),
     DefaultRule("approval.due_soon", Audience.HANDLING_DEPARTMENT, note="审批临期 §四(二)"),
     DefaultRule("approval.due_soon", Audience.RESPONSIBLE_UNIT, note="审批临期 §四(二)"),
     DefaultRule("approval.stalled", Audience.HANDLING_DEPARTMENT, note="审批超时 §四(二)"),
     DefaultRule("approval.stalled", Audience.RESPONSIBLE_UNIT, note="审批超时 §四(二)"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
+    DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
+    DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),
+    DefaultRule("report.published", Audience.DOCUMENT_AUDIENCE, note="通报按发送范围 §五(二)"),
+    DefaultRule(
+        "supervision_report.published", Audience.DOCUMENT_AUDIENCE, note="督查专报按发送范围 §五(三)"
+    ),
 )

@@ -8,15 +8,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.notifier import stream
 from lkg.notifier.models import notice
 from lkg.notifier.service import RoutingBatch, Stored, route_notice, send_due
+from lkg.notifier.settings import NotifierRuntime
 
 BATCH = 200
 
 
-async def scan_notices(runtime: ServiceRuntime, until: datetime) -> int:
+async def scan_notices(runtime: NotifierRuntime, until: datetime) -> int:
     """Route every notice whose event happened up to ``until``, in the order they happened, each with the
     clock at the event's time (recipients are those of that day); new messages go out on the live stream
     once committed."""
@@ -44,5 +44,5 @@ async def scan_notices(runtime: ServiceRuntime, until: datetime) -> int:
             return handled
 
 
-async def scan_deliveries(runtime: ServiceRuntime, until: datetime) -> int:
+async def scan_deliveries(runtime: NotifierRuntime, until: datetime) -> int:
     return await send_due(runtime, until)

@@ -37,18 +37,18 @@ from lkg.common.clock import TZ, wall_clock_utc
 from lkg.common.http.problems import Unauthenticated
 from lkg.common.log import get_logger
 from lkg.common.orgcopy import reach_of
-from lkg.common.runtime.service import ServiceRuntime
 from lkg.notifier.models import org_copy, stream_ticket
-from lkg.notifier.service import Stored, messages_since, settings_of
+from lkg.notifier.service import Stored, messages_since
+from lkg.notifier.settings import NotifierRuntime
 
 log = get_logger(__name__)
 
 
-def live_subject(runtime: ServiceRuntime, person_id: UUID | str) -> str:
+def live_subject(runtime: NotifierRuntime, person_id: UUID | str) -> str:
     return runtime.names.subject(f"lkg.live.inbox.{person_id}")
 
 
-async def announce(runtime: ServiceRuntime, stored: Sequence[Stored]) -> None:
+async def announce(runtime: NotifierRuntime, stored: Sequence[Stored]) -> None:
     """Tell every replica about messages just committed (core NATS: at most once; the inbox is the
     record, ``Last-Event-ID`` the way to catch up)."""
     if not stored:
@@ -64,10 +64,10 @@ def _digest(ticket: str) -> str:
 
 
 async def issue_ticket(
-    session: AsyncSession, runtime: ServiceRuntime, *, person_id: UUID, token_expires_at: datetime
+    session: AsyncSession, runtime: NotifierRuntime, *, person_id: UUID, token_expires_at: datetime
 ) -> tuple[str, datetime]:
     ticket = secrets.token_urlsafe(32)
-    expires = wall_clock_utc() + timedelta(seconds=settings_of(runtime).stream_ticket_seconds)
+    expires = wall_clock_utc() + timedelta(seconds=runtime.settings.stream_ticket_seconds)
     await session.execute(
         sa.insert(stream_ticket).values(
             digest=_digest(ticket), person_id=person_id, token_expires_at=token_expires_at, expires_at=expires
@@ -95,7 +95,7 @@ async def redeem_ticket(session: AsyncSession, ticket: str) -> tuple[UUID, datet
     return row.person_id, row.token_expires_at
 
 
-async def _holds_a_post(runtime: ServiceRuntime, person_id: UUID) -> bool:
+async def _holds_a_post(runtime: NotifierRuntime, person_id: UUID) -> bool:
     async with runtime.db.sessions() as session:
         reach = await reach_of(session, org_copy, person_id, runtime.clock.today())
     return bool(reach.posts)
@@ -106,10 +106,10 @@ def _frame(payload: dict[str, Any]) -> str:
 
 
 async def events(
-    runtime: ServiceRuntime, *, person_id: UUID, token_expires_at: datetime, last_event_id: int | None
+    runtime: NotifierRuntime, *, person_id: UUID, token_expires_at: datetime, last_event_id: int | None
 ) -> AsyncIterator[str]:
     """The SSE byte stream of one connection."""
-    settings = settings_of(runtime)
+    settings = runtime.settings
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
 
     async def on_message(msg: Any) -> None:
@@ -137,6 +137,8 @@ async def events(
                     queue.get(), timeout=min(settings.stream_heartbeat_seconds, remaining)
                 )
             except TimeoutError:
+                if token_expires_at <= wall_clock_utc():
+                    continue  # the end, at the top of the loop
                 if held_post and not await _holds_a_post(runtime, person_id):
                     yield 'event: end\ndata: {"reason": "post_no_longer_held"}\n\n'
                     return

@@ -5,7 +5,8 @@ A template is data (table ``template``, editable by operators): a title and a bo
 cannot reach into the process). Every kind can use ``$matter`` (事项), ``$project`` (项目), ``$layer``
 (所处层级), ``$deadline`` (时限, with the working days left on the official calendar), ``$link``; some
 add ``$unit``, ``$clock``, ``$outcome``, ``$reason``, ``$opinion``, ``$summary``, ``$cause``, ``$grade``,
-``$period``. An unknown placeholder is left as written rather than failing the message.
+``$period``; the digests ``$date``, ``$count``, ``$items``, ``$breaches``, ``$warnings``. An unknown
+placeholder is left as written rather than failing the message.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def _matter_templates(matter: str, noun: str) -> dict[str, DefaultTemplate]:
             f"{noun}「$matter」的「$clock」时限已届满，已记入超时并逐级上报。" + _TAIL,
             urgent=True,
         ),
+        f"{matter}.rerouted": t(
+            f"【改派】{noun}：$matter", f"{noun}「$matter」已改派至新的包保线：$reason" + _TAIL
+        ),
         f"{matter}.escalated": t(
             f"【上报$layer】{noun}：$matter",
             f"{noun}「$matter」（项目「$project」）因$cause，已上报至$layer，请协调督办。" + _TAIL,
@@ -72,8 +76,24 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
     "red_card.issued": DefaultTemplate(
         "【红牌】$unit", "$unit 被亮红牌，事由：$matter。请按要求整改并作表态发言。\n查看：$link", urgent=True
     ),
+    "red_card.proposed": DefaultTemplate(
+        "【拟亮红牌】$unit", "月末督查拟对 $unit 亮红牌，事由：$matter。请督查室认定或不予认定。\n查看：$link"
+    ),
+    "red_card.withdrawn": DefaultTemplate(
+        "【红牌撤销】$unit",
+        "$unit 的红牌已撤销，事由：$matter；撤销理由：$reason。\n查看：$link",
+        urgent=True,
+    ),
+    "red_card.referral_requested": DefaultTemplate(
+        "【待同意】$unit 红牌移交纪委监委",
+        "$unit 的红牌（事由：$matter）拟移交区纪委监委，需您同意。\n查看：$link",
+        urgent=True,
+    ),
+    "supervision_report.published": DefaultTemplate(
+        "【督查专报】$matter", "《$matter》已印发，请查阅。\n查看：$link"
+    ),
     "red_card.dismissed": DefaultTemplate(
-        "【红牌撤销】$unit", "$unit 的红牌提议已撤销，事由：$matter。\n查看：$link"
+        "【不予认定】$unit", "$unit 的红牌提议不予认定，事由：$matter；理由：$reason。\n查看：$link"
     ),
     "approval.due_soon": DefaultTemplate(
         "【审批临期】$matter",
@@ -86,6 +106,15 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
     ),
     "evaluation.published": DefaultTemplate(
         "【考核结果】$matter：$grade", "$matter 在 $period 的考核评价结果为「$grade」。\n查看：$link"
+    ),
+    "digest.daily": DefaultTemplate("【每日汇总】$date 共 $count 条", "$items\n查看：$link"),
+    "digest.line": DefaultTemplate(
+        "【包保线日报】$date 超时 $breaches 件、临期 $warnings 件", "$items\n查看：$link"
+    ),
+    "reminder.approval_report": DefaultTemplate(
+        "【周报提醒】$date 请报送审批进展",
+        "请于今日报送新开工项目和批前提速项目的审批进展：备案证、用地规划许可证、工程规划许可证、"
+        "项目报建、勘察审查、施工图审查、施工许可证。\n查看：$link",
     ),
     "report.published": DefaultTemplate("【通报】$matter", "《$matter》已印发，请查阅。\n查看：$link"),
 }

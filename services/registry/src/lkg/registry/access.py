@@ -24,6 +24,7 @@ from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry.connections import connection
 from lkg.registry.org.models import DIRECTORY_ID
 from lkg.registry.org.service import Directory, load_directory
+from lkg.registry.settings import RegistrySettings
 
 #: Roles that see every project: 重大项目办, top leaders, 督查室 (policy §二), and the bureaus whose work
 #: spans the portfolio (审批局 for approvals, 统计局 for enrolment).
@@ -46,14 +47,16 @@ WRITE_SCOPE = "projects:write"
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The caller of a use case: who (``principal``) and the units and lines they act for (``reach``).
-
-    ``sees_all``: every project (roles in :data:`SEE_ALL`, a client system with the read scope);
-    otherwise the projects of the reach's units and lines."""
+    """The caller of a use case: who (``principal``) and the units and lines they act for (``reach``,
+    from the directory on the shared clock's date; empty for those who see every project)."""
 
     principal: Principal
     reach: Reach = EMPTY_REACH
-    sees_all: bool = False
+
+    @property
+    def sees_all(self) -> bool:
+        """Every project: roles in :data:`SEE_ALL`, and client systems with the read scope."""
+        return _sees_all(self.principal)
 
     @property
     def actor(self) -> str:
@@ -142,7 +145,7 @@ async def reach_of(session: AsyncSession, person: uuid.UUID, day: date) -> Reach
 class DirectoryReachResolver:
     """:class:`lkg.common.auth.ReachResolver` over the registry's own directory."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime[RegistrySettings]) -> None:
         self.runtime = runtime
 
     async def resolve(self, principal: Principal) -> Reach:
@@ -154,14 +157,21 @@ class DirectoryReachResolver:
             return await reach_of(session, person, self.runtime.clock.now().date())
 
 
+def _is_client(principal: Principal) -> bool:
+    return principal.kind == "client" or principal.client_id is not None
+
+
+def _sees_all(principal: Principal) -> bool:
+    if _is_client(principal) and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
+        return True
+    return not principal.roles.isdisjoint(SEE_ALL)
+
+
 def _without_reach(principal: Principal) -> Caller | uuid.UUID:
     """The caller that needs no directory (clients with the read scope, roles that see everything, no
     person), or else the person whose reach decides it."""
-    is_client = principal.kind == "client" or principal.client_id is not None
-    if is_client and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
-        return Caller(principal, sees_all=True)
-    if not principal.roles.isdisjoint(SEE_ALL):
-        return Caller(principal, sees_all=True)
+    if _sees_all(principal):
+        return Caller(principal)
     try:
         return uuid.UUID(principal.person_id or "")
     except ValueError:
@@ -176,7 +186,7 @@ async def caller_of(session: AsyncSession, principal: Principal, day: date) -> C
     return Caller(principal, await reach_of(session, person, day))
 
 
-async def read_caller(runtime: ServiceRuntime, principal: Principal, day: date) -> Caller:
+async def read_caller(runtime: ServiceRuntime[RegistrySettings], principal: Principal, day: date) -> Caller:
     """:func:`caller_of` for the read path (:mod:`lkg.registry.projects.reads`): the directory's version is
     read on a pooled connection without a transaction, and an ORM session is opened only when the reach of
     that version is not cached yet."""

@@ -1,8 +1,10 @@
 """inbox, routing, templates, deliveries, people's settings; the org read copy; the 2020 defaults
 
-The routing rules and templates are seeded with the defaults of this revision (lkg.notifier.routing,
-lkg.notifier.templates as they were then): later changes to those defaults need a revision of their own,
-and operators' edits are never overwritten.
+The tables are built from the service's table definitions (lkg.notifier.models) as they are when the
+revision runs, so later revisions that change a table do it idempotently (IF NOT EXISTS, see 0005). The
+routing rules and templates are seeded with the defaults (lkg.notifier.routing, lkg.notifier.templates)
+of the kinds this revision knew: kinds added later are seeded by the revision that adds them (0004), and
+operators' edits are never overwritten.
 
 Revision ID: 0003
 Revises: 0002
@@ -42,6 +44,21 @@ TABLES = (
 
 _RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 
+#: Seeded by 0004 (their contracts came later) and 0005 (the digests and the Friday reminder).
+_LATER_RULE_KINDS = (
+    "digest.daily",
+    "digest.line",
+    "reminder.approval_report",
+    "problem.rerouted",
+    "meeting_matter.rerouted",
+    "red_card.proposed",
+    "red_card.withdrawn",
+    "red_card.referral_requested",
+    "supervision_report.published",
+    "report.published",
+)
+_LATER_TEMPLATE_KINDS = tuple(k for k in _LATER_RULE_KINDS if k != "report.published")
+
 
 def upgrade() -> None:
     create_org_copy_tables(op)
@@ -63,6 +80,7 @@ def upgrade() -> None:
                 "updated_at": now,
             }
             for r in DEFAULT_RULES
+            if r.kind not in _LATER_RULE_KINDS
         ],
     )
     op.bulk_insert(
@@ -77,6 +95,7 @@ def upgrade() -> None:
                 "updated_at": now,
             }
             for kind, t in DEFAULT_TEMPLATES.items()
+            if kind not in _LATER_TEMPLATE_KINDS
         ],
     )
 
