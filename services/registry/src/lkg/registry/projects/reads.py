@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lkg.common.events.contracts import ONE_HUNDRED_MILLION_YUAN
@@ -30,15 +29,13 @@ from lkg.common.http.pagination import Keyset, PageParams, build_page
 from lkg.common.http.problems import InvalidCursor, NotFound
 from lkg.registry.access import Caller
 from lkg.registry.connections import connection
-from lkg.registry.projects.filters import conditions, order_by, ordering, selection
+from lkg.registry.projects.filters import ListQuery, conditions, order_by, selection
 from lkg.registry.projects.models import Project
 from lkg.registry.projects.schemas import (
     MilestoneOut,
     ProjectDetail,
-    ProjectFilters,
     ProjectOut,
     ProjectPage,
-    ProjectSort,
 )
 
 
@@ -148,14 +145,15 @@ async def project_json_by_code(engine: AsyncEngine, code: str, caller: Caller) -
     return await _detail(engine, _BY_CODE, code.strip().upper(), caller, "没有此项目代码的项目")
 
 
-_DIALECT = asyncpg_dialect.dialect()
 _BODY: sa.Label[Any] = sa.literal_column(f"{_PROJECT_JSON}::text").label("body")
 #: Compiled list statements by (shape, order, cursor or not): the SQL and its parameters' names in order.
 _STATEMENTS: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 _STATEMENTS_KEPT = 1024
 
 
-def _compiled(key: tuple[Any, ...], keyset: Keyset, after: bool) -> tuple[str, tuple[str, ...]]:
+def _compiled(
+    dialect: Dialect, key: tuple[Any, ...], keyset: Keyset, after: bool
+) -> tuple[str, tuple[str, ...]]:
     found = _STATEMENTS.get(key)
     if found is None:
         stmt = sa.select(_BODY, keyset.sort.label("sort_value"), Project.id).where(*conditions(key[0]))
@@ -168,7 +166,7 @@ def _compiled(key: tuple[Any, ...], keyset: Keyset, after: bool) -> tuple[str, t
             position = sa.tuple_(keyset.sort, Project.id)
             stmt = stmt.where(position < bound if keyset.descending else position > bound)
         stmt = stmt.order_by(*order_by(keyset)).limit(sa.bindparam("limit", type_=sa.Integer))
-        compiled = stmt.compile(dialect=_DIALECT)
+        compiled = stmt.compile(dialect=dialect)
         if len(_STATEMENTS) >= _STATEMENTS_KEPT:
             _STATEMENTS.clear()
         found = _STATEMENTS[key] = (compiled.string, tuple(compiled.positiontup or ()))
@@ -176,41 +174,24 @@ def _compiled(key: tuple[Any, ...], keyset: Keyset, after: bool) -> tuple[str, t
 
 
 def list_statement(
-    page: PageParams,
-    *,
-    caller: Caller,
-    filters: ProjectFilters,
-    today: date,
-    updated_since: datetime | None = None,
-    sort: ProjectSort | None = None,
+    dialect: Dialect, page: PageParams, caller: Caller, query: ListQuery
 ) -> tuple[str, list[Any], Keyset]:
     """The list page's SQL, its parameters and its keyset."""
-    keyset = ordering(sort, updated_since=updated_since)
-    shape, values = selection(caller, filters, today, updated_since)
+    keyset = query.keyset
+    shape, values = selection(caller, query)
     after = page.position is not None
     if page.position is not None:
         if page.position.name != keyset.name or len(page.position.values) != 2:
             raise InvalidCursor("分页游标不属于此列表，请从第一页重新获取")
         values["after_sort"], values["after_id"] = page.position.values
     values["limit"] = page.limit + 1
-    sql, names = _compiled((shape, keyset.name, after), keyset, after)
+    sql, names = _compiled(dialect, (shape, keyset.name, after), keyset, after)
     return sql, [values[name] for name in names], keyset
 
 
-async def page_json(
-    engine: AsyncEngine,
-    page: PageParams,
-    *,
-    caller: Caller,
-    filters: ProjectFilters,
-    today: date,
-    updated_since: datetime | None = None,
-    sort: ProjectSort | None = None,
-) -> bytes:
+async def page_json(engine: AsyncEngine, page: PageParams, caller: Caller, query: ListQuery) -> bytes:
     """A keyset page of the projects ``caller`` sees as ``ProjectPage`` JSON."""
-    sql, values, keyset = list_statement(
-        page, caller=caller, filters=filters, today=today, updated_since=updated_since, sort=sort
-    )
+    sql, values, keyset = list_statement(engine.dialect, page, caller, query)
     async with connection(engine) as conn:
         rows: Sequence[Any] = await conn.fetch(sql, *values)
     items, next_cursor = build_page(rows, keyset, page, key=lambda r: (r["sort_value"], r["id"]))
