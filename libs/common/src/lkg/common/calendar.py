@@ -222,7 +222,7 @@ def _build_year(year: int, kind: YearKind, schedule: YearSchedule | None) -> _Ye
     else:
         # Rule-based public holidays ("observed" days included); make-up working days only where the
         # package happens to know them, which for unannounced years is never.
-        china = holidays_package.China(years=year)
+        china = holidays_package.country_holidays("CN", years=year)
         make_up = {d for d in getattr(china, "weekend_workdays", ()) if d.year == year}
         flags = [d in make_up or (d.weekday() < _SATURDAY and d not in china) for d in days]
     first = days[0].toordinal()

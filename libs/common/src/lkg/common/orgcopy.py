@@ -77,8 +77,8 @@ class OrgCopyTables:
         return (self.units, self.posts, self.people, self.holdings, self.lines, self.routing_rules)
 
 
-def _common(dated: bool = True) -> list[sa.Column]:
-    columns = [
+def _common(dated: bool = True) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
         sa.Column("id", PG_UUID(as_uuid=True), primary_key=True),
         sa.Column("revision", sa.Integer, nullable=False),
     ]
@@ -171,9 +171,9 @@ def drop_org_copy_tables(op: Any) -> None:
 
 
 def _naming() -> dict[str, str]:
-    from lkg.common.db import make_metadata
+    from lkg.common.db import NAMING_CONVENTION
 
-    return dict(make_metadata().naming_convention)
+    return dict(NAMING_CONVENTION)
 
 
 # ---- applying events ------------------------------------------------------------------------------

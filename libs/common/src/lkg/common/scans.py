@@ -52,7 +52,7 @@ async def scan_due(
             if not rows:
                 return handled
             for row in rows:
-                with clock.at(getattr(row, due_column.key)):
+                with clock.at(getattr(row, str(due_column.key))):
                     moved = await handle(session, row)
                 handled += 1
                 if moved:
