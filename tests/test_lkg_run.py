@@ -6,18 +6,19 @@ stops everything it started, with no stray postgres or nats-server (issue #2, Ru
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from lkg.common.runtime.embedded import no_strays
+from lkg.common.testing import eventually
 
 LKG = str(Path(sys.executable).with_name("lkg"))
 
@@ -52,18 +53,19 @@ class Run:
         )
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"lkg run exited early:\n{self.process.stdout.read()}")
+        async def ready() -> dict:
+            if self.process.poll() is not None:  # not an AssertionError: eventually() stops at once
+                raise RuntimeError(f"lkg run exited early:\n{self.process.stdout.read()}")
             try:
-                response = httpx.get(f"{self.base}/readyz", timeout=2)
-                if response.status_code == 200:
-                    return response.json()
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("lkg run did not become ready")
+                async with httpx.AsyncClient(timeout=2) as client:
+                    response = await client.get(f"{self.base}/readyz")
+            except httpx.HTTPError as exc:
+                raise AssertionError(f"lkg run not answering yet: {exc!r}") from exc
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        # A synchronous test: no event loop runs here, so one is made for the wait.
+        return asyncio.run(eventually(ready, timeout=timeout, interval=0.5))
 
     def projects(self, headers: dict[str, str]) -> list[dict]:
         """Every project in the register, page by page (at most 200 a page)."""
