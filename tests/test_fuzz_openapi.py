@@ -76,7 +76,7 @@ def _workbooks() -> list[bytes]:
 
 schemathesis.openapi.media_type(XLSX, st.sampled_from(_workbooks()))
 
-#: The services DESIGN §3 names; each must be installed, or its OpenAPI would silently go unfuzzed.
+#: The services docs/architecture.md names; each must be installed, or its OpenAPI would silently go unfuzzed.
 SERVICES = ("registry", "approvals", "issues", "scoring", "notifier")
 
 #: Per operation: enough for schemathesis to reach boundary values and malformed input, little enough

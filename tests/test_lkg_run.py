@@ -105,10 +105,10 @@ def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_p
     first = Run(data_dir)
     try:
         ready = first.wait_ready()
-        assert ready["now"] == "2020-05-01T09:00:00+08:00"  # the day the policy was issued (DESIGN §5)
+        assert ready["now"] == "2020-05-01T09:00:00+08:00"  # the day the policy was issued
         token = first.lkg("token", "--person", "demo", "--role", "major_projects_office").replace("\n", "")
         headers = {"Authorization": f"Bearer {token}"}
-        # The synthetic 2020 portfolio (DESIGN §8), every project labelled as demo data.
+        # The synthetic 2020 portfolio (docs/operations.md), every project labelled as demo data.
         projects = first.projects(headers)
         assert len(projects) == 245 and all(p["name"].startswith("【演示】") for p in projects)
         assert "2020-05-04T09:00:00+08:00" in first.lkg("clock", "advance", "3d")

@@ -1,5 +1,5 @@
-"""Two shapes from one code base (DESIGN §6): all services in one process, or one service per process
-against external PostgreSQL and NATS given by URL, as Kubernetes runs them."""
+"""Two shapes from one code base (docs/architecture.md): all services in one process, or one service per
+process against external PostgreSQL and NATS given by URL, as Kubernetes runs them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and NATS (DESIGN §6): real servers that stay off the machine's own ports, keep their
+"""Embedded PostgreSQL and NATS: real servers that stay off the machine's own ports, keep their
 data across restarts, fsync every JetStream write, and leave no process behind however we end."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The shared simulated clock, settling, and deadline scans, on a running deployment (real PostgreSQL, NATS).
 
 A throw-away "timekeeper" service holds obligations that escalate one layer on breach, each new clock
-starting from the breach (DESIGN §5): the same rule the issues service applies to problems.
+starting from the breach (docs/time.md): the same rule the issues service applies to problems.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The shared org read copy: who acts for which unit, line and post (DESIGN §3), built from ``org.changed``.
+"""The shared org read copy: who acts for which unit, line and post, built from ``org.changed``.
 
 Every service needs the org directory at request time ("looked up in the org read copy at request time, so a
 handover takes effect at once"), and approvals and issues need lines, their leader posts and service

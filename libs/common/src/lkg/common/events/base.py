@@ -1,4 +1,4 @@
-"""The event envelope and the base classes every contract derives from (DESIGN §4).
+"""The event envelope and the base classes every contract derives from (docs/events.md).
 
 A contract is a pydantic model with a class-level type (``project.registered``), producer (``registry``)
 and version. Subjects are ``lkg.<producer>.<type>`` (the type already holds ``<aggregate>.<event>``),

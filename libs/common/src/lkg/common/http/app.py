@@ -1,4 +1,4 @@
-"""The one HTTP app factory every service uses, alone (a pod) or several in one process (DESIGN §3, §6).
+"""The one HTTP app factory every service uses, alone (a pod) or several in one process.
 
 ``create_http_app`` gives every app the same edge: correlation ids, the body size limit, access logs and
 latency metrics, problem+json errors, ``/healthz``, ``/readyz`` and ``/metrics``, an OpenAPI document in

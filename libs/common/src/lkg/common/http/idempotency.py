@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on creates (DESIGN §3: mobile networks retry).
+"""``Idempotency-Key`` on creates (docs/http-conventions.md: mobile networks retry).
 
 The client sends a fresh key (a UUID) with each create and the same key with every retry of it. The first
 request runs the create and stores its response in the ``idempotency_key`` table **in the same transaction**

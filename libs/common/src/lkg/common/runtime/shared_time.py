@@ -1,4 +1,4 @@
-"""Shared simulated time and shared calendar data over NATS key-value (DESIGN §5).
+"""Shared simulated time and shared calendar data over NATS key-value (docs/time.md).
 
 Key-value bucket ``LKG_CLOCK``: key ``now`` holds the simulated time (ISO 8601); keys ``service.<name>``
 register each running service that must settle when the clock moves (renewed every few seconds, so a

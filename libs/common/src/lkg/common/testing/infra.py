@@ -1,4 +1,4 @@
-"""pytest plugin: real PostgreSQL and NATS JetStream for every test, never mocks of them (DESIGN §7).
+"""pytest plugin: real PostgreSQL and NATS JetStream for every test, never mocks of them.
 
 Where the servers come from, in this order:
 

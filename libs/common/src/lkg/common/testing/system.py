@@ -1,8 +1,8 @@
 """A running LKG deployment for tests: real PostgreSQL, real NATS, driven over HTTP with a simulated clock.
 
 Each system gets fresh databases (cloned from migrated templates) and its own stream prefix, so tests never
-see each other's rows or events (DESIGN §7). Time moves only through the dev clock endpoint, which returns
-when every service has settled, so a test asserts right after.
+see each other's rows or events (docs/architecture.md). Time moves only through the dev clock endpoint, which
+returns when every service has settled, so a test asserts right after.
 """
 
 from __future__ import annotations
