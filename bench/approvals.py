@@ -45,6 +45,7 @@ from pathlib import Path
 # shadow the standard library's http package: take bench/ off the path.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
+sys.path.append(str(Path(__file__).resolve().parent))  # at the end: bench/_hog.py, shadowing nothing
 
 import argparse
 import asyncio
@@ -62,10 +63,11 @@ from datetime import datetime, timedelta
 
 import asyncpg
 import sqlalchemy as sa
+from _hog import CpuHog  # bench/, appended to sys.path above
 
 from lkg.approvals.app import SPEC as APPROVALS
-from lkg.approvals.clocks import scan_clocks
 from lkg.approvals.models import ApprovalClock
+from lkg.approvals.scans import scan_clocks
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.clock import TZ
 from lkg.common.db import asyncpg_dsn, migrate, with_database
@@ -392,7 +394,10 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
         results["select_due"] = await timed(5, read_due)
 
         base_messages = await stream_count(runtime)
+        runtime.relay.atomic = not args.no_atomic
         profiler = cProfile.Profile() if args.profile else None
+        results["stall_load"] = loadavg()
+        hog = CpuHog(args.hog_cpu).__enter__()  # busy on one core from here until every stall is published
         started = time.perf_counter()
         cpu_started = time.process_time()
         if profiler:
@@ -416,6 +421,8 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
             await asyncio.sleep(0.005)
         results["emit_seconds"] = time.perf_counter() - started
         results["emit_cpu_seconds"] = time.process_time() - cpu_started
+        hog.__exit__(None, None, None)
+        results["hog"] = hog.describe()
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
@@ -437,6 +444,8 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
         await conn.execute("VACUUM ANALYZE approval_clock")
         results["empty_vacuumed"] = await empty_run(runtime, "... and after VACUUM", NOW, args.repeat)
     finally:
+        with contextlib.suppress(NameError):
+            hog.__exit__(None, None, None)  # stopped already unless the stall run failed
         await conn.close()
         platform.runtimes.pop(APPROVALS.name, None)
         await runtime.stop()
@@ -506,7 +515,8 @@ def report(results: dict) -> None:
     )
     note = "" if layout.due == TARGET_STALLS else f" (scaled from {layout.due:,})"
     print(
-        f"target: 10,000 stalls emitted <= 5 s: {scaled:.2f} s{note} "
+        f"target: 10,000 stalls emitted <= 5 s ({results['hog']}; load average before: "
+        f"{results['stall_load']}): {scaled:.2f} s{note} "
         f"{verdict(scaled <= TARGET_STALL_SECONDS and consistent)}"
     )
 
@@ -526,6 +536,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="a setting of the embedded PostgreSQL (e.g. shared_buffers=1GB); default: the embedded defaults",
+    )
+    parser.add_argument(
+        "--hog-cpu",
+        type=int,
+        default=0,
+        help="core a CPU hog spins on while the stalls are emitted (issue #12; default 0)",
+    )
+    parser.add_argument("--no-hog", dest="hog_cpu", action="store_const", const=None, help="no CPU hog")
+    parser.add_argument(
+        "--no-atomic", action="store_true", help="the relay publishes each row on its own (no atomic batches)"
     )
     parser.add_argument(
         "--profile",

@@ -11,7 +11,7 @@ from datetime import date, datetime
 import pytest_asyncio
 
 from lkg.approvals.app import SPEC as APPROVALS
-from lkg.approvals.clocks import scan_clocks
+from lkg.approvals.scans import scan_clocks
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
 from lkg.common.events.base import Envelope

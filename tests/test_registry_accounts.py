@@ -43,7 +43,7 @@ async def registry(db_factory, nats_url: str, nats_prefix: str) -> AsyncIterator
             assert loaded.status_code == 200, loaded.text
         runtime = system.platform.runtimes["registry"]
         async with runtime.db.transaction() as session:
-            assert await seed_demo_accounts(session, runtime.settings, runtime.clock) == 9
+            assert await seed_demo_accounts(session, runtime.settings, runtime.clock) == 10
         yield system
 
 
@@ -107,7 +107,7 @@ async def test_the_demo_admin_logs_in_and_the_token_works_on_the_register(regist
     assert created.status_code == 201, created.text
 
     accounts = (await c.get("/api/v1/auth/accounts?limit=200", headers=admin)).json()["items"]
-    assert [a["username"] for a in accounts] == ["admin"] + [f"line{n}" for n in range(1, 9)]
+    assert [a["username"] for a in accounts] == ["admin", "assessor"] + [f"line{n}" for n in range(1, 9)]
     line4 = next(a for a in accounts if a["username"] == "line4")
     assert (line4["person_name"], line4["roles"], line4["status"]) == ("刘之福", ["line_leader"], "active")
 

@@ -54,6 +54,7 @@ def test_role_list_is_the_one_of_the_design() -> None:
         "approval_bureau",
         "statistics_bureau",
         "supervision_office",
+        "assessment_office",
         "admin",
         "client_system",
     ]

@@ -321,6 +321,35 @@ async def test_a_relay_crash_between_publish_and_commit_publishes_nothing_twice(
     assert await bus.outbox_rows() == 0
 
 
+async def test_consecutive_rows_go_as_one_atomic_batch_and_a_rejected_batch_goes_again_singly(bus):
+    async with bus.db.transaction() as session:
+        first = [await stage(session, report()) for _ in range(3)]
+    assert await bus.relay().drain() == 3
+    stream = bus.names.stream("registry")
+    messages = [await bus.js.get_msg(stream, seq) for seq in (1, 2, 3)]
+    assert [m.headers["Nats-Msg-Id"] for m in messages] == [str(e.event_id) for e in first]
+    assert len({m.headers["Nats-Batch-Id"] for m in messages}) == 1
+    assert [m.headers["Nats-Batch-Sequence"] for m in messages] == ["1", "2", "3"]
+
+    # A relay that died before deleting its rows publishes them again next to new ones: JetStream refuses
+    # a batch holding an id it has stored, and the rows go one by one (the stored one de-duplicated).
+    async with bus.db.transaction() as session:
+        second = [await stage(session, report()) for _ in range(2)]
+    await bus.js.publish(
+        second[0].subject(bus.names.prefix),
+        second[0].to_bytes(),
+        headers={"Nats-Msg-Id": str(second[0].event_id)},
+    )
+    relay = bus.relay()
+    assert await relay.drain() == 2
+    assert relay.atomic  # still on: the server did take batches
+    assert await bus.stream_messages() == 5
+    last = await bus.js.get_msg(stream, 5)
+    assert last.headers["Nats-Msg-Id"] == str(second[1].event_id)
+    assert "Nats-Batch-Id" not in last.headers
+    assert await bus.outbox_rows() == 0
+
+
 async def test_two_relays_racing_publish_every_event_once(bus):
     async with bus.db.transaction() as session:
         for _ in range(300):
@@ -381,6 +410,57 @@ async def test_copies_of_one_event_in_one_batch_are_recorded_once_and_applied_on
         (envelopes[0].event_id, "lkg.registry.investment.reported", 1),
         (envelopes[1].event_id, "lkg.registry.investment.reported", 3),
     ]
+
+
+async def test_a_many_handler_gets_the_new_events_of_a_batch_in_one_call_in_order(bus):
+    first, second, third = report(), report(), report()
+    envelopes = [Envelope.wrap(e) for e in (first, second, third)]
+    subject = envelopes[0].subject(bus.names.prefix)
+    for n, envelope in enumerate([envelopes[0], envelopes[1], envelopes[0], envelopes[2]]):
+        await bus.js.publish(subject, envelope.to_bytes(), headers={"Nats-Msg-Id": f"copy-{n}"})
+    calls: list[list[uuid.UUID]] = []
+
+    async def record_many(session, events) -> None:
+        calls.append([event.report_id for _, event in events])
+        await session.execute(sa.insert(effect), [{"report_id": event.report_id} for _, event in events])
+
+    consumer = bus.consumer(record)
+    consumer.subscriptions = [Subscription(InvestmentReported, record, record_many)]
+    consumer.__post_init__()
+    await consumer.ensure()
+    psub = await bus.js.pull_subscribe_bind(durable="tester", stream=bus.names.stream("registry"))
+    outcomes = await consumer.process(await psub.fetch(10, timeout=2))
+
+    assert [o.status for o in outcomes] == ["applied", "applied", "duplicate", "applied"]
+    assert calls == [[first.report_id, second.report_id, third.report_id]]
+    assert await bus.effects() == [first.report_id, second.report_id, third.report_id]
+
+
+async def test_when_a_many_handler_fails_the_batch_is_applied_event_by_event(bus):
+    good, bad = report(), report(project_name="坏")
+
+    async def handler(session, envelope, event):
+        if event.project_name == "坏":
+            raise ValueError("bad")
+        await record(session, envelope, event)
+
+    async def handler_many(session, events) -> None:
+        for envelope, event in events:
+            await handler(session, envelope, event)
+
+    async with bus.db.transaction() as session:
+        await stage(session, bad)
+        await stage(session, good)
+    await bus.relay().drain()
+    consumer = bus.consumer(handler)
+    consumer.subscriptions = [Subscription(InvestmentReported, handler, handler_many)]
+    consumer.__post_init__()
+    task = asyncio.create_task(consumer.run())
+    try:
+        await until(lambda: _has_dead_letters(bus, 1))
+    finally:
+        task.cancel()
+    assert await bus.effects() == [good.report_id]
 
 
 async def test_an_event_delivered_twice_is_applied_once(bus):

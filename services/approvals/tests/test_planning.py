@@ -10,13 +10,23 @@ from datetime import date, datetime
 
 import pytest
 
-from lkg.approvals.catalogue import default_catalogue
+from lkg.approvals.catalogue.document import default_catalogue
 from lkg.approvals.planning import PlanNode, outlook, time_saved, verdict
 from lkg.common.calendar import Pause, WorkingCalendar
 from lkg.common.clock import TZ
 
 CAL = WorkingCalendar()
 JUNE_1 = date(2020, 6, 1)
+
+
+#: The critical chain of a 核准类 plan: 规划选址 → 用地规划 → 工程规划 → 施工图审查 → 施工许可证.
+RATIFICATION_CHAIN = (
+    "site_selection",
+    "land_use_planning_permit",
+    "construction_planning_permit",
+    "drawing_review",
+    "construction_permit",
+)
 
 
 def plan(approval_type: str, **states: dict) -> list[PlanNode]:
@@ -65,13 +75,7 @@ def test_ratification_runs_site_selection_and_land_pre_review_first_then_the_res
     assert result.expected["environmental_assessment"].finish == date(2020, 7, 30)
     assert result.expected["energy_review"].finish == date(2020, 7, 28)
     # Then 工程规划 → 施工图审查 → 施工许可证 (7 working days, Sunday 09-27 worked).
-    assert result.chain == (
-        "site_selection",
-        "land_use_planning_permit",
-        "construction_planning_permit",
-        "drawing_review",
-        "construction_permit",
-    )
+    assert result.chain == RATIFICATION_CHAIN
     assert result.earliest_start == date(2020, 9, 30)
 
 
@@ -140,13 +144,7 @@ def test_build_first_blocks_nothing_and_commitment_finishes_on_acceptance():
     # 工程规划 follows at once; 勘察审查 (先建后验) no longer holds up 施工图审查 or the gate.
     assert result.expected["construction_planning_permit"].start == date(2020, 6, 30)
     assert "survey_review" not in result.chain
-    assert result.chain == (
-        "site_selection",
-        "land_use_planning_permit",
-        "construction_planning_permit",
-        "drawing_review",
-        "construction_permit",
-    )
+    assert result.chain == RATIFICATION_CHAIN
     assert result.earliest_start == date(2020, 9, 3)
 
 

@@ -53,7 +53,7 @@ async def db(db_factory) -> AsyncIterator[Database]:
     clock = SimulatedClock(START)
     async with database.transaction() as session:
         await lines.load_org_document(session, clock, default_document(), actor="t", reason="t")
-        assert await seed.seed_demo_accounts(session, SETTINGS, clock) == 9
+        assert await seed.seed_demo_accounts(session, SETTINGS, clock) == 10
     yield database
     await database.dispose()
 
@@ -125,6 +125,7 @@ async def test_roles_follow_the_posts_held_on_the_day(db: Database) -> None:
     assert roles("person.statistics") == ["statistics_bureau"]
     assert roles("person.secretary") == ["top_leader"]
     assert roles("person.demo_office_admin", admin=True) == ["admin", "major_projects_office"]
+    assert roles("person.demo_assessor") == ["assessment_office"]
     # The holdings end on 2020-05-31: on 1 June the posts give nothing; admin belongs to the account.
     assert roles("person.street", june) == []
     assert roles("person.street", june, admin=True) == ["admin"]
@@ -136,7 +137,7 @@ async def test_the_demo_seed_is_idempotent_and_stores_only_argon2id_hashes(db: D
     async with db.transaction() as session:
         assert await seed.seed_demo_accounts(session, SETTINGS, clock) == 0
         accounts = (await session.execute(sa.select(Account).order_by(Account.username))).scalars().all()
-    assert [a.username for a in accounts] == ["admin"] + [f"line{n}" for n in range(1, 9)]
+    assert [a.username for a in accounts] == ["admin", "assessor"] + [f"line{n}" for n in range(1, 9)]
     assert all(a.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$") for a in accounts)
     assert [a.username for a in accounts if a.system_admin] == ["admin"]
 

@@ -55,6 +55,7 @@ class Role(StrEnum):
     APPROVAL_BUREAU = "approval_bureau"  # 行政审批局
     STATISTICS_BUREAU = "statistics_bureau"  # 统计局
     SUPERVISION_OFFICE = "supervision_office"  # 督查室
+    ASSESSMENT_OFFICE = "assessment_office"  # 区委组织部考评办
     ADMIN = "admin"  # 系统管理员
     CLIENT_SYSTEM = "client_system"  # 对接的其他政府系统
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from lkg.approvals import api
-from lkg.approvals.clocks import recompute_provisional, scan_clocks
 from lkg.approvals.handlers import SUBSCRIPTIONS
 from lkg.approvals.models import metadata, org
+from lkg.approvals.scans import recompute_provisional, scan_clocks, scan_risk
 from lkg.approvals.seed import seed_catalogue
-from lkg.approvals.service import scan_risk
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceSpec
 
-SPEC = ServiceSpec(
+SPEC = ServiceSpec[ApprovalsSettings](
     name="approvals",
     title="并联审批 Approvals — 临空港重大产业项目落地建设在线",
     description=(
@@ -26,17 +27,17 @@ SPEC = ServiceSpec(
     migrations="lkg.approvals:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    # Stalls first, then the verdicts on the planned start: both in due order, exactly once (DESIGN §5).
+    # Stalls first, then the verdicts on the planned start: in due order, exactly once (docs/approvals.md).
     scans=[Scan("approval_clocks", scan_clocks), Scan("start_at_risk", scan_risk)],
     read_copy_tables=("project_copy", *org.names),
     reach_resolver=lambda runtime: OrgReachResolver(runtime, org),
     seed=seed_catalogue,
-    # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (DESIGN §5).
+    # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (docs/calendar.md).
     on_calendar_loaded=recompute_provisional,
 )
 
 
-def create_app(settings: ApprovalsSettings | None = None):
+def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
     """The approvals service alone (one service per process)."""
     from lkg.common.runtime.app import build_app, settings_for
 

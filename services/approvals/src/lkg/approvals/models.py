@@ -5,11 +5,11 @@
 - ``approval_plan`` / ``approval_item``: a project's parallel approval plan (并联审批计划) and its items.
 - ``approval_clock``: every deadline that runs on an item (its time limit from acceptance, the verification
   of a commitment, the inspection after building first), indexed by the next instant a scan must look at
-  it (DESIGN §5: the scan's cost grows with what is due, not with what exists).
+  it (the scan's cost grows with what is due, not with what exists: docs/approvals.md).
 - ``approval_item_change``: the history of every change to an item, append-only; the weekly report reads
   an item's state *as at* its report time from it, so a week rendered twice gives the same content.
 - ``project_copy`` and the ``org_*_copy`` tables: read copies of the registry's projects and org directory
-  (DESIGN §3).
+  (docs/architecture.md "Read copies").
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class ApprovalItem(Base):
 
 
 class ApprovalClock(Base):
-    """A deadline (时限) on an item: budget and unit, pauses, due time, state (DESIGN §2 deadline rows).
+    """A deadline (时限) on an item: budget and unit, pauses, due time, state (docs/time.md).
 
     ``kind``: ``limit`` (the item's time limit, from acceptance), ``verification`` (承诺审批: the commitment
     is verified), ``inspection`` (先建后验: the inspection follows). ``next_at`` is the next instant a scan

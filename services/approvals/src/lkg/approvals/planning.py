@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from lkg.common.calendar import Pause, WorkingCalendar
+from lkg.common.calendar import Pause, Unit, WorkingCalendar
 from lkg.common.clock import TZ
 
 OPEN_STATES = frozenset(
@@ -42,7 +42,7 @@ class PlanNode:
     state: str
     mode: str
     limit_days: int
-    limit_unit: str
+    limit_unit: Unit
     prerequisites: tuple[str, ...]
     start_gate: bool = False
     decided_on: date | None = None
@@ -95,7 +95,7 @@ def _running_finish(calendar: WorkingCalendar, node: PlanNode, today: date) -> d
         p if p.ended_at is not None else Pause(p.started_at, max(assumed_end, p.started_at))
         for p in node.clock_pauses
     ]
-    due = calendar.compute_due(node.clock_started_at, node.limit_days, node.limit_unit, pauses)  # type: ignore[arg-type]
+    due = calendar.compute_due(node.clock_started_at, node.limit_days, node.limit_unit, pauses)
     assert due.due_date is not None
     return max(due.due_date, today)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -48,15 +48,10 @@ def _json_integer(value: object) -> object:
     return value
 
 
-def days(low: int, high: int) -> Any:
-    """A day count in a request body from ``low`` to ``high``: a JSON integer (``20`` or ``20.0``), never a
-    string or a boolean. The bounds sit inside the type, under the validator, so the document shows them
-    as ``minimum``/``maximum``."""
-    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_json_integer)]
-
-
-LimitDays = days(1, 3650)
-PrereviewDays = days(0, 365)
+# Day counts in a request body: JSON integers (``20`` or ``20.0``), never strings or booleans. The bounds
+# sit inside the type, under the validator, so the document shows them as ``minimum``/``maximum``.
+LimitDays = Annotated[int, Field(ge=1, le=3650), BeforeValidator(_json_integer)]
+PrereviewDays = Annotated[int, Field(ge=0, le=365), BeforeValidator(_json_integer)]
 
 #: Years a day on the API may fall in. The weekly report's XLSX cannot carry a date before 1980 (ZIP
 #: timestamps), and no project of the programme is planned outside this range.
@@ -99,6 +94,16 @@ Day = Annotated[
         }
     ),
 ]
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def from_row(schema: type[Schema], row: object, **computed: Any) -> Schema:
+    """``schema`` from the attributes of ``row`` that bear its fields' names, and ``computed`` for the rest
+    (what the row does not hold or holds otherwise)."""
+    values = {name: getattr(row, name) for name in schema.model_fields if name not in computed}
+    return schema.model_validate({**values, **computed})
+
 
 # ---- catalogue -----
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from lkg.approvals.catalogue import (
+from lkg.approvals.catalogue.document import (
     CATALOGUE_EFFECTIVE_AT,
     catalogue_rows,
     default_catalogue,
     insert_missing_statement,
 )
-from lkg.approvals.models import CatalogueItem
+from lkg.approvals.models import metadata
 from lkg.common.db import Database
 
 
 async def seed_catalogue(db: Database) -> int:
     rows = catalogue_rows(default_catalogue(), CATALOGUE_EFFECTIVE_AT)
     async with db.transaction() as session:
-        result = await session.execute(insert_missing_statement(CatalogueItem.__table__, rows))
-        return result.rowcount or 0
+        added = await session.execute(insert_missing_statement(metadata.tables["catalogue_item"], rows))
+        return len(added.all())

@@ -74,6 +74,7 @@ async def resolve_catalogue_units(session: AsyncSession, day: date) -> int:
             handling_unit_id=CatalogueItem.handling_unit_id,
             handling_unit_name=CatalogueItem.handling_unit_name,
         )
+        .returning(ApprovalItem.id)
         .execution_options(synchronize_session=False)
     )
-    return changed + (result.rowcount or 0)
+    return changed + len(result.all())

@@ -1,9 +1,23 @@
-"""Events the notifier service reacts to (each handler runs inside the inbox transaction)."""
+"""Events the notifier reacts to (each handler runs inside the inbox transaction: a repeated event is
+skipped by the inbox, and a notice is keyed by kind and cause, so a second event for the same cause
+changes nothing).
+
+* ``project.*`` and ``org.changed`` keep the read copies that recipients are resolved from.
+* Every notified kind (:data:`lkg.notifier.kinds.NOTIFIED`) is kept as a notice by
+  :func:`lkg.notifier.service.record_notice`; the notice scan routes it on the shared clock.
+"""
 
 from __future__ import annotations
 
 from lkg.common.events.inbox import Subscription
+from lkg.common.orgcopy import org_copy_subscriptions
 from lkg.common.readcopy import project_copy_subscriptions
-from lkg.notifier.models import project_copy
+from lkg.notifier.kinds import NOTIFIED
+from lkg.notifier.models import org_copy, project_copy
+from lkg.notifier.service import record_notice
 
-SUBSCRIPTIONS: list[Subscription] = [*project_copy_subscriptions(project_copy)]
+SUBSCRIPTIONS: list[Subscription] = [
+    *project_copy_subscriptions(project_copy),
+    *org_copy_subscriptions(org_copy),
+    *(Subscription(contract, record_notice) for contract in NOTIFIED),
+]

@@ -24,6 +24,7 @@ from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry.connections import connection
 from lkg.registry.org.models import DIRECTORY_ID
 from lkg.registry.org.service import Directory, load_directory
+from lkg.registry.settings import RegistrySettings
 
 #: Roles that see every project: 重大项目办, top leaders, 督查室 (policy §二), and the bureaus whose work
 #: spans the portfolio (审批局 for approvals, 统计局 for enrolment).
@@ -142,7 +143,7 @@ async def reach_of(session: AsyncSession, person: uuid.UUID, day: date) -> Reach
 class DirectoryReachResolver:
     """:class:`lkg.common.auth.ReachResolver` over the registry's own directory."""
 
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime[RegistrySettings]) -> None:
         self.runtime = runtime
 
     async def resolve(self, principal: Principal) -> Reach:
@@ -176,7 +177,7 @@ async def caller_of(session: AsyncSession, principal: Principal, day: date) -> C
     return Caller(principal, await reach_of(session, person, day))
 
 
-async def read_caller(runtime: ServiceRuntime, principal: Principal, day: date) -> Caller:
+async def read_caller(runtime: ServiceRuntime[RegistrySettings], principal: Principal, day: date) -> Caller:
     """:func:`caller_of` for the read path (:mod:`lkg.registry.projects.reads`): the directory's version is
     read on a pooled connection without a transaction, and an ORM session is opened only when the reach of
     that version is not cached yet."""

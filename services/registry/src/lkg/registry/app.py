@@ -7,6 +7,8 @@ a package with the same rooms: ``projects`` (with the plan workbook, ``plan``), 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
 
 from lkg.common.runtime.service import ServiceSpec
@@ -60,4 +62,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     from lkg.common.runtime.app import build_app, settings_for
 
     settings = settings or RegistrySettings()
-    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})
+    # build_app takes specs of any settings class; ServiceSpec is invariant in its settings.
+    spec: ServiceSpec[Any] = SPEC
+    return build_app([spec], settings, {spec.name: settings_for(spec, settings)})

@@ -1,9 +1,11 @@
 """The registry's dependency aliases and the two edge helpers its route modules share.
 
-``Session`` reads; ``UnitOfWork`` is a write route's session (:mod:`lkg.common.runtime.deps`); ``Runtime``
-is the registry's runtime. ``AnyCaller`` is the :class:`~lkg.registry.access.Caller` of a route (the use
-cases decide with it what the caller may see and change); ``OfficeCaller`` and ``StatisticsCaller`` first
-check the roles some routes require outright (重大项目办, 统计局), 403 otherwise.
+``Session`` reads; ``UnitOfWork`` is a write route's session, committed when the route returns and rolled
+back if it raises (:mod:`lkg.common.runtime.deps`), so no route commits; ``Runtime`` is the registry's
+runtime, its settings typed as :class:`~lkg.registry.settings.RegistrySettings`. ``AnyCaller`` is the
+:class:`~lkg.registry.access.Caller` of a route (the use cases decide with it what the caller may see and
+change); ``OfficeCaller`` and ``StatisticsCaller`` first check the roles some routes require outright
+(重大项目办, 统计局), 403 otherwise.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import Role, get_current_principal, require_roles
 from lkg.common.http.idempotency import idempotent_create, request_hash
-from lkg.common.runtime.deps import runtime_for, session_for
+from lkg.common.runtime.deps import ServiceDeps
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry.access import Caller, read_caller
+from lkg.registry.settings import RegistrySettings
 
-Session = Annotated[AsyncSession, Depends(session_for("registry"))]
-UnitOfWork = Annotated[AsyncSession, Depends(session_for("registry"))]
-Runtime = Annotated[ServiceRuntime, Depends(runtime_for("registry"))]
+DEPS = ServiceDeps[RegistrySettings]("registry")
+Runtime = Annotated[ServiceRuntime[RegistrySettings], DEPS.runtime]
+Session = Annotated[AsyncSession, DEPS.session]
+UnitOfWork = Annotated[AsyncSession, DEPS.unit_of_work]
 _OFFICE = (Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN)
 _STATISTICS = (Role.STATISTICS_BUREAU, *_OFFICE)
 
@@ -36,7 +40,7 @@ def _caller(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
 
     async def caller(request: Request) -> Caller:
         principal = await principal_of(request)
-        runtime: ServiceRuntime = request.app.state.runtimes["registry"]
+        runtime: ServiceRuntime[RegistrySettings] = request.app.state.runtimes["registry"]
         return await read_caller(runtime, principal, runtime.clock.now().date())
 
     return caller
@@ -52,11 +56,12 @@ async def idempotent(
     session: AsyncSession,
     caller: Caller,
     key: str | None,
-    body: object,
+    body: BaseModel | bytes,
     create: Callable[[], Awaitable[Response]],
 ) -> Response:
     """Run ``create`` (a POST) once per Idempotency-Key (mobile networks retry; docs/http-conventions.md):
-    a repeat answers the stored response. ``request`` is the request, or its path."""
+    a repeat answers the stored response, kept in the unit of work's transaction with what ``create`` did.
+    ``request`` is the request, or its path."""
     response = await idempotent_create(
         session,
         principal=caller.actor,
@@ -66,7 +71,6 @@ async def idempotent(
         request_hash=request_hash(body),
         create=create,
     )
-    await session.commit()
     return response
 
 

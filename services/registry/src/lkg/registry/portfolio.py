@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from lkg.common.events.contracts import (
     ApprovalType,
@@ -379,7 +380,7 @@ def generate(unit_names: Mapping[str, str], *, seed: int = SEED) -> Portfolio:
     rng.shuffle(slots)
     brands = rng.sample([a + b for a in _BRAND_FIRST for b in _BRAND_SECOND], len(slots))
     serials = rng.sample(range(1, 1_000_000), len(slots))
-    drafts = []
+    drafts: list[dict[str, Any]] = []
     for (group, klass), brand, serial in zip(slots, brands, serials, strict=True):
         product, industry = rng.choice(_products(group.unit, group.category))
         if group.category is EST:

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from lkg.common.runtime.service import ServiceSpec
+from lkg.common.orgcopy import OrgReachResolver
+from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.scoring import api
 from lkg.scoring.handlers import SUBSCRIPTIONS
-from lkg.scoring.models import metadata
+from lkg.scoring.models import READ_COPY_TABLES, metadata, org_copy
+from lkg.scoring.scans import scan_periods
 from lkg.scoring.settings import ScoringSettings
+
+
+def _reach(runtime: ServiceRuntime) -> OrgReachResolver:
+    return OrgReachResolver(runtime, org_copy)
+
 
 SPEC = ServiceSpec(
     name="scoring",
     title="考核评价 Scoring — 临空港重大产业项目落地建设在线",
     description=(
-        "月度、季度考评，排名，周通报与报表。\n\n"
-        "Monthly and quarterly evaluations, rankings, weekly bulletins and reports."
+        "月度考核、季度考评：系统按规则提出建议（等级、排名、后3名，每项数字附依据），由区重大项目办或区委区政府主要领导"
+        "确认后发布；发布后的更正单独编号；规则为数据，可分版本修改。\n\n"
+        "Monthly assessments and quarterly evaluations: the system proposes grades, the ranking and its "
+        "bottom 3 with the evidence of every figure; 重大项目办 or a top leader confirms, then it is "
+        "published and frozen; later facts give numbered corrections; the rules are versioned data."
     ),
-    version="0.1.0",
+    version="0.2.0",
     settings_cls=ScoringSettings,
     metadata=metadata,
     migrations="lkg.scoring:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    read_copy_tables=("project_copy",),
+    scans=[Scan("periods", scan_periods)],
+    read_copy_tables=READ_COPY_TABLES,
+    reach_resolver=_reach,
 )
 
 

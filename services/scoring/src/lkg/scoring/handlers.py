@@ -1,9 +1,112 @@
-"""Events the scoring service reacts to (each handler runs inside the inbox transaction)."""
+"""Events the scoring service reacts to (DESIGN §4). Each handler runs inside the inbox transaction and
+calls one use case of :mod:`lkg.scoring.facts`; the inbox skips a repeated event, and every fact is keyed
+so that a reordered one changes nothing either.
+"""
 
 from __future__ import annotations
 
-from lkg.common.events.inbox import Subscription
-from lkg.common.readcopy import project_copy_subscriptions
-from lkg.scoring.models import project_copy
+from typing import Any
 
-SUBSCRIPTIONS: list[Subscription] = [*project_copy_subscriptions(project_copy)]
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.events import contracts as c
+from lkg.common.events.base import Envelope
+from lkg.common.events.inbox import Subscription
+from lkg.common.orgcopy import apply_org_changed
+from lkg.common.readcopy import project_copy_subscriptions
+from lkg.scoring import facts
+from lkg.scoring.models import org_copy, project_copy
+
+_copy = {s.event: s.handler for s in project_copy_subscriptions(project_copy)}
+
+
+async def on_project(
+    session: AsyncSession, envelope: Envelope, event: c.ProjectRegistered | c.ProjectChanged
+) -> None:
+    # The read copy's own handler (applied only if newer); then, if the copy now holds this revision, the
+    # milestones and baselines it carries (an equal revision again changes nothing there either).
+    await _copy[type(event)](session, envelope, event)
+    held = (
+        await session.execute(sa.select(project_copy.c.revision).where(project_copy.c.id == event.project.id))
+    ).scalar()
+    await facts.record_project_plan(session, envelope, event.project, held == event.revision)
+
+
+async def on_org_changed(session: AsyncSession, _envelope: Envelope, event: c.OrgChanged) -> None:
+    await apply_org_changed(session, org_copy, event)
+
+
+async def on_milestone(
+    session: AsyncSession, envelope: Envelope, event: c.MilestoneAchieved | c.MilestoneMissed
+) -> None:
+    await facts.record_milestone(session, envelope, event)
+
+
+async def on_enrolment_failed(session: AsyncSession, envelope: Envelope, event: c.EnrolmentFailed) -> None:
+    await facts.record_enrolment_failed(session, envelope, event)
+
+
+async def on_investment(session: AsyncSession, envelope: Envelope, event: c.InvestmentReported) -> None:
+    await facts.record_investment(session, envelope, event)
+
+
+async def on_approval_stalled(session: AsyncSession, envelope: Envelope, event: c.ApprovalStalled) -> None:
+    await facts.record_approval_stalled(session, envelope, event)
+
+
+async def on_approval_granted(session: AsyncSession, envelope: Envelope, event: c.ApprovalGranted) -> None:
+    await facts.record_approval_granted(session, envelope, event)
+
+
+async def on_matter(session: AsyncSession, envelope: Envelope, event: Any) -> None:
+    await facts.record_matter(session, envelope, event)
+
+
+async def on_card_issued(session: AsyncSession, envelope: Envelope, event: c.RedCardIssued) -> None:
+    await facts.record_red_card(session, envelope, event, "issued")
+
+
+async def on_card_dismissed(session: AsyncSession, envelope: Envelope, event: c.RedCardDismissed) -> None:
+    await facts.record_red_card(session, envelope, event, "dismissed")
+
+
+async def on_card_withdrawn(session: AsyncSession, envelope: Envelope, event: c.RedCardWithdrawn) -> None:
+    await facts.record_red_card(session, envelope, event, "withdrawn")
+
+
+_MATTER_EVENTS: tuple[type[Any], ...] = (
+    c.ProblemReported,
+    c.ProblemAccepted,
+    c.ProblemAnswered,
+    c.ProblemProgressReported,
+    c.ProblemBreached,
+    c.ProblemEscalated,
+    c.ProblemResolved,
+    c.ProblemClosed,
+    c.MeetingMatterReported,
+    c.MeetingMatterAccepted,
+    c.MeetingMatterAnswered,
+    c.MeetingMatterProgressReported,
+    c.MeetingMatterBreached,
+    c.MeetingMatterEscalated,
+    c.MeetingMatterResolved,
+    c.MeetingMatterClosed,
+)
+
+SUBSCRIPTIONS: list[Subscription] = [
+    Subscription(c.ProjectRegistered, on_project),
+    Subscription(c.ProjectChanged, on_project),
+    Subscription(c.ProjectTerminated, _copy[c.ProjectTerminated]),
+    Subscription(c.OrgChanged, on_org_changed),
+    Subscription(c.MilestoneAchieved, on_milestone),
+    Subscription(c.MilestoneMissed, on_milestone),
+    Subscription(c.EnrolmentFailed, on_enrolment_failed),
+    Subscription(c.InvestmentReported, on_investment),
+    Subscription(c.ApprovalStalled, on_approval_stalled),
+    Subscription(c.ApprovalGranted, on_approval_granted),
+    *(Subscription(event, on_matter) for event in _MATTER_EVENTS),
+    Subscription(c.RedCardIssued, on_card_issued),
+    Subscription(c.RedCardDismissed, on_card_dismissed),
+    Subscription(c.RedCardWithdrawn, on_card_withdrawn),
+]

@@ -129,6 +129,8 @@ async def _ensure_stream(js: JetStreamContext, name: str, subjects: list[str], r
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
         discard=api.DiscardPolicy.OLD,
         allow_direct=True,
+        # The outbox relay publishes a run of rows as one atomic batch: one ack and one sync for all.
+        allow_atomic=True,
         num_replicas=replicas,
     )
     try:

@@ -18,6 +18,13 @@
   sends one core NATS message (coalesced, at most one in flight) that the leader listens to. What neither
   reaches (a commit from a process that runs no relay, a wake-up lost in a NATS reconnect) is found by the
   leader's poll, every ``poll_seconds``.
+* Consecutive rows for one stream go as a JetStream **atomic batch** (ADR-50, NATS 2.12; the streams are
+  made with ``allow_atomic``): one ack, and one write synced to disk, for up to :data:`ATOMIC_BATCH_MAX`
+  rows instead of one each (with ``sync_interval: always`` the sync per message was what limited a
+  burst: bench/approvals.py). All or nothing: a batch that JetStream rejects stores nothing. It rejects a
+  batch holding an id it has already stored (a relay publishing again after a crash), and a server that
+  knows nothing of batches would store the messages without saying so: either way the rows are then
+  published again one by one, where ``Nats-Msg-Id`` de-duplicates as before.
 * In flight (published, not yet acknowledged) stays under two batches: the leader waits for
   confirmations rather than publishing more, so the client's own limit on pending asynchronous publishes
   (``TooManyStalledMsgsError``) is not reached; if other publishers on the same connection reach it all
@@ -32,14 +39,15 @@ import json
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import sqlalchemy as sa
 from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
 from nats.js.errors import TooManyStalledMsgsError
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -70,6 +78,12 @@ _INSERT = sa.insert(_outbox)
 _DELETE_CONFIRMED = sa.delete(_outbox).where(
     _outbox.c.id == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)))
 )
+
+#: Rows per atomic batch (the server's own limit, ``max_batch_size``, is 1,000 by default).
+ATOMIC_BATCH_MAX = 500
+
+#: A row as the relay reads it: id, subject (without the deployment prefix), event type, body, headers.
+Row = tuple[int, str, str, bytes, dict[str, str]]
 
 # The leader's two statements run on plain asyncpg connections (its listening connection and one for
 # deletes): no session or pool is needed for two fixed statements, and going through SQLAlchemy cost about
@@ -140,6 +154,24 @@ def _row(envelope: Envelope) -> dict[str, object]:
     }
 
 
+def _runs(rows: Sequence[Row]) -> Iterator[Sequence[Row]]:
+    """``rows`` in order, cut into runs of consecutive rows of one producer's stream (``lkg.<producer>.``),
+    each at most :data:`ATOMIC_BATCH_MAX` long: what one atomic batch may hold."""
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if (
+            i == len(rows)
+            or i - start == ATOMIC_BATCH_MAX
+            or _producer(rows[i][1]) != _producer(rows[start][1])
+        ):
+            yield rows[start:i]
+            start = i
+
+
+def _producer(subject: str) -> str:
+    return subject.split(".", 2)[1]
+
+
 def _headers(envelope: Envelope) -> dict[str, str]:
     headers = {
         "Nats-Msg-Id": str(envelope.event_id),
@@ -205,6 +237,8 @@ class OutboxRelay:
         self._lock = asyncio.Lock()
         self.published_total = 0
         self._lag_observed = float("-inf")
+        #: Publish consecutive rows of one stream as atomic batches (off once a server ignored one).
+        self.atomic = True
 
     async def run(self) -> None:
         """Relay until cancelled. One replica per service leads (a PostgreSQL advisory lock held by its
@@ -267,10 +301,9 @@ class OutboxRelay:
                 # Cleared before the select: a commit that wakes us while we select wakes the wait below.
                 self._wake.clear()
                 rows = await conn.fetch(_SELECT_PENDING_SQL, list(in_flight), self.batch_size)
-                for row_id, subject, event_type, body, headers in rows:
-                    future = await self._publish(self.names.subject(subject), body, headers, confirmer)
-                    in_flight[row_id] = future
-                    confirm_queue.put_nowait((row_id, event_type, future))
+                for row, future in zip(rows, await self._publish_rows(rows, confirmer), strict=True):
+                    in_flight[row[0]] = future
+                    confirm_queue.put_nowait((row[0], row[2], future))
                 if len(rows) == self.batch_size:
                     # Bounded pipeline: past two batches in flight, let confirmations catch up first.
                     while len(in_flight) >= 2 * self.batch_size and not confirmer.done():
@@ -304,12 +337,29 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await deleter.close()
 
+    async def _publish_rows(
+        self, rows: Sequence[Row], confirmer: asyncio.Task | None = None
+    ) -> list[asyncio.Future]:
+        """Publish ``rows`` without awaiting their acks; one future per row (the rows of an atomic batch
+        share one)."""
+        futures: list[asyncio.Future] = []
+        for run in _runs(rows):
+            if len(run) == 1 or not self.atomic:
+                futures += [await self._publish(row, confirmer) for row in run]
+            else:
+                futures += [await self._publish_atomic(run)] * len(run)
+        return futures
+
     async def _publish(
-        self, subject: str, body: bytes, headers: dict[str, str], confirmer: asyncio.Task
+        self, row: Row, confirmer: asyncio.Task | None, extra: dict[str, str] | None = None
     ) -> asyncio.Future:
-        """Publish without awaiting the ack. When the client's limit on pending asynchronous publishes is
-        reached (other publishers share the connection), wait for slots rather than fail, as long as
-        confirmations still arrive."""
+        """Publish one row without awaiting the ack. When the client's limit on pending asynchronous
+        publishes is reached (other publishers share the connection), wait for slots rather than fail, as
+        long as confirmations still arrive."""
+        _, subject, _, body, headers = row
+        subject = self.names.subject(subject)
+        if extra:
+            headers = {**headers, **extra}
         while True:
             # A bounded wait only when the client's semaphore is taken: ``wait_for`` with a timeout wraps
             # the acquire in a task of its own, a loop iteration per message (measured: the relay fell
@@ -319,9 +369,44 @@ class OutboxRelay:
             try:
                 return await self.js.publish_async(subject, body, headers=headers, wait_stall=stall)
             except TooManyStalledMsgsError:
-                if confirmer.done():
+                if confirmer is not None and confirmer.done():
                     confirmer.result()  # acks stopped coming: raise, and start over
                 log.warning("outbox.publish_stalled", service=self.service)
+
+    async def _publish_atomic(self, rows: Sequence[Row]) -> asyncio.Future:
+        """Publish ``rows`` (one stream's) as one atomic batch: the messages before the last without a
+        reply (JetStream answers only the commit), the last with the commit header as a request. Returns
+        a future that completes once every row is stored."""
+        batch_id = uuid4().hex
+        nc = self.js._nc  # the JetStream context's own connection: one ordered stream of messages
+        for sequence, (_, subject, _, body, headers) in enumerate(rows, start=1):
+            batch = {api.Header.BATCH_ID: batch_id, api.Header.BATCH_SEQUENCE: str(sequence)}
+            if sequence < len(rows):
+                await nc.publish(self.names.subject(subject), body, headers={**headers, **batch})
+        batch[api.Header.BATCH_COMMIT] = "1"
+        # Not ``js.publish_async``: nats-py 2.16 raises inside its reply handler on an error answer
+        # (``APIError.from_error``) and never completes the future. A request of our own reads the answer.
+        commit = nc.request(
+            self.names.subject(subject), body, headers={**headers, **batch}, timeout=self.publish_timeout
+        )
+        return asyncio.ensure_future(self._stored(commit, rows))
+
+    async def _stored(self, commit: Awaitable[Msg], rows: Sequence[Row]) -> None:
+        """Wait for an atomic batch's ack; when JetStream rejected the batch (an id it already holds, after
+        a crash) or did not treat it as one, publish the rows again one by one."""
+        answer = json.loads((await commit).data)
+        if "error" in answer:
+            error = answer["error"]
+            reason = f"{error.get('err_code')}: {error.get('description')}"
+        elif answer.get("count") == len(rows):
+            return
+        else:
+            # A server without atomic batches stored them as single messages, unacknowledged but one.
+            self.atomic = False
+            reason = f"the server did not take {len(rows)} messages as a batch: {answer}"
+        log.info("outbox.batch_published_singly", service=self.service, rows=len(rows), reason=reason)
+        futures = [await self._publish(row, None) for row in rows]
+        await _acknowledged(futures, self.publish_timeout)
 
     async def _confirm(
         self,
@@ -450,10 +535,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            futures = [
-                await self.js.publish_async(self.names.subject(row.subject), row.body, headers=row.headers)
-                for row in rows
-            ]
+            futures = await self._publish_rows([tuple(row) for row in rows])
             # Any failure raises and rolls back: the rows stay and are published again (same Nats-Msg-Id).
             await _acknowledged(futures, self.publish_timeout)
             await session.execute(_DELETE_CONFIRMED, {"ids": [row.id for row in rows]})

@@ -26,6 +26,7 @@ from lkg.issues.supervision.schemas import (
     RedCardPage,
     RoundOut,
     RoundPage,
+    Withdrawal,
 )
 
 
@@ -69,6 +70,12 @@ def router() -> APIRouter:
     action("field-checks", FieldCheck, "记录核查（明查暗访、实地核实）", service.add_field_check)
     action("confirmation", None, "督查室确认发出红牌 Confirm", service.confirm)
     action("dismissal", Dismissal, "督查室撤销（须说明理由）Dismiss", service.dismiss)
+    action(
+        "withdrawal",
+        Withdrawal,
+        "重大项目办撤销排名红牌（须说明理由）Withdraw a ranking card",
+        service.withdraw,
+    )
     action("referral-consent", Note, "包保区级领导同意移交区纪委监委", service.consent_to_referral)
     action("referral", Note, "移交区纪委监委问责 Refer", service.refer)
 

@@ -29,7 +29,7 @@ red_card = sa.Table(
     metadata,
     sa.Column("id", _UUID, primary_key=True),
     sa.Column("revision", sa.Integer, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),  # proposed | issued | dismissed
+    sa.Column("state", sa.Text, nullable=False),  # proposed | issued | dismissed | withdrawn
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("target_unit_id", _UUID, nullable=False, index=True),
@@ -50,6 +50,7 @@ red_card = sa.Table(
     sa.Column("decided_by_person_id", sa.Text),
     sa.Column("decided_at", _AT),
     sa.Column("dismissal_reason", sa.Text),
+    sa.Column("withdrawal_reason", sa.Text),  # a ranking card withdrawn by 重大项目办 (撤销)
     #: Referral to 区纪委监委 (§五(三)): none → consented (by the L2 leader) → referred.
     sa.Column("referral_state", sa.Text, nullable=False, server_default="none"),
     sa.Column("created_at", _AT, nullable=False),

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict
 
 from lkg.common.http.types import Instant, LongText, Text
 
-#: A card's state (proposed by a round; issued or dismissed by 督查室).
-CardState = Literal["proposed", "issued", "dismissed"]
+#: A card's state (proposed by a round; issued or dismissed by 督查室; an issued ranking card withdrawn by
+#: 重大项目办).
+CardState = Literal["proposed", "issued", "dismissed", "withdrawn"]
 
 
 class RedCardOut(BaseModel):
@@ -19,7 +20,7 @@ class RedCardOut(BaseModel):
 
     id: UUID
     revision: int
-    state: Literal["proposed", "issued", "dismissed"]
+    state: CardState
     source: Literal["supervision", "ranking"]
     reason: str
     target_unit_id: UUID
@@ -36,6 +37,7 @@ class RedCardOut(BaseModel):
     evidence: list[dict[str, Any]]
     field_checks: list[dict[str, Any]]
     dismissal_reason: str | None
+    withdrawal_reason: str | None
     decided_at: Instant | None
     referral_state: Literal["none", "consented", "referred"]
     created_at: Instant
@@ -70,6 +72,10 @@ class FieldCheck(_In):
 
 
 class Dismissal(_In):
+    reason: LongText
+
+
+class Withdrawal(_In):
     reason: LongText
 
 

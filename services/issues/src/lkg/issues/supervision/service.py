@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.auth import Role
 from lkg.common.events import contracts as c
 from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
@@ -61,7 +62,7 @@ async def list_cards(
     caller: Caller,
     page: PageParams,
     *,
-    state: Literal["proposed", "issued", "dismissed"] | None = None,
+    state: Literal["proposed", "issued", "dismissed", "withdrawn"] | None = None,
     round_id: UUID | None = None,
 ) -> tuple[list[Any], str | None]:
     """The cards the caller sees, oldest first, one keyset page at a time."""
@@ -206,6 +207,41 @@ async def dismiss(
 ) -> Any:
     """督查室 dismisses a proposed card with a reason: exactly one ``red_card.dismissed``."""
     return await _decide(session, runtime, caller, card, expected_revision, "dismissed", reason)
+
+
+async def withdraw(
+    session: AsyncSession,
+    runtime: IssuesRuntime,
+    caller: Caller,
+    card: Any,
+    *,
+    expected_revision: int,
+    reason: str,
+) -> Any:
+    """重大项目办 withdraws (撤销) an issued ranking card with a reason, when a scoring correction took its
+    unit out of the month's bottom 3 (§六(三)): exactly one ``red_card.withdrawn``. Supervision cards are
+    督查室's and are not withdrawn here."""
+    if not caller.principal.has_role(Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN):
+        raise Forbidden("只有区重大项目办可以撤销排名红牌", code="forbidden")
+    if card.source != "ranking" or card.state != "issued":
+        raise Conflict("只能撤销已发出的排名红牌", code="invalid_state")
+    now = runtime.clock.now()
+    person = caller.principal.person_id
+    values = {
+        "state": "withdrawn",
+        "withdrawal_reason": reason,
+        "decided_by_person_id": person,
+        "decided_at": now,
+    }
+    card = await _decided(
+        session, caller, card, expected_revision, values, now, "withdrawn", {"reason": reason}
+    )
+    by = person_uuid(person) or uuid.UUID(int=0)
+    await stage(
+        session,
+        _card_event(c.RedCardWithdrawn, card, at=now, withdrawal_reason=reason, withdrawn_by_person_id=by),
+    )
+    return card
 
 
 async def consent_to_referral(

@@ -1,10 +1,11 @@
 """HTTP routes of accounts and client systems (``/api/v1/auth/...``): thin — validate, call one use case,
-commit once, answer.
+answer; a write's unit of work commits when the route returns (``UnitOfWork``).
 
 Login, refresh, logout and the client credentials token endpoint are public (``PUBLIC_ROUTE``): they are
 how a caller gets a token. Their answers carry ``Cache-Control: no-store`` (RFC 6749 §5.1). A refused
-login or refresh is audited (and counted towards the lockout): the route commits that, then answers the
-error.
+login, refresh, token request or password change is audited (and counted towards the lockout): the use
+case returns the refusal instead of raising it, the route answers it as a problem, and the unit of work
+commits the audit line (a raise would roll it back with everything else).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import binascii
 import json
 import re
 import uuid
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -26,7 +27,7 @@ from lkg.common.auth import PUBLIC_ROUTE, CurrentPrincipal, Principal, Role, req
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.pagination import PageQuery
-from lkg.common.http.problems import DomainError
+from lkg.common.http.problems import DomainError, domain_error_handler
 from lkg.common.http.query import StrictQuery
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry.accounts import audit, clients, passwords, service
@@ -35,6 +36,7 @@ from lkg.registry.accounts.schemas import (
     AccountIn,
     AccountOut,
     AccountPage,
+    AccountStatus,
     ClientIn,
     ClientOut,
     ClientPage,
@@ -50,7 +52,7 @@ from lkg.registry.accounts.schemas import (
     Rotation,
     TokenPair,
 )
-from lkg.registry.deps import Runtime, Session
+from lkg.registry.deps import Runtime, Session, UnitOfWork
 from lkg.registry.settings import RegistrySettings
 
 router = APIRouter(prefix="/api/v1/auth", dependencies=[StrictQuery])
@@ -68,10 +70,6 @@ class UnsupportedMediaType(DomainError):
     title = "请求体须为 application/x-www-form-urlencoded 或 application/json"
 
 
-def _settings(runtime: ServiceRuntime) -> RegistrySettings:
-    return cast(RegistrySettings, runtime.settings)
-
-
 def _origin(request: Request) -> audit.Origin:
     return audit.Origin(
         address=request.client.host if request.client else None,
@@ -79,9 +77,15 @@ def _origin(request: Request) -> audit.Origin:
     )
 
 
-def _tokens(result: service.Issued | DomainError) -> JSONResponse:
+async def _refused(request: Request, error: DomainError) -> Response:
+    """A refusal the use case returned rather than raised, answered as that error: the unit of work still
+    commits what the use case wrote (the audit line, the failure towards the lockout)."""
+    return await domain_error_handler(request, error)
+
+
+async def _tokens(request: Request, result: service.Issued | DomainError) -> Response:
     if isinstance(result, DomainError):
-        raise result
+        return await _refused(request, result)
     body = TokenPair(
         access_token=result.access_token,
         expires_in=result.expires_in,
@@ -94,13 +98,15 @@ def _tokens(result: service.Issued | DomainError) -> JSONResponse:
 
 
 async def _account_out(
-    session: AsyncSession, runtime: ServiceRuntime, accounts: list[Account]
+    session: AsyncSession, runtime: ServiceRuntime[RegistrySettings], accounts: list[Account]
 ) -> list[AccountOut]:
     powers = await service.powers(session, runtime.clock, accounts)
     out = []
     for a in accounts:
         name, roles, locked_until = powers[a.id]
-        status = "locked" if a.status == "active" and locked_until is not None else a.status
+        status: AccountStatus = "disabled" if a.status == "disabled" else "active"
+        if status == "active" and locked_until is not None:
+            status = "locked"
         out.append(
             AccountOut(
                 id=a.id,
@@ -121,7 +127,7 @@ async def _account_out(
 
 
 async def _one(
-    session: AsyncSession, runtime: ServiceRuntime, account: Account, status: int = 200
+    session: AsyncSession, runtime: ServiceRuntime[RegistrySettings], account: Account, status: int = 200
 ) -> Response:
     (out,) = await _account_out(session, runtime, [account])
     return JSONResponse(
@@ -242,17 +248,16 @@ async def _token_request(request: Request) -> tuple[ClientTokenRequest, str | No
     description="用户名与密码换取访问令牌（短时效 JWT）与刷新令牌。用户名不存在与密码错误的回答相同"
     "（401 `invalid_credentials`）；15分钟内失败5次锁定15分钟（429 `account_locked`，`Retry-After`）。",
 )
-async def login(body: LoginIn, request: Request, session: Session, runtime: Runtime) -> Response:
+async def login(body: LoginIn, request: Request, session: UnitOfWork, runtime: Runtime) -> Response:
     result = await service.login(
         session,
-        _settings(runtime),
+        runtime.settings,
         runtime.clock,
         username=body.username,
         password=body.password,
         origin=_origin(request),
     )
-    await session.commit()
-    return _tokens(result)
+    return await _tokens(request, result)
 
 
 @router.post(
@@ -263,16 +268,15 @@ async def login(body: LoginIn, request: Request, session: Session, runtime: Runt
     description="刷新令牌只能用一次：每次换回新的访问令牌和新的刷新令牌（角色按今日任职重新推导）。"
     "已用过的刷新令牌再次出现，即视为被盗用，该次登录的全部令牌作废（401 `refresh_token_reused`）。",
 )
-async def refresh(body: RefreshIn, request: Request, session: Session, runtime: Runtime) -> Response:
+async def refresh(body: RefreshIn, request: Request, session: UnitOfWork, runtime: Runtime) -> Response:
     result = await service.refresh(
         session,
-        _settings(runtime),
+        runtime.settings,
         runtime.clock,
         refresh_token=body.refresh_token,
         origin=_origin(request),
     )
-    await session.commit()
-    return _tokens(result)
+    return await _tokens(request, result)
 
 
 @router.post(
@@ -282,9 +286,8 @@ async def refresh(body: RefreshIn, request: Request, session: Session, runtime: 
     summary="退出登录 Log out",
     description="作废该刷新令牌所属的整次登录（RFC 7009：未知令牌同样回答204）。",
 )
-async def logout(body: RefreshIn, request: Request, session: Session, runtime: Runtime) -> Response:
+async def logout(body: RefreshIn, request: Request, session: UnitOfWork, runtime: Runtime) -> Response:
     await service.logout(session, runtime.clock, refresh_token=body.refresh_token, origin=_origin(request))
-    await session.commit()
     return Response(status_code=204)
 
 
@@ -296,22 +299,21 @@ async def logout(body: RefreshIn, request: Request, session: Session, runtime: R
     description="`grant_type=client_credentials`；客户端以 HTTP Basic 或请求体中的 `client_id`/"
     "`client_secret` 认证。错误按 RFC 6749 §5.2，`code` 与 `error` 相同。",
 )
-async def token(request: Request, session: Session, runtime: Runtime) -> Response:
+async def token(request: Request, session: UnitOfWork, runtime: Runtime) -> Response:
     grant, client_id, secret = await _token_request(request)
     if client_id is None or secret is None or len(client_id) > 64:
         raise clients.OAuthError("invalid_client")
     result = await clients.issue_client_token(
         session,
-        _settings(runtime),
+        runtime.settings,
         runtime.clock,
         client_id=client_id,
         client_secret=secret,
         scope=grant.scope,
         origin=_origin(request),
     )
-    await session.commit()
     if isinstance(result, DomainError):
-        raise result
+        return await _refused(request, result)
     body = ClientTokenOut(
         access_token=result.access_token, expires_in=result.expires_in, scope=" ".join(result.scopes)
     )
@@ -332,12 +334,12 @@ async def token(request: Request, session: Session, runtime: Runtime) -> Respons
 async def create_account(
     request: Request,
     body: AccountIn,
-    session: Session,
+    session: UnitOfWork,
     runtime: Runtime,
     principal: AccountAdmin,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    settings = _settings(runtime)
+    settings = runtime.settings
 
     async def create() -> Response:
         account = await service.create_account(
@@ -367,7 +369,6 @@ async def create_account(
         request_hash=request_hash(fingerprint),
         create=create,
     )
-    await session.commit()
     return response
 
 
@@ -400,7 +401,7 @@ async def change_password(
     account_id: uuid.UUID,
     body: PasswordChange,
     request: Request,
-    session: Session,
+    session: UnitOfWork,
     runtime: Runtime,
     principal: CurrentPrincipal,
     if_match: IfMatch = None,
@@ -409,7 +410,7 @@ async def change_password(
     check_if_match(if_match, etag_for(account.id, account.revision))
     result = await service.change_password(
         session,
-        _settings(runtime),
+        runtime.settings,
         runtime.clock,
         account,
         expected_revision=account.revision,
@@ -418,9 +419,8 @@ async def change_password(
         by=principal,
         origin=_origin(request),
     )
-    await session.commit()
     if isinstance(result, DomainError):
-        raise result
+        return await _refused(request, result)
     return await _one(session, runtime, result)
 
 
@@ -433,7 +433,7 @@ def _status_action(path: str, status: str, summary: str, description: str) -> No
     )
     async def action(
         account_id: uuid.UUID,
-        session: Session,
+        session: UnitOfWork,
         runtime: Runtime,
         principal: AccountAdmin,
         if_match: IfMatch = None,
@@ -453,7 +453,6 @@ def _status_action(path: str, status: str, summary: str, description: str) -> No
                 expected_revision=account.revision,
                 by=principal,
             )
-        await session.commit()
         return await _one(session, runtime, account)
 
     action.__name__ = f"account_{path.replace('-', '_')}"
@@ -500,12 +499,11 @@ async def login_events(
     responses={409: {"description": "编号已被使用 / client id taken"}},
 )
 async def register_client(
-    body: ClientIn, session: Session, runtime: Runtime, principal: SystemAdmin
+    body: ClientIn, session: UnitOfWork, runtime: Runtime, principal: SystemAdmin
 ) -> Response:
     client, secret = await clients.register_client(
         session, runtime.clock, client_id=body.client_id, name=body.name, scopes=body.scopes, by=principal
     )
-    await session.commit()
     return _with_secret(client, secret, status=201)
 
 
@@ -532,7 +530,7 @@ async def get_client(client_id: str, session: Session, _: SystemAdmin) -> Respon
 )
 async def rotate(
     client_id: str,
-    session: Session,
+    session: UnitOfWork,
     runtime: Runtime,
     _: SystemAdmin,
     body: Rotation | None = None,
@@ -547,7 +545,6 @@ async def rotate(
         expected_revision=client.revision,
         grace_seconds=(body or Rotation()).grace_seconds,
     )
-    await session.commit()
     return _with_secret(client, secret)
 
 
@@ -558,12 +555,11 @@ async def rotate(
     description="此后不再签发令牌；已签发的令牌在其短时效内到期。需 `If-Match`。",
 )
 async def revoke(
-    client_id: str, session: Session, runtime: Runtime, _: SystemAdmin, if_match: IfMatch = None
+    client_id: str, session: UnitOfWork, runtime: Runtime, _: SystemAdmin, if_match: IfMatch = None
 ) -> Response:
     client = await clients.get_client(session, client_id)
     check_if_match(if_match, etag_for(client.client_id, client.revision))
     client = await clients.revoke_client(session, runtime.clock, client, expected_revision=client.revision)
-    await session.commit()
     return JSONResponse(
         _client_out(client).model_dump(mode="json"),
         headers=etag_header(client.client_id, client.revision),

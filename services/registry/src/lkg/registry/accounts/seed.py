@@ -30,18 +30,22 @@ SECRET_PREFIX = "lkgcs_"
 DEMO_PASSWORD = "lkg-demo-2020"
 DEMO_ADMIN_PERSON = "person.demo_office_admin"
 DEMO_ADMIN_POST = "post.major_projects_office.staff"
+DEMO_ASSESSOR_PERSON = "person.demo_assessor"
+DEMO_ASSESSOR_POST = "post.assessment.staff"  # in org_2020.yaml
 
 
 async def seed_demo_accounts(
     session: AsyncSession, settings: RegistrySettings, clock: Clock, *, password: str = DEMO_PASSWORD
 ) -> int:
     """Usable accounts for the embedded demo, after the 2020 directory is loaded: ``admin`` (a staff member
-    of 区重大项目办 with system administration) and ``line1`` … ``line8`` for the eight line leaders in
-    post on the clock's date. Idempotent: returns how many accounts it created (0 the second time)."""
+    of 区重大项目办 with system administration), ``assessor`` (a staff member of 区委组织部考评办, who edits
+    the evaluation rules) and ``line1`` … ``line8`` for the eight line leaders in post on the clock's date.
+    Idempotent: returns how many accounts it created (0 the second time)."""
     day = clock.now().date()
     office_unit = org_id("dept.development_reform")
     admin_person = org_id(DEMO_ADMIN_PERSON)
     post = org_id(DEMO_ADMIN_POST)
+    assessor = org_id(DEMO_ASSESSOR_PERSON)
     await org.apply_changes(
         session,
         clock,
@@ -68,12 +72,23 @@ async def seed_demo_accounts(
                     person_id=admin_person,
                 ),
             ),
+            (DEMO_ASSESSOR_PERSON, PersonSnapshot(id=assessor, revision=1, name="【演示】考评办工作人员")),
+            (
+                f"holding.{DEMO_ASSESSOR_POST}.{DEMO_ASSESSOR_PERSON}",
+                PostHoldingSnapshot(
+                    id=org_id(f"holding.{DEMO_ASSESSOR_POST}.{DEMO_ASSESSOR_PERSON}"),
+                    revision=1,
+                    valid_from=date(2020, 5, 1),
+                    post_id=org_id(DEMO_ASSESSOR_POST),
+                    person_id=assessor,
+                ),
+            ),
         ],
         actor="seed",
         reason="演示账号",
     )
     directory = await service.directory_of(session)
-    wanted: list[tuple[str, uuid.UUID, bool]] = [("admin", admin_person, True)]
+    wanted: list[tuple[str, uuid.UUID, bool]] = [("admin", admin_person, True), ("assessor", assessor, False)]
     for line in sorted(directory.lines.values(), key=lambda x: x.number):
         if not line.in_force(day):
             continue

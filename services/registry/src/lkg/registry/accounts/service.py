@@ -97,6 +97,12 @@ class AccountNotFound(NotFound):
     title = "账号不存在"
 
 
+def _count(result: sa.Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched."""
+    assert isinstance(result, sa.CursorResult)
+    return int(result.rowcount or 0)
+
+
 # ---- powers from the directory -----------------------------------------------------------------------
 
 #: Units that act by function (UnitRole) give their staff the platform role of that function.
@@ -105,6 +111,7 @@ _UNIT_ROLE_TO_ROLE = {
     UR.APPROVAL_BUREAU: Role.APPROVAL_BUREAU,
     UR.STATISTICS_BUREAU: Role.STATISTICS_BUREAU,
     UR.SUPERVISION_OFFICE: Role.SUPERVISION_OFFICE,
+    UR.ASSESSMENT_OFFICE: Role.ASSESSMENT_OFFICE,
 }
 
 
@@ -191,7 +198,7 @@ async def purge(session: AsyncSession, until: datetime) -> int:
     that time): what a stream of logins, or of guessed usernames, leaves behind does not pile up."""
     tokens = await session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at <= until))
     guards = await session.execute(sa.delete(LoginGuard).where(LoginGuard.stale_at <= until))
-    return int(tokens.rowcount or 0) + int(guards.rowcount or 0)
+    return _count(tokens) + _count(guards)
 
 
 async def locked_until(session: AsyncSession, username: str, now: datetime) -> datetime | None:
@@ -327,7 +334,7 @@ async def _revoke(
     if account_id is not None:
         stmt = stmt.where(RefreshToken.account_id == account_id)
     result = await session.execute(stmt.values(revoked_at=now, revoked_reason=reason))
-    return int(result.rowcount or 0)
+    return _count(result)
 
 
 async def _presented(session: AsyncSession, raw: str) -> RefreshToken | None:

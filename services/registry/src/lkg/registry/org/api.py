@@ -119,7 +119,6 @@ async def import_document(
     changed = await project_lines.load_org_document(
         session, runtime.clock, body, actor=caller.actor, reason="导入组织目录配置"
     )
-    await session.commit()
     return ImportResult(changed_entries=changed)
 
 
@@ -147,7 +146,6 @@ async def handover(
         actor=caller.actor,
         reason=body.reason,
     )
-    await session.commit()
     return HandoverOut(revision=event.revision, holdings=list(event.holdings))
 
 
@@ -188,5 +186,4 @@ async def end_rule(
     ended = await project_lines.end_routing_rule(
         session, runtime.clock, rule_id, valid_to=body.valid_to, actor=caller.actor, reason=body.reason
     )
-    await session.commit()
     return ended

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -32,7 +32,8 @@ from lkg.registry.wire import JSON_INTEGER, IsoDate
 #: Namespace of the ids derived from document keys.
 ORG_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000a0")
 
-Snapshot = (
+#: One entry of the directory, as its contract snapshot.
+Snapshot: TypeAlias = (
     UnitSnapshot | PostSnapshot | PersonSnapshot | PostHoldingSnapshot | LineSnapshot | RoutingRuleSnapshot
 )
 
@@ -129,6 +130,7 @@ class OrgDocument(_Doc):
         """Every entry as ``(key, snapshot)`` with revision 1 (the directory sets the real revision)."""
         start = self.valid_from
         out: list[tuple[str, Snapshot]] = []
+        snap: Snapshot
         for u in self.units:
             parent = org_id(u.parent) if u.parent else None
             snap = UnitSnapshot(

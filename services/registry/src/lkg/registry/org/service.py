@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +31,7 @@ from lkg.common.http.problems import Conflict, NotFound
 from lkg.registry.org.document import OrgDocument, Snapshot
 from lkg.registry.org.models import DIRECTORY_ID, OrgDirectory, OrgEntry, OrgEntryVersion
 
-KINDS: dict[type, str] = {
+KINDS: dict[type[Snapshot], str] = {
     UnitSnapshot: "unit",
     PostSnapshot: "post",
     PersonSnapshot: "person",
@@ -38,7 +39,18 @@ KINDS: dict[type, str] = {
     LineSnapshot: "line",
     RoutingRuleSnapshot: "routing_rule",
 }
-MODELS: dict[str, type] = {v: k for k, v in KINDS.items()}
+MODELS: dict[str, type[Snapshot]] = {v: k for k, v in KINDS.items()}
+
+
+#: Each kind's field in ``org.changed``.
+_FIELDS = {
+    "unit": "units",
+    "post": "posts",
+    "person": "people",
+    "holding": "holdings",
+    "line": "lines",
+    "routing_rule": "routing_rules",
+}
 
 
 @dataclass
@@ -53,15 +65,16 @@ class Directory:
     lines: dict[uuid.UUID, LineSnapshot] = field(default_factory=dict)
     routing_rules: dict[uuid.UUID, RoutingRuleSnapshot] = field(default_factory=dict)
 
-    def bucket(self, kind: str) -> dict:
-        return {
+    def bucket(self, kind: str) -> dict[uuid.UUID, Any]:
+        buckets: dict[str, dict[uuid.UUID, Any]] = {
             "unit": self.units,
             "post": self.posts,
             "person": self.people,
             "holding": self.holdings,
             "line": self.lines,
             "routing_rule": self.routing_rules,
-        }[kind]
+        }
+        return buckets[kind]
 
     def get(self, entry_id: uuid.UUID) -> Snapshot | None:
         for kind in MODELS:
@@ -162,16 +175,13 @@ async def apply_changes(
             )
         )
     await session.flush()
-    event = OrgChanged(
-        aggregate_id=DIRECTORY_ID,
-        revision=revision,
-        effective_at=now,
-        units=tuple(grouped["unit"]),
-        posts=tuple(grouped["post"]),
-        people=tuple(grouped["person"]),
-        holdings=tuple(grouped["holding"]),
-        lines=tuple(grouped["line"]),
-        routing_rules=tuple(grouped["routing_rule"]),
+    event = OrgChanged.model_validate(
+        {
+            "aggregate_id": DIRECTORY_ID,
+            "revision": revision,
+            "effective_at": now,
+            **{field: tuple(grouped[kind]) for kind, field in _FIELDS.items()},
+        }
     )
     await stage(session, event)
     return event

@@ -11,13 +11,14 @@ they may not change it) before anything else reads it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import CurrentPrincipal
+from lkg.common.events.contracts import RoutingBasis
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey
 from lkg.common.http.pagination import PageQuery, UpdatedSince
@@ -66,8 +67,11 @@ from lkg.registry.projects.schemas import (
     Sort,
     Termination,
 )
+from lkg.registry.settings import RegistrySettings
 
-NOT_FOUND = {404: {"description": "项目不存在或不在可见范围 / no such project within reach"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "项目不存在或不在可见范围 / no such project within reach"}
+}
 ProjectCode = Annotated[
     str, Path(min_length=24, max_length=24, pattern=r"^[0-9A-Za-z-]{24}$", description="项目代码 / code")
 ]
@@ -77,10 +81,10 @@ ProjectCode = Annotated[
 router = APIRouter(prefix="/api/v1/projects", responses=NOT_FOUND, dependencies=[StrictQuery])
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+def _runtime(request: Request) -> ServiceRuntime[RegistrySettings]:
     """The registry's runtime, as the ``Runtime`` dependency finds it, for the read routes (one dependency
     less to solve per request)."""
-    runtime: ServiceRuntime = request.app.state.runtimes["registry"]
+    runtime: ServiceRuntime[RegistrySettings] = request.app.state.runtimes["registry"]
     return runtime
 
 
@@ -111,7 +115,6 @@ async def _act(
     given the revision the If-Match names (None without one)."""
     project = await visible_project(session, caller, project_id)
     project = await act(_expected(if_match, project))
-    await session.commit()
     return _out(project, response)
 
 
@@ -210,7 +213,6 @@ async def update_project(
     project = await service.update_project(
         session, runtime.clock, project_id, current.revision, body, actor=caller.actor
     )
-    await session.commit()
     return _out(project, response)
 
 
@@ -225,7 +227,7 @@ async def project_line(project_id: UUID, session: Session, caller: AnyCaller) ->
         line_name=line.name if line else None,
         leader_post_id=line.leader_post_id if line else None,
         service_unit_id=line.service_unit_id if line else None,
-        routing_basis=project.routing_basis,
+        routing_basis=RoutingBasis(project.routing_basis),
         routing_rule_id=project.routing_rule_id,
         routing_reason=project.routing_reason,
     )
@@ -323,7 +325,6 @@ async def replan(
         reason=body.reason,
         actor=caller.actor,
     )
-    await session.commit()
     return MilestoneOut.model_validate(milestone, from_attributes=True)
 
 
@@ -346,7 +347,6 @@ async def achieve(
     milestone = await milestones.record_actual(
         session, runtime.clock, project_id, milestone_id, actual_date=body.actual_date, actor=caller.actor
     )
-    await session.commit()
     return MilestoneOut.model_validate(milestone, from_attributes=True)
 
 
@@ -429,7 +429,6 @@ async def set_enrolment(
         statistics_contact_id=body.statistics_contact_id,
         actor=caller.actor,
     )
-    await session.commit()
     return _out(project)
 
 
@@ -452,7 +451,6 @@ async def enrolment_failures(
         unit_id=body.reported_by_unit_id,
         actor=caller.actor,
     )
-    await session.commit()
     return CountOut(count=count)
 
 
@@ -515,7 +513,6 @@ async def fulfil(
     commitment = await commitments.fulfil_commitment(
         session, runtime.clock, project_id, commitment_id, on=body.fulfilled_on
     )
-    await session.commit()
     return CommitmentOut.model_validate(commitment, from_attributes=True)
 
 

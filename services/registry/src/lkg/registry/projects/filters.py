@@ -167,7 +167,7 @@ def order_by(keyset: Keyset) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[An
     return keyset.sort.asc(), keyset.id.asc()
 
 
-def filtered_projects(*, caller: Caller, filters: ProjectFilters, today: date) -> sa.Select[tuple[Project]]:
+def filtered_projects(*, caller: Caller, filters: ProjectFilters, today: date) -> sa.Select[Project]:
     """The projects ``caller`` sees that pass the list's filters, as ORM rows (unordered)."""
     shape, values = selection(caller, filters, today)
     return sa.select(Project).where(*conditions(shape)).params(values)

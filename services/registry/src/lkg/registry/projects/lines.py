@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import (
     LineSnapshot,
+    ProjectCategory,
     ProjectStatus,
     RoutingBasis,
     RoutingRuleSnapshot,
@@ -34,7 +35,7 @@ async def route_for(
     directory = directory or await org.load_directory(session, kinds=["line", "routing_rule"])
     return route(
         project_id=project.id,
-        category=project.category,
+        category=ProjectCategory(project.category),
         responsible_unit_id=project.responsible_unit_id,
         responsible_unit_name=project.responsible_unit_name,
         rules=directory.routing_rules.values(),

@@ -149,7 +149,7 @@ async def project_json_by_code(engine: AsyncEngine, code: str, caller: Caller) -
 
 
 _DIALECT = asyncpg_dialect.dialect()
-_BODY = sa.literal_column(f"{_PROJECT_JSON}::text").label("body")
+_BODY: sa.Label[Any] = sa.literal_column(f"{_PROJECT_JSON}::text").label("body")
 #: Compiled list statements by (shape, order, cursor or not): the SQL and its parameters' names in order.
 _STATEMENTS: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 _STATEMENTS_KEPT = 1024

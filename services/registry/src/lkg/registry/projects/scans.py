@@ -14,14 +14,15 @@ from lkg.common.runtime.service import Scan, ServiceRuntime
 from lkg.common.scans import scan_due
 from lkg.registry.projects import commitments, milestones
 from lkg.registry.projects.models import Commitment, Milestone
+from lkg.registry.settings import RegistrySettings
 
 
 def _scan(
     model: Any, due: str, mark: Callable[[AsyncSession, Clock, uuid.UUID], Awaitable[None]]
-) -> Callable[[ServiceRuntime, datetime], Awaitable[int]]:
+) -> Callable[[ServiceRuntime[RegistrySettings], datetime], Awaitable[int]]:
     """A scan of ``model``'s rows whose ``due`` column has passed: ``mark`` handles each, once."""
 
-    async def run(runtime: ServiceRuntime, until: datetime) -> int:
+    async def run(runtime: ServiceRuntime[RegistrySettings], until: datetime) -> int:
         async def handle(session: AsyncSession, row: Any) -> bool:
             await mark(session, runtime.clock, row.id)
             return False

@@ -239,7 +239,8 @@ class UnitRole(StrEnum):
 
     ``major_projects_office`` 区重大项目办（区发改局）, which runs the mechanism and serves layer 3;
     ``approval_bureau`` 区行政审批局; ``statistics_bureau`` 区统计局; ``supervision_office`` 区政府督查室;
-    ``commerce_bureau`` 区商务局 (integrity reviews, de-registration); ``discipline_commission`` 区纪委监委.
+    ``commerce_bureau`` 区商务局 (integrity reviews, de-registration); ``discipline_commission`` 区纪委监委;
+    ``assessment_office`` 区委组织部考评办 (the evaluation rules and the year-end assessment, §六(三)).
     """
 
     MAJOR_PROJECTS_OFFICE = "major_projects_office"
@@ -248,6 +249,7 @@ class UnitRole(StrEnum):
     SUPERVISION_OFFICE = "supervision_office"
     COMMERCE_BUREAU = "commerce_bureau"
     DISCIPLINE_COMMISSION = "discipline_commission"
+    ASSESSMENT_OFFICE = "assessment_office"
 
 
 class PostKind(StrEnum):

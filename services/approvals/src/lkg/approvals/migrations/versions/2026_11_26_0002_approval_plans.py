@@ -169,7 +169,7 @@ def upgrade() -> None:
     op.create_index("ix_approval_item_change_item_id_at", "approval_item_change", ["item_id", "at", "id"])
 
     # The default catalogue (data/catalogue.yaml); codes already present are left alone.
-    from lkg.approvals.catalogue import (
+    from lkg.approvals.catalogue.document import (
         CATALOGUE_EFFECTIVE_AT,
         catalogue_rows,
         default_catalogue,

@@ -152,8 +152,11 @@ def catalogue_rows(catalogue: CatalogueFile, now: datetime) -> list[dict[str, An
     return rows
 
 
-def insert_missing_statement(table: sa.Table, rows: list[dict[str, Any]]) -> Any:
-    """INSERT … ON CONFLICT (code) DO NOTHING: edits made through the API survive a reload."""
+def insert_missing_statement(table: sa.TableClause, rows: list[dict[str, Any]]) -> Any:
+    """INSERT … ON CONFLICT (code) DO NOTHING RETURNING id: edits made through the API survive a reload;
+    the rows returned are those added."""
     from sqlalchemy.dialects.postgresql import insert
 
-    return insert(table).values(rows).on_conflict_do_nothing(index_elements=[table.c.code])
+    return (
+        insert(table).values(rows).on_conflict_do_nothing(index_elements=[table.c.code]).returning(table.c.id)
+    )

@@ -1,0 +1,179 @@
+"""Use cases of a plan's items (审批事项): read one, list a department's work, read its history, edit it.
+
+Moving an item through its states is :mod:`lkg.approvals.items.actions`, one function per action.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.approvals.access import Caller, items_visible, may_decide, sees_plan
+from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan, CatalogueItem
+from lkg.approvals.risk import items_of, reassess
+from lkg.common.calendar import WorkingCalendar
+from lkg.common.clock import Clock
+from lkg.common.http.concurrency import update_if_revision
+from lkg.common.http.pagination import Keyset, PageParams, fetch_page
+from lkg.common.http.problems import Conflict, Forbidden, NotFound
+
+#: An item applied for and not yet decided.
+IN_PROGRESS = ("submitted", "accepted", "supplement_requested", "resubmitted")
+#: The states from which nothing moves any more (their mode stays as it was decided).
+DECIDED = ("granted", "rejected", "withdrawn")
+
+ITEMS_BY_UPDATED = Keyset(sort=ApprovalItem.updated_at, id=ApprovalItem.id, name="updated")
+
+
+def overdue(now: datetime) -> sa.ColumnElement[bool]:
+    """An item with a clock past its due time at ``now`` (breached, or due and not scanned yet)."""
+    c = ApprovalClock
+    return sa.exists().where(
+        c.item_id == ApprovalItem.id,
+        sa.or_(
+            sa.and_(c.state == "breached", c.ended_at.is_(None)),
+            sa.and_(c.state == "running", c.due_at <= now),
+        ),
+    )
+
+
+def due_soon(now: datetime) -> sa.ColumnElement[bool]:
+    """An item with a running clock past its warning at ``now`` and not yet due."""
+    c = ApprovalClock
+    return sa.exists().where(
+        c.item_id == ApprovalItem.id, c.state == "running", c.warn_at <= now, c.due_at > now
+    )
+
+
+def record_change(
+    session: AsyncSession,
+    item: ApprovalItem,
+    *,
+    action: str,
+    to_state: str,
+    actor: str,
+    at: datetime,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+    from_state: str | None = None,
+) -> None:
+    """A line of the item's history (append-only): who did what, when, from which state to which
+    (``from_state`` defaults to the item's state now)."""
+    session.add(
+        ApprovalItemChange(
+            item_id=item.id,
+            at=at,
+            action=action,
+            from_state=item.state if from_state is None else from_state,
+            to_state=to_state,
+            actor=actor,
+            note=note,
+            details=details or {},
+        )
+    )
+
+
+async def get_item(
+    session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
+) -> tuple[ApprovalItem, ApprovalPlan]:
+    """An item the caller may see, with its plan (404 for one it may not: the same answer as for none)."""
+    item = await session.get(ApprovalItem, item_id)
+    plan = await session.get(ApprovalPlan, item.plan_id) if item is not None else None
+    if item is None or plan is None:
+        raise NotFound("审批事项不存在", code="approval_item_not_found")
+    if not caller.reads_all and not sees_plan(caller, plan, [item]):
+        siblings = await items_of(session, plan.id)
+        if not sees_plan(caller, plan, siblings):
+            raise NotFound("审批事项不存在", code="approval_item_not_found")
+    return item, plan
+
+
+async def list_items(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    page: PageParams,
+    now: datetime,
+    handling_unit_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+    status: str | None = None,
+) -> tuple[list[ApprovalItem], str | None]:
+    """A department's work list: open, due soon, overdue or waiting for a supplement."""
+    stmt = sa.select(ApprovalItem).where(items_visible(caller))
+    if handling_unit_id is not None:
+        stmt = stmt.where(ApprovalItem.handling_unit_id == handling_unit_id)
+    if project_id is not None:
+        stmt = stmt.where(ApprovalItem.project_id == project_id)
+    if status == "open":
+        stmt = stmt.where(ApprovalItem.state.in_(IN_PROGRESS))
+    elif status == "overdue":
+        stmt = stmt.where(ApprovalItem.state.in_((*IN_PROGRESS, "granted")), overdue(now))
+    elif status == "due_soon":
+        stmt = stmt.where(due_soon(now))
+    elif status == "paused":
+        stmt = stmt.where(ApprovalItem.state == "supplement_requested")
+    return await fetch_page(session, stmt, ITEMS_BY_UPDATED, page)
+
+
+async def history_of(
+    session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
+) -> list[ApprovalItemChange]:
+    """Every change of an item the caller may see, in the order it happened."""
+    item, _plan = await get_item(session, caller=caller, item_id=item_id)
+    return list(
+        (
+            await session.scalars(
+                sa.select(ApprovalItemChange)
+                .where(ApprovalItemChange.item_id == item.id)
+                .order_by(ApprovalItemChange.at, ApprovalItemChange.id)
+            )
+        ).all()
+    )
+
+
+async def update_item(
+    session: AsyncSession,
+    *,
+    caller: Caller,
+    calendar: WorkingCalendar,
+    clock: Clock,
+    item: ApprovalItem,
+    plan: ApprovalPlan,
+    expected_revision: int,
+    changes: dict[str, Any],
+) -> ApprovalItem:
+    """Edit an item (mode, department, documents, notes, prerequisites), with a history entry."""
+    if not may_decide(caller, item):
+        raise Forbidden("只有承办部门、行政审批局或重大项目办可修改此审批事项")
+    if "mode" in changes and changes["mode"] != item.mode:
+        entry = await session.get(CatalogueItem, item.catalogue_item_id)
+        if entry is not None and changes["mode"] not in entry.modes:
+            # 409 like the other state checks: the catalogue entry, not the request, decides.
+            raise Conflict(
+                "该事项不适用此审批模式", code="mode_not_allowed", extra={"allowed": list(entry.modes)}
+            )
+        if item.state in DECIDED:
+            raise Conflict("已办结的事项不能更改审批模式", code="invalid_transition")
+    if "prerequisites" in changes:
+        codes = {i.code for i in await items_of(session, plan.id)}
+        unknown = sorted(set(changes["prerequisites"]) - codes)
+        if unknown or item.code in changes["prerequisites"]:
+            raise Conflict(
+                "前置事项须为本计划中的其他事项", code="unknown_prerequisite", extra={"unknown": unknown}
+            )
+    now = clock.now()
+    details = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in changes.items()}
+    await update_if_revision(
+        session, ApprovalItem, item.id, expected_revision, {**changes, "updated_at": now}
+    )
+    await session.refresh(item)
+    record_change(
+        session, item, action="edit", to_state=item.state, actor=caller.actor, at=now, details=details
+    )
+    await session.flush()
+    await reassess(session, calendar, plan, now)
+    return item

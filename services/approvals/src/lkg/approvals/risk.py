@@ -1,0 +1,154 @@
+"""The verdict on a plan's planned 开工 (start at risk), kept current after every change.
+
+After each change to a plan or one of its items, and when the start-at-risk scan comes to it, the plan's
+earliest possible start is computed again (:mod:`lkg.approvals.planning`) and the plan stores the verdict and
+the first day on which it would flip if nothing moved (``risk_check_at``); ``approval.start_at_risk`` is
+emitted when the verdict turns to "at risk".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, time
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.approvals.clocks import clocks_of, day_unit, last_day, limit_clock, pauses_of
+from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
+from lkg.approvals.planning import PlanNode, Verdict, verdict
+from lkg.approvals.units import unit_id_or_placeholder
+from lkg.common.calendar import WorkingCalendar, local_date
+from lkg.common.clock import TZ
+from lkg.common.events.contracts import ApprovalItemRef, ApprovalStartAtRisk
+from lkg.common.events.outbox import stage
+
+
+def _set_prereview(
+    item: ApprovalItem, plan: ApprovalPlan, prereview_days: int, calendar: WorkingCalendar, today: date
+) -> None:
+    """批前提速 (§四(二)): every item is prepared and pre-reviewed in parallel, from the day the project
+    joined the track; an item already applied for keeps its dates."""
+    if plan.fast_track and item.prereview_from is None and item.state == "planned":
+        item.prereview_from = today
+        item.prereview_to = calendar.add_working_days(today, prereview_days)
+    elif not plan.fast_track and item.prereview_from is not None:
+        item.prereview_from = item.prereview_to = None
+
+
+async def items_of(session: AsyncSession, plan_id: uuid.UUID) -> list[ApprovalItem]:
+    return list(
+        (
+            await session.scalars(
+                sa.select(ApprovalItem).where(ApprovalItem.plan_id == plan_id).order_by(ApprovalItem.position)
+            )
+        ).all()
+    )
+
+
+def nodes_of(items: Sequence[ApprovalItem], clocks: dict[uuid.UUID, list[ApprovalClock]]) -> list[PlanNode]:
+    nodes = []
+    for item in items:
+        limit = limit_clock(clocks.get(item.id, []))
+        due_on = None
+        if limit is not None and limit.due_at is not None:
+            due_on = last_day(limit.due_at)
+        nodes.append(
+            PlanNode(
+                code=item.code,
+                name=item.name,
+                state=item.state,
+                mode=item.mode,
+                limit_days=item.limit_days,
+                limit_unit=day_unit(item.limit_unit),
+                prerequisites=tuple(item.prerequisites),
+                start_gate=item.start_gate,
+                decided_on=local_date(item.decided_at) if item.decided_at else None,
+                clock_started_at=limit.started_at if limit is not None and item.state != "planned" else None,
+                clock_pauses=tuple(pauses_of(limit)) if limit is not None else (),
+                due_on=due_on,
+                prereview_to=item.prereview_to,
+                prereviewed_days=item.prereviewed_days,
+            )
+        )
+    return nodes
+
+
+async def assess(
+    session: AsyncSession, calendar: WorkingCalendar, plan: ApprovalPlan, now: datetime
+) -> tuple[Verdict, list[ApprovalItem]]:
+    items = await items_of(session, plan.id)
+    clocks = await clocks_of(session, [i.id for i in items])
+    nodes = nodes_of(items, clocks)
+    return verdict(calendar, nodes, local_date(now), plan.planned_start, fast_track=plan.fast_track), items
+
+
+async def reassess(
+    session: AsyncSession, calendar: WorkingCalendar, plan: ApprovalPlan, now: datetime
+) -> bool:
+    """Recompute the verdict; emit ``approval.start_at_risk`` when it turns to "at risk". True if it did."""
+    if plan.project_status != "active":
+        plan.risk_check_at = None
+        return False
+    items = await items_of(session, plan.id)
+    prereview = dict((await session.execute(sa.select(CatalogueItem.id, CatalogueItem.prereview_days))).all())
+    for item in items:
+        _set_prereview(item, plan, prereview.get(item.catalogue_item_id, 0), calendar, local_date(now))
+    found, items = await assess(session, calendar, plan, now)
+    became = found.at_risk and not plan.start_at_risk
+    plan.earliest_start = found.outlook.earliest_start
+    plan.start_at_risk = found.at_risk
+    plan.risk_check_at = (
+        datetime.combine(found.flips_on, time(0), tzinfo=TZ) if found.flips_on is not None else None
+    )
+    if became and found.planned_start is not None:  # at risk only against a planned start
+        by_code = {i.code: i for i in items}
+        blocking = [by_code[code] for code in found.outlook.chain if not found.outlook.expected[code].done]
+        await stage(
+            session,
+            ApprovalStartAtRisk(
+                effective_at=now,
+                project_id=plan.project_id,
+                project_name=plan.project_name,
+                responsible_unit_id=plan.responsible_unit_id,
+                planned_start_date=found.planned_start,
+                earliest_start_date=found.outlook.earliest_start,
+                blocking_items=tuple(
+                    ApprovalItemRef(
+                        approval_item_id=i.id,
+                        item_name=i.name,
+                        handling_unit_id=unit_id_or_placeholder(i.handling_unit_id, i.handling_unit_name),
+                        handling_unit_name=i.handling_unit_name,
+                        expected_on=found.outlook.expected[i.code].finish,
+                    )
+                    for i in blocking
+                ),
+            ),
+        )
+    return became
+
+
+async def mark_for_reassessment(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    plan_ids: Sequence[uuid.UUID] | set[uuid.UUID] = (),
+    from_day: date | None = None,
+) -> None:
+    """The working calendar under these plans changed (an official year loaded): the start-at-risk scan
+    looks at them again at ``now`` (or sooner, if it was going to anyway). ``from_day``: every active plan
+    whose earliest start falls on or after that day."""
+    concerned: list[sa.ColumnElement[bool]] = []
+    if plan_ids:
+        concerned.append(ApprovalPlan.id.in_(list(plan_ids)))
+    if from_day is not None:
+        concerned.append(ApprovalPlan.earliest_start >= from_day)
+    if not concerned:
+        return
+    await session.execute(
+        sa.update(ApprovalPlan)
+        .where(sa.or_(*concerned), ApprovalPlan.project_status == "active")
+        .values(risk_check_at=sa.func.least(sa.func.coalesce(ApprovalPlan.risk_check_at, now), now))
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,217 @@
+"""API models of the notifier service (zh-CN / English descriptions)."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from lkg.common.http.types import Instant, LongText, Text
+from lkg.notifier.routing import Audience
+
+Channel = Literal["email", "sms", "wecom", "dingtalk"]
+WebhookFormat = Literal["wecom", "dingtalk", "sms"]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Mobile = Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
+Kind = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class MessageOut(_Out):
+    """站内消息 / an inbox message."""
+
+    id: UUID
+    seq: int = Field(description="顺序号，亦为推送流的事件 id / order, and the stream's event id")
+    kind: str = Field(description="通知类型（事件类型）/ kind (the event's type)")
+    title: str
+    body: str
+    link: str | None = Field(description="控制台链接 / console link")
+    matter_id: UUID | None
+    layer: int | None = Field(description="事项所处层级 / the matter's layer")
+    urgent: bool = Field(description="紧急（超时、上报、红牌）/ urgent (breach, escalation, red card)")
+    created_at: Instant
+    read_at: Instant | None
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None = Field(default=None, description="下一页游标 / cursor of the next page")
+
+
+class UnreadOut(BaseModel):
+    unread: int = Field(description="未读消息数 / unread messages")
+
+
+class ReadAllOut(BaseModel):
+    marked: int = Field(description="本次标为已读的消息数 / messages marked read")
+
+
+class LogEntryOut(_Out):
+    """投递记录 / one step of a message's delivery log."""
+
+    channel: str = Field(description="inbox | email | webhook")
+    step: str = Field(description="stored | queued | held | sent | failed | dead | resent | read")
+    delivery_id: UUID | None
+    attempt: int | None
+    detail: str | None
+    at: Instant
+
+
+class LogOut(BaseModel):
+    items: list[LogEntryOut]
+
+
+class TicketOut(BaseModel):
+    ticket: str = Field(description="一次性推送凭据 / single-use stream ticket")
+    expires_at: Instant
+
+
+class PreferenceIn(_In):
+    kind: Kind = Field(description="通知类型或 * / a kind, or * for every other kind")
+    channels: list[Channel] = Field(max_length=4, description="推送渠道（站内信总会收到）/ push channels")
+    digest: bool = Field(default=False, description="非紧急消息改为每日汇总 / digest instead of immediate")
+
+
+class SettingsIn(_In):
+    """个人通知设置 / a person's addresses, quiet hours and preferences."""
+
+    email: Email | None = Field(default=None, description="邮箱 / email address")
+    mobile: Mobile | None = Field(default=None, description="手机号（个人信息，日志中脱敏）/ mobile")
+    quiet_from: time | None = Field(default=None, description="静默开始（本地时间）/ quiet hours start")
+    quiet_until: time | None = Field(
+        default=None, description="静默结束，即次一工作日早晨推送时间 / quiet until"
+    )
+    preferences: list[PreferenceIn] = Field(default_factory=list, max_length=64)
+
+
+class PreferenceOut(BaseModel):
+    kind: str
+    channels: list[str]
+    digest: bool
+
+
+class SettingsOut(BaseModel):
+    person_id: UUID
+    email: str | None
+    mobile: str | None = Field(description="本人可见原号码；管理员视图脱敏 / masked in operator views")
+    quiet_from: time | None
+    quiet_until: time | None
+    revision: int
+    preferences: list[PreferenceOut]
+
+
+class RuleIn(_In):
+    kind: Kind = Field(description="通知类型（事件类型），如 problem.escalated / kind")
+    audience: Audience = Field(description="受众 / audience")
+    layer: Literal[1, 2, 3] | None = Field(default=None, description="仅对该层级的事项 / only at this layer")
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class RulePatch(_In):
+    enabled: bool
+    note: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+class RuleOut(_Out):
+    id: UUID
+    kind: str
+    audience: str
+    layer: int | None
+    enabled: bool
+    note: str
+    revision: int
+    updated_at: Instant
+
+
+class RuleList(BaseModel):
+    items: list[RuleOut]
+
+
+class TemplateIn(_In):
+    title: Text = Field(description="标题模板（$matter 等占位符）/ title template")
+    body: LongText = Field(description="正文模板 / body template")
+    urgent: bool = Field(description="紧急：不受静默时段和汇总影响 / urgent: never held")
+
+
+class TemplateOut(_Out):
+    kind: str
+    title: str
+    body: str
+    urgent: bool
+    revision: int
+    updated_at: Instant
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
+
+
+class EndpointIn(_In):
+    name: Text = Field(description="名称 / name")
+    format: WebhookFormat = Field(description="企业微信 wecom、钉钉 dingtalk 群机器人，或短信网关 sms")
+    url: Annotated[str, StringConstraints(max_length=2000)] = Field(description="回调地址（须在允许清单中）")
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] = Field(
+        description="HMAC 签名密钥（只写）/ HMAC secret (write-only)"
+    )
+    kinds: list[Kind] = Field(default_factory=list, description="承载的通知类型，空为全部 / kinds carried")
+
+
+class EndpointOut(_Out):
+    id: UUID
+    name: str
+    format: str
+    url: str
+    kinds: list[str]
+    enabled: bool
+    revision: int
+    created_at: Instant
+
+
+class EndpointList(BaseModel):
+    items: list[EndpointOut]
+
+
+class DeliveryOut(_Out):
+    """一次推送（死信）/ a delivery (a dead letter)."""
+
+    id: UUID = Field(description="投递 id（X-LKG-Delivery-Id），重试不变 / stable delivery id")
+    message_id: UUID
+    person_id: UUID
+    channel: str
+    target: str = Field(description="邮箱或回调端点 id / address or endpoint id")
+    state: str
+    attempts: int
+    next_attempt_at: Instant | None
+    last_error: str | None
+    created_at: Instant
+    sent_at: Instant | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None = None
+
+
+class UndeliverableOut(_Out):
+    """无人可收的通知 / a notice an audience had nobody for."""
+
+    id: int
+    kind: str
+    cause_key: str
+    audience: str
+    reason: str
+    at: Instant
+
+
+class UndeliverablePage(BaseModel):
+    items: list[UndeliverableOut]
+    next_cursor: str | None = None

@@ -1,0 +1,76 @@
+"""Who may see and change evaluations (DESIGN §3 Access; issue 13).
+
+* 重大项目办, the top leaders, the assessment office (区委组织部考评办) and admins see everything.
+* A unit sees its own evaluations and the published rankings; other units' evidence in a ranking is
+  withheld from it (the figures stay, so a unit sees where it stands).
+* A line leader's evaluation is seen by the top leaders, the assessment office, 重大项目办 and the leader
+  (whoever holds the line's leader post now, from the org read copy), nobody else.
+* 督查室 sees the units' evaluations (it supervises the 不合格 ones, §六(三)), not the line leaders'.
+* Only the assessment office and 重大项目办 change rules; 重大项目办 confirms a month, a top leader a quarter
+  (§六(二)).
+
+A resource the caller may not see is a 404; one they see but may not act on is a 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from lkg.common.auth import Principal, Reach, Role
+from lkg.common.events.contracts import EvaluationSubject, PeriodKind
+from lkg.common.http.problems import Forbidden
+
+SEE_ALL = (Role.MAJOR_PROJECTS_OFFICE, Role.TOP_LEADER, Role.ASSESSMENT_OFFICE, Role.ADMIN)
+RULE_EDITORS = (Role.ASSESSMENT_OFFICE, Role.MAJOR_PROJECTS_OFFICE)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of one request with what they act for now."""
+
+    principal: Principal
+    reach: Reach
+
+    @property
+    def actor(self) -> str:
+        return self.principal.key
+
+    @property
+    def name(self) -> str:
+        return self.principal.name
+
+    @property
+    def sees_all(self) -> bool:
+        return self.principal.has_role(*SEE_ALL)
+
+    def sees_subject(
+        self, kind: EvaluationSubject, subject_id: UUID, leader_post: UUID | None = None
+    ) -> bool:
+        if self.sees_all:
+            return True
+        if kind is EvaluationSubject.LINE_LEADER:
+            return leader_post is not None and leader_post in self.reach.posts
+        if self.principal.has_role(Role.SUPERVISION_OFFICE):
+            return True
+        return subject_id in self.reach.units
+
+    def sees_evidence_of_unit(self, unit_id: UUID) -> bool:
+        return (
+            self.sees_all or self.principal.has_role(Role.SUPERVISION_OFFICE) or unit_id in self.reach.units
+        )
+
+    def require_rule_editor(self) -> None:
+        if not self.principal.has_role(*RULE_EDITORS):
+            raise Forbidden("只有区委组织部考评办和区重大项目办可以修改考核规则", code="forbidden")
+
+    def require_confirmer(self, kind: PeriodKind) -> None:
+        # §六(二): units and departments monthly by 重大项目办; line leaders quarterly by 区委、区政府.
+        if kind is PeriodKind.MONTH and not self.principal.has_role(Role.MAJOR_PROJECTS_OFFICE):
+            raise Forbidden("月度考核由区重大项目办综合评定", code="forbidden")
+        if kind is PeriodKind.QUARTER and not self.principal.has_role(Role.TOP_LEADER):
+            raise Forbidden("包保区级领导季度评价由区委、区政府综合评定", code="forbidden")
+
+    def require_office(self) -> None:
+        if not self.principal.has_role(Role.MAJOR_PROJECTS_OFFICE):
+            raise Forbidden("只有区重大项目办可以复核红牌", code="forbidden")

@@ -1,0 +1,42 @@
+"""What the scoring service runs on the shared clock (DESIGN §5).
+
+* **Periods**: a month or quarter whose close time has come (its last working day plus the grace, on the
+  official calendar) is proposed as of that time, in order; a jump over several months proposes each one
+  as of its own close time, so the figures are those of real time.
+* **Rechecks**: a fact recorded after a period's cut-off refreshes its proposal or, once published, gives a
+  numbered correction (:func:`lkg.scoring.service.apply_recheck`). They wait while the consumer still has a
+  backlog: a replay must not compare figures from half of the streams.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lkg.common.runtime.service import ServiceRuntime
+from lkg.scoring import service
+from lkg.scoring.periods import EVALUATED_KINDS
+from lkg.scoring.settings import ScoringSettings
+
+
+async def scan_periods(runtime: ServiceRuntime, until: datetime) -> int:
+    settings = runtime.settings
+    earliest = settings.evaluation_start if isinstance(settings, ScoringSettings) else None
+    acted = 0
+    for kind in EVALUATED_KINDS:
+        while True:
+            async with runtime.db.transaction() as session:
+                row = await service.propose_next(
+                    session, kind, until=until, calendar=runtime.calendar, earliest=earliest
+                )
+            if row is None:
+                break
+            acted += 1
+    if await runtime.consumer.backlog() > 0:
+        return acted
+    while True:
+        async with runtime.db.transaction() as session:
+            recheck = await service.next_recheck(session, until)
+            if recheck is None:
+                return acted
+            if await service.apply_recheck(session, recheck):
+                acted += 1

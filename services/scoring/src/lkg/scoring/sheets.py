@@ -1,0 +1,532 @@
+"""Score sheets (考核评分表): a period's figures computed from the facts recorded by a cut-off.
+
+Pure of side effects: the same facts, cut-off and rules give the same sheets, which is what lets a
+rebuilt database reproduce the published figures and a correction show exactly what changed. Every figure
+lists the facts it counts (:class:`Evidence`: the milestone, matter, breach or report, and the event that
+told scoring about it).
+
+* **Responsible units, monthly** (项目责任单位, §六(一)二): the milestones whose **frozen baseline** date
+  falls in the month; met if achieved on or before that date. A re-plan moves only the planned date, so
+  a deadline moved the day before still counts as missed.
+* **Streets, offices and departments, monthly** (街道、产业办及区直相关部门, §六(一)三): the problems and
+  meeting matters they must solve that were open during the month; a ``resolved`` closure in the month is
+  a 销号; ``returned`` and ``withdrawn`` (including merged) are not counted either way; each time limit
+  missed in the month (matter clocks, approvals past their limit) is a breach against them.
+* **Line leaders, quarterly** (包保区级领导, §六(一)一): the line's milestones (progress), its matters and
+  breaches (problems solved), and enrolment failures reported for its projects (纳统入规).
+
+A subject with nothing due in the period has no sheet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.calendar import end_of_day, local_date
+from lkg.common.clock import TZ
+from lkg.common.events.contracts import EvaluationSubject, EvidenceRef, Grade, PeriodKind
+from lkg.common.orgcopy import in_force
+from lkg.scoring.models import (
+    breach_fact,
+    enrolment_fact,
+    matter_fact,
+    milestone_baseline,
+    milestone_fact,
+    org_copy,
+    project_copy,
+)
+from lkg.scoring.periods import Span
+from lkg.scoring.rules import HostUnitRule, LineLeaderRule, ResponsibleUnitRule, RuleBook
+
+#: Grades from worst to best: the ranking orders by grade first (等级排名), then by score.
+GRADE_ORDER = {Grade.FAIL: 0, Grade.PASS: 1, Grade.EXCELLENT: 2}
+_TWO = Decimal("0.01")
+_EVIDENCE_NAMESPACE = uuid.UUID("a3f6d1e2-7c44-5b8e-9d2a-0e4b5c6d7f81")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One fact behind a figure: what it is, its id, the event that told scoring, a readable sentence."""
+
+    kind: str
+    id: UUID
+    event_id: UUID | None
+    note: str
+    counts: str
+    """How it counts: ``on_time``, ``missed``, ``ahead``, ``closed``, ``open``, ``not_counted``,
+    ``breach``, ``enrolment_failed``."""
+
+    def contract(self) -> EvidenceRef:
+        suffix = f"（事件 {self.event_id}）" if self.event_id else ""
+        return EvidenceRef(kind=self.kind, id=self.id, note=f"{self.note}{suffix}")
+
+
+@dataclass
+class Sheet:
+    subject_kind: EvaluationSubject
+    subject_id: UUID
+    subject_label: str
+    score: Decimal
+    proposed_grade: Grade
+    figures: dict[str, Any]
+    evidence: list[Evidence] = field(default_factory=list)
+    grade: Grade | None = None
+    grade_reason: str | None = None
+
+    @property
+    def final_grade(self) -> Grade:
+        return self.grade or self.proposed_grade
+
+
+def grade_of(score: Decimal, rule: ResponsibleUnitRule | HostUnitRule | LineLeaderRule) -> Grade:
+    if score >= rule.excellent_at:
+        return Grade.EXCELLENT
+    if score >= rule.pass_at:
+        return Grade.PASS
+    return Grade.FAIL
+
+
+def _q(value: Decimal) -> Decimal:
+    return value.quantize(_TWO)
+
+
+def _bounds(span: Span) -> tuple[datetime, datetime]:
+    return datetime.combine(span.start, time(0), tzinfo=TZ), end_of_day(span.end)
+
+
+# ---- milestones (responsible units; line leaders' progress) --------------------------------------
+
+
+@dataclass
+class _Milestones:
+    due: int = 0
+    on_time: int = 0
+    ahead: int = 0
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def score(self, rule: ResponsibleUnitRule) -> Decimal:
+        base = rule.on_time_points * self.on_time / self.due if self.due else rule.on_time_points
+        return _q(base + min(rule.ahead_bonus_cap, rule.ahead_bonus * self.ahead))
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "due": self.due,
+            "on_time": self.on_time,
+            "missed": self.due - self.on_time,
+            "ahead": self.ahead,
+        }
+
+
+async def _milestones(
+    session: AsyncSession, span: Span, as_of: datetime, key: str
+) -> dict[UUID, _Milestones]:
+    """Per unit (``key="unit_id"``) or line (``"line_id"``): milestones due in ``span`` by their baseline
+    as known at ``as_of``, and those achieved in it ahead of a later baseline date."""
+    b = milestone_baseline
+    latest = (
+        sa.select(b.c.milestone_id, b.c.baseline_date, b.c.event_id.label("baseline_event_id"))
+        .where(b.c.recorded_at <= as_of)
+        .ext(distinct_on(b.c.milestone_id))
+        .order_by(b.c.milestone_id, b.c.recorded_at.desc())
+        .subquery()
+    )
+    m = milestone_fact
+    achieved_known = sa.and_(m.c.achieved_at.is_not(None), m.c.achieved_at <= as_of)
+    rows = (
+        await session.execute(
+            sa.select(m, latest.c.baseline_date, latest.c.baseline_event_id)
+            .join(latest, latest.c.milestone_id == m.c.milestone_id)
+            .where(
+                sa.or_(
+                    latest.c.baseline_date.between(span.start, span.end),
+                    sa.and_(
+                        achieved_known,
+                        m.c.achieved_on.between(span.start, span.end),
+                        latest.c.baseline_date > span.end,
+                    ),
+                )
+            )
+            .order_by(latest.c.baseline_date, m.c.label, m.c.milestone_id)
+        )
+    ).all()
+    out: dict[UUID, _Milestones] = defaultdict(_Milestones)
+    for r in rows:
+        subject = getattr(r, key)
+        if subject is None:
+            continue
+        acc = out[subject]
+        known = r.achieved_at is not None and r.achieved_at <= as_of
+        baseline: date = r.baseline_date
+        if baseline > span.end:
+            acc.ahead += 1
+            acc.evidence.append(
+                Evidence(
+                    "milestone",
+                    r.milestone_id,
+                    r.achieved_event_id,
+                    f"{r.label}：基线{baseline.isoformat()}，{r.achieved_on.isoformat()}提前完成",
+                    "ahead",
+                )
+            )
+            continue
+        acc.due += 1
+        if known and r.achieved_on <= baseline:
+            acc.on_time += 1
+            acc.evidence.append(
+                Evidence(
+                    "milestone",
+                    r.milestone_id,
+                    r.achieved_event_id,
+                    f"{r.label}：基线{baseline.isoformat()}，{r.achieved_on.isoformat()}完成，按期",
+                    "on_time",
+                )
+            )
+        elif known:
+            acc.evidence.append(
+                Evidence(
+                    "milestone",
+                    r.milestone_id,
+                    r.achieved_event_id,
+                    f"{r.label}：基线{baseline.isoformat()}，{r.achieved_on.isoformat()}完成，逾期",
+                    "missed",
+                )
+            )
+        else:
+            acc.evidence.append(
+                Evidence(
+                    "milestone",
+                    r.milestone_id,
+                    r.missed_event_id or r.baseline_event_id,
+                    f"{r.label}：基线{baseline.isoformat()}，至{local_date(as_of).isoformat()}未完成",
+                    "missed",
+                )
+            )
+    return out
+
+
+# ---- matters and breaches (streets, offices, departments; line leaders' problems) -----------------
+
+
+@dataclass
+class _Matters:
+    closed: int = 0
+    open: int = 0
+    not_counted: int = 0
+    breaches: int = 0
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def due(self) -> int:
+        return self.closed + self.open
+
+    def score(self, rule: HostUnitRule) -> Decimal:
+        value = (
+            rule.base_points
+            - rule.breach_penalty * self.breaches
+            + min(rule.closure_bonus_cap, rule.closure_bonus * self.closed)
+        )
+        return _q(max(Decimal(0), value))
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "closed": self.closed,
+            "open": self.open,
+            "not_counted": self.not_counted,
+            "breaches": self.breaches,
+        }
+
+
+_OUTCOME_LABEL = {"returned": "不予受理退回", "withdrawn": "撤回（含合并）"}
+
+
+async def _matters(session: AsyncSession, span: Span, as_of: datetime, key: str) -> dict[UUID, _Matters]:
+    """Per resolving unit (``key="resolving_unit_id"``) or line (``"line_id"``)."""
+    start, end = _bounds(span)
+    m = matter_fact
+    closed_known = sa.and_(m.c.closed_at.is_not(None), m.c.closed_at <= as_of)
+    rows = (
+        await session.execute(
+            sa.select(m)
+            .where(
+                m.c.reported_at.is_not(None),
+                m.c.reported_at <= as_of,
+                m.c.reported_at < end,
+                sa.not_(sa.and_(closed_known, m.c.closed_at < start)),
+            )
+            .order_by(m.c.reported_at, m.c.matter_id)
+        )
+    ).all()
+    out: dict[UUID, _Matters] = defaultdict(_Matters)
+    for r in rows:
+        subject = r.resolving_unit_id if key == "resolving_unit_id" else r.line_id
+        if subject is None:
+            continue
+        acc = out[subject]
+        label = "问题" if r.kind == "problem" else "会议议定事项"
+        closed_in = r.closed_at is not None and r.closed_at <= as_of and r.closed_at < end
+        if closed_in and r.outcome == "resolved":
+            acc.closed += 1
+            acc.evidence.append(
+                Evidence(
+                    r.kind,
+                    r.matter_id,
+                    r.closed_event_id,
+                    f"{label}“{r.title}”{local_date(r.closed_at).isoformat()}销号",
+                    "closed",
+                )
+            )
+        elif closed_in:
+            acc.not_counted += 1
+            acc.evidence.append(
+                Evidence(
+                    r.kind,
+                    r.matter_id,
+                    r.closed_event_id,
+                    f"{label}“{r.title}”{_OUTCOME_LABEL.get(r.outcome, r.outcome)}，不计",
+                    "not_counted",
+                )
+            )
+        else:
+            acc.open += 1
+            acc.evidence.append(
+                Evidence(
+                    r.kind,
+                    r.matter_id,
+                    r.reported_event_id,
+                    f"{label}“{r.title}”至{span.end.isoformat()}未销号",
+                    "open",
+                )
+            )
+    b = breach_fact
+    breaches = (
+        await session.execute(
+            sa.select(b)
+            .where(b.c.breached_at >= start, b.c.breached_at < end, b.c.recorded_at <= as_of)
+            .order_by(b.c.breached_at, b.c.breach_id)
+        )
+    ).all()
+    for r in breaches:
+        subject = r.charged_unit_id if key == "resolving_unit_id" else r.line_id
+        if subject is None:
+            continue
+        acc = out[subject]
+        acc.breaches += 1
+        acc.evidence.append(
+            Evidence(
+                "breach",
+                r.breach_id,
+                r.event_id,
+                f"{r.label}（{local_date(r.breached_at).isoformat()}）",
+                "breach",
+            )
+        )
+    return out
+
+
+# ---- enrolment (line leaders) ---------------------------------------------------------------------
+
+
+async def _enrolment(
+    session: AsyncSession, span: Span, as_of: datetime
+) -> tuple[dict[UUID, int], dict[UUID, list[Evidence]]]:
+    """Per line: its active projects, and enrolment failures reported in ``span`` for them."""
+    p = project_copy
+    projects = dict(
+        (
+            await session.execute(
+                sa.select(p.c.line_id, sa.func.count())
+                .where(p.c.line_id.is_not(None), p.c.status == "active")
+                .group_by(p.c.line_id)
+            )
+        ).all()
+    )
+    start, end = _bounds(span)
+    e = enrolment_fact
+    rows = (
+        await session.execute(
+            sa.select(e, p.c.line_id, p.c.name)
+            .join(p, p.c.id == e.c.project_id)
+            .where(e.c.recorded_at >= start, e.c.recorded_at < end, e.c.recorded_at <= as_of)
+            .order_by(e.c.recorded_at, e.c.project_id)
+        )
+    ).all()
+    failures: dict[UUID, list[Evidence]] = defaultdict(list)
+    for r in rows:
+        if r.line_id is None:
+            continue
+        failures[r.line_id].append(
+            Evidence(
+                "project",
+                r.project_id,
+                r.event_id,
+                f"{r.name}：{r.year}年{r.month}月未通过统计入库（{r.reason}）",
+                "enrolment_failed",
+            )
+        )
+    return projects, failures
+
+
+# ---- labels -------------------------------------------------------------------------------------
+
+
+async def unit_names(session: AsyncSession, ids: set[UUID]) -> dict[UUID, str]:
+    if not ids:
+        return {}
+    u = org_copy.units
+    return dict((await session.execute(sa.select(u.c.id, u.c.name).where(u.c.id.in_(ids)))).all())
+
+
+async def line_labels(session: AsyncSession, span: Span) -> dict[UUID, tuple[str, UUID]]:
+    """Lines in force at some time in the span: their name and leader post."""
+    ln = org_copy.lines
+    rows = (
+        await session.execute(
+            sa.select(ln.c.id, ln.c.entry, ln.c.leader_post_id).where(
+                ln.c.valid_from <= span.end, sa.or_(ln.c.valid_to.is_(None), ln.c.valid_to >= span.start)
+            )
+        )
+    ).all()
+    return {r.id: (r.entry["name"], r.leader_post_id) for r in rows}
+
+
+async def holders_during(
+    session: AsyncSession, post_id: UUID, span: Span
+) -> list[tuple[UUID, str, date, date]]:
+    """Who held ``post_id`` during ``span``, each with the days of the span they held it (a handover
+    mid-quarter splits the quarter)."""
+    h, people = org_copy.holdings, org_copy.people
+    rows = (
+        await session.execute(
+            sa.select(h.c.person_id, h.c.valid_from, h.c.valid_to, people.c.name)
+            .join(people, people.c.id == h.c.person_id, isouter=True)
+            .where(
+                h.c.post_id == post_id,
+                h.c.valid_from <= span.end,
+                sa.or_(h.c.valid_to.is_(None), h.c.valid_to >= span.start),
+            )
+            .order_by(h.c.valid_from, h.c.person_id)
+        )
+    ).all()
+    return [
+        (r.person_id, r.name or "", max(r.valid_from, span.start), min(r.valid_to or span.end, span.end))
+        for r in rows
+    ]
+
+
+# ---- the sheets of a period ---------------------------------------------------------------------
+
+
+async def compute(session: AsyncSession, span: Span, as_of: datetime, rules: RuleBook) -> list[Sheet]:
+    """Every graded subject's sheet for ``span`` from the facts recorded by ``as_of``."""
+    if span.kind is PeriodKind.MONTH:
+        return await _monthly(session, span, as_of, rules)
+    return await _quarterly(session, span, as_of, rules)
+
+
+async def _monthly(session: AsyncSession, span: Span, as_of: datetime, rules: RuleBook) -> list[Sheet]:
+    milestones = await _milestones(session, span, as_of, "unit_id")
+    matters = await _matters(session, span, as_of, "resolving_unit_id")
+    names = await unit_names(session, set(milestones) | set(matters))
+    sheets: list[Sheet] = []
+    ru = rules.responsible_unit
+    for unit, acc in milestones.items():
+        if acc.due == 0:
+            continue  # nothing due: not graded (achieving ahead alone is not a period's task)
+        score = acc.score(ru)
+        sheets.append(
+            Sheet(
+                EvaluationSubject.RESPONSIBLE_UNIT,
+                unit,
+                names.get(unit, str(unit)),
+                score,
+                grade_of(score, ru),
+                acc.figures(),
+                acc.evidence,
+            )
+        )
+    hu = rules.host_unit
+    for unit, macc in matters.items():
+        if macc.due == 0 and macc.breaches == 0:
+            continue
+        score = macc.score(hu)
+        sheets.append(
+            Sheet(
+                EvaluationSubject.HOST_UNIT,
+                unit,
+                names.get(unit, str(unit)),
+                score,
+                grade_of(score, hu),
+                macc.figures(),
+                macc.evidence,
+            )
+        )
+    return sorted(sheets, key=lambda s: (s.subject_kind, s.subject_label, str(s.subject_id)))
+
+
+async def _quarterly(session: AsyncSession, span: Span, as_of: datetime, rules: RuleBook) -> list[Sheet]:
+    rule = rules.line_leader
+    milestones = await _milestones(session, span, as_of, "line_id")
+    matters = await _matters(session, span, as_of, "line_id")
+    projects, failures = await _enrolment(session, span, as_of)
+    lines = await line_labels(session, span)
+    sheets: list[Sheet] = []
+    for line_id, (name, leader_post) in lines.items():
+        parts: list[tuple[Decimal, Decimal]] = []
+        figures: dict[str, Any] = {}
+        evidence: list[Evidence] = []
+        ms = milestones.get(line_id)
+        if ms is not None and ms.due:
+            progress = ms.score(rules.responsible_unit)
+            parts.append((rule.progress_weight, progress))
+            figures["progress"] = {**ms.figures(), "score": str(progress)}
+            evidence += ms.evidence
+        mt = matters.get(line_id)
+        if mt is not None and (mt.due or mt.breaches):
+            problems = mt.score(rules.host_unit)
+            parts.append((rule.problems_weight, problems))
+            figures["problems"] = {**mt.figures(), "score": str(problems)}
+            evidence += mt.evidence
+        if projects.get(line_id):
+            failed = failures.get(line_id, [])
+            enrolment = _q(max(Decimal(0), Decimal(100) - rule.enrolment_penalty * len(failed)))
+            parts.append((rule.enrolment_weight, enrolment))
+            figures["enrolment"] = {
+                "projects": projects[line_id],
+                "failed": len(failed),
+                "score": str(enrolment),
+            }
+            evidence += failed
+        weight = sum((w for w, _ in parts), Decimal(0))
+        if not parts or weight == 0:
+            continue
+        score = _q(sum((w * v for w, v in parts), Decimal(0)) / weight)
+        holders = await holders_during(session, leader_post, span)
+        figures["holders"] = [
+            {"person_id": str(p), "name": n, "from": f.isoformat(), "to": t.isoformat()}
+            for p, n, f, t in holders
+        ]
+        sheets.append(
+            Sheet(
+                EvaluationSubject.LINE_LEADER, line_id, name, score, grade_of(score, rule), figures, evidence
+            )
+        )
+    return sorted(sheets, key=lambda s: (s.subject_label, str(s.subject_id)))
+
+
+def evaluation_id(period_id: UUID, sheet: Sheet, correction: int = 0) -> UUID:
+    return uuid.uuid5(
+        _EVIDENCE_NAMESPACE, f"{period_id}:{sheet.subject_kind}:{sheet.subject_id}:{correction}"
+    )
+
+
+__all__ = ["GRADE_ORDER", "Evidence", "Sheet", "compute", "evaluation_id", "grade_of", "in_force"]

@@ -1,0 +1,86 @@
+"""Red cards and published documents over HTTP (issue 14; policy §五(二), §五(三)): a referral waits for
+the line leader's consent and tells that leader; a proposal with nobody in 督查室 is recorded as
+undeliverable for operators, never dropped; a bulletin reaches exactly its audience, and one with no
+audience reaches nobody.
+
+The events arrive as the issues and scoring services would publish them (staged into the bus by the test).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import pytest_asyncio
+from issues_world import publish
+from notifier_world import inbox, notifier_world
+
+from lkg.common.clock import TZ
+from lkg.common.events import contracts as c
+
+AT = datetime(2020, 5, 1, 9, tzinfo=TZ)
+MAY = c.Period(kind="month", start=date(2020, 5, 1), end=date(2020, 5, 31))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def world(db_factory, nats_url, nats_prefix):
+    async with notifier_world(db_factory, nats_url, nats_prefix) as system:
+        yield system
+
+
+def _card(world, cls, **extra):
+    return cls(
+        red_card_id=uuid.uuid4(),
+        target=c.RedCardTarget(unit_id=world.org.street, unit_name="金银湖街道", kind="responsible_unit"),
+        source="supervision",
+        reason="no_real_progress",
+        period=MAY,
+        project_id=world.project.id,
+        supervision_round_id=uuid.uuid4(),
+        evidence=(c.EvidenceRef(kind="project", id=world.project.id, note="计划5月开工，至月底未开工"),),
+        effective_at=AT,
+        **extra,
+    )
+
+
+async def test_a_referral_tells_the_line_leader_whose_consent_it_awaits(world):
+    card = _card(
+        world, c.RedCardReferralRequested, line_id=world.org.line, leader_post_id=world.org.leader_post
+    )
+    await publish(world, card)
+    told = await inbox(world, world.org.leader_a)
+    assert [(m["kind"], m["title"], m["urgent"]) for m in told] == [
+        ("red_card.referral_requested", "【待同意】金银湖街道 红牌移交纪委监委", True)
+    ]
+    assert told[0]["link"] == f"https://lkg.example.gov.cn/red-cards/{card.red_card_id}"
+
+
+async def test_a_proposal_nobody_can_receive_is_listed_for_operators(world):
+    card = _card(world, c.RedCardProposed)
+    await publish(world, card)
+    listed = await world.client.get("/api/v1/notifications/undeliverable", headers=world.operator)
+    assert [(u["kind"], u["audience"], u["reason"]) for u in listed.json()["items"]] == [
+        ("red_card.proposed", "supervision_office", "区政府督查室无在岗人员")
+    ]
+
+
+async def test_a_bulletin_reaches_exactly_its_audience(world):
+    org = world.org
+    audience = c.Audience(line_ids=(org.line,), unit_roles=(c.UnitRole.MAJOR_PROJECTS_OFFICE,))
+    bulletin = c.ReportPublished(
+        report_id=uuid.uuid4(),
+        kind="weekly_bulletin",
+        period=c.Period(kind="week", start=date(2020, 4, 27), end=date(2020, 5, 1)),
+        title="要情专报（2020年第1期）",
+        path="/api/v1/reports/1",
+        audience=audience,
+        effective_at=AT,
+    )
+    unaddressed = bulletin.model_copy(update={"report_id": uuid.uuid4(), "audience": c.Audience()})
+    await publish(world, bulletin, unaddressed)
+    for person in (org.leader_a, org.office_staff):
+        assert [m["title"] for m in await inbox(world, person)] == ["【通报】要情专报（2020年第1期）"]
+    for person in (org.leader_b, org.street_staff, org.dept_staff, org.district_head):
+        assert await inbox(world, person) == []
+    listed = await world.client.get("/api/v1/notifications/undeliverable", headers=world.operator)
+    assert listed.json()["items"] == []

@@ -1,0 +1,84 @@
+"""The live stream (SSE) over a real HTTP connection: a single-use ticket obtained with the bearer token
+opens it (no token in the URL), new messages arrive as frames with their ``seq`` as id, and a reconnect
+with ``Last-Event-ID`` replays what came after it (issue 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest_asyncio
+import uvicorn
+from issues_world import report_and_assign
+from notifier_world import as_person, notifier_world
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def world(db_factory, nats_url, nats_prefix):
+    async with notifier_world(db_factory, nats_url, nats_prefix) as system:
+        yield system
+
+
+@asynccontextmanager
+async def served(app):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def _ticket(world, person) -> str:
+    issued = await world.client.post("/api/v1/inbox/stream-tickets", headers=as_person(world, person))
+    assert issued.status_code == 201, issued.text
+    return issued.json()["ticket"]
+
+
+async def _frames(lines, count: int) -> list[tuple[int, dict]]:
+    frames, event_id = [], None
+    async for line in lines:
+        if line.startswith("id: "):
+            event_id = int(line[4:])
+        elif line.startswith("data: ") and event_id is not None:
+            frames.append((event_id, json.loads(line[6:])))
+            event_id = None
+            if len(frames) == count:
+                return frames
+    return frames
+
+
+async def test_new_messages_stream_live_and_a_reconnect_resumes_after_last_event_id(world):
+    person = world.org.dept_staff
+    async with served(world.app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        ticket = await _ticket(world, person)
+        async with http.stream("GET", "/api/v1/inbox/stream", params={"ticket": ticket}) as live:
+            assert live.status_code == 200
+            assert live.headers["content-type"].startswith("text/event-stream")
+            lines = live.aiter_lines()
+            assert await anext(lines) == "retry: 3000"
+            problem = await report_and_assign(world)
+            await world.settle()
+            frames = await asyncio.wait_for(_frames(lines, 2), timeout=20)
+        assert sorted(f["kind"] for _, f in frames) == ["problem.accepted", "problem.reported"]
+        assert all(f["matter_id"] == problem["id"] for _, f in frames)
+        first_seq = min(seq for seq, _ in frames)
+
+        spent = await http.get("/api/v1/inbox/stream", params={"ticket": ticket})
+        assert spent.status_code == 401 and spent.json()["code"] == "stream_ticket_invalid"
+
+        again = await _ticket(world, person)
+        async with http.stream(
+            "GET", "/api/v1/inbox/stream", params={"ticket": again}, headers={"Last-Event-ID": str(first_seq)}
+        ) as resumed:
+            replayed = await asyncio.wait_for(_frames(resumed.aiter_lines(), 1), timeout=20)
+        assert [seq for seq, _ in replayed] == [max(seq for seq, _ in frames)]
