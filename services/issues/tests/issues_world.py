@@ -72,28 +72,13 @@ class Org:
                     (self.dept_staff, "赵四"),
                 ]
             ),
-            holdings=(
-                c.PostHoldingSnapshot(
-                    id=self.holding_a,
-                    revision=1,
-                    valid_from=D0,
-                    post_id=self.leader_post,
-                    person_id=self.leader_a,
-                ),
-                c.PostHoldingSnapshot(
-                    id=self.holding_street,
-                    revision=1,
-                    valid_from=D0,
-                    post_id=self.street_post,
-                    person_id=self.street_staff,
-                ),
-                c.PostHoldingSnapshot(
-                    id=self.holding_dept,
-                    revision=1,
-                    valid_from=D0,
-                    post_id=self.dept_post,
-                    person_id=self.dept_staff,
-                ),
+            holdings=tuple(
+                c.PostHoldingSnapshot(id=i, post_id=post, person_id=person, **dated)
+                for i, post, person in [
+                    (self.holding_a, self.leader_post, self.leader_a),
+                    (self.holding_street, self.street_post, self.street_staff),
+                    (self.holding_dept, self.dept_post, self.dept_staff),
+                ]
             ),
             lines=(
                 c.LineSnapshot(

@@ -76,6 +76,14 @@ class Caller:
             conditions.append(m.holder_post_ids.overlap(sa.cast(posts, m.holder_post_ids.type)))
         return sa.or_(*conditions) if conditions else sa.false()
 
+    def sees_project(self, project: Any) -> bool:
+        """Sees the project (its read copy row): whoever sees every matter, its responsible unit, its line."""
+        return (
+            self.sees_all
+            or project.responsible_unit_id in self.reach.units
+            or (project.line_id is not None and project.line_id in self.reach.lines)
+        )
+
     def card_visibility(self) -> sa.ColumnElement[bool] | None:
         """A WHERE clause for the red cards this caller may see: whoever sees every matter, the card's target
         unit and its line (None: all of them)."""

@@ -34,7 +34,7 @@ def _reach(runtime: IssuesRuntime) -> OrgReachResolver:
     return OrgReachResolver(runtime, org_copy)
 
 
-SPEC = ServiceSpec(
+SPEC = ServiceSpec[IssuesSettings](
     name="issues",
     title="问题督办 Issues — 临空港重大产业项目落地建设在线",
     description=(

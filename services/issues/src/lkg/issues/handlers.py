@@ -2,9 +2,11 @@
 the inbox skips an event it has seen (by event id), and each use case is keyed so that a stale or repeated
 event — an older revision, or the same one again under a new event id — changes nothing.
 
-* ``project.*`` and ``org.changed`` keep the read copies. A project snapshot newer than the copy held (and
-  only then) takes the project's open matters to its line and unit (:func:`routing.follow_project`); an
-  org change that applied something re-resolves the holders of open matters above layer 1.
+* ``project.*`` and ``org.changed`` keep the read copies (:mod:`lkg.common.readcopy`,
+  :mod:`lkg.common.orgcopy`), whose hooks run the service's consequences only for what the copy took: a
+  project snapshot newer than the one held takes the project's open matters to its line and unit
+  (:func:`routing.follow_project`); org entries newer than those held re-resolve the holders of open
+  matters above layer 1.
 * ``approval.stalled``, ``approval.start_at_risk``, ``milestone.missed``, ``commitment.overdue`` are recorded
   as signals under a documented cause key; the signal scan (:mod:`lkg.issues.matters.signals`) opens one
   problem per cause or attaches the signal to the open one. Opening needs the working calendar and the
@@ -25,33 +27,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.common.events.inbox import Handler, Subscription
-from lkg.common.orgcopy import apply_org_changed
-from lkg.common.readcopy import project_copy_subscriptions
+from lkg.common.orgcopy import OrgCopyChange, org_copy_subscriptions
+from lkg.common.readcopy import ProjectCopyChange, project_copy_subscriptions
 from lkg.issues.matters import routing
 from lkg.issues.matters.closure import withdraw_system_problems
 from lkg.issues.matters.signals import record_signal
 from lkg.issues.models import org_copy, project_copy
 from lkg.issues.supervision.service import issue_ranking_card
 
-_copy = {s.event: s.handler for s in project_copy_subscriptions(project_copy)}
+
+async def on_project_applied(session: AsyncSession, _envelope: Envelope, change: ProjectCopyChange) -> None:
+    """A project snapshot the read copy took (never a stale or repeated one): its open matters follow it."""
+    await routing.follow_project(session, change)
 
 
-async def on_project(
-    session: AsyncSession, envelope: Envelope, event: c.ProjectRegistered | c.ProjectChanged
+async def on_org_applied(
+    session: AsyncSession, _envelope: Envelope, event: c.OrgChanged, change: OrgCopyChange
 ) -> None:
-    held = await session.scalar(
-        sa.select(project_copy.c.revision).where(project_copy.c.id == event.project.id)
-    )
-    await _copy[type(event)](session, envelope, event)
-    if held is None or held < event.revision:  # applied: newer than the copy held
-        await routing.follow_project(session, event.project)
-
-
-async def on_org_changed(session: AsyncSession, _envelope: Envelope, event: c.OrgChanged) -> None:
-    applied = await apply_org_changed(session, org_copy, event)
-    if applied and (event.lines or event.posts or event.units):
+    """Org entries the read copy took: the holders of open matters above layer 1 are resolved again."""
+    if change.units or change.posts or change.lines:
         at = event.effective_at
         await routing.refresh_holders(session, sa.true(), at.date(), at, "org_changed")
+
+
+_PROJECT_COPY = [
+    s
+    for s in project_copy_subscriptions(project_copy, on_applied=on_project_applied)
+    if s.event is not c.ProjectTerminated
+]
+#: The read copies' handlers with the service's consequences (tests call them by these names).
+on_project = next(s.handler for s in _PROJECT_COPY if s.event is c.ProjectChanged)
+on_org_changed = next(s.handler for s in org_copy_subscriptions(org_copy, on_applied=on_org_applied))
 
 
 def _payload(
@@ -139,8 +145,7 @@ async def on_red_card_requested(
 
 
 SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(c.ProjectRegistered, on_project),
-    Subscription(c.ProjectChanged, on_project),
+    *_PROJECT_COPY,
     Subscription(c.ProjectTerminated, on_project_terminated),
     Subscription(c.OrgChanged, on_org_changed),
     Subscription(c.ApprovalStalled, on_approval_stalled),

@@ -32,6 +32,10 @@ class Holders:
     post_ids: tuple[UUID, ...] = ()
     unit_ids: tuple[UUID, ...] = ()
 
+    def columns(self) -> dict[str, list[UUID]]:
+        """The holders as a matter's row stores them."""
+        return {"holder_post_ids": list(self.post_ids), "holder_unit_ids": list(self.unit_ids)}
+
     def detail(self) -> dict[str, list[str]]:
         """The holders as the audit trail records them."""
         return {

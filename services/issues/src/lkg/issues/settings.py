@@ -64,5 +64,5 @@ class IssuesSettings(ServiceSettings):
         return self.clock_limits.get(kind) or ClockLimits()
 
 
-#: The runtime of the issues service (its settings are :class:`IssuesSettings`).
-IssuesRuntime = ServiceRuntime
+#: The runtime of the issues service, its settings typed.
+IssuesRuntime = ServiceRuntime[IssuesSettings]

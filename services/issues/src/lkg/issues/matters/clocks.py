@@ -17,6 +17,7 @@ keeps the duty to solve. At layer 3 a breach is recorded and the matter stays ov
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import SimpleNamespace
@@ -32,6 +33,7 @@ from lkg.common.events.contracts import EscalationCause, Layer
 from lkg.issues import org
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, entry_for, record, record_many
 from lkg.issues.matters.events import clock_snapshot, clocks, fact, tell, tell_all
+from lkg.issues.matters.rows import advanced
 from lkg.issues.models import OPEN_STATES, breach, deadline, matter, matter_signal
 from lkg.issues.settings import ClockLimits, IssuesRuntime
 
@@ -200,20 +202,7 @@ async def escalate(
     breach itself, in batches). Returns the matter as it stands."""
     new_layer = m.layer + 1
     holders = await _holders(session, None, new_layer, m, at.date())
-    m = (
-        await session.execute(
-            sa.update(matter)
-            .where(matter.c.id == m.id)
-            .values(
-                layer=new_layer,
-                holder_post_ids=list(holders.post_ids),
-                holder_unit_ids=list(holders.unit_ids),
-                revision=matter.c.revision + 1,
-                updated_at=at,
-            )
-            .returning(matter)
-        )
-    ).one()
+    m = await advanced(session, m.id, {"layer": new_layer, **holders.columns()}, at)
     await tell(
         session,
         m,
@@ -306,7 +295,7 @@ async def scan_clocks(runtime: IssuesRuntime, until: datetime) -> int:
 async def _scan_batch(
     session: AsyncSession,
     runtime: IssuesRuntime,
-    rows: list[Any],
+    rows: Sequence[Any],
     until: datetime,
     holders_cache: dict[tuple[int, Any, Any, Any], org.Holders],
 ) -> int:

@@ -19,7 +19,8 @@ from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
 from lkg.issues.matters.clocks import stop_clocks
 from lkg.issues.matters.events import tell
 from lkg.issues.matters.queries import get_matter
-from lkg.issues.matters.service import changed, require_state
+from lkg.issues.matters.rows import advanced, changed
+from lkg.issues.matters.service import require_state
 from lkg.issues.models import OPEN_STATES, matter
 from lkg.issues.settings import IssuesRuntime
 
@@ -48,14 +49,7 @@ async def close_matter(
         **(extra or {}),
     }
     if expected_revision is None:
-        m = (
-            await session.execute(
-                sa.update(matter)
-                .where(matter.c.id == m.id)
-                .values(**values, revision=matter.c.revision + 1, updated_at=at)
-                .returning(matter)
-            )
-        ).one()
+        m = await advanced(session, m.id, values, at)
     else:
         m = await changed(session, m, expected_revision, values, at)
     await tell(session, m, "closed", at, outcome=outcome, closed_by_unit_id=closed_by_unit_id, reason=reason)

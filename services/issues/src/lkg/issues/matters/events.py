@@ -26,6 +26,7 @@ FAMILIES: dict[str, dict[str, type[Event]]] = {
         "escalated": c.ProblemEscalated,
         "resolved": c.ProblemResolved,
         "closed": c.ProblemClosed,
+        "rerouted": c.ProblemRerouted,
     },
     "meeting_matter": {
         "reported": c.MeetingMatterReported,
@@ -37,6 +38,7 @@ FAMILIES: dict[str, dict[str, type[Event]]] = {
         "escalated": c.MeetingMatterEscalated,
         "resolved": c.MeetingMatterResolved,
         "closed": c.MeetingMatterClosed,
+        "rerouted": c.MeetingMatterRerouted,
     },
 }
 

@@ -42,7 +42,7 @@ async def report_problem(
     now = runtime.clock.now()
     actor, actor_name = (caller.actor, caller.name) if caller else (SYSTEM, SYSTEM_NAME)
     person_id = caller.principal.person_id if caller else None
-    project = await project_of(session, project_id)
+    project = await project_of(session, project_id, caller)
     if caller is not None:
         require(
             caller.coordinates_all or project.responsible_unit_id in caller.reach.units,
@@ -132,7 +132,7 @@ async def register_meeting_matter(
     unit and deadline; the reply (3 working days) and resolution clocks start at once (§五(一))."""
     now = runtime.clock.now()
     day = now.date()
-    project = await project_of(session, project_id) if project_id is not None else None
+    project = await project_of(session, project_id, caller) if project_id is not None else None
     if project is not None:
         line_id = project.line_id
     if not caller.coordinates_all:
@@ -187,7 +187,7 @@ async def register_meeting_matter(
         )
     ).one()
     limits = runtime.settings.limits_for("meeting_matter")
-    common = {
+    common: dict[str, Any] = {
         "matter_id": matter_id,
         "layer": deciding_layer,
         "charged_unit_id": resolving_unit_id,

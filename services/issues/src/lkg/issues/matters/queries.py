@@ -34,12 +34,13 @@ async def get_matter(session: AsyncSession, kind: str, matter_id: UUID, caller: 
     return row
 
 
-async def project_of(session: AsyncSession, project_id: UUID) -> Any:
-    """The project's read copy. A project this service does not know is 404 ``unknown_project``: the id is
-    well-formed (the schema admits it), the resource it names is just not here (yet — the copy follows the
-    registry's events)."""
+async def project_of(session: AsyncSession, project_id: UUID, caller: Caller | None) -> Any:
+    """The project's read copy, if the caller sees it (``None``: the service itself). A project this
+    service does not know is 404 ``unknown_project``: the id is well-formed (the schema admits it), the
+    resource it names is just not here (yet — the copy follows the registry's events); one the caller does
+    not see answers the same, so that nothing tells another unit's project from a random id."""
     row = (await session.execute(sa.select(project_copy).where(project_copy.c.id == project_id))).first()
-    if row is None:
+    if row is None or (caller is not None and not caller.sees_project(row)):
         raise NotFound("项目不存在或尚未同步到问题督办服务", code="unknown_project")
     return row
 

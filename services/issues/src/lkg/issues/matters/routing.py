@@ -2,9 +2,9 @@
 directory changes (matters belong to posts and units, never to people: docs/issues.md#holders).
 
 * A project that moves to another line (or another responsible unit) takes its open matters along: each
-  one's line and layer-1 unit follow the project, the holders above layer 1 are resolved again, and the
-  others are told (``problem.rerouted`` / ``meeting_matter.rerouted``). Only a snapshot newer than the
-  copy held moves anything: the caller (the ``project.*`` handler) says so.
+  one's line and layer-1 unit follow the project, its holders are resolved again, and the others are told
+  (``problem.rerouted`` / ``meeting_matter.rerouted``). Only a snapshot the read copy took (newer than the
+  one it held) moves anything: the read copy's hook calls this only then.
 * An org change (a new line leader post or service department, a new 重大项目办) re-resolves the holders of
   open matters above layer 1.
 """
@@ -18,19 +18,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.events.contracts import ProjectSnapshot
+from lkg.common.readcopy import ProjectCopyChange
 from lkg.issues import org
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
+from lkg.issues.matters.events import tell
+from lkg.issues.matters.rows import advanced
 from lkg.issues.models import OPEN_STATES, matter
 
 
-async def follow_project(session: AsyncSession, project: ProjectSnapshot) -> list[Any]:
-    """Move the project's open matters to its line and responsible unit as of ``project`` (a snapshot newer
-    than the copy held); returns the matters moved, as they stand."""
+async def follow_project(session: AsyncSession, change: ProjectCopyChange) -> list[Any]:
+    """The project's open matters follow it to the line and responsible unit of ``change`` (a snapshot the
+    read copy took: newer than the one it held). Each matter that was elsewhere moves once: its line and
+    layer-1 unit follow the project, its holders at its layer are resolved again, its audit trail says
+    ``rerouted`` and the others are told (``problem.rerouted`` / ``meeting_matter.rerouted``); its layer and
+    clocks stay. Returns the matters moved, as they stand."""
+    project = change.project
     at = project.effective_at
-    moved = (
+    rows = (
         await session.execute(
-            sa.update(matter)
+            sa.select(matter)
             .where(
                 matter.c.project_id == project.id,
                 matter.c.state.in_(OPEN_STATES),
@@ -39,16 +45,34 @@ async def follow_project(session: AsyncSession, project: ProjectSnapshot) -> lis
                     matter.c.project_unit_id.is_distinct_from(project.responsible_unit_id),
                 ),
             )
-            .values(
-                line_id=project.line_id,
-                project_unit_id=project.responsible_unit_id,
-                revision=matter.c.revision + 1,
-                updated_at=at,
-            )
-            .returning(matter)
+            .order_by(matter.c.reported_at, matter.c.id)
+            .with_for_update()
         )
     ).all()
-    for m in moved:
+    moved = []
+    for was in rows:
+        holders = await org.holders_at(
+            session,
+            layer=was.layer,
+            line_id=project.line_id,
+            project_unit_id=project.responsible_unit_id,
+            day=at.date(),
+        )
+        follows = {"line_id": project.line_id, "project_unit_id": project.responsible_unit_id}
+        m = await advanced(session, was.id, {**follows, **holders.columns()}, at)
+        await tell(
+            session,
+            m,
+            "rerouted",
+            at,
+            from_line_id=was.line_id,
+            responsible_unit_id=project.responsible_unit_id,
+            from_responsible_unit_id=was.project_unit_id,
+            reason=project.routing_reason,
+            project_revision=change.revision,
+            holder_post_ids=holders.post_ids,
+            holder_unit_ids=holders.unit_ids,
+        )
         await record(
             session,
             m,
@@ -59,14 +83,14 @@ async def follow_project(session: AsyncSession, project: ProjectSnapshot) -> lis
             layer=m.layer,
             detail={
                 "line_id": str(project.line_id) if project.line_id else None,
+                "from_line_id": str(was.line_id) if was.line_id else None,
                 "reason": project.routing_reason,
+                "project_revision": change.revision,
+                **holders.detail(),
             },
         )
-    if moved:
-        await refresh_holders(
-            session, matter.c.id.in_([m.id for m in moved]), at.date(), at, "project_rerouted"
-        )
-    return list(moved)
+        moved.append(m)
+    return moved
 
 
 async def refresh_holders(session: AsyncSession, where: Any, day: date, at: datetime, why: str) -> int:
@@ -87,16 +111,7 @@ async def refresh_holders(session: AsyncSession, where: Any, day: date, at: date
             if tuple(m.holder_post_ids) == holders.post_ids and tuple(m.holder_unit_ids) == holders.unit_ids:
                 continue
             changed += 1
-            await session.execute(
-                sa.update(matter)
-                .where(matter.c.id == m.id)
-                .values(
-                    holder_post_ids=list(holders.post_ids),
-                    holder_unit_ids=list(holders.unit_ids),
-                    revision=matter.c.revision + 1,
-                    updated_at=at,
-                )
-            )
+            await advanced(session, m.id, holders.columns(), at)
             await record(
                 session,
                 m,

@@ -14,7 +14,6 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.events.contracts import EscalationCause, Layer
@@ -25,16 +24,9 @@ from lkg.issues.access import Caller, require
 from lkg.issues.audit import record
 from lkg.issues.matters.clocks import clock_row, escalate, running_clocks, start_clocks, stop_clocks
 from lkg.issues.matters.events import clocks, tell
+from lkg.issues.matters.rows import changed
 from lkg.issues.models import OPEN_STATES, matter
 from lkg.issues.settings import IssuesRuntime
-
-
-async def changed(
-    session: AsyncSession, m: Any, expected_revision: int, values: dict[str, Any], at: datetime
-) -> Any:
-    """Conditional update of a matter (412 if someone else changed it first); the row as it stands."""
-    await update_if_revision(session, matter, m.id, expected_revision, {**values, "updated_at": at})
-    return (await session.execute(sa.select(matter).where(matter.c.id == m.id))).one()
 
 
 def require_state(m: Any, states: tuple[str, ...], what: str) -> None:
@@ -167,7 +159,12 @@ async def assign(
         now,
     )
     limits = runtime.settings.limits_for(m.kind)
-    common = {"matter_id": m.id, "layer": m.layer, "charged_unit_id": resolving_unit_id, "start": now}
+    common: dict[str, Any] = {
+        "matter_id": m.id,
+        "layer": m.layer,
+        "charged_unit_id": resolving_unit_id,
+        "start": now,
+    }
     rows = [clock_row(runtime.calendar, kind="reply", limits=limits, budget=limits.reply_days, **common)]
     if resolution_due_on is not None:
         rows.append(
