@@ -250,7 +250,7 @@ async def new_starts(session: AsyncSession, as_of: datetime) -> list[NewStart]:
             .where(m.c.project_id.in_(ids))
         )
     ).all()
-    granted = dict(
+    granted: dict[UUID, int] = dict(
         (
             await session.execute(
                 sa.select(approval_fact.c.project_id, sa.func.count())

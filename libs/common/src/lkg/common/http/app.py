@@ -1,4 +1,4 @@
-"""The one HTTP app factory every service uses, alone (a pod) or several in one process (DESIGN §3, §6).
+"""The one HTTP app factory every service uses, alone (a pod) or several in one process.
 
 ``create_http_app`` gives every app the same edge: correlation ids, the body size limit, access logs and
 latency metrics, problem+json errors, ``/healthz``, ``/readyz`` and ``/metrics``, an OpenAPI document in
@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
@@ -34,7 +35,9 @@ from lkg.common.auth import (
     is_public_route,
     principal_from_scope,
 )
+from lkg.common.http.docs import install_docs
 from lkg.common.http.middleware import RouteLabels, install_middleware
+from lkg.common.http.pagination import cursor_key_for
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from lkg.common.log import get_logger
 from lkg.common.settings import ServiceSettings
@@ -211,6 +214,8 @@ def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
     original = context.original_route
     if type(original) is not APIRoute or context.stream_item_type is not None:
         return None
+    if context.path is None or context.endpoint is None:
+        return None
     return APIRoute(
         context.path,
         endpoint=principal_from_scope(context.endpoint) or context.endpoint,
@@ -224,7 +229,7 @@ def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
         responses=dict(context.responses),
         deprecated=context.deprecated,
         name=context.name,
-        methods=set(context.methods),
+        methods=set(context.methods or ()),
         operation_id=context.operation_id,
         response_model_include=context.response_model_include,
         response_model_exclude=context.response_model_exclude,
@@ -249,7 +254,8 @@ def _flatten(router: APIRouter, tags: list[str], provider: Any) -> list[BaseRout
     one of its routes cannot be copied (then it is matched through its nested routers, which costs more
     per request but serves the same)."""
     holder = APIRouter(dependency_overrides_provider=provider)
-    holder.include_router(router, tags=tags or None)
+    tag_list: list[str | Enum] = [*tags]
+    holder.include_router(router, tags=tag_list or None)
     flat: list[BaseRoute] = []
     for context in iter_route_contexts(holder.routes):
         copy = _flat_copy(context, provider)
@@ -379,9 +385,14 @@ def create_http_app(
         version=version,
         lifespan=guarded_lifespan,
         openapi_tags=tags,
+        # Served from the platform itself, not from a CDN (lkg.common.http.docs): offline, and under the CSP.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app, title)
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.cursor_key = cursor_key_for(settings)
     app.state.reach_resolvers = dict(reach_resolvers or {})
     #: id(route) -> service name, for per-service lookups (reach resolvers) and metric labels.
     app.state.route_services = labels.service_of
@@ -390,7 +401,14 @@ def create_http_app(
     # and those marked PUBLIC_ROUTE: no per-route dependency resolves it again (bench/http.py).
     guard = EdgeGuard(app)
     install_problem_handlers(app)
-    install_middleware(app, max_body_bytes=settings.max_body_bytes, labels=labels, guard=guard)
+    install_middleware(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        labels=labels,
+        guard=guard,
+        hsts=settings.tls_in_front,
+        cors_origins=settings.cors_allow_origins,
+    )
 
     services: list[tuple[str, APIRouter, bool]] = [(name, router, True) for name, router in routers]
     for extra in extra_routers:
