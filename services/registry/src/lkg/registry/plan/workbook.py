@@ -32,10 +32,10 @@ from lkg.common.events.contracts import (
     ProjectStatus,
 )
 from lkg.common.http.problems import DomainError
-from lkg.common.xlsx import save_reproducible
+from lkg.common.xlsx import XLSX_MEDIA_TYPE, save_reproducible
 from lkg.registry.projects.stage import STAGE_LABELS, ProjectStage
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = XLSX_MEDIA_TYPE
 #: What an upload may say it is: the workbook's own type, or plain bytes (what many HTTP clients send for
 #: a file); either way the content must be a workbook.
 UPLOAD_MEDIA_TYPES = (XLSX, "application/octet-stream")
