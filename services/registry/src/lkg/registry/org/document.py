@@ -10,7 +10,7 @@ import uuid
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeAlias
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from lkg.common.events.contracts import (
