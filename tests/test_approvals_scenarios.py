@@ -14,7 +14,6 @@ from lkg.approvals.app import SPEC as APPROVALS
 from lkg.approvals.scans import scan_clocks
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
-from lkg.common.events.base import Envelope
 from lkg.common.runtime.service import discover_specs
 from lkg.common.testing.system import running_system
 
@@ -116,15 +115,7 @@ async def test_a_filing_project_gets_a_parallel_plan(system):
 
 async def events_of(system, event_type: str) -> list:
     """Every event of a type the approvals service published (read back from its JetStream stream)."""
-    platform = system.platform
-    stream = platform.names.stream("approvals")
-    info = await platform.js.stream_info(stream)
-    found = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        envelope = Envelope.from_bytes((await platform.js.get_msg(stream, seq)).data)
-        if envelope.type == event_type:
-            found.append(envelope.event())
-    return found
+    return await system.published("approvals", event_type)
 
 
 async def test_a_filing_projects_environmental_assessment_stalls_exactly_once(system):

@@ -23,6 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from lkg.common.events.permissions import BEGIN, DEPLOY_USERS, END, deploy_block, password_variable
 from lkg.common.settings import PLACEHOLDER_SECRET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -456,7 +457,7 @@ def test_nats_server_accepts_the_configuration(rendered: dict[str, list[Manifest
         text=True,
         timeout=30,
         check=False,
-        env={"SERVER_NAME": "nats-0"},
+        env={"SERVER_NAME": "nats-0", **{password_variable(u): f"pw-{u}" for u in DEPLOY_USERS}},
     )
     assert result.returncode == 0, result.stderr
 
@@ -520,10 +521,14 @@ def test_dev_postgres_creates_the_database_and_role_of_every_service(
     assert service_object["spec"]["ports"][0]["port"] == 5432
 
 
-def test_dev_secrets_are_visibly_placeholders(rendered: dict[str, list[Manifest]]) -> None:
+def test_dev_secrets_are_visibly_placeholders_but_not_the_settings_placeholder(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     for secret in of_kind(rendered["dev"], "Secret"):
         for key, value in secret_data(secret).items():
-            assert "placeholder" in value or value == PLACEHOLDER_SECRET, (secret["metadata"]["name"], key)
+            assert "placeholder" in value, (secret["metadata"]["name"], key)
+            # `lkg run` refuses the settings' placeholder when it listens beyond loopback (every pod does).
+            assert value != PLACEHOLDER_SECRET, (secret["metadata"]["name"], key)
 
 
 def test_production_ships_no_secret_and_no_in_cluster_postgres(rendered: dict[str, list[Manifest]]) -> None:
@@ -560,3 +565,161 @@ def test_dev_runs_one_replica_each_in_development_mode(rendered: dict[str, list[
         deployment, container = app_deployment(objects, service)
         assert deployment["spec"]["replicas"] == 1
         assert container["image"] == "lkg:dev"
+
+
+# ---- the bus's users and permissions (issue 11, item 8) ----------------------------------------------------
+
+
+def test_nats_conf_carries_the_authorization_block_generated_from_the_permission_table() -> None:
+    conf = (DEPLOY / "base" / "nats" / "nats.conf").read_text()
+    start, end = conf.index(BEGIN), conf.index(END) + len(END)
+    assert conf[start:end] == deploy_block(), (
+        "regenerate: .venv/bin/python -m lkg.common.events.permissions deploy/base/nats/nats.conf"
+    )
+    # One block: nobody connects without a user of the table.
+    assert conf.count("authorization {") == 1
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_connects_as_its_own_bus_user_with_a_password_from_a_secret(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    objects = rendered[overlay]
+    for service in SERVICES:
+        _, container = app_deployment(objects, service)
+        assert env_var(container, "LKG_NATS_USER")["value"] == service
+        ref = env_var(container, "LKG_NATS_PASSWORD")["valueFrom"]["secretKeyRef"]
+        assert ref["key"] == "password"
+        assert re.fullmatch(rf"lkg-{service}-nats(-[a-z0-9]{{10}})?", ref["name"]), ref
+    # The server reads every user's password from the same Secrets; the operator's goes to no service.
+    (nats_container,) = one(objects, "StatefulSet", "nats")["spec"]["template"]["spec"]["containers"]
+    for user in DEPLOY_USERS:
+        ref = env_var(nats_container, password_variable(user))["valueFrom"]["secretKeyRef"]
+        assert ref["key"] == "password"
+        assert re.fullmatch(rf"lkg-{user}-nats(-[a-z0-9]{{10}})?", ref["name"]), ref
+    for _, spec in pod_templates(objects):
+        for container in spec["containers"]:
+            if target_of(container):
+                refs = [
+                    e["valueFrom"]["secretKeyRef"]["name"]
+                    for e in container.get("env", [])
+                    if "valueFrom" in e
+                ]
+                assert not any(name.startswith("lkg-operator-nats") for name in refs)
+    if overlay == "dev":
+        for user in DEPLOY_USERS:
+            secret = generated(objects, "Secret", f"lkg-{user}-nats")
+            assert secret_data(secret)["password"] == f"dev-only-placeholder-{user}-nats-password"
+
+
+# ---- network policies (issue 11, item 8) ---------------------------------------------------------------
+
+
+def _selected(policy: Manifest, labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if not selects(selector.get("matchLabels", {}), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _peer(peer: Manifest) -> str:
+    if "ipBlock" in peer:
+        return f"ip:{peer['ipBlock']['cidr']}"
+    pods = peer.get("podSelector", {}).get("matchLabels", {})
+    namespace = peer.get("namespaceSelector", {}).get("matchLabels", {})
+    if namespace:
+        return f"ns:{namespace['kubernetes.io/metadata.name']}/{pods.get('k8s-app', '*')}"
+    return f"pod:{pods.get('app.kubernetes.io/name', '*')}"
+
+
+def egress(objects: list[Manifest], labels: dict[str, str]) -> set[tuple[str, int]]:
+    """(destination, port) pairs a pod with ``labels`` may reach; destination ``any`` for a rule with no
+    ``to`` (every address on those ports)."""
+    allowed: set[tuple[str, int]] = set()
+    for policy in of_kind(objects, "NetworkPolicy"):
+        if not _selected(policy, labels) or "Egress" not in policy["spec"]["policyTypes"]:
+            continue
+        for rule in policy["spec"].get("egress", []):
+            peers = [_peer(p) for p in rule.get("to", [])] or ["any"]
+            ports = [p["port"] for p in rule["ports"]]
+            allowed |= {(peer, port) for peer in peers for port in ports}
+    return allowed
+
+
+DNS = {("ns:kube-system/kube-dns", 53)}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_is_denied_but_what_a_policy_allows(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    deny = one(rendered[overlay], "NetworkPolicy", "default-deny")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    for policy in of_kind(rendered[overlay], "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("ports"), f"{policy['metadata']['name']}: an egress rule without ports allows all"
+            for peer in rule.get("to", []):
+                assert peer.get("ipBlock", {}).get("cidr") != "0.0.0.0/0", policy["metadata"]["name"]
+
+
+def test_dev_services_reach_only_dns_nats_postgresql_and_the_kubernetes_api(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    objects = rendered["dev"]
+    for service in SERVICES:
+        deployment, _ = app_deployment(objects, service)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert egress(objects, labels) == DNS | {
+            ("pod:nats", 4222),
+            ("pod:postgres", 5432),
+            ("any", 443),  # the Kubernetes API, wherever a dev cluster puts it
+            ("any", 6443),
+        }, service
+    job = one(objects, "Job", "lkg-migrate-registry")
+    assert egress(objects, job["spec"]["template"]["metadata"]["labels"]) == DNS | {("pod:postgres", 5432)}
+
+
+def test_production_services_reach_only_dns_nats_postgresql_the_api_and_the_identity_provider(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    objects = rendered["production"]
+    base = DNS | {
+        ("pod:nats", 4222),
+        ("pod:postgres", 5432),  # no such pod in production: the managed one is the address below
+        ("ip:192.0.2.10/32", 5432),
+        ("ip:192.0.2.1/32", 443),
+        ("ip:192.0.2.1/32", 6443),
+        ("ip:198.51.100.10/32", 443),
+    }
+    delivery = {("ip:203.0.113.25/32", 587), ("ip:203.0.113.25/32", 465), ("ip:203.0.113.0/28", 443)}
+    for service in SERVICES:
+        deployment, _ = app_deployment(objects, service)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        expected = base | delivery if service == "notifier" else base
+        assert egress(objects, labels) == expected, service
+    # No rule with no destination: every address outside the cluster is named.
+    for policy in of_kind(objects, "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("to"), policy["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nats_takes_clients_from_the_services_only_and_routes_from_its_peers(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    policy = one(rendered[overlay], "NetworkPolicy", "nats")
+    ingress = {
+        (_peer(peer), port["port"])
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        for port in rule["ports"]
+    }
+    assert ingress == {("pod:lkg", 4222), ("pod:nats", 6222)}
+    if overlay == "dev":
+        postgres = one(rendered["dev"], "NetworkPolicy", "postgres")
+        sources = {_peer(peer) for rule in postgres["spec"]["ingress"] for peer in rule["from"]}
+        assert sources == {"pod:lkg", "pod:lkg-migration"}

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from lkg.common.runtime.embedded import no_strays
+from lkg.common.settings import PLACEHOLDER_SECRET
 
 LKG = str(Path(sys.executable).with_name("lkg"))
 
@@ -28,13 +29,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def clean_env() -> dict[str, str]:
+def clean_env(state: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("LKG_") and k not in ("DATABASE_URL", "NATS_URL")
     }
     env["LKG_LOG_LEVEL"] = "WARNING"
+    env["XDG_STATE_HOME"] = str(state)  # where `lkg run` notes that it runs: this test's own
     return env
 
 
@@ -45,7 +47,7 @@ class Run:
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [LKG, "run", "--data-dir", str(data_dir), "--port", str(self.port)],
-            env=clean_env(),
+            env=clean_env(data_dir.parent / "state"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -77,13 +79,14 @@ class Run:
             if cursor is None:
                 return found
 
-    def lkg(self, *args: str) -> str:
+    def lkg(self, *args: str, data_dir: bool = True, **env: str) -> str:
         result = subprocess.run(
-            [LKG, *args, "--data-dir", str(self.data_dir)] if args[0] == "clock" else [LKG, *args],
-            env=clean_env(),
+            [LKG, *args, "--data-dir", str(self.data_dir)] if data_dir else [LKG, *args],
+            env={**clean_env(self.data_dir.parent / "state"), **env},
             capture_output=True,
             text=True,
             timeout=120,
+            cwd=self.data_dir.parent,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout.strip()
@@ -109,7 +112,19 @@ def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_p
         # The synthetic 2020 portfolio (DESIGN §8), every project labelled as demo data.
         projects = first.projects(headers)
         assert len(projects) == 245 and all(p["name"].startswith("【演示】") for p in projects)
+        # The deployment signs with its own secret, made for this data directory: the placeholder of the
+        # repository is refused (issue 11, item 6).
+        placeholder = first.lkg(
+            "token", "--person", "demo", "--role", "admin", LKG_JWT_SECRET=PLACEHOLDER_SECRET
+        ).replace("\n", "")
+        refused = httpx.get(
+            f"{first.base}/api/v1/projects", headers={"Authorization": f"Bearer {placeholder}"}
+        )
+        assert refused.status_code == 401
+        assert (data_dir / "secrets.json").stat().st_mode & 0o077 == 0
         assert "2020-05-04T09:00:00+08:00" in first.lkg("clock", "advance", "3d")
+        # Found without --data-dir: it is the one deployment running (issue 11, item 17).
+        assert first.lkg("clock", "show", data_dir=False).splitlines()[-1] == "2020-05-04T09:00:00+08:00"
         # The move settled every service: each read copy holds the last project registered.
         last = projects[-1]["id"]
         for service in ("approvals", "issues", "scoring", "notifier"):
@@ -118,6 +133,8 @@ def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_p
     finally:
         first.interrupt()
     assert no_strays(data_dir) == []
+    # Every service, the shared connection and the CLI kept to their permissions on the bus (item 8).
+    assert "Violation" not in (data_dir / "nats" / "nats.log").read_text()
 
     second = Run(data_dir)
     try:

@@ -1,6 +1,8 @@
 """The live stream (SSE) over a real HTTP connection: a single-use ticket obtained with the bearer token
 opens it (no token in the URL), new messages arrive as frames with their ``seq`` as id, and a reconnect
-with ``Last-Event-ID`` replays what came after it (issue 14)."""
+with ``Last-Event-ID`` replays what came after it; with two notifier replicas (two apps on one database and
+one bus, each with its own connections), a client connected to either gets the message, whichever replica
+stored it (issue 14)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,12 @@ import pytest_asyncio
 import uvicorn
 from issues_world import report_and_assign
 from notifier_world import as_person, notifier_world
+
+from lkg.common.auth import Role, mint_token
+from lkg.common.clock import wall_clock_utc
+from lkg.common.runtime.app import build_app
+from lkg.common.testing.system import TEST_CONSUMER_OPTIONS
+from lkg.notifier.app import SPEC as NOTIFIER
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -82,3 +90,55 @@ async def test_new_messages_stream_live_and_a_reconnect_resumes_after_last_event
         ) as resumed:
             replayed = await asyncio.wait_for(_frames(resumed.aiter_lines(), 1), timeout=20)
         assert [seq for seq, _ in replayed] == [max(seq for seq, _ in frames)]
+
+
+async def test_a_client_on_either_replica_gets_the_message(world):
+    person = world.org.dept_staff
+    replica = build_app(
+        [NOTIFIER],
+        world.settings,
+        {"notifier": world.service_settings["notifier"]},
+        consumer_options=TEST_CONSUMER_OPTIONS,
+    )
+    async with (
+        replica.router.lifespan_context(replica),
+        served(world.app) as first,
+        served(replica) as second,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        streams = [
+            http.stream("GET", f"{base}/api/v1/inbox/stream", params={"ticket": await _ticket(world, person)})
+            for base in (first, second)
+        ]
+        async with streams[0] as one, streams[1] as two:
+            lines = [one.aiter_lines(), two.aiter_lines()]
+            assert [await anext(it) for it in lines] == ["retry: 3000", "retry: 3000"]
+            problem = await report_and_assign(world)
+            await world.settle()
+            got = [await asyncio.wait_for(_frames(it, 2), timeout=20) for it in lines]
+    kinds = [sorted(f["kind"] for _, f in frames if f["matter_id"] == problem["id"]) for frames in got]
+    assert kinds == [["problem.accepted", "problem.reported"]] * 2
+    assert [seq for seq, _ in got[0]] == [seq for seq, _ in got[1]]
+
+
+async def test_the_stream_ends_when_the_token_behind_it_expires(world):
+    person = world.org.dept_staff
+    token = mint_token(
+        world.settings,
+        person=str(person),
+        roles=[Role.SERVICE_DEPARTMENT],
+        ttl_seconds=2,
+        now=wall_clock_utc(),
+    )
+    issued = await world.client.post(
+        "/api/v1/inbox/stream-tickets", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert issued.status_code == 201, issued.text
+    ticket = issued.json()["ticket"]
+    async with (
+        served(world.app) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+        http.stream("GET", "/api/v1/inbox/stream", params={"ticket": ticket}) as live,
+    ):
+        lines = [line async for line in live.aiter_lines() if line]
+    assert lines == ["retry: 3000", "event: end", 'data: {"reason": "token_expired"}']

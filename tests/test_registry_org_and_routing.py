@@ -27,7 +27,7 @@ async def registry(db_factory, nats_url: str, nats_prefix: str) -> AsyncIterator
             "/api/v1/org/imports", json=default_document().model_dump(mode="json"), headers=system.operator
         )
         assert loaded.status_code == 200, loaded.text
-        assert loaded.json()["changed_entries"] == 83
+        assert loaded.json()["changed_entries"] == 85
         yield system
 
 

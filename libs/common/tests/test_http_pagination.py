@@ -13,10 +13,12 @@ import httpx
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from lkg.common.auth import PUBLIC_ROUTE
 from lkg.common.db import async_url, make_metadata
+from lkg.common.http.app import create_http_app
 from lkg.common.http.pagination import (
     Keyset,
     Page,
@@ -25,11 +27,14 @@ from lkg.common.http.pagination import (
     UpdatedSince,
     apply_keyset,
     apply_updated_since,
+    build_page,
+    cursor_key,
     decode_cursor,
     encode_cursor,
     fetch_page,
 )
 from lkg.common.http.problems import InvalidCursor, install_problem_handlers
+from lkg.common.settings import ServiceSettings
 
 CST = timezone(timedelta(hours=8))
 
@@ -71,6 +76,68 @@ def _b64(document: object) -> str:
 def test_a_tampered_cursor_is_invalid(cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(cursor)
+
+
+def _edited(cursor: str, edit) -> str:
+    """The cursor with its document changed by ``edit`` and its signature kept, as a curious client would."""
+    payload, _, signature = cursor.partition(".")
+    document = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return f"{_b64(edit(document))}.{signature}"
+
+
+def test_a_cursor_signed_with_another_key_or_edited_is_invalid() -> None:
+    cursor = encode_cursor("by_x", (date(2020, 5, 1), 42), key=cursor_key("one secret"))
+    assert decode_cursor(cursor, key=cursor_key("one secret")).values == (date(2020, 5, 1), 42)
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor, key=cursor_key("another secret"))
+    with pytest.raises(InvalidCursor):
+        decode_cursor(
+            _edited(cursor, lambda d: {**d, "k": [["d", "2020-05-01"], ["i", "41"]]}),
+            key=cursor_key("one secret"),
+        )
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor.partition(".")[0], key=cursor_key("one secret"))  # signature dropped
+
+
+NUMBERS = Keyset(sort=sa.column("n"), id=sa.column("n"), name="n")
+
+
+def numbers_app(secret: str) -> FastAPI:
+    router = APIRouter()
+
+    @router.get("/api/v1/numbers", openapi_extra=PUBLIC_ROUTE)
+    async def numbers(page: PageQuery) -> Page[int]:
+        start = page.position.values[1] + 1 if page.position else 0
+        rows = list(range(start, 10))[: page.limit + 1]
+        items, next_cursor = build_page(rows, NUMBERS, page, key=lambda n: (n, n))
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def ready() -> dict:
+        return {"status": "ok"}
+
+    settings = ServiceSettings(jwt_secret=secret, service_name="lkg-test")
+    return create_http_app(
+        settings=settings, title="t", description="t", version="1", routers=[("t", router)], readiness=ready
+    )
+
+
+async def test_an_edited_or_foreign_cursor_answers_400_invalid_cursor_over_http() -> None:
+    """The docs promise it (docs/http-conventions.md): a cursor is opaque, a changed one answers 400."""
+    app = numbers_app("numbers-test-secret-long-enough-0123456789")
+    other = numbers_app("another-deployment-secret-0123456789abcdef")
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c,
+        httpx.AsyncClient(transport=httpx.ASGITransport(other), base_url="http://t") as o,
+    ):
+        first = (await c.get("/api/v1/numbers", params={"limit": 3})).json()
+        second = await c.get("/api/v1/numbers", params={"limit": 3, "cursor": first["next_cursor"]})
+        skipped = _edited(first["next_cursor"], lambda d: {**d, "k": [["i", "7"], ["i", "7"]]})
+        edited = await c.get("/api/v1/numbers", params={"limit": 3, "cursor": skipped})
+        foreign = await o.get("/api/v1/numbers", params={"limit": 3, "cursor": first["next_cursor"]})
+    assert first["items"] == [0, 1, 2]
+    assert second.json()["items"] == [3, 4, 5]
+    for refused in (edited, foreign):
+        assert (refused.status_code, refused.json()["code"]) == (400, "invalid_cursor"), refused.text
 
 
 def build_app() -> FastAPI:

@@ -28,21 +28,9 @@ from lkg.registry.settings import RegistrySettings
 START = datetime(2020, 5, 1, 9, tzinfo=TZ)
 SETTINGS = RegistrySettings(env="test", clock="simulated")
 ORIGIN = audit.Origin(address="10.0.0.7", user_agent="unit-test")
-ADMIN = Principal(
-    subject="root",
-    kind="person",
-    person_id="root",
-    client_id=None,
-    name="root",
-    roles=frozenset({Role.ADMIN}),
-)
-OFFICE = Principal(
-    subject="office",
-    kind="person",
-    person_id="office",
-    client_id=None,
-    name="office",
-    roles=frozenset({Role.MAJOR_PROJECTS_OFFICE}),
+ADMIN, OFFICE = (
+    Principal(subject=who, kind="person", person_id=who, client_id=None, name=who, roles=frozenset({role}))
+    for who, role in (("root", Role.ADMIN), ("office", Role.MAJOR_PROJECTS_OFFICE))
 )
 
 

@@ -147,7 +147,7 @@ async def seeded(db_factory) -> Database:
     url = await db_factory.fresh("registry", lambda u: migrate(SPEC.migrations, u))
     db = Database(url, pool_size=2)
     first = await seed_demo(db)
-    assert first == 83 + 9 + 245  # the 2020 directory's entries, the demo accounts, then the projects
+    assert first == 85 + 10 + 245  # the 2020 directory's entries, the demo accounts, then the projects
     yield db
     await db.dispose()
 
@@ -215,7 +215,7 @@ async def test_every_other_service_holds_the_whole_portfolio(db_factory, nats_ur
     ) as system:
         db = Database(system.service_settings["registry"].database_url, pool_size=1)
         try:
-            assert await seed_demo(db) == 83 + 9 + 245
+            assert await seed_demo(db) == 85 + 10 + 245
         finally:
             await db.dispose()
         await system.settle()

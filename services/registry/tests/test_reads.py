@@ -179,7 +179,7 @@ def _principal(person: str, role: Role) -> Principal:
     )
 
 
-EVERYONE = Caller(_principal("office", Role.MAJOR_PROJECTS_OFFICE), sees_all=True)
+EVERYONE = Caller(_principal("office", Role.MAJOR_PROJECTS_OFFICE))
 
 
 def _reach(units=(), lines=()) -> Caller:

@@ -6,16 +6,38 @@ Placeholder secrets and the simulated clock are refused in production.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from lkg.common.events.bus import Credentials
 
 #: Development-only secret. Refused whenever ``LKG_ENV=production``.
 PLACEHOLDER_SECRET = "lkg-development-only-secret-change-me"
 
 Environment = Literal["development", "test", "production"]
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+def _origins(value: object) -> object:
+    """``LKG_CORS_ALLOW_ORIGINS=https://a.example.gov.cn,https://b.example.gov.cn``: exact origins (scheme,
+    host, optional port; no path, no wildcard), comma-separated."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        for origin in value:
+            if not isinstance(origin, str) or not _ORIGIN.match(origin):
+                raise ValueError(f"not an origin (scheme://host[:port], no path, no *): {origin!r}")
+        return tuple(value)
+    return value
+
+
+Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)]
 
 
 class ServiceSettings(BaseSettings):
@@ -37,6 +59,9 @@ class ServiceSettings(BaseSettings):
     nats_prefix: str = ""
     #: Copies of each stream and key-value bucket: 1 on the embedded server, 3 on a production cluster.
     nats_replicas: int = Field(default=1, ge=1, le=5)
+    #: The service's bus user and password (lkg.common.events.permissions); none on an open server (tests).
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
 
     # Access (DESIGN §3): HS256 with a shared secret by default, RS256 via JWKS in production.
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
@@ -52,6 +77,10 @@ class ServiceSettings(BaseSettings):
 
     # HTTP.
     max_body_bytes: int = 1 * 1024 * 1024
+    #: Origins of front ends on other origins allowed to call the API from a browser (CORS); none by default.
+    cors_allow_origins: Origins = ()
+    #: TLS is terminated in front of the service (an ingress, a load balancer): responses then carry HSTS.
+    tls_in_front: bool = False
 
     # Runtime.
     #: Move the objects built at start-up (routes, schemas, mappers: they live as long as the process) out
@@ -59,6 +88,10 @@ class ServiceSettings(BaseSettings):
     #: otherwise walks all of them and stalls every request in flight (bench/registry.py: pauses of 81 ms
     #: median before, 3 ms after; list p99 130 → 78 ms). Off where one process builds many apps (tests).
     gc_freeze_after_start: bool = True
+    #: Serve at once and start the services in the background (``/readyz`` says what is awaited, API routes
+    #: answer 503 meanwhile), so a process waiting for NATS still answers its probes and stops on a signal.
+    #: Off: the app's start waits until the services run (tests that drive an app in-process want that).
+    start_in_background: bool = False
 
     # Event bus.
     outbox_batch_size: int = 500
@@ -71,6 +104,15 @@ class ServiceSettings(BaseSettings):
     # Observability.
     log_level: str = "INFO"
     log_json: bool = True
+
+    @property
+    def nats_credentials(self) -> Credentials | None:
+        from lkg.common.events.bus import Credentials
+
+        if self.nats_user is None:
+            return None
+        password = self.nats_password.get_secret_value() if self.nats_password is not None else ""
+        return Credentials(self.nats_user, password)
 
     @property
     def is_production(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceSpec
 from lkg.notifier import api
+from lkg.notifier.cadence import scan_cadence
 from lkg.notifier.handlers import SUBSCRIPTIONS
 from lkg.notifier.models import metadata, org_copy
 from lkg.notifier.scans import scan_deliveries, scan_notices
@@ -33,9 +34,11 @@ SPEC = ServiceSpec[NotifierSettings](
     migrations="lkg.notifier:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    # Route what was heard first, then send what is due (a message routed now goes out in the same round).
+    # Route what was heard first, then the digests and reminders, then send what is due (a message made
+    # now goes out in the same round).
     scans=[
         Scan[NotifierSettings]("notices", scan_notices),
+        Scan[NotifierSettings]("cadence", scan_cadence),
         Scan[NotifierSettings]("deliveries", scan_deliveries),
     ],
     read_copy_tables=("project_copy", *org_copy.names, "matter_copy"),

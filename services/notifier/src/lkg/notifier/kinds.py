@@ -48,6 +48,15 @@ NOTIFIED: tuple[type[Event], ...] = (
     c.ReportPublished,
 )
 
+#: Kinds the notifier makes on its own clock (:mod:`lkg.notifier.cadence`), not from an event:
+#: a person's morning digest, a line leader's daily digest, the approval bureau's Friday reminder.
+CADENCE_KINDS = ("digest.daily", "digest.line", "reminder.approval_report")
+
+
+def known_kinds() -> set[str]:
+    return {cls.event_type for cls in NOTIFIED} | set(CADENCE_KINDS)
+
+
 LAYER_LABELS = {
     1: "第一层（项目责任单位）",
     2: "第二层（包保区级领导）",

@@ -17,6 +17,7 @@ The path of a notification, one table per step:
 * ``webhook_endpoint``: SMS gateways and IM group robots (企业微信 / 钉钉), with their HMAC secret.
 * ``matter_copy``: what the notifier remembers of a matter from its ``*.reported`` event (the reporter
   is told of the answer, 事事有回音, but later events do not carry the reporter).
+* ``cadence_run``: which day's morning digests and Friday reminder have gone out.
 * ``stream_ticket``: short-lived single-use tickets that open a live stream (no token in a URL).
 
 Plus the project and org read copies (``project_copy``, ``org_*_copy``) built from the registry's events.
@@ -56,9 +57,12 @@ notice = sa.Table(
     #: When it happened on the shared clock: recipients are resolved on this day.
     _at("effective_at"),
     _at("processed_at", nullable=True),
+    #: A breach or a warning not yet in its line leader's morning digest (:mod:`lkg.notifier.cadence`).
+    sa.Column("line_digest_due", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("kind", "cause_key"),
 )
 sa.Index("ix_notice_pending", notice.c.effective_at, postgresql_where=notice.c.processed_at.is_(None))
+sa.Index("ix_notice_line_digest_due", notice.c.effective_at, postgresql_where=notice.c.line_digest_due)
 
 routing_rule = sa.Table(
     "routing_rule",
@@ -96,7 +100,8 @@ inbox_message = sa.Table(
     sa.Column("person_id", _uuid, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("cause_key", sa.Text, nullable=False),
-    sa.Column("notice_id", sa.BigInteger, nullable=False),
+    #: The notice it came from; none for the notifier's own digests and reminders.
+    sa.Column("notice_id", sa.BigInteger, nullable=True),
     sa.Column("audience", sa.Text, nullable=False),
     #: When the audience resolved to a vacant post's unit head, the post that was vacant.
     sa.Column("via_post_id", _uuid, nullable=True),
@@ -108,9 +113,16 @@ inbox_message = sa.Table(
     sa.Column("urgent", sa.Boolean, nullable=False),
     _at("created_at"),
     _at("read_at", nullable=True),
+    #: Waiting for the person's morning digest instead of being pushed on its own.
+    sa.Column("digest_pending", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("person_id", "kind", "cause_key"),
 )
 sa.Index("ix_inbox_message_person_seq", inbox_message.c.person_id, inbox_message.c.seq)
+sa.Index(
+    "ix_inbox_message_digest_pending",
+    inbox_message.c.person_id,
+    postgresql_where=inbox_message.c.digest_pending,
+)
 sa.Index(
     "ix_inbox_message_unread",
     inbox_message.c.person_id,
@@ -161,13 +173,13 @@ undeliverable = sa.Table(
     "undeliverable",
     metadata,
     sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-    sa.Column("notice_id", sa.BigInteger, nullable=False),
+    sa.Column("notice_id", sa.BigInteger, nullable=True),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("cause_key", sa.Text, nullable=False),
     sa.Column("audience", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     _at("at"),
-    sa.UniqueConstraint("notice_id", "audience"),
+    sa.UniqueConstraint("kind", "cause_key", "audience"),
 )
 
 person_setting = sa.Table(
@@ -234,4 +246,13 @@ stream_ticket = sa.Table(
     #: Wall clock: a ticket is good for seconds, whatever the simulated clock says.
     _at("expires_at"),
     _at("used_at", nullable=True),
+)
+
+cadence_run = sa.Table(
+    "cadence_run",
+    metadata,
+    #: ``digest`` (the morning digests), ``approval_report`` (the Friday reminder).
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    _at("ran_at"),
 )

@@ -110,6 +110,8 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule("approval.stalled", Audience.HANDLING_DEPARTMENT, note="审批超时 §四(二)"),
     DefaultRule("approval.stalled", Audience.RESPONSIBLE_UNIT, note="审批超时 §四(二)"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
+    DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
+    DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),
     DefaultRule("report.published", Audience.DOCUMENT_AUDIENCE, note="通报按发送范围 §五(二)"),
     DefaultRule(
         "supervision_report.published", Audience.DOCUMENT_AUDIENCE, note="督查专报按发送范围 §五(三)"

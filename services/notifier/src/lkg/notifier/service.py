@@ -38,7 +38,7 @@ from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.common.http.problems import Conflict, NotFound, ValidationFailed
 from lkg.common.log import get_logger
 from lkg.notifier import channels
-from lkg.notifier.kinds import Facts, facts_of
+from lkg.notifier.kinds import CADENCE_KINDS, Facts, facts_of, known_kinds
 from lkg.notifier.models import (
     delivery,
     delivery_log,
@@ -82,6 +82,7 @@ async def record_notice(session: AsyncSession, envelope: Envelope, event: Event)
             version=envelope.version,
             event=event.model_dump(mode="json"),
             effective_at=effective_at,
+            line_digest_due=facts.kind.endswith((".breached", ".warned")) and facts.line_id is not None,
         )
         .on_conflict_do_nothing(index_elements=["kind", "cause_key"])
     )
@@ -142,20 +143,20 @@ async def _person_settings(session: AsyncSession, person_id: UUID) -> Any:
     ).one_or_none()
 
 
-async def push_channels(
+async def push_preference(
     session: AsyncSession, settings: NotifierSettings, person_id: UUID, kind: str
-) -> list[str]:
-    """The push channels ``person_id`` reads for ``kind``: their row for the kind, else their ``*`` row,
-    else the deployment's default."""
+) -> tuple[list[str], bool]:
+    """The push channels ``person_id`` reads for ``kind`` and whether they want it in the morning digest:
+    their row for the kind, else their ``*`` row, else the deployment's default (immediate)."""
     rows = (
         await session.execute(
-            sa.select(preference.c.kind, preference.c.channels).where(
+            sa.select(preference.c.kind, preference.c.channels, preference.c.digest).where(
                 preference.c.person_id == person_id, preference.c.kind.in_([kind, "*"])
             )
         )
     ).all()
-    by_kind = {r.kind: list(r.channels) for r in rows}
-    return by_kind.get(kind, by_kind.get("*", list(settings.default_channels)))
+    by_kind = {r.kind: (list(r.channels), r.digest) for r in rows}
+    return by_kind.get(kind, by_kind.get("*", (list(settings.default_channels), False)))
 
 
 async def _log(
@@ -193,7 +194,14 @@ async def _plan_deliveries(
     now: datetime,
 ) -> None:
     settings = runtime.settings
-    wanted = await push_channels(session, settings, person_id, kind)
+    wanted, digest = await push_preference(session, settings, person_id, kind)
+    if digest and not urgent and kind not in CADENCE_KINDS:
+        # Told in the next morning digest instead (:mod:`lkg.notifier.cadence`); urgent kinds never wait.
+        await session.execute(
+            sa.update(inbox_message).where(inbox_message.c.id == message_id).values(digest_pending=True)
+        )
+        await _log(session, message_id=message_id, channel="digest", step="held", at=now, detail="每日汇总")
+        return
     person = await _person_settings(session, person_id)
     targets: list[tuple[str, str]] = []
     if "email" in wanted and person is not None and person.email:
@@ -351,17 +359,38 @@ async def route_notice(
             link=link or "",
         )
         for r in recipients.values():
-            stored += await _store_message(session, runtime, row, facts, r, title, body, link, urgent, now)
+            stored += await store_message(
+                session,
+                runtime,
+                Cause(row.kind, row.cause_key, row.id),
+                facts,
+                r,
+                title,
+                body,
+                link,
+                urgent,
+                now,
+            )
     batch._processed.append((row.id, now))
     if own_batch:
         await batch.flush()
     return stored
 
 
-async def _store_message(
+@dataclass(frozen=True)
+class Cause:
+    """What a message is about: its kind, its cause key and the notice it came from (none for the
+    messages the notifier makes on its own clock: digests and reminders)."""
+
+    kind: str
+    key: str
+    notice_id: int | None = None
+
+
+async def store_message(
     session: AsyncSession,
     runtime: NotifierRuntime,
-    row: Any,
+    row: Cause,
     facts: Facts,
     recipient: Recipient,
     title: str,
@@ -370,7 +399,7 @@ async def _store_message(
     urgent: bool,
     now: datetime,
 ) -> list[Stored]:
-    message_id = uuid.uuid5(_NAMESPACE, f"{recipient.person_id}/{row.kind}/{row.cause_key}")
+    message_id = uuid.uuid5(_NAMESPACE, f"{recipient.person_id}/{row.kind}/{row.key}")
     inserted = (
         await session.execute(
             pg_insert(inbox_message)
@@ -378,8 +407,8 @@ async def _store_message(
                 id=message_id,
                 person_id=recipient.person_id,
                 kind=row.kind,
-                cause_key=row.cause_key,
-                notice_id=row.id,
+                cause_key=row.key,
+                notice_id=row.notice_id,
                 audience=recipient.audience,
                 via_post_id=recipient.via_post_id,
                 title=title,
@@ -529,14 +558,14 @@ async def _record_attempt(
     attempt = r.attempts + 1
     notice_row = (
         await session.execute(sa.select(notice.c.event_id, notice.c.kind).where(notice.c.id == r.notice_id))
-    ).one()
+    ).one_or_none()
     common = {
         "notification_id": r.message_id,
         "recipient_person_id": r.person_id,
         "channel": r.channel,
         "template": r.kind,
-        "cause_event_id": notice_row.event_id,
-        "cause_event_type": notice_row.kind,
+        "cause_event_id": notice_row.event_id if notice_row else None,
+        "cause_event_type": notice_row.kind if notice_row else None,
         "attempt": attempt,
         "effective_at": now,
     }
@@ -696,9 +725,7 @@ async def list_rules(session: AsyncSession, *, kind: str | None = None) -> list[
 
 
 def _check_kind(kind: str) -> None:
-    from lkg.notifier.kinds import NOTIFIED
-
-    known = {cls.event_type for cls in NOTIFIED}
+    known = known_kinds()
     if kind not in known:
         raise ValidationFailed(
             f"不支持的通知类型 {kind}",

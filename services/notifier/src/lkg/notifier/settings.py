@@ -46,6 +46,14 @@ class NotifierSettings(ServiceSettings):
     default_quiet_from: time | None = None
     default_quiet_until: time | None = None
 
+    # Digests and reminders (on the official calendar's working days).
+    #: When the morning digests go out (a person's digest of non-urgent kinds; each line leader's digest
+    #: of the line's breaches and warnings since the previous one).
+    digest_time: time = time(8, 30)
+    #: The approval bureau's weekly report is due on Fridays (§四(二)); on a Friday off, the last working
+    #: day before it. The reminder goes out at this time that day.
+    approval_report_reminder_time: time = time(9, 0)
+
     # Live stream (SSE).
     stream_ticket_seconds: float = 30.0
     stream_heartbeat_seconds: float = 15.0

@@ -137,6 +137,8 @@ async def events(
                     queue.get(), timeout=min(settings.stream_heartbeat_seconds, remaining)
                 )
             except TimeoutError:
+                if token_expires_at <= wall_clock_utc():
+                    continue  # the end, at the top of the loop
                 if held_post and not await _holds_a_post(runtime, person_id):
                     yield 'event: end\ndata: {"reason": "post_no_longer_held"}\n\n'
                     return

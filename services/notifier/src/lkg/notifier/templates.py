@@ -5,7 +5,8 @@ A template is data (table ``template``, editable by operators): a title and a bo
 cannot reach into the process). Every kind can use ``$matter`` (事项), ``$project`` (项目), ``$layer``
 (所处层级), ``$deadline`` (时限, with the working days left on the official calendar), ``$link``; some
 add ``$unit``, ``$clock``, ``$outcome``, ``$reason``, ``$opinion``, ``$summary``, ``$cause``, ``$grade``,
-``$period``. An unknown placeholder is left as written rather than failing the message.
+``$period``; the digests ``$date``, ``$count``, ``$items``, ``$breaches``, ``$warnings``. An unknown
+placeholder is left as written rather than failing the message.
 """
 
 from __future__ import annotations
@@ -105,6 +106,15 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
     ),
     "evaluation.published": DefaultTemplate(
         "【考核结果】$matter：$grade", "$matter 在 $period 的考核评价结果为「$grade」。\n查看：$link"
+    ),
+    "digest.daily": DefaultTemplate("【每日汇总】$date 共 $count 条", "$items\n查看：$link"),
+    "digest.line": DefaultTemplate(
+        "【包保线日报】$date 超时 $breaches 件、临期 $warnings 件", "$items\n查看：$link"
+    ),
+    "reminder.approval_report": DefaultTemplate(
+        "【周报提醒】$date 请报送审批进展",
+        "请于今日报送新开工项目和批前提速项目的审批进展：备案证、用地规划许可证、工程规划许可证、"
+        "项目报建、勘察审查、施工图审查、施工许可证。\n查看：$link",
     ),
     "report.published": DefaultTemplate("【通报】$matter", "《$matter》已印发，请查阅。\n查看：$link"),
 }

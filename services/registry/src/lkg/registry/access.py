@@ -47,14 +47,16 @@ WRITE_SCOPE = "projects:write"
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The caller of a use case: who (``principal``) and the units and lines they act for (``reach``).
-
-    ``sees_all``: every project (roles in :data:`SEE_ALL`, a client system with the read scope);
-    otherwise the projects of the reach's units and lines."""
+    """The caller of a use case: who (``principal``) and the units and lines they act for (``reach``,
+    from the directory on the shared clock's date; empty for those who see every project)."""
 
     principal: Principal
     reach: Reach = EMPTY_REACH
-    sees_all: bool = False
+
+    @property
+    def sees_all(self) -> bool:
+        """Every project: roles in :data:`SEE_ALL`, and client systems with the read scope."""
+        return _sees_all(self.principal)
 
     @property
     def actor(self) -> str:
@@ -155,14 +157,21 @@ class DirectoryReachResolver:
             return await reach_of(session, person, self.runtime.clock.now().date())
 
 
+def _is_client(principal: Principal) -> bool:
+    return principal.kind == "client" or principal.client_id is not None
+
+
+def _sees_all(principal: Principal) -> bool:
+    if _is_client(principal) and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
+        return True
+    return not principal.roles.isdisjoint(SEE_ALL)
+
+
 def _without_reach(principal: Principal) -> Caller | uuid.UUID:
     """The caller that needs no directory (clients with the read scope, roles that see everything, no
     person), or else the person whose reach decides it."""
-    is_client = principal.kind == "client" or principal.client_id is not None
-    if is_client and (READ_SCOPE in principal.scopes or Role.ADMIN in principal.roles):
-        return Caller(principal, sees_all=True)
-    if not principal.roles.isdisjoint(SEE_ALL):
-        return Caller(principal, sees_all=True)
+    if _sees_all(principal):
+        return Caller(principal)
     try:
         return uuid.UUID(principal.person_id or "")
     except ValueError:

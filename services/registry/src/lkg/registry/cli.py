@@ -15,12 +15,18 @@ from __future__ import annotations
 import asyncio
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from lkg.common.clock import Clock
+    from lkg.registry.plan.reading import ParsedPlan
+    from lkg.registry.plan.schemas import PlanImportMode
+    from lkg.registry.plan.service import ImportReport
 
 app = typer.Typer(help="Registry commands.")
 console = Console()
@@ -70,7 +76,7 @@ def import_plan(
     )
 
 
-async def _import(plan, *, mode, actor: str, data_dir: Path):
+async def _import(plan: ParsedPlan, *, mode: PlanImportMode, actor: str, data_dir: Path) -> ImportReport:
     from lkg.common.db import Database
     from lkg.common.runtime.cli import _endpoints, _service_url
     from lkg.registry.plan.service import import_plan as run_import
@@ -98,7 +104,7 @@ async def _import(plan, *, mode, actor: str, data_dir: Path):
         await db.dispose()
 
 
-async def _deployment_clock(nats_url: str, prefix: str):
+async def _deployment_clock(nats_url: str, prefix: str) -> Clock:
     """The deployment's time: its shared simulated clock when it has one (the embedded demo), else the
     system clock (production). Read only: the bucket is never created here."""
     import nats

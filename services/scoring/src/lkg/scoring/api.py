@@ -29,7 +29,7 @@ from lkg.common.http.pagination import UpdatedSince
 from lkg.common.http.problems import NotFound
 from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
-from lkg.scoring import outputs, rules, service
+from lkg.scoring import outputs, rankings, rules, service
 from lkg.scoring import schemas as s
 from lkg.scoring.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.scoring.models import project_copy
@@ -257,6 +257,90 @@ def rankings_router() -> APIRouter:
         if row.state != "published":
             raise NotFound("该月考核排名尚未发布", code="ranking_not_published")
         return outputs.ranking_out(caller, await service.view_period(session, row))
+
+    def _cut_off(runtime: Any, year: int, month: int) -> Any:
+        """The end of the month asked for, or now while it runs."""
+        return min(rankings.month_end(year, month), runtime.clock.now())
+
+    @r.get(
+        "/provincial-projects",
+        response_model=s.ProvincialOut,
+        summary="省市重大项目排名（按责任单位）Provincial/municipal projects ranking, by unit",
+        description=(
+            "§三(三)一：个数占比、投资总量占比、每月投资量环比，三项均列出，按 order_by 排名；不产生红牌。"
+            "\n\nThe units carrying the provincial/municipal projects, with all three measures, ranked by "
+            "``order_by``; never a red card."
+        ),
+    )
+    async def provincial(
+        session: Session,
+        runtime: Runtime,
+        _caller: CallerDep,
+        year: int = Query(ge=2000, le=2100),
+        month: int = Query(ge=1, le=12),
+        order_by: rankings.Measure = "month_on_month",
+    ) -> s.ProvincialOut:
+        as_of = _cut_off(runtime, year, month)
+        units = await rankings.provincial(session, year, month, as_of, order_by)
+        return s.ProvincialOut(
+            year=year,
+            month=month,
+            as_of=as_of,
+            order_by=order_by,
+            total_projects=sum(len(u.projects) for u in units),
+            units=[s.ProvincialUnitOut.model_validate(u, from_attributes=True) for u in units],
+        )
+
+    @r.get(
+        "/investment",
+        response_model=s.InvestmentOut,
+        summary="投资完成情况（对比年度计划）Investment by line, class or unit against plan",
+    )
+    async def investment(
+        session: Session,
+        runtime: Runtime,
+        _caller: CallerDep,
+        year: int = Query(ge=2000, le=2100),
+        by: rankings.Group = "unit",
+    ) -> s.InvestmentOut:
+        as_of = min(rankings.month_end(year, 12), runtime.clock.now())
+        rows = await rankings.investment(session, year, by, as_of)
+        return s.InvestmentOut(
+            year=year,
+            by=by,
+            as_of=as_of,
+            rows=[
+                s.InvestmentRowOut(
+                    group_id=row.group_id,
+                    label=row.label,
+                    plan=row.plan,
+                    months={str(m): v for m, v in row.months.items()},
+                    year_to_date=row.year_to_date,
+                    completion=row.completion,
+                )
+                for row in rows
+            ],
+        )
+
+    @r.get(
+        "/new-starts",
+        response_model=s.NewStartsOut,
+        summary="比晒亮：计划新开工项目进度晾晒 Planned new starts by progress",
+    )
+    async def new_starts(
+        session: Session,
+        runtime: Runtime,
+        _caller: CallerDep,
+        year: int | None = Query(default=None, ge=2000, le=2100, description="与 month 一起：该月末的排名"),
+        month: int | None = Query(default=None, ge=1, le=12, description="省略则为实时 / live when omitted"),
+    ) -> s.NewStartsOut:
+        if (year is None) != (month is None):
+            raise NotFound("year 与 month 须同时给出", code="month_incomplete")
+        as_of = _cut_off(runtime, year, month) if year and month else runtime.clock.now()
+        items = await rankings.new_starts(session, as_of)
+        return s.NewStartsOut(
+            as_of=as_of, items=[s.NewStartOut.model_validate(n, from_attributes=True) for n in items]
+        )
 
     return r
 

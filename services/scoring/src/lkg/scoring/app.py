@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.scoring import api
@@ -37,7 +39,7 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: ScoringSettings | None = None):
+def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     """The scoring service alone (one service per process)."""
     from lkg.common.runtime.app import build_app, settings_for
 

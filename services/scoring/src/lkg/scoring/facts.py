@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,44 +83,66 @@ async def record_project_plan(
     if not applied or not project.milestones:
         return
     at = project.effective_at
-    for ms in project.milestones:
-        await session.execute(
-            pg_insert(milestone_fact)
-            .values(
-                milestone_id=ms.id,
-                project_id=project.id,
-                unit_id=project.responsible_unit_id,
-                line_id=project.line_id,
-                type=str(ms.type),
-                label=ms.label,
-            )
-            .on_conflict_do_update(
-                index_elements=[milestone_fact.c.milestone_id],
-                set_={"unit_id": project.responsible_unit_id, "line_id": project.line_id, "label": ms.label},
-            )
+    # One statement for every milestone, one to read their latest baselines, one to add the new ones: a
+    # project of the plan has about six, and a rebuild replays every registration.
+    stmt = pg_insert(milestone_fact).values(
+        [
+            {
+                "milestone_id": ms.id,
+                "project_id": project.id,
+                "unit_id": project.responsible_unit_id,
+                "line_id": project.line_id,
+                "type": str(ms.type),
+                "label": ms.label,
+            }
+            for ms in project.milestones
+        ]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[milestone_fact.c.milestone_id],
+            set_={
+                "unit_id": stmt.excluded.unit_id,
+                "line_id": stmt.excluded.line_id,
+                "label": stmt.excluded.label,
+            },
         )
-        if ms.baseline_date is None:
-            continue
-        latest = (
+    )
+    dated = [ms for ms in project.milestones if ms.baseline_date is not None]
+    if not dated:
+        return
+    b = milestone_baseline
+    latest = dict(
+        (
             await session.execute(
-                sa.select(milestone_baseline.c.baseline_date)
-                .where(milestone_baseline.c.milestone_id == ms.id)
-                .order_by(milestone_baseline.c.recorded_at.desc())
-                .limit(1)
+                sa.select(b.c.milestone_id, b.c.baseline_date)
+                .where(b.c.milestone_id.in_([ms.id for ms in dated]))
+                .ext(distinct_on(b.c.milestone_id))
+                .order_by(b.c.milestone_id, b.c.recorded_at.desc())
             )
-        ).scalar()
-        if latest != ms.baseline_date:
-            await session.execute(
-                pg_insert(milestone_baseline)
-                .values(
-                    milestone_id=ms.id,
-                    event_id=envelope.event_id,
-                    baseline_date=ms.baseline_date,
-                    recorded_at=at,
-                )
-                .on_conflict_do_nothing()
-            )
-            await _recheck(session, envelope, at, [ms.baseline_date, latest])
+        ).all()
+    )
+    changed = [ms for ms in dated if latest.get(ms.id) != ms.baseline_date]
+    if not changed:
+        return
+    await session.execute(
+        pg_insert(b)
+        .values(
+            [
+                {
+                    "milestone_id": ms.id,
+                    "event_id": envelope.event_id,
+                    "baseline_date": ms.baseline_date,
+                    "recorded_at": at,
+                }
+                for ms in changed
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+    await _recheck(
+        session, envelope, at, [d for ms in changed for d in (ms.baseline_date, latest.get(ms.id))]
+    )
 
 
 async def record_milestone(

@@ -13,7 +13,7 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from pydantic import (
     BaseModel,
     BeforeValidator,

@@ -277,3 +277,65 @@ class YearRecordOut(BaseModel):
 
     year: int
     entries: list[YearRecordEntry]
+
+
+class ProvincialUnitOut(BaseModel):
+    """A unit carrying provincial/municipal projects, with the three measures of §三(三)一."""
+
+    rank: int
+    unit_id: UUID
+    label: str
+    count_share: ExactDecimal | None = Field(description="个数占比（%）/ share of the projects")
+    investment_share: ExactDecimal | None = Field(
+        description="投资总量占比（%）/ share of their total investment"
+    )
+    month_amount: ExactDecimal = Field(description="本月完成投资（元）")
+    previous_amount: ExactDecimal = Field(description="上月完成投资（元）")
+    month_on_month: ExactDecimal | None = Field(description="每月投资量环比（%）；上月为零时为空")
+    projects: list[dict[str, Any]]
+
+
+class ProvincialOut(BaseModel):
+    year: int
+    month: int
+    as_of: Instant
+    order_by: str
+    total_projects: int
+    units: list[ProvincialUnitOut]
+
+
+class InvestmentRowOut(BaseModel):
+    group_id: str
+    label: str
+    plan: ExactDecimal = Field(description="年度计划投资（元）/ the year's planned investment")
+    months: dict[str, ExactDecimal] = Field(description="各月完成投资（元），按月份 / completed per month")
+    year_to_date: ExactDecimal
+    completion: ExactDecimal | None = Field(description="完成率（%）/ share of plan")
+
+
+class InvestmentOut(BaseModel):
+    year: int
+    by: str
+    as_of: Instant
+    rows: list[InvestmentRowOut]
+
+
+class NewStartOut(BaseModel):
+    rank: int
+    project_id: UUID
+    name: str
+    unit_label: str
+    milestones: int
+    reached: int
+    reached_on_time: int
+    overdue: int = Field(description="基线已过仍未完成的节点 / past their baseline, not reached")
+    approvals_granted: int
+    progress: ExactDecimal = Field(description="节点完成比例（%）/ share of milestones reached")
+    evidence: list[str]
+
+
+class NewStartsOut(BaseModel):
+    """比晒亮 / 进度晾晒 (§三(三)二)."""
+
+    as_of: Instant
+    items: list[NewStartOut]

@@ -341,7 +341,7 @@ async def _enrolment(
 ) -> tuple[dict[UUID, int], dict[UUID, list[Evidence]]]:
     """Per line: its active projects, and enrolment failures reported in ``span`` for them."""
     p = project_copy
-    projects = dict(
+    projects: dict[UUID, int] = dict(
         (
             await session.execute(
                 sa.select(p.c.line_id, sa.func.count())

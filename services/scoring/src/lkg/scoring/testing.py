@@ -159,10 +159,12 @@ class Project:
     milestones: dict[str, tuple[uuid.UUID, date]]
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     revision: int = 0
+    fields: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the snapshot (``provincial_municipal``, ``total_investment``, ``project_class``...)."""
 
     def snapshot(self, at_time: datetime, planned: dict[str, date] | None = None) -> c.ProjectSnapshot:
         planned = planned or {}
-        return c.ProjectSnapshot(
+        snapshot = c.ProjectSnapshot(
             id=self.id,
             name=self.name,
             enterprise="武汉某产业有限公司",
@@ -188,6 +190,7 @@ class Project:
             ),
             effective_at=at_time,
         )
+        return c.ProjectSnapshot.model_validate({**snapshot.model_dump(), **self.fields})
 
     def registered(self) -> c.ProjectRegistered:
         self.revision = 1
@@ -217,8 +220,34 @@ class Project:
         )
 
 
-def project(org: Org, unit: str, name: str, **milestones: date) -> Project:
-    return Project(org, org[unit], name, {label: (uuid.uuid4(), d) for label, d in milestones.items()})
+def project(
+    org: Org, unit: str, name: str, fields: dict[str, Any] | None = None, **milestones: date
+) -> Project:
+    return Project(
+        org,
+        org[unit],
+        name,
+        {label: (uuid.uuid4(), d) for label, d in milestones.items()},
+        fields=fields or {},
+    )
+
+
+def investment(
+    p: Project, month: int, amount: str, recorded: datetime, supersedes: uuid.UUID | None = None
+) -> c.InvestmentReported:
+    return c.InvestmentReported(
+        effective_at=recorded,
+        project_id=p.id,
+        project_name=p.name,
+        responsible_unit_id=p.unit.id,
+        report_id=uuid.uuid4(),
+        year=2020,
+        month=month,
+        amount=amount,
+        year_to_date=amount,
+        reported_by_unit_id=p.unit.id,
+        supersedes=supersedes,
+    )
 
 
 def stalled(org: Org, unit: str, p: Project, due: datetime, item: str = "施工许可") -> c.ApprovalStalled:

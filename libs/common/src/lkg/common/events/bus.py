@@ -68,18 +68,36 @@ class Names:
         return subject
 
 
-async def connect(url: str, *, name: str, first_attempt_timeout: float = 2.0) -> NATS:
+@dataclass(frozen=True)
+class Credentials:
+    """A bus user (:mod:`lkg.common.events.permissions`); its replies come to its own inbox prefix."""
+
+    user: str
+    password: str
+
+
+async def connect(
+    url: str, *, name: str, first_attempt_timeout: float = 2.0, credentials: Credentials | None = None
+) -> NATS:
     """Connect, retrying the first connection until it succeeds; reconnect forever afterwards.
 
     nats-py does not retry the first ``connect`` on its own (NOTES.md), and a pod that starts before NATS
     must wait for it rather than crash-loop.
     """
     delay = 0.2
+    auth = {}
+    if credentials is not None:
+        auth = {
+            "user": credentials.user,
+            "password": credentials.password,
+            "inbox_prefix": f"_INBOX_{credentials.user}",
+        }
     while True:
         try:
             return await nats.connect(
                 url,
                 name=name,
+                **auth,
                 connect_timeout=first_attempt_timeout,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
@@ -107,19 +125,27 @@ async def _log_reconnected() -> None:
     log.info("nats.reconnected")
 
 
-async def ensure_streams(js: JetStreamContext, names: Names, replicas: int = 1) -> None:
+async def ensure_streams(
+    js: JetStreamContext, names: Names, replicas: int = 1, *, user: str | None = None
+) -> None:
     """Create (or bring up to date) every producer's stream, the dead-letter and the retry stream.
 
     Every service ensures all of them, so start order does not matter: a consumer can bind to a producer's
-    stream before that producer has started.
+    stream before that producer has started. A service's bus ``user`` may update only its own stream
+    (lkg.common.events.permissions): another producer's that differs is left for that producer to update.
     """
     for producer in PRODUCERS:
-        await _ensure_stream(js, names.stream(producer), [names.producer_subjects(producer)], replicas)
+        updatable = user is None or user not in PRODUCERS or user == producer
+        await _ensure_stream(
+            js, names.stream(producer), [names.producer_subjects(producer)], replicas, update=updatable
+        )
     await _ensure_stream(js, names.dlq_stream, [names.subject("lkg.dlq.>")], replicas)
     await _ensure_stream(js, names.retry_stream, [names.subject("lkg.retry.>")], replicas)
 
 
-async def _ensure_stream(js: JetStreamContext, name: str, subjects: list[str], replicas: int) -> None:
+async def _ensure_stream(
+    js: JetStreamContext, name: str, subjects: list[str], replicas: int, *, update: bool = True
+) -> None:
     config = api.StreamConfig(
         name=name,
         subjects=subjects,
@@ -139,6 +165,9 @@ async def _ensure_stream(js: JetStreamContext, name: str, subjects: list[str], r
         # Already exists with a different config (e.g. an older version of this code): update it.
         if exc.err_code != 10058:
             raise
+        if not update:
+            log.info("nats.stream_left_to_its_producer", stream=name)
+            return
         await js.update_stream(config)
 
 

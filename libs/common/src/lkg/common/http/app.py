@@ -34,7 +34,9 @@ from lkg.common.auth import (
     is_public_route,
     principal_from_scope,
 )
+from lkg.common.http.docs import install_docs
 from lkg.common.http.middleware import RouteLabels, install_middleware
+from lkg.common.http.pagination import cursor_key_for
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from lkg.common.log import get_logger
 from lkg.common.settings import ServiceSettings
@@ -379,9 +381,14 @@ def create_http_app(
         version=version,
         lifespan=guarded_lifespan,
         openapi_tags=tags,
+        # Served from the platform itself, not from a CDN (lkg.common.http.docs): offline, and under the CSP.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app, title)
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
+    app.state.cursor_key = cursor_key_for(settings)
     app.state.reach_resolvers = dict(reach_resolvers or {})
     #: id(route) -> service name, for per-service lookups (reach resolvers) and metric labels.
     app.state.route_services = labels.service_of
@@ -390,7 +397,14 @@ def create_http_app(
     # and those marked PUBLIC_ROUTE: no per-route dependency resolves it again (bench/http.py).
     guard = EdgeGuard(app)
     install_problem_handlers(app)
-    install_middleware(app, max_body_bytes=settings.max_body_bytes, labels=labels, guard=guard)
+    install_middleware(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        labels=labels,
+        guard=guard,
+        hsts=settings.tls_in_front,
+        cors_origins=settings.cors_allow_origins,
+    )
 
     services: list[tuple[str, APIRouter, bool]] = [(name, router, True) for name, router in routers]
     for extra in extra_routers:

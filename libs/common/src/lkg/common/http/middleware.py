@@ -1,5 +1,5 @@
-"""The HTTP edge as plain ASGI middleware: correlation id, body size limit, bearer token, access log and
-latency metric.
+"""The HTTP edge as plain ASGI middleware: correlation id, security headers, body size limit, bearer token,
+access log and latency metric; CORS for the origins a deployment allows.
 
 Plain ASGI rather than ``BaseHTTPMiddleware``: no extra task per request, no buffering of streamed bodies,
 and context variables set here are seen by the endpoint. Order, outermost first (see
@@ -36,6 +36,37 @@ CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_HEADER_RAW = CORRELATION_HEADER.lower().encode("latin-1")
 # The id travels on into NATS headers and log lines: a bounded, header-safe alphabet only.
 _VALID_CORRELATION_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+#: Scripts, styles, images and calls from the platform itself only; no plugins, no framing, no <base>. The
+#: console runs in browsers; /docs and /redoc are served from the platform (lkg.common.http.docs). Inline
+#: styles stay allowed: Swagger UI and ReDoc set them, and a style cannot run code.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+#: What a response says about caching when it says nothing: API answers and exports carry personal and
+#: unpublished data, so no browser or proxy keeps them.
+DEFAULT_CACHE_CONTROL = "no-store"
+#: HSTS, sent only when TLS is terminated in front of us (``LKG_TLS_IN_FRONT``): a year, subdomains too.
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def security_headers(*, hsts: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """Headers every response carries, whatever answered (a route, a problem, the token check, a 404)."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if hsts:
+        headers.append((b"strict-transport-security", HSTS.encode("latin-1")))
+    return tuple(headers)
+
+
+_CACHE_CONTROL = (b"cache-control", DEFAULT_CACHE_CONTROL.encode("latin-1"))
+_CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode("latin-1"))
 
 #: Route label for requests no route matched: keeps the metric's cardinality bounded.
 UNMATCHED_ROUTE = "unmatched"
@@ -197,16 +228,25 @@ class EdgeMiddleware:
        before routing, instead of by a dependency on every route; 401 for a guarded route without a valid
        one;
     4. one access line and one latency observation per request, labelled by route template;
-    5. an exception escaping the app becomes a 500 problem carrying the correlation id.
+    5. an exception escaping the app becomes a 500 problem carrying the correlation id;
+    6. the security headers on every response (:func:`security_headers`), plus ``Cache-Control: no-store``
+       and the platform's Content-Security-Policy unless the response set its own.
     """
 
     def __init__(
-        self, app: ASGIApp, *, labels: RouteLabels, max_body_bytes: int, guard: EdgeGuard | None = None
+        self,
+        app: ASGIApp,
+        *,
+        labels: RouteLabels,
+        max_body_bytes: int,
+        guard: EdgeGuard | None = None,
+        hsts: bool = False,
     ) -> None:
         self.app = app
         self.labels = labels
         self.max_body_bytes = max_body_bytes
         self.guard = guard
+        self.headers = security_headers(hsts=hsts)
         self._children: dict[tuple[str, str, str, int], Any] = {}
 
     def _too_large(self, scope: Scope, limit: int) -> Any:
@@ -266,7 +306,17 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message["headers"] = [*message.get("headers", ()), header]
+                headers = [*message.get("headers", ()), header, *self.headers]
+                cache_control = csp = False
+                for name, _ in headers:
+                    lowered = name.lower()
+                    cache_control = cache_control or lowered == b"cache-control"
+                    csp = csp or lowered == b"content-security-policy"
+                if not cache_control:
+                    headers.append(_CACHE_CONTROL)
+                if not csp:
+                    headers.append(_CSP)
+                message["headers"] = headers
             await send(message)
 
         async def counting_receive() -> Message:
@@ -337,14 +387,48 @@ class EdgeMiddleware:
             logmod.correlation_id.reset(token)
 
 
+#: What a front end on an allowed origin may send and read (docs/http-conventions.md, "CORS").
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    CORRELATION_HEADER,
+)
+CORS_EXPOSED_HEADERS = ("ETag", "Location", "Retry-After", "Content-Disposition", CORRELATION_HEADER)
+
+
 def install_middleware(
-    app: FastAPI, *, max_body_bytes: int, labels: RouteLabels, guard: EdgeGuard | None = None
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    labels: RouteLabels,
+    guard: EdgeGuard | None = None,
+    hsts: bool = False,
+    cors_origins: tuple[str, ...] = (),
 ) -> None:
-    """Add the edge middleware (with the token check when a ``guard`` is given)."""
-    app.add_middleware(EdgeMiddleware, labels=labels, max_body_bytes=max_body_bytes, guard=guard)
+    """Add the edge middleware (with the token check when a ``guard`` is given) and, outside it, CORS for
+    ``cors_origins`` when there are any (none by default: the API is called from its own origin or from
+    servers). CORS answers a preflight itself, before the token check: a browser sends no token there."""
+    app.add_middleware(EdgeMiddleware, labels=labels, max_body_bytes=max_body_bytes, guard=guard, hsts=hsts)
+    if cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=list(CORS_EXPOSED_HEADERS),
+            allow_credentials=False,  # bearer tokens, no cookies
+            max_age=600,
+        )
 
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
     "CORRELATION_HEADER",
     "UNMATCHED_ROUTE",
     "EdgeMiddleware",

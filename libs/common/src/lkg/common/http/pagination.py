@@ -1,9 +1,12 @@
 """Cursor (keyset) pagination and the ``updated_since`` filter (DESIGN §3).
 
 A list answers ``{"items": [...], "next_cursor": "…" | null}``. The cursor is opaque to clients: base64url
-of a small JSON document naming the ordering and the last row's (sort value, id). Keyset pagination, unlike
-offsets, costs the same on page 1 and page 500 and neither skips nor repeats rows when rows are added
-between pages. The sort column must be NOT NULL and the id unique, so (sort, id) orders rows totally.
+of a small JSON document naming the ordering and the last row's (sort value, id), then ``.`` and an HMAC of
+it (SHA-256, cut to 128 bits) under a key derived from the deployment's token secret, so an edited or
+forged cursor answers 400 ``invalid_cursor`` rather than starting a page anywhere a client likes. Keyset
+pagination, unlike offsets, costs the same on page 1 and page 500 and neither skips nor repeats rows when
+rows are added between pages. The sort column must be NOT NULL and the id unique, so (sort, id) orders
+rows totally.
 
 In a route::
 
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -33,11 +38,12 @@ from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.http.problems import InvalidCursor, ValidationFailed
+from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -111,11 +117,38 @@ def _untag(item: Any) -> Any:
     raise ValueError(f"unknown tag {tag!r}")
 
 
-def encode_cursor(name: str, values: Sequence[Any]) -> str:
-    """The opaque cursor for ordering ``name`` positioned after ``values`` (sort value, id)."""
-    document = {"o": name, "k": [_tag(v) for v in values]}
-    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+def cursor_key(secret: str) -> bytes:
+    """The key cursors are signed with, derived from the token secret (never the secret itself)."""
+    return hmac.new(secret.encode(), b"lkg pagination cursor v1", hashlib.sha256).digest()
+
+
+def cursor_key_for(settings: ServiceSettings) -> bytes:
+    return cursor_key(settings.jwt_secret.get_secret_value())
+
+
+#: The key of code that runs outside an app (use cases called from the CLI or a test): the placeholder's.
+DEFAULT_CURSOR_KEY = cursor_key(PLACEHOLDER_SECRET)
+
+_SIGNATURE_BYTES = 16
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
+
+
+def _signature(key: bytes, payload: str) -> bytes:
+    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+
+def encode_cursor(name: str, values: Sequence[Any], *, key: bytes = DEFAULT_CURSOR_KEY) -> str:
+    """The opaque cursor for ordering ``name`` positioned after ``values`` (sort value, id), signed."""
+    document = {"o": name, "k": [_tag(v) for v in values]}
+    payload = _b64(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+    return f"{payload}.{_b64(_signature(key, payload))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +159,16 @@ class Cursor:
     values: tuple[Any, ...]
 
 
-def decode_cursor(cursor: str) -> Cursor:
-    """Parse a cursor; anything malformed is :class:`InvalidCursor` (400 ``invalid_cursor``)."""
+def decode_cursor(cursor: str, *, key: bytes = DEFAULT_CURSOR_KEY) -> Cursor:
+    """Parse a cursor; anything edited, forged or malformed is :class:`InvalidCursor` (400
+    ``invalid_cursor``). The signature is checked before anything of the document is read."""
     if len(cursor) > _MAX_CURSOR_CHARS:
         raise InvalidCursor("分页游标过长")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        document = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        payload, _, signature = cursor.partition(".")
+        if not hmac.compare_digest(_unb64(signature), _signature(key, payload)):
+            raise ValueError("bad signature")
+        document = json.loads(_unb64(payload))
         if not isinstance(document, dict) or not isinstance(document.get("o"), str):
             raise ValueError("not a cursor document")
         values = document.get("k")
@@ -156,15 +192,19 @@ _CursorQuery = Annotated[
 class PageParams:
     """``limit`` and ``cursor`` query parameters; use as ``page: PageQuery``.
 
-    The cursor is decoded here, so a tampered cursor fails with 400 before the use case runs.
+    The cursor is decoded here, so a tampered cursor fails with 400 before the use case runs; ``key`` signs
+    the next page's cursor (:func:`build_page`) and checks this one.
     """
 
-    __slots__ = ("cursor", "limit", "position")
+    __slots__ = ("cursor", "key", "limit", "position")
 
-    def __init__(self, limit: _LimitQuery = DEFAULT_LIMIT, cursor: _CursorQuery = None) -> None:
+    def __init__(
+        self, limit: int = DEFAULT_LIMIT, cursor: str | None = None, *, key: bytes = DEFAULT_CURSOR_KEY
+    ) -> None:
         self.limit = limit
         self.cursor = cursor
-        self.position: Cursor | None = decode_cursor(cursor) if cursor else None
+        self.key = key
+        self.position: Cursor | None = decode_cursor(cursor, key=key) if cursor else None
 
     @classmethod
     def first(cls, limit: int = DEFAULT_LIMIT) -> PageParams:
@@ -175,10 +215,14 @@ class PageParams:
         return f"PageParams(limit={self.limit}, cursor={self.cursor!r})"
 
 
-async def page_params(limit: _LimitQuery = DEFAULT_LIMIT, cursor: _CursorQuery = None) -> PageParams:
-    """The :data:`PageQuery` dependency. ``async`` although it awaits nothing: FastAPI runs a class or a
-    plain ``def`` dependency in its thread pool, a thread hop on every list request."""
-    return PageParams(limit=limit, cursor=cursor)
+async def page_params(
+    request: Request, limit: _LimitQuery = DEFAULT_LIMIT, cursor: _CursorQuery = None
+) -> PageParams:
+    """The :data:`PageQuery` dependency, with the app's cursor key (``app.state.cursor_key``, set by
+    :func:`lkg.common.http.app.create_http_app`). ``async`` although it awaits nothing: FastAPI runs a class
+    or a plain ``def`` dependency in its thread pool, a thread hop on every list request."""
+    key = getattr(request.app.state, "cursor_key", DEFAULT_CURSOR_KEY)
+    return PageParams(limit=limit, cursor=cursor, key=key)
 
 
 PageQuery = Annotated[PageParams, Depends(page_params)]
@@ -241,7 +285,7 @@ def build_page(
         values: tuple[Any, Any] = (getattr(last, sort_name), getattr(last, id_name))
     else:
         values = key(last)
-    return items, encode_cursor(keyset.name, values)
+    return items, encode_cursor(keyset.name, values, key=page.key)
 
 
 async def fetch_page(

@@ -42,15 +42,28 @@ Yuan = Annotated[
 ]
 
 
-#: A character that is not whitespace as ``str.strip`` sees it (ASCII space, NBSP, the Unicode spaces) and
-#: not a control character. Written out instead of ``\S``: Python's, Rust's (pydantic's validator) and
-#: ECMA's (the OpenAPI reader's) ideas of whitespace differ at the edges (U+0085, U+FEFF).
-_VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-_LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+#: Format characters (Unicode category Cf: bidirectional overrides and isolates such as U+202E and U+2066,
+#: zero-width characters such as U+200B, the byte order mark U+FEFF, the soft hyphen, tag characters) and
+#: the line and paragraph separators U+2028 and U+2029 (Zl, Zp). None prints; each can hide or reorder what
+#: a name shows (an overridden direction makes ``exe.txt`` of ``txt.exe``, two titles that look the same
+#: are different strings), so text a person typed refuses them as it refuses control characters. Written
+#: out (Unicode 15.1) rather than as ``\p{Cf}``, which Python's ``re`` and ECMA's regexes without the ``u``
+#: flag do not read; ``test_http_types`` checks the list against the running Python's Unicode data.
+_INVISIBLE = (
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e"
+    r"\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    r"\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
 
-#: One line of text a person typed (a name, a unit): trimmed, not empty, no control characters (PostgreSQL
-#: refuses NUL in text, and a name has no use for the others). The pattern asks for one visible character,
-#: so a client reading the schema knows that " " is no name (it would be empty once trimmed).
+#: A character that is not whitespace as ``str.strip`` sees it (ASCII space, NBSP, the Unicode spaces) and
+#: not a control or format character. Written out instead of ``\S``: Python's, Rust's (pydantic's
+#: validator) and ECMA's (the OpenAPI reader's) ideas of whitespace differ at the edges (U+0085, U+FEFF).
+_VISIBLE = rf"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u202f\u205f\u3000{_INVISIBLE}]"
+_LINE_CHAR = rf"[^\x00-\x1f\x7f-\x9f{_INVISIBLE}]"
+
+#: One line of text a person typed (a name, a unit): trimmed, not empty, no control or format characters
+#: (PostgreSQL refuses NUL in text, and a name has no use for the others). The pattern asks for one visible
+#: character, so a client reading the schema knows that " " is no name (it would be empty once trimmed).
 Text = Annotated[
     str,
     StringConstraints(
@@ -61,10 +74,10 @@ Text = Annotated[
     ),
 ]
 
-_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_TEXT_CHAR = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_INVISIBLE}]"
 
-#: Free text over several lines (a description, a handling opinion): no NUL or other control characters
-#: but tab and line breaks.
+#: Free text over several lines (a description, a handling opinion): no NUL, other control or format
+#: characters, but tab and line breaks (``\n``, ``\r``; not U+2028/U+2029, which most readers ignore).
 LongText = Annotated[
     str,
     StringConstraints(

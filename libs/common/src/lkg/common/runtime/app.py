@@ -4,21 +4,25 @@ Events go over NATS in both shapes; routes are checked for collisions by the HTT
 services claiming one path fail at start.
 """
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.middleware import Middleware
 
 from lkg.common.auth import Principal, Role, require_roles
 from lkg.common.clock import TZ, parse_duration
 from lkg.common.db import with_database
 from lkg.common.events.inbox import ConsumerOptions
 from lkg.common.http.app import create_http_app
-from lkg.common.http.problems import DomainError
+from lkg.common.http.problems import DomainError, problem_response
 from lkg.common.http.types import Instant
 from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime import shared_time
@@ -63,42 +67,82 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app hosting ``specs``; engines and connections are built in its lifespan."""
     platform = Platform(settings)
+    startup = Startup()
+
+    async def start(app: FastAPI, *, retry: bool) -> None:
+        """Connect and start every service; in the background, retry until it works (NATS or a database
+        still coming up), else fail as the app's start."""
+        delay = 1.0
+        while True:
+            try:
+                startup.step = "nats"
+                if retry:
+                    await wait_for_nats(settings, startup)
+                startup.step = "platform"
+                await platform.start()
+                for spec in specs:
+                    startup.step = spec.name
+                    runtime = ServiceRuntime(
+                        spec=spec,
+                        settings=service_settings[spec.name],
+                        platform=platform,
+                        consumer_options=consumer_options,
+                    )
+                    await runtime.start()
+                    platform.attach(runtime)
+                    if spec.reach_resolver is not None:
+                        app.state.reach_resolvers[spec.name] = spec.reach_resolver(runtime)
+                break
+            except Exception as exc:  # one line, then again: a pod must not crash-loop on a late dependency
+                await stop_all()
+                if not retry:
+                    raise
+                startup.error = f"{type(exc).__name__}: {exc}"
+                log.error("lkg.start_failed", step=startup.step, error=startup.error, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        startup.step, startup.error = "started", None
+        startup.started.set()
+        log.info(
+            "lkg.started",
+            services=[s.name for s in specs],
+            clock=settings.clock,
+            now=platform.clock.now().isoformat(),
+        )
+        if settings.gc_freeze_after_start:
+            gc.collect()
+            gc.freeze()
+
+    async def stop_all() -> None:
+        for runtime in reversed(list(platform.runtimes.values())):
+            with contextlib.suppress(Exception):
+                await runtime.stop()
+        platform.runtimes.clear()
+        with contextlib.suppress(Exception):
+            await platform.stop()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
-        await platform.start()
         app.state.platform = platform
         app.state.runtimes = platform.runtimes
+        # Start in the background: /healthz answers at once, /readyz says what is awaited, API routes answer
+        # 503 until the services run, and a SIGTERM or Ctrl-C stops the process even while NATS is away.
+        background = settings.start_in_background
+        starting = asyncio.create_task(start(app, retry=background), name="lkg-start")
         try:
-            for spec in specs:
-                runtime = ServiceRuntime(
-                    spec=spec,
-                    settings=service_settings[spec.name],
-                    platform=platform,
-                    consumer_options=consumer_options,
-                )
-                await runtime.start()
-                platform.attach(runtime)
-                if spec.reach_resolver is not None:
-                    app.state.reach_resolvers[spec.name] = spec.reach_resolver(runtime)
-            log.info(
-                "lkg.started",
-                services=[s.name for s in specs],
-                clock=settings.clock,
-                now=platform.clock.now().isoformat(),
-            )
-            if settings.gc_freeze_after_start:
-                gc.collect()
-                gc.freeze()
+            if not background:
+                await asyncio.shield(starting)
             yield
         finally:
-            for runtime in reversed(list(platform.runtimes.values())):
-                await runtime.stop()
-            platform.runtimes.clear()
-            await platform.stop()
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starting
+            await stop_all()
 
     async def readiness() -> dict[str, Any]:
+        if not startup.started.is_set():
+            return startup.report()
         return await readiness_report(platform)
 
     if len(specs) == 1:
@@ -123,7 +167,92 @@ def build_app(
     )
     if not hasattr(app.state, "reach_resolvers"):
         app.state.reach_resolvers = {}
+    # Inside the edge (correlation id, security headers, access line), outside the routes.
+    app.user_middleware.append(Middleware(StartingGate, startup=startup))
     return app
+
+
+# ---- starting in the background -------------------------------------------------------------------------
+
+
+@dataclass
+class Startup:
+    """Where the start of a process's services stands: what it waits for, and the last error."""
+
+    step: str = "nats"
+    error: str | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def report(self) -> dict[str, Any]:
+        waiting = {"nats": "NATS", "platform": "NATS JetStream"}.get(self.step, self.step)
+        detail = f"starting: waiting for {waiting}" + (f" ({self.error})" if self.error else "")
+        return {"status": "fail", "checks": {"startup": detail}, "warnings": []}
+
+
+async def wait_for_nats(settings: ServiceSettings, startup: Startup) -> None:
+    """Return once NATS accepts a connection with the process's credentials, noting each failure on
+    ``startup`` (for ``/readyz``) and in one log line; the platform's own connection then comes at once."""
+    import nats
+
+    if not settings.nats_url:
+        raise RuntimeError("NATS_URL is not set")
+    credentials = settings.nats_credentials
+    auth: dict[str, Any] = {}
+    if credentials is not None:
+        auth = {"user": credentials.user, "password": credentials.password}
+    delay = 0.2
+    seen: list[Exception] = []
+
+    async def failed(exc: Exception) -> None:
+        seen.append(exc)
+
+    while True:
+        seen.clear()
+        try:
+            # One attempt (nats-py tries a server max_reconnect_attempts + 1 times, forever when it is 0).
+            probe = await nats.connect(
+                settings.nats_url,
+                connect_timeout=2,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                error_cb=failed,
+                **auth,
+            )
+        except Exception as exc:  # refused, unreachable, unknown host, no servers, authorization
+            cause = seen[-1] if seen else exc
+            error = f"{type(cause).__name__}: {cause}"
+            startup.error = f"{settings.nats_url}: {error}"
+            log.warning("lkg.waiting_for_nats", url=settings.nats_url, error=error, retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        await probe.close()
+        return
+
+
+class StartingGate:
+    """API routes answer 503 ``starting`` (with ``Retry-After``) until the services run; the probes, the
+    metrics and the docs answer at once."""
+
+    def __init__(self, app: Any, *, startup: Startup) -> None:
+        self.app = app
+        self.startup = startup
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        starting = not self.startup.started.is_set()
+        if starting and scope["type"] == "http" and scope["path"].startswith("/api/"):
+            response = problem_response(
+                status=503,
+                code="starting",
+                title="服务正在启动",
+                detail="服务正在启动，尚未就绪，请稍后重试（见 /readyz）",
+                instance=scope["path"],
+                headers={"Retry-After": "5"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 # ---- the dev-only clock endpoint (simulated time, never in production) ------------------------------

@@ -8,23 +8,31 @@ the embedded servers that ``lkg run`` started under the data directory (it write
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import ipaddress
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from lkg.common.clock import TZ, parse_duration, wall_clock_utc
 from lkg.common.db import migrate as migrate_database
 from lkg.common.db import with_database
-from lkg.common.events.bus import Names, connect, ensure_streams
-from lkg.common.settings import ServiceSettings
+from lkg.common.events.bus import Credentials, Names, connect, ensure_streams
+from lkg.common.events.permissions import OPERATOR, PLATFORM
+from lkg.common.log import configure_logging, get_logger
+from lkg.common.runtime.embedded import read_deployment_secrets
+from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 app = typer.Typer(
     help="LKG 临空港重大产业项目落地建设在线 — operator and developer commands.", no_args_is_help=True
@@ -36,6 +44,7 @@ app.add_typer(clock_app, name="clock")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dlq_app, name="dead-letters")
 console = Console()
+err_console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="LKG_DATA_DIR", help="Embedded servers' data.")]
 Target = Annotated[list[str] | None, typer.Option("--target", "-t", help="Service(s); default: all.")]
@@ -44,12 +53,13 @@ DEFAULT_DATA_DIR = Path(".lkg")
 
 @dataclass
 class Endpoints:
-    """Where PostgreSQL and NATS are, and whether they are the embedded ones."""
+    """Where PostgreSQL and NATS are, and whether they are the embedded ones; the operator's bus user."""
 
     database_url: str
     nats_url: str
     prefix: str
     embedded: bool
+    credentials: Credentials | None = None
 
 
 def _specs(targets: Sequence[str] | None):
@@ -68,18 +78,93 @@ def _runtime_file(data_dir: Path) -> Path:
     return data_dir / "runtime.json"
 
 
+# ---- running deployments: `lkg clock ...` finds one started with --data-dir elsewhere ---------------------
+
+
+def _running_dir() -> Path:
+    """Where each running ``lkg run`` of this user leaves a note naming its data directory."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "lkg" / "running"
+
+
+def _note_path(data_dir: Path) -> Path:
+    return _running_dir() / f"{hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]}.json"
+
+
+def announce(data_dir: Path, http: str) -> Path | None:
+    """Note that an embedded deployment runs on ``data_dir`` (removed when it stops). ``None`` when the note
+    cannot be written (a read-only home): the CLI then needs ``--data-dir`` as before."""
+    note = _note_path(data_dir)
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(json.dumps({"data_dir": str(data_dir.resolve()), "pid": os.getpid(), "http": http}))
+    except OSError:
+        return None
+    return note
+
+
+def running_deployments() -> list[dict[str, Any]]:
+    """The embedded deployments of this user that run now (notes of stopped ones are removed)."""
+    try:
+        import psutil  # with the embedded extra, as are the deployments it looks for
+    except ImportError:
+        return []
+    found = []
+    for note in sorted(_running_dir().glob("*.json")):
+        try:
+            info = json.loads(note.read_text())
+            alive = psutil.pid_exists(int(info["pid"])) and _runtime_file(Path(info["data_dir"])).exists()
+        except (OSError, ValueError, KeyError, TypeError):
+            alive = False
+        if alive:
+            found.append(info)
+        else:
+            with contextlib.suppress(OSError):
+                note.unlink()
+    return found
+
+
 def _endpoints(data_dir: Path) -> Endpoints:
     settings = ServiceSettings()
     if settings.database_url and settings.nats_url:
-        return Endpoints(settings.database_url, settings.nats_url, settings.nats_prefix, embedded=False)
-    path = _runtime_file(data_dir)
+        return Endpoints(
+            settings.database_url,
+            settings.nats_url,
+            settings.nats_prefix,
+            embedded=False,
+            credentials=settings.nats_credentials,
+        )
+    path = _runtime_file(_located(data_dir))
     if not path.exists():
         raise typer.BadParameter(
             "no DATABASE_URL/NATS_URL in the environment and no embedded servers running "
-            f"(no {path}); start them with `lkg run`"
+            f"on --data-dir {data_dir} (no {path}); give the --data-dir that `lkg run` was started with "
+            "(or LKG_DATA_DIR), or start one with `lkg run`"
         )
     info = json.loads(path.read_text())
-    return Endpoints(info["database_url"], info["nats_url"], info.get("prefix", ""), embedded=True)
+    secrets = read_deployment_secrets(path.parent)
+    credentials = None
+    if secrets is not None:  # the deployment's own operator user (lkg.common.events.permissions)
+        credentials = Credentials(OPERATOR, secrets["nats"][OPERATOR])
+    return Endpoints(
+        info["database_url"], info["nats_url"], info.get("prefix", ""), embedded=True, credentials=credentials
+    )
+
+
+def _located(data_dir: Path) -> Path:
+    """``data_dir``, or, when it is the default and holds no deployment, the one embedded deployment of
+    this user running elsewhere (several: the user must name one)."""
+    path = _runtime_file(data_dir)
+    if not path.exists() and data_dir == DEFAULT_DATA_DIR and "LKG_DATA_DIR" not in os.environ:
+        # Started elsewhere with --data-dir: one running deployment is unambiguous, several are listed.
+        running = running_deployments()
+        if len(running) == 1:
+            err_console.print(f"using the deployment on --data-dir {running[0]['data_dir']}")
+            return Path(running[0]["data_dir"])
+        if running:
+            listed = ", ".join(f"--data-dir {r['data_dir']} ({r['http']})" for r in running)
+            raise typer.BadParameter(f"several embedded deployments run; name one: {listed}")
+    return data_dir
 
 
 def _service_url(endpoints: Endpoints, service: str, targets_all: bool) -> str:
@@ -113,10 +198,14 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
     from lkg.common.runtime.app import build_app, one_process_settings, settings_for
 
     specs = _specs(target)
-    env = ServiceSettings()
+    # Serve at once: /healthz answers while NATS is still awaited, and a signal stops the process.
+    env = ServiceSettings(start_in_background=True)
+    _configure_logging(env)
     stack = None
+    note = None
     if env.database_url and env.nats_url:
         base = env
+        _refuse_placeholder_beyond_loopback(base, host)
         if len(specs) == 1:
             per_service = {specs[0].name: settings_for(specs[0], base)}
         else:
@@ -125,14 +214,28 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
         from lkg.common.runtime.embedded import EmbeddedStack
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        stack = EmbeddedStack(data_dir)
-        urls = stack.start()
+        stack = EmbeddedStack(data_dir, secured=True, prefix=env.nats_prefix)
+        secrets = stack.secrets
+        assert secrets is not None
         # The embedded default is a demo: simulated time from the day the policy was issued (DESIGN §5).
-        overrides = {"database_url": urls.database_url, "nats_url": urls.nats_url}
+        overrides: dict[str, Any] = {
+            "nats_user": PLATFORM,
+            "nats_password": secrets["nats"][PLATFORM],
+            "start_in_background": True,
+        }
         if "LKG_CLOCK" not in os.environ:
             overrides["clock"] = "simulated"
-        base = ServiceSettings(**overrides)
-        per_service = one_process_settings(specs, base, urls.database_url)
+        if "LKG_JWT_SECRET" not in os.environ:  # the deployment's own, never the repository's placeholder
+            overrides["jwt_secret"] = secrets["jwt_secret"]
+        _refuse_placeholder_beyond_loopback(ServiceSettings(**overrides), host)
+        urls = stack.start()
+        base = ServiceSettings(**overrides, database_url=urls.database_url, nats_url=urls.nats_url)
+        per_service = {
+            name: settings.model_copy(
+                update={"nats_user": name, "nats_password": SecretStr(secrets["nats"][name])}
+            )
+            for name, settings in one_process_settings(specs, base, urls.database_url).items()
+        }
         _runtime_file(data_dir).write_text(
             json.dumps(
                 {
@@ -144,26 +247,81 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
                 indent=2,
             )
         )
+        note = announce(data_dir, f"http://{host}:{port}")
     try:
-        for spec in specs:
-            await migrate_database(spec.migrations, per_service[spec.name].database_url)
-        if seed_demo and stack is not None:
-            await _seed(specs, per_service)
+        async with _database_reachable():
+            for spec in specs:
+                await migrate_database(spec.migrations, per_service[spec.name].database_url)
+            if seed_demo and stack is not None:
+                await _seed(specs, per_service)
         application = build_app(specs, base, per_service)
         console.print(
             f"[bold]LKG[/] {', '.join(s.name for s in specs)} on http://{host}:{port}/docs "
             f"(clock: {base.clock})"
         )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                application, host=host, port=port, log_config=None, access_log=False, lifespan="on"
-            )
-        )
+        server = uvicorn.Server(server_config(application, host, port))
         await server.serve()
     finally:
         if stack is not None:
             _runtime_file(data_dir).unlink(missing_ok=True)
+            if note is not None:
+                note.unlink(missing_ok=True)
             stack.stop()
+
+
+def _configure_logging(settings: ServiceSettings) -> None:
+    configure_logging(settings.log_level, settings.log_json)
+    # Alembic names each of its plugins at INFO on every start: noise, not news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+@contextlib.asynccontextmanager
+async def _database_reachable():
+    """A PostgreSQL that cannot be reached (refused, unknown host, wrong password, timed out) ends the
+    command with one JSON log line and exit status 1, not a traceback: the supervisor (Kubernetes, a
+    shell) starts it again."""
+    import asyncpg
+
+    try:
+        yield
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        get_logger("lkg.cli").error(
+            "lkg.start_failed", dependency="postgresql", error=f"{type(exc).__name__}: {exc}"
+        )
+        raise typer.Exit(1) from None
+
+
+def _refuse_placeholder_beyond_loopback(settings: ServiceSettings, host: str) -> None:
+    """Anyone who can reach a deployment could mint tokens with the placeholder secret of the repository:
+    listening beyond this machine, it needs a real ``LKG_JWT_SECRET`` (or an identity provider)."""
+    if settings.jwt_jwks_url is not None or settings.jwt_secret.get_secret_value() != PLACEHOLDER_SECRET:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise typer.BadParameter(
+            f"--host {host} listens beyond this machine, and LKG_JWT_SECRET is the development placeholder "
+            "of the repository: anyone could sign a token with it. Set LKG_JWT_SECRET (32 or more random "
+            "characters) or LKG_JWT_JWKS_URL, or listen on 127.0.0.1"
+        )
+
+
+def server_config(application, host: str, port: int):
+    """uvicorn's configuration for an LKG app: our own access lines (no uvicorn ones), the app's lifespan,
+    and no ``server: uvicorn`` header (it tells a caller which server and version to aim at)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
 
 
 async def _seed(specs, per_service) -> None:
@@ -184,13 +342,15 @@ async def _seed(specs, per_service) -> None:
 @app.command()
 def migrate(target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Apply each service's Alembic migrations (creating its database if missing)."""
+    _configure_logging(ServiceSettings())
     endpoints = _endpoints(data_dir)
     specs = _specs(target)
 
     async def go() -> None:
-        for spec in specs:
-            await migrate_database(spec.migrations, _service_url(endpoints, spec.name, len(specs) > 1))
-            console.print(f"migrated {spec.name}")
+        async with _database_reachable():
+            for spec in specs:
+                await migrate_database(spec.migrations, _service_url(endpoints, spec.name, len(specs) > 1))
+                console.print(f"migrated {spec.name}")
 
     asyncio.run(go())
 
@@ -222,11 +382,17 @@ def token(
     scope: Annotated[list[str] | None, typer.Option("--scope", help="Client scope (repeatable).")] = None,
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 8h, 30d.")] = "8h",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
 ) -> None:
-    """Mint a development token (HS256 with LKG_JWT_SECRET). Refused in production settings."""
+    """Mint a development token: HS256 with the embedded deployment's own secret (under its --data-dir),
+    or LKG_JWT_SECRET when set. Refused in production settings."""
     from lkg.common.auth import Role, mint_token
 
     settings = ServiceSettings()
+    if "LKG_JWT_SECRET" not in os.environ:
+        secrets = read_deployment_secrets(_located(data_dir))
+        if secrets is not None:
+            settings = settings.model_copy(update={"jwt_secret": SecretStr(secrets["jwt_secret"])})
     if settings.is_production:
         raise typer.BadParameter("development tokens cannot be minted with LKG_ENV=production")
     if (person is None) == (client is None):
@@ -251,7 +417,7 @@ def token(
 
 
 async def _with_nats(endpoints: Endpoints, fn):
-    nc = await connect(endpoints.nats_url, name="lkg-cli")
+    nc = await connect(endpoints.nats_url, name="lkg-cli", credentials=endpoints.credentials)
     try:
         js = nc.jetstream()
         names = Names(endpoints.prefix)

@@ -330,6 +330,55 @@ class EmbeddedPostgres:
         self.stop()
 
 
+# ---- Secrets of a data directory --------------------------------------------------------------------
+
+
+SECRETS_FILE = "secrets.json"
+
+
+def deployment_secrets(data_dir: Path) -> dict[str, Any]:
+    """The embedded deployment's own secrets, made at random on its first start and kept in
+    ``<data_dir>/secrets.json`` (readable by its owner only): the token-signing secret (``lkg token``
+    reads it; no deployment accepts tokens signed with the placeholder of the repository) and a NATS
+    password per bus user (:data:`lkg.common.events.permissions.USERS`). A user added by a later version
+    gets its password on the next start; existing ones are kept."""
+    import secrets
+
+    from lkg.common.events.permissions import USERS
+
+    path = Path(data_dir) / SECRETS_FILE
+    stored: dict[str, Any] = {}
+    with contextlib.suppress(FileNotFoundError):
+        stored = json.loads(path.read_text())
+    wanted = dict(stored)
+    wanted.setdefault("jwt_secret", secrets.token_urlsafe(48))
+    nats_passwords = dict(wanted.get("nats", {}))
+    for user in USERS:
+        nats_passwords.setdefault(user, secrets.token_urlsafe(32))
+    wanted["nats"] = nats_passwords
+    if wanted != stored:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, json.dumps(wanted, indent=2))
+    return wanted
+
+
+def read_deployment_secrets(data_dir: Path) -> dict[str, Any] | None:
+    """The secrets of an existing data directory, or ``None`` when it has none (never creates them)."""
+    try:
+        return json.loads((Path(data_dir) / SECRETS_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable and writable by the owner only, replacing it atomically."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
 # ---- NATS ---------------------------------------------------------------------------------------
 
 
@@ -379,8 +428,13 @@ class EmbeddedNats:
     earlier stay valid across restarts of the same data directory.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, users: Mapping[str, str] | None = None, prefix: str = "") -> None:
+        """``users``: bus user → password. With them, nobody connects without a user, and each user has the
+        permissions of :mod:`lkg.common.events.permissions` under ``prefix``; without them (the test
+        plugin), anyone on the loopback interface may do anything."""
         self.data_dir = Path(data_dir).resolve()
+        self.users = dict(users or {})
+        self.prefix = prefix
         self.client_port: int | None = None
         self.monitor_port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -470,7 +524,7 @@ class EmbeddedNats:
 
     def _write_config(self) -> None:
         # json.dumps quotes a path the way the NATS config parser reads a quoted string.
-        self.config_path.write_text(
+        text = (
             "# Written by lkg.common.runtime.embedded on every start; edits are lost.\n"
             f"listen: 127.0.0.1:{self.client_port}\n"
             f"http: 127.0.0.1:{self.monitor_port}\n"
@@ -479,6 +533,13 @@ class EmbeddedNats:
             "  sync_interval: always\n"
             "}\n"
         )
+        if self.users:
+            from lkg.common.events.bus import Names
+            from lkg.common.events.permissions import render_authorization
+
+            text += render_authorization(self.users, Names(self.prefix))
+        # The passwords are in it: its owner's only.
+        _write_private(self.config_path, text)
 
     def _launch(self, binary: Path) -> None:
         log_path = self.data_dir / "nats.log"
@@ -555,10 +616,25 @@ class EmbeddedStack:
     Each can also be started alone (the test fixtures start only what the environment does not give).
     """
 
-    def __init__(self, data_dir: Path, *, postgres_settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        postgres_settings: Mapping[str, str] | None = None,
+        secured: bool = False,
+        prefix: str = "",
+    ) -> None:
+        """``secured``: the deployment's own secrets (:func:`deployment_secrets`), and NATS users with the
+        permissions of the table (``lkg run``); the test plugin's stacks are not secured."""
         self.data_dir = Path(data_dir).resolve()
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", settings=postgres_settings)
-        self.nats = EmbeddedNats(self.data_dir / "nats")
+        self.secrets: dict[str, Any] | None = None
+        users = None
+        if secured:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.secrets = deployment_secrets(self.data_dir)
+            users = self.secrets["nats"]
+        self.nats = EmbeddedNats(self.data_dir / "nats", users=users, prefix=prefix)
 
     def start_postgres(self) -> str:
         return self.postgres.start()

@@ -100,10 +100,12 @@ class Platform:
     async def start(self) -> None:
         if not self.settings.nats_url:
             raise RuntimeError("NATS_URL is not set")
-        self.nc = await connect(self.settings.nats_url, name="lkg-platform")
+        self.nc = await connect(
+            self.settings.nats_url, name="lkg-platform", credentials=self.settings.nats_credentials
+        )
         self.js = self.nc.jetstream()
         replicas = self.settings.nats_replicas
-        await ensure_streams(self.js, self.names, replicas)
+        await ensure_streams(self.js, self.names, replicas, user=self.settings.nats_user)
         calendar_kv = await shared_time.calendar_bucket(self.js, self.names, replicas)
         await self._load_calendar(calendar_kv)
         self._tasks.append(asyncio.create_task(self._follow_calendar(calendar_kv), name="calendar"))
@@ -215,7 +217,9 @@ class ServiceRuntime(Generic[S]):
         if not settings.database_url:
             raise RuntimeError(f"{self.name}: DATABASE_URL is not set")
         self.db = Database(settings.database_url)
-        self.nc = await connect(settings.nats_url or "", name=f"lkg-{self.name}")
+        self.nc = await connect(
+            settings.nats_url or "", name=f"lkg-{self.name}", credentials=settings.nats_credentials
+        )
         self.js = self.nc.jetstream()
         self.relay = OutboxRelay(
             service=self.name,

@@ -122,16 +122,7 @@ async def weekly_report(
                 cells[item.report_column] = schemas.ReportCell(
                     item_name=item.name, state=state, mode=item.mode, on=local_date(at)
                 )
-        report_rows.append(
-            schemas.ReportRow(
-                project_id=plan.project_id,
-                project_name=plan.project_name,
-                project_class=plan.project_class,
-                fast_track=plan.fast_track,
-                modes=modes,
-                cells=cells,
-            )
-        )
+        report_rows.append(schemas.from_row(schemas.ReportRow, plan, modes=modes, cells=cells))
     return schemas.WeeklyReport(
         report_day=report_day, as_of=as_of, columns=list(REPORT_COLUMNS), rows=report_rows
     )

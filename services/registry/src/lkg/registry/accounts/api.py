@@ -140,7 +140,7 @@ def _client_out(client: ClientSystem) -> ClientOut:
         client_id=client.client_id,
         name=client.name,
         scopes=list(client.scopes),
-        status=client.status,  # type: ignore[arg-type]
+        status=client.status,
         revision=client.revision,
         created_at=client.created_at,
         updated_at=client.updated_at,

@@ -326,7 +326,12 @@ async def login(
 
 
 async def _revoke(
-    session: AsyncSession, now: datetime, reason: str, *, family_id=None, account_id=None
+    session: AsyncSession,
+    now: datetime,
+    reason: str,
+    *,
+    family_id: uuid.UUID | None = None,
+    account_id: uuid.UUID | None = None,
 ) -> int:
     stmt = sa.update(RefreshToken).where(RefreshToken.revoked_at.is_(None))
     if family_id is not None:

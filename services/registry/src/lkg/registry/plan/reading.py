@@ -247,7 +247,7 @@ _PARSERS = {
 }
 
 
-def _open(data: bytes):
+def _open(data: bytes) -> Any:
     from openpyxl import load_workbook
 
     if not data.startswith(b"PK"):

@@ -19,18 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import TZ, Clock
 from lkg.common.events.contracts import (
-    ApprovalType,
-    EnrolmentStatus,
-    IntegrityFlag,
     MilestoneSnapshot,
     MilestoneType,
-    ProjectCategory,
     ProjectChanged,
-    ProjectClass,
     ProjectSnapshot,
-    ProjectStage,
-    ProjectStatus,
-    RoutingBasis,
 )
 from lkg.common.events.outbox import stage
 from lkg.common.http.problems import NotFound, PreconditionFailed
@@ -94,45 +86,24 @@ async def milestones_of(session: AsyncSession, project_id: uuid.UUID) -> list[Mi
     return list(rows.scalars())
 
 
+#: The snapshots' fields that are the row's columns as they are (the contract reads its enums from them).
+_MILESTONE_COLUMNS = ("id", "type", "label", "planned_date", "baseline_date", "actual_date")
+_PROJECT_COLUMNS = tuple(
+    name for name in ProjectSnapshot.model_fields if name not in {"milestones", "integrity_flags"}
+)
+
+
 def milestone_snapshot(m: Milestone) -> MilestoneSnapshot:
-    return MilestoneSnapshot(
-        id=m.id,
-        type=MilestoneType(m.type),
-        label=m.label,
-        planned_date=m.planned_date,
-        baseline_date=m.baseline_date,
-        actual_date=m.actual_date,
-    )
+    return MilestoneSnapshot.model_validate({name: getattr(m, name) for name in _MILESTONE_COLUMNS})
 
 
 def snapshot(project: Project, milestones: Sequence[Milestone] = ()) -> ProjectSnapshot:
-    return ProjectSnapshot(
-        id=project.id,
-        project_code=project.project_code,
-        name=project.name,
-        enterprise=project.enterprise,
-        enterprise_credit_code=project.enterprise_credit_code,
-        category=ProjectCategory(project.category),
-        project_class=ProjectClass(project.project_class),
-        responsible_unit_id=project.responsible_unit_id,
-        responsible_unit_name=project.responsible_unit_name,
-        line_id=project.line_id,
-        routing_basis=RoutingBasis(project.routing_basis),
-        routing_rule_id=project.routing_rule_id,
-        routing_reason=project.routing_reason,
-        provincial_municipal=project.provincial_municipal,
-        fast_track=project.fast_track,
-        approval_type=ApprovalType(project.approval_type) if project.approval_type else None,
-        total_investment=project.total_investment,
-        plan_year=project.plan_year,
-        planned_annual_investment=project.planned_annual_investment,
-        milestones=tuple(milestone_snapshot(m) for m in milestones),
-        enrolment_status=EnrolmentStatus(project.enrolment_status),
-        statistics_contact_id=project.statistics_contact_id,
-        integrity_flags=tuple(IntegrityFlag(f) for f in project.integrity_flags),
-        status=ProjectStatus(project.status),
-        stage=ProjectStage(project.stage),
-        effective_at=project.effective_at,
+    return ProjectSnapshot.model_validate(
+        {
+            **{name: getattr(project, name) for name in _PROJECT_COLUMNS},
+            "milestones": tuple(milestone_snapshot(m) for m in milestones),
+            "integrity_flags": tuple(project.integrity_flags),
+        }
     )
 
 

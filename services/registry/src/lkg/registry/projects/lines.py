@@ -22,6 +22,7 @@ from lkg.common.events.contracts import (
 )
 from lkg.common.http.problems import NotFound, PreconditionFailed
 from lkg.registry.org import service as org
+from lkg.registry.org.document import OrgDocument, Snapshot
 from lkg.registry.projects.changes import bump, get_project
 from lkg.registry.projects.models import (
     Project,
@@ -78,7 +79,7 @@ async def reroute_all(session: AsyncSession, clock: Clock, *, actor: str, reason
 async def apply_org_changes(
     session: AsyncSession,
     clock: Clock,
-    entries: Sequence[tuple[str | None, org.Snapshot]],
+    entries: Sequence[tuple[str | None, Snapshot]],
     *,
     actor: str,
     reason: str,
@@ -90,7 +91,9 @@ async def apply_org_changes(
     return await reroute_all(session, clock, actor=actor, reason=reason)
 
 
-async def load_org_document(session: AsyncSession, clock: Clock, document, *, actor: str, reason: str) -> int:
+async def load_org_document(
+    session: AsyncSession, clock: Clock, document: OrgDocument, *, actor: str, reason: str
+) -> int:
     event = await org.load_document(session, clock, document, actor=actor, reason=reason)
     if event is None:
         return 0
@@ -127,7 +130,7 @@ async def assign_line(
     line = directory.lines.get(line_id)
     if line is None or not line.in_force(today):
         raise NotFound("包保线不存在或已停用", code="line_not_found")
-    entries: list[tuple[str | None, org.Snapshot]] = []
+    entries: list[tuple[str | None, Snapshot]] = []
     for rule in directory.routing_rules.values():
         if rule.basis is RoutingBasis.EXPLICIT and rule.project_id == project_id and rule.in_force(today):
             entries.append((None, rule.model_copy(update={"valid_to": today - timedelta(days=1)})))

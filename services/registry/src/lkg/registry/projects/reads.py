@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lkg.common.events.contracts import ONE_HUNDRED_MILLION_YUAN
@@ -148,14 +148,15 @@ async def project_json_by_code(engine: AsyncEngine, code: str, caller: Caller) -
     return await _detail(engine, _BY_CODE, code.strip().upper(), caller, "没有此项目代码的项目")
 
 
-_DIALECT = asyncpg_dialect.dialect()
 _BODY: sa.Label[Any] = sa.literal_column(f"{_PROJECT_JSON}::text").label("body")
 #: Compiled list statements by (shape, order, cursor or not): the SQL and its parameters' names in order.
 _STATEMENTS: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 _STATEMENTS_KEPT = 1024
 
 
-def _compiled(key: tuple[Any, ...], keyset: Keyset, after: bool) -> tuple[str, tuple[str, ...]]:
+def _compiled(
+    dialect: Dialect, key: tuple[Any, ...], keyset: Keyset, after: bool
+) -> tuple[str, tuple[str, ...]]:
     found = _STATEMENTS.get(key)
     if found is None:
         stmt = sa.select(_BODY, keyset.sort.label("sort_value"), Project.id).where(*conditions(key[0]))
@@ -168,7 +169,7 @@ def _compiled(key: tuple[Any, ...], keyset: Keyset, after: bool) -> tuple[str, t
             position = sa.tuple_(keyset.sort, Project.id)
             stmt = stmt.where(position < bound if keyset.descending else position > bound)
         stmt = stmt.order_by(*order_by(keyset)).limit(sa.bindparam("limit", type_=sa.Integer))
-        compiled = stmt.compile(dialect=_DIALECT)
+        compiled = stmt.compile(dialect=dialect)
         if len(_STATEMENTS) >= _STATEMENTS_KEPT:
             _STATEMENTS.clear()
         found = _STATEMENTS[key] = (compiled.string, tuple(compiled.positiontup or ()))
@@ -176,6 +177,7 @@ def _compiled(key: tuple[Any, ...], keyset: Keyset, after: bool) -> tuple[str, t
 
 
 def list_statement(
+    dialect: Dialect,
     page: PageParams,
     *,
     caller: Caller,
@@ -193,7 +195,7 @@ def list_statement(
             raise InvalidCursor("分页游标不属于此列表，请从第一页重新获取")
         values["after_sort"], values["after_id"] = page.position.values
     values["limit"] = page.limit + 1
-    sql, names = _compiled((shape, keyset.name, after), keyset, after)
+    sql, names = _compiled(dialect, (shape, keyset.name, after), keyset, after)
     return sql, [values[name] for name in names], keyset
 
 
@@ -209,7 +211,13 @@ async def page_json(
 ) -> bytes:
     """A keyset page of the projects ``caller`` sees as ``ProjectPage`` JSON."""
     sql, values, keyset = list_statement(
-        page, caller=caller, filters=filters, today=today, updated_since=updated_since, sort=sort
+        engine.dialect,
+        page,
+        caller=caller,
+        filters=filters,
+        today=today,
+        updated_since=updated_since,
+        sort=sort,
     )
     async with connection(engine) as conn:
         rows: Sequence[Any] = await conn.fetch(sql, *values)

@@ -1,6 +1,8 @@
 """inbox, routing, templates, deliveries, people's settings; the org read copy; the 2020 defaults
 
-The routing rules and templates are seeded with the defaults (lkg.notifier.routing, lkg.notifier.templates)
+The tables are built from the service's table definitions (lkg.notifier.models) as they are when the
+revision runs, so later revisions that change a table do it idempotently (IF NOT EXISTS, see 0005). The
+routing rules and templates are seeded with the defaults (lkg.notifier.routing, lkg.notifier.templates)
 of the kinds this revision knew: kinds added later are seeded by the revision that adds them (0004), and
 operators' edits are never overwritten.
 
@@ -42,8 +44,11 @@ TABLES = (
 
 _RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 
-#: Seeded by 0004 (their contracts came later); the same lists as there.
+#: Seeded by 0004 (their contracts came later) and 0005 (the digests and the Friday reminder).
 _LATER_RULE_KINDS = (
+    "digest.daily",
+    "digest.line",
+    "reminder.approval_report",
     "problem.rerouted",
     "meeting_matter.rerouted",
     "red_card.proposed",
@@ -52,7 +57,7 @@ _LATER_RULE_KINDS = (
     "supervision_report.published",
     "report.published",
 )
-_LATER_TEMPLATE_KINDS = _LATER_RULE_KINDS[:-1]
+_LATER_TEMPLATE_KINDS = tuple(k for k in _LATER_RULE_KINDS if k != "report.published")
 
 
 def upgrade() -> None:

@@ -1,0 +1,380 @@
+"""Scoring: rebuild from the streams next to a raw JetStream consume, and recompute a period next to a
+plain SELECT of its facts.
+
+    .venv/bin/python -P bench/scoring.py [--projects 10000] [--months 12]
+
+Issue 13: "A year of a 10,000-project portfolio (about 1,000,000 events) in the streams: rebuild from the
+streams into an empty scoring database, next to a raw JetStream consume of the same messages (pull,
+batched, acked, nothing applied) in the same run; target ≤ 3×. Recompute a period from scoring's own fact
+tables, next to a plain SELECT of those facts; target ≤ 3×. Live update: at 100 events/s, p99 from the
+producer's commit to the updated standing ≤ 200 ms."
+
+What it runs, on an embedded PostgreSQL and NATS JetStream started in a temporary directory:
+
+1. The year's events, published to JetStream as their producers would (typed contracts in envelopes,
+   ``Nats-Msg-Id`` = event id, batched): per project one ``project.registered`` with 6 baseline milestones
+   over the year, a ``milestone.achieved`` for each milestone reached (5 of 6, one in three late), 12 monthly
+   ``investment.reported``; per ten projects and month a problem reported, breached and closed; per twenty
+   projects and quarter an ``enrolment.failed``; plus the org directory. ``--projects 10000`` is about
+   1,000,000 events.
+2. **Raw consume**: a durable pull consumer per producer stream, fetched 1,000 at a time and acked, nothing
+   applied: the floor of reading the streams.
+3. **Rebuild**: the scoring service (its real ``SPEC``: consumer, inbox, handlers) on an empty migrated
+   database, from the start of the streams until every event is applied (its consumer's applied count).
+4. **Recompute a period**: a month's figures (:func:`lkg.scoring.sheets.compute` through
+   ``service.view_period``: sheets, ranking, bottom 3) from the fact tables, next to a plain SELECT of the
+   same facts (the month's baseline milestones, matters and breaches), best of 5.
+
+Not measured here: the live-update latency at 100 events/s (printed as "not measured"). Prints the timings,
+ratios, MET/MISSED per target and the load average. Exit status 0 whether or not a target is met
+(bench/README.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import argparse
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
+
+import asyncpg
+import sqlalchemy as sa
+
+from lkg.common.clock import TZ
+from lkg.common.db import asyncpg_dsn, migrate, with_database
+from lkg.common.events import contracts as c
+from lkg.common.events.base import Envelope
+from lkg.common.events.bus import Names, connect, ensure_streams
+from lkg.common.runtime.embedded import EmbeddedStack
+from lkg.common.runtime.service import Platform, ServiceRuntime
+from lkg.common.testing.waiting import eventually
+from lkg.scoring import service
+from lkg.scoring.app import SPEC as SCORING
+from lkg.scoring.models import breach_fact, matter_fact, milestone_baseline, milestone_fact, period
+from lkg.scoring.periods import span_containing
+from lkg.scoring.settings import ScoringSettings
+from lkg.scoring.testing import Org
+
+PREFIX = "benchscoring"
+DATABASE = "lkg_bench_scoring"
+YEAR = 2020
+START = datetime(YEAR, 1, 2, 9, tzinfo=TZ)
+UNITS = 30
+
+
+def _at(day: date, hour: int = 10) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=TZ)
+
+
+def events(projects: int, months: int, org: Org, units: list) -> Iterator[c.Event]:
+    """The year's facts in the order they happen (registration first)."""
+    rng_late = 3  # one milestone in three is achieved late
+    plans = []
+    for n in range(projects):
+        unit = units[n % len(units)]
+        pid = uuid.UUID(int=(1 << 64) + n)
+        baselines = [date(YEAR, 1 + (k * 2 + n) % months, 10 + (n % 15)) for k in range(6)]
+        milestones = tuple(
+            c.MilestoneSnapshot(
+                id=uuid.UUID(int=(2 << 64) + n * 8 + k),
+                type="other",
+                label=f"节点{k}",
+                planned_date=b,
+                baseline_date=b,
+            )
+            for k, b in enumerate(baselines)
+        )
+        snapshot = c.ProjectSnapshot(
+            id=pid,
+            name=f"项目{n:05d}",
+            enterprise="基准测试企业",
+            category="industrial",
+            project_class="new_start" if n % 3 == 0 else "continuing",
+            responsible_unit_id=unit.id,
+            responsible_unit_name=unit.name,
+            line_id=org.line,
+            routing_basis="responsible_unit",
+            routing_reason="基准",
+            provincial_municipal=n < 15,
+            total_investment="150000000.00",
+            plan_year=YEAR,
+            planned_annual_investment="50000000.00",
+            milestones=milestones,
+            effective_at=START,
+        )
+        plans.append((snapshot, milestones))
+        yield c.ProjectRegistered(aggregate_id=pid, revision=1, project=snapshot)
+    for month in range(1, months + 1):
+        for n, (snapshot, milestones) in enumerate(plans):
+            for k, ms in enumerate(milestones):
+                if ms.baseline_date.month != month or k == 5:
+                    continue
+                late = (n + k) % rng_late == 0
+                done = ms.baseline_date + timedelta(days=3 if late else -1)
+                yield c.MilestoneAchieved(
+                    effective_at=_at(done),
+                    project_id=snapshot.id,
+                    project_name=snapshot.name,
+                    responsible_unit_id=snapshot.responsible_unit_id,
+                    milestone=ms.model_copy(update={"actual_date": done}),
+                )
+            yield c.InvestmentReported(
+                effective_at=_at(date(YEAR, month, 25)),
+                project_id=snapshot.id,
+                project_name=snapshot.name,
+                responsible_unit_id=snapshot.responsible_unit_id,
+                report_id=uuid.UUID(int=(3 << 64) + n * 16 + month),
+                year=YEAR,
+                month=month,
+                amount="4000000.00",
+                year_to_date=str(4000000 * month) + ".00",
+                reported_by_unit_id=snapshot.responsible_unit_id,
+            )
+            if n % 10 == 0:
+                yield from _problem(org, units[(n // 10) % len(units)], snapshot, month, n)
+            if n % 20 == 0 and month % 3 == 0:
+                yield c.EnrolmentFailed(
+                    effective_at=_at(date(YEAR, month, 28)),
+                    project_id=snapshot.id,
+                    project_name=snapshot.name,
+                    responsible_unit_id=snapshot.responsible_unit_id,
+                    year=YEAR,
+                    month=month,
+                    reason="未达入库标准",
+                    reported_by_unit_id=snapshot.responsible_unit_id,
+                )
+
+
+def _problem(org: Org, unit, snapshot: c.ProjectSnapshot, month: int, n: int) -> Iterator[c.Event]:
+    matter_id = uuid.UUID(int=(4 << 64) + n * 16 + month)
+    common = {
+        "matter_id": matter_id,
+        "title": "用地指标未落实",
+        "layer": 1,
+        "line_id": org.line,
+        "resolving_unit_id": unit.id,
+        "resolving_unit_name": unit.name,
+        "project_id": snapshot.id,
+        "project_name": snapshot.name,
+    }
+    reported = _at(date(YEAR, month, 3))
+    yield c.ProblemReported(
+        effective_at=reported,
+        reported_by_unit_id=snapshot.responsible_unit_id,
+        topic="土地",
+        description="-",
+        **common,
+    )
+    due = _at(date(YEAR, month, 9), 0)
+    clock = c.ClockSnapshot(
+        deadline_id=uuid.uuid4(), kind="reply", charged_unit_id=unit.id, started_at=reported, due_at=due
+    )
+    if n % 20 == 0:
+        yield c.ProblemBreached(effective_at=due, breach_id=uuid.uuid4(), clock=clock, **common)
+    yield c.ProblemClosed(
+        effective_at=_at(date(YEAR, month, 20)), outcome="resolved", closed_by_unit_id=unit.id, **common
+    )
+
+
+async def publish_all(nats_url: str, names: Names, stream: Iterator[c.Event], org_event: c.Event) -> int:
+    nc = await connect(nats_url, name="bench-producer")
+    js = nc.jetstream()
+    await ensure_streams(js, names)
+    sent = 0
+    pending = []
+    for event in [org_event, *stream]:
+        envelope = Envelope.wrap(event)
+        pending.append(
+            await js.publish_async(
+                names.subject(envelope.subject()),
+                envelope.to_bytes(),
+                headers={"Nats-Msg-Id": str(envelope.event_id)},
+            )
+        )
+        sent += 1
+        if len(pending) >= 2000:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    await nc.close()
+    return sent
+
+
+async def raw_consume(nats_url: str, names: Names, total: int) -> float:
+    nc = await connect(nats_url, name="bench-raw")
+    js = nc.jetstream()
+    started = time.perf_counter()
+    seen = 0
+    for producer in ("registry", "issues"):
+        in_stream = (await js.stream_info(names.stream(producer))).state.messages
+        upto = seen + in_stream
+        sub = await js.pull_subscribe(
+            names.subject(f"lkg.{producer}.>"), durable=f"raw-{producer}", stream=names.stream(producer)
+        )
+        while seen < upto:
+            msgs = await sub.fetch(1000, timeout=5.0)
+            for m in msgs:
+                await m.ack()
+            seen += len(msgs)
+    elapsed = time.perf_counter() - started
+    await nc.close()
+    assert seen == total, (seen, total)
+    return elapsed
+
+
+async def fresh_database(base_url: str) -> str:
+    url = with_database(base_url, DATABASE)
+    dsn, kwargs = asyncpg_dsn(with_database(base_url, "postgres"))
+    admin = await asyncpg.connect(dsn, **kwargs)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    await migrate(SCORING.migrations, url)
+    return url
+
+
+async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
+    names = Names(PREFIX)
+    org = Org([(f"单位{i:02d}", "street") for i in range(UNITS)])
+    units = list(org.units.values())
+    t0 = time.perf_counter()
+    total = await publish_all(nats_url, names, events(args.projects, args.months, org, units), org.event())
+    print(f"published {total:,} events in {time.perf_counter() - t0:.1f} s")
+    results: dict = {"events": total}
+    results["raw"] = await raw_consume(nats_url, names, total)
+    print(f"raw consume: {results['raw']:.2f} s ({total / results['raw']:,.0f}/s)")
+
+    url = await fresh_database(base_url)
+    settings = ScoringSettings(
+        env="development",
+        database_url=url,
+        nats_url=nats_url,
+        nats_prefix=PREFIX,
+        clock="simulated",
+        simulated_start=START,
+        log_level="WARNING",
+    )
+    platform = Platform(settings)
+    await platform.start()
+    runtime = ServiceRuntime(spec=SCORING, settings=settings, platform=platform)
+    started = time.perf_counter()
+    await runtime.start()
+    platform.runtimes[SCORING.name] = runtime
+    try:
+        await eventually(lambda: runtime.consumer.applied_total >= total, timeout=3600, interval=0.05)
+        results["rebuild"] = time.perf_counter() - started
+        print(f"rebuild: {results['rebuild']:.2f} s ({total / results['rebuild']:,.0f}/s)")
+
+        span = span_containing(c.PeriodKind.MONTH, date(YEAR, 6, 1))
+        as_of = _at(date(YEAR, 7, 3), 0)
+        async with runtime.db.transaction() as session:
+            await session.execute(
+                sa.insert(period).values(
+                    id=span.id,
+                    kind="month",
+                    start=span.start,
+                    end=span.end,
+                    state="proposed",
+                    rule_version=1,
+                    closes_at=as_of,
+                    as_of=as_of,
+                    revision=1,
+                    updated_at=as_of,
+                )
+            )
+
+        async def recompute() -> int:
+            async with runtime.db.sessions() as session:
+                view = await service.view_period(session, await service.get_period(session, span.id))
+                return len(view.sheets)
+
+        lo, hi = datetime(YEAR, 6, 1, tzinfo=TZ), datetime(YEAR, 7, 1, tzinfo=TZ)
+
+        async def plain() -> int:
+            async with runtime.db.sessions() as session:
+                n = 0
+                for stmt in (
+                    sa.select(milestone_fact, milestone_baseline.c.baseline_date)
+                    .join(
+                        milestone_baseline, milestone_baseline.c.milestone_id == milestone_fact.c.milestone_id
+                    )
+                    .where(milestone_baseline.c.baseline_date.between(span.start, span.end)),
+                    sa.select(matter_fact).where(
+                        matter_fact.c.reported_at < hi,
+                        sa.or_(matter_fact.c.closed_at.is_(None), matter_fact.c.closed_at >= lo),
+                    ),
+                    sa.select(breach_fact).where(
+                        breach_fact.c.breached_at >= lo, breach_fact.c.breached_at < hi
+                    ),
+                ):
+                    n += len((await session.execute(stmt)).all())
+                return n
+
+        for name, step in (("recompute", recompute), ("select", plain)):
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                results[f"{name}_rows"] = await step()
+                times.append(time.perf_counter() - t)
+            results[name] = min(times)
+        print(
+            f"recompute June: {results['recompute'] * 1000:.0f} ms ({results['recompute_rows']} sheets); "
+            f"plain SELECT of its facts: {results['select'] * 1000:.0f} ms ({results['select_rows']:,} rows)"
+        )
+    finally:
+        await runtime.stop()
+        await platform.stop()
+    return results
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def report(results: dict) -> None:
+    rebuild_ratio = results["rebuild"] / results["raw"]
+    recompute_ratio = results["recompute"] / results["select"]
+    verdict = "MET" if rebuild_ratio <= 3 else "MISSED"
+    print(f"rebuild / raw consume: {rebuild_ratio:.1f}x (target <= 3x: {verdict})")
+    print(
+        f"recompute / plain SELECT: {recompute_ratio:.1f}x "
+        f"(target <= 3x: {'MET' if recompute_ratio <= 3 else 'MISSED'})"
+    )
+    print("live update p99 at 100 events/s: not measured")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--months", type=int, default=12)
+    args = parser.parse_args(argv)
+    print(f"load average at start: {loadavg()}")
+    external = os.environ.get("LKG_BENCH_DATABASE_URL")
+    with tempfile.TemporaryDirectory(prefix="lkg-bench-scoring-") as tmp:
+        stack = EmbeddedStack(Path(tmp))
+        try:
+            database_url = external or stack.start_postgres()
+            nats_url = stack.start_nats()
+            results = asyncio.run(bench(args, database_url, nats_url))
+        finally:
+            with contextlib.suppress(Exception):
+                stack.stop()
+    report(results)
+    print(f"load average at end: {loadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
