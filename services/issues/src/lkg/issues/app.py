@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from lkg.common.log import get_logger
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import ServiceSpec
@@ -55,7 +57,7 @@ SPEC = ServiceSpec[IssuesSettings](
 )
 
 
-def create_app(settings: IssuesSettings | None = None):
+def create_app(settings: IssuesSettings | None = None) -> FastAPI:
     """The issues service alone (one service per process)."""
     from lkg.common.runtime.app import build_app, settings_for
 
