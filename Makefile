@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 SERVICES := registry approvals issues scoring notifier
 PACKAGES := libs/common $(addprefix services/,$(SERVICES))
 STAMP  := $(VENV)/.installed
+#: What the type checker (mypy, configured in pyproject.toml) checks. A service's src/ joins the list once
+#: it passes: services/registry/src services/approvals/src services/issues/src ...
+MYPY_PATHS := libs/common/src
 
 .PHONY: venv run test lint bench clean
 
@@ -24,6 +27,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(MYPY_PATHS)
 
 test: venv lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

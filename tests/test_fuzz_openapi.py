@@ -44,6 +44,7 @@ from lkg.common.http.idempotency import _VALID_KEY as VALID_IDEMPOTENCY_KEY
 from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.runtime.service import ServiceSpec, discover_specs
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing import eventually
 from lkg.common.testing.system import running_system
 
 pytestmark = pytest.mark.fuzz
@@ -75,7 +76,7 @@ def _workbooks() -> list[bytes]:
 
 schemathesis.openapi.media_type(XLSX, st.sampled_from(_workbooks()))
 
-#: The services DESIGN §3 names; each must be installed, or its OpenAPI would silently go unfuzzed.
+#: The services docs/architecture.md names; each must be installed, or its OpenAPI would silently go unfuzzed.
 SERVICES = ("registry", "approvals", "issues", "scoring", "notifier")
 
 #: Per operation: enough for schemathesis to reach boundary values and malformed input, little enough
@@ -189,11 +190,14 @@ class Deployments:
             )
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:
-                while not server.started:
-                    if serving.done():
+
+                def started() -> bool:
+                    if serving.done():  # not an AssertionError: eventually() stops at once
                         serving.result()
                         raise RuntimeError("uvicorn stopped before it started")
-                    await asyncio.sleep(0.01)
+                    return server.started
+
+                await eventually(started, interval=0.01)
                 ready.set_result((f"http://127.0.0.1:{port}", system.auth(*PRIVILEGED_ROLES)))
                 await self._stop.wait()
             finally:

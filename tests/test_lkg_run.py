@@ -6,12 +6,12 @@ stops everything it started, with no stray postgres or nats-server (issue #2, Ru
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ import pytest
 
 from lkg.common.runtime.embedded import no_strays
 from lkg.common.settings import PLACEHOLDER_SECRET
+from lkg.common.testing import eventually
 
 LKG = str(Path(sys.executable).with_name("lkg"))
 
@@ -54,18 +55,19 @@ class Run:
         )
 
     def wait_ready(self, timeout: float = 120.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"lkg run exited early:\n{self.process.stdout.read()}")
+        async def ready() -> dict:
+            if self.process.poll() is not None:  # not an AssertionError: eventually() stops at once
+                raise RuntimeError(f"lkg run exited early:\n{self.process.stdout.read()}")
             try:
-                response = httpx.get(f"{self.base}/readyz", timeout=2)
-                if response.status_code == 200:
-                    return response.json()
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("lkg run did not become ready")
+                async with httpx.AsyncClient(timeout=2) as client:
+                    response = await client.get(f"{self.base}/readyz")
+            except httpx.HTTPError as exc:
+                raise AssertionError(f"lkg run not answering yet: {exc!r}") from exc
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        # A synchronous test: no event loop runs here, so one is made for the wait.
+        return asyncio.run(eventually(ready, timeout=timeout, interval=0.5))
 
     def projects(self, headers: dict[str, str]) -> list[dict]:
         """Every project in the register, page by page (at most 200 a page)."""
@@ -106,10 +108,10 @@ def test_lkg_run_keeps_data_and_clock_across_restarts_and_leaves_no_strays(tmp_p
     first = Run(data_dir)
     try:
         ready = first.wait_ready()
-        assert ready["now"] == "2020-05-01T09:00:00+08:00"  # the day the policy was issued (DESIGN §5)
+        assert ready["now"] == "2020-05-01T09:00:00+08:00"  # the day the policy was issued
         token = first.lkg("token", "--person", "demo", "--role", "major_projects_office").replace("\n", "")
         headers = {"Authorization": f"Bearer {token}"}
-        # The synthetic 2020 portfolio (DESIGN §8), every project labelled as demo data.
+        # The synthetic 2020 portfolio (docs/operations.md), every project labelled as demo data.
         projects = first.projects(headers)
         assert len(projects) == 245 and all(p["name"].startswith("【演示】") for p in projects)
         # The deployment signs with its own secret, made for this data directory: the placeholder of the

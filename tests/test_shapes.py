@@ -1,5 +1,5 @@
-"""Two shapes from one code base (DESIGN §6): all services in one process, or one service per process
-against external PostgreSQL and NATS given by URL, as Kubernetes runs them."""
+"""Two shapes from one code base (docs/architecture.md): all services in one process, or one service per
+process against external PostgreSQL and NATS given by URL, as Kubernetes runs them."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import nats
 import pytest
+from nats.js.api import RawStreamMsg
 
 from lkg.common.auth import Role, mint_token
 from lkg.common.clock import wall_clock_utc
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing import eventually
 
 LKG = str(Path(sys.executable).with_name("lkg"))
 
@@ -31,19 +32,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(process: subprocess.Popen, base: str, timeout: float = 90.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"lkg run exited:\n{process.stdout.read()}")
-        try:
-            response = httpx.get(f"{base}/readyz", timeout=2)
-            if response.status_code == 200:
-                return response.json()
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("not ready in time")
+async def wait_ready(process: subprocess.Popen, base: str, timeout: float = 90.0) -> dict:
+    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+
+        async def ready() -> dict:
+            if process.poll() is not None:  # not an AssertionError: eventually() stops at once
+                raise RuntimeError(f"lkg run exited:\n{process.stdout.read()}")
+            try:
+                response = await client.get("/readyz")
+            except httpx.HTTPError as exc:
+                raise AssertionError(f"not answering yet: {exc!r}") from exc
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        return await eventually(ready, timeout=timeout, interval=0.3)
 
 
 @pytest.mark.crash
@@ -62,7 +64,7 @@ async def test_one_service_per_process_against_external_servers(db_factory, nats
         text=True,
     )
     try:
-        ready = await asyncio.to_thread(wait_ready, process, base)
+        ready = await wait_ready(process, base)
         assert sorted(ready["checks"]) == ["registry.database", "registry.migrations", "registry.nats"]
         async with httpx.AsyncClient(base_url=base) as client:
             assert "Registry" in (await client.get("/openapi.json")).json()["info"]["title"]
@@ -101,16 +103,16 @@ async def test_one_service_per_process_against_external_servers(db_factory, nats
         nc = await nats.connect(nats_url)
         try:
             names = Names(prefix)
-            message = None
-            for _ in range(50):
+
+            async def registered() -> RawStreamMsg:
                 try:
-                    message = await nc.jetstream().get_last_msg(
+                    return await nc.jetstream().get_last_msg(
                         names.stream("registry"), names.subject("lkg.registry.project.registered")
                     )
-                    break
-                except nats.js.errors.NotFoundError:
-                    await asyncio.sleep(0.1)
-            assert message is not None
+                except nats.js.errors.NotFoundError as exc:
+                    raise AssertionError("no project.registered in the stream yet") from exc
+
+            message = await eventually(registered, timeout=5)
             assert Envelope.from_bytes(message.data).event().project.id.hex == created.json()["id"].replace(
                 "-", ""
             )

@@ -1,4 +1,4 @@
-"""Tokens, roles, scopes and reach (DESIGN §3 Access)."""
+"""Tokens, roles, scopes and reach (docs/http-conventions.md)."""
 
 from __future__ import annotations
 

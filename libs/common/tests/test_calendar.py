@@ -1,4 +1,4 @@
-"""The working-day calendar (DESIGN §5): agreement with chinese_calendar, loaded and provisional years,
+"""The working-day calendar (docs/calendar.md): agreement with chinese_calendar, loaded and provisional years,
 deadlines with pauses, and the cadence-day rule."""
 
 from __future__ import annotations

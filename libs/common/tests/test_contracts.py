@@ -1,4 +1,4 @@
-"""The event contracts (DESIGN §4): every canonical event exists with its subject, producer and version,
+"""The event contracts (docs/events.md): every canonical event exists with its subject, producer and version,
 survives the wire, and stays compatible with the schemas published in ``contract_schemas/``."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lkg.common.events.base import Envelope, Event, SnapshotEvent, contract_regi
 SCHEMA_DIR = Path(__file__).parent / "contract_schemas"
 TZ = ZoneInfo("Asia/Shanghai")
 
-#: DESIGN §4's table, spelled out so that deleting or renaming an event fails here.
+#: docs/events.md's tables, spelled out so that deleting or renaming an event fails here.
 CANONICAL: dict[str, tuple[str, ...]] = {
     "registry": (
         "project.registered",
@@ -484,7 +484,7 @@ def sample(event_type: str) -> Event:
 
 
 def test_the_registry_holds_exactly_the_canonical_events() -> None:
-    # A new event is added to DESIGN §4, CANONICAL and docs/events.md together.
+    # A new event is added to its producer's contracts module, CANONICAL and docs/events.md together.
     assert sorted(contract_registry()) == sorted((name, 1) for _, name in CANONICAL_PAIRS)
 
 
@@ -551,7 +551,7 @@ def test_scores_are_exact_strings_too() -> None:
 def test_above_100m_is_derived_from_total_investment() -> None:
     assert project_snapshot(total_investment=Decimal("99999999.99")).above_100m is False
     assert project_snapshot(total_investment=Decimal("100000000")).above_100m is True
-    # A value typed in on the wire is ignored: 亿元以上 is never typed in (DESIGN §2).
+    # A value typed in on the wire is ignored: 亿元以上 is never typed in (§三(三)).
     wire = project_snapshot(total_investment=Decimal("5")).model_dump(mode="json") | {"above_100m": True}
     assert c.ProjectSnapshot.model_validate(wire).above_100m is False
 

@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and NATS (DESIGN §6): real servers that stay off the machine's own ports, keep their
+"""Embedded PostgreSQL and NATS: real servers that stay off the machine's own ports, keep their
 data across restarts, fsync every JetStream write, and leave no process behind however we end."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from lkg.common.runtime.embedded import (
     EmbeddedStack,
     no_strays,
 )
+from lkg.common.testing import eventually
 
 
 @pytest.fixture(scope="module")
@@ -175,13 +175,6 @@ def start_child(stack_dir: Path) -> tuple[subprocess.Popen[str], list[int]]:
     return child, pids
 
 
-def wait_for_no_strays(data_dir: Path, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (strays := no_strays(data_dir)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return strays
-
-
 @pytest.mark.crash
 def test_sigterm_stops_the_servers_before_the_process_dies(data_dir: Path) -> None:
     stack_dir = data_dir / "stack"
@@ -196,7 +189,7 @@ def test_sigterm_stops_the_servers_before_the_process_dies(data_dir: Path) -> No
 
 
 @pytest.mark.crash
-def test_sigkill_of_the_parent_still_leaves_no_server_behind(data_dir: Path) -> None:
+async def test_sigkill_of_the_parent_still_leaves_no_server_behind(data_dir: Path) -> None:
     stack_dir = data_dir / "stack"
     child, pids = start_child(stack_dir)
     try:
@@ -205,4 +198,8 @@ def test_sigkill_of_the_parent_still_leaves_no_server_behind(data_dir: Path) -> 
         child.kill()
     assert child.wait(5) == -signal.SIGKILL
     # No Python code of the child ran: the watchdog saw its pipe close and stopped the servers.
-    assert wait_for_no_strays(stack_dir, timeout=12) == []
+
+    def none_left() -> None:
+        assert no_strays(stack_dir) == []
+
+    await eventually(none_left, timeout=12)

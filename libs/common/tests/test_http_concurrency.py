@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from lkg.common.db import async_url, make_metadata
 from lkg.common.http.concurrency import check_if_match, etag_for, update_if_revision
 from lkg.common.http.problems import NotFound, PreconditionFailed, PreconditionRequired
+from lkg.common.testing import eventually
 
 metadata = make_metadata()
 
@@ -116,11 +117,19 @@ async def test_two_officials_acting_at_once_one_wins_the_other_changes_nothing(
     await _insert(sessions, 3)
     first_updated = asyncio.Event()
 
+    async def second_is_waiting() -> None:
+        query = sa.text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        async with http_engine.connect() as conn:
+            assert (await conn.execute(query)).scalar_one() >= 1
+
     async def first() -> str:
         async with sessions() as session, session.begin():
             await update_if_revision(session, Matter, 3, 1, {"state": "escalated"})
             first_updated.set()
-            await asyncio.sleep(0.2)  # hold the row lock while the second official tries
+            await eventually(second_is_waiting)  # hold the row lock until the second official waits on it
         return "won"
 
     async def second() -> str:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from lkg.common.db import async_url, make_metadata
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.problems import IdempotencyKeyReused, NotFound, install_problem_handlers
+from lkg.common.testing import eventually
 
 metadata = make_metadata()
 problem = sa.Table(
@@ -183,7 +184,7 @@ async def test_concurrent_duplicates_create_once_and_the_second_replays(http_eng
     app = build_app(http_engine, created, hold)
     async with client(app) as c:
         first = asyncio.create_task(c.post("/api/v1/problems", json={"title": "并发"}, headers=headers(key)))
-        await _wait_until(lambda: bool(created))  # the first request has claimed the key, is creating
+        await eventually(lambda: bool(created))  # the first request has claimed the key, is creating
         second = asyncio.create_task(c.post("/api/v1/problems", json={"title": "并发"}, headers=headers(key)))
         await _wait_for_a_lock_wait(http_engine)  # the second request waits on the first's claim
         hold.set()
@@ -195,25 +196,18 @@ async def test_concurrent_duplicates_create_once_and_the_second_replays(http_eng
     assert await count_problems(http_engine, "并发") == 1
 
 
-async def _wait_until(condition) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 async def _wait_for_a_lock_wait(engine: AsyncEngine) -> None:
     query = sa.text(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    for _ in range(500):
+
+    async def waiting() -> None:
         async with engine.connect() as conn:
-            if (await conn.execute(query)).scalar_one() >= 1:
-                return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the second request never waited on the first one's key")
+            waits = (await conn.execute(query)).scalar_one()
+        assert waits >= 1, "the second request never waited on the first one's key"
+
+    await eventually(waiting)
 
 
 async def test_the_stored_row_sits_in_the_create_transaction(http_engine: AsyncEngine) -> None:

@@ -1,4 +1,4 @@
-"""The test fixtures (DESIGN §7): servers from the environment first, then Docker, then the embedded wheels;
+"""The test fixtures: servers from the environment first, then Docker, then the embedded wheels;
 databases cloned from a migrated template; names carrying the run id so runs on a shared server never meet.
 
 Run this file both ways; each run asserts what its own source must give::

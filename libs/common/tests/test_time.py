@@ -1,7 +1,7 @@
 """The shared simulated clock, settling, and deadline scans, on a running deployment (real PostgreSQL, NATS).
 
 A throw-away "timekeeper" service holds obligations that escalate one layer on breach, each new clock
-starting from the breach (DESIGN §5): the same rule the issues service applies to problems.
+starting from the breach (docs/time.md): the same rule the issues service applies to problems.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from lkg.common.runtime import shared_time
 from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.common.scans import scan_due
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing import eventually
 from lkg.common.testing.system import running_system
 
 HERE = Path(__file__).parent
@@ -186,20 +187,12 @@ async def test_a_provisional_year_is_a_readiness_warning_until_its_schedule_is_l
     platform = timekeeper.platform
     kv = await shared_time.calendar_bucket(platform.js, platform.names)
     await kv.put("year.2027", (REPO / "docs" / "calendar-2027.example.json").read_bytes())
-    for _ in range(100):
-        if not (await timekeeper.client.get("/readyz")).json()["warnings"]:
-            break
-        await asyncio.sleep(0.05)
-    assert (await timekeeper.client.get("/readyz")).json()["warnings"] == []
+
+    async def no_warning() -> None:
+        assert (await timekeeper.client.get("/readyz")).json()["warnings"] == []
+
+    await eventually(no_warning)
     assert not platform.calendar.is_provisional(date(2027, 1, 4))
-
-
-async def _until(predicate, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("not reached in time")
 
 
 async def test_calendar_hooks_outlive_a_bad_entry_and_a_failing_hook_and_reach_a_service_started_later(
@@ -224,7 +217,7 @@ async def test_calendar_hooks_outlive_a_bad_entry_and_a_failing_hook_and_reach_a
         await kv.put("year.2031", b"{not a schedule")
         await kv.put("year.2027", (REPO / "docs" / "calendar-2027.example.json").read_bytes())
         await kv.put("year.2028", later)
-        await _until(lambda: 2028 in calls)
+        await eventually(lambda: 2028 in calls)
         assert failed == [2027] and 2031 not in calls
         assert system.platform.calendar.year_kind(2028) == "loaded"
 
@@ -232,7 +225,7 @@ async def test_calendar_hooks_outlive_a_bad_entry_and_a_failing_hook_and_reach_a
     # was attached): both loaded years reach it once it runs, the bad entry stays out.
     calls.clear()
     async with running_system(**deployment) as system:
-        await _until(lambda: {2027, 2028} <= set(calls))
+        await eventually(lambda: {2027, 2028} <= set(calls))
         assert 2031 not in calls
         assert {system.platform.calendar.year_kind(y) for y in (2027, 2028)} == {"loaded"}
 

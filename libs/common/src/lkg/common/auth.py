@@ -1,4 +1,4 @@
-"""Access (DESIGN §3): who is calling (a token), in which roles, and for which units, lines and posts.
+"""Access (docs/http-conventions.md): who is calling (a token), in which roles, for which units, lines, posts.
 
 A token names the person, or for another government system the client and its scopes. Roles are the one
 list below. Which units, lines and posts a person acts for (their :class:`Reach`) is not in the token: each
@@ -45,7 +45,7 @@ from lkg.common.settings import ServiceSettings
 
 
 class Role(StrEnum):
-    """The single list of roles (DESIGN §1 users). Values are what tokens carry."""
+    """The single list of roles (docs/glossary.md: who uses the platform). Values are what tokens carry."""
 
     UNIT_USER = "unit_user"  # 项目责任单位
     LINE_LEADER = "line_leader"  # 包保区级领导

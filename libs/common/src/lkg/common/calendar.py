@@ -1,4 +1,4 @@
-"""China's working-day calendar and deadline arithmetic (DESIGN §5).
+"""China's working-day calendar and deadline arithmetic (docs/calendar.md).
 
 Every clock on the platform (3 working days to answer, a report every 5 working days: policy §五(一)) counts
 days on China's official calendar: public holidays *and* make-up working days (调休), not Monday–Friday.
@@ -56,7 +56,7 @@ YearKind = Literal["loaded", "chinese_calendar", "provisional"]
 #: What happens to a cadence day (Friday bulletin, report "by the 28th") that is not a working day.
 CadenceShift = Literal["previous", "next", "none"]
 
-#: Every day boundary on the platform is a day in Beijing time (DESIGN §5).
+#: Every day boundary on the platform is a day in Beijing time (docs/calendar.md).
 TZ = ZoneInfo("Asia/Shanghai")
 
 # A year chinese_calendar has always covered; the covered range is probed outwards from it.
@@ -222,7 +222,7 @@ def _build_year(year: int, kind: YearKind, schedule: YearSchedule | None) -> _Ye
     else:
         # Rule-based public holidays ("observed" days included); make-up working days only where the
         # package happens to know them, which for unannounced years is never.
-        china = holidays_package.China(years=year)
+        china = holidays_package.country_holidays("CN", years=year)
         make_up = {d for d in getattr(china, "weekend_workdays", ()) if d.year == year}
         flags = [d in make_up or (d.weekday() < _SATURDAY and d not in china) for d in days]
     first = days[0].toordinal()
@@ -321,7 +321,7 @@ class WorkingCalendar:
         return self._count_working(a.toordinal(), b.toordinal())
 
     def last_working_day_on_or_before(self, day: date) -> date:
-        """``day`` if it is a working day, else the last working day before it (DESIGN §2 cadence rule)."""
+        """``day`` if it is a working day, else the last working day before it (docs/calendar.md)."""
         return day if self.is_working_day(day) else self.add_working_days(day, -1)
 
     def first_working_day_on_or_after(self, day: date) -> date:
@@ -332,7 +332,7 @@ class WorkingCalendar:
         """The day a cadence event planned for ``day`` (Friday bulletin, report by the 28th) falls on.
 
         By default a non-working day moves to the last working day before it, so a bulletin due on a
-        holiday Friday comes out before the holiday (DESIGN §2); ``"next"`` moves it after, ``"none"``
+        holiday Friday comes out before the holiday (docs/calendar.md); ``"next"`` moves it after, ``"none"``
         keeps it. Which one applies is configuration of the caller.
         """
         if shift == "previous":

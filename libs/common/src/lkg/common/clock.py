@@ -1,11 +1,11 @@
-"""The one clock every service reads (DESIGN §5). Nothing else calls ``datetime.now()``.
+"""The one clock every service reads (docs/time.md). Nothing else calls ``datetime.now()``.
 
 * :class:`SystemClock` — real time in Asia/Shanghai, for production.
 * :class:`SimulatedClock` — a frozen time shared by all services of a deployment through a NATS key-value
   entry, moved only on purpose (``lkg clock set|advance`` or the dev-only endpoint). Refused in production
   by the settings.
 * :meth:`Clock.at` sets the *effective* time while a scan handles one due row, so that whatever the handler
-  starts (an escalation's new clock, say) starts from the breach, not from "now" (DESIGN §5).
+  starts (an escalation's new clock, say) starts from the breach, not from "now" (docs/time.md).
 """
 
 from __future__ import annotations

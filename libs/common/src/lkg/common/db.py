@@ -14,13 +14,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.operations import Operations
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -103,7 +107,7 @@ OUTBOX_NOTIFY_DROP = (
 )
 
 
-def create_bus_tables(op) -> None:
+def create_bus_tables(op: Operations) -> None:
     """Used by each service's initial Alembic revision: the bus tables plus the outbox trigger (which the
     service's ``outbox_wake`` revision drops again: a new database and an upgraded one end up the same)."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
@@ -113,19 +117,19 @@ def create_bus_tables(op) -> None:
         op.execute(statement)
 
 
-def drop_outbox_notify(op) -> None:
+def drop_outbox_notify(op: Operations) -> None:
     """The ``outbox_wake`` migrations: the relay no longer needs the trigger (see ``OUTBOX_CHANNEL``)."""
     for statement in OUTBOX_NOTIFY_DROP:
         op.execute(statement)
 
 
-def create_outbox_notify(op) -> None:
+def create_outbox_notify(op: Operations) -> None:
     """Downgrade of the ``outbox_wake`` migrations: the trigger as the initial migrations create it."""
     for statement in OUTBOX_NOTIFY_DDL:
         op.execute(statement)
 
 
-def drop_bus_tables(op) -> None:
+def drop_bus_tables(op: Operations) -> None:
     for statement in OUTBOX_NOTIFY_DROP:
         op.execute(statement)
     for name in ("idempotency_key", "inbox_event", "outbox_event"):
@@ -260,7 +264,7 @@ async def ensure_database(url: str) -> bool:
 # ---- Alembic, one migration history per service ------------------------------------------------
 
 
-def alembic_config(script_location: str, url: str):
+def alembic_config(script_location: str, url: str) -> Config:
     """An Alembic config for a service's migrations (``package:folder``, or a directory path)."""
     from alembic.config import Config
 
@@ -317,8 +321,10 @@ def run_migrations_env(target_metadata: sa.MetaData) -> None:
 
     config = context.config
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL for the migrations (alembic_config sets one)")
 
-    def do_run(connection) -> None:
+    def do_run(connection: sa.Connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 import structlog
+from structlog.typing import Processor
 
 correlation_id: ContextVar[str | None] = ContextVar("lkg_correlation_id", default=None)
 
@@ -43,7 +44,7 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def _mask_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _mask_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     return {k: _mask(v) for k, v in event_dict.items()}
 
 
@@ -52,7 +53,9 @@ def _console_sink(line: dict[str, Any], _encode: Callable[[dict[str, Any]], str]
     sys.stderr.write(f"{line['timestamp']} [info     ] http_request {fields}\n")
 
 
-def _add_correlation_id(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _add_correlation_id(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     cid = correlation_id.get()
     if cid is not None:
         event_dict.setdefault("correlation_id", cid)
@@ -61,7 +64,7 @@ def _add_correlation_id(_logger: Any, _name: str, event_dict: dict[str, Any]) ->
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Configure structlog and route the standard library's logging through it."""
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
         structlog.processors.add_log_level,

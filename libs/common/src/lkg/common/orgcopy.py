@@ -1,4 +1,4 @@
-"""The shared org read copy: who acts for which unit, line and post (DESIGN §3), built from ``org.changed``.
+"""The shared org read copy: who acts for which unit, line and post, built from ``org.changed``.
 
 Every service needs the org directory at request time ("looked up in the org read copy at request time, so a
 handover takes effect at once"), and approvals and issues need lines, their leader posts and service
@@ -77,8 +77,8 @@ class OrgCopyTables:
         return (self.units, self.posts, self.people, self.holdings, self.lines, self.routing_rules)
 
 
-def _common(dated: bool = True) -> list[sa.Column]:
-    columns = [
+def _common(dated: bool = True) -> list[sa.Column[Any]]:
+    columns: list[sa.Column[Any]] = [
         sa.Column("id", PG_UUID(as_uuid=True), primary_key=True),
         sa.Column("revision", sa.Integer, nullable=False),
     ]
@@ -171,9 +171,9 @@ def drop_org_copy_tables(op: Any) -> None:
 
 
 def _naming() -> dict[str, str]:
-    from lkg.common.db import make_metadata
+    from lkg.common.db import NAMING_CONVENTION
 
-    return dict(make_metadata().naming_convention)
+    return dict(NAMING_CONVENTION)
 
 
 # ---- applying events ------------------------------------------------------------------------------

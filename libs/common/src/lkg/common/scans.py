@@ -1,4 +1,4 @@
-"""Deadline scans (DESIGN §5): indexed by due time, exactly once with several replicas, in due order.
+"""Deadline scans (docs/time.md): indexed by due time, exactly once with several replicas, in due order.
 
 A scan selects rows with ``due <= until`` through an index on the due column, so its cost grows with what is
 due, not with what exists. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` and the handler changes each row
@@ -52,7 +52,7 @@ async def scan_due(
             if not rows:
                 return handled
             for row in rows:
-                with clock.at(getattr(row, due_column.key)):
+                with clock.at(getattr(row, str(due_column.key))):
                     moved = await handle(session, row)
                 handled += 1
                 if moved:

@@ -55,7 +55,7 @@ class ServiceSettings(BaseSettings):
     nats_url: str | None = Field(
         default=None, validation_alias=AliasChoices("LKG_NATS_URL", "NATS_URL", "nats_url")
     )
-    #: Prefix of every stream, subject and key-value bucket: one per test run (DESIGN §5, §7).
+    #: Prefix of every stream, subject and key-value bucket: one per test run (docs/time.md).
     nats_prefix: str = ""
     #: Copies of each stream and key-value bucket: 1 on the embedded server, 3 on a production cluster.
     nats_replicas: int = Field(default=1, ge=1, le=5)
@@ -63,14 +63,14 @@ class ServiceSettings(BaseSettings):
     nats_user: str | None = None
     nats_password: SecretStr | None = None
 
-    # Access (DESIGN §3): HS256 with a shared secret by default, RS256 via JWKS in production.
+    # Access (docs/http-conventions.md): HS256 with a shared secret by default, RS256 via JWKS in production.
     jwt_secret: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     jwt_jwks_url: str | None = None
     jwt_issuer: str = "lkg"
     jwt_audience: str = "lkg"
     jwt_ttl_seconds: int = 8 * 3600
 
-    # Time (DESIGN §5).
+    # Time (docs/time.md).
     clock: Literal["system", "simulated"] = "system"
     simulated_start: datetime = datetime.fromisoformat("2020-05-01T09:00:00+08:00")
     scan_interval_seconds: float = 30.0

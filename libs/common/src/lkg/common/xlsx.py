@@ -17,6 +17,9 @@ from typing import Any
 
 from lkg.common.clock import TZ
 
+#: The media type of an .xlsx workbook (a download's ``Content-Type``, an upload's accepted type).
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 #: The author written into every workbook's properties.
 CREATOR = "LKG 临空港重大产业项目落地建设在线"
 

@@ -1,4 +1,4 @@
-"""The event envelope and the base classes every contract derives from (DESIGN §4).
+"""The event envelope and the base classes every contract derives from (docs/events.md).
 
 A contract is a pydantic model with a class-level type (``project.registered``), producer (``registry``)
 and version. Subjects are ``lkg.<producer>.<type>`` (the type already holds ``<aggregate>.<event>``),
@@ -7,6 +7,7 @@ optionally under a deployment prefix (one per test run). Nobody types a subject 
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -111,7 +112,7 @@ class Envelope(BaseModel):
     def subject(self, prefix: str = "") -> str:
         return prefixed(prefix, f"lkg.{self.producer}.{self.type}")
 
-    def contract(self) -> type[Event]:
+    def contract(self) -> builtins.type[Event]:
         try:
             return contract_registry()[(self.type, self.version)]
         except KeyError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import sqlalchemy as sa
@@ -20,6 +21,9 @@ from nats.js.errors import NotFoundError
 from lkg.common.db import Database
 from lkg.common.events.bus import Names
 from lkg.common.events.inbox import EventConsumer
+
+if TYPE_CHECKING:
+    from lkg.common.runtime.service import ServiceSpec
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,13 @@ async def replay_dead_letters(
     return len(letters)
 
 
-async def rebuild_read_copies(spec, database_url: str, nc: NATS, js: JetStreamContext, names: Names) -> int:
+async def rebuild_read_copies(
+    spec: ServiceSpec[Any],
+    database_url: str,
+    nc: NATS,
+    js: JetStreamContext,
+    names: Names,
+) -> int:
     """Empty a service's read-copy tables and its inbox, and replay its subscriptions from the start.
 
     Returns the number of messages the recreated consumers will deliver.

@@ -50,7 +50,7 @@ from lkg.common.events.base import PRODUCERS
 from lkg.common.events.bus import Names
 
 #: The producers whose streams each service reads (its subscriptions' producers), including readers the
-#: design plans (DESIGN §3, §4): scoring computes from every other service's facts, notifier tells people
+#: design plans (architecture.md): scoring computes from every other service's facts, notifier tells people
 #: of all of it, issues takes scoring's ``red_card.requested``. A service that subscribes to a producer not
 #: listed here cannot create its consumer (``tests``: every spec's subscriptions are covered).
 READS: dict[str, tuple[str, ...]] = {

@@ -1,4 +1,4 @@
-"""Published JSON schemas of the event contracts, and the rule that keeps them compatible (DESIGN §4).
+"""Published JSON schemas of the event contracts, and the rule that keeps them compatible (docs/events.md).
 
 Streams are retained from the start, so a consumer built today replays messages written under every
 earlier shape of a contract, and during a rolling deploy an old consumer reads what a new producer writes.

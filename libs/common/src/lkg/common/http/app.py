@@ -1,4 +1,4 @@
-"""The one HTTP app factory every service uses, alone (a pod) or several in one process (DESIGN §3, §6).
+"""The one HTTP app factory every service uses, alone (a pod) or several in one process.
 
 ``create_http_app`` gives every app the same edge: correlation ids, the body size limit, access logs and
 latency metrics, problem+json errors, ``/healthz``, ``/readyz`` and ``/metrics``, an OpenAPI document in
@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
@@ -213,6 +214,8 @@ def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
     original = context.original_route
     if type(original) is not APIRoute or context.stream_item_type is not None:
         return None
+    if context.path is None or context.endpoint is None:
+        return None
     return APIRoute(
         context.path,
         endpoint=principal_from_scope(context.endpoint) or context.endpoint,
@@ -226,7 +229,7 @@ def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
         responses=dict(context.responses),
         deprecated=context.deprecated,
         name=context.name,
-        methods=set(context.methods),
+        methods=set(context.methods or ()),
         operation_id=context.operation_id,
         response_model_include=context.response_model_include,
         response_model_exclude=context.response_model_exclude,
@@ -251,7 +254,8 @@ def _flatten(router: APIRouter, tags: list[str], provider: Any) -> list[BaseRout
     one of its routes cannot be copied (then it is matched through its nested routers, which costs more
     per request but serves the same)."""
     holder = APIRouter(dependency_overrides_provider=provider)
-    holder.include_router(router, tags=tags or None)
+    tag_list: list[str | Enum] = [*tags]
+    holder.include_router(router, tags=tag_list or None)
     flat: list[BaseRoute] = []
     for context in iter_route_contexts(holder.routes):
         copy = _flat_copy(context, provider)

@@ -1,4 +1,4 @@
-"""Optimistic concurrency: ``ETag`` / ``If-Match`` on updates and actions (DESIGN §3).
+"""Optimistic concurrency: ``ETag`` / ``If-Match`` on updates and actions (docs/http-conventions.md).
 
 Two officials act on the same problem at once: both read revision 7 and send ``If-Match`` with its ETag.
 The edge checks the header against the current row (:func:`require_if_match`: missing → 428, stale → 412);

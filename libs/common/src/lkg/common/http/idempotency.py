@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on creates (DESIGN §3: mobile networks retry).
+"""``Idempotency-Key`` on creates (docs/http-conventions.md: mobile networks retry).
 
 The client sends a fresh key (a UUID) with each create and the same key with every retry of it. The first
 request runs the create and stores its response in the ``idempotency_key`` table **in the same transaction**
@@ -35,14 +35,16 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
 from fastapi import Header
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 from starlette.responses import Response
 
 from lkg.common.http.problems import BadRequest, Conflict, IdempotencyKeyReused
@@ -128,7 +130,7 @@ async def idempotent_create(
     if not _VALID_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key 须为 1–255 个可见 ASCII 字符", code="invalid_idempotency_key")
 
-    claim = (
+    claim: ReturningInsert[tuple[Any]] = (
         pg_insert(_table)
         .values(
             principal=principal,
@@ -191,5 +193,8 @@ async def _replay(
 
 async def purge_idempotency_keys(session: AsyncSession, *, before: datetime) -> int:
     """Delete keys created before ``before`` (retries come within minutes; a day is plenty)."""
-    result = await session.execute(sa.delete(_table).where(_table.c.created_at < before))
+    # A DELETE's result is a CursorResult (it carries the rowcount); SQLAlchemy types execute() wider.
+    result = cast(
+        CursorResult[Any], await session.execute(sa.delete(_table).where(_table.c.created_at < before))
+    )
     return int(result.rowcount or 0)

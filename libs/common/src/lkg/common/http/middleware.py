@@ -109,7 +109,7 @@ def new_correlation_id() -> str:
 
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 #: JSON string literal of a str, non-ASCII kept readable: the routine ``json`` itself uses (C).
-_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def render_access_line(line: dict[str, Any]) -> str:
@@ -208,8 +208,9 @@ class RouteLabels:
             labels = self.by_route.get(id(route))
             if labels is None:
                 template = getattr(route, "path_format", None) or getattr(route, "path", UNMATCHED_ROUTE)
-                labels = (template, self.service_of.get(id(route), self.default_service))
-                self.by_route[id(route)] = labels
+                learnt = (str(template), self.service_of.get(id(route), self.default_service))
+                self.by_route[id(route)] = learnt
+                return learnt
         return labels
 
 

@@ -1,4 +1,4 @@
-"""Cursor (keyset) pagination and the ``updated_since`` filter (DESIGN §3).
+"""Cursor (keyset) pagination and the ``updated_since`` filter (docs/http-conventions.md).
 
 A list answers ``{"items": [...], "next_cursor": "…" | null}``. The cursor is opaque to clients: base64url
 of a small JSON document naming the ordering and the last row's (sort value, id), then ``.`` and an HMAC of

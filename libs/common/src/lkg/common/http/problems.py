@@ -1,4 +1,4 @@
-"""Errors as RFC 9457 problem details (``application/problem+json``), the same in every service (DESIGN §3).
+"""Errors as RFC 9457 problem details (``application/problem+json``), the same in every service.
 
 A use case never speaks HTTP: it raises a :class:`DomainError` (or a subclass a service defines, such as
 ``class ProblemNotFound(NotFound)``) and the edge turns it into a body like::
@@ -165,7 +165,7 @@ class Unauthenticated(DomainError):
 
 
 class Forbidden(DomainError):
-    """The caller may see the resource but not act on it (DESIGN §3 Access). Hidden resources are 404."""
+    """The caller may see the resource but not act on it. Hidden resources are 404 (lkg.common.access)."""
 
     code = "forbidden"
     status = 403

@@ -35,7 +35,7 @@ VERSION = "0.1.0"
 
 
 def database_name(service: str) -> str:
-    """One database per service (DESIGN §3)."""
+    """One database per service (docs/architecture.md)."""
     return f"lkg_{service}"
 
 
@@ -362,7 +362,8 @@ def dev_clock_router() -> APIRouter:
         except ValueError as exc:
             raise DomainError(str(exc)) from exc
         try:
-            report = await shared_time.move_clock(platform.nc, platform.js, platform.names, target)
+            nc, js = platform.connected()
+            report = await shared_time.move_clock(nc, js, platform.names, target)
         except shared_time.SettleError as exc:
             if "only moves forward" in str(exc):
                 raise ClockNotForward(str(exc)) from exc

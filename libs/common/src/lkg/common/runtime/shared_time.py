@@ -1,4 +1,4 @@
-"""Shared simulated time and shared calendar data over NATS key-value (DESIGN §5).
+"""Shared simulated time and shared calendar data over NATS key-value (docs/time.md).
 
 Key-value bucket ``LKG_CLOCK``: key ``now`` holds the simulated time (ISO 8601); keys ``service.<name>``
 register each running service that must settle when the clock moves (renewed every few seconds, so a
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
@@ -79,7 +81,7 @@ async def follow(kv: KeyValue, clock: SimulatedClock) -> None:
                 clock.move_to(datetime.fromisoformat(entry.value.decode()))
     finally:
         with contextlib.suppress(Exception):
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
 
 
 def settle_subject(names: Names) -> str:
@@ -120,7 +122,7 @@ async def live_services(kv: KeyValue) -> set[str]:
             continue
         try:
             entry = await kv.get(key)
-            beat = datetime.fromisoformat(entry.value.decode())
+            beat = datetime.fromisoformat((entry.value or b"").decode())
         except Exception:  # deleted meanwhile, or an unreadable value
             continue
         if (now - beat).total_seconds() < STALE_AFTER_SECONDS:
@@ -130,10 +132,10 @@ async def live_services(kv: KeyValue) -> set[str]:
 
 async def serve_settle(
     nc: NATS, names: Names, service: str, clock: SimulatedClock, settle: Callable[[datetime], Awaitable[int]]
-):
+) -> Subscription:
     """Answer settle requests for ``service`` (one replica per request: queue group)."""
 
-    async def handle(msg) -> None:
+    async def handle(msg: Msg) -> None:
         target = datetime.fromisoformat(json.loads(msg.data)["until"])
         clock.move_to(target)
         try:
@@ -212,7 +214,7 @@ async def _gather(
     replies: list[dict] = []
     done = asyncio.Event()
 
-    async def collect(msg) -> None:
+    async def collect(msg: Msg) -> None:
         replies.append(json.loads(msg.data))
         if {r["service"] for r in replies} >= expected:
             done.set()

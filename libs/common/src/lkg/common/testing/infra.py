@@ -1,4 +1,4 @@
-"""pytest plugin: real PostgreSQL and NATS JetStream for every test, never mocks of them (DESIGN §7).
+"""pytest plugin: real PostgreSQL and NATS JetStream for every test, never mocks of them.
 
 Where the servers come from, in this order:
 
@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import pytest
 import pytest_asyncio
+from nats.js import JetStreamContext
 
 from lkg.common.db import asyncpg_dsn, with_database
 from lkg.common.runtime.embedded import EmbeddedStack
@@ -199,7 +200,7 @@ async def nats_prefix(nats_url: str, lkg_run_id: str) -> AsyncIterator[str]:
         warnings.warn(f"could not delete streams of {prefix}: {error!r}", stacklevel=1)
 
 
-async def all_streams(jetstream) -> list:
+async def all_streams(jetstream: JetStreamContext) -> list:
     """Every stream's info: the server answers in pages (256 per page), so a shared server with many
     streams would otherwise hide some."""
     streams: list = []

@@ -1,8 +1,8 @@
 """A running LKG deployment for tests: real PostgreSQL, real NATS, driven over HTTP with a simulated clock.
 
 Each system gets fresh databases (cloned from migrated templates) and its own stream prefix, so tests never
-see each other's rows or events (DESIGN §7). Time moves only through the dev clock endpoint, which returns
-when every service has settled, so a test asserts right after.
+see each other's rows or events (docs/architecture.md). Time moves only through the dev clock endpoint, which
+returns when every service has settled, so a test asserts right after.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest_asyncio
@@ -25,6 +25,9 @@ from lkg.common.events.inbox import ConsumerOptions
 from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.runtime.service import Platform, ServiceSpec, discover_specs
 from lkg.common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from lkg.common.testing.infra import DatabaseFactory
 
 _systems = itertools.count(1)
 
@@ -83,10 +86,11 @@ class System:
         objects, read from its stream by a throw-away consumer."""
         await self.settle()
         names = self.platform.names
-        sub = await self.platform.js.pull_subscribe(
+        _, js = self.platform.connected()
+        sub = await js.pull_subscribe(
             names.subject(f"lkg.{producer}.{event_type}"), stream=names.stream(producer)
         )
-        found = []
+        found: list[Any] = []
         try:
             while True:
                 try:
@@ -131,7 +135,7 @@ async def running_system(
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def lkg_system(db_factory, nats_url: str, nats_prefix: str) -> AsyncIterator[System]:
+async def lkg_system(db_factory: DatabaseFactory, nats_url: str, nats_prefix: str) -> AsyncIterator[System]:
     """All installed services in one process, with their own databases and stream prefix (per module)."""
     async with running_system(
         db_factory=db_factory, nats_url=nats_url, prefix=f"{nats_prefix}s{next(_systems)}"

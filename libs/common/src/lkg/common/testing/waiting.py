@@ -51,7 +51,7 @@ async def eventually(
                 raise
         else:
             if result is None or result:
-                return result  # type: ignore[return-value]
+                return result
             if loop.time() >= deadline:
                 raise AssertionError(f"{label}: still {result!r} after {timeout:g} s")
         await asyncio.sleep(interval)

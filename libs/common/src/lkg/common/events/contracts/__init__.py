@@ -1,4 +1,4 @@
-"""Every event on the bus, as typed and versioned contracts (DESIGN §4).
+"""Every event on the bus, as typed and versioned contracts (docs/events.md).
 
 This is the one place where the services agree on what they tell each other. Each class fixes its type
 (``problem.escalated``), producer (``issues``) and version; the subject follows from them

@@ -108,7 +108,7 @@ class ProjectSnapshot(ContractModel):
 
     @model_validator(mode="after")
     def _routing_consistent(self) -> Self:
-        # An unrouted project is never silently put on a line (DESIGN §2), and a routed one has a line.
+        # An unrouted project is never silently put on a line (docs/registry.md), and a routed one has a line.
         if (self.line_id is None) != (self.routing_basis is RoutingBasis.UNROUTED):
             raise ValueError("line_id must be None exactly when routing_basis is 'unrouted'")
         return self

@@ -130,7 +130,7 @@ class Layer(IntEnum):
 
 
 class ClockKind(StrEnum):
-    """The clocks that run on a matter at once (时限), as helpdesk SLAs do (DESIGN §2):
+    """The clocks that run on a matter at once (时限), as helpdesk SLAs do (§五(一); docs/issues.md):
 
     ``acceptance`` 受理; ``reply`` 反馈处理意见 (3 working days, §五(一)); ``progress`` 报送进展 (every 5
     working days, §五(一)); ``resolution`` 办结 (the agreed date).
@@ -160,7 +160,7 @@ class ProjectStatus(StrEnum):
 
 
 class ProjectStage(StrEnum):
-    """A project's stage in its life cycle (阶段, DESIGN §2), derived by the registry from the milestones
+    """A project's stage in its life cycle (阶段, §三(三)), derived by the registry from the milestones
     achieved and the investment reported, never typed in (the rule: ``lkg.registry.stage``):
     ``preliminary`` 前期; ``approval`` 审批; ``construction`` 开工; ``investment`` 投资; ``completion``
     竣工; ``full_production`` 达产达效."""
