@@ -311,3 +311,23 @@ async def test_the_office_withdraws_the_card_of_a_unit_the_correction_took_out(m
         str(org["区行政审批局"].id): ("issued", None),
         str(org["区自然资源局"].id): ("issued", 1),
     }
+
+
+async def test_a_unit_sees_the_published_ranking_without_the_others_evidence(month):
+    org = month.org
+    street = month.auth(Role.UNIT_USER, person=str(org["金银湖街"].staff))
+    ranking = await month.client.get("/api/v1/rankings/units-monthly/2020-05", headers=street)
+    assert ranking.status_code == 200, ranking.text
+    # The published figures, not the correction's: 长青街 stays at 0 and carded in the published ranking.
+    assert [
+        (r["rank"], r["label"], r["score"], r["carded"], r["evidence"] is None) for r in ranking.json()
+    ] == [
+        (1, "临空产业办", "110.00", False, True),
+        (2, "金银湖街", "100.00", False, False),
+        (3, "区自然资源局", "75.00", False, True),
+        (3, "区行政审批局", "75.00", True, True),
+        (5, "慈惠街", "0.00", True, True),
+        (5, "长青街", "0.00", True, True),
+    ]
+    june = await month.client.get("/api/v1/rankings/units-monthly/2020-06", headers=street)
+    assert (june.status_code, june.json()["code"]) == (404, "period_not_found")

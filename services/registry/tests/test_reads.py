@@ -42,7 +42,7 @@ from lkg.registry.access import Caller
 from lkg.registry.org.document import default_document, line_key, org_id
 from lkg.registry.projects import lines, reads
 from lkg.registry.projects.changes import milestones_of
-from lkg.registry.projects.filters import filtered_projects, order_by, ordering
+from lkg.registry.projects.filters import ListQuery, filtered_projects, order_by
 from lkg.registry.projects.models import InvestmentReport, Milestone, Project
 from lkg.registry.projects.schemas import (
     MilestoneOut,
@@ -204,13 +204,14 @@ RULES = {
 }
 
 
-async def _expected_pages(db: Database, limit: int, *, caller, filters, today, sort=None, updated_since=None):
-    """The pages the list should answer: every project in the database's order for ``sort``, kept when the
-    caller sees it and every rule of ``filters`` holds, cut into pages of ``limit``."""
-    assert today == TODAY
-    keyset = ordering(sort, updated_since=updated_since)
+async def _expected_pages(db: Database, limit: int, caller: Caller, query: ListQuery) -> list[list[dict]]:
+    """The pages the list should answer: every project in the database's order for the query's sort, kept
+    when the caller sees it and every rule of its filters holds, cut into pages of ``limit``."""
+    assert query.today == TODAY
+    filters, updated_since = query.filters, query.updated_since
     async with db.sessions() as session:
-        ordered = list((await session.execute(sa.select(Project).order_by(*order_by(keyset)))).scalars())
+        stmt = sa.select(Project).order_by(*order_by(query.keyset))
+        ordered = list((await session.execute(stmt)).scalars())
         kept = []
         for p in ordered:
             ms = await milestones_of(session, p.id)
@@ -224,10 +225,12 @@ async def _expected_pages(db: Database, limit: int, *, caller, filters, today, s
     return [kept[i : i + limit] for i in range(0, len(kept), limit)] or [[]]
 
 
-async def _read_pages(db: Database, limit: int, **kw) -> list[dict]:
+async def _read_pages(db: Database, limit: int, caller: Caller, query: ListQuery) -> list[dict]:
     pages, cursor = [], None
     while True:
-        page = json.loads(await reads.page_json(db.engine, PageParams(limit=limit, cursor=cursor), **kw))
+        page = json.loads(
+            await reads.page_json(db.engine, PageParams(limit=limit, cursor=cursor), caller, query)
+        )
         pages.append(page)
         cursor = page["next_cursor"]
         if cursor is None:
@@ -268,11 +271,11 @@ CALLERS = [
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("filters", FILTERS, ids=lambda f: ",".join(f) or "none")
 async def test_filters_match_the_orm_path_page_by_page(db: Database, filters: dict) -> None:
-    kw = {"caller": EVERYONE, "filters": ProjectFilters(**filters), "today": TODAY}
-    expected = await _expected_pages(db, 7, **kw)
-    assert [page["items"] for page in await _read_pages(db, 7, **kw)] == expected
+    query = ListQuery(ProjectFilters(**filters), TODAY)
+    expected = await _expected_pages(db, 7, EVERYONE, query)
+    assert [page["items"] for page in await _read_pages(db, 7, EVERYONE, query)] == expected
     async with db.sessions() as session:
-        exported = set((await session.execute(filtered_projects(**kw))).scalars())
+        exported = set((await session.execute(filtered_projects(EVERYONE, query))).scalars())
     assert {p.id for p in exported} == {uuid.UUID(item["id"]) for page in expected for item in page}
     if not filters:
         assert sum(len(page) for page in expected) == COUNT
@@ -313,24 +316,18 @@ async def test_the_stored_stages_are_the_python_rule_s_and_cover_every_stage(db:
     ids=str,
 )
 async def test_orders_and_updated_since_match(db: Database, sort, since) -> None:
-    kw = {
-        "caller": EVERYONE,
-        "filters": ProjectFilters(),
-        "today": TODAY,
-        "sort": sort,
-        "updated_since": since,
-    }
-    expected = await _expected_pages(db, 4, **kw)
+    query = ListQuery(ProjectFilters(), TODAY, updated_since=since, sort=sort)
+    expected = await _expected_pages(db, 4, EVERYONE, query)
     assert len(expected) > 2
-    assert [page["items"] for page in await _read_pages(db, 4, **kw)] == expected
+    assert [page["items"] for page in await _read_pages(db, 4, EVERYONE, query)] == expected
 
 
 @pytest.mark.asyncio(loop_scope="session")
 @pytest.mark.parametrize("caller", CALLERS, ids=repr)
 async def test_the_list_holds_what_the_caller_sees(db: Database, caller: Caller) -> None:
-    kw = {"caller": caller, "filters": ProjectFilters(), "today": TODAY}
-    expected = await _expected_pages(db, 50, **kw)
-    assert [page["items"] for page in await _read_pages(db, 50, **kw)] == expected
+    query = ListQuery(ProjectFilters(), TODAY)
+    expected = await _expected_pages(db, 50, caller, query)
+    assert [page["items"] for page in await _read_pages(db, 50, caller, query)] == expected
     assert bool(caller.sees_all or caller.units or caller.lines) == bool(expected[0])
 
 
@@ -338,18 +335,14 @@ async def test_the_list_holds_what_the_caller_sees(db: Database, caller: Caller)
 async def test_a_cursor_of_another_order_is_refused(db: Database) -> None:
     page = PageParams(limit=5, cursor=encode_cursor("name", ["x", uuid.uuid4()]))
     with pytest.raises(InvalidCursor):
-        await reads.page_json(db.engine, page, caller=EVERYONE, filters=ProjectFilters(), today=TODAY)
+        await reads.page_json(db.engine, page, EVERYONE, ListQuery(ProjectFilters(), TODAY))
 
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_detail_matches_and_outside_reach_is_404(db: Database) -> None:
     async with db.sessions() as session:
         projects = list(
-            (
-                await session.execute(
-                    filtered_projects(caller=EVERYONE, filters=ProjectFilters(), today=TODAY)
-                )
-            ).scalars()
+            (await session.execute(filtered_projects(EVERYONE, ListQuery(ProjectFilters(), TODAY)))).scalars()
         )
         assert len(projects) == COUNT
         for project in projects:

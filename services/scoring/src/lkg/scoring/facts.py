@@ -184,22 +184,21 @@ async def record_milestone(
         )
         await session.execute(stmt)
     if ms.baseline_date is not None:
-        exists = (
-            await session.execute(
-                sa.select(sa.literal(1)).where(milestone_baseline.c.milestone_id == ms.id).limit(1)
+        # The baseline the event carries, if scoring has none yet for this milestone (one statement).
+        b = milestone_baseline
+        await session.execute(
+            pg_insert(b)
+            .from_select(
+                ["milestone_id", "event_id", "baseline_date", "recorded_at"],
+                sa.select(
+                    sa.literal(ms.id, b.c.milestone_id.type),
+                    sa.literal(envelope.event_id, b.c.event_id.type),
+                    sa.literal(ms.baseline_date, b.c.baseline_date.type),
+                    sa.literal(at, b.c.recorded_at.type),
+                ).where(~sa.exists().where(b.c.milestone_id == ms.id)),
             )
-        ).first()
-        if exists is None:
-            await session.execute(
-                pg_insert(milestone_baseline)
-                .values(
-                    milestone_id=ms.id,
-                    event_id=envelope.event_id,
-                    baseline_date=ms.baseline_date,
-                    recorded_at=at,
-                )
-                .on_conflict_do_nothing()
-            )
+            .on_conflict_do_nothing()
+        )
 
 
 async def record_enrolment_failed(

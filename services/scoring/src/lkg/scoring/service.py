@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.calendar import WorkingCalendar, local_date
+from lkg.common.calendar import WorkingCalendar, end_of_day, local_date
 from lkg.common.events import contracts as c
 from lkg.common.events.outbox import stage
 from lkg.common.http.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
@@ -33,6 +33,7 @@ from lkg.scoring.models import (
     grade_change,
     matter_fact,
     milestone_baseline,
+    milestone_fact,
     org_copy,
     period,
     period_recheck,
@@ -196,7 +197,7 @@ async def propose_next(
     closes = span.closes_at(calendar, rules.body.grace_working_days)
     if closes > until:
         return None
-    return (
+    row = (
         await session.execute(
             pg_insert(period)
             .values(
@@ -215,6 +216,41 @@ async def propose_next(
             .returning(period)
         )
     ).first()
+    if row is not None:
+        await _sweep_late_facts(session, span, closes)
+    return row
+
+
+async def _sweep_late_facts(session: AsyncSession, span: Span, cut_off: datetime) -> None:
+    """Rechecks for the facts about ``span`` already recorded after its cut-off: a handler that applied
+    one while this period was being proposed (in another transaction) could not see the period yet."""
+    start = datetime.combine(span.start, datetime.min.time(), tzinfo=cut_off.tzinfo)
+    end = end_of_day(span.end)
+    m, b, x = milestone_fact, breach_fact, matter_fact
+    late = [
+        sa.select(
+            m.c.achieved_event_id.label("event_id"), sa.literal("milestone.achieved"), m.c.achieved_at
+        ).where(m.c.achieved_at > cut_off, m.c.achieved_on <= span.end),
+        sa.select(b.c.event_id, sa.literal("breach"), b.c.recorded_at).where(
+            b.c.recorded_at > cut_off, b.c.breached_at >= start, b.c.breached_at < end
+        ),
+        sa.select(x.c.closed_event_id, sa.literal("closed"), x.c.closed_at).where(
+            x.c.closed_at > cut_off, x.c.closed_at < end
+        ),
+    ]
+    for stmt in late:
+        rows = (await session.execute(stmt)).all()
+        if rows:
+            await session.execute(
+                pg_insert(period_recheck)
+                .values(
+                    [
+                        {"period_id": span.id, "event_id": r[0], "event_type": r[1], "recorded_at": r[2]}
+                        for r in rows
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
 
 
 async def next_recheck(session: AsyncSession, until: datetime) -> Any | None:

@@ -318,8 +318,10 @@ class OutboxRelay:
                         finally:
                             confirmed.cancel()
                     continue
+                # ``asyncio.timeout`` rather than ``wait_for``: no task of its own per wake-up.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._wake.wait()
                 # Let commits arriving together share one select (a wake-up per commit costs more CPU
                 # than the latency this adds).
                 await asyncio.sleep(self.coalesce_seconds)
@@ -436,7 +438,8 @@ class OutboxRelay:
                     await self._maybe_observe_lag()
                     continue
                 try:
-                    first = await asyncio.wait_for(queue.get(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        first = await queue.get()
                 except TimeoutError:
                     continue
             else:

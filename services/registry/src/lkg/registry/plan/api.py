@@ -16,7 +16,7 @@ from lkg.common.http.idempotency import IdempotencyKey
 from lkg.registry.deps import AnyCaller, OfficeCaller, Runtime, Session, UnitOfWork, idempotent
 from lkg.registry.plan import reading, service, workbook
 from lkg.registry.plan.schemas import PlanImportMode, PlanImportOut, PlanRowErrorOut, PlanRowResultOut
-from lkg.registry.projects.filters import ordering
+from lkg.registry.projects.filters import ListQuery
 from lkg.registry.projects.schemas import Filters, Sort
 
 ImportModeQuery = Annotated[
@@ -62,9 +62,7 @@ async def export_plan(
     sort: Sort = None,
 ) -> Response:
     now = runtime.clock.now()
-    rows = await service.export_rows(
-        session, caller=caller, filters=filters, today=now.date(), order=ordering(sort)
-    )
+    rows = await service.export_rows(session, caller, ListQuery(filters, now.date(), sort=sort))
     # Building a workbook is CPU work (seconds for thousands of rows): off the event loop, which every
     # service of the process shares.
     data = await run_in_threadpool(

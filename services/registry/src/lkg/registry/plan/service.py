@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import MilestoneType, ProjectStatus, UnitSnapshot
-from lkg.common.http.pagination import Keyset
 from lkg.common.http.problems import Conflict, DomainError
 from lkg.registry.access import Caller
 from lkg.registry.org import service as org
@@ -36,9 +35,9 @@ from lkg.registry.plan.schemas import PlanImportMode
 from lkg.registry.plan.workbook import BY_HEADER_KEY, MILESTONE_HEADERS, ExportRow
 from lkg.registry.projects import milestones, service
 from lkg.registry.projects.changes import milestones_of
-from lkg.registry.projects.filters import filtered_projects, order_by
+from lkg.registry.projects.filters import ListQuery, filtered_projects
 from lkg.registry.projects.models import Milestone, Project
-from lkg.registry.projects.schemas import MilestonePlan, ProjectCreate, ProjectFilters, ProjectUpdate
+from lkg.registry.projects.schemas import MilestonePlan, ProjectCreate, ProjectUpdate
 
 #: An export larger than this is refused (filter it): a workbook is for people, not for syncing systems.
 MAX_EXPORT_ROWS = 20_000
@@ -308,17 +307,9 @@ async def _update(
 # ---- export ---------------------------------------------------------------------------------------
 
 
-async def export_rows(
-    session: AsyncSession,
-    *,
-    caller: Caller,
-    filters: ProjectFilters,
-    today: date,
-    order: Keyset,
-) -> list[ExportRow]:
+async def export_rows(session: AsyncSession, caller: Caller, query: ListQuery) -> list[ExportRow]:
     """The projects the caller sees, filtered and sorted as the list is, flattened for the workbook."""
-    stmt = filtered_projects(caller=caller, filters=filters, today=today)
-    stmt = stmt.order_by(*order_by(order)).limit(MAX_EXPORT_ROWS + 1)
+    stmt = filtered_projects(caller, query).limit(MAX_EXPORT_ROWS + 1)
     projects = list((await session.execute(stmt)).scalars())
     if len(projects) > MAX_EXPORT_ROWS:
         raise Conflict(

@@ -15,9 +15,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import CurrentPrincipal
+from lkg.common.clock import Clock
 from lkg.common.events.contracts import RoutingBasis
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey
@@ -39,6 +41,7 @@ from lkg.registry.deps import (
 from lkg.registry.plan.api import router as plan_router
 from lkg.registry.projects import commitments, lines, milestones, reads, service
 from lkg.registry.projects.changes import editable_project, visible_project
+from lkg.registry.projects.filters import ListQuery
 from lkg.registry.projects.models import Project
 from lkg.registry.projects.schemas import (
     ChangeOut,
@@ -103,19 +106,51 @@ def _expected(if_match: str | None, project: Project) -> int | None:
     return project.revision
 
 
-async def _act(
-    session: AsyncSession,
-    caller: Caller,
-    project_id: UUID,
-    if_match: str | None,
-    response: Response,
-    act: Callable[[int | None], Awaitable[Project]],
-) -> ProjectOut:
-    """An action of 重大项目办 on a project it sees, with an optional If-Match: ``act`` is the use case,
-    given the revision the If-Match names (None without one)."""
-    project = await visible_project(session, caller, project_id)
-    project = await act(_expected(if_match, project))
-    return _out(project, response)
+def _action(
+    verb: str,
+    body: type[BaseModel],
+    name: str,
+    summary: str,
+    use_case: Callable[[AsyncSession, Clock, UUID, Any, str, int | None], Awaitable[Project]],
+    *,
+    description: str | None = None,
+) -> None:
+    """``POST /{project_id}/<verb>``, an action of 重大项目办 on a project it sees: an optional If-Match (a
+    stale one is 412 and nothing changes), then ``use_case(session, clock, project_id, body, actor,
+    expected_revision)`` in the unit of work; the answer carries the new ETag."""
+
+    async def action(
+        project_id: UUID,
+        body: Any,
+        response: Response,
+        session: AsyncSession,
+        runtime: ServiceRuntime[RegistrySettings],
+        caller: Caller,
+        if_match: str | None = None,
+    ) -> ProjectOut:
+        project = await visible_project(session, caller, project_id)
+        expected = _expected(if_match, project)
+        return _out(
+            await use_case(session, runtime.clock, project_id, body, caller.actor, expected), response
+        )
+
+    # The parameters as FastAPI reads them (this module's annotations are strings it would look up globally).
+    action.__annotations__.update(
+        {
+            "project_id": UUID,
+            "body": body,
+            "response": Response,
+            "session": UnitOfWork,
+            "runtime": Runtime,
+            "caller": OfficeCaller,
+            "if_match": IfMatch,
+            "return": ProjectOut,
+        }
+    )
+    action.__name__ = action.__qualname__ = name
+    router.post(
+        f"/{{project_id}}/{verb}", response_model=ProjectOut, summary=summary, description=description
+    )(action)
 
 
 @router.post(
@@ -155,15 +190,8 @@ async def list_projects(
     runtime = _runtime(request)
     today = runtime.clock.now().date()
     caller = await access.read_caller(runtime, principal, today)
-    body = await reads.page_json(
-        runtime.db.engine,
-        page,
-        caller=caller,
-        filters=filters,
-        today=today,
-        updated_since=updated_since,
-        sort=sort,
-    )
+    query = ListQuery(filters, today, updated_since, sort)
+    body = await reads.page_json(runtime.db.engine, page, caller, query)
     return Response(body, media_type="application/json")
 
 
@@ -233,37 +261,22 @@ async def project_line(project_id: UUID, session: Session, caller: AnyCaller) ->
     )
 
 
-@router.post(
-    "/{project_id}/line-assignments",
-    response_model=ProjectOut,
-    summary="指定包保线 Assign a line (重大项目办)",
+_action(
+    "line-assignments",
+    LineAssignment,
+    "assign_line",
+    "指定包保线 Assign a line (重大项目办)",
+    lambda session, clock, project_id, body, actor, expected: lines.assign_line(
+        session,
+        clock,
+        project_id,
+        line_id=body.line_id,
+        reason=body.reason,
+        actor=actor,
+        expected_revision=expected,
+    ),
     description="明确指定（优先于类型和责任单位规则），须说明原因，记入历史。",
 )
-async def assign_line(
-    project_id: UUID,
-    body: LineAssignment,
-    response: Response,
-    session: UnitOfWork,
-    runtime: Runtime,
-    caller: OfficeCaller,
-    if_match: IfMatch = None,
-) -> ProjectOut:
-    return await _act(
-        session,
-        caller,
-        project_id,
-        if_match,
-        response,
-        lambda expected: lines.assign_line(
-            session,
-            runtime.clock,
-            project_id,
-            line_id=body.line_id,
-            reason=body.reason,
-            actor=caller.actor,
-            expected_revision=expected,
-        ),
-    )
 
 
 @router.get("/{project_id}/history", response_model=list[ChangeOut], summary="变更历史 Change history")
@@ -350,32 +363,21 @@ async def achieve(
     return MilestoneOut.model_validate(milestone, from_attributes=True)
 
 
-@router.post("/{project_id}/flags", response_model=ProjectOut, summary="设置标记 Set flags (重大项目办)")
-async def set_flags(
-    project_id: UUID,
-    body: FlagsUpdate,
-    response: Response,
-    session: UnitOfWork,
-    runtime: Runtime,
-    caller: OfficeCaller,
-    if_match: IfMatch = None,
-) -> ProjectOut:
-    return await _act(
+_action(
+    "flags",
+    FlagsUpdate,
+    "set_flags",
+    "设置标记 Set flags (重大项目办)",
+    lambda session, clock, project_id, body, actor, expected: service.set_flags(
         session,
-        caller,
+        clock,
         project_id,
-        if_match,
-        response,
-        lambda expected: service.set_flags(
-            session,
-            runtime.clock,
-            project_id,
-            values=body.model_dump(exclude_unset=True, exclude={"reason"}),
-            reason=body.reason,
-            actor=caller.actor,
-            expected_revision=expected,
-        ),
-    )
+        values=body.model_dump(exclude_unset=True, exclude={"reason"}),
+        reason=body.reason,
+        actor=actor,
+        expected_revision=expected,
+    ),
+)
 
 
 @router.post(
@@ -516,67 +518,35 @@ async def fulfil(
     return CommitmentOut.model_validate(commitment, from_attributes=True)
 
 
-@router.post(
-    "/{project_id}/terminations",
-    response_model=ProjectOut,
-    summary="解约 Terminate (重大项目办)",
+_action(
+    "terminations",
+    Termination,
+    "terminate",
+    "解约 Terminate (重大项目办)",
+    lambda session, clock, project_id, body, actor, expected: service.terminate(
+        session,
+        clock,
+        project_id,
+        cause=body.cause,
+        reason=body.reason,
+        on=body.terminated_on,
+        actor=actor,
+        expected_revision=expected,
+    ),
     description="先解约、再到市商务局销号（§四(四)）；发布 `project.terminated`。项目不会被删除。",
 )
-async def terminate(
-    project_id: UUID,
-    body: Termination,
-    response: Response,
-    session: UnitOfWork,
-    runtime: Runtime,
-    caller: OfficeCaller,
-    if_match: IfMatch = None,
-) -> ProjectOut:
-    return await _act(
+_action(
+    "deregistrations",
+    Deregistration,
+    "deregister",
+    "销号 De-register (after termination)",
+    lambda session, clock, project_id, body, actor, expected: service.deregister(
         session,
-        caller,
+        clock,
         project_id,
-        if_match,
-        response,
-        lambda expected: service.terminate(
-            session,
-            runtime.clock,
-            project_id,
-            cause=body.cause,
-            reason=body.reason,
-            on=body.terminated_on,
-            actor=caller.actor,
-            expected_revision=expected,
-        ),
-    )
-
-
-@router.post(
-    "/{project_id}/deregistrations",
-    response_model=ProjectOut,
-    summary="销号 De-register (after termination)",
+        reason=body.reason,
+        on=body.deregistered_on,
+        actor=actor,
+        expected_revision=expected,
+    ),
 )
-async def deregister(
-    project_id: UUID,
-    body: Deregistration,
-    response: Response,
-    session: UnitOfWork,
-    runtime: Runtime,
-    caller: OfficeCaller,
-    if_match: IfMatch = None,
-) -> ProjectOut:
-    return await _act(
-        session,
-        caller,
-        project_id,
-        if_match,
-        response,
-        lambda expected: service.deregister(
-            session,
-            runtime.clock,
-            project_id,
-            reason=body.reason,
-            on=body.deregistered_on,
-            actor=caller.actor,
-            expected_revision=expected,
-        ),
-    )

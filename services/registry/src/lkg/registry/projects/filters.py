@@ -125,12 +125,26 @@ _CONDITIONS = {**FILTERS, "reach": _REACH, "updated_since": _UPDATED_SINCE}
 Shape = tuple[tuple[str, Hashable], ...]
 
 
-def selection(
-    caller: Caller, filters: ProjectFilters, today: date, updated_since: datetime | None = None
-) -> tuple[Shape, dict[str, Any]]:
-    """The shape of what ``caller`` lists with ``filters`` and the values to bind (by parameter name)."""
+@dataclass(frozen=True)
+class ListQuery:
+    """What a list (or the workbook export) asks for: the filters, the day ``overdue_milestones`` is judged
+    on, ``updated_since`` and the order."""
+
+    filters: ProjectFilters
+    today: date
+    updated_since: datetime | None = None
+    sort: ProjectSort | None = None
+
+    @property
+    def keyset(self) -> Keyset:
+        return ordering(self.sort, updated_since=self.updated_since)
+
+
+def selection(caller: Caller, query: ListQuery) -> tuple[Shape, dict[str, Any]]:
+    """The shape of what ``caller`` lists with ``query`` and the values to bind (by parameter name)."""
+    filters, updated_since = query.filters, query.updated_since
     shape: list[tuple[str, Hashable]] = []
-    values: dict[str, Any] = {"today": today}
+    values: dict[str, Any] = {"today": query.today}
     if not caller.sees_all:
         shape.append(("reach", None))
         values["units"], values["lines"] = list(caller.units), list(caller.lines)
@@ -167,7 +181,7 @@ def order_by(keyset: Keyset) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[An
     return keyset.sort.asc(), keyset.id.asc()
 
 
-def filtered_projects(*, caller: Caller, filters: ProjectFilters, today: date) -> sa.Select[Project]:
-    """The projects ``caller`` sees that pass the list's filters, as ORM rows (unordered)."""
-    shape, values = selection(caller, filters, today)
-    return sa.select(Project).where(*conditions(shape)).params(values)
+def filtered_projects(caller: Caller, query: ListQuery) -> sa.Select[Project]:
+    """The projects ``caller`` sees that pass the query's filters, as ORM rows in its order."""
+    shape, values = selection(caller, query)
+    return sa.select(Project).where(*conditions(shape)).params(values).order_by(*order_by(query.keyset))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,15 +29,13 @@ from lkg.common.http.pagination import Keyset, PageParams, build_page
 from lkg.common.http.problems import InvalidCursor, NotFound
 from lkg.registry.access import Caller
 from lkg.registry.connections import connection
-from lkg.registry.projects.filters import conditions, order_by, ordering, selection
+from lkg.registry.projects.filters import ListQuery, conditions, order_by, selection
 from lkg.registry.projects.models import Project
 from lkg.registry.projects.schemas import (
     MilestoneOut,
     ProjectDetail,
-    ProjectFilters,
     ProjectOut,
     ProjectPage,
-    ProjectSort,
 )
 
 
@@ -177,18 +174,11 @@ def _compiled(
 
 
 def list_statement(
-    dialect: Dialect,
-    page: PageParams,
-    *,
-    caller: Caller,
-    filters: ProjectFilters,
-    today: date,
-    updated_since: datetime | None = None,
-    sort: ProjectSort | None = None,
+    dialect: Dialect, page: PageParams, caller: Caller, query: ListQuery
 ) -> tuple[str, list[Any], Keyset]:
     """The list page's SQL, its parameters and its keyset."""
-    keyset = ordering(sort, updated_since=updated_since)
-    shape, values = selection(caller, filters, today, updated_since)
+    keyset = query.keyset
+    shape, values = selection(caller, query)
     after = page.position is not None
     if page.position is not None:
         if page.position.name != keyset.name or len(page.position.values) != 2:
@@ -199,26 +189,9 @@ def list_statement(
     return sql, [values[name] for name in names], keyset
 
 
-async def page_json(
-    engine: AsyncEngine,
-    page: PageParams,
-    *,
-    caller: Caller,
-    filters: ProjectFilters,
-    today: date,
-    updated_since: datetime | None = None,
-    sort: ProjectSort | None = None,
-) -> bytes:
+async def page_json(engine: AsyncEngine, page: PageParams, caller: Caller, query: ListQuery) -> bytes:
     """A keyset page of the projects ``caller`` sees as ``ProjectPage`` JSON."""
-    sql, values, keyset = list_statement(
-        engine.dialect,
-        page,
-        caller=caller,
-        filters=filters,
-        today=today,
-        updated_since=updated_since,
-        sort=sort,
-    )
+    sql, values, keyset = list_statement(engine.dialect, page, caller, query)
     async with connection(engine) as conn:
         rows: Sequence[Any] = await conn.fetch(sql, *values)
     items, next_cursor = build_page(rows, keyset, page, key=lambda r: (r["sort_value"], r["id"]))
