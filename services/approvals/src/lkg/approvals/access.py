@@ -10,34 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import sqlalchemy as sa
 
 from lkg.approvals.models import ApprovalItem, ApprovalPlan
-from lkg.common.auth import Principal, Reach, Role
+from lkg.common.access import BaseCaller
+from lkg.common.auth import Role
 
 MANAGERS = frozenset({Role.APPROVAL_BUREAU, Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
 READERS = MANAGERS | {Role.TOP_LEADER, Role.SUPERVISION_OFFICE}
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The person or system calling, with the units and lines (包保线) it acts for."""
+@dataclass(frozen=True, slots=True)
+class Caller(BaseCaller):
+    """The person or system calling, with the units and lines (包保线) it acts for; ``sees_all`` for the
+    approval bureau, 重大项目办, admin, top leaders and the supervision office."""
 
-    principal: Principal
-    reach: Reach
+    SEE_ALL: ClassVar[frozenset[Role]] = READERS
 
     @property
     def manages_all(self) -> bool:
-        return self.principal.has_role(*MANAGERS)
-
-    @property
-    def reads_all(self) -> bool:
-        return self.principal.has_role(*READERS)
-
-    @property
-    def actor(self) -> str:
-        return self.principal.key
+        """行政审批局, 重大项目办 and admin manage every plan and item."""
+        return self.has_role(*MANAGERS)
 
 
 def plan_visible(caller: Caller, *, via_items: bool = True) -> sa.ColumnElement[bool]:
@@ -45,7 +40,7 @@ def plan_visible(caller: Caller, *, via_items: bool = True) -> sa.ColumnElement[
     an item. A department reads the whole plan of such a project, because in 并联审批 what holds up the start
     is the other departments' items; it acts only on its own (:func:`may_decide`), and its work list
     (``/approval-items``) holds only its own items unless the project is also its unit's or line's."""
-    if caller.reads_all:
+    if caller.sees_all:
         return sa.true()
     units, lines = list(caller.reach.units), list(caller.reach.lines)
     own = [ApprovalPlan.responsible_unit_id.in_(units), ApprovalPlan.line_id.in_(lines)]
@@ -60,7 +55,7 @@ def plan_visible(caller: Caller, *, via_items: bool = True) -> sa.ColumnElement[
 def items_visible(caller: Caller) -> sa.ColumnElement[bool]:
     """Items on the caller's lists: those it handles, and every item of a plan of its unit or line (a
     department's list holds the items it handles, not its sibling departments': see :func:`plan_visible`)."""
-    if caller.reads_all:
+    if caller.sees_all:
         return sa.true()
     visible_plans = sa.select(ApprovalPlan.id).where(plan_visible(caller, via_items=False))
     return sa.or_(
@@ -70,7 +65,7 @@ def items_visible(caller: Caller) -> sa.ColumnElement[bool]:
 
 def sees_plan(caller: Caller, plan: ApprovalPlan, items: Sequence[ApprovalItem]) -> bool:
     """:func:`plan_visible` for a plan already read, with its items."""
-    if caller.reads_all:
+    if caller.sees_all:
         return True
     reach = caller.reach
     return (

@@ -30,7 +30,10 @@ SPEC = ServiceSpec[ApprovalsSettings](
     # Stalls first, then the verdicts on the planned start: in due order, exactly once (docs/approvals.md).
     scans=[Scan("approval_clocks", scan_clocks), Scan("start_at_risk", scan_risk)],
     read_copy_tables=("project_copy", *org.names),
-    reach_resolver=lambda runtime: OrgReachResolver(runtime, org),
+    # OrgReachResolver, build_app and settings_for take the settings-generic runtime and spec at their
+    # default (ServiceSettings), and the dataclasses are invariant in it: the three type: ignores go when
+    # lkg.common types those parameters ServiceRuntime[Any] / ServiceSpec[Any].
+    reach_resolver=lambda runtime: OrgReachResolver(runtime, org),  # type: ignore[arg-type]
     seed=seed_catalogue,
     # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (docs/calendar.md).
     on_calendar_loaded=recompute_provisional,
@@ -42,4 +45,4 @@ def create_app(settings: ApprovalsSettings | None = None) -> FastAPI:
     from lkg.common.runtime.app import build_app, settings_for
 
     settings = settings or ApprovalsSettings()
-    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})
+    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})  # type: ignore[list-item, arg-type]

@@ -31,7 +31,7 @@ from lkg.notifier import stream
 from lkg.notifier.kinds import Facts
 from lkg.notifier.models import cadence_run, inbox_message, notice, org_copy, undeliverable
 from lkg.notifier.recipients import Recipient, Unresolved, resolve
-from lkg.notifier.service import Cause, RoutingBatch, Stored, store_message
+from lkg.notifier.service import Cause, RoutingBatch, Stored, store_messages
 from lkg.notifier.settings import NotifierRuntime
 from lkg.notifier.templates import render
 
@@ -116,12 +116,9 @@ async def _send(
         return []
     link = runtime.settings.console_base_url.rstrip("/") + (facts.path or "/inbox")
     title, body = render(tmpl.title, tmpl.body, facts, deadline="", link=link)
-    stored: list[Stored] = []
-    for r in recipients:
-        stored += await store_message(
-            session, runtime, Cause(kind, key), facts, r, title, body, link, tmpl.urgent, at
-        )
-    return stored
+    return await store_messages(
+        session, runtime, Cause(kind, key), facts, recipients, title, body, link, tmpl.urgent, at
+    )
 
 
 async def _people_digests(

@@ -143,22 +143,6 @@ async def _person_settings(session: AsyncSession, person_id: UUID) -> Any:
     ).one_or_none()
 
 
-async def push_preference(
-    session: AsyncSession, settings: NotifierSettings, person_id: UUID, kind: str
-) -> tuple[list[str], bool]:
-    """The push channels ``person_id`` reads for ``kind`` and whether they want it in the morning digest:
-    their row for the kind, else their ``*`` row, else the deployment's default (immediate)."""
-    rows = (
-        await session.execute(
-            sa.select(preference.c.kind, preference.c.channels, preference.c.digest).where(
-                preference.c.person_id == person_id, preference.c.kind.in_([kind, "*"])
-            )
-        )
-    ).all()
-    by_kind = {r.kind: (list(r.channels), r.digest) for r in rows}
-    return by_kind.get(kind, by_kind.get("*", (list(settings.default_channels), False)))
-
-
 async def _log(
     session: AsyncSession,
     *,
@@ -183,18 +167,46 @@ async def _log(
     )
 
 
+@dataclass(frozen=True)
+class Person:
+    """What the notifier holds about one person: their settings row (or None) and preferences by kind."""
+
+    settings: Any
+    preferences: dict[str, tuple[list[str], bool]]
+
+    def wants(self, defaults: NotifierSettings, kind: str) -> tuple[list[str], bool]:
+        """Push channels for ``kind`` and whether in the digest: the kind's row, else ``*``, else default."""
+        return self.preferences.get(kind, self.preferences.get("*", (list(defaults.default_channels), False)))
+
+
+async def load_people(session: AsyncSession, person_ids: Sequence[UUID]) -> dict[UUID, Person]:
+    """Settings and preferences of ``person_ids``, two statements for all of them."""
+    ids = list(person_ids)
+    rows = {
+        r.person_id: r
+        for r in (
+            await session.execute(sa.select(person_setting).where(person_setting.c.person_id.in_(ids)))
+        ).all()
+    }
+    prefs: dict[UUID, dict[str, tuple[list[str], bool]]] = {i: {} for i in ids}
+    for r in (await session.execute(sa.select(preference).where(preference.c.person_id.in_(ids)))).all():
+        prefs[r.person_id][r.kind] = (list(r.channels), r.digest)
+    return {i: Person(rows.get(i), prefs[i]) for i in ids}
+
+
 async def _plan_deliveries(
     session: AsyncSession,
     runtime: NotifierRuntime,
     *,
     message_id: UUID,
     person_id: UUID,
+    person_data: Person,
     kind: str,
     urgent: bool,
     now: datetime,
 ) -> None:
     settings = runtime.settings
-    wanted, digest = await push_preference(session, settings, person_id, kind)
+    wanted, digest = person_data.wants(settings, kind)
     if digest and not urgent and kind not in CADENCE_KINDS:
         # Told in the next morning digest instead (:mod:`lkg.notifier.cadence`); urgent kinds never wait.
         await session.execute(
@@ -202,7 +214,7 @@ async def _plan_deliveries(
         )
         await _log(session, message_id=message_id, channel="digest", step="held", at=now, detail="每日汇总")
         return
-    person = await _person_settings(session, person_id)
+    person = person_data.settings
     targets: list[tuple[str, str]] = []
     if "email" in wanted and person is not None and person.email:
         targets.append(("email", person.email))
@@ -271,6 +283,8 @@ class RoutingBatch:
         self._rules: dict[tuple[str, int | None], list[str]] = {}
         self._templates: dict[str, Any] = {}
         self._undeliverable: list[dict[str, Any]] = []
+        #: Recipients' settings and preferences read in this batch (:func:`store_messages`).
+        self.people: dict[UUID, Person] = {}
         self._processed: list[tuple[int, datetime]] = []
 
     async def flush(self) -> None:
@@ -358,19 +372,19 @@ async def route_notice(
             deadline=deadline_words(runtime.calendar, facts.deadline_at, now),
             link=link or "",
         )
-        for r in recipients.values():
-            stored += await store_message(
-                session,
-                runtime,
-                Cause(row.kind, row.cause_key, row.id),
-                facts,
-                r,
-                title,
-                body,
-                link,
-                urgent,
-                now,
-            )
+        stored += await store_messages(
+            session,
+            runtime,
+            Cause(row.kind, row.cause_key, row.id),
+            facts,
+            list(recipients.values()),
+            title,
+            body,
+            link,
+            urgent,
+            now,
+            batch.people,
+        )
     batch._processed.append((row.id, now))
     if own_batch:
         await batch.flush()
@@ -387,68 +401,88 @@ class Cause:
     notice_id: int | None = None
 
 
-async def store_message(
+async def store_messages(
     session: AsyncSession,
     runtime: NotifierRuntime,
     row: Cause,
     facts: Facts,
-    recipient: Recipient,
+    recipients: Sequence[Recipient],
     title: str,
     body: str,
     link: str | None,
     urgent: bool,
     now: datetime,
+    people: dict[UUID, Person] | None = None,
 ) -> list[Stored]:
-    message_id = uuid.uuid5(_NAMESPACE, f"{recipient.person_id}/{row.kind}/{row.key}")
+    """One message per recipient (one statement for all; a person who already has this kind and cause
+    gets none), its ``stored`` log line, and the deliveries of the push channels each one reads.
+    ``people``: the recipients' settings already read in this transaction (a batch's cache), added to."""
+    if not recipients:
+        return []
+    values = [
+        {
+            "id": uuid.uuid5(_NAMESPACE, f"{r.person_id}/{row.kind}/{row.key}"),
+            "person_id": r.person_id,
+            "kind": row.kind,
+            "cause_key": row.key,
+            "notice_id": row.notice_id,
+            "audience": r.audience,
+            "via_post_id": r.via_post_id,
+            "title": title,
+            "body": body,
+            "link": link,
+            "matter_id": facts.matter_id,
+            "layer": facts.layer,
+            "urgent": urgent,
+            "created_at": now,
+        }
+        for r in recipients
+    ]
     inserted = (
         await session.execute(
             pg_insert(inbox_message)
-            .values(
-                id=message_id,
-                person_id=recipient.person_id,
-                kind=row.kind,
-                cause_key=row.key,
-                notice_id=row.notice_id,
-                audience=recipient.audience,
-                via_post_id=recipient.via_post_id,
-                title=title,
-                body=body,
-                link=link,
-                matter_id=facts.matter_id,
-                layer=facts.layer,
-                urgent=urgent,
-                created_at=now,
-            )
+            .values(values)
             .on_conflict_do_nothing(index_elements=["person_id", "kind", "cause_key"])
-            .returning(inbox_message.c.id, inbox_message.c.seq)
+            .returning(inbox_message.c.id, inbox_message.c.seq, inbox_message.c.person_id)
         )
-    ).one_or_none()
-    if inserted is None:
+    ).all()
+    if not inserted:
         return []
-    await _log(session, message_id=message_id, channel="inbox", step="stored", at=now)
-    await _plan_deliveries(
-        session,
-        runtime,
-        message_id=message_id,
-        person_id=recipient.person_id,
-        kind=row.kind,
-        urgent=urgent,
-        now=now,
+    await session.execute(
+        sa.insert(delivery_log),
+        [{"message_id": i.id, "channel": "inbox", "step": "stored", "at": now} for i in inserted],
     )
-    payload = {
-        "id": str(message_id),
-        "seq": inserted.seq,
-        "kind": row.kind,
-        "title": title,
-        "body": body,
-        "link": link,
-        "matter_id": str(facts.matter_id) if facts.matter_id else None,
-        "layer": facts.layer,
-        "urgent": urgent,
-        "created_at": now.isoformat(),
-        "read_at": None,
-    }
-    return [Stored(inserted.id, inserted.seq, recipient.person_id, payload)]
+    people = people if people is not None else {}
+    missing = [i.person_id for i in inserted if i.person_id not in people]
+    if missing:
+        people.update(await load_people(session, missing))
+    stored: list[Stored] = []
+    for i in sorted(inserted, key=lambda i: i.seq):
+        await _plan_deliveries(
+            session,
+            runtime,
+            message_id=i.id,
+            person_id=i.person_id,
+            person_data=people[i.person_id],
+            kind=row.kind,
+            urgent=urgent,
+            now=now,
+        )
+        payload = {
+            "id": str(i.id),
+            "seq": i.seq,
+            "kind": row.kind,
+            "title": title,
+            "body": body,
+            "link": link,
+            "matter_id": str(facts.matter_id) if facts.matter_id else None,
+            "layer": facts.layer,
+            "urgent": urgent,
+            "created_at": now.isoformat(),
+            "read_at": None,
+        }
+        stored.append(Stored(i.id, i.seq, i.person_id, payload))
+    return stored
 
 
 # ---- 3. sending ---------------------------------------------------------------------------------------

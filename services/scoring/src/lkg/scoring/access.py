@@ -15,34 +15,28 @@ A resource the caller may not see is a 404; one they see but may not act on is a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from uuid import UUID
 
-from lkg.common.auth import Principal, Reach, Role
+from lkg.common.access import BaseCaller
+from lkg.common.auth import Role
 from lkg.common.events.contracts import EvaluationSubject, PeriodKind
 from lkg.common.http.problems import Forbidden
 
-SEE_ALL = (Role.MAJOR_PROJECTS_OFFICE, Role.TOP_LEADER, Role.ASSESSMENT_OFFICE, Role.ADMIN)
 RULE_EDITORS = (Role.ASSESSMENT_OFFICE, Role.MAJOR_PROJECTS_OFFICE)
 
 
-@dataclass(frozen=True)
-class Caller:
+@dataclass(frozen=True, slots=True)
+class Caller(BaseCaller):
     """The caller of one request with what they act for now."""
 
-    principal: Principal
-    reach: Reach
-
-    @property
-    def actor(self) -> str:
-        return self.principal.key
+    SEE_ALL: ClassVar[frozenset[Role]] = frozenset(
+        {Role.MAJOR_PROJECTS_OFFICE, Role.TOP_LEADER, Role.ASSESSMENT_OFFICE, Role.ADMIN}
+    )
 
     @property
     def name(self) -> str:
         return self.principal.name
-
-    @property
-    def sees_all(self) -> bool:
-        return self.principal.has_role(*SEE_ALL)
 
     def sees_subject(
         self, kind: EvaluationSubject, subject_id: UUID, leader_post: UUID | None = None

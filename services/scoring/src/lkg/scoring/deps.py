@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import CurrentPrincipal, CurrentReach
+from lkg.common.access import caller_dependency
 from lkg.common.runtime.deps import ServiceDeps
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.scoring.access import Caller
@@ -18,11 +18,7 @@ from lkg.scoring.settings import ScoringSettings
 DEPS = ServiceDeps[ScoringSettings]("scoring")
 
 
-async def current_caller(principal: CurrentPrincipal, reach: CurrentReach) -> Caller:
-    return Caller(principal=principal, reach=reach)
-
-
 Runtime = Annotated[ServiceRuntime[ScoringSettings], DEPS.runtime]
 Session = Annotated[AsyncSession, DEPS.session]
 UnitOfWork = Annotated[AsyncSession, DEPS.unit_of_work]
-CallerDep = Annotated[Caller, Depends(current_caller)]
+CallerDep = Annotated[Caller, Depends(caller_dependency(Caller.of))]

@@ -38,7 +38,7 @@ async def create_catalogue_item(
 ) -> CatalogueItemOut:
     values = body.model_dump(mode="json")
     values["handling_unit_id"] = body.handling_unit_id
-    entry = await service.create_catalogue_item(session, runtime.clock, values)
+    entry = await service.create_catalogue_item(session, clock=runtime.clock, values=values)
     response.headers.update(etag_header(entry.id, entry.revision))
     return _out(entry)
 
@@ -72,6 +72,8 @@ async def update_catalogue_item(
     changes = body.model_dump(mode="json", exclude_unset=True)
     if "handling_unit_id" in changes:
         changes["handling_unit_id"] = body.handling_unit_id
-    entry = await service.update_catalogue_item(session, runtime.clock, item_id, current.revision, changes)
+    entry = await service.update_catalogue_item(
+        session, clock=runtime.clock, item_id=item_id, expected_revision=current.revision, changes=changes
+    )
     response.headers.update(etag_header(entry.id, entry.revision))
     return _out(entry)

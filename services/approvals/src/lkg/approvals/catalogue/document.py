@@ -14,7 +14,7 @@ from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lkg.common.clock import TZ

@@ -39,7 +39,10 @@ async def _check_prerequisites(session: AsyncSession, code: str, prerequisites: 
         raise Conflict("事项不能以自身为前置", code="prerequisite_cycle")
 
 
-async def create_catalogue_item(session: AsyncSession, clock: Clock, values: dict[str, Any]) -> CatalogueItem:
+async def create_catalogue_item(
+    session: AsyncSession, *, clock: Clock, values: dict[str, Any]
+) -> CatalogueItem:
+    """A new kind of approval, placed after the others (409 for a code already used)."""
     await _check_prerequisites(session, values["code"], values.get("prerequisites", {}))
     last = await session.scalar(sa.select(sa.func.max(CatalogueItem.position)))
     position = (last or 0) + 10
@@ -55,8 +58,14 @@ async def create_catalogue_item(session: AsyncSession, clock: Clock, values: dic
 
 
 async def update_catalogue_item(
-    session: AsyncSession, clock: Clock, item_id: uuid.UUID, expected_revision: int, changes: dict[str, Any]
+    session: AsyncSession,
+    *,
+    clock: Clock,
+    item_id: uuid.UUID,
+    expected_revision: int,
+    changes: dict[str, Any],
 ) -> CatalogueItem:
+    """Change a kind of approval; plans already made keep their copy."""
     entry = await get_catalogue_item(session, item_id)
     if "prerequisites" in changes:
         await _check_prerequisites(session, entry.code, changes["prerequisites"])

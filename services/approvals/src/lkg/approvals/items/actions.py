@@ -30,6 +30,7 @@ from lkg.approvals.clocks import (
 from lkg.approvals.items.service import record_change
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
 from lkg.approvals.risk import reassess
+from lkg.common.access import permitted
 from lkg.common.calendar import WorkingCalendar
 from lkg.common.clock import Clock
 from lkg.common.events.base import Event
@@ -44,7 +45,7 @@ from lkg.common.events.contracts import (
 )
 from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
-from lkg.common.http.problems import Conflict, Forbidden
+from lkg.common.http.problems import Conflict
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,9 @@ async def _begin(
 ) -> _Step:
     """Check who may act and from which state, then move the item against the expected revision."""
     rule = TRANSITIONS[action]
-    if not (may_decide(act.caller, act.item) if rule.department else may_apply(act.caller, act.plan)):
-        who = "承办部门" if rule.department else "项目责任单位"
-        raise Forbidden(f"只有{who}、行政审批局或重大项目办可执行此操作")
+    allowed = may_decide(act.caller, act.item) if rule.department else may_apply(act.caller, act.plan)
+    who = "承办部门" if rule.department else "项目责任单位"
+    permitted(allowed, f"只有{who}、行政审批局或重大项目办可执行此操作")
     if act.plan.project_status != "active":
         raise Conflict("项目已终止，审批计划已关闭", code="plan_closed")
     item = act.item

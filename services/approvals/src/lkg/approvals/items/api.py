@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from lkg.approvals.schemas import (
     RejectBody,
 )
 from lkg.approvals.settings import ApprovalsRuntime
+from lkg.common.http.actions import route_signature
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.pagination import PageQuery
 
@@ -191,23 +191,18 @@ def _action_route(action: ItemAction) -> Callable[..., Awaitable[ItemOut]]:
         )
         return await _respond(session, runtime, item, kwargs["response"])
 
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    body = (
-        inspect.Parameter("body", keyword, annotation=action.body)
-        if action.required
-        else inspect.Parameter("body", keyword, annotation=action.body | None, default=None)
+    body = action.body if action.required else (action.body | None, None)
+    route_signature(
+        endpoint,
+        action.name or f"item_{action.use_case.__name__}",
+        item_id=UUID,
+        response=Response,
+        session=UnitOfWork,
+        runtime=Runtime,
+        caller=CurrentCaller,
+        body=body,
+        if_match=(IfMatch, None),
     )
-    parameters = [
-        inspect.Parameter("item_id", keyword, annotation=UUID),
-        inspect.Parameter("response", keyword, annotation=Response),
-        inspect.Parameter("session", keyword, annotation=UnitOfWork),
-        inspect.Parameter("runtime", keyword, annotation=Runtime),
-        inspect.Parameter("caller", keyword, annotation=CurrentCaller),
-    ]
-    if_match = inspect.Parameter("if_match", keyword, annotation=IfMatch, default=None)
-    signature = inspect.Signature([*parameters, body, if_match])
-    endpoint.__signature__ = signature  # type: ignore[attr-defined]
-    endpoint.__name__ = action.name or f"item_{action.use_case.__name__}"
     return endpoint
 
 

@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.approvals.access import Caller, items_visible, may_decide, sees_plan
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan, CatalogueItem
 from lkg.approvals.risk import items_of, reassess
+from lkg.common.access import permitted, visible
 from lkg.common.calendar import WorkingCalendar
 from lkg.common.clock import Clock
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
-from lkg.common.http.problems import Conflict, Forbidden, NotFound
+from lkg.common.http.problems import Conflict, NotFound
 
 #: An item applied for and not yet decided.
 IN_PROGRESS = ("submitted", "accepted", "supplement_requested", "resubmitted")
@@ -81,14 +82,13 @@ async def get_item(
     session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
 ) -> tuple[ApprovalItem, ApprovalPlan]:
     """An item the caller may see, with its plan (404 for one it may not: the same answer as for none)."""
-    item = await session.get(ApprovalItem, item_id)
-    plan = await session.get(ApprovalPlan, item.plan_id) if item is not None else None
-    if item is None or plan is None:
-        raise NotFound("审批事项不存在", code="approval_item_not_found")
-    if not caller.reads_all and not sees_plan(caller, plan, [item]):
-        siblings = await items_of(session, plan.id)
-        if not sees_plan(caller, plan, siblings):
-            raise NotFound("审批事项不存在", code="approval_item_not_found")
+    hidden = NotFound("审批事项不存在", code="approval_item_not_found")
+    item = visible(await session.get(ApprovalItem, item_id), True, hidden)
+    plan = visible(await session.get(ApprovalPlan, item.plan_id), True, hidden)
+    # Seen through the item itself (its department) or else through the whole plan (its unit, its line,
+    # or a sibling item the caller handles).
+    if not sees_plan(caller, plan, [item]):
+        visible(plan, sees_plan(caller, plan, await items_of(session, plan.id)), hidden)
     return item, plan
 
 
@@ -147,8 +147,7 @@ async def update_item(
     changes: dict[str, Any],
 ) -> ApprovalItem:
     """Edit an item (mode, department, documents, notes, prerequisites), with a history entry."""
-    if not may_decide(caller, item):
-        raise Forbidden("只有承办部门、行政审批局或重大项目办可修改此审批事项")
+    permitted(may_decide(caller, item), "只有承办部门、行政审批局或重大项目办可修改此审批事项")
     if "mode" in changes and changes["mode"] != item.mode:
         entry = await session.get(CatalogueItem, item.catalogue_item_id)
         if entry is not None and changes["mode"] not in entry.modes:

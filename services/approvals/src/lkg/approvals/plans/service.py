@@ -19,12 +19,13 @@ from lkg.approvals.items.service import record_change
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
 from lkg.approvals.risk import items_of, reassess
 from lkg.approvals.units import find_unit
+from lkg.common.access import permitted, visible
 from lkg.common.calendar import WorkingCalendar, local_date
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import ApprovalMode, MilestoneType, ProjectSnapshot
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, apply_updated_since, fetch_page
-from lkg.common.http.problems import Forbidden, NotFound
+from lkg.common.http.problems import NotFound
 
 # ---- plans from the registry's snapshots -----
 
@@ -220,11 +221,10 @@ async def get_plan(
     session: AsyncSession, *, caller: Caller, plan_id: uuid.UUID
 ) -> tuple[ApprovalPlan, list[ApprovalItem]]:
     """A plan the caller may see, with its items (404 for one it may not: the same answer as for none)."""
-    plan = await session.get(ApprovalPlan, plan_id)
-    items = await items_of(session, plan_id) if plan is not None else []
-    if plan is None or not sees_plan(caller, plan, items):
-        raise NotFound("审批计划不存在", code="approval_plan_not_found")
-    return plan, items
+    found = await session.get(ApprovalPlan, plan_id)
+    items = await items_of(session, plan_id) if found is not None else []
+    hidden = NotFound("审批计划不存在", code="approval_plan_not_found")
+    return visible(found, lambda plan: sees_plan(caller, plan, items), hidden), items
 
 
 async def update_plan(
@@ -238,8 +238,7 @@ async def update_plan(
     changes: dict[str, Any],
 ) -> ApprovalPlan:
     """The plan's own target start (``planned_start_override``), then its verdict on the start again."""
-    if not may_apply(caller, plan):
-        raise Forbidden("只有项目责任单位、行政审批局或重大项目办可修改审批计划")
+    permitted(may_apply(caller, plan), "只有项目责任单位、行政审批局或重大项目办可修改审批计划")
     now = clock.now()
     await update_if_revision(
         session, ApprovalPlan, plan.id, expected_revision, {**changes, "updated_at": now}

@@ -15,8 +15,7 @@ from lkg.approvals.schemas import Day, DepartmentView, WeeklyReport
 from lkg.approvals.settings import ApprovalsRuntime
 from lkg.common.auth import Principal, Role, require_roles
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from lkg.common.xlsx import XLSX_MEDIA_TYPE
 
 Reader = Annotated[
     Principal,
@@ -80,7 +79,7 @@ async def weekly_json(session: Session, runtime: Runtime, _: Reader, week_of: We
     responses={
         200: {
             "description": "周报 Excel 文件 / the report as an XLSX workbook",
-            "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         },
         **NOT_YET,
     },
@@ -89,6 +88,6 @@ async def weekly_xlsx(session: Session, runtime: Runtime, _: Reader, week_of: We
     report = await _weekly(session, runtime, week_of)
     return Response(
         weekly_report_xlsx(report),
-        media_type=XLSX,
+        media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="approvals-{report.report_day}.xlsx"'},
     )

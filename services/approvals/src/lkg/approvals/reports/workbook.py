@@ -21,8 +21,8 @@ MODE_LABELS = {"standard": "", "commitment": "（承诺审批）", "build_first"
 def weekly_report_xlsx(report: schemas.WeeklyReport) -> bytes:
     """The report as an Excel workbook, byte for byte the same for the same report (fixed document
     properties and zip entry times)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl import Workbook  # type: ignore[import-untyped]  # openpyxl ships no type information
+    from openpyxl.styles import Font  # type: ignore[import-untyped]
 
     wb = Workbook()
     ws = wb.active

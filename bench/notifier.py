@@ -1,0 +1,273 @@
+"""The notifier's fan-out (issue 14): events from a producer's commit to stored inbox messages.
+
+    python -P bench/notifier.py [--events 10000] [--batch 100] [--staff 4] [--scan-interval 0.05]
+
+Starts its own embedded PostgreSQL and NATS (``sync_interval: always``) in a temporary directory and
+stops them at the end. The issues and notifier services run with their real runtimes in this process on
+the system clock (the notifier's scans every ``--scan-interval`` seconds, its setting
+``LKG_SCAN_INTERVAL_SECONDS``); a directory of one line whose leader post is held and whose service
+department has ``--staff`` people is loaded through the real ``org.changed`` path. Then:
+
+* **pipeline**: ``--events`` ``problem.escalated`` events (layer 2, one matter each) are committed into the
+  issues service's outbox, ``--batch`` per transaction; the relay publishes them, the notifier's consumer
+  keeps each as a notice, its notice scan routes it (rules of the kind, the line leader and the service
+  department resolved from the org copy, the template rendered) and stores one inbox message per person
+  (1 + ``--staff`` per event: 50,000 for the defaults). Rate = messages / (first commit → last stored);
+  latency per event = stored − its producer's commit, where "stored" is when a poller (every 20 ms) first
+  sees its notice processed (the notice is marked in the transaction that stores its messages), so
+  latencies are rounded up to 20 ms.
+* **baseline**: the same number of rows inserted into a copy of ``inbox_message`` with multi-row INSERTs of
+  500 rows per statement, one transaction per 5,000 rows, in the same run on the same server.
+
+Target of the issue: pipeline ≥ 0.3× the baseline's rate; p99 commit → stored printed. The second part of
+the issue's benchmark (1,000 SSE clients in another process) is not written yet.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from lkg.common.clock import TZ
+from lkg.common.db import Database, migrate, with_database
+from lkg.common.events import contracts as c
+from lkg.common.events.outbox import stage, stage_many
+from lkg.common.runtime.app import build_app, settings_for
+from lkg.common.runtime.embedded import EmbeddedStack
+from lkg.common.settings import ServiceSettings
+from lkg.issues.app import SPEC as ISSUES
+from lkg.notifier.app import SPEC as NOTIFIER
+from lkg.notifier.models import inbox_message, notice
+
+TARGET_RATIO = 0.3
+D0 = date(2020, 1, 1)
+
+
+def org_event(staff: int) -> tuple[c.OrgChanged, uuid.UUID, uuid.UUID]:
+    line, leader_post, dept, leadership = (uuid.uuid4() for _ in range(4))
+    leader = uuid.uuid4()
+    people = [(leader, "李丽")] + [(uuid.uuid4(), f"协调专员{i}") for i in range(staff)]
+    posts = [
+        c.PostSnapshot(
+            id=leader_post,
+            revision=1,
+            valid_from=D0,
+            title="常务副区长",
+            unit_id=leadership,
+            kind="line_leader",
+        )
+    ]
+    holdings = [
+        c.PostHoldingSnapshot(
+            id=uuid.uuid4(), revision=1, valid_from=D0, post_id=leader_post, person_id=leader
+        )
+    ]
+    for person, _ in people[1:]:
+        post = uuid.uuid4()
+        posts.append(
+            c.PostSnapshot(id=post, revision=1, valid_from=D0, title="协调专员", unit_id=dept, kind="staff")
+        )
+        holdings.append(
+            c.PostHoldingSnapshot(id=uuid.uuid4(), revision=1, valid_from=D0, post_id=post, person_id=person)
+        )
+    event = c.OrgChanged(
+        aggregate_id=uuid.UUID(int=1),
+        revision=1,
+        effective_at=datetime.now(TZ),
+        units=(
+            c.UnitSnapshot(id=leadership, revision=1, valid_from=D0, name="区政府", kind="leadership"),
+            c.UnitSnapshot(id=dept, revision=1, valid_from=D0, name="区科经局", kind="department"),
+        ),
+        posts=tuple(posts),
+        people=tuple(c.PersonSnapshot(id=p, revision=1, name=n) for p, n in people),
+        holdings=tuple(holdings),
+        lines=(
+            c.LineSnapshot(
+                id=line,
+                revision=1,
+                valid_from=D0,
+                number=2,
+                name="第二线",
+                leader_post_id=leader_post,
+                service_unit_id=dept,
+            ),
+        ),
+    )
+    return event, line, dept
+
+
+def escalated(line: uuid.UUID, dept: uuid.UUID) -> c.ProblemEscalated:
+    return c.ProblemEscalated(
+        matter_id=uuid.uuid4(),
+        title="用地指标未落实",
+        layer=2,
+        from_layer=1,
+        cause="requested",
+        line_id=line,
+        resolving_unit_id=dept,
+        resolving_unit_name="区科经局",
+        project_id=uuid.uuid4(),
+        project_name="临空港智能制造产业园项目",
+        effective_at=datetime.now(TZ),
+    )
+
+
+async def pipeline(args: argparse.Namespace, base_url: str, nats_url: str) -> tuple[float, list[float], int]:
+    base = ServiceSettings(
+        env="test", nats_url=nats_url, nats_prefix="bench", log_level="WARNING", gc_freeze_after_start=False
+    )
+    per_service = {}
+    for spec in (ISSUES, NOTIFIER):
+        url = with_database(base_url, f"bench_{spec.name}")
+        await migrate(spec.migrations, url)
+        per_service[spec.name] = settings_for(spec, base, database_url=url)
+    values = per_service["notifier"].model_dump()
+    values["scan_interval_seconds"] = args.scan_interval
+    per_service["notifier"] = NOTIFIER.settings_cls(**values)
+    app = build_app([ISSUES, NOTIFIER], base, per_service)
+    async with app.router.lifespan_context(app):
+        issues = app.state.runtimes["issues"]
+        notifier = app.state.runtimes["notifier"]
+        org, line, dept = org_event(args.staff)
+        async with issues.db.transaction() as session:
+            await stage(session, org)
+        while True:  # the org copy is in
+            async with notifier.db.sessions() as session:
+                if (await session.execute(sa.text("SELECT count(*) FROM org_line_copy"))).scalar_one():
+                    break
+            await asyncio.sleep(0.05)
+
+        committed: dict[str, float] = {}
+        stored: dict[str, float] = {}
+        done = asyncio.Event()
+
+        async def poll() -> None:
+            last = 0
+            while len(stored) < args.events:
+                async with notifier.db.sessions() as session:
+                    rows = (
+                        await session.execute(
+                            sa.select(notice.c.id, notice.c.cause_key)
+                            .where(notice.c.processed_at.is_not(None), notice.c.id > last)
+                            .order_by(notice.c.id)
+                        )
+                    ).all()
+                now = time.perf_counter()
+                for row in rows:
+                    stored[row.cause_key] = now
+                    last = max(last, row.id)
+                await asyncio.sleep(0.02)
+            done.set()
+
+        poller = asyncio.create_task(poll())
+        started = time.perf_counter()
+        for _ in range(args.events // args.batch):
+            events = [escalated(line, dept) for _ in range(args.batch)]
+            async with issues.db.transaction() as session:
+                await stage_many(session, events)
+            at = time.perf_counter()
+            for e in events:
+                committed[f"{e.matter_id}:L2"] = at
+        await asyncio.wait_for(done.wait(), timeout=600)
+        elapsed = max(stored.values()) - started
+        poller.cancel()
+        async with notifier.db.sessions() as session:
+            messages = (
+                await session.execute(sa.select(sa.func.count()).select_from(inbox_message))
+            ).scalar_one()
+        latencies = sorted(stored[k] - committed[k] for k in committed)
+        return elapsed, latencies, messages
+
+
+async def baseline(base_url: str, rows: int) -> float:
+    url = with_database(base_url, "bench_notifier")
+    db = Database(url, pool_size=2)
+    try:
+        async with db.transaction() as session:
+            await session.execute(sa.text("DROP TABLE IF EXISTS bench_inbox"))
+            await session.execute(sa.text("CREATE TABLE bench_inbox (LIKE inbox_message INCLUDING ALL)"))
+        table = sa.Table(
+            "bench_inbox", sa.MetaData(), *[col._copy() for col in inbox_message.columns if col.name != "seq"]
+        )
+        now = datetime.now(TZ)
+        values = [
+            {
+                "id": uuid.uuid4(),
+                "person_id": uuid.uuid4(),
+                "kind": "problem.escalated",
+                "cause_key": f"{uuid.uuid4()}:L2",
+                "notice_id": i,
+                "audience": "line_leader",
+                "title": "【上报第二层（包保区级领导）】问题：用地指标未落实",
+                "body": "问题「用地指标未落实」已上报至第二层（包保区级领导），请协调督办。",
+                "link": "https://lkg.example.gov.cn/problems/x",
+                "urgent": True,
+                "created_at": now,
+                "digest_pending": False,
+            }
+            for i in range(rows)
+        ]
+        started = time.perf_counter()
+        for t in range(0, rows, 5000):
+            async with db.transaction() as session:
+                for s in range(t, min(t + 5000, rows), 500):
+                    await session.execute(sa.insert(table).values(values[s : s + 500]))
+        return time.perf_counter() - started
+    finally:
+        await db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--staff", type=int, default=4)
+    parser.add_argument("--scan-interval", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="lkg-bench-notifier-") as tmp:
+        stack = EmbeddedStack(Path(tmp))
+        try:
+            base_url = stack.start_postgres()
+            nats_url = stack.start_nats()
+            elapsed, latencies, messages = asyncio.run(pipeline(args, base_url, nats_url))
+            base_seconds = asyncio.run(baseline(base_url, messages))
+        finally:
+            stack.stop()
+    rate = messages / elapsed
+    base_rate = messages / base_seconds
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(f"pipeline: {args.events} events → {messages} inbox messages in {elapsed:.1f} s")
+    print(f"  = {rate:,.0f} messages/s")
+    p99_ms, max_ms = p99 * 1000, latencies[-1] * 1000
+    print(f"  commit → stored: p50 {p50 * 1000:.0f} ms, p99 {p99_ms:.0f} ms, max {max_ms:.0f} ms")
+    print(f"baseline: {messages} rows, 500 per INSERT, 5,000 per transaction: {base_seconds:.1f} s")
+    print(f"  = {base_rate:,.0f} rows/s")
+    ratio = rate / base_rate
+    verdict = "meets" if ratio >= TARGET_RATIO else "misses"
+    print(f"ratio {ratio:.2f} ({verdict} the target ≥ {TARGET_RATIO})")
+    print(
+        "load average (1, 5, 15 min): before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *os.getloadavg()
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
