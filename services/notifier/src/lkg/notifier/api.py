@@ -60,8 +60,10 @@ from lkg.notifier.schemas import (
     UnreadOut,
 )
 
-_OWN = {404: {"description": "不存在或不是本人的消息 / not found or not one's own"}}
-_OPS = {403: {"description": "仅运维人员 / operators only"}}
+_OWN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "不存在或不是本人的消息 / not found or not one's own"}
+}
+_OPS: dict[int | str, dict[str, Any]] = {403: {"description": "仅运维人员 / operators only"}}
 
 
 def _json(model: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import FastAPI
+
 from lkg.common.orgcopy import OrgReachResolver
-from lkg.common.runtime.service import Scan, ServiceSpec
+from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.notifier import api
 from lkg.notifier.cadence import scan_cadence
 from lkg.notifier.handlers import SUBSCRIPTIONS
 from lkg.notifier.models import metadata, org_copy
 from lkg.notifier.scans import scan_deliveries, scan_notices
-from lkg.notifier.settings import NotifierRuntime, NotifierSettings
+from lkg.notifier.settings import NotifierSettings
 
 
-def _reach(runtime: NotifierRuntime) -> OrgReachResolver:
+def _reach(runtime: ServiceRuntime[Any]) -> OrgReachResolver:
     return OrgReachResolver(runtime, org_copy)
 
 
@@ -46,9 +50,10 @@ SPEC = ServiceSpec[NotifierSettings](
 )
 
 
-def create_app(settings: NotifierSettings | None = None):
+def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     """The notifier service alone (one service per process)."""
     from lkg.common.runtime.app import build_app, settings_for
 
     settings = settings or NotifierSettings()
-    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})
+    spec: ServiceSpec[Any] = SPEC
+    return build_app([spec], settings, {spec.name: settings_for(spec, settings)})

@@ -182,7 +182,9 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             words={
                 "unit": event.target.unit_name,
                 "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
-                "reason": getattr(event, "withdrawal_reason", None) or getattr(event, "dismissal_reason", ""),
+                "reason": str(
+                    getattr(event, "withdrawal_reason", None) or getattr(event, "dismissal_reason", "")
+                ),
             },
         )
     if isinstance(event, c.RedCardReferralRequested):
