@@ -11,19 +11,36 @@ Bulletins that the policy circulates district-wide (月度通报) go to every un
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from lkg.common.documents import DOCX_MEDIA_TYPE
+from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
 from lkg.common.http.query import StrictQuery
 from lkg.common.xlsx import XLSX_MEDIA_TYPE
 from lkg.scoring.deps import CallerDep, Session
 from lkg.scoring.reports import documents, service
 from lkg.scoring.reports import schemas as s
 
-_NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "该月未发布 / month not published"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "该月未发布（bulletin_not_found）/ the month is not published",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
+
+
+def _file(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": what,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **_NOT_FOUND,
+    }
 
 
 def _download(data: bytes, media_type: str, name: str) -> Response:
@@ -43,7 +60,7 @@ def router() -> APIRouter:
         "/monthly-bulletins/{period_id}.xlsx",
         summary="月度通报（Excel）Monthly bulletin as .xlsx",
         response_class=Response,
-        responses=_NOT_FOUND,
+        responses=_file(XLSX_MEDIA_TYPE, "月度通报 Excel 文件 / the bulletin as an XLSX workbook"),
     )
     async def bulletin_xlsx(period_id: UUID, session: Session, _caller: CallerDep) -> Response:
         bulletin = await service.monthly_bulletin(session, period_id)
@@ -53,7 +70,7 @@ def router() -> APIRouter:
         "/monthly-bulletins/{period_id}.docx",
         summary="月度通报（Word，GB/T 9704 版式）Monthly bulletin as .docx",
         response_class=Response,
-        responses=_NOT_FOUND,
+        responses=_file(DOCX_MEDIA_TYPE, "月度通报 Word 文件 / the bulletin as a DOCX document"),
     )
     async def bulletin_docx(period_id: UUID, session: Session, _caller: CallerDep) -> Response:
         bulletin = await service.monthly_bulletin(session, period_id)
