@@ -18,7 +18,7 @@ $(STAMP): constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt \
-		-e 'libs/common[embedded,test]' $(addprefix -e services/,$(SERVICES))
+		-e 'libs/common[embedded,test,documents]' $(addprefix -e services/,$(SERVICES))
 	touch $(STAMP)
 
 run: venv
