@@ -7,7 +7,7 @@ PACKAGES := libs/common $(addprefix services/,$(SERVICES))
 STAMP  := $(VENV)/.installed
 #: What the type checker (mypy, configured in pyproject.toml) checks. A service's src/ joins the list once
 #: it passes: services/registry/src services/approvals/src services/issues/src ...
-MYPY_PATHS := libs/common/src services/scoring/src services/approvals/src services/notifier/src
+MYPY_PATHS := libs/common/src services/registry/src services/scoring/src services/approvals/src services/notifier/src services/issues/src
 
 .PHONY: venv run test lint bench clean
 
@@ -18,7 +18,7 @@ $(STAMP): constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt \
-		-e 'libs/common[embedded,test]' $(addprefix -e services/,$(SERVICES))
+		-e 'libs/common[embedded,test,documents]' $(addprefix -e services/,$(SERVICES))
 	touch $(STAMP)
 
 run: venv

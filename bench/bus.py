@@ -603,8 +603,20 @@ class OutboxProducer:
         events = round(rate * seconds)
         pending: set[asyncio.Task[None]] = set()
 
+        # At most as many commits in flight as the pool has connections (pool and overflow): when the
+        # producing side falls behind, the schedule slips (the rate shows it) instead of tasks queueing for
+        # a connection until the pool times out.
+        slots = asyncio.Semaphore(2 * self.db.pool_size)
+
+        async def commit() -> None:
+            try:
+                await self._commit_one()
+            finally:
+                slots.release()
+
         async def launch() -> None:
-            task = asyncio.create_task(self._commit_one())
+            await slots.acquire()
+            task = asyncio.create_task(commit())
             pending.add(task)
             task.add_done_callback(pending.discard)
 

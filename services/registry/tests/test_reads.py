@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from lkg.common.auth import Principal, Reach, Role
+from lkg.common.auth import EMPTY_REACH, Principal, Reach, Role
 from lkg.common.clock import TZ, SimulatedClock
 from lkg.common.db import Database, migrate
 from lkg.common.events.contracts import (
@@ -179,11 +179,13 @@ def _principal(person: str, role: Role) -> Principal:
     )
 
 
-EVERYONE = Caller(_principal("office", Role.MAJOR_PROJECTS_OFFICE))
+EVERYONE = Caller.of(_principal("office", Role.MAJOR_PROJECTS_OFFICE), EMPTY_REACH)
 
 
 def _reach(units=(), lines=()) -> Caller:
-    return Caller(_principal("unit", Role.UNIT_USER), Reach(units=frozenset(units), lines=frozenset(lines)))
+    return Caller.of(
+        _principal("unit", Role.UNIT_USER), Reach(units=frozenset(units), lines=frozenset(lines))
+    )
 
 
 #: Each filter's rule, written out independently of lkg.registry.projects.filters: (project, its

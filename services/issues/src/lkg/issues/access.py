@@ -11,34 +11,31 @@ once).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import sqlalchemy as sa
 
-from lkg.common.auth import Principal, Reach, Role
-from lkg.common.http.problems import Forbidden
+from lkg.common.access import BaseCaller, permitted
+from lkg.common.auth import Role
 from lkg.issues.models import matter
 from lkg.issues.supervision.models import red_card
 
-#: Roles that see every matter.
-SEE_ALL = (Role.TOP_LEADER, Role.MAJOR_PROJECTS_OFFICE, Role.SUPERVISION_OFFICE, Role.ADMIN)
 #: Roles that coordinate every matter (督查室 sees all but supervises; it does not handle matters).
 COORDINATE_ALL = (Role.TOP_LEADER, Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN)
 #: Roles that decide on red cards (区政府督查室, §五(三)).
 SUPERVISE = (Role.SUPERVISION_OFFICE, Role.ADMIN)
 
 
-@dataclass(frozen=True)
-class Caller:
-    """The caller of one request with what they act for now."""
+@dataclass(frozen=True, slots=True)
+class Caller(BaseCaller):
+    """The caller of one request with what they act for now (built per request by
+    :func:`lkg.common.access.caller_dependency` from the token and the org read copy)."""
 
-    principal: Principal
-    reach: Reach
-
-    @property
-    def sees_all(self) -> bool:
-        return self.principal.has_role(*SEE_ALL)
+    #: Roles that see every matter and card.
+    SEE_ALL: ClassVar[frozenset[Role]] = frozenset(
+        {Role.TOP_LEADER, Role.MAJOR_PROJECTS_OFFICE, Role.SUPERVISION_OFFICE, Role.ADMIN}
+    )
 
     @property
     def coordinates_all(self) -> bool:
@@ -47,10 +44,6 @@ class Caller:
     @property
     def supervises(self) -> bool:
         return self.principal.has_role(*SUPERVISE)
-
-    @property
-    def actor(self) -> str:
-        return self.principal.key
 
     @property
     def name(self) -> str | None:
@@ -144,8 +137,7 @@ class Caller:
 
 def require(allowed: bool, what: str) -> None:
     """403 for a thing the caller sees but may not act on this way."""
-    if not allowed:
-        raise Forbidden(f"无权{what}", code="forbidden")
+    permitted(allowed, f"无权{what}")
 
 
 def person_uuid(person_id: str | None) -> UUID | None:

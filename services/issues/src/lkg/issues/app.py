@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import FastAPI
+
 from lkg.common.log import get_logger
 from lkg.common.orgcopy import OrgReachResolver
-from lkg.common.runtime.service import ServiceSpec
+from lkg.common.runtime.service import ServiceRuntime, ServiceSpec
 from lkg.issues import api
 from lkg.issues.attachments import models as _attachments  # noqa: F401  (their tables join the metadata)
 from lkg.issues.handlers import SUBSCRIPTIONS
@@ -30,7 +34,7 @@ async def _calendar_loaded(runtime: IssuesRuntime, year: int) -> int:
     return changed
 
 
-def _reach(runtime: IssuesRuntime) -> OrgReachResolver:
+def _reach(runtime: ServiceRuntime[Any]) -> OrgReachResolver:
     return OrgReachResolver(runtime, org_copy)
 
 
@@ -55,9 +59,11 @@ SPEC = ServiceSpec[IssuesSettings](
 )
 
 
-def create_app(settings: IssuesSettings | None = None):
+def create_app(settings: IssuesSettings | None = None) -> FastAPI:
     """The issues service alone (one service per process)."""
     from lkg.common.runtime.app import build_app, settings_for
 
     settings = settings or IssuesSettings()
-    return build_app([SPEC], settings, {SPEC.name: settings_for(SPEC, settings)})
+    # build_app takes specs of any settings class; ServiceSpec is invariant in its settings.
+    spec: ServiceSpec[Any] = SPEC
+    return build_app([spec], settings, {spec.name: settings_for(spec, settings)})

@@ -14,12 +14,13 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
+from typing import ClassVar, Self
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.access import BaseCaller, permitted
 from lkg.common.auth import EMPTY_REACH, Principal, Reach, Role
-from lkg.common.http.problems import Forbidden
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.registry.connections import connection
 from lkg.registry.org.models import DIRECTORY_ID
@@ -46,38 +47,24 @@ WRITE_SCOPE = "projects:write"
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
-    """The caller of a use case: who (``principal``) and the units and lines they act for (``reach``,
-    from the directory on the shared clock's date; empty for those who see every project)."""
+class Caller(BaseCaller):
+    """The caller of a use case (:class:`lkg.common.access.BaseCaller`): who (``principal``) and the units
+    and lines they act for (``reach``, from the directory on the shared clock's date). ``sees_all``: every
+    project (roles in :data:`SEE_ALL`, and client systems with the read scope)."""
 
-    principal: Principal
-    reach: Reach = EMPTY_REACH
+    SEE_ALL: ClassVar[frozenset[Role]] = SEE_ALL
 
-    @property
-    def sees_all(self) -> bool:
-        """Every project: roles in :data:`SEE_ALL`, and client systems with the read scope."""
-        return _sees_all(self.principal)
-
-    @property
-    def actor(self) -> str:
-        """Who, as the history and the audit write it (``person:…`` / ``client:…``)."""
-        return self.principal.key
-
-    @property
-    def units(self) -> frozenset[uuid.UUID]:
-        return self.reach.units
-
-    @property
-    def lines(self) -> frozenset[uuid.UUID]:
-        return self.reach.lines
+    @classmethod
+    def of(cls, principal: Principal, reach: Reach) -> Self:
+        return cls(principal=principal, reach=reach, sees_all=_sees_all(principal))
 
     def sees(self, responsible_unit_id: uuid.UUID, line_id: uuid.UUID | None) -> bool:
         """Whether the caller sees a project of this responsible unit and line."""
-        return self.sees_all or responsible_unit_id in self.reach.units or line_id in self.reach.lines
+        return self.sees_all or self.acts_for(units=[responsible_unit_id], lines=[line_id])
 
     @property
     def is_office(self) -> bool:
-        return self.principal.has_role(*OFFICE)
+        return self.has_role(*OFFICE)
 
     def may_edit(self, responsible_unit_id: uuid.UUID) -> bool:
         """Units change their own projects' facts and actual dates; 重大项目办 (and a client system with the
@@ -90,8 +77,7 @@ class Caller:
         )
 
     def ensure_may_edit(self, responsible_unit_id: uuid.UUID) -> None:
-        if not self.may_edit(responsible_unit_id):
-            raise Forbidden("只有项目责任单位或重大项目办可以修改此项目", code="forbidden")
+        permitted(self.may_edit(responsible_unit_id), "只有项目责任单位或重大项目办可以修改此项目")
 
 
 def reach_in(directory: Directory, person_id: uuid.UUID, day: date) -> Reach:
@@ -143,18 +129,15 @@ async def reach_of(session: AsyncSession, person: uuid.UUID, day: date) -> Reach
 
 
 class DirectoryReachResolver:
-    """:class:`lkg.common.auth.ReachResolver` over the registry's own directory."""
+    """:class:`lkg.common.auth.ReachResolver` over the registry's own directory, through the read path's
+    plain connection (:func:`reach_on`): the dependency every route's caller comes from
+    (:func:`lkg.common.access.caller_dependency`)."""
 
     def __init__(self, runtime: ServiceRuntime[RegistrySettings]) -> None:
         self.runtime = runtime
 
     async def resolve(self, principal: Principal) -> Reach:
-        try:
-            person = uuid.UUID(principal.person_id or "")
-        except ValueError:
-            return EMPTY_REACH
-        async with self.runtime.db.sessions() as session:
-            return await reach_of(session, person, self.runtime.clock.now().date())
+        return await _reach(self.runtime, principal, self.runtime.clock.now().date())
 
 
 def _is_client(principal: Principal) -> bool:
@@ -167,40 +150,44 @@ def _sees_all(principal: Principal) -> bool:
     return not principal.roles.isdisjoint(SEE_ALL)
 
 
-def _without_reach(principal: Principal) -> Caller | uuid.UUID:
-    """The caller that needs no directory (clients with the read scope, roles that see everything, no
-    person), or else the person whose reach decides it."""
-    if _sees_all(principal):
-        return Caller(principal)
-    try:
-        return uuid.UUID(principal.person_id or "")
-    except ValueError:
-        return Caller(principal)
-
-
 async def caller_of(session: AsyncSession, principal: Principal, day: date) -> Caller:
     """The :class:`Caller` of ``principal`` on ``day``, its reach read in ``session``."""
-    person = _without_reach(principal)
-    if isinstance(person, Caller):
-        return person
-    return Caller(principal, await reach_of(session, person, day))
+    if _sees_all(principal):
+        return Caller.of(principal, EMPTY_REACH)
+    try:
+        person = uuid.UUID(principal.person_id or "")
+    except ValueError:
+        return Caller.of(principal, EMPTY_REACH)
+    return Caller.of(principal, await reach_of(session, person, day))
 
 
-async def read_caller(runtime: ServiceRuntime[RegistrySettings], principal: Principal, day: date) -> Caller:
-    """:func:`caller_of` for the read path (:mod:`lkg.registry.projects.reads`): the directory's version is
+async def reach_on(runtime: ServiceRuntime[RegistrySettings], person: uuid.UUID, day: date) -> Reach:
+    """:func:`reach_of` for the read path (:mod:`lkg.registry.projects.reads`): the directory's version is
     read on a pooled connection without a transaction, and an ORM session is opened only when the reach of
     that version is not cached yet."""
-    person = _without_reach(principal)
-    if isinstance(person, Caller):
-        return person
     async with connection(runtime.db.engine) as conn:
         version = await conn.fetchrow(_VERSION, DIRECTORY_ID)
     if version is None:
-        return Caller(principal)  # no directory loaded yet: nobody holds a post
+        return EMPTY_REACH  # no directory loaded yet: nobody holds a post
     key = (version["db"], version["xmin"], version["revision"], person, day)
     reach = _cached(key)
     if reach is None:
         async with runtime.db.sessions() as session:
             directory = await load_directory(session, kinds=["post", "holding", "line"])
         reach = _keep(key, reach_in(directory, person, day))
-    return Caller(principal, reach)
+    return reach
+
+
+async def _reach(runtime: ServiceRuntime[RegistrySettings], principal: Principal, day: date) -> Reach:
+    if _sees_all(principal):
+        return EMPTY_REACH  # sees every project: no directory needed
+    try:
+        person = uuid.UUID(principal.person_id or "")
+    except ValueError:
+        return EMPTY_REACH
+    return await reach_on(runtime, person, day)
+
+
+async def read_caller(runtime: ServiceRuntime[RegistrySettings], principal: Principal, day: date) -> Caller:
+    """:func:`caller_of` for the read path, its reach from :func:`reach_on`."""
+    return Caller.of(principal, await _reach(runtime, principal, day))

@@ -18,11 +18,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import Role, get_current_principal, require_roles
+from lkg.common.access import caller_dependency
+from lkg.common.auth import Role, require_roles
 from lkg.common.http.idempotency import idempotent_create, request_hash
 from lkg.common.runtime.deps import ServiceDeps
 from lkg.common.runtime.service import ServiceRuntime
-from lkg.registry.access import Caller, read_caller
+from lkg.registry.access import Caller
 from lkg.registry.settings import RegistrySettings
 
 DEPS = ServiceDeps[RegistrySettings]("registry")
@@ -33,20 +34,22 @@ _OFFICE = (Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN)
 _STATISTICS = (Role.STATISTICS_BUREAU, *_OFFICE)
 
 
+_current_caller = caller_dependency(Caller.of)
+
+
 def _caller(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
-    """A dependency: the request's :class:`Caller` (its reach from the directory, cached per version),
-    after checking that it holds one of ``roles`` (403) when any are given."""
-    principal_of = require_roles(*roles) if roles else get_current_principal
+    """The request's :class:`Caller` (:func:`lkg.common.access.caller_dependency`; its reach from the
+    registry's directory, cached per version), after checking that it holds one of ``roles`` (403)."""
+    check = require_roles(*roles)
 
     async def caller(request: Request) -> Caller:
-        principal = await principal_of(request)
-        runtime: ServiceRuntime[RegistrySettings] = request.app.state.runtimes["registry"]
-        return await read_caller(runtime, principal, runtime.clock.now().date())
+        await check(request)
+        return await _current_caller(request)
 
     return caller
 
 
-AnyCaller = Annotated[Caller, Depends(_caller())]
+AnyCaller = Annotated[Caller, Depends(_current_caller)]
 OfficeCaller = Annotated[Caller, Depends(_caller(*_OFFICE))]
 StatisticsCaller = Annotated[Caller, Depends(_caller(*_STATISTICS))]
 

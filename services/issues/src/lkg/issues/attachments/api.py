@@ -24,11 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.http.idempotency import IdempotencyKey, request_hash
 from lkg.common.http.pagination import PageQuery
 from lkg.issues.access import Caller
-from lkg.issues.actions import create_once
 from lkg.issues.attachments import service
 from lkg.issues.attachments.content import FILE_FIELD, parse_upload
 from lkg.issues.attachments.schemas import AttachmentOut, AttachmentPage
-from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork
+from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork, create_once
 from lkg.issues.settings import ATTACHMENT_UPLOAD_CEILING, IssuesSettings
 
 #: Finds a matter the caller sees (404 otherwise): the matter routes' own.
@@ -170,7 +169,6 @@ def add_attachment_routes(r: APIRouter, kind: str, prefix: str, load: LoadMatter
             headers={
                 "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row.filename)}",
                 "ETag": f'"{row.sha256}"',
-                "X-Content-Type-Options": "nosniff",
                 "Cache-Control": "private, max-age=0",
             },
         )

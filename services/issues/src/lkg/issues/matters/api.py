@@ -24,14 +24,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.http.actions import ACTION_RESPONSES, ActionRoutes, route_signature
 from lkg.common.http.concurrency import etag_header
 from lkg.common.http.idempotency import IdempotencyKey, request_hash
 from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.http.query import StrictQuery
+from lkg.common.xlsx import XLSX_MEDIA_TYPE
 from lkg.issues.access import Caller
-from lkg.issues.actions import ACTION_RESPONSES, Actions, create_once, route_signature
 from lkg.issues.attachments.api import add_attachment_routes
-from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork
+from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork, create_once
 from lkg.issues.matters import closure, intake, queries, service
 from lkg.issues.matters.ledger import FILENAME, ledger_workbook
 from lkg.issues.matters.schemas import (
@@ -54,8 +55,6 @@ from lkg.issues.matters.schemas import (
     Reasoned,
     Resolution,
 )
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def matter_out(session: AsyncSession, m: Any) -> MatterOut:
@@ -88,7 +87,18 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
     async def load(session: AsyncSession, matter_id: UUID, caller: Caller) -> Any:
         return await queries.get_matter(session, kind, matter_id, caller)
 
-    action = Actions(r, "/{matter_id}", "matter_id", kind, load, _render, MatterOut)
+    action = ActionRoutes[Caller, Any](
+        router=r,
+        base="/{matter_id}",
+        param="matter_id",
+        name=kind,
+        load=load,
+        render=_render,
+        response_model=MatterOut,
+        session=UnitOfWork,
+        runtime=Runtime,
+        caller=CallerDep,
+    )
 
     @r.get("", response_model=MatterPage, summary=f"{label}列表 List")
     async def list_matters(
@@ -126,7 +136,7 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
             "/ledger.xlsx",
             summary="问题台账（Excel）Problem ledger",
             response_class=Response,
-            responses={200: {"content": {XLSX: {}}}},
+            responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}},
         )
         async def ledger(
             session: Session, runtime: Runtime, caller: CallerDep, line_id: UUID | None = None
@@ -135,7 +145,7 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
             rows = await queries.ledger_rows(session, caller, line_id=line_id)
             return Response(
                 ledger_workbook(rows, now=now),
-                media_type=XLSX,
+                media_type=XLSX_MEDIA_TYPE,
                 headers={"Content-Disposition": f'attachment; filename="{FILENAME}"'},
             )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
+from openpyxl import Workbook  # type: ignore[import-untyped]  # openpyxl ships no type information
+from openpyxl.styles import Alignment, Font  # type: ignore[import-untyped]
 
 from lkg.common.clock import TZ
 from lkg.common.xlsx import save_reproducible

@@ -30,16 +30,16 @@ from lkg.issues.models import OPEN_STATES, matter, matter_signal, project_copy
 from lkg.issues.settings import IssuesRuntime
 
 #: The issues service acting on its own (scans, signals).
-SYSTEM_CALLER = Caller(
-    principal=Principal(
+SYSTEM_CALLER = Caller.of(
+    Principal(
         subject="issues",
         kind="client",
         person_id=None,
         client_id="issues",
-        name="系统",
+        name=SYSTEM_NAME,
         roles=frozenset({Role.ADMIN}),
     ),
-    reach=EMPTY_REACH,
+    EMPTY_REACH,
 )
 
 

@@ -11,11 +11,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.http.actions import ACTION_RESPONSES, ActionRoutes
 from lkg.common.http.concurrency import etag_header
 from lkg.common.http.pagination import PageQuery
 from lkg.common.http.query import StrictQuery
-from lkg.issues.actions import ACTION_RESPONSES, Actions
-from lkg.issues.deps import CallerDep, Session
+from lkg.issues.access import Caller
+from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.issues.supervision import service
 from lkg.issues.supervision.schemas import (
     CardState,
@@ -64,8 +65,17 @@ def router() -> APIRouter:
     async def get_card(card_id: UUID, session: Session, caller: CallerDep) -> JSONResponse:
         return _json(await service.get_card(session, card_id, caller))
 
-    action = Actions(
-        r, "/api/v1/red-cards/{card_id}", "card_id", "red_card", service.get_card, _render, RedCardOut
+    action = ActionRoutes[Caller, Any](
+        router=r,
+        base="/api/v1/red-cards/{card_id}",
+        param="card_id",
+        name="red_card",
+        load=service.get_card,
+        render=_render,
+        response_model=RedCardOut,
+        session=UnitOfWork,
+        runtime=Runtime,
+        caller=CallerDep,
     )
     action("field-checks", FieldCheck, "记录核查（明查暗访、实地核实）", service.add_field_check)
     action("confirmation", None, "督查室确认发出红牌 Confirm", service.confirm)

@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from lkg.common.auth import Role
-from lkg.common.http.types import Instant, Text
-from lkg.registry.wire import JSON_INTEGER
+from lkg.common.http.types import JSON_INTEGER, Instant, Text
 
 #: A username as an administrator gives it: lower-case letters, digits, ``.``, ``_``, ``-``.
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]

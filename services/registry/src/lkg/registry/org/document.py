@@ -10,7 +10,7 @@ import uuid
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeAlias
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from lkg.common.events.contracts import (
@@ -26,8 +26,7 @@ from lkg.common.events.contracts import (
     UnitRole,
     UnitSnapshot,
 )
-from lkg.common.http.types import Text
-from lkg.registry.wire import JSON_INTEGER, IsoDate
+from lkg.common.http.types import JSON_INTEGER, IsoDate, Text
 
 #: Namespace of the ids derived from document keys.
 ORG_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000a0")

@@ -10,8 +10,7 @@ from fastapi import Body, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from lkg.common.events.contracts import PostHoldingSnapshot, ProjectCategory, RoutingBasis
-from lkg.common.http.types import Instant, Text
-from lkg.registry.wire import IsoDate
+from lkg.common.http.types import Instant, IsoDate, Text
 
 
 class InForce(BaseModel):

@@ -248,7 +248,7 @@ _PARSERS = {
 
 
 def _open(data: bytes) -> Any:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # openpyxl ships no type information
 
     if not data.startswith(b"PK"):
         raise PlanWorkbookUnreadable("文件不是 Excel 工作簿（.xlsx）")
@@ -294,7 +294,7 @@ def _header_map(rows: list[tuple[Any, ...]]) -> tuple[int, dict[str, int]]:
 def read_plan(data: bytes, *, max_rows: int = MAX_ROWS) -> ParsedPlan:
     """Parse and check every row on its own; a bad row gives one error per bad cell, with its row number
     as Excel shows it. Unknown columns are ignored; read-only ones (亿元以上, 包保线, …) too."""
-    from openpyxl.utils import get_column_letter
+    from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
     workbook = _open(data)
     try:

@@ -32,10 +32,10 @@ from lkg.common.events.contracts import (
     ProjectStatus,
 )
 from lkg.common.http.problems import DomainError
-from lkg.common.xlsx import save_reproducible
+from lkg.common.xlsx import XLSX_MEDIA_TYPE, save_reproducible
 from lkg.registry.projects.stage import STAGE_LABELS, ProjectStage
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = XLSX_MEDIA_TYPE
 #: What an upload may say it is: the workbook's own type, or plain bytes (what many HTTP clients send for
 #: a file); either way the content must be a workbook.
 UPLOAD_MEDIA_TYPES = (XLSX, "application/octet-stream")
@@ -194,9 +194,9 @@ def _values(seq: int, row: ExportRow) -> list[Any]:
 def write_plan(rows: Sequence[ExportRow], *, title: str, as_of: datetime) -> bytes:
     """The plan as a workbook a district office can use as it is, and import again unchanged. The same
     rows at the same time give the same bytes (fixed document properties and zip entry times)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+    from openpyxl import Workbook  # type: ignore[import-untyped]  # openpyxl ships no type information
+    from openpyxl.styles import Alignment, Font, PatternFill  # type: ignore[import-untyped]
+    from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
     wb = Workbook()
     ws = wb.active

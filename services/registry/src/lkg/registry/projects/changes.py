@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.access import visible
 from lkg.common.clock import TZ, Clock
 from lkg.common.events.contracts import (
     MilestoneSnapshot,
@@ -194,10 +195,11 @@ async def get_project(session: AsyncSession, project_id: uuid.UUID) -> Project:
 async def visible_project(session: AsyncSession, caller: Caller, project_id: uuid.UUID) -> Project:
     """The project, if ``caller`` sees it; otherwise the 404 of a project that does not exist, so nobody
     learns what exists outside their reach."""
-    project = await session.get(Project, project_id)
-    if project is None or not caller.sees(project.responsible_unit_id, project.line_id):
-        raise NotFound("项目不存在", code="project_not_found")
-    return project
+    return visible(
+        await session.get(Project, project_id),
+        lambda p: caller.sees(p.responsible_unit_id, p.line_id),
+        NotFound("项目不存在", code="project_not_found"),
+    )
 
 
 async def editable_project(session: AsyncSession, caller: Caller, project_id: uuid.UUID) -> Project:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations import Operations
 from sqlalchemy.dialects import postgresql
 
 from lkg.common.db import create_bus_tables, drop_bus_tables
@@ -21,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # Outbox, inbox and idempotency keys, with the trigger that wakes the outbox relay on commit.
-    create_bus_tables(op)
+    create_bus_tables(Operations(op.get_context()))
     op.create_table(
         "project_copy",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -40,4 +41,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_project_copy_line_id"), table_name="project_copy")
     op.drop_table("project_copy")
-    drop_bus_tables(op)
+    drop_bus_tables(Operations(op.get_context()))

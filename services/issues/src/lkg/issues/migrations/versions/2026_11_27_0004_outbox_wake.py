@@ -14,6 +14,7 @@ Create Date: 2026-11-27 00:00:00
 from collections.abc import Sequence
 
 from alembic import op
+from alembic.operations import Operations
 
 from lkg.common.db import create_outbox_notify, drop_outbox_notify
 
@@ -24,8 +25,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    drop_outbox_notify(op)
+    drop_outbox_notify(Operations(op.get_context()))
 
 
 def downgrade() -> None:
-    create_outbox_notify(op)
+    create_outbox_notify(Operations(op.get_context()))

@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # Outbox, inbox and idempotency keys, with the trigger that wakes the outbox relay on commit.
-    create_bus_tables(op)
+    create_bus_tables(op)  # type: ignore[arg-type]  # alembic.op: the Operations proxy
     op.create_table(
         "project",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -56,4 +56,4 @@ def downgrade() -> None:
     op.drop_index("ix_project_updated_at_id", table_name="project")
     op.drop_index("ix_project_created_at_id", table_name="project")
     op.drop_table("project")
-    drop_bus_tables(op)
+    drop_bus_tables(op)  # type: ignore[arg-type]  # alembic.op: the Operations proxy

@@ -24,8 +24,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    drop_outbox_notify(op)
+    drop_outbox_notify(op)  # type: ignore[arg-type]  # alembic.op: the Operations proxy
 
 
 def downgrade() -> None:
-    create_outbox_notify(op)
+    create_outbox_notify(op)  # type: ignore[arg-type]  # alembic.op: the Operations proxy
