@@ -135,6 +135,22 @@ async def test_the_published_month_downloads_as_json_xlsx_and_docx_with_the_same
     text = "\n".join(p.text for p in doc.paragraphs)
     assert f"约谈单位主要负责人：{'、'.join(bulletin['carded'])}。" in text
 
+    def invested(rows: list[dict]) -> list[list[str]]:
+        def rate(value: str | None) -> str:
+            return "—" if value is None else f"{float(value) * 100:.1f}%"
+
+        return [
+            [r["label"], f"{float(r['plan']):.2f}", f"{float(r['year_to_date']):.2f}", rate(r["completion"])]
+            for r in rows
+        ]
+
+    by_line, by_unit = invested(bulletin["investment_by_line"]), invested(bulletin["investment_by_unit"])
+    assert len(by_unit) == 4  # the four projects' responsible units
+    header = ["名称", "年度计划投资（万元）", "累计完成（万元）", "完成率"]
+    for table, sheet, rows in ((doc.tables[2], "按线投资", by_line), (doc.tables[3], "按单位投资", by_unit)):
+        assert [[cell.text for cell in row.cells] for row in table.rows] == [header, *rows]
+        assert [[cell.value for cell in row] for row in book[sheet].iter_rows()] == [header, *rows]
+
     again = await month.client.get(BULLETIN + ".docx", headers=street)
     assert again.content == docx.content
     assert (await month.client.get(BULLETIN + ".xlsx", headers=street)).content == xlsx.content
