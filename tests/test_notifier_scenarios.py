@@ -187,7 +187,7 @@ async def test_a_vacant_line_leader_post_falls_back_to_the_unit_head(vacant):
 
 async def test_quiet_hours_hold_a_routine_message_to_the_next_working_morning_but_not_a_breach(world):
     org = world.org
-    quiet = {"quiet_from": "22:00:00", "quiet_until": "08:30:00"}
+    quiet = {"quiet_hours": {"start": "22:00", "end": "08:30"}}
     await set_contact(world, org.dept_staff, email="zhaosi@lkg.example.gov.cn", **quiet)
     await set_contact(world, org.leader_a, email="lili2@lkg.example.gov.cn", **quiet)
     # Reported on Labour Day (2020-05-01, a day off): the service department hears at once in its inbox,

@@ -17,7 +17,7 @@ resend), the undeliverable list, any message's delivery log, people's settings.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -35,6 +35,7 @@ from lkg.notifier import channels, service, stream
 from lkg.notifier.deps import CallerDep, OperatorDep, Runtime, Session, UnitOfWork
 from lkg.notifier.models import project_copy
 from lkg.notifier.schemas import (
+    KIND_PATTERN,
     DeliveryOut,
     DeliveryPage,
     EndpointIn,
@@ -167,14 +168,21 @@ def inbox_router() -> APIRouter:
         runtime: Runtime,
         ticket: Annotated[str, Query(max_length=100, description="一次性推送凭据 / stream ticket")],
         last_event_id: Annotated[
-            int | None,
-            Header(alias="Last-Event-ID", ge=0, description="断线重连时最后收到的 id / last id seen"),
-        ] = None,
+            str,
+            Header(
+                alias="Last-Event-ID",
+                pattern=r"^[0-9]{0,18}$",
+                description="断线重连时最后收到的 id / last id seen (none: new messages only)",
+            ),
+        ] = "",
     ) -> StreamingResponse:
         person_id, token_expires_at = await stream.redeem_ticket(session, ticket)
         return StreamingResponse(
             stream.events(
-                runtime, person_id=person_id, token_expires_at=token_expires_at, last_event_id=last_event_id
+                runtime,
+                person_id=person_id,
+                token_expires_at=token_expires_at,
+                last_event_id=int(last_event_id) if last_event_id else None,
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -187,8 +195,8 @@ def _settings_values(body: SettingsIn) -> dict[str, Any]:
     return {
         "email": body.email,
         "mobile": body.mobile,
-        "quiet_from": body.quiet_from,
-        "quiet_until": body.quiet_until,
+        "quiet_from": time.fromisoformat(body.quiet_hours.start) if body.quiet_hours else None,
+        "quiet_until": time.fromisoformat(body.quiet_hours.end) if body.quiet_hours else None,
         "preferences": [p.model_dump() for p in body.preferences],
     }
 
@@ -198,7 +206,9 @@ def operator_router() -> APIRouter:
 
     @r.get("/routing-rules", summary="路由规则 / routing rules", response_model=RuleList, responses=_OPS)
     async def rules(
-        session: Session, _op: OperatorDep, kind: Annotated[str | None, Query(max_length=64)] = None
+        session: Session,
+        _op: OperatorDep,
+        kind: Annotated[str | None, Query(pattern=KIND_PATTERN, max_length=64)] = None,
     ) -> RuleList:
         return RuleList(
             items=[RuleOut.model_validate(r) for r in await service.list_rules(session, kind=kind)]

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from lkg.common.http.types import Instant, LongText, Text
+from lkg.notifier.kinds import known_kinds
 from lkg.notifier.routing import Audience
 
 Channel = Literal["email", "sms", "wecom", "dingtalk"]
 WebhookFormat = Literal["wecom", "dingtalk", "sms"]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Mobile = Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
-Kind = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+\.[a-z_]+)$", max_length=64)]
+#: The kinds the notifier knows, spelled out in the schema, so a client (and the fuzzer) sees which ones a
+#: rule, an endpoint or a preference may name; an unknown one is refused as a 422 by validation.
+KIND_PATTERN = "^(" + "|".join(re.escape(k) for k in sorted(known_kinds())) + ")$"
+Kind = Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=64)]
+#: A kind, or ``*`` for every kind a person has no preference of its own for.
+KindOrAll = Annotated[str, StringConstraints(pattern=KIND_PATTERN.replace("^(", "^(\\*|", 1), max_length=64)]
+#: A local time of day (Asia/Shanghai), ``HH:MM`` or ``HH:MM:SS``: JSON Schema's ``format: time`` asks for
+#: an offset, which a quiet hour does not have.
+LocalTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")]
+
+
+def _local_time(value: Any) -> Any:
+    return value.isoformat(timespec="seconds") if isinstance(value, time) else value
 
 
 class _In(BaseModel):
@@ -75,10 +97,26 @@ class TicketOut(BaseModel):
     expires_at: Instant
 
 
+class QuietHours(BaseModel):
+    """静默时段（本地时间）/ quiet hours, local time: non-urgent pushes wait until ``end`` on the next working
+    morning. Both ends or none, so the pair is one object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: LocalTime = Field(description="开始 HH:MM[:SS] / start")
+    end: LocalTime = Field(
+        description="结束，即次一工作日早晨推送时间 HH:MM[:SS] / end: the morning push time"
+    )
+
+    _times = field_validator("start", "end", mode="before")(_local_time)
+
+
 class PreferenceIn(_In):
-    kind: Kind = Field(description="通知类型或 * / a kind, or * for every other kind")
+    kind: KindOrAll = Field(description="通知类型或 * / a kind, or * for every other kind")
     channels: list[Channel] = Field(max_length=4, description="推送渠道（站内信总会收到）/ push channels")
-    digest: bool = Field(default=False, description="非紧急消息改为每日汇总 / digest instead of immediate")
+    digest: StrictBool = Field(
+        default=False, description="非紧急消息改为每日汇总 / digest instead of immediate"
+    )
 
 
 class SettingsIn(_In):
@@ -86,11 +124,21 @@ class SettingsIn(_In):
 
     email: Email | None = Field(default=None, description="邮箱 / email address")
     mobile: Mobile | None = Field(default=None, description="手机号（个人信息，日志中脱敏）/ mobile")
-    quiet_from: time | None = Field(default=None, description="静默开始（本地时间）/ quiet hours start")
-    quiet_until: time | None = Field(
-        default=None, description="静默结束，即次一工作日早晨推送时间 / quiet until"
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="静默时段，不给即不设 / quiet hours; none: no quiet hours"
     )
-    preferences: list[PreferenceIn] = Field(default_factory=list, max_length=64)
+    preferences: list[PreferenceIn] = Field(
+        default_factory=list,
+        max_length=64,
+        description=(
+            "按通知类型的偏好，同一类型重复时以最后一项为准 / per kind; a kind twice: the last counts"
+        ),
+    )
+
+    @field_validator("preferences")
+    @classmethod
+    def _last_per_kind(cls, value: list[PreferenceIn]) -> list[PreferenceIn]:
+        return list({p.kind: p for p in value}.values())
 
 
 class PreferenceOut(BaseModel):
@@ -103,10 +151,20 @@ class SettingsOut(BaseModel):
     person_id: UUID
     email: str | None
     mobile: str | None = Field(description="本人可见原号码；管理员视图脱敏 / masked in operator views")
-    quiet_from: time | None
-    quiet_until: time | None
+    quiet_hours: QuietHours | None
     revision: int
     preferences: list[PreferenceOut]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "quiet_hours" not in value:
+            start, end = value.get("quiet_from"), value.get("quiet_until")
+            value = {
+                **value,
+                "quiet_hours": None if start is None or end is None else {"start": start, "end": end},
+            }
+        return value
 
 
 class RuleIn(_In):
@@ -117,7 +175,7 @@ class RuleIn(_In):
 
 
 class RulePatch(_In):
-    enabled: bool
+    enabled: StrictBool
     note: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
@@ -139,7 +197,7 @@ class RuleList(BaseModel):
 class TemplateIn(_In):
     title: Text = Field(description="标题模板（$matter 等占位符）/ title template")
     body: LongText = Field(description="正文模板 / body template")
-    urgent: bool = Field(description="紧急：不受静默时段和汇总影响 / urgent: never held")
+    urgent: StrictBool = Field(description="紧急：不受静默时段和汇总影响 / urgent: never held")
 
 
 class TemplateOut(_Out):
@@ -158,7 +216,9 @@ class TemplateList(BaseModel):
 class EndpointIn(_In):
     name: Text = Field(description="名称 / name")
     format: WebhookFormat = Field(description="企业微信 wecom、钉钉 dingtalk 群机器人，或短信网关 sms")
-    url: Annotated[str, StringConstraints(max_length=2000)] = Field(description="回调地址（须在允许清单中）")
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2000)] = Field(
+        description="回调地址 http(s)://…（须在允许清单中）/ the target URL (must be on the allow-list)"
+    )
     secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] = Field(
         description="HMAC 签名密钥（只写）/ HMAC secret (write-only)"
     )
