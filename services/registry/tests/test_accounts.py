@@ -18,7 +18,7 @@ from lkg.common.clock import TZ, SimulatedClock
 from lkg.common.db import Database, migrate
 from lkg.common.events.contracts import PersonSnapshot, PostHoldingSnapshot, PostKind, PostSnapshot
 from lkg.common.http.problems import DomainError
-from lkg.registry.accounts import audit, clients, passwords, seed, service
+from lkg.registry.accounts import audit, clients, lockout, passwords, seed, service
 from lkg.registry.accounts.models import Account, LoginEvent, LoginGuard, RefreshToken
 from lkg.registry.org import service as org
 from lkg.registry.org.document import default_document, org_id
@@ -336,7 +336,7 @@ async def test_the_purge_removes_expired_refresh_tokens_and_spent_guards_only(db
         (START + timedelta(days=30), (False, False)),  # the refresh token expired
     ]:
         async with db.transaction() as session:
-            await service.purge(session, until)
+            await lockout.purge(session, until)
         assert await left() == expected, until
 
 

@@ -10,6 +10,7 @@ from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.notifier import api
 from lkg.notifier.cadence import scan_cadence
+from lkg.notifier.demo import seed_demo_addresses
 from lkg.notifier.handlers import SUBSCRIPTIONS
 from lkg.notifier.models import metadata, org_copy
 from lkg.notifier.scans import scan_deliveries, scan_notices
@@ -47,6 +48,7 @@ SPEC = ServiceSpec[NotifierSettings](
     ],
     read_copy_tables=("project_copy", *org_copy.names, "matter_copy"),
     reach_resolver=_reach,
+    seed=seed_demo_addresses,
 )
 
 

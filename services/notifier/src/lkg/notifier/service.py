@@ -216,7 +216,8 @@ async def _plan_deliveries(
         return
     person = person_data.settings
     targets: list[tuple[str, str]] = []
-    if "email" in wanted and person is not None and person.email:
+    # No SMTP server configured (the embedded demo by default): the email channel is off, nothing queued.
+    if "email" in wanted and person is not None and person.email and settings.smtp_host:
         targets.append(("email", person.email))
     formats = [ch for ch in wanted if ch in channels.WEBHOOK_FORMATS]
     if formats:

@@ -34,6 +34,7 @@ from lkg.scoring import schemas as s
 from lkg.scoring.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.scoring.models import project_copy
 from lkg.scoring.periods import parse_label
+from lkg.scoring.reports.api import router as reports_router
 
 _ACTION: dict[int | str, dict[str, Any]] = {
     403: {"description": "无权执行 / not allowed"},
@@ -350,4 +351,5 @@ def router() -> APIRouter:
     r.include_router(evaluations_router())
     r.include_router(rankings_router())
     r.include_router(read_copy_router("scoring", project_copy))
+    r.include_router(reports_router())
     return r

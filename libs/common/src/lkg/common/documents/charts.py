@@ -83,6 +83,10 @@ def _draw(
     positions = list(range(len(labels)))
     bars = axes.bar(positions, list(values), color=BAR_COLOUR, width=0.6)
     axes.set_xticks(positions, list(labels))
+    if sum(len(label) for label in labels) > 24:  # long labels side by side would overlap: slant them
+        axes.tick_params(axis="x", labelrotation=30)
+        for tick in axes.get_xticklabels():
+            tick.set_horizontalalignment("right")
     axes.bar_label(bars, labels=shown, padding=2)
     axes.set_title(title)
     if value_label:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from lkg.common.runtime.service import Scan, ServiceRuntime
-from lkg.registry.accounts import service
+from lkg.registry.accounts import lockout
 from lkg.registry.settings import RegistrySettings
 
 
 async def purge_expired(runtime: ServiceRuntime[RegistrySettings], until: datetime) -> int:
     """Expired refresh tokens and spent login guards up to ``until`` (a second run finds none)."""
     async with runtime.db.transaction() as session:
-        return await service.purge(session, until)
+        return await lockout.purge(session, until)
 
 
 SCANS = (Scan("accounts_purge", purge_expired),)

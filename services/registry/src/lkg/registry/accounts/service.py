@@ -1,13 +1,14 @@
-"""Use cases of accounts and client systems. Like every use case they change rows and never commit.
+"""Use cases of accounts: login, refresh, logout, the lockout, powers and account management (client
+systems: :mod:`lkg.registry.accounts.clients`). Like every use case they change rows and never commit.
 
-A refused login, refresh or client token request still writes its audit line and its failure count, so
-those use cases *return* the error instead of raising it: the route commits, then raises (a raise here
-would roll the audit back with everything else).
+A refused login, refresh or password change still writes its audit line and its failure count, so those
+use cases *return* the error instead of raising it: the route answers it and the unit of work commits the
+audit (a raise would roll it back with everything else).
 
-Powers (docs/accounts.md): a person's roles are derived from the posts they hold on the shared clock's
-date, at each login and each refresh, never stored with the account; their reach (units, lines, posts) is
-resolved at every request by :class:`lkg.registry.access.DirectoryReachResolver`. So leaving a post
-removes its reach at once and its role claims when the access token expires (15 min by default).
+Powers (docs/accounts.md): roles are derived from the posts a person holds on the shared clock's date, at
+each login and refresh, never stored; reach (units, lines, posts) is resolved at every request by
+:class:`lkg.registry.access.DirectoryReachResolver`. Leaving a post removes its reach at once and its role
+claims when the access token expires (15 min by default).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import Principal, Role, mint_token
@@ -36,7 +36,7 @@ from lkg.common.http.problems import (
     NotFound,
     Unauthenticated,
 )
-from lkg.registry.accounts import audit
+from lkg.registry.accounts import audit, lockout
 from lkg.registry.accounts.audit import Origin
 from lkg.registry.accounts.models import Account, LoginGuard, RefreshToken
 from lkg.registry.accounts.passwords import digest, hash_password, hasher, normalise_username, verify_password
@@ -97,12 +97,6 @@ class AccountNotFound(NotFound):
     title = "账号不存在"
 
 
-def _count(result: sa.Result[Any]) -> int:
-    """The rows an UPDATE or DELETE matched."""
-    assert isinstance(result, sa.CursorResult)
-    return int(result.rowcount or 0)
-
-
 # ---- powers from the directory -----------------------------------------------------------------------
 
 #: Units that act by function (UnitRole) give their staff the platform role of that function.
@@ -152,58 +146,6 @@ def roles_of(directory: org.Directory, person_id: uuid.UUID, day: date, *, syste
 
 async def directory_of(session: AsyncSession) -> org.Directory:
     return await org.load_directory(session, kinds=["unit", "post", "person", "holding", "line"])
-
-
-# ---- the lockout ---------------------------------------------------------------------------------------
-
-
-async def _guard(session: AsyncSession, username: str, now: datetime) -> LoginGuard:
-    """The username's guard row, locked for this transaction (two attempts at once count twice).
-
-    One upsert both creates and row-locks it (ON CONFLICT DO UPDATE locks the existing row), so the purge
-    scan deleting it in between cannot leave this transaction without one."""
-    insert = pg_insert(LoginGuard).values(username=username, failures=0, stale_at=now)
-    stmt = (
-        insert.on_conflict_do_update(index_elements=["username"], set_={"username": insert.excluded.username})
-        .returning(LoginGuard)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one()
-
-
-def _locked(guard: LoginGuard, now: datetime) -> bool:
-    return guard.locked_until is not None and guard.locked_until > now
-
-
-def _count_failure(settings: RegistrySettings, guard: LoginGuard, now: datetime) -> bool:
-    """Count a failed login; True when it is the one that locks the username."""
-    window = timedelta(seconds=settings.accounts_lockout_window_seconds)
-    if guard.window_started_at is None or now - guard.window_started_at >= window:
-        guard.failures, guard.window_started_at = 0, now
-    guard.failures += 1
-    guard.stale_at = guard.window_started_at + window
-    if guard.failures >= settings.accounts_lockout_threshold:
-        guard.locked_until = now + timedelta(seconds=settings.accounts_lockout_seconds)
-        guard.failures, guard.window_started_at, guard.stale_at = 0, None, guard.locked_until
-        return True
-    return False
-
-
-def _clear(guard: LoginGuard, now: datetime) -> None:
-    guard.failures, guard.window_started_at, guard.locked_until, guard.stale_at = 0, None, None, now
-
-
-async def purge(session: AsyncSession, until: datetime) -> int:
-    """Delete refresh tokens past their expiry and login guards that hold nothing any more (both indexed by
-    that time): what a stream of logins, or of guessed usernames, leaves behind does not pile up."""
-    tokens = await session.execute(sa.delete(RefreshToken).where(RefreshToken.expires_at <= until))
-    guards = await session.execute(sa.delete(LoginGuard).where(LoginGuard.stale_at <= until))
-    return _count(tokens) + _count(guards)
-
-
-async def locked_until(session: AsyncSession, username: str, now: datetime) -> datetime | None:
-    guard = await session.get(LoginGuard, username)
-    return guard.locked_until if guard is not None and _locked(guard, now) else None
 
 
 # ---- login, refresh, logout ------------------------------------------------------------------------
@@ -287,17 +229,17 @@ async def login(
     refuse_with_identity_provider(settings)
     now = clock.now()
     name = normalise_username(username)
-    guard = await _guard(session, name, now)
+    guard = await lockout.guard_for(session, name, now)
     account = (await session.execute(sa.select(Account).where(Account.username == name))).scalar_one_or_none()
     account_id = account.id if account else None
-    if _locked(guard, now):
+    if lockout.is_locked(guard, now):
         assert guard.locked_until is not None
         audit.record(
             session, now, origin, action="login", outcome="locked", username=name, account_id=account_id
         )
         return AccountLocked(guard.locked_until, now)
     if not await verify_password(settings, account.password_hash if account else None, password):
-        locks = _count_failure(settings, guard, now)
+        locks = lockout.count_failure(settings, guard, now)
         outcome = "lockout" if locks else "failure"
         audit.record(
             session, now, origin, action="login", outcome=outcome, username=name, account_id=account_id
@@ -307,7 +249,7 @@ async def login(
             return AccountLocked(guard.locked_until, now)
         return InvalidCredentials()
     assert account is not None
-    _clear(guard, now)
+    lockout.clear(guard, now)
     directory = await directory_of(session)
     person = _usable_person(directory, account)
     if person is None:
@@ -339,7 +281,7 @@ async def _revoke(
     if account_id is not None:
         stmt = stmt.where(RefreshToken.account_id == account_id)
     result = await session.execute(stmt.values(revoked_at=now, revoked_reason=reason))
-    return _count(result)
+    return lockout.matched(result)
 
 
 async def _presented(session: AsyncSession, raw: str) -> RefreshToken | None:
@@ -513,13 +455,13 @@ async def change_password(
     elif current_password is None and not is_account_admin(by):
         raise Forbidden("修改本人密码须提供当前密码", code="current_password_required")
     if current_password is not None:
-        guard = await _guard(session, account.username, now)
-        if _locked(guard, now):
+        guard = await lockout.guard_for(session, account.username, now)
+        if lockout.is_locked(guard, now):
             assert guard.locked_until is not None
             audit.record(session, now, origin, action="password_change", outcome="locked", **_who(account))
             return AccountLocked(guard.locked_until, now)
         if not await verify_password(settings, account.password_hash, current_password):
-            locks = _count_failure(settings, guard, now)
+            locks = lockout.count_failure(settings, guard, now)
             outcome = "lockout" if locks else "failure"
             audit.record(session, now, origin, action="password_change", outcome=outcome, **_who(account))
             if locks:
@@ -573,7 +515,7 @@ async def unlock(
     _ensure_may_manage(by, account)
     now = clock.now()
     await update_if_revision(session, Account, account.id, expected_revision, {"updated_at": now})
-    _clear(await _guard(session, account.username, now), now)
+    lockout.clear(await lockout.guard_for(session, account.username, now), now)
     return account
 
 
@@ -596,6 +538,6 @@ async def powers(session: AsyncSession, clock: Clock, accounts: list[Account]) -
         out[a.id] = (
             person.name if person else None,
             sorted(roles_of(directory, a.person_id, now.date(), system_admin=a.system_admin)),
-            guard.locked_until if guard is not None and _locked(guard, now) else None,
+            guard.locked_until if guard is not None and lockout.is_locked(guard, now) else None,
         )
     return out

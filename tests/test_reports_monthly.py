@@ -1,0 +1,156 @@
+"""The 月度通报 over HTTP through May 2020 (issue 16; policy §五(二), §六(三)): none before the month is
+published; once 重大项目办 confirms it, every unit can download it as JSON, Excel and Word, numbered 第1期,
+and the Excel and Word files hold the same figures as the JSON; downloading twice gives the same bytes."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+
+import pytest_asyncio
+from docx import Document
+from openpyxl import load_workbook
+
+from lkg.common.auth import Role
+from lkg.common.clock import TZ
+from lkg.issues.app import SPEC as ISSUES
+from lkg.scoring.app import SPEC as SCORING
+from lkg.scoring.periods import period_id
+from lkg.scoring.testing import Org, at, problem_breached, project, publish, scoring_world
+
+MAY = period_id("month", date(2020, 5, 1))
+BULLETIN = f"/api/v1/reports/monthly-bulletins/{MAY}"
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def month(db_factory, nats_url, nats_prefix):
+    org = Org(
+        [
+            ("金银湖街", "street"),
+            ("长青街", "street"),
+            ("慈惠街", "street"),
+            ("临空产业办", "industry_office"),
+            ("区行政审批局", "department"),
+            ("区自然资源局", "department"),
+        ]
+    )
+    async with scoring_world(db_factory, nats_url, nats_prefix, [ISSUES, SCORING], org) as system:
+        a = project(org, "金银湖街", "甲项目", 签约=date(2020, 5, 20))
+        b = project(org, "长青街", "乙项目", 开工=date(2020, 5, 15))
+        cc = project(org, "慈惠街", "丙项目", 进资=date(2020, 5, 25))
+        d = project(org, "临空产业办", "丁项目", 签约=date(2020, 5, 10), 开工=date(2020, 6, 20))
+        await publish(system, a.registered(), b.registered(), cc.registered(), d.registered())
+        await system.move_clock(set=at(date(2020, 5, 10), 12))
+        await publish(system, d.achieved("签约", date(2020, 5, 10), at(date(2020, 5, 10), 12)))
+        await system.move_clock(set=at(date(2020, 5, 21), 12))
+        await publish(
+            system,
+            a.achieved("签约", date(2020, 5, 18), at(date(2020, 5, 18))),
+            *problem_breached(
+                org, "区行政审批局", a, "施工许可未办结", at(date(2020, 5, 15)), at(date(2020, 5, 21), 0)
+            ),
+            *problem_breached(
+                org, "区自然资源局", b, "用地预审未办结", at(date(2020, 5, 15)), at(date(2020, 5, 21), 0)
+            ),
+        )
+        await system.move_clock(set=at(date(2020, 5, 29), 16))
+        await publish(
+            system,
+            cc.achieved("进资", date(2020, 5, 28), at(date(2020, 5, 28))),
+            d.achieved("开工", date(2020, 5, 29), at(date(2020, 5, 29), 16)),
+        )
+        system.org = org  # type: ignore[attr-defined]
+        yield system
+
+
+async def test_no_bulletin_before_the_month_is_published(month):
+    street = month.auth(Role.UNIT_USER, person=str(month.org["金银湖街"].staff))
+    await month.move_clock(set=datetime(2020, 6, 3, 9, 0, tzinfo=TZ))
+    listed = await month.client.get("/api/v1/reports/monthly-bulletins", headers=street)
+    assert (listed.status_code, listed.json()) == (200, {"items": []})
+    for suffix in ("", ".xlsx", ".docx"):
+        got = await month.client.get(BULLETIN + suffix, headers=street)
+        assert (got.status_code, got.json()["code"]) == (404, "bulletin_not_found")
+
+
+async def test_the_published_month_downloads_as_json_xlsx_and_docx_with_the_same_figures(month):
+    org = month.org
+    got = await month.client.get(f"/api/v1/evaluations/periods/{MAY}", headers=month.operator)
+    confirmed = await month.client.post(
+        f"/api/v1/evaluations/periods/{MAY}/confirmation",
+        json={"tie_carded": [str(org["区行政审批局"].id)], "tie_reason": "施工许可超时影响开工，情节较重"},
+        headers={**month.operator, "If-Match": got.headers["ETag"]},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    street = month.auth(Role.UNIT_USER, person=str(org["金银湖街"].staff))
+    listed = (await month.client.get("/api/v1/reports/monthly-bulletins", headers=street)).json()["items"]
+    assert [(b["period_id"], b["label"], b["number"]) for b in listed] == [(str(MAY), "2020年5月", 1)]
+
+    reply = await month.client.get(BULLETIN, headers=street)
+    assert reply.status_code == 200, reply.text
+    bulletin = reply.json()
+    ranking = [(e["rank"], e["label"], e["score"], e["grade"], e["carded"]) for e in bulletin["ranking"]]
+    assert ranking == [
+        (1, "临空产业办", "110.00", "excellent", False),
+        (2, "金银湖街", "100.00", "pass", False),
+        (3, "区自然资源局", "75.00", "fail", False),
+        (3, "区行政审批局", "75.00", "fail", True),
+        (5, "慈惠街", "0.00", "fail", True),
+        (5, "长青街", "0.00", "fail", True),
+    ]
+    assert sorted(bulletin["carded"]) == sorted(["区行政审批局", "慈惠街", "长青街"])
+    assert [x["label"] for x in bulletin["interviews"]] == bulletin["carded"]
+    assert sorted(x["label"] for x in bulletin["statements"]) == sorted(
+        ["区自然资源局", "区行政审批局", "慈惠街", "长青街"]
+    )
+    assert bulletin["number"] == 1
+
+    grade = {"excellent": "优秀", "pass": "合格", "fail": "不合格"}
+    expected_rows = [
+        [str(r), label, score, grade[g], "是" if carded else ""] for r, label, score, g, carded in ranking
+    ]
+
+    xlsx = await month.client.get(BULLETIN + ".xlsx", headers=street)
+    assert xlsx.status_code == 200
+    assert xlsx.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    )
+    book = load_workbook(io.BytesIO(xlsx.content))
+    assert book.sheetnames == ["考核排名", "表态发言", "约谈", "按线投资", "按单位投资"]
+    rows = [[cell.value or "" for cell in row] for row in book["考核排名"].iter_rows()]
+    assert rows == [["排名", "单位", "得分", "等级", "红牌"], *expected_rows]
+    assert [row[0].value for row in book["约谈"].iter_rows(min_row=2)] == bulletin["carded"]
+
+    docx = await month.client.get(BULLETIN + ".docx", headers=street)
+    assert docx.status_code == 200
+    doc = Document(io.BytesIO(docx.content))
+    assert [p.text for p in doc.paragraphs[:2]] == ["重大产业项目建设月度通报", "第1期"]
+    table = doc.tables[0]
+    assert [[cell.text for cell in row.cells] for row in table.rows] == [
+        ["排名", "单位", "得分", "等级", "红牌"],
+        *expected_rows,
+    ]
+    assert len(doc.inline_shapes) == 1  # the scores chart
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert f"约谈单位主要负责人：{'、'.join(bulletin['carded'])}。" in text
+
+    def invested(rows: list[dict]) -> list[list[str]]:
+        def rate(value: str | None) -> str:
+            return "—" if value is None else f"{float(value) * 100:.1f}%"
+
+        return [
+            [r["label"], f"{float(r['plan']):.2f}", f"{float(r['year_to_date']):.2f}", rate(r["completion"])]
+            for r in rows
+        ]
+
+    by_line, by_unit = invested(bulletin["investment_by_line"]), invested(bulletin["investment_by_unit"])
+    assert len(by_unit) == 4  # the four projects' responsible units
+    header = ["名称", "年度计划投资（万元）", "累计完成（万元）", "完成率"]
+    for table, sheet, rows in ((doc.tables[2], "按线投资", by_line), (doc.tables[3], "按单位投资", by_unit)):
+        assert [[cell.text for cell in row.cells] for row in table.rows] == [header, *rows]
+        assert [[cell.value for cell in row] for row in book[sheet].iter_rows()] == [header, *rows]
+
+    again = await month.client.get(BULLETIN + ".docx", headers=street)
+    assert again.content == docx.content
+    assert (await month.client.get(BULLETIN + ".xlsx", headers=street)).content == xlsx.content
