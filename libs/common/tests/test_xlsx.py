@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from lkg.common.clock import TZ
-from lkg.common.xlsx import save_reproducible
+from lkg.common.xlsx import save_reproducible, store_text
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -46,3 +46,23 @@ def test_the_file_is_dated_as_of_the_report() -> None:
 def test_a_naive_moment_is_refused() -> None:
     with pytest.raises(ValueError):
         save_reproducible(_book(), AS_OF.replace(tzinfo=None))
+
+
+def test_store_text_keeps_a_users_formula_as_text_and_numbers_as_numbers() -> None:
+    book = openpyxl.Workbook()
+    book.active.append(['=HYPERLINK("http://evil.example/","点我")', "=1+2*3", "+1", "普通名称", 42, None])
+    book.create_sheet("第二页").append(["@SUM(A1)", 1.5])
+    data = save_reproducible(store_text(book), AS_OF)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml = "".join(archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/worksheets/"))
+    assert "<f>" not in xml and "<f " not in xml
+    loaded = openpyxl.load_workbook(io.BytesIO(data))
+    first, second = ([(c.value, c.data_type) for c in next(ws.iter_rows())] for ws in loaded.worksheets)
+    assert first == [
+        ('=HYPERLINK("http://evil.example/","点我")', "s"),
+        ("=1+2*3", "s"),
+        ("+1", "s"),
+        ("普通名称", "s"),
+        (42, "n"),
+    ]
+    assert second == [("@SUM(A1)", "s"), (1.5, "n")]

@@ -26,6 +26,19 @@ CREATOR = "LKG 临空港重大产业项目落地建设在线"
 _MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
 
 
+def store_text(book: Any) -> Any:
+    """Every ``str`` cell of ``book`` (an openpyxl ``Workbook``) stored as text, never as a formula: openpyxl
+    takes a string beginning with ``=`` (a project named ``=HYPERLINK(...)``, a title ``=1+2*3``) for a
+    formula, which Excel then evaluates (formula injection). Numbers, dates and empty cells are left as
+    they are. Call it on a filled workbook before saving it; returns ``book``."""
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.data_type != "s":
+                    cell.data_type = "s"
+    return book
+
+
 def save_reproducible(book: Any, as_of: datetime, *, creator: str = CREATOR) -> bytes:
     """``book`` (an openpyxl ``Workbook``) saved as .xlsx bytes dated ``as_of`` (an aware instant): core
     properties created and modified at ``as_of`` (written as UTC, as the format has them), zip entries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -15,7 +15,9 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -52,6 +54,41 @@ def _json_integer(value: object) -> object:
 # sit inside the type, under the validator, so the document shows them as ``minimum``/``maximum``.
 LimitDays = Annotated[int, Field(ge=1, le=3650), BeforeValidator(_json_integer)]
 PrereviewDays = Annotated[int, Field(ge=0, le=365), BeforeValidator(_json_integer)]
+
+
+def _not_nullable(schema: dict[str, Any], model: type[Any]) -> None:
+    """The document of a :class:`ChangeBody`: a field that may be omitted but not cleared is not ``null``
+    (nor defaults to it) in the OpenAPI document either."""
+    for name, field in schema.get("properties", {}).items():
+        if name in model.CLEARABLE:
+            continue
+        field.pop("default", None)
+        variants = [v for v in field.get("anyOf", ()) if v != {"type": "null"}]
+        if "anyOf" in field and len(variants) == 1:
+            del field["anyOf"]
+            field.update(variants[0])
+        elif "anyOf" in field:
+            field["anyOf"] = variants
+
+
+class ChangeBody(BaseModel):
+    """A change (PATCH) body: an omitted field stays as it is; an explicit ``null`` clears only a field in
+    :attr:`CLEARABLE` and is refused (422 ``null_not_allowed`` at the field, nothing changed) for every
+    other one, which the database could not hold empty (it answered 500) or which would be cleared
+    silently."""
+
+    #: Fields that ``null`` clears.
+    CLEARABLE: ClassVar[frozenset[str]] = frozenset()
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_not_nullable)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in cls.CLEARABLE:
+            raise PydanticCustomError("null_not_allowed", "此字段不可为 null；不修改请省略该字段")
+        return value
+
 
 #: Years a day on the API may fall in. The weekly report's XLSX cannot carry a date before 1980 (ZIP
 #: timestamps), and no project of the programme is planned outside this range.
@@ -177,11 +214,12 @@ class CatalogueItemCreate(BaseModel):
     inspection_unit: BudgetUnit = BudgetUnit.CALENDAR
 
 
-class CatalogueItemUpdate(BaseModel):
-    """修改审批事项（需 If-Match）；已生成的计划不受影响 / change an approval kind (plans already made keep
-    their copy)."""
+class CatalogueItemUpdate(ChangeBody):
+    """修改审批事项（需 If-Match）；已生成的计划不受影响；仅 handling_unit_id、report_column 可置 null /
+    change an approval kind (plans already made keep their copy); only ``handling_unit_id`` and
+    ``report_column`` may be cleared with null."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"handling_unit_id", "report_column"})
 
     name: Text | None = None
     handling_unit_id: UUID | None = None
@@ -305,18 +343,19 @@ class PlanPage(BaseModel):
     next_cursor: str | None = Field(description="下一页游标；没有更多时为空 / cursor of the next page")
 
 
-class PlanUpdate(BaseModel):
+class PlanUpdate(ChangeBody):
     """修改审批计划（需 If-Match）/ change a plan: its own target start date (null: follow the registry)."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"planned_start_override"})
 
     planned_start_override: Day | None = None
 
 
-class ItemUpdate(BaseModel):
-    """修改审批事项（需 If-Match）/ change an item: mode, department, documents, notes, prerequisites."""
+class ItemUpdate(ChangeBody):
+    """修改审批事项（需 If-Match）；仅 handling_unit_id、notes 可置 null / change an item: mode, department,
+    documents, notes, prerequisites; only ``handling_unit_id`` and ``notes`` may be cleared with null."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"handling_unit_id", "notes"})
 
     mode: ApprovalMode | None = None
     handling_unit_id: UUID | None = None

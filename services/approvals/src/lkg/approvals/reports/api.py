@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.approvals.access import Caller
 from lkg.approvals.deps import CurrentCaller, Runtime, Session
 from lkg.approvals.reports import service
 from lkg.approvals.reports.workbook import weekly_report_xlsx
@@ -56,10 +57,14 @@ async def departments(session: Session, runtime: Runtime, caller: CurrentCaller)
     return await service.department_view(session, caller=caller, now=runtime.clock.now())
 
 
-async def _weekly(session: AsyncSession, runtime: ApprovalsRuntime, week_of: date | None) -> WeeklyReport:
+async def _weekly(
+    session: AsyncSession, runtime: ApprovalsRuntime, caller: Caller, week_of: date | None
+) -> WeeklyReport:
     now = runtime.clock.now()
     report_time = runtime.settings.weekly_report_time
-    return await service.weekly_report(session, runtime.calendar, week_of or now.date(), now, report_time)
+    return await service.weekly_report(
+        session, runtime.calendar, week_of or now.date(), now, report_time, caller=caller
+    )
 
 
 @router.get(
@@ -68,8 +73,10 @@ async def _weekly(session: AsyncSession, runtime: ApprovalsRuntime, week_of: dat
     summary="审批进展周报 The approval bureau's weekly report (JSON)",
     responses=NOT_YET,
 )
-async def weekly_json(session: Session, runtime: Runtime, _: Reader, week_of: WeekOf = None) -> WeeklyReport:
-    return await _weekly(session, runtime, week_of)
+async def weekly_json(
+    session: Session, runtime: Runtime, _: Reader, caller: CurrentCaller, week_of: WeekOf = None
+) -> WeeklyReport:
+    return await _weekly(session, runtime, caller, week_of)
 
 
 @router.get(
@@ -84,8 +91,10 @@ async def weekly_json(session: Session, runtime: Runtime, _: Reader, week_of: We
         **NOT_YET,
     },
 )
-async def weekly_xlsx(session: Session, runtime: Runtime, _: Reader, week_of: WeekOf = None) -> Response:
-    report = await _weekly(session, runtime, week_of)
+async def weekly_xlsx(
+    session: Session, runtime: Runtime, _: Reader, caller: CurrentCaller, week_of: WeekOf = None
+) -> Response:
+    report = await _weekly(session, runtime, caller, week_of)
     return Response(
         weekly_report_xlsx(report),
         media_type=XLSX_MEDIA_TYPE,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals import schemas
-from lkg.approvals.access import Caller, items_visible
+from lkg.approvals.access import Caller, items_visible, plan_visible
 from lkg.approvals.items.service import IN_PROGRESS, due_soon, overdue
 from lkg.approvals.models import ApprovalItem, ApprovalItemChange, ApprovalPlan
 from lkg.common.calendar import WorkingCalendar, local_date
@@ -69,8 +69,17 @@ def report_day_of(calendar: WorkingCalendar, day: date) -> date:
 
 
 async def weekly_report(
-    session: AsyncSession, calendar: WorkingCalendar, week_of: date, now: datetime, report_time: time
+    session: AsyncSession,
+    calendar: WorkingCalendar,
+    week_of: date,
+    now: datetime,
+    report_time: time,
+    *,
+    caller: Caller,
 ) -> schemas.WeeklyReport:
+    """The week's report, holding the projects within ``caller``'s reach (:func:`plan_visible` without
+    the departments' items: the bureau, 重大项目办, admin, top leaders and the supervision office every
+    project; a line's leader or service department its line's; a unit its own)."""
     report_day = report_day_of(calendar, week_of)
     as_of = datetime.combine(report_day, report_time, tzinfo=TZ)
     if now < as_of:
@@ -100,7 +109,7 @@ async def weekly_report(
             sa.select(ApprovalPlan, ApprovalItem, latest.c.to_state, latest.c.at)
             .join(ApprovalItem, ApprovalItem.plan_id == ApprovalPlan.id)
             .join(latest, sa.and_(latest.c.item_id == ApprovalItem.id, latest.c.n == 1))
-            .where(ApprovalPlan.created_at <= as_of)
+            .where(ApprovalPlan.created_at <= as_of, plan_visible(caller, via_items=False))
             .order_by(ApprovalPlan.project_name, ApprovalPlan.project_id, ApprovalItem.position)
         )
     ).all()

@@ -1,9 +1,10 @@
-"""The weekly report as an Excel workbook (审批进展周报)."""
+"""The weekly report as an Excel workbook (审批进展周报); every text cell stored as text (a project named
+``=1+2*3`` is that text, not a formula)."""
 
 from __future__ import annotations
 
 from lkg.approvals import schemas
-from lkg.common.xlsx import save_reproducible
+from lkg.common.xlsx import save_reproducible, store_text
 
 STATE_LABELS = {
     "planned": "未申报",
@@ -51,5 +52,6 @@ def weekly_report_xlsx(report: schemas.WeeklyReport) -> bytes:
                 *cells,
             ]
         )
-    # Dated as of the report, not the wall clock: the same week rendered twice is the same file.
-    return save_reproducible(wb, report.as_of)
+    # Project and item names are typed by users: text, never a formula. Dated as of the report, not the
+    # wall clock: the same week rendered twice is the same file.
+    return save_reproducible(store_text(wb), report.as_of)
