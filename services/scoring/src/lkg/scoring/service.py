@@ -157,7 +157,7 @@ async def live_view(session: AsyncSession, kind: c.PeriodKind, now: datetime) ->
 # ---- the clock: proposals and rechecks -------------------------------------------------------------
 
 
-async def _first_fact_day(session: AsyncSession) -> date | None:
+async def first_fact_day(session: AsyncSession) -> date | None:
     firsts = [
         sa.select(sa.func.min(milestone_baseline.c.recorded_at)),
         sa.select(sa.func.min(matter_fact.c.reported_at)),
@@ -189,7 +189,7 @@ async def propose_next(
     if latest is not None:
         span = span_containing(kind, latest).following()
     else:
-        first = await _first_fact_day(session)
+        first = await first_fact_day(session)
         if first is None:
             return None
         span = span_containing(kind, max(first, earliest) if earliest else first)
