@@ -20,6 +20,7 @@ from openpyxl import load_workbook
 from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.clock import TZ
+from lkg.common.documents import missing_chars
 from lkg.common.events import contracts as c
 from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.testing import (
@@ -208,6 +209,11 @@ async def test_the_weekly_bulletin_of_the_week_of_11_may_holds_the_weeks_figures
         ["=1+2", "第2线", "慈惠街", "2020-05-14"],
     ]
     assert len(doc.inline_shapes) == 1  # investment against plan, by line
+    # The chart font covers every character the chart draws (the writer also refuses a missing glyph).
+    assert (
+        missing_chars("各包保线投资完成率完成率（%）" + "".join(r["label"] for r in w["investment_by_line"]))
+        == ""
+    )
     assert east_asian_fonts_everywhere(doc)
 
     # Frozen: a later fact about the week (a breach on Friday, told on Saturday) changes nothing in it.
@@ -271,6 +277,12 @@ async def test_the_closure_scorecard_of_may_is_issued_when_the_month_closes(may)
         ["区行政审批局", "1", "0", "0", "1", "0.0%"],
     ]
     assert len(doc.inline_shapes) == 1  # closure rates by line
+    assert (
+        missing_chars(
+            f"{body['label']}各包保线销号率销号率（%）" + "".join(r["label"] for r in body["by_line"])
+        )
+        == ""
+    )
     assert east_asian_fonts_everywhere(doc)
 
     published = await may.published("scoring", "report.published")

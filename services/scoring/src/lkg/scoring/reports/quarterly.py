@@ -17,13 +17,13 @@ from lkg.common.documents import (
     Paragraph,
     Sheet,
     Table,
-    bar_chart,
     render_docx,
     render_xlsx,
 )
 from lkg.common.events.contracts import EvaluationSubject
 from lkg.scoring import service
 from lkg.scoring.reports import schemas as s
+from lkg.scoring.reports.documents import chart
 from lkg.scoring.reports.service import GRADE_LABEL
 
 TITLE = "包保区级领导季度考评"
@@ -102,14 +102,12 @@ def to_docx(report: s.QuarterlyEvaluation, number: int, issued: datetime) -> byt
     ]
     if report.entries:
         blocks.append(
-            Figure(
-                bar_chart(
-                    f"{report.label}考评得分",
-                    [e.label for e in report.entries],
-                    [float(e.score) for e in report.entries],
-                    value_label="得分",
-                ),
-                caption="图1 各包保线考评得分",
+            chart(
+                f"{report.label}考评得分",
+                [e.label for e in report.entries],
+                [float(e.score) for e in report.entries],
+                "得分",
+                "图1 各包保线考评得分",
             )
         )
     blocks += [

@@ -30,8 +30,8 @@ class BulletinListed(BaseModel):
 
 class BulletinInvestment(BaseModel):
     label: str
-    plan: Decimal = Field(description="年度计划投资（万元）")
-    year_to_date: Decimal = Field(description="累计完成投资（万元）")
+    plan: Decimal = Field(description="年度计划投资（元; the documents show 万元）")
+    year_to_date: Decimal = Field(description="累计完成投资（元; the documents show 万元）")
     completion: Decimal | None = Field(description="完成率 (share of the plan, 0..1)")
 
 

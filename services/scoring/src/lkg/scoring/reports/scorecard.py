@@ -34,7 +34,6 @@ from lkg.common.documents import (
     Paragraph,
     Sheet,
     Table,
-    bar_chart,
     render_docx,
     render_xlsx,
 )
@@ -42,6 +41,7 @@ from lkg.scoring.models import matter_fact, matter_step, org_copy, project_copy
 from lkg.scoring.periods import Span
 from lkg.scoring.reports import schemas as s
 from lkg.scoring.reports.dispatch import due_day
+from lkg.scoring.reports.documents import chart
 
 TITLE = "困难问题销号成绩单"
 OFFICE = "区重大项目建设工作领导小组办公室"
@@ -231,14 +231,12 @@ def to_docx(card: s.ClosureScorecard, number: int, issued: datetime) -> bytes:
     ]
     if card.by_line:
         blocks.append(
-            Figure(
-                bar_chart(
-                    f"{card.label}各包保线销号率",
-                    [r.label for r in card.by_line],
-                    [float((r.closure_rate or 0) * 100) for r in card.by_line],
-                    value_label="销号率（%）",
-                ),
-                caption="图1 各包保线销号率",
+            chart(
+                f"{card.label}各包保线销号率",
+                [r.label for r in card.by_line],
+                [float((r.closure_rate or 0) * 100) for r in card.by_line],
+                "销号率（%）",
+                "图1 各包保线销号率",
             )
         )
     blocks += [

@@ -28,7 +28,6 @@ from lkg.common.documents import (
     Paragraph,
     Sheet,
     Table,
-    bar_chart,
     render_docx,
     render_xlsx,
 )
@@ -36,6 +35,7 @@ from lkg.scoring import rankings
 from lkg.scoring.models import breach_fact, investment_fact, milestone_fact, org_copy, red_card_fact
 from lkg.scoring.reports import dispatch
 from lkg.scoring.reports import schemas as s
+from lkg.scoring.reports.documents import chart
 
 TITLE = "要情专报"
 OFFICE = "区重大项目建设工作领导小组办公室"
@@ -327,14 +327,12 @@ def to_docx(bulletin: s.WeeklyBulletin, number: int, issued: datetime) -> bytes:
     ]
     if bulletin.investment_by_line:
         blocks.append(
-            Figure(
-                bar_chart(
-                    "各包保线投资完成率",
-                    [r.label for r in bulletin.investment_by_line],
-                    [float((r.completion or 0) * 100) for r in bulletin.investment_by_line],
-                    value_label="完成率（%）",
-                ),
-                caption="图1 各包保线投资完成率",
+            chart(
+                "各包保线投资完成率",
+                [r.label for r in bulletin.investment_by_line],
+                [float((r.completion or 0) * 100) for r in bulletin.investment_by_line],
+                "完成率（%）",
+                "图1 各包保线投资完成率",
             )
         )
     blocks += [
