@@ -1,8 +1,9 @@
-"""The demo directory and what a project names from it, over HTTP as 重大项目办 uses the registry: a line
-keeps its own name while its leader changes; a project's site (街道, 园区, 地块), its service contact (对口服务,
-§三(一)) and its agent (代办员, §四(三)) come from the directory, are shown on the project and travel in
-its events; the project's history and the directory's refuse UPDATE and DELETE; and ``lkg seed`` refuses a
-catalogue item naming a unit the directory document lacks (issue #11, issue #15 items 4 and 5)."""
+"""The demo directory and what a project names from it, over HTTP as 重大项目办 uses the registry: a
+line keeps its own name while its leader changes; a project's site (街道, 园区, 地块), its service contact
+(对口服务, §三(一)) and its agent (代办员, §四(三)) come from the directory, are shown on the project and
+travel in its events; the project's history and the directory's refuse UPDATE and DELETE; and ``lkg
+seed`` refuses a catalogue item naming a unit the directory document lacks (issue #11, issue #15 items 4
+and 5)."""
 
 from __future__ import annotations
 
