@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from lkg.common.events.contracts import PostKind, UnitKind
-from lkg.common.http.problems import ValidationFailed
+from lkg.common.http.problems import NotFound, ValidationFailed
 from lkg.registry.org.service import Directory
 from lkg.registry.projects.schemas import SiteIn
 
@@ -34,18 +34,21 @@ _POST = {
 
 
 def _refuse(field: str, message: str, code: str) -> ValidationFailed:
-    error = {"loc": ["body", field], "msg": message, "type": code}
+    error = {"loc": ["body", *field.split(".")], "msg": message, "type": code}
     return ValidationFailed(message, code=code, errors=[error])
 
 
 def site_columns(directory: Directory, site: SiteIn | None, day: date, field: str = "site") -> dict[str, Any]:
-    """The project's site columns for ``site`` (all None when it is cleared); 422 ``site_street_unknown``
-    unless the street is a street of the directory in force on ``day``."""
+    """The project's site columns for ``site`` (all None when it is cleared). 404 ``site_street_not_found``
+    when the directory has no such unit (as an unknown responsible unit is); 422 ``site_not_a_street``
+    when the unit is not a street in force on ``day``."""
     if site is None:
         return {"site_street_id": None, "site_street_name": None, "site_park": None, "site_plot": None}
     street = directory.units.get(site.street_id)
-    if street is None or street.kind is not UnitKind.STREET or not street.in_force(day):
-        raise _refuse(field, "项目选址的街道不在组织目录中（须为在册的街道/镇街）", "site_street_unknown")
+    if street is None:
+        raise NotFound("项目选址的街道不在组织目录中", code="site_street_not_found")
+    if street.kind is not UnitKind.STREET or not street.in_force(day):
+        raise _refuse(f"{field}.street_id", "项目选址须为在册的街道/镇街", "site_not_a_street")
     return {
         "site_street_id": street.id,
         "site_street_name": street.name,
@@ -71,15 +74,14 @@ def holds_post(directory: Directory, person_id: uuid.UUID, day: date, kind: Post
 def person_columns(
     directory: Directory, role: str, person_id: uuid.UUID | None, day: date, field: str | None = None
 ) -> dict[str, Any]:
-    """``<role>_id`` and ``<role>_name`` for the person named (both None when cleared); 422
-    ``<role>_not_in_directory`` unless they hold the post the role needs on ``day``."""
+    """``<role>_id`` and ``<role>_name`` for the person named (both None when cleared). 404
+    ``<role>_not_found`` when the directory has no such person; 422 ``<role>_not_eligible`` unless they
+    are active and hold the post the role needs on ``day``."""
     if person_id is None:
         return {f"{role}_id": None, f"{role}_name": None}
+    if person_id not in directory.people:
+        raise NotFound(f"{_WHO[role]}不在组织目录中", code=f"{role}_not_found")
     kind = PERSON_ROLES[role]
     if not holds_post(directory, person_id, day, kind):
-        raise _refuse(
-            field or f"{role}_id",
-            f"{_WHO[role]}须为{_POST[kind]}",
-            f"{role}_not_in_directory",
-        )
+        raise _refuse(field or f"{role}_id", f"{_WHO[role]}须为{_POST[kind]}", f"{role}_not_eligible")
     return {f"{role}_id": person_id, f"{role}_name": directory.people[person_id].name}
