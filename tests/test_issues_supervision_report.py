@@ -11,7 +11,9 @@ after the report and is reported in June's (第2期).
 from __future__ import annotations
 
 import io
+import re
 import uuid
+import zipfile
 from datetime import date, datetime
 
 import pytest_asyncio
@@ -299,3 +301,31 @@ async def test_a_card_with_no_line_has_no_leader_to_ask(world):
     refused = await _act(world, card["id"], "referral-request", supervisor, {"note": "提请"})
     assert (refused.status_code, refused.json()["code"]) == (409, "no_line_leader")
     assert await world.published("issues", "red_card.referral_requested") == []
+
+
+async def test_the_documents_name_their_chinese_font_and_keep_a_formula_as_text(world):
+    org = world.org
+    await publish(world, _stuck(org))
+    await world.move_clock(set=datetime(2020, 5, 25, 9, tzinfo=TZ))
+    supervisor = world.auth(Role.SUPERVISION_OFFICE, person=str(uuid.uuid4()))
+    [card] = (await world.client.get("/api/v1/red-cards", headers=supervisor)).json()["items"]
+    assert (await _act(world, card["id"], "dismissal", supervisor, {"reason": "=1+2"})).status_code == 200
+    path = f"/api/v1/supervision-rounds/{card['supervision_round_id']}/report"
+    assert (await world.client.post(path, headers=supervisor)).status_code == 201
+
+    book = load_workbook(io.BytesIO((await world.client.get(f"{path}.xlsx", headers=supervisor)).content))
+    [row] = list(book["督查发现"].iter_rows(min_row=2))
+    assert (row[7].value, row[7].data_type) == ("=1+2", "s")
+    data = (await world.client.get(f"{path}.docx", headers=supervisor)).content
+    chinese = re.compile(r"[\u3400-\u9fff]")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml = archive.read("word/document.xml")
+    runs = re.findall(rb"<w:r>.*?</w:r>|<w:r [^>]*>.*?</w:r>", xml, flags=re.S)
+    texts = [(b"".join(re.findall(rb"<w:t[^>]*>([^<]*)</w:t>", r)).decode(), r) for r in runs]
+    chinese_runs = [(text, r) for text, r in texts if chinese.search(text)]
+    assert len(chinese_runs) > 20
+    assert all(b"w:eastAsia=" in r for _, r in chinese_runs)
+    assert "=1+2" in [text for text, _ in texts]
+    # One issue, one document: the Word file's core properties carry the issue's date.
+    document = Document(io.BytesIO(data))
+    assert document.core_properties.created == datetime(2020, 5, 25, 9, tzinfo=TZ)
