@@ -35,6 +35,7 @@ from lkg.common.events.permissions import OPERATOR, PLATFORM
 from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime.data_secrets import read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
+from lkg.common.simulate.command import simulate as simulate_command
 
 if TYPE_CHECKING:
     import uvicorn
@@ -53,6 +54,8 @@ dlq_app = typer.Typer(help="Dead letters: events a consumer could not apply.", n
 app.add_typer(clock_app, name="clock")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dlq_app, name="dead-letters")
+
+app.command("simulate")(simulate_command)  # months of the district's life over HTTP (docs/simulate.md)
 console = Console()
 err_console = Console(stderr=True)
 
