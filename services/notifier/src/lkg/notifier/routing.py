@@ -1,6 +1,6 @@
 """Who hears what (谁收到什么): the audiences the notifier can resolve, and the 2020 routing defaults.
 
-The routing is data (DESIGN §1: another district changes it without a release): a ``routing_rule`` row
+The routing is data (docs/notifier.md: another district changes it without a release): a ``routing_rule`` row
 says that a kind of event (its contract's type, ``problem.escalated``) is told to an audience, optionally
 only at one layer. The rows below are what a new database starts with (migration 0003 seeds them);
 operators change them through ``/api/v1/notifications/routing-rules``. A kind with no enabled rule is told

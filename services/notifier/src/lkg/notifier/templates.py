@@ -123,7 +123,7 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
 def deadline_words(calendar: WorkingCalendar, due: datetime | None, now: datetime) -> str:
     """``2020-05-13（剩余 3 个工作日）``: the last day of the clock and the working days after today.
 
-    A due time is the end of its last day (00:00 of the next day, DESIGN §5), so the day shown is the day
+    A due time is the end of its last day (00:00 of the next day, docs/time.md), so the day shown is the day
     before it when it falls at midnight.
     """
     if due is None:

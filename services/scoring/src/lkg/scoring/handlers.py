@@ -80,18 +80,22 @@ _MATTER_EVENTS: tuple[type[Any], ...] = (
     c.ProblemAccepted,
     c.ProblemAnswered,
     c.ProblemProgressReported,
+    c.ProblemWarned,
     c.ProblemBreached,
     c.ProblemEscalated,
     c.ProblemResolved,
     c.ProblemClosed,
+    c.ProblemRerouted,
     c.MeetingMatterReported,
     c.MeetingMatterAccepted,
     c.MeetingMatterAnswered,
     c.MeetingMatterProgressReported,
+    c.MeetingMatterWarned,
     c.MeetingMatterBreached,
     c.MeetingMatterEscalated,
     c.MeetingMatterResolved,
     c.MeetingMatterClosed,
+    c.MeetingMatterRerouted,
 )
 
 SUBSCRIPTIONS: list[Subscription] = [

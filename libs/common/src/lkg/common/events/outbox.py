@@ -1,4 +1,5 @@
-"""Transactional outbox (DESIGN §4): events are rows committed with the state change; a relay publishes them.
+"""Transactional outbox (docs/events.md): events are rows committed with the state change; a relay publishes
+them.
 
 * :func:`stage` adds the event row in the caller's transaction; nothing is published if it rolls back.
 * :class:`OutboxRelay` publishes committed rows in id order with ``Nats-Msg-Id`` = event id and deletes them

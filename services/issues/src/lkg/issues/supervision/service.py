@@ -11,7 +11,7 @@ L2 leader's consent first, an audited step.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -24,11 +24,11 @@ from lkg.common.events import contracts as c
 from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
-from lkg.common.http.problems import Conflict, Forbidden, NotFound
+from lkg.common.http.problems import Conflict, Forbidden, NotFound, ValidationFailed
 from lkg.issues.access import Caller, person_uuid
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
 from lkg.issues.settings import IssuesRuntime
-from lkg.issues.supervision.models import red_card, supervision_round
+from lkg.issues.supervision.models import red_card, supervision_report, supervision_round
 
 BY_CREATED = Keyset(sort=red_card.c.created_at, id=red_card.c.id, name="created")
 BY_OPENED = Keyset(sort=supervision_round.c.opened_at, id=supervision_round.c.id, name="opened")
@@ -77,8 +77,14 @@ async def list_cards(
 
 
 async def list_rounds(session: AsyncSession, page: PageParams) -> tuple[list[Any], str | None]:
-    """The month-end rounds opened so far, in the order they opened (month by month)."""
-    return await fetch_page(session, sa.select(supervision_round), BY_OPENED, page, scalars=False)
+    """The month-end rounds opened so far, in the order they opened (month by month), each with its report's
+    number and issue time once issued."""
+    stmt = sa.select(
+        supervision_round,
+        supervision_report.c.number.label("report_number"),
+        supervision_report.c.issued_at.label("report_issued_at"),
+    ).outerjoin(supervision_report, supervision_report.c.supervision_round_id == supervision_round.c.id)
+    return await fetch_page(session, stmt, BY_OPENED, page, scalars=False)
 
 
 async def get_card(session: AsyncSession, card_id: UUID, caller: Caller) -> Any:
@@ -291,11 +297,63 @@ async def refer(
         caller,
         card,
         expected_revision,
-        {"referral_state": "referred"},
+        {"referral_state": "referred", "referred_at": now},
         now,
         "referred",
         {"note": note},
     )
+
+
+async def record_referral_outcome(
+    session: AsyncSession,
+    runtime: IssuesRuntime,
+    caller: Caller,
+    card: Any,
+    *,
+    expected_revision: int,
+    outcome: Literal["accountability_taken", "no_accountability"],
+    note: str,
+    decided_on: date,
+) -> Any:
+    """问责结果: 督查室 records what 区纪委监委 decided on a referred card (accountability taken or none,
+    with a note and the day it decided), once; exactly one ``red_card.referral_concluded`` (§五(三))."""
+    _supervisor(caller)
+    if card.referral_state != "referred":
+        raise Conflict("只有已移交区纪委监委的红牌可以登记问责结果", code="invalid_state")
+    now = runtime.clock.now()
+    referred_on = card.referred_at.astimezone(now.tzinfo).date() if card.referred_at else None
+    if decided_on > now.date() or (referred_on is not None and decided_on < referred_on):
+        raise ValidationFailed(
+            "问责结果的作出日期须在移交之日与今天之间",
+            code="invalid_decision_date",
+            errors=[{"loc": ["body", "decided_on"], "msg": "须在移交之日与今天之间", "type": "value_error"}],
+        )
+    person = caller.principal.person_id
+    values = {
+        "referral_state": "concluded",
+        "referral_outcome": outcome,
+        "referral_outcome_note": note,
+        "referral_outcome_on": decided_on,
+        "referral_outcome_by_person_id": person,
+        "referral_outcome_by_name": caller.name,
+        "referral_outcome_recorded_at": now,
+    }
+    detail = {"outcome": outcome, "note": note, "decided_on": decided_on.isoformat()}
+    card = await _decided(session, caller, card, expected_revision, values, now, "referral_concluded", detail)
+    await stage(
+        session,
+        _card_event(
+            c.RedCardReferralConcluded,
+            card,
+            at=now,
+            outcome=c.ReferralOutcome(outcome),
+            note=note,
+            decided_on=decided_on,
+            line_id=card.line_id,
+            recorded_by_person_id=person_uuid(person),
+        ),
+    )
+    return card
 
 
 async def add_card(

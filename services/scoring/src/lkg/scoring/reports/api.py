@@ -7,6 +7,7 @@ Bulletins that the policy circulates district-wide (月度通报) go to every un
     GET /api/v1/reports/monthly-bulletins/{period_id}         JSON
     GET /api/v1/reports/monthly-bulletins/{period_id}.xlsx    Excel
     GET /api/v1/reports/monthly-bulletins/{period_id}.docx    Word (GB/T 9704)
+    GET /api/v1/reports/dispatch-board[?line=]                日调度, live, filtered by the caller's reach
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from lkg.common.documents import DOCX_MEDIA_TYPE
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
 from lkg.common.http.query import StrictQuery
 from lkg.common.xlsx import XLSX_MEDIA_TYPE
-from lkg.scoring.deps import CallerDep, Session
-from lkg.scoring.reports import documents, service
+from lkg.scoring.deps import CallerDep, Runtime, Session
+from lkg.scoring.reports import dispatch, documents, service
 from lkg.scoring.reports import schemas as s
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -51,6 +52,21 @@ def _download(data: bytes, media_type: str, name: str) -> Response:
 
 def router() -> APIRouter:
     r = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[StrictQuery])
+
+    @r.get(
+        "/dispatch-board",
+        response_model=s.DispatchBoard,
+        summary="日调度 Dispatch board: each project's state, and per line what is due, overdue, escalated",
+    )
+    async def dispatch_board(
+        session: Session,
+        runtime: Runtime,
+        caller: CallerDep,
+        line: UUID | None = Query(default=None, description="只看一条包保线 / one line only"),
+    ) -> s.DispatchBoard:
+        return await dispatch.board(
+            session, caller, now=runtime.clock.now(), calendar=runtime.calendar, line_id=line
+        )
 
     @r.get("/monthly-bulletins", response_model=s.BulletinPage, summary="月度通报列表 Monthly bulletins")
     async def list_bulletins(session: Session, _caller: CallerDep) -> s.BulletinPage:
