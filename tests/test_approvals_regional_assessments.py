@@ -507,3 +507,79 @@ async def test_the_agents_team_its_training_and_the_agent_on_a_stall(world):
     assert sorted((e.project_name, e.agent_id) for e in stalled) == sorted(
         [("食品产业园某项目", agent1), ("长青街道某项目", None)]
     )
+
+
+# ---- the site as the registry records it, over HTTP (registry and approvals running together) ----------
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def registry_world(db_factory, nats_url, nats_prefix):
+    from lkg.common.runtime.service import discover_specs
+    from lkg.registry.org.document import default_document
+
+    specs = [discover_specs()["registry"], APPROVALS]
+    async with running_system(
+        db_factory=db_factory, nats_url=nats_url, prefix=f"{nats_prefix}arr{next(_systems)}", specs=specs
+    ) as system:
+        await system.move_clock(set=START)
+        loaded = await system.client.post(
+            "/api/v1/org/imports", json=default_document().model_dump(mode="json"), headers=system.operator
+        )
+        assert loaded.status_code == 200, loaded.text
+        await system.settle()
+        yield system
+
+
+async def test_a_project_registered_in_an_assessed_street_and_moved_out_over_http(registry_world):
+    from lkg.registry.org.document import org_id
+
+    world = registry_world
+    jinyinhu, changqing = org_id("street.jinyinhu"), org_id("street.changqing")
+    recorded = await record(
+        world,
+        {
+            "kind": "environmental_impact",
+            "title": "金银湖街区域环境影响评价",
+            "issuing_unit_name": "区生态环境局",
+            "issued_on": "2020-04-20",
+            "valid_from": "2020-05-01",
+            "streets": [str(jinyinhu)],
+            "effects": [{"code": "environmental_assessment", "effect": "waive"}],
+        },
+    )
+    assert recorded.status_code == 201, recorded.text
+    created = await world.client.post(
+        "/api/v1/projects",
+        json={
+            "name": "金银湖街某项目",
+            "enterprise": "武汉某智能终端有限公司",
+            "category": "industrial",
+            "project_class": "new_start",
+            "responsible_unit_id": str(jinyinhu),
+            "approval_type": "filing",
+            "total_investment": "150000000.00",
+            "plan_year": 2020,
+            "planned_annual_investment": "50000000.00",
+            "site": {"street_id": str(jinyinhu), "park": PARK},
+        },
+        headers=world.operator,
+    )
+    assert created.status_code == 201, created.text
+    await world.settle()
+    plan = await plan_of(world, created.json()["id"])
+    assert plan["site"] == {"street_id": str(jinyinhu), "park": PARK, "plot": None}
+    assert item(plan, "environmental_assessment")["state"] == "waived"
+
+    project = await world.client.get(f"/api/v1/projects/{created.json()['id']}", headers=world.operator)
+    moved = await world.client.patch(
+        f"/api/v1/projects/{created.json()['id']}",
+        json={"site": {"street_id": str(changqing)}},
+        headers={**world.operator, "If-Match": project.headers["ETag"]},
+    )
+    assert moved.status_code == 200, moved.text
+    await world.settle()
+    plan = await plan_of(world, created.json()["id"])
+    assert (plan["site"]["street_id"], item(plan, "environmental_assessment")["state"]) == (
+        str(changqing),
+        "planned",
+    )
