@@ -8,9 +8,7 @@ on Friday 05-08 the next working day is that Saturday."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
-from typing import Any
 
 import pytest_asyncio
 
@@ -18,7 +16,7 @@ from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.events import contracts as c
 from lkg.scoring.app import SPEC as SCORING
-from lkg.scoring.testing import Org, Project, at, project, publish, scoring_world, stalled
+from lkg.scoring.testing import Org, Problem, at, project, publish, scoring_world, stalled
 
 BOARD = "/api/v1/reports/dispatch-board"
 
@@ -26,76 +24,6 @@ BOARD = "/api/v1/reports/dispatch-board"
 def end_of(day: date) -> datetime:
     """A clock's due time: the exclusive end of its last day (24:00)."""
     return end_of_day(day)
-
-
-class Problem:
-    """A problem as the issues service tells it, step by step."""
-
-    def __init__(self, org: Org, p: Project, unit: str, title: str) -> None:
-        self.org, self.unit = org, org[unit]
-        self.common: dict[str, Any] = {
-            "matter_id": uuid.uuid4(),
-            "title": title,
-            "line_id": org.line,
-            "resolving_unit_id": self.unit.id,
-            "resolving_unit_name": unit,
-            "project_id": p.id,
-            "project_name": p.name,
-        }
-        self.p = p
-
-    def clock(self, kind: str, started: datetime, due: datetime) -> c.ClockSnapshot:
-        return c.ClockSnapshot(
-            deadline_id=uuid.uuid4(), kind=kind, charged_unit_id=self.unit.id, started_at=started, due_at=due
-        )
-
-    def reported(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemReported:
-        return c.ProblemReported(
-            effective_at=when,
-            layer=1,
-            reported_by_unit_id=self.p.unit.id,
-            topic="土地",
-            description=self.common["title"],
-            clocks=clocks,
-            **self.common,
-        )
-
-    def accepted(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemAccepted:
-        return c.ProblemAccepted(
-            effective_at=when, layer=1, accepted_by_unit_id=self.unit.id, clocks=clocks, **self.common
-        )
-
-    def breached_and_escalated(
-        self, clock: c.ClockSnapshot, *clocks: c.ClockSnapshot
-    ) -> list[c.ProblemBreached | c.ProblemEscalated]:
-        breach = uuid.uuid4()
-        assert clock.due_at is not None
-        return [
-            c.ProblemBreached(
-                effective_at=clock.due_at, layer=1, breach_id=breach, clock=clock, **self.common
-            ),
-            c.ProblemEscalated(
-                effective_at=clock.due_at,
-                layer=2,
-                from_layer=1,
-                cause="breach",
-                breach_id=breach,
-                holder_post_ids=(self.org.leader_post,),
-                clocks=clocks,
-                **self.common,
-            ),
-        ]
-
-    def answered(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemAnswered:
-        return c.ProblemAnswered(
-            effective_at=when,
-            layer=2,
-            answered_by_unit_id=self.unit.id,
-            opinion="已协调区自然资源局办理",
-            on_time=False,
-            clocks=clocks,
-            **self.common,
-        )
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")

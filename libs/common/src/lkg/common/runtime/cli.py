@@ -33,7 +33,7 @@ from lkg.common.db import with_database
 from lkg.common.events.bus import Credentials, Names, connect, ensure_streams
 from lkg.common.events.permissions import OPERATOR, PLATFORM
 from lkg.common.log import configure_logging, get_logger
-from lkg.common.runtime.embedded import read_deployment_secrets
+from lkg.common.runtime.data_secrets import read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 if TYPE_CHECKING:
