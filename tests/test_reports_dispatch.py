@@ -160,6 +160,31 @@ async def test_the_board_follows_a_problem_from_due_today_through_escalation_to_
     assert states(board)["乙项目"] == ("on_track", "无超时、预警事项")
     assert line_of(board, org)["stalled_approvals"] == []
 
+    # A refusal decides a stalled item too: it leaves the board.
+    other = stalled(org, "区行政审批局", b, end_of(date(2020, 5, 13)), item="工程规划许可证")
+    await world.move_clock(set=at(date(2020, 5, 14), 10))
+    await publish(world, other)
+    board = (await world.client.get(BOARD, headers=world.operator)).json()
+    assert states(board)["乙项目"][0] == "stalled_approval"
+    refused = c.ApprovalRejected(
+        effective_at=at(date(2020, 5, 14), 11),
+        approval_item_id=other.approval_item_id,
+        catalogue_item_id=other.catalogue_item_id,
+        item_name="工程规划许可证",
+        project_id=b.id,
+        project_name=b.name,
+        handling_unit_id=org["区行政审批局"].id,
+        handling_unit_name="区行政审批局",
+        reason="不符合控制性详细规划",
+    )
+    await publish(world, refused, refused)  # told twice: changes nothing more
+    await world.move_clock(set=at(date(2020, 5, 14), 12))
+    board = (await world.client.get(BOARD, headers=world.operator)).json()
+    assert states(board)["乙项目"][0] == "on_track"
+    assert ("approval.rejected", "乙项目：超时审批事项不予许可") in [
+        (x["what"], x["text"]) for x in line_of(board, org)["changes"]
+    ]
+
 
 async def test_the_board_shows_each_caller_what_their_reach_covers(world):
     org = world.org
