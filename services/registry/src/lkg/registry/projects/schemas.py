@@ -116,6 +116,10 @@ class ProjectCreate(BaseModel):
     agent_id: UUID | None = Field(
         default=None, description="代办员 id（代办队伍在岗人员）/ the project's agent (§四(三))"
     )
+    statistics_contact_id: UUID | None = Field(
+        default=None,
+        description="统计联系人 id（街道、产业办指定的统计联系人岗位在岗人员）/ statistics contact (§三(四))",
+    )
 
 
 class ProjectUpdate(BaseModel):
@@ -139,6 +143,9 @@ class ProjectUpdate(BaseModel):
         default=None, description="对口服务人员 id；null 清除 / service contact; null clears it"
     )
     agent_id: UUID | None = Field(default=None, description="代办员 id；null 清除 / agent; null clears it")
+    statistics_contact_id: UUID | None = Field(
+        default=None, description="统计联系人 id；null 清除 / statistics contact; null clears it"
+    )
     reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 

@@ -76,6 +76,8 @@ from lkg.common.events.contracts.notifier import (
 from lkg.common.events.contracts.registry import (
     CommitmentOverdue,
     EnrolmentFailed,
+    EnrolmentListDueSoon,
+    EnrolmentListMissed,
     InvestmentReported,
     LineSnapshot,
     MilestoneAchieved,
@@ -91,6 +93,8 @@ from lkg.common.events.contracts.registry import (
     ProjectSnapshot,
     ProjectTerminated,
     RoutingRuleSnapshot,
+    StatisticsVisitDueSoon,
+    StatisticsVisitMissed,
     UnitSnapshot,
 )
 from lkg.common.events.contracts.scoring import (
@@ -164,6 +168,8 @@ __all__ = [
     "CommitmentSide",
     "ContractModel",
     "EnrolmentFailed",
+    "EnrolmentListDueSoon",
+    "EnrolmentListMissed",
     "EnrolmentStatus",
     "EscalationCause",
     "EvaluationPublished",
@@ -237,6 +243,8 @@ __all__ = [
     "ReportPublished",
     "RoutingBasis",
     "RoutingRuleSnapshot",
+    "StatisticsVisitDueSoon",
+    "StatisticsVisitMissed",
     "SupervisionReportPublished",
     "TerminationCause",
     "UnitKind",

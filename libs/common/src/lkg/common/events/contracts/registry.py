@@ -363,6 +363,58 @@ class CommitmentOverdue(_ProjectFact):
         return self
 
 
+class _StatisticsDuty(_RegistryFact):
+    """A monthly duty of the statistics work (§三(四)二) that fell due or is about to."""
+
+    duty_id: UUID
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    """The month the duty belongs to (the month of its due day)."""
+    due_at: AwareDatetime
+    """The end of the due day (the last working day on or before the 28th, or of the month)."""
+    unit_id: UUID
+    """The unit the duty is recorded against (统计局 for the list; the contact's unit for visits)."""
+    unit_name: str
+
+
+class EnrolmentListDueSoon(_StatisticsDuty):
+    """未入库清单即将到期: the statistics bureau's list of last month's projects that failed enrolment is
+    due by the 28th (§三(四)二; the last working day before it when it is not one) and has not been
+    submitted. For the notifier: remind the bureau."""
+
+    event_type: ClassVar[str] = "enrolment_list.due_soon"
+
+    reported_year: int = Field(ge=2000, le=2100)
+    reported_month: int = Field(ge=1, le=12)
+    """The month the list reports on (the month before ``month``)."""
+
+
+class EnrolmentListMissed(EnrolmentListDueSoon):
+    """未按时报送未入库清单: the 28th passed without the list; recorded against 统计局 and shown to 重大项目办
+    (it has no layer to escalate to). For the notifier: tell 重大项目办 and the bureau."""
+
+    event_type: ClassVar[str] = "enrolment_list.missed"
+
+
+class StatisticsVisitDueSoon(_StatisticsDuty):
+    """统计上门服务即将到期: a statistics contact (统计联系人) has projects not visited this month
+    (每月定期上门服务, §三(四)二). For the notifier: remind the contact (``person_id``)."""
+
+    event_type: ClassVar[str] = "statistics_visit.due_soon"
+
+    person_id: UUID
+    """The statistics contact."""
+    project_ids: tuple[UUID, ...]
+    """The contact's active projects with no visit recorded in the month."""
+
+
+class StatisticsVisitMissed(StatisticsVisitDueSoon):
+    """统计上门服务未完成: the month ended with the contact's projects in ``project_ids`` not visited;
+    recorded against the contact's unit."""
+
+    event_type: ClassVar[str] = "statistics_visit.missed"
+
+
 class OrgChanged(SnapshotEvent):
     """组织架构变更: the changed parts of the org directory (units, posts, people, post holdings, lines,
     routing rules), each entry in full.
