@@ -105,6 +105,13 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule(
         "red_card.referral_requested", Audience.CONSENTING_LEADER, note="移交纪委监委待包保领导同意 §五(三)"
     ),
+    DefaultRule("red_card.referral_concluded", Audience.CARDED_UNIT_HEAD, note="纪委监委问责结果 §五(三)"),
+    DefaultRule(
+        "red_card.referral_concluded", Audience.CARDED_UNIT_LINE_LEADER, note="纪委监委问责结果 §五(三)"
+    ),
+    DefaultRule(
+        "red_card.referral_concluded", Audience.MAJOR_PROJECTS_OFFICE, note="纪委监委问责结果 §五(三)"
+    ),
     DefaultRule("approval.due_soon", Audience.HANDLING_DEPARTMENT, note="审批临期 §四(二)"),
     DefaultRule("approval.due_soon", Audience.RESPONSIBLE_UNIT, note="审批临期 §四(二)"),
     DefaultRule("approval.stalled", Audience.HANDLING_DEPARTMENT, note="审批超时 §四(二)"),

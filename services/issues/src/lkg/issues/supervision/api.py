@@ -135,6 +135,12 @@ def router() -> APIRouter:
         "重大项目办撤销排名红牌（须说明理由）Withdraw a ranking card",
         service.withdraw,
     )
+    action(
+        "referral-request",
+        Note,
+        "督查室提请包保区级领导同意移交区纪委监委 Ask the line leader's consent",
+        service.request_referral,
+    )
     action("referral-consent", Note, "包保区级领导同意移交区纪委监委", service.consent_to_referral)
     action("referral", Note, "移交区纪委监委问责 Refer", service.refer)
     action(

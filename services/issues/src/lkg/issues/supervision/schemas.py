@@ -39,7 +39,7 @@ class RedCardOut(BaseModel):
     dismissal_reason: str | None
     withdrawal_reason: str | None
     decided_at: Instant | None
-    referral_state: Literal["none", "consented", "referred", "concluded"]
+    referral_state: Literal["none", "requested", "consented", "referred", "concluded"]
     referred_at: Instant | None = None
     #: 区纪委监委's outcome (§五(三)), recorded by 督查室 when it comes back.
     referral_outcome: Literal["accountability_taken", "no_accountability"] | None = None
@@ -117,7 +117,7 @@ class ReportCard(BaseModel):
     state: CardState
     dismissal_reason: str | None
     field_checks: int
-    referral_state: Literal["none", "consented", "referred", "concluded"]
+    referral_state: Literal["none", "requested", "consented", "referred", "concluded"]
 
 
 class ReportFinding(BaseModel):
@@ -153,7 +153,7 @@ class ReportReferral(BaseModel):
     reason: str
     subject: str
     line_id: UUID | None
-    referral_state: Literal["consented", "referred", "concluded"]
+    referral_state: Literal["requested", "consented", "referred", "concluded"]
     referred_at: Instant | None
     outcome: Literal["accountability_taken", "no_accountability"] | None
     outcome_note: str | None
