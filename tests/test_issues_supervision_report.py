@@ -11,7 +11,9 @@ after the report and is reported in June's (第2期).
 from __future__ import annotations
 
 import io
+import re
 import uuid
+import zipfile
 from datetime import date, datetime
 
 import pytest_asyncio
@@ -96,10 +98,24 @@ async def test_the_round_report_is_issued_once_frozen_and_read_by_its_audience(w
         x["reason"]: x
         for x in (await world.client.get("/api/v1/red-cards", headers=supervisor)).json()["items"]
     }
+    # The round told 督查室 of each card it proposed, once.
+    proposed = await world.published("issues", "red_card.proposed")
+    assert sorted((str(e.red_card_id), e.reason) for e in proposed) == sorted(
+        (x["id"], x["reason"]) for x in cards.values()
+    )
     carded, dismissed = cards["no_real_progress"]["id"], cards["not_enrolled"]["id"]
     assert (await _act(world, carded, "confirmation", supervisor)).status_code == 200
     dismissal = await _act(world, dismissed, "dismissal", supervisor, {"reason": "统计局已于5月20日补录入库"})
     assert dismissal.status_code == 200
+    # 督查室 asks the line leader's consent (the leader's post is named, so the notifier tells its holder).
+    asked = await _act(world, carded, "referral-request", supervisor, {"note": "提请同意移交区纪委监委"})
+    assert asked.json()["referral_state"] == "requested"
+    [request] = await world.published("issues", "red_card.referral_requested")
+    assert (str(request.red_card_id), request.line_id, request.leader_post_id) == (
+        carded,
+        org.line,
+        org.leader_post,
+    )
     assert (await _act(world, carded, "referral-consent", leader, {"note": "同意移交"})).status_code == 200
     referred = await _act(world, carded, "referral", supervisor, {"note": "移交区纪委监委"})
     assert referred.json()["referred_at"] == "2020-05-25T09:00:00+08:00"
@@ -270,3 +286,46 @@ async def test_an_outcome_is_recorded_once_by_the_supervision_office_within_its_
     assert len(await world.published("issues", "red_card.referral_concluded")) == 1
     audit = await world.client.get(f"/api/v1/red-cards/{card['id']}", headers=supervisor)
     assert audit.json()["referral_outcome_note"] == "经核查系客观原因"
+
+
+async def test_a_card_with_no_line_has_no_leader_to_ask(world):
+    await publish(world, _not_enrolled(world.org))
+    await world.move_clock(set=datetime(2020, 5, 25, 9, tzinfo=TZ))
+    supervisor = world.auth(Role.SUPERVISION_OFFICE, person=str(uuid.uuid4()))
+    [card] = (await world.client.get("/api/v1/red-cards", headers=supervisor)).json()["items"]
+    early = await _act(world, card["id"], "referral-request", supervisor, {"note": "提请"})
+    assert (early.status_code, early.json()["code"]) == (409, "invalid_state")  # not issued yet
+    assert (await _act(world, card["id"], "confirmation", supervisor)).status_code == 200
+    office = await _act(world, card["id"], "referral-request", world.operator, {"note": "提请"})
+    assert office.status_code == 403
+    refused = await _act(world, card["id"], "referral-request", supervisor, {"note": "提请"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "no_line_leader")
+    assert await world.published("issues", "red_card.referral_requested") == []
+
+
+async def test_the_documents_name_their_chinese_font_and_keep_a_formula_as_text(world):
+    org = world.org
+    await publish(world, _stuck(org))
+    await world.move_clock(set=datetime(2020, 5, 25, 9, tzinfo=TZ))
+    supervisor = world.auth(Role.SUPERVISION_OFFICE, person=str(uuid.uuid4()))
+    [card] = (await world.client.get("/api/v1/red-cards", headers=supervisor)).json()["items"]
+    assert (await _act(world, card["id"], "dismissal", supervisor, {"reason": "=1+2"})).status_code == 200
+    path = f"/api/v1/supervision-rounds/{card['supervision_round_id']}/report"
+    assert (await world.client.post(path, headers=supervisor)).status_code == 201
+
+    book = load_workbook(io.BytesIO((await world.client.get(f"{path}.xlsx", headers=supervisor)).content))
+    [row] = list(book["督查发现"].iter_rows(min_row=2))
+    assert (row[7].value, row[7].data_type) == ("=1+2", "s")
+    data = (await world.client.get(f"{path}.docx", headers=supervisor)).content
+    chinese = re.compile(r"[\u3400-\u9fff]")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml = archive.read("word/document.xml")
+    runs = re.findall(rb"<w:r>.*?</w:r>|<w:r [^>]*>.*?</w:r>", xml, flags=re.S)
+    texts = [(b"".join(re.findall(rb"<w:t[^>]*>([^<]*)</w:t>", r)).decode(), r) for r in runs]
+    chinese_runs = [(text, r) for text, r in texts if chinese.search(text)]
+    assert len(chinese_runs) > 20
+    assert all(b"w:eastAsia=" in r for _, r in chinese_runs)
+    assert "=1+2" in [text for text, _ in texts]
+    # One issue, one document: the Word file's core properties carry the issue's date.
+    document = Document(io.BytesIO(data))
+    assert document.core_properties.created == datetime(2020, 5, 25, 9, tzinfo=TZ)

@@ -8,9 +8,7 @@ on Friday 05-08 the next working day is that Saturday."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
-from typing import Any
 
 import pytest_asyncio
 
@@ -18,7 +16,7 @@ from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.events import contracts as c
 from lkg.scoring.app import SPEC as SCORING
-from lkg.scoring.testing import Org, Project, at, project, publish, scoring_world, stalled
+from lkg.scoring.testing import Org, Problem, at, project, publish, scoring_world, stalled
 
 BOARD = "/api/v1/reports/dispatch-board"
 
@@ -26,76 +24,6 @@ BOARD = "/api/v1/reports/dispatch-board"
 def end_of(day: date) -> datetime:
     """A clock's due time: the exclusive end of its last day (24:00)."""
     return end_of_day(day)
-
-
-class Problem:
-    """A problem as the issues service tells it, step by step."""
-
-    def __init__(self, org: Org, p: Project, unit: str, title: str) -> None:
-        self.org, self.unit = org, org[unit]
-        self.common: dict[str, Any] = {
-            "matter_id": uuid.uuid4(),
-            "title": title,
-            "line_id": org.line,
-            "resolving_unit_id": self.unit.id,
-            "resolving_unit_name": unit,
-            "project_id": p.id,
-            "project_name": p.name,
-        }
-        self.p = p
-
-    def clock(self, kind: str, started: datetime, due: datetime) -> c.ClockSnapshot:
-        return c.ClockSnapshot(
-            deadline_id=uuid.uuid4(), kind=kind, charged_unit_id=self.unit.id, started_at=started, due_at=due
-        )
-
-    def reported(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemReported:
-        return c.ProblemReported(
-            effective_at=when,
-            layer=1,
-            reported_by_unit_id=self.p.unit.id,
-            topic="土地",
-            description=self.common["title"],
-            clocks=clocks,
-            **self.common,
-        )
-
-    def accepted(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemAccepted:
-        return c.ProblemAccepted(
-            effective_at=when, layer=1, accepted_by_unit_id=self.unit.id, clocks=clocks, **self.common
-        )
-
-    def breached_and_escalated(
-        self, clock: c.ClockSnapshot, *clocks: c.ClockSnapshot
-    ) -> list[c.ProblemBreached | c.ProblemEscalated]:
-        breach = uuid.uuid4()
-        assert clock.due_at is not None
-        return [
-            c.ProblemBreached(
-                effective_at=clock.due_at, layer=1, breach_id=breach, clock=clock, **self.common
-            ),
-            c.ProblemEscalated(
-                effective_at=clock.due_at,
-                layer=2,
-                from_layer=1,
-                cause="breach",
-                breach_id=breach,
-                holder_post_ids=(self.org.leader_post,),
-                clocks=clocks,
-                **self.common,
-            ),
-        ]
-
-    def answered(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemAnswered:
-        return c.ProblemAnswered(
-            effective_at=when,
-            layer=2,
-            answered_by_unit_id=self.unit.id,
-            opinion="已协调区自然资源局办理",
-            on_time=False,
-            clocks=clocks,
-            **self.common,
-        )
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -231,6 +159,31 @@ async def test_the_board_follows_a_problem_from_due_today_through_escalation_to_
     board = (await world.client.get(BOARD, headers=world.operator)).json()
     assert states(board)["乙项目"] == ("on_track", "无超时、预警事项")
     assert line_of(board, org)["stalled_approvals"] == []
+
+    # A refusal decides a stalled item too: it leaves the board.
+    other = stalled(org, "区行政审批局", b, end_of(date(2020, 5, 13)), item="工程规划许可证")
+    await world.move_clock(set=at(date(2020, 5, 14), 10))
+    await publish(world, other)
+    board = (await world.client.get(BOARD, headers=world.operator)).json()
+    assert states(board)["乙项目"][0] == "stalled_approval"
+    refused = c.ApprovalRejected(
+        effective_at=at(date(2020, 5, 14), 11),
+        approval_item_id=other.approval_item_id,
+        catalogue_item_id=other.catalogue_item_id,
+        item_name="工程规划许可证",
+        project_id=b.id,
+        project_name=b.name,
+        handling_unit_id=org["区行政审批局"].id,
+        handling_unit_name="区行政审批局",
+        reason="不符合控制性详细规划",
+    )
+    await publish(world, refused, refused)  # told twice: changes nothing more
+    await world.move_clock(set=at(date(2020, 5, 14), 12))
+    board = (await world.client.get(BOARD, headers=world.operator)).json()
+    assert states(board)["乙项目"][0] == "on_track"
+    assert ("approval.rejected", "乙项目：超时审批事项不予许可") in [
+        (x["what"], x["text"]) for x in line_of(board, org)["changes"]
+    ]
 
 
 async def test_the_board_shows_each_caller_what_their_reach_covers(world):

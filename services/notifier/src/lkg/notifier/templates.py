@@ -89,6 +89,10 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
         "$unit 的红牌（事由：$matter）拟移交区纪委监委，需您同意。\n查看：$link",
         urgent=True,
     ),
+    "red_card.referral_concluded": DefaultTemplate(
+        "【问责结果】$unit 红牌移交纪委监委",
+        "$unit 的红牌（事由：$matter）经区纪委监委处理：$outcome。说明：$reason\n查看：$link",
+    ),
     "supervision_report.published": DefaultTemplate(
         "【督查专报】$matter", "《$matter》已印发，请查阅。\n查看：$link"
     ),

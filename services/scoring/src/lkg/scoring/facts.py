@@ -28,6 +28,7 @@ from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.scoring.models import (
     approval_fact,
+    approval_rejection,
     breach_fact,
     enrolment_fact,
     investment_fact,
@@ -295,6 +296,21 @@ async def record_approval_granted(
             item_name=event.item_name,
             handling_unit_id=event.handling_unit_id,
             granted_at=event.effective_at,
+            event_id=envelope.event_id,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def record_approval_rejected(
+    session: AsyncSession, envelope: Envelope, event: c.ApprovalRejected
+) -> None:
+    await session.execute(
+        pg_insert(approval_rejection)
+        .values(
+            approval_item_id=event.approval_item_id,
+            project_id=event.project_id,
+            rejected_at=event.effective_at,
             event_id=envelope.event_id,
         )
         .on_conflict_do_nothing()

@@ -149,6 +149,17 @@ approval_fact = sa.Table(
     sa.Column("event_id", _uuid, nullable=False),
 )
 
+#: An approval item refused (``approval.rejected``): decided, so a stall of it is no longer pending on the
+#: dispatch board (a refusal is not progress: 比晒亮 counts grants only).
+approval_rejection = sa.Table(
+    "approval_rejection",
+    metadata,
+    sa.Column("approval_item_id", _uuid, primary_key=True),
+    sa.Column("project_id", _uuid, nullable=False),
+    _ts("rejected_at"),
+    sa.Column("event_id", _uuid, nullable=False),
+)
+
 #: A red card in the issues register as its events tell it (issued, dismissed, withdrawn).
 red_card_fact = sa.Table(
     "red_card_fact",
@@ -206,6 +217,7 @@ FACT_TABLES = (
     enrolment_fact,
     investment_fact,
     approval_fact,
+    approval_rejection,
     red_card_fact,
     period_recheck,
 )

@@ -414,10 +414,10 @@ async def upsert_if_newer(
     revision: str = "revision",
 ) -> bool:
     """Apply a snapshot only if it is newer than the stored one (docs/events.md). True if it was applied."""
-    stmt = pg_insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
+    insert = pg_insert(table).values(**values)
+    upsert = insert.on_conflict_do_update(
         index_elements=[table.c[key]],
-        set_={name: stmt.excluded[name] for name in values if name != key},
-        where=table.c[revision] < stmt.excluded[revision],
+        set_={name: insert.excluded[name] for name in values if name != key},
+        where=table.c[revision] < insert.excluded[revision],
     ).returning(table.c[key])
-    return (await session.execute(stmt)).first() is not None
+    return (await session.execute(upsert)).first() is not None

@@ -6,11 +6,14 @@ or :mod:`lkg.issues.supervision.report`; the unit of work commits a decision. ::
     POST /api/v1/supervision-rounds/{id}/report        督查室 issues it (印发): frozen, 第N期
     GET  /api/v1/supervision-rounds/{id}/report.xlsx   Excel of the issued report
     GET  /api/v1/supervision-rounds/{id}/report.docx   Word (GB/T 9704) of the issued report
+    GET  /api/v1/supervision-groups                    四督四促: the four groups, with counts
+    GET  /api/v1/supervision-groups/{group}            a group's 督办 list with its evidence
+    POST /api/v1/supervision-groups/{group}/follow-ups 督查室 records a follow-up (督办记录)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -27,17 +30,22 @@ from lkg.common.http.query import StrictQuery
 from lkg.common.xlsx import XLSX_MEDIA_TYPE
 from lkg.issues.access import Caller
 from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork, create_once
-from lkg.issues.supervision import documents, report, service
+from lkg.issues.supervision import documents, groups, report, service
 from lkg.issues.supervision.schemas import (
     CardState,
     Dismissal,
     FieldCheck,
+    FollowUpIn,
+    FollowUpOut,
+    GroupList,
     Note,
     RedCardOut,
     RedCardPage,
     ReferralOutcomeIn,
     RoundOut,
     RoundPage,
+    SupervisionGroup,
+    SupervisionList,
     SupervisionReport,
     Withdrawal,
 )
@@ -127,6 +135,12 @@ def router() -> APIRouter:
         "重大项目办撤销排名红牌（须说明理由）Withdraw a ranking card",
         service.withdraw,
     )
+    action(
+        "referral-request",
+        Note,
+        "督查室提请包保区级领导同意移交区纪委监委 Ask the line leader's consent",
+        service.request_referral,
+    )
     action("referral-consent", Note, "包保区级领导同意移交区纪委监委", service.consent_to_referral)
     action("referral", Note, "移交区纪委监委问责 Refer", service.refer)
     action(
@@ -206,5 +220,55 @@ def router() -> APIRouter:
         return await create_once(
             request, session, caller, idempotency_key, request_hash(str(round_id)), created
         )
+
+    @r.get(
+        "/api/v1/supervision-groups", response_model=GroupList, summary="四督四促 The four supervision groups"
+    )
+    async def list_groups(session: Session, runtime: Runtime, caller: CallerDep) -> GroupList:
+        return GroupList(items=await groups.groups(session, runtime, caller))
+
+    @r.get(
+        "/api/v1/supervision-groups/{group}",
+        response_model=SupervisionList,
+        summary="督办清单 A group's supervision list with its evidence",
+    )
+    async def supervision_list(
+        group: SupervisionGroup,
+        session: Session,
+        runtime: Runtime,
+        caller: CallerDep,
+        status: Literal["lagging"] | None = None,
+    ) -> SupervisionList:
+        return await groups.supervision_list(
+            session, runtime, caller, group, lagging_only=status == "lagging"
+        )
+
+    @r.post(
+        "/api/v1/supervision-groups/{group}/follow-ups",
+        status_code=201,
+        response_model=FollowUpOut,
+        summary="督查室记录督办 Record a follow-up on a project of the group",
+        description="支持 `Idempotency-Key`。",
+        responses={
+            403: {"description": "只有区政府督查室可以记录督办", "content": _PROBLEM},
+            404: {"description": "项目不存在（unknown_project）", "content": _PROBLEM},
+            409: {"description": "项目不在此分组（not_in_group）", "content": _PROBLEM},
+        },
+    )
+    async def add_follow_up(
+        group: SupervisionGroup,
+        body: FollowUpIn,
+        request: Request,
+        session: UnitOfWork,
+        runtime: Runtime,
+        caller: CallerDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        async def created() -> Response:
+            out = await groups.add_follow_up(session, runtime, caller, group, **body.model_dump())
+            return JSONResponse(out.model_dump(mode="json"), status_code=201)
+
+        digest = request_hash({"group": group, **body.model_dump(mode="json")})
+        return await create_once(request, session, caller, idempotency_key, digest, created)
 
     return r

@@ -23,7 +23,12 @@ OFFICE = "区政府督查室"
 
 STATE_LABEL = {"proposed": "待认定", "issued": "已发红牌", "dismissed": "不予认定", "withdrawn": "已撤销"}
 KIND_LABEL = {"responsible_unit": "项目责任单位", "approval_department": "审批部门"}
-REFERRAL_LABEL = {"consented": "包保领导已同意，待移交", "referred": "已移交，待反馈", "concluded": "已反馈"}
+REFERRAL_LABEL = {
+    "requested": "待包保领导同意",
+    "consented": "包保领导已同意，待移交",
+    "referred": "已移交，待反馈",
+    "concluded": "已反馈",
+}
 OUTCOME_LABEL = {"accountability_taken": "予以问责", "no_accountability": "不予问责"}
 ORDINALS = "一二三四五六七八九十"
 

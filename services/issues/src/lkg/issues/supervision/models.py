@@ -51,8 +51,8 @@ red_card = sa.Table(
     sa.Column("decided_at", _AT),
     sa.Column("dismissal_reason", sa.Text),
     sa.Column("withdrawal_reason", sa.Text),  # a ranking card withdrawn by 重大项目办 (撤销)
-    #: Referral to 区纪委监委 (§五(三)): none → consented (by the L2 leader) → referred → concluded (the
-    #: commission's outcome recorded by 督查室).
+    #: Referral to 区纪委监委 (§五(三)): none → [requested (督查室 asks)] → consented (by the L2 leader) →
+    #: referred → concluded (the commission's outcome recorded by 督查室).
     sa.Column("referral_state", sa.Text, nullable=False, server_default="none"),
     sa.Column("referred_at", _AT),
     sa.Column("referral_outcome", sa.Text),  # accountability_taken | no_accountability

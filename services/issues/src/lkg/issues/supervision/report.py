@@ -83,7 +83,7 @@ async def _round(session: AsyncSession, round_id: UUID) -> Any:
 # ---- building it ----------------------------------------------------------------------------------------
 
 
-async def _line_names(session: AsyncSession, day: Any) -> dict[UUID, str]:
+async def line_names(session: AsyncSession, day: Any) -> dict[UUID, str]:
     t = org_copy.lines
     rows = (await session.execute(sa.select(t.c.id, t.c.number).where(in_force(t, day)))).all()
     return {r.id: line_label(r.number) for r in rows}
@@ -209,7 +209,7 @@ async def build(session: AsyncSession, rnd: Any, on: Any) -> SupervisionReport:
         )
     ).all()
     names = await _subjects(session, cards)
-    lines = await _line_names(session, on)
+    lines = await line_names(session, on)
     categories: list[ReportCategory] = []
     for reason in CATEGORIES:
         by_subject: dict[UUID, ReportFinding] = {}

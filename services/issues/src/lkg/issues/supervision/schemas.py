@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from lkg.common.http.types import Instant, IsoDate, LongText, Text
+from lkg.common.http.types import Instant, IsoDate, LongText, Text, Yuan
 
 #: A card's state (proposed by a round; issued or dismissed by 督查室; an issued ranking card withdrawn by
 #: 重大项目办).
@@ -39,7 +39,7 @@ class RedCardOut(BaseModel):
     dismissal_reason: str | None
     withdrawal_reason: str | None
     decided_at: Instant | None
-    referral_state: Literal["none", "consented", "referred", "concluded"]
+    referral_state: Literal["none", "requested", "consented", "referred", "concluded"]
     referred_at: Instant | None = None
     #: 区纪委监委's outcome (§五(三)), recorded by 督查室 when it comes back.
     referral_outcome: Literal["accountability_taken", "no_accountability"] | None = None
@@ -117,7 +117,7 @@ class ReportCard(BaseModel):
     state: CardState
     dismissal_reason: str | None
     field_checks: int
-    referral_state: Literal["none", "consented", "referred", "concluded"]
+    referral_state: Literal["none", "requested", "consented", "referred", "concluded"]
 
 
 class ReportFinding(BaseModel):
@@ -153,7 +153,7 @@ class ReportReferral(BaseModel):
     reason: str
     subject: str
     line_id: UUID | None
-    referral_state: Literal["consented", "referred", "concluded"]
+    referral_state: Literal["requested", "consented", "referred", "concluded"]
     referred_at: Instant | None
     outcome: Literal["accountability_taken", "no_accountability"] | None
     outcome_note: str | None
@@ -188,3 +188,72 @@ class SupervisionReport(BaseModel):
     categories: list[ReportCategory]
     referrals: list[ReportReferral]
     totals: ReportTotals
+
+
+# ---- 四督四促: full-cycle supervision of ≥100M projects (§三(三)三) ---------------------------------------
+
+#: The four groups, by project class: 前期项目 促抓紧办理手续, 计划新开工 促尽早开工, 结转续建 促建设进度,
+#: 完工投产 促尽快投产.
+SupervisionGroup = Literal["preliminary", "new_start", "continuing", "completing"]
+FollowUpMethod = Literal["open_inspection", "unannounced_visit", "on_site_verification", "supervision_notice"]
+
+
+class GroupOut(BaseModel):
+    group: SupervisionGroup
+    label: str
+    goal: str
+    projects: int
+    lagging: int
+
+
+class GroupList(BaseModel):
+    items: list[GroupOut]
+
+
+class EvidenceOut(BaseModel):
+    kind: str
+    id: str
+    note: str
+
+
+class FollowUpOut(BaseModel):
+    """督办记录: one follow-up of 督查室 on a project of a group."""
+
+    id: UUID
+    project_id: UUID
+    group: SupervisionGroup
+    method: FollowUpMethod
+    note: str
+    by_name: str | None
+    at: Instant
+
+
+class SupervisionEntry(BaseModel):
+    """One project on a group's 督办 list: ``lagging`` when the evidence shows it behind its goal."""
+
+    project_id: UUID
+    project_name: str
+    responsible_unit_id: UUID | None
+    responsible_unit_name: str
+    line_id: UUID | None
+    line_name: str | None
+    total_investment: Yuan
+    status: Literal["lagging", "on_track"]
+    evidence: list[EvidenceOut]
+    follow_ups: list[FollowUpOut]
+
+
+class SupervisionList(BaseModel):
+    """督办清单 of one group as of a day (the shared clock's), the projects the caller sees."""
+
+    group: SupervisionGroup
+    label: str
+    goal: str
+    as_of: date
+    items: list[SupervisionEntry]
+
+
+class FollowUpIn(_In):
+    project_id: UUID
+    method: FollowUpMethod
+    note: LongText

@@ -25,8 +25,10 @@ from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.common.http.problems import Conflict, Forbidden, NotFound, ValidationFailed
+from lkg.common.orgcopy import in_force
 from lkg.issues.access import Caller, person_uuid
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
+from lkg.issues.models import org_copy
 from lkg.issues.settings import IssuesRuntime
 from lkg.issues.supervision.models import red_card, supervision_report, supervision_round
 
@@ -34,7 +36,7 @@ BY_CREATED = Keyset(sort=red_card.c.created_at, id=red_card.c.id, name="created"
 BY_OPENED = Keyset(sort=supervision_round.c.opened_at, id=supervision_round.c.id, name="opened")
 
 
-def _card_event(cls: type, card: Any, **extra: Any) -> Any:
+def card_event(cls: type, card: Any, **extra: Any) -> Any:
     return cls(
         effective_at=extra.pop("at"),
         red_card_id=card.id,
@@ -185,10 +187,10 @@ async def _decide(
     detail = {"reason": reason} if state == "dismissed" else None
     card = await _decided(session, caller, card, expected_revision, values, now, state, detail)
     if state == "issued":
-        event = _card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person_uuid(person))
+        event = card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person_uuid(person))
     else:
         by = person_uuid(person) or uuid.UUID(int=0)
-        event = _card_event(
+        event = card_event(
             c.RedCardDismissed, card, at=now, dismissal_reason=reason, dismissed_by_person_id=by
         )
     await stage(session, event)
@@ -245,8 +247,56 @@ async def withdraw(
     by = person_uuid(person) or uuid.UUID(int=0)
     await stage(
         session,
-        _card_event(c.RedCardWithdrawn, card, at=now, withdrawal_reason=reason, withdrawn_by_person_id=by),
+        card_event(c.RedCardWithdrawn, card, at=now, withdrawal_reason=reason, withdrawn_by_person_id=by),
     )
+    return card
+
+
+async def request_referral(
+    session: AsyncSession,
+    runtime: IssuesRuntime,
+    caller: Caller,
+    card: Any,
+    *,
+    expected_revision: int,
+    note: str,
+) -> Any:
+    """提请移交: 督查室 asks the line leader of an issued card's project to consent to referring the case
+    to 区纪委监委 (§五(三)); one ``red_card.referral_requested`` names the leader's post whose consent is
+    awaited. A card with no line (an unrouted project, a ranking card) has no such leader: 409
+    ``no_line_leader``."""
+    _supervisor(caller)
+    if card.state != "issued" or card.referral_state != "none":
+        raise Conflict("只有已发出且未提请移交的红牌可以提请移交", code="invalid_state")
+    now = runtime.clock.now()
+    lines = org_copy.lines
+    leader_post = None
+    if card.line_id is not None:
+        leader_post = await session.scalar(
+            sa.select(lines.c.leader_post_id).where(lines.c.id == card.line_id, in_force(lines, now.date()))
+        )
+    if leader_post is None:
+        raise Conflict("该红牌没有包保区级领导可以同意移交", code="no_line_leader")
+    card = await _decided(
+        session,
+        caller,
+        card,
+        expected_revision,
+        {"referral_state": "requested"},
+        now,
+        "referral_requested",
+        {"note": note, "leader_post_id": str(leader_post)},
+    )
+    person = person_uuid(caller.principal.person_id)
+    event = card_event(
+        c.RedCardReferralRequested,
+        card,
+        at=now,
+        line_id=card.line_id,
+        leader_post_id=leader_post,
+        requested_by_person_id=person,
+    )
+    await stage(session, event)
     return card
 
 
@@ -259,10 +309,11 @@ async def consent_to_referral(
     expected_revision: int,
     note: str,
 ) -> Any:
-    """The L2 leader of the card's line consents to referring the case to 区纪委监委 (§五(三))."""
+    """The L2 leader of the card's line consents to referring the case to 区纪委监委 (§五(三)): when 督查室
+    asked (``requested``) or on the leader's own initiative (``none``)."""
     if not caller.leads_line_of(card):
         raise Forbidden("须由该项目的包保区级领导同意", code="forbidden")
-    if card.state != "issued" or card.referral_state != "none":
+    if card.state != "issued" or card.referral_state not in ("none", "requested"):
         raise Conflict("只有已发出且未移交的红牌可以同意移交", code="invalid_state")
     now = runtime.clock.now()
     return await _decided(
@@ -342,7 +393,7 @@ async def record_referral_outcome(
     card = await _decided(session, caller, card, expected_revision, values, now, "referral_concluded", detail)
     await stage(
         session,
-        _card_event(
+        card_event(
             c.RedCardReferralConcluded,
             card,
             at=now,
@@ -407,5 +458,5 @@ async def issue_ranking_card(session: AsyncSession, event: c.RedCardRequested) -
     )
     if card is None:
         return False
-    await stage(session, _card_event(c.RedCardIssued, card, at=at))
+    await stage(session, card_event(c.RedCardIssued, card, at=at))
     return True

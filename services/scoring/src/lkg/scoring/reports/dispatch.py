@@ -8,7 +8,8 @@ changed since yesterday":
   it, which of them warned, and which ran out and are not yet made good (a breached reply clock is made
   good by the answer, a progress clock by a progress report, acceptance by acceptance, anything by the
   resolution);
-* approvals past their limit and not granted (``approval.stalled`` without ``approval.granted``);
+* approvals past their limit and not decided (``approval.stalled`` without ``approval.granted`` or
+  ``approval.rejected``);
 * milestones reported missed and not achieved since, and those planned this week (the project copy's plan).
 
 A project's state is the worst that applies: ``unrouted`` > ``breached`` > ``stalled_approval`` >
@@ -32,6 +33,7 @@ from lkg.common.orgcopy import in_force
 from lkg.scoring.access import Caller
 from lkg.scoring.models import (
     approval_fact,
+    approval_rejection,
     breach_fact,
     matter_fact,
     matter_step,
@@ -161,7 +163,8 @@ class World:
     matters: list[Any]
     steps: dict[UUID, list[Any]]
     stalls: list[Any]
-    grants: dict[UUID, datetime]
+    grants: dict[UUID, tuple[datetime, bool]]
+    """When a stalled item was decided, and whether granted (else refused)."""
     milestones: list[Any]
 
 
@@ -194,17 +197,18 @@ async def load(session: AsyncSession, since: datetime, day: date) -> World:
         ):
             steps[row.matter_id].append(row)
     stalls = list(await session.execute(sa.select(breach_fact).where(breach_fact.c.kind == "approval")))
-    grants: dict[UUID, datetime] = {}
+    grants: dict[UUID, tuple[datetime, bool]] = {}
     if stalls:
-        grants = dict(
-            (
-                await session.execute(
-                    sa.select(approval_fact.c.approval_item_id, approval_fact.c.granted_at).where(
-                        approval_fact.c.approval_item_id.in_({x.subject_id for x in stalls})
-                    )
-                )
-            ).all()
-        )
+        items = {x.subject_id for x in stalls}
+        a, r = approval_fact.c, approval_rejection.c
+        for item, at in await session.execute(
+            sa.select(r.approval_item_id, r.rejected_at).where(r.approval_item_id.in_(items))
+        ):
+            grants[item] = (at, False)
+        for item, at in await session.execute(
+            sa.select(a.approval_item_id, a.granted_at).where(a.approval_item_id.in_(items))
+        ):
+            grants[item] = (at, True)
     milestones = list(await session.execute(sa.select(milestone_fact)))
     return World(projects, lines, streets, matters, steps, stalls, grants, milestones)
 
@@ -234,7 +238,9 @@ def snapshot(world: World, until: datetime, calendar: WorkingCalendar) -> Snapsh
     stalled = [
         x
         for x in world.stalls
-        if x.recorded_at <= until and not world.grants.get(x.subject_id, until + _EPSILON) <= until
+        if x.recorded_at <= until
+        and x.project_id in world.projects
+        and not world.grants.get(x.subject_id, (until + _EPSILON, True))[0] <= until
     ]
     missed = [
         x
@@ -488,9 +494,11 @@ def _changes(
                 )
                 add(project_line(x.project_id), change)
     for x in world.stalls:
-        granted = world.grants.get(x.subject_id)
-        done = f"{_project_name(world, x.project_id)}：超时审批事项已办结"
-        for at, verb, text in ((x.recorded_at, "stalled", x.label), (granted, "granted", done)):
+        decided, granted = world.grants.get(x.subject_id, (None, True))
+        verdict = "已办结" if granted else "不予许可"
+        done = f"{_project_name(world, x.project_id)}：超时审批事项{verdict}"
+        decision = "granted" if granted else "rejected"
+        for at, verb, text in ((x.recorded_at, "stalled", x.label), (decided, decision, done)):
             if at is not None and since < at <= now:
                 change = s.DispatchChange(
                     at=at.astimezone(TZ),
