@@ -23,6 +23,7 @@ from lkg.common.events.contracts import (
     RoutingBasis,
     TerminationCause,
 )
+from lkg.common.http.bodies import ChangeBody
 from lkg.common.http.types import Instant, LongText, Text, Yuan
 
 #: 项目代码 in either form :mod:`lkg.registry.projects.projectcode` accepts (hyphenated
@@ -118,10 +119,11 @@ class ProjectCreate(BaseModel):
     )
 
 
-class ProjectUpdate(BaseModel):
-    """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match)."""
+class ProjectUpdate(ChangeBody):
+    """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match). An omitted field stays;
+    ``null`` clears only the project code, approval type and credit code (422 null_not_allowed else)."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"project_code", "approval_type", "enterprise_credit_code", "reason"})
 
     name: Text | None = None
     enterprise: Text | None = None
@@ -305,10 +307,11 @@ class MilestoneAdd(MilestonePlan):
     reason: Text
 
 
-class FlagsUpdate(BaseModel):
-    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office)."""
+class FlagsUpdate(ChangeBody):
+    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office). An omitted flag stays;
+    ``null`` is refused (422 null_not_allowed): a flag is true or false, the integrity flags a list."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"reason"})
 
     provincial_municipal: bool | None = None
     fast_track: bool | None = None
@@ -374,8 +377,12 @@ class CommitmentIn(BaseModel):
     side: CommitmentSide
     description: LongText
     due_date: date
-    obligor_unit_id: UUID | None = None
-    obligor_post_id: UUID | None = None
+    obligor_unit_id: UUID | None = Field(
+        default=None, description="承诺单位（可省略：取承诺岗位所在单位）/ optional: the post's unit"
+    )
+    obligor_post_id: UUID | None = Field(
+        default=None, description="承诺岗位（政府承诺必填）/ the obligor post (required for the government)"
+    )
 
 
 class CommitmentOut(BaseModel):
@@ -386,9 +393,15 @@ class CommitmentOut(BaseModel):
     side: CommitmentSide
     description: str
     due_date: date
-    obligor_unit_id: UUID | None
+    obligor_unit_id: UUID | None = Field(description="承诺单位（承诺岗位所在单位）/ the obligor post's unit")
     obligor_unit_name: str | None
-    obligor_post_id: UUID | None
+    obligor_post_id: UUID | None = Field(
+        description="承诺岗位：岗位承担承诺，换届后由继任者负责（新官理旧账）/ the obligor post"
+    )
+    obligor_post_title: str | None
+    answerable: list[PersonRef] = Field(
+        description="今日对此承诺负责的人：承诺岗位的在任者 / who answers for it today: the post's holders"
+    )
     fulfilled_on: date | None
     overdue_at: Instant | None
 
