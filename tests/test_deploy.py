@@ -46,6 +46,7 @@ ROUTES: dict[str, str] = {
     "/api/v1/meeting-matters": "issues",
     "/api/v1/red-cards": "issues",
     "/api/v1/supervision-rounds": "issues",
+    "/api/v1/supervision-groups": "issues",
     "/api/v1/evaluations": "scoring",
     "/api/v1/rankings": "scoring",
     "/api/v1/reports": "scoring",

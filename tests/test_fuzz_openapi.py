@@ -234,6 +234,22 @@ def _names_a_webhook_target(case: schemathesis.Case) -> bool:
     )
 
 
+def _send_undeclared_query_parameters(case: schemathesis.Case) -> None:
+    """Make an undeclared query parameter with an empty value go on the wire.
+
+    A negative case may add a parameter the operation does not declare (``additionalProperties``) with the
+    value ``None`` or ``[]``, which the HTTP client drops from the query string: the request that arrives is
+    then schema-valid and rightly accepted, and the "schema-violating request accepted" check fails on a
+    violation that was never sent. An empty string keeps the parameter in the query, where the server must
+    refuse it (``StrictQuery``: 422 unknown_query_parameter)."""
+    if not case.query:
+        return
+    declared = {parameter.name for parameter in case.operation.query}
+    for name, value in list(case.query.items()):
+        if name not in declared and value in (None, []):
+            case.query[name] = ""
+
+
 def fuzz_test(schema: BaseSchema, *, deployment: str, service: str) -> Callable[..., None]:
     """A test with one item per operation of ``schema``, sent to the deployment ``deployment``."""
 
@@ -247,6 +263,7 @@ def fuzz_test(schema: BaseSchema, *, deployment: str, service: str) -> Callable[
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
     def test(case: schemathesis.Case, deployments: Deployments) -> None:
+        _send_undeclared_query_parameters(case)
         headers = dict(deployments.headers)
         key = (case.headers or {}).get("Idempotency-Key")
         if isinstance(key, str) and VALID_IDEMPOTENCY_KEY.fullmatch(key):

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lkg.common.runtime.embedded import no_strays
+from lkg.common.runtime.processes import no_strays
 from lkg.common.settings import PLACEHOLDER_SECRET
 from lkg.common.testing import eventually
 

@@ -55,6 +55,25 @@ async def test_a_referral_tells_the_line_leader_whose_consent_it_awaits(world):
     assert told[0]["link"] == f"https://lkg.example.gov.cn/red-cards/{card.red_card_id}"
 
 
+async def test_the_discipline_commissions_outcome_reaches_the_line_leader_and_the_office(world):
+    card = _card(
+        world,
+        c.RedCardReferralConcluded,
+        outcome=c.ReferralOutcome.ACCOUNTABILITY_TAKEN,
+        note="对街道分管负责同志诫勉谈话",
+        decided_on=date(2020, 6, 15),
+        line_id=world.org.line,
+    )
+    await publish(world, card)
+    await publish(world, card)  # redelivered: still one message each
+    for person in (world.org.leader_a, world.org.office_staff):
+        told = await inbox(world, person)
+        assert [(m["kind"], m["title"]) for m in told] == [
+            ("red_card.referral_concluded", "【问责结果】金银湖街道 红牌移交纪委监委")
+        ], person
+        assert "予以问责" in told[0]["body"] and "诫勉谈话" in told[0]["body"]
+
+
 async def test_a_proposal_nobody_can_receive_is_listed_for_operators(world):
     card = _card(world, c.RedCardProposed)
     await publish(world, card)

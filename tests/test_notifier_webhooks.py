@@ -103,7 +103,10 @@ async def test_a_webhook_to_a_private_or_unlisted_address_is_refused(world):
     for url, code in [
         ("http://10.1.2.3/hook", "webhook_address_refused"),  # listed host, private address, not allowed
         ("http://169.254.169.254/latest/meta-data", "webhook_host_not_allowed"),
-        ("ftp://127.0.0.1/hook", "webhook_url_invalid"),
+        ("http://user:secret@10.1.2.3/hook", "webhook_url_invalid"),  # credentials in the URL
+        ("http://[::1/hook", "webhook_url_invalid"),  # an unbalanced IPv6 bracket
+        ("https://hooks.example:99999/x", "webhook_url_invalid"),  # a port out of range
+        ("ftp://127.0.0.1/hook", "validation_failed"),  # the schema admits http(s) URLs only
     ]:
         refused = await world.client.post(
             "/api/v1/notifications/webhook-endpoints",

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from lkg.common.auth import Role
 from lkg.common.testing.system import System, running_system
-from lkg.registry.accounts.seed import DEMO_PASSWORD, seed_demo_accounts
+from lkg.registry.accounts.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_accounts
 from lkg.registry.app import SPEC
 from lkg.registry.org.document import default_document, org_id
 
@@ -43,7 +43,7 @@ async def registry(db_factory, nats_url: str, nats_prefix: str) -> AsyncIterator
             assert loaded.status_code == 200, loaded.text
         runtime = system.platform.runtimes["registry"]
         async with runtime.db.transaction() as session:
-            assert await seed_demo_accounts(session, runtime.settings, runtime.clock) == 10
+            assert await seed_demo_accounts(session, runtime.settings, runtime.clock) == 22
         yield system
 
 
@@ -79,6 +79,51 @@ async def staff_account(system: System, admin: dict[str, str]) -> dict:
     return created.json()
 
 
+#: Each demo account by role (docs/accounts.md): who signs in, with which roles their posts give them.
+DEMO_ROLES = {
+    "admin": ["admin", "major_projects_office"],
+    "assessor": ["assessment_office"],
+    "office": ["major_projects_office"],
+    "street": ["unit_user"],
+    "street-head": ["unit_user"],
+    "service": ["service_department"],
+    "department": [],
+    "approval": ["approval_bureau"],
+    "agent": ["approval_bureau"],
+    "statistics": ["statistics_bureau"],
+    "stats-contact": ["unit_user"],
+    "supervision": ["supervision_office"],
+    "leader": ["top_leader"],
+    "commerce": ["commerce_bureau", "service_department"],
+}
+
+
+async def test_every_demo_account_signs_in_as_a_synthetic_holder_of_its_post(registry: System) -> None:
+    # issue #11 "The demo directory": a person stands behind each role, labelled as synthetic (演示).
+    admin = await bearer(registry, "admin")
+    for username, roles in DEMO_ROLES.items():
+        response = await login(registry, username)
+        assert response.status_code == 200, (username, response.text)
+        assert response.json()["roles"] == roles, username
+        account = (
+            await registry.client.get(f"/api/v1/auth/accounts/{response.json()['account_id']}", headers=admin)
+        ).json()
+        name = account["person_name"]
+        assert name.startswith("【演示】"), (username, name)
+    # Every street, office and department has a head post with a holder; the top leaders' posts are held.
+    day = {"on": "2020-05-01"}
+    units = (await registry.client.get("/api/v1/org/units", params=day, headers=admin)).json()
+    posts = (await registry.client.get("/api/v1/org/posts", params=day, headers=admin)).json()
+    holdings = (await registry.client.get("/api/v1/org/holdings", params=day, headers=admin)).json()
+    held = {h["post_id"] for h in holdings}
+    heads = {p["unit_id"] for p in posts if p["kind"] == "unit_head" and p["id"] in held}
+    assert {u["id"] for u in units if u["kind"] != "leadership"} <= heads
+    leaders = [p for p in posts if p["kind"] == "district_leader"]
+    assert len(leaders) == 2 and all(p["id"] in held for p in leaders)
+    # The departments that handle catalogue items are in the directory (issue #11).
+    assert {"区自然资源和规划局", "区生态环境局", "区应急管理局"} <= {u["name"] for u in units}
+
+
 async def test_the_demo_admin_logs_in_and_the_token_works_on_the_register(registry: System) -> None:
     c = registry.client
     response = await login(registry, "admin", **{"User-Agent": "lkg-mobile/1.0"})
@@ -107,7 +152,9 @@ async def test_the_demo_admin_logs_in_and_the_token_works_on_the_register(regist
     assert created.status_code == 201, created.text
 
     accounts = (await c.get("/api/v1/auth/accounts?limit=200", headers=admin)).json()["items"]
-    assert [a["username"] for a in accounts] == ["admin", "assessor"] + [f"line{n}" for n in range(1, 9)]
+    assert [a["username"] for a in accounts] == sorted(
+        [username for username, *_ in DEMO_ACCOUNTS] + [f"line{n}" for n in range(1, 9)]
+    )
     line4 = next(a for a in accounts if a["username"] == "line4")
     assert (line4["person_name"], line4["roles"], line4["status"]) == ("刘之福", ["line_leader"], "active")
 

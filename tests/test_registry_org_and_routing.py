@@ -27,7 +27,7 @@ async def registry(db_factory, nats_url: str, nats_prefix: str) -> AsyncIterator
             "/api/v1/org/imports", json=default_document().model_dump(mode="json"), headers=system.operator
         )
         assert loaded.status_code == 200, loaded.text
-        assert loaded.json()["changed_entries"] == 85
+        assert loaded.json()["changed_entries"] == 170
         yield system
 
 
@@ -56,7 +56,9 @@ async def test_loading_the_directory_again_changes_nothing(registry: System) -> 
     assert again.json() == {"changed_entries": 0}
     lines = (await registry.client.get("/api/v1/org/lines", headers=registry.operator)).json()
     assert [line["number"] for line in lines] == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert lines[5]["name"] == "第六线（郭小平）"
+    # The line's name is its own; who leads it is the leader post's holder, apart from the name (#11 item 21).
+    assert lines[5]["name"] == "第六线"
+    assert [(x["name"], x["acting"]) for x in lines[5]["leaders"]] == [("郭小平", False)]
     assert lines[5]["service_unit_id"] == str(org_id("dept.housing"))
 
 
@@ -79,7 +81,7 @@ async def test_routing_follows_the_precedence_and_says_why(registry: System) -> 
     assert estate["line_id"] == str(org_id("line.6")) and estate["routing_basis"] == "category"
     why = (await c.get(f"/api/v1/projects/{estate['id']}/line", headers=h)).json()
     assert why["line_number"] == 6 and why["routing_basis"] == "category"
-    assert why["routing_reason"].startswith("按项目类型：房地产项目统一由第六线（郭小平）包保")
+    assert why["routing_reason"].startswith("按项目类型：房地产项目统一由第六线包保")
 
     # 机电产业办 has no unit rule: its project waits in the unrouted queue, never silently on a line.
     machine = (

@@ -140,7 +140,12 @@ async def test_the_published_month_downloads_as_json_xlsx_and_docx_with_the_same
             return "—" if value is None else f"{float(value) * 100:.1f}%"
 
         return [
-            [r["label"], f"{float(r['plan']):.2f}", f"{float(r['year_to_date']):.2f}", rate(r["completion"])]
+            [  # 元 in the JSON, 万元 in the tables
+                r["label"],
+                f"{float(r['plan']) / 10000:.2f}",
+                f"{float(r['year_to_date']) / 10000:.2f}",
+                rate(r["completion"]),
+            ]
             for r in rows
         ]
 

@@ -6,10 +6,13 @@ into an emptied scoring database reproduces the published figures.
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import date
 
 import pytest_asyncio
+from docx import Document
+from openpyxl import load_workbook
 
 from lkg.common.auth import Role
 from lkg.common.events import contracts as c
@@ -140,6 +143,72 @@ async def test_only_a_top_leader_confirms_the_quarter(quarter):
     assert (again.status_code, again.json()["code"]) == (409, "period_already_published")
 
 
+async def test_the_published_quarter_is_a_report_for_the_deciders_and_the_leader_only(quarter):
+    org = quarter.org
+    top = quarter.auth(Role.TOP_LEADER, person=str(uuid.uuid4()))
+    await quarter.settle()  # the reports scan issues it on the clock's next round
+    [item] = (
+        await quarter.client.get("/api/v1/reports", params={"kind": "quarterly_evaluation"}, headers=top)
+    ).json()["items"]
+    assert (item["number"], item["title"], item["period"]["label"]) == (
+        1,
+        "包保区级领导季度考评（2020年第2季度）",
+        "2020年第2季度",
+    )
+    report = (await quarter.client.get(f"/api/v1/reports/{item['id']}", headers=top)).json()["body"]
+    [entry] = report["entries"]
+    assert (entry["label"], entry["score"], entry["grade"], entry["progress"], entry["enrolment"]) == (
+        "第二线",
+        "72.67",
+        "fail",
+        "66.67",
+        "80.00",
+    )
+    assert entry["holders"] == ["李丽（2020-04-01至2020-05-31）", "王强（2020-06-01至2020-06-30）"]
+    assert len(entry["evidence"]) == 6
+
+    # The line's leader reads their own line; a unit neither finds it listed nor reads it.
+    leader = _leader(quarter, org.leader_b)
+    mine = await quarter.client.get(f"/api/v1/reports/{item['id']}", headers=leader)
+    assert [e["label"] for e in mine.json()["body"]["entries"]] == ["第二线"]
+    street = quarter.auth(Role.UNIT_USER, person=str(org["金银湖街"].staff))
+    listed = await quarter.client.get(
+        "/api/v1/reports", params={"kind": "quarterly_evaluation"}, headers=street
+    )
+    assert listed.json()["items"] == []
+    for suffix in ("", ".xlsx", ".docx"):
+        hidden = await quarter.client.get(f"/api/v1/reports/{item['id']}{suffix}", headers=street)
+        assert (hidden.status_code, hidden.json()["code"]) == (404, "report_not_found")
+
+    docx = await quarter.client.get(f"/api/v1/reports/{item['id']}.docx", headers=top)
+    doc = Document(io.BytesIO(docx.content))
+    assert [p.text for p in doc.paragraphs[:2]] == ["包保区级领导季度考评", "第1期"]
+    assert [c.text for c in doc.tables[0].rows[1].cells][:4] == [
+        "第二线",
+        "李丽（2020-04-01至2020-05-31）；王强（2020-06-01至2020-06-30）",
+        "72.67",
+        "不合格",
+    ]
+    xlsx = await quarter.client.get(f"/api/v1/reports/{item['id']}.xlsx", headers=leader)
+    assert [c.value for c in next(load_workbook(io.BytesIO(xlsx.content))["考评结果"].iter_rows(min_row=2))][
+        :4
+    ] == [
+        "第二线",
+        "李丽（2020-04-01至2020-05-31）；王强（2020-06-01至2020-06-30）",
+        "72.67",
+        "不合格",
+    ]
+
+    [event] = [
+        e for e in await quarter.published("scoring", "report.published") if e.kind == "quarterly_evaluation"
+    ]
+    assert event.audience == c.Audience(
+        unit_roles=(c.UnitRole.MAJOR_PROJECTS_OFFICE, c.UnitRole.ASSESSMENT_OFFICE),
+        post_kinds=(c.PostKind.DISTRICT_LEADER,),
+        line_ids=(org.line,),
+    )
+
+
 async def test_the_year_end_record_splits_the_quarter_by_tenure(quarter):
     month = await quarter.client.get(f"/api/v1/evaluations/periods/{MAY}", headers=quarter.operator)
     confirmed = await quarter.client.post(
@@ -165,11 +234,31 @@ async def test_the_year_end_record_splits_the_quarter_by_tenure(quarter):
     ]
 
 
+async def test_the_published_month_is_issued_as_the_first_monthly_bulletin(quarter):
+    await quarter.settle()
+    [item] = (
+        await quarter.client.get(
+            "/api/v1/reports",
+            params={"kind": "monthly_assessment", "period": "2020"},
+            headers=quarter.operator,
+        )
+    ).json()["items"]
+    body = (await quarter.client.get(f"/api/v1/reports/{item['id']}", headers=quarter.operator)).json()[
+        "body"
+    ]
+    assert (item["number"], body["number"], body["label"]) == (1, 1, "2020年5月")
+    assert [(e["label"], e["grade"]) for e in body["ranking"]] == [
+        ("金银湖街", "pass"),
+        ("区行政审批局", "fail"),
+    ]
+
+
 async def test_replaying_the_streams_into_emptied_facts_reproduces_the_published_figures(quarter):
     before = {
         pid: (await quarter.client.get(f"/api/v1/evaluations/periods/{pid}", headers=quarter.operator)).json()
         for pid in (Q2, MAY)
     }
+    reports = (await quarter.client.get("/api/v1/reports", headers=quarter.operator)).json()["items"]
     runtime = quarter.platform.runtimes["scoring"]
     settings = quarter.service_settings["scoring"]
     applied = runtime.consumer.applied_total
@@ -183,3 +272,5 @@ async def test_replaying_the_streams_into_emptied_facts_reproduces_the_published
         for pid in (Q2, MAY)
     }
     assert after == before
+    # The issued reports are decisions a rebuild keeps: none is issued again, none changes.
+    assert (await quarter.client.get("/api/v1/reports", headers=quarter.operator)).json()["items"] == reports

@@ -227,7 +227,7 @@ async def test_the_action_route_is_documented_with_its_outcomes(app: FastAPI) ->
     async with client(app) as c:
         schema = (await c.get("/openapi.json")).json()
     operation = schema["paths"]["/api/v1/cards/{card_id}/close"]["post"]
-    assert operation["operationId"].startswith("card_close")
+    assert operation["operationId"] == "cards_card_close"  # <service>_<function> (lkg.common.http.openapi)
     # 4XX: the app's generic problem+json answer (validation included), documented once per route.
     assert sorted(operation["responses"]) == sorted(["200", "4XX", *map(str, ACTION_RESPONSES)])
     assert [p["name"] for p in operation["parameters"]] == ["card_id", "If-Match"]

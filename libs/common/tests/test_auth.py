@@ -57,6 +57,7 @@ def test_role_list_is_the_one_of_the_design() -> None:
         "assessment_office",
         "admin",
         "client_system",
+        "commerce_bureau",
     ]
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from lkg.common.events.permissions import USERS
 from lkg.common.runtime import cli
-from lkg.common.runtime.embedded import SECRETS_FILE, deployment_secrets, read_deployment_secrets
+from lkg.common.runtime.data_secrets import SECRETS_FILE, deployment_secrets, read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET
 
 LKG = str(Path(sys.executable).with_name("lkg"))

@@ -72,6 +72,7 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "red_card.referral_requested",
         "red_card.withdrawn",
         "supervision_report.published",
+        "red_card.referral_concluded",
     ),
     "scoring": ("evaluation.published", "ranking.published", "report.published", "red_card.requested"),
     "notifier": ("notification.delivered", "notification.failed"),
@@ -400,6 +401,14 @@ def sample(event_type: str) -> Event:
             **sample("red_card.issued").model_dump(exclude={"confirmed_by_person_id"}),
             withdrawal_reason="项目已于督查前入统，统计数据延迟",
             withdrawn_by_person_id=uid(52),
+        ),
+        "red_card.referral_concluded": lambda: c.RedCardReferralConcluded(
+            **sample("red_card.issued").model_dump(exclude={"confirmed_by_person_id"}),
+            outcome=c.ReferralOutcome.ACCOUNTABILITY_TAKEN,
+            note="对项目责任单位主要负责人予以诫勉谈话",
+            decided_on=date(2020, 6, 20),
+            line_id=LINE,
+            recorded_by_person_id=uid(52),
         ),
         "supervision_report.published": lambda: c.SupervisionReportPublished(
             effective_at=AT,

@@ -1,6 +1,6 @@
 """Crash tests of the event bus: SIGKILL at the worst moment, 20 times, and every event still counts once.
 
-The issue's claim (DESIGN §4): a producer killed between its commit and the end of its publication, and a
+The issue's claim (docs/events.md): a producer killed between its commit and the end of its publication, and a
 consumer killed between its commit and its acknowledgement, lose nothing and apply nothing twice. The
 producer's relay dies after JetStream acknowledged the batch and before the outbox rows are deleted; the
 consumer dies after its transaction committed and before a single ack went out. A control run with the
@@ -239,7 +239,7 @@ class DroppedSilently(AssertionError):
 
 
 async def test_a_message_that_kills_its_consumer_every_time_is_not_dropped_silently(setup: Setup) -> None:
-    """DESIGN §4: poison messages go to the dead letters, nothing is dropped silently. A message whose
+    """docs/events.md: poison messages go to the dead letters, nothing is dropped silently. A message whose
     handler kills the process (a segfault, the OOM killer) is never settled, so only the delivery count
     JetStream keeps can tell the consumer that it is poison."""
     (event_id,) = await _publish_events(setup, 1)

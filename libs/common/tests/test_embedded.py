@@ -24,8 +24,8 @@ from lkg.common.runtime.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
     EmbeddedStack,
-    no_strays,
 )
+from lkg.common.runtime.processes import no_strays
 from lkg.common.testing import eventually
 
 

@@ -147,7 +147,9 @@ async def seeded(db_factory) -> Database:
     url = await db_factory.fresh("registry", lambda u: migrate(SPEC.migrations, u))
     db = Database(url, pool_size=2)
     first = await seed_demo(db)
-    assert first == 85 + 10 + 245  # the 2020 directory's entries, the demo accounts, then the projects
+    # The 2020 directory's entries (37 units, 93 posts, the 8 leaders, their holdings, 8 lines, 16 rules),
+    # the demo accounts (14 by role and line1 … line8), then the projects.
+    assert first == 170 + 22 + 245
     yield db
     await db.dispose()
 
@@ -215,7 +217,7 @@ async def test_every_other_service_holds_the_whole_portfolio(db_factory, nats_ur
     ) as system:
         db = Database(system.service_settings["registry"].database_url, pool_size=1)
         try:
-            assert await seed_demo(db) == 85 + 10 + 245
+            assert await seed_demo(db) == 170 + 22 + 245
         finally:
             await db.dispose()
         await system.settle()

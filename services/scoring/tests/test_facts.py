@@ -196,14 +196,14 @@ async def test_a_late_fact_applied_before_its_period_closed_is_still_rechecked(d
     """The handler saw no period (it was being proposed in another transaction): proposing the period
     sweeps the facts recorded after its cut-off, and the proposal moves to the late fact."""
     from lkg.common.calendar import WorkingCalendar
-    from lkg.scoring import service
+    from lkg.scoring import proposals
 
     org = _org()
     p = project(org, "金银湖街", "庚项目", 签约=date(2020, 8, 20))
     late = Envelope.wrap(p.achieved("签约", date(2020, 8, 19), at(date(2020, 9, 10))))
     await deliver(db, Envelope.wrap(p.registered()), late)
     async with db.transaction() as session:
-        august = await service.propose_next(
+        august = await proposals.propose_next(
             session,
             c.PeriodKind.MONTH,
             until=at(date(2020, 9, 11)),
@@ -213,7 +213,7 @@ async def test_a_late_fact_applied_before_its_period_closed_is_still_rechecked(d
     assert (august.start, august.as_of) == (date(2020, 8, 1), at(date(2020, 9, 3), 0))
     assert [(r.period_id, r.event_id) for r in await rows(db, period_recheck)] == [(august.id, late.event_id)]
     async with db.transaction() as session:
-        recheck = await service.next_recheck(session, at(date(2020, 9, 11)))
-        assert await service.apply_recheck(session, recheck) is True
+        recheck = await proposals.next_recheck(session, at(date(2020, 9, 11)))
+        assert await proposals.apply_recheck(session, recheck) is True
     (refreshed,) = [r for r in await rows(db, period) if r.id == august.id]
     assert (refreshed.as_of, refreshed.revision) == (at(date(2020, 9, 10)), 2)

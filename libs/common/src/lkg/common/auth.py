@@ -58,6 +58,7 @@ class Role(StrEnum):
     ASSESSMENT_OFFICE = "assessment_office"  # 区委组织部考评办
     ADMIN = "admin"  # 系统管理员
     CLIENT_SYSTEM = "client_system"  # 对接的其他政府系统
+    COMMERCE_BUREAU = "commerce_bureau"  # 区商务局 (诚信履约回头看, 解约、销号: §四(四))
 
 
 _ROLE_VALUES = frozenset(r.value for r in Role)

@@ -8,7 +8,7 @@ from lkg.approvals import api
 from lkg.approvals.handlers import SUBSCRIPTIONS
 from lkg.approvals.models import metadata, org
 from lkg.approvals.scans import recompute_provisional, scan_clocks, scan_risk
-from lkg.approvals.seed import seed_catalogue
+from lkg.approvals.seed import catalogue_units, seed_catalogue
 from lkg.approvals.settings import ApprovalsSettings
 from lkg.common.orgcopy import OrgReachResolver
 from lkg.common.runtime.service import Scan, ServiceSpec
@@ -35,6 +35,7 @@ SPEC = ServiceSpec[ApprovalsSettings](
     # lkg.common types those parameters ServiceRuntime[Any] / ServiceSpec[Any].
     reach_resolver=lambda runtime: OrgReachResolver(runtime, org),  # type: ignore[arg-type]
     seed=seed_catalogue,
+    seed_unit_references=catalogue_units,
     # An official year loaded (`lkg calendar load`): provisional deadlines recomputed (docs/calendar.md).
     on_calendar_loaded=recompute_provisional,
 )

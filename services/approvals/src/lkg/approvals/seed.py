@@ -17,3 +17,16 @@ async def seed_catalogue(db: Database) -> int:
     async with db.transaction() as session:
         added = await session.execute(insert_missing_statement(metadata.tables["catalogue_item"], rows))
         return len(added.all())
+
+
+def catalogue_units() -> list[tuple[str, str | None, str]]:
+    """The org units the default catalogue names, as ``(item code, role, name)``: ``lkg seed`` refuses to
+    seed when the registry's directory document lacks one (lkg.common.runtime.service.unnamed_units)."""
+    return [
+        (
+            item.code,
+            item.handling_unit.role.value if item.handling_unit.role else None,
+            item.handling_unit.name,
+        )
+        for item in default_catalogue().items
+    ]

@@ -74,10 +74,20 @@ def _payload(
     }
 
 
+#: What a stalled clock of an approval item says (§三(一), §四(一)): the time limit to decide, the
+#: verification of a commitment (承诺审批) or the inspection after building first (先建后验).
+_STALLED_WORDS = {
+    c.ApprovalClockKind.LIMIT: ("审批超时", "已超过办理时限（{due}）仍未办结。"),
+    c.ApprovalClockKind.VERIFICATION: ("承诺核查逾期", "承诺审批后应于{due}前完成承诺核查，逾期仍未核查。"),
+    c.ApprovalClockKind.INSPECTION: ("事后验收逾期", "先建后验应于{due}前完成事后验收，逾期仍未验收。"),
+}
+
+
 def _stalled(e: c.ApprovalStalled) -> tuple[str, dict[str, Any]]:
     # Cause key: the stalled approval item. While its problem is open, later signals attach to it.
-    title = f"审批超时：{e.item_name}（{e.handling_unit_name}）"
-    said = f"{e.item_name}已超过办理时限（{e.due_at.isoformat()}）仍未办结。"
+    what, sentence = _STALLED_WORDS[e.clock_kind]
+    title = f"{what}：{e.item_name}（{e.handling_unit_name}）"
+    said = e.item_name + sentence.format(due=e.due_at.isoformat())
     key = f"approval.stalled:{e.approval_item_id}"
     return key, _payload(e.project_id, title, "审批", said, e.handling_unit_id, e.handling_unit_name)
 

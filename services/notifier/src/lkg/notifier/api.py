@@ -31,7 +31,7 @@ from lkg.common.http.pagination import PageQuery
 from lkg.common.http.problems import BadRequest
 from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
-from lkg.notifier import channels, service, stream
+from lkg.notifier import channels, inbox, operators, preferences, stream
 from lkg.notifier.deps import CallerDep, OperatorDep, Runtime, Session, UnitOfWork
 from lkg.notifier.models import project_copy
 from lkg.notifier.schemas import (
@@ -81,12 +81,12 @@ def inbox_router() -> APIRouter:
         page: PageQuery,
         unread: Annotated[bool | None, Query(description="只看未读 true / 已读 false")] = None,
     ) -> MessagePage:
-        rows, cursor = await service.list_inbox(session, person_id=caller.person_id, page=page, unread=unread)
+        rows, cursor = await inbox.list_inbox(session, person_id=caller.inbox_owner, page=page, unread=unread)
         return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_cursor=cursor)
 
     @r.get("/unread-count", summary="未读数 / unread count", response_model=UnreadOut)
     async def unread_count(session: Session, caller: CallerDep) -> UnreadOut:
-        return UnreadOut(unread=await service.unread_count(session, person_id=caller.person_id))
+        return UnreadOut(unread=await inbox.unread_count(session, person_id=caller.inbox_owner))
 
     @r.post(
         "/messages/{message_id}/read",
@@ -97,28 +97,28 @@ def inbox_router() -> APIRouter:
     async def mark_read(
         message_id: UUID, session: UnitOfWork, runtime: Runtime, caller: CallerDep
     ) -> MessageOut:
-        row = await service.mark_read(
-            session, person_id=caller.person_id, message_id=message_id, at=runtime.clock.now()
+        row = await inbox.mark_read(
+            session, person_id=caller.inbox_owner, message_id=message_id, at=runtime.clock.now()
         )
         return MessageOut.model_validate(row)
 
     @r.post("/read-all", summary="全部标为已读 / mark all read", response_model=ReadAllOut)
     async def read_all(session: UnitOfWork, runtime: Runtime, caller: CallerDep) -> ReadAllOut:
-        marked = await service.mark_all_read(session, person_id=caller.person_id, at=runtime.clock.now())
+        marked = await inbox.mark_all_read(session, person_id=caller.inbox_owner, at=runtime.clock.now())
         return ReadAllOut(marked=marked)
 
     @r.get(
         "/messages/{message_id}/log", summary="投递记录 / delivery log", response_model=LogOut, responses=_OWN
     )
     async def own_log(message_id: UUID, session: Session, caller: CallerDep) -> LogOut:
-        await service.get_message(session, person_id=caller.person_id, message_id=message_id)
-        rows = await service.message_log(session, message_id=message_id)
+        await inbox.get_message(session, person_id=caller.inbox_owner, message_id=message_id)
+        rows = await inbox.message_log(session, message_id=message_id)
         return LogOut(items=[LogEntryOut.model_validate(r) for r in rows])
 
     @r.get("/settings", summary="我的通知设置 / my settings", response_model=SettingsOut)
     async def own_settings(session: Session, runtime: Runtime, caller: CallerDep) -> SettingsOut:
-        found = await service.get_person_settings(
-            session, person_id=caller.person_id, settings=runtime.settings
+        found = await preferences.get_person_settings(
+            session, person_id=caller.inbox_owner, settings=runtime.settings
         )
         return SettingsOut.model_validate(found)
 
@@ -126,9 +126,9 @@ def inbox_router() -> APIRouter:
     async def put_own_settings(
         body: SettingsIn, session: UnitOfWork, runtime: Runtime, caller: CallerDep
     ) -> SettingsOut:
-        found = await service.put_person_settings(
+        found = await preferences.put_person_settings(
             session,
-            person_id=caller.person_id,
+            person_id=caller.inbox_owner,
             settings=runtime.settings,
             at=runtime.clock.now(),
             **_settings_values(body),
@@ -149,7 +149,7 @@ def inbox_router() -> APIRouter:
         if exp is None:
             raise BadRequest("令牌无有效期，不能用于推送", code="token_without_expiry")
         value, expires = await stream.issue_ticket(
-            session, runtime, person_id=caller.person_id, token_expires_at=datetime.fromtimestamp(exp, UTC)
+            session, runtime, person_id=caller.inbox_owner, token_expires_at=datetime.fromtimestamp(exp, UTC)
         )
         return _json(TicketOut(ticket=value, expires_at=expires), status=201)
 
@@ -211,7 +211,7 @@ def operator_router() -> APIRouter:
         kind: Annotated[str | None, Query(pattern=KIND_PATTERN, max_length=64)] = None,
     ) -> RuleList:
         return RuleList(
-            items=[RuleOut.model_validate(r) for r in await service.list_rules(session, kind=kind)]
+            items=[RuleOut.model_validate(r) for r in await operators.list_rules(session, kind=kind)]
         )
 
     @r.post(
@@ -222,7 +222,7 @@ def operator_router() -> APIRouter:
         responses=_OPS,
     )
     async def add_rule(body: RuleIn, session: UnitOfWork, runtime: Runtime, _op: OperatorDep) -> JSONResponse:
-        row = await service.add_rule(
+        row = await operators.add_rule(
             session,
             kind=body.kind,
             audience=str(body.audience),
@@ -247,9 +247,9 @@ def operator_router() -> APIRouter:
         _op: OperatorDep,
         if_match: IfMatch = None,
     ) -> JSONResponse:
-        current = await service.get_rule(session, rule_id)
+        current = await operators.get_rule(session, rule_id)
         check_if_match(if_match, etag_for(current.id, current.revision))
-        row = await service.set_rule(
+        row = await operators.set_rule(
             session,
             rule_id=rule_id,
             expected_revision=current.revision,
@@ -263,7 +263,7 @@ def operator_router() -> APIRouter:
     @r.get("/templates", summary="消息模板 / templates", response_model=TemplateList, responses=_OPS)
     async def templates(session: Session, _op: OperatorDep) -> TemplateList:
         return TemplateList(
-            items=[TemplateOut.model_validate(t) for t in await service.list_templates(session)]
+            items=[TemplateOut.model_validate(t) for t in await operators.list_templates(session)]
         )
 
     @r.put(
@@ -280,9 +280,9 @@ def operator_router() -> APIRouter:
         _op: OperatorDep,
         if_match: IfMatch = None,
     ) -> JSONResponse:
-        current = await service.get_template(session, kind)
+        current = await operators.get_template(session, kind)
         check_if_match(if_match, etag_for(current.kind, current.revision))
-        row = await service.set_template(
+        row = await operators.set_template(
             session,
             kind=kind,
             expected_revision=current.revision,
@@ -302,7 +302,7 @@ def operator_router() -> APIRouter:
     )
     async def endpoints(session: Session, _op: OperatorDep) -> EndpointList:
         return EndpointList(
-            items=[EndpointOut.model_validate(e) for e in await service.list_endpoints(session)]
+            items=[EndpointOut.model_validate(e) for e in await operators.list_endpoints(session)]
         )
 
     @r.post(
@@ -315,7 +315,7 @@ def operator_router() -> APIRouter:
     async def add_endpoint(
         body: EndpointIn, session: UnitOfWork, runtime: Runtime, _op: OperatorDep
     ) -> JSONResponse:
-        row = await service.add_endpoint(
+        row = await operators.add_endpoint(
             session,
             runtime.settings,
             name=body.name,
@@ -329,7 +329,7 @@ def operator_router() -> APIRouter:
 
     @r.get("/dead-letters", summary="死信 / dead letters", response_model=DeliveryPage, responses=_OPS)
     async def dead_letters(session: Session, _op: OperatorDep, page: PageQuery) -> DeliveryPage:
-        rows, cursor = await service.list_dead(session, page=page)
+        rows, cursor = await operators.list_dead(session, page=page)
         return DeliveryPage(items=[DeliveryOut.model_validate(r) for r in rows], next_cursor=cursor)
 
     @r.post(
@@ -341,7 +341,7 @@ def operator_router() -> APIRouter:
     async def resend(
         delivery_id: UUID, session: UnitOfWork, runtime: Runtime, _op: OperatorDep
     ) -> DeliveryOut:
-        row = await service.resend(session, delivery_id=delivery_id, at=runtime.clock.now())
+        row = await operators.resend(session, delivery_id=delivery_id, at=runtime.clock.now())
         return DeliveryOut.model_validate(row)
 
     @r.get(
@@ -351,7 +351,7 @@ def operator_router() -> APIRouter:
         responses=_OPS,
     )
     async def undeliverable(session: Session, _op: OperatorDep, page: PageQuery) -> UndeliverablePage:
-        rows, cursor = await service.list_undeliverable(session, page=page)
+        rows, cursor = await operators.list_undeliverable(session, page=page)
         return UndeliverablePage(items=[UndeliverableOut.model_validate(r) for r in rows], next_cursor=cursor)
 
     @r.get(
@@ -361,7 +361,7 @@ def operator_router() -> APIRouter:
         responses=_OPS,
     )
     async def any_log(message_id: UUID, session: Session, _op: OperatorDep) -> LogOut:
-        rows = await service.message_log(session, message_id=message_id)
+        rows = await inbox.message_log(session, message_id=message_id)
         return LogOut(items=[LogEntryOut.model_validate(r) for r in rows])
 
     @r.get(
@@ -373,7 +373,7 @@ def operator_router() -> APIRouter:
     async def person_settings(
         person_id: UUID, session: Session, runtime: Runtime, _op: OperatorDep
     ) -> SettingsOut:
-        found = await service.get_person_settings(session, person_id=person_id, settings=runtime.settings)
+        found = await preferences.get_person_settings(session, person_id=person_id, settings=runtime.settings)
         found["mobile"] = channels.mask_mobile(found["mobile"])
         return SettingsOut.model_validate(found)
 
@@ -386,7 +386,7 @@ def operator_router() -> APIRouter:
     async def put_person_settings(
         person_id: UUID, body: SettingsIn, session: UnitOfWork, runtime: Runtime, _op: OperatorDep
     ) -> SettingsOut:
-        found = await service.put_person_settings(
+        found = await preferences.put_person_settings(
             session,
             person_id=person_id,
             settings=runtime.settings,

@@ -30,8 +30,8 @@ from lkg.common.orgcopy import in_force
 from lkg.notifier import stream
 from lkg.notifier.kinds import Facts
 from lkg.notifier.models import cadence_run, inbox_message, notice, org_copy, undeliverable
+from lkg.notifier.notices import Cause, RoutingBatch, Stored, store_messages
 from lkg.notifier.recipients import Recipient, Unresolved, resolve
-from lkg.notifier.service import Cause, RoutingBatch, Stored, store_messages
 from lkg.notifier.settings import NotifierRuntime
 from lkg.notifier.templates import render
 

@@ -136,7 +136,11 @@ def _address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, networks
 
 
 def check_url_shape(url: str, settings: NotifierSettings) -> urllib.parse.SplitResult:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - a port out of range or not a number raises here, not at delivery
+    except ValueError as exc:  # an unbalanced "[" (IPv6 literal) or a bad port
+        raise TargetRefused("回调地址格式不正确", "webhook_url_invalid") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused("回调地址须为 http(s) 网址", "webhook_url_invalid")
     if parts.username or parts.password:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import CurrentPrincipal
+from lkg.common.access import caller_dependency
 from lkg.common.runtime.deps import ServiceDeps
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.notifier.access import Caller
@@ -18,12 +18,10 @@ from lkg.notifier.settings import NotifierSettings
 DEPS = ServiceDeps[NotifierSettings]("notifier")
 
 
-async def current_caller(principal: CurrentPrincipal) -> Caller:
-    return Caller(principal)
+current_caller = caller_dependency(Caller.of)
 
 
-async def current_operator(principal: CurrentPrincipal) -> Caller:
-    caller = Caller(principal)
+async def current_operator(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
     caller.require_operator()
     return caller
 

@@ -41,6 +41,7 @@ NOTIFIED: tuple[type[Event], ...] = (
     c.RedCardDismissed,
     c.RedCardWithdrawn,
     c.RedCardReferralRequested,
+    c.RedCardReferralConcluded,
     c.SupervisionReportPublished,
     c.ApprovalDueSoon,
     c.ApprovalStalled,
@@ -71,6 +72,8 @@ OUTCOME_LABELS = {
 }
 
 CLOCK_LABELS = {"acceptance": "受理", "reply": "反馈处理意见", "progress": "报送进展", "resolution": "办结"}
+
+REFERRAL_OUTCOME_LABELS = {"accountability_taken": "予以问责", "no_accountability": "不予问责"}
 
 GRADE_LABELS = {"excellent": "优秀", "pass": "合格", "fail": "不合格"}
 
@@ -199,6 +202,21 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             words={
                 "unit": event.target.unit_name,
                 "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
+            },
+        )
+    if isinstance(event, c.RedCardReferralConcluded):
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.red_card_id}:referral",
+            target_unit_id=event.target.unit_id,
+            project_id=event.project_id,
+            line_id=event.line_id,
+            path=f"/red-cards/{event.red_card_id}",
+            words={
+                "unit": event.target.unit_name,
+                "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
+                "outcome": REFERRAL_OUTCOME_LABELS.get(str(event.outcome), str(event.outcome)),
+                "reason": event.note,
             },
         )
     if isinstance(event, c.SupervisionReportPublished):

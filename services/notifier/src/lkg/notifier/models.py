@@ -1,5 +1,5 @@
-"""Tables of the notifier service (its own database, DESIGN §3: inboxes, channels, templates, preferences
-and the delivery log).
+"""Tables of the notifier service (its own database, docs/architecture.md): inboxes, channels, templates,
+preferences and the delivery log.
 
 The path of a notification, one table per step:
 

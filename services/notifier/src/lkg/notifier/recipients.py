@@ -1,5 +1,5 @@
-"""Resolving an audience to people on the event's day, from the org read copy (DESIGN §3: a message's
-recipient follows the post through a handover).
+"""Resolving an audience to people on the event's day, from the org read copy (docs/architecture.md: a
+message's recipient follows the post through a handover).
 
 * A **post** is told through its holder on that day (the substantive holder before an acting one). A
   vacant post falls back to the **head post of its unit**: the unit's ``unit_head`` post, or, in a

@@ -1,6 +1,6 @@
 """Who hears what (谁收到什么): the audiences the notifier can resolve, and the 2020 routing defaults.
 
-The routing is data (DESIGN §1: another district changes it without a release): a ``routing_rule`` row
+The routing is data (docs/notifier.md: another district changes it without a release): a ``routing_rule`` row
 says that a kind of event (its contract's type, ``problem.escalated``) is told to an audience, optionally
 only at one layer. The rows below are what a new database starts with (migration 0003 seeds them);
 operators change them through ``/api/v1/notifications/routing-rules``. A kind with no enabled rule is told
@@ -104,6 +104,13 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     ),
     DefaultRule(
         "red_card.referral_requested", Audience.CONSENTING_LEADER, note="移交纪委监委待包保领导同意 §五(三)"
+    ),
+    DefaultRule("red_card.referral_concluded", Audience.CARDED_UNIT_HEAD, note="纪委监委问责结果 §五(三)"),
+    DefaultRule(
+        "red_card.referral_concluded", Audience.CARDED_UNIT_LINE_LEADER, note="纪委监委问责结果 §五(三)"
+    ),
+    DefaultRule(
+        "red_card.referral_concluded", Audience.MAJOR_PROJECTS_OFFICE, note="纪委监委问责结果 §五(三)"
     ),
     DefaultRule("approval.due_soon", Audience.HANDLING_DEPARTMENT, note="审批临期 §四(二)"),
     DefaultRule("approval.due_soon", Audience.RESPONSIBLE_UNIT, note="审批临期 §四(二)"),

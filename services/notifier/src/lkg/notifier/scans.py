@@ -1,4 +1,4 @@
-"""What the notifier runs on the shared clock (DESIGN §5): routing the notices it has heard, then sending
+"""What the notifier runs on the shared clock (docs/time.md): routing the notices it has heard, then sending
 the deliveries that are due. Both select through an index on their due column, claim rows with
 ``SKIP LOCKED`` (replicas racing act once) and handle them in due order."""
 
@@ -9,8 +9,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from lkg.notifier import stream
+from lkg.notifier.delivery import send_due
 from lkg.notifier.models import notice
-from lkg.notifier.service import RoutingBatch, Stored, route_notice, send_due
+from lkg.notifier.notices import RoutingBatch, Stored, route_notice
 from lkg.notifier.settings import NotifierRuntime
 
 BATCH = 200

@@ -37,8 +37,9 @@ from lkg.common.clock import TZ, wall_clock_utc
 from lkg.common.http.problems import Unauthenticated
 from lkg.common.log import get_logger
 from lkg.common.orgcopy import reach_of
+from lkg.notifier.inbox import messages_since
 from lkg.notifier.models import org_copy, stream_ticket
-from lkg.notifier.service import Stored, messages_since
+from lkg.notifier.notices import Stored
 from lkg.notifier.settings import NotifierRuntime
 
 log = get_logger(__name__)

@@ -89,6 +89,10 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
         "$unit 的红牌（事由：$matter）拟移交区纪委监委，需您同意。\n查看：$link",
         urgent=True,
     ),
+    "red_card.referral_concluded": DefaultTemplate(
+        "【问责结果】$unit 红牌移交纪委监委",
+        "$unit 的红牌（事由：$matter）经区纪委监委处理：$outcome。说明：$reason\n查看：$link",
+    ),
     "supervision_report.published": DefaultTemplate(
         "【督查专报】$matter", "《$matter》已印发，请查阅。\n查看：$link"
     ),
@@ -123,7 +127,7 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
 def deadline_words(calendar: WorkingCalendar, due: datetime | None, now: datetime) -> str:
     """``2020-05-13（剩余 3 个工作日）``: the last day of the clock and the working days after today.
 
-    A due time is the end of its last day (00:00 of the next day, DESIGN §5), so the day shown is the day
+    A due time is the end of its last day (00:00 of the next day, docs/time.md), so the day shown is the day
     before it when it falls at midnight.
     """
     if due is None:

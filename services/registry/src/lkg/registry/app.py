@@ -22,7 +22,7 @@ from lkg.registry.org import models as org_tables
 from lkg.registry.projects import api as projects_api
 from lkg.registry.projects import models as project_tables
 from lkg.registry.projects.scans import SCANS as PROJECT_SCANS
-from lkg.registry.seed import seed_demo
+from lkg.registry.seed import directory_units, seed_demo
 from lkg.registry.settings import RegistrySettings
 
 #: Each sub-domain's tables join the registry's metadata when its models module is imported.
@@ -54,6 +54,7 @@ SPEC = ServiceSpec(
     scans=(*PROJECT_SCANS, *ACCOUNT_SCANS),
     reach_resolver=DirectoryReachResolver,
     seed=seed_demo,
+    seed_units=directory_units,
 )
 
 

@@ -412,6 +412,7 @@ def generate(unit_names: Mapping[str, str], *, seed: int = SEED) -> Portfolio:
                 },
             }
         )
+    _place_and_serve(drafts, unit_names, random.Random(seed + 1))
     # 省市重大项目 (§三(三)): the largest projects that are not real estate.
     eligible = [i for i, d in enumerate(drafts) if d["group"].category is not EST]
     eligible.sort(key=lambda i: (-drafts[i]["fields"]["total_investment"], i))
@@ -426,6 +427,41 @@ def generate(unit_names: Mapping[str, str], *, seed: int = SEED) -> Portfolio:
             for i, d in enumerate(drafts)
         )
     )
+
+
+#: Where an industry office's projects stand (its parks lie in these streets): invented for the demo.
+OFFICE_STREETS = {
+    "office.electromechanical": "street.zoumaling",
+    "office.airport": "street.jinyinhu",
+    "office.modern_services": "street.jiangjunlu",
+    "office.bonded_logistics": "street.jinghe",
+    "office.food_medicine": "street.zoumaling",
+    "office.high_tech": "street.jinyinhu",
+}
+#: The directory's posts whose synthetic holders serve the projects (lkg.registry.demo_directory).
+SERVICE_CONTACT_POST = "post.dept.approval.service_contact"
+AGENT_POST = "post.dept.approval.agent"
+
+
+def _place_and_serve(drafts: list[dict[str, Any]], unit_names: Mapping[str, str], rng: random.Random) -> None:
+    """Each project's site (its street; a park for most, a plot for those past signing), its service
+    contact (对口服务, §三(一)) and, for the 批前提速 projects, its agent (代办员, §四(三)); from a generator
+    of their own, so the rest of the portfolio is what it was before sites were kept."""
+    from lkg.registry.demo_directory import person_of  # the demo's people, not the portfolio's shape
+
+    for n, draft in enumerate(drafts):
+        unit = draft["group"].unit
+        street = OFFICE_STREETS.get(unit, unit)
+        place = _place(unit_names[street])
+        fields = draft["fields"]
+        park = f"{place}产业园（演示）" if rng.random() < 0.7 else None
+        plot = None
+        if fields["project_class"] is not P:
+            plot = f"东西湖区{place}{rng.randint(1, 60)}号地块（演示）"
+        fields["site"] = {"street_id": org_id(street), "park": park, "plot": plot}
+        fields["service_contact_id"] = org_id(person_of(SERVICE_CONTACT_POST, 1 + n % 2))
+        if fields["fast_track"]:
+            fields["agent_id"] = org_id(person_of(AGENT_POST, 1 + rng.randrange(2)))
 
 
 def explicit_rules(

@@ -53,3 +53,9 @@ async def seed_demo(db: Database) -> int:
             reason="2020年推进计划明确指定包保线的项目（§二(二)1、8）",
         )
     return created
+
+
+def directory_units() -> list[tuple[str, list[str]]]:
+    """The units of the directory document the demo seeds, as ``(name, roles)``: what other services'
+    seed data may name (``lkg seed`` refuses to seed what names anything else)."""
+    return [(u.name, [r.value for r in u.roles]) for u in default_document().units]

@@ -6,6 +6,8 @@
 * A line leader's evaluation is seen by the top leaders, the assessment office, 重大项目办 and the leader
   (whoever holds the line's leader post now, from the org read copy), nobody else.
 * 督查室 sees the units' evaluations (it supervises the 不合格 ones, §六(三)), not the line leaders'.
+* The dispatch board (日调度) is filtered by reach: a line's leader and service department see the line,
+  a unit what concerns it; 督查室 and those who see everything see it whole.
 * Only the assessment office and 重大项目办 change rules; 重大项目办 confirms a month, a top leader a quarter
   (§六(二)).
 
@@ -53,6 +55,22 @@ class Caller(BaseCaller):
         return (
             self.sees_all or self.principal.has_role(Role.SUPERVISION_OFFICE) or unit_id in self.reach.units
         )
+
+    @property
+    def sees_every_project(self) -> bool:
+        """The dispatch board whole: those who see everything, and 督查室 (全程督查, §三(二))."""
+        return self.sees_all or self.principal.has_role(Role.SUPERVISION_OFFICE)
+
+    def sees_line(self, line_id: UUID) -> bool:
+        return self.sees_every_project or line_id in self.reach.lines
+
+    def sees_project(self, line_id: UUID | None, units: tuple[UUID | None, ...]) -> bool:
+        """On the dispatch board: a project (or a matter, an approval) on a line the caller acts for (its
+        leader, its service department), or concerning a unit the caller acts for (the responsible unit,
+        the unit that must solve a matter, the department handling an approval)."""
+        if self.sees_every_project or (line_id is not None and line_id in self.reach.lines):
+            return True
+        return any(u in self.reach.units for u in units if u is not None)
 
     def require_rule_editor(self) -> None:
         if not self.principal.has_role(*RULE_EDITORS):

@@ -29,7 +29,7 @@ from lkg.common.http.pagination import UpdatedSince
 from lkg.common.http.problems import NotFound
 from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
-from lkg.scoring import outputs, rankings, rules, service
+from lkg.scoring import outputs, publication, rankings, rules, service
 from lkg.scoring import schemas as s
 from lkg.scoring.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.scoring.models import project_copy
@@ -110,12 +110,12 @@ def evaluations_router() -> APIRouter:
         await outputs.period_out(session, caller, row)  # 404 if not visible
         caller.require_confirmer(PeriodKind(row.kind))
         check_if_match(if_match, etag_for(row.id, row.revision))
-        published = await service.confirm(
+        published = await publication.confirm(
             session,
             pid=period_id,
             expected_revision=row.revision,
             grade_changes=[
-                service.GradeDecision(g.subject_kind, g.subject_id, g.grade, g.reason)
+                publication.GradeDecision(g.subject_kind, g.subject_id, g.grade, g.reason)
                 for g in body.grade_changes
             ],
             tie_carded=body.tie_carded,
@@ -162,7 +162,7 @@ def evaluations_router() -> APIRouter:
     ) -> s.CorrectionOut:
         row = await service.get_period(session, period_id)
         caller.require_office()
-        await service.review_card_change(
+        await publication.review_card_change(
             session,
             pid=period_id,
             number=number,

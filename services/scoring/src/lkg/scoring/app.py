@@ -9,7 +9,7 @@ from lkg.common.runtime.service import Scan, ServiceRuntime, ServiceSpec
 from lkg.scoring import api
 from lkg.scoring.handlers import SUBSCRIPTIONS
 from lkg.scoring.models import READ_COPY_TABLES, metadata, org_copy
-from lkg.scoring.scans import scan_periods
+from lkg.scoring.scans import scan_periods, scan_reports
 from lkg.scoring.settings import ScoringSettings
 
 
@@ -33,7 +33,7 @@ SPEC = ServiceSpec(
     migrations="lkg.scoring:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    scans=[Scan("periods", scan_periods)],
+    scans=[Scan("periods", scan_periods), Scan("reports", scan_reports)],
     read_copy_tables=READ_COPY_TABLES,
     reach_resolver=_reach,
 )

@@ -28,10 +28,12 @@ from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.scoring.models import (
     approval_fact,
+    approval_rejection,
     breach_fact,
     enrolment_fact,
     investment_fact,
     matter_fact,
+    matter_step,
     milestone_baseline,
     milestone_fact,
     period,
@@ -300,6 +302,21 @@ async def record_approval_granted(
     )
 
 
+async def record_approval_rejected(
+    session: AsyncSession, envelope: Envelope, event: c.ApprovalRejected
+) -> None:
+    await session.execute(
+        pg_insert(approval_rejection)
+        .values(
+            approval_item_id=event.approval_item_id,
+            project_id=event.project_id,
+            rejected_at=event.effective_at,
+            event_id=envelope.event_id,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
 # ---- issues -----------------------------------------------------------------------------------------
 
 
@@ -347,6 +364,23 @@ async def record_matter(session: AsyncSession, envelope: Envelope, event: Any) -
             update[column] = sa.func.coalesce(matter_fact.c[column], stmt.excluded[column])
     await session.execute(
         stmt.values(**values).on_conflict_do_update(index_elements=[matter_fact.c.matter_id], set_=update)
+    )
+    # The step itself, for the dispatch board: keyed by the event, so a repeat changes nothing and an
+    # out-of-order one takes its place by its shared-clock time.
+    clocks = getattr(event, "clocks", None)
+    clock = getattr(event, "clock", None)
+    await session.execute(
+        pg_insert(matter_step)
+        .values(
+            event_id=envelope.event_id,
+            matter_id=event.matter_id,
+            step=envelope.type.split(".", 1)[1],
+            layer=int(event.layer),
+            at=at,
+            clocks=None if clocks is None else [x.model_dump(mode="json") for x in clocks],
+            clock=None if clock is None else clock.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing()
     )
     if isinstance(event, c.ProblemBreached | c.MeetingMatterBreached):
         breached_at = event.clock.due_at or at

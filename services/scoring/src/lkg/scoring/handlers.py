@@ -59,6 +59,10 @@ async def on_approval_granted(session: AsyncSession, envelope: Envelope, event: 
     await facts.record_approval_granted(session, envelope, event)
 
 
+async def on_approval_rejected(session: AsyncSession, envelope: Envelope, event: c.ApprovalRejected) -> None:
+    await facts.record_approval_rejected(session, envelope, event)
+
+
 async def on_matter(session: AsyncSession, envelope: Envelope, event: Any) -> None:
     await facts.record_matter(session, envelope, event)
 
@@ -80,18 +84,22 @@ _MATTER_EVENTS: tuple[type[Any], ...] = (
     c.ProblemAccepted,
     c.ProblemAnswered,
     c.ProblemProgressReported,
+    c.ProblemWarned,
     c.ProblemBreached,
     c.ProblemEscalated,
     c.ProblemResolved,
     c.ProblemClosed,
+    c.ProblemRerouted,
     c.MeetingMatterReported,
     c.MeetingMatterAccepted,
     c.MeetingMatterAnswered,
     c.MeetingMatterProgressReported,
+    c.MeetingMatterWarned,
     c.MeetingMatterBreached,
     c.MeetingMatterEscalated,
     c.MeetingMatterResolved,
     c.MeetingMatterClosed,
+    c.MeetingMatterRerouted,
 )
 
 SUBSCRIPTIONS: list[Subscription] = [
@@ -105,6 +113,7 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(c.InvestmentReported, on_investment),
     Subscription(c.ApprovalStalled, on_approval_stalled),
     Subscription(c.ApprovalGranted, on_approval_granted),
+    Subscription(c.ApprovalRejected, on_approval_rejected),
     *(Subscription(event, on_matter) for event in _MATTER_EVENTS),
     Subscription(c.RedCardIssued, on_card_issued),
     Subscription(c.RedCardDismissed, on_card_dismissed),

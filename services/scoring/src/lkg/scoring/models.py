@@ -149,6 +149,17 @@ approval_fact = sa.Table(
     sa.Column("event_id", _uuid, nullable=False),
 )
 
+#: An approval item refused (``approval.rejected``): decided, so a stall of it is no longer pending on the
+#: dispatch board (a refusal is not progress: 比晒亮 counts grants only).
+approval_rejection = sa.Table(
+    "approval_rejection",
+    metadata,
+    sa.Column("approval_item_id", _uuid, primary_key=True),
+    sa.Column("project_id", _uuid, nullable=False),
+    _ts("rejected_at"),
+    sa.Column("event_id", _uuid, nullable=False),
+)
+
 #: A red card in the issues register as its events tell it (issued, dismissed, withdrawn).
 red_card_fact = sa.Table(
     "red_card_fact",
@@ -178,14 +189,35 @@ period_recheck = sa.Table(
     sa.Index("ix_period_recheck_recorded_at", "recorded_at"),
 )
 
+#: Every step of a problem or meeting matter scoring was told (one row per event, keyed by its id): the
+#: dispatch board (日调度) folds a matter's steps up to a moment to know its layer, the clocks running on it,
+#: which of them warned and which ran out and are still not made good. ``clocks`` holds the running clocks
+#: when the event tells them (reported, accepted, answered, progress reported, escalated), ``clock`` the one
+#: clock a warning or a breach is about.
+matter_step = sa.Table(
+    "matter_step",
+    metadata,
+    sa.Column("event_id", _uuid, primary_key=True),
+    sa.Column("matter_id", _uuid, nullable=False),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("layer", sa.Integer, nullable=False),
+    _ts("at"),
+    sa.Column("clocks", JSONB, nullable=True),
+    sa.Column("clock", JSONB, nullable=True),
+    sa.Index("ix_matter_step_matter_id_at", "matter_id", "at"),
+    sa.Index("ix_matter_step_at", "at"),
+)
+
 FACT_TABLES = (
     milestone_fact,
+    matter_step,
     milestone_baseline,
     matter_fact,
     breach_fact,
     enrolment_fact,
     investment_fact,
     approval_fact,
+    approval_rejection,
     red_card_fact,
     period_recheck,
 )
@@ -273,7 +305,29 @@ card_request = sa.Table(
     _ts("requested_at"),
 )
 
-DECISION_TABLES = (rule_version, period, grade_change, correction, card_request)
+#: A report issued on its cadence (通报: 《要情专报》, 销号成绩单, 月度通报, 季度考评), numbered per kind
+#: (第N期) and frozen: its JSON and its Word and Excel files are stored as published, so a later fact
+#: never changes a published report (a rebuild keeps them).
+report = sa.Table(
+    "report",
+    metadata,
+    sa.Column("id", _uuid, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("period_kind", sa.Text, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    _ts("as_of"),
+    _ts("published_at"),
+    sa.Column("body", JSONB, nullable=False),
+    sa.Column("xlsx", sa.LargeBinary, nullable=False),
+    sa.Column("docx", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("kind", "period_start"),
+    sa.UniqueConstraint("kind", "number"),
+)
+
+DECISION_TABLES = (rule_version, period, grade_change, correction, card_request, report)
 READ_COPY_TABLES: tuple[str, ...] = (
     "project_copy",
     *org_copy.names,

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.events.contracts import EvaluationSubject
 from lkg.common.http.problems import NotFound
+from lkg.scoring import publication, service
 from lkg.scoring import schemas as s
-from lkg.scoring import service
 from lkg.scoring.access import Caller
 from lkg.scoring.sheets import Evidence, Sheet, line_labels
 
@@ -188,7 +188,7 @@ async def consequences_out(session: AsyncSession, caller: Caller, row: Any) -> s
             s.PersonOnList(unit_id=u, unit_label=labels.get(u, str(u)), heads=heads.get(u, [])) for u in units
         ]
 
-    cards = [s.CardOut(**card) for card in await service.cards_of(session, row.id)]
+    cards = [s.CardOut(**card) for card in await publication.cards_of(session, row.id)]
     if not caller.sees_all:
         cards = [card for card in cards if caller.sees_evidence_of_unit(card.unit_id)]
     return s.ConsequencesOut(

@@ -59,6 +59,10 @@ async def _projects(session: AsyncSession, where: Any = sa.true()) -> list[Any]:
     )
 
 
+#: Every active project (its read copy row), by name: also what the reports count.
+active_projects = _projects
+
+
 async def monthly_amounts(
     session: AsyncSession, year: int, as_of: datetime
 ) -> dict[tuple[UUID, int], Decimal]:

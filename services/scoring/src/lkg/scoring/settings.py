@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import Field
+
+from lkg.common.calendar import CadenceShift
 from lkg.common.settings import ServiceSettings
 
 
@@ -16,3 +19,7 @@ class ScoringSettings(ServiceSettings):
     #: No period before this one is evaluated, even if older facts arrive (None: from the month of the
     #: first fact scoring was told).
     evaluation_start: date | None = None
+    #: The weekday the 《要情专报》 is issued on (0 Monday … 4 Friday); a cadence day that is not a working
+    #: day falls on the last working day before it (docs/reports.md).
+    weekly_bulletin_weekday: int = Field(default=4, ge=0, le=6)
+    weekly_bulletin_shift: CadenceShift = "previous"

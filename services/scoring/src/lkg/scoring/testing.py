@@ -161,6 +161,8 @@ class Project:
     revision: int = 0
     fields: dict[str, Any] = field(default_factory=dict)
     """Overrides of the snapshot (``provincial_municipal``, ``total_investment``, ``project_class``...)."""
+    kinds: dict[str, str] = field(default_factory=dict)
+    """Milestone types by label (e.g. 开工 → ``construction_start``); ``other`` when not given."""
 
     def snapshot(self, at_time: datetime, planned: dict[str, date] | None = None) -> c.ProjectSnapshot:
         planned = planned or {}
@@ -181,7 +183,7 @@ class Project:
             milestones=tuple(
                 c.MilestoneSnapshot(
                     id=mid,
-                    type="other",
+                    type=self.kinds.get(label, "other"),
                     label=label,
                     planned_date=planned.get(label, base),
                     baseline_date=base,
@@ -215,7 +217,12 @@ class Project:
             project_name=self.name,
             responsible_unit_id=self.unit.id,
             milestone=c.MilestoneSnapshot(
-                id=mid, type="other", label=label, planned_date=base, baseline_date=base, actual_date=on
+                id=mid,
+                type=self.kinds.get(label, "other"),
+                label=label,
+                planned_date=base,
+                baseline_date=base,
+                actual_date=on,
             ),
         )
 
@@ -294,6 +301,93 @@ def problem_breached(
         ),
         c.ProblemBreached(effective_at=breached, breach_id=uuid.uuid4(), clock=clock, **common),
     ]
+
+
+class Problem:
+    """A problem as the issues service tells it, step by step."""
+
+    def __init__(self, org: Org, p: Project, unit: str, title: str) -> None:
+        self.org, self.unit = org, org[unit]
+        self.common: dict[str, Any] = {
+            "matter_id": uuid.uuid4(),
+            "title": title,
+            "line_id": org.line,
+            "resolving_unit_id": self.unit.id,
+            "resolving_unit_name": unit,
+            "project_id": p.id,
+            "project_name": p.name,
+        }
+        self.p = p
+
+    def clock(self, kind: str, started: datetime, due: datetime) -> c.ClockSnapshot:
+        return c.ClockSnapshot(
+            deadline_id=uuid.uuid4(), kind=kind, charged_unit_id=self.unit.id, started_at=started, due_at=due
+        )
+
+    def reported(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemReported:
+        return c.ProblemReported(
+            effective_at=when,
+            layer=1,
+            reported_by_unit_id=self.p.unit.id,
+            topic="土地",
+            description=self.common["title"],
+            clocks=clocks,
+            **self.common,
+        )
+
+    def accepted(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemAccepted:
+        return c.ProblemAccepted(
+            effective_at=when, layer=1, accepted_by_unit_id=self.unit.id, clocks=clocks, **self.common
+        )
+
+    def breached_and_escalated(
+        self, clock: c.ClockSnapshot, *clocks: c.ClockSnapshot
+    ) -> list[c.ProblemBreached | c.ProblemEscalated]:
+        breach = uuid.uuid4()
+        assert clock.due_at is not None
+        return [
+            c.ProblemBreached(
+                effective_at=clock.due_at, layer=1, breach_id=breach, clock=clock, **self.common
+            ),
+            c.ProblemEscalated(
+                effective_at=clock.due_at,
+                layer=2,
+                from_layer=1,
+                cause="breach",
+                breach_id=breach,
+                holder_post_ids=(self.org.leader_post,),
+                clocks=clocks,
+                **self.common,
+            ),
+        ]
+
+    def closed(self, when: datetime, outcome: str = "resolved", layer: int = 1) -> list[Any]:
+        """Solved (when ``outcome`` is resolved) and closed (销号) at ``when``."""
+        closed = c.ProblemClosed(
+            effective_at=when, layer=layer, outcome=outcome, closed_by_unit_id=self.unit.id, **self.common
+        )
+        if outcome != "resolved":
+            return [closed]
+        solved = c.ProblemResolved(
+            effective_at=when,
+            layer=layer,
+            resolved_by_unit_id=self.unit.id,
+            summary="已解决",
+            on_time=True,
+            **self.common,
+        )
+        return [solved, closed]
+
+    def answered(self, when: datetime, *clocks: c.ClockSnapshot) -> c.ProblemAnswered:
+        return c.ProblemAnswered(
+            effective_at=when,
+            layer=2,
+            answered_by_unit_id=self.unit.id,
+            opinion="已协调区自然资源局办理",
+            on_time=False,
+            clocks=clocks,
+            **self.common,
+        )
 
 
 async def publish(system: Any, *events: Any) -> None:

@@ -1,7 +1,7 @@
 """JetStream plumbing: connections that never give up, one stream per producer, the dead-letter stream.
 
 Streams keep everything (limits retention, no age limit) so that a new or rebuilt consumer can replay from
-the start (DESIGN §4). Every name carries the deployment prefix (one per test run, empty in production).
+the start (docs/events.md). Every name carries the deployment prefix (one per test run, empty in production).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Idempotent consumers (DESIGN §4): durable pull consumers, an inbox, bounded redelivery, dead letters.
+"""Idempotent consumers (docs/events.md): durable pull consumers, an inbox, bounded redelivery, dead letters.
 
 For every fetched batch, one database transaction: one statement records the batch's event ids in
 ``inbox_event`` (a duplicate, same consumer and event id, is one the insert does not return, and is
@@ -413,11 +413,11 @@ async def upsert_if_newer(
     key: str = "id",
     revision: str = "revision",
 ) -> bool:
-    """Apply a snapshot only if it is newer than the stored one (DESIGN §4). True if it was applied."""
-    stmt = pg_insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
+    """Apply a snapshot only if it is newer than the stored one (docs/events.md). True if it was applied."""
+    insert = pg_insert(table).values(**values)
+    upsert = insert.on_conflict_do_update(
         index_elements=[table.c[key]],
-        set_={name: stmt.excluded[name] for name in values if name != key},
-        where=table.c[revision] < stmt.excluded[revision],
+        set_={name: insert.excluded[name] for name in values if name != key},
+        where=table.c[revision] < insert.excluded[revision],
     ).returning(table.c[key])
-    return (await session.execute(stmt)).first() is not None
+    return (await session.execute(upsert)).first() is not None

@@ -1,4 +1,5 @@
-"""Transactional outbox (DESIGN §4): events are rows committed with the state change; a relay publishes them.
+"""Transactional outbox (docs/events.md): events are rows committed with the state change; a relay publishes
+them.
 
 * :func:`stage` adds the event row in the caller's transaction; nothing is published if it rolls back.
 * :class:`OutboxRelay` publishes committed rows in id order with ``Nats-Msg-Id`` = event id and deletes them
@@ -382,10 +383,11 @@ class OutboxRelay:
         batch_id = uuid4().hex
         nc = self.js._nc  # the JetStream context's own connection: one ordered stream of messages
         for sequence, (_, subject, _, body, headers) in enumerate(rows, start=1):
-            batch = {api.Header.BATCH_ID: batch_id, api.Header.BATCH_SEQUENCE: str(sequence)}
+            # The header names as plain strings (``api.Header`` is a str enum; the client takes str keys).
+            batch = {api.Header.BATCH_ID.value: batch_id, api.Header.BATCH_SEQUENCE.value: str(sequence)}
             if sequence < len(rows):
                 await nc.publish(self.names.subject(subject), body, headers={**headers, **batch})
-        batch[api.Header.BATCH_COMMIT] = "1"
+        batch[api.Header.BATCH_COMMIT.value] = "1"
         # Not ``js.publish_async``: nats-py 2.16 raises inside its reply handler on an error answer
         # (``APIError.from_error``) and never completes the future. A request of our own reads the answer.
         commit = nc.request(
@@ -493,6 +495,8 @@ class OutboxRelay:
 
     async def _send_remote_wake(self) -> None:
         self._remote_wake_pending = False
+        if self.nc is None:  # closed since the wake-up was scheduled
+            return
         try:
             await self.nc.publish(self.wake_subject)
         except Exception as exc:  # disconnected: the leader's poll finds the rows

@@ -37,6 +37,7 @@ from lkg.common.auth import (
 )
 from lkg.common.http.docs import install_docs
 from lkg.common.http.middleware import RouteLabels, install_middleware
+from lkg.common.http.openapi import RouteName, finish_for_integrators
 from lkg.common.http.pagination import cursor_key_for
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from lkg.common.log import get_logger
@@ -154,11 +155,19 @@ def _install_openapi(app: FastAPI, guard: EdgeGuard) -> None:
             tags=app.openapi_tags,
         )
         guarded: set[tuple[str, str]] = set()
+        names: dict[tuple[str, str], RouteName] = {}
         for context in iter_route_contexts(app.routes):
             route = context.original_route
-            if id(route) not in guard.open_routes and not is_public_route(route) and context.path_format:
-                guarded.update((context.path_format, m.lower()) for m in context.methods or ())
+            if not context.path_format:
+                continue
+            methods = [m.lower() for m in context.methods or ()]
+            if id(route) not in guard.open_routes and not is_public_route(route):
+                guarded.update((context.path_format, m) for m in methods)
+            if context.name:
+                name = RouteName(context.name, getattr(route, "operation_id", None))
+                names.update(((context.path_format, m), name) for m in methods)
         _finish_openapi(schema, guarded)
+        finish_for_integrators(schema, names)
         app.openapi_schema = schema
         return schema
 

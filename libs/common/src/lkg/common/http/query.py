@@ -5,13 +5,19 @@ caller would get the unfiltered list — the wrong red cards, every plan of a de
 problems in an export — with a 200 that looks right. A route admits exactly the query parameters its OpenAPI
 document declares, and the answer names the ones it does not know.
 
+A parameter that takes one value (every one that is not a list) given twice (``?cursor=a&cursor=b``) is
+refused too (422 ``repeated_query_parameter``): the framework would silently keep the last one, so a client
+that built the query wrong would get an answer to a question it did not ask.
+
 Used as a router dependency (``APIRouter(dependencies=[StrictQuery])``): it takes only the request, so it
 adds nothing to the document; the parameters a route declares are read from the route FastAPI matched.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import collections.abc
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -19,31 +25,50 @@ from pydantic import BaseModel
 
 from lkg.common.http.problems import ValidationFailed
 
-_DECLARED: dict[int, frozenset[str]] = {}
+#: Per route: (every declared query parameter, the ones that take a single value).
+_DECLARED: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+
+_SEQUENCES = (list, set, frozenset, tuple, collections.abc.Sequence, collections.abc.Set)
 
 
-def _query_names(dependant: Dependant) -> set[str]:
-    """Names of every query parameter ``dependant`` and its sub-dependencies declare."""
-    names: set[str] = set()
+def _takes_many(annotation: Any) -> bool:
+    """Whether a query parameter of this type takes several values (``list[str]``, ``list[X] | None``)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _takes_many(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation) if arg is not type(None))
+    return origin in _SEQUENCES or annotation in _SEQUENCES
+
+
+def _query_params(dependant: Dependant) -> dict[str, bool]:
+    """Every query parameter ``dependant`` and its sub-dependencies declare, and whether it takes many."""
+    names: dict[str, bool] = {}
     for field in dependant.query_params:
         annotation: Any = field.field_info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             # A query parameter model (``Annotated[Filters, Query()]``): its fields are the parameters.
-            names.update(f.alias or name for name, f in annotation.model_fields.items())
+            for name, f in annotation.model_fields.items():
+                names[f.alias or name] = _takes_many(f.annotation)
         else:
-            names.add(field.alias)
+            names[field.alias] = _takes_many(annotation)
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
+        names.update(_query_params(sub))
     return names
+
+
+def _declared(route: Any) -> tuple[frozenset[str], frozenset[str]]:
+    key = id(route)
+    if key not in _DECLARED:
+        dependant = getattr(route, "dependant", None)
+        params = _query_params(dependant) if dependant is not None else {}
+        _DECLARED[key] = (frozenset(params), frozenset(name for name, many in params.items() if not many))
+    return _DECLARED[key]
 
 
 def declared_query(route: Any) -> frozenset[str]:
     """The query parameter names ``route`` declares (computed once per route)."""
-    key = id(route)
-    if key not in _DECLARED:
-        dependant = getattr(route, "dependant", None)
-        _DECLARED[key] = frozenset(_query_names(dependant)) if dependant is not None else frozenset()
-    return _DECLARED[key]
+    return _declared(route)[0]
 
 
 async def refuse_unknown_query(request: Request) -> None:
@@ -51,7 +76,9 @@ async def refuse_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if route is None:
         return
-    unknown = sorted(set(request.query_params.keys()) - declared_query(route))
+    declared, single = _declared(route)
+    given = request.query_params
+    unknown = sorted(set(given.keys()) - declared)
     if unknown:
         raise ValidationFailed(
             "请求包含未定义的查询参数",
@@ -59,6 +86,16 @@ async def refuse_unknown_query(request: Request) -> None:
             errors=[
                 {"loc": ["query", name], "msg": "未定义的查询参数", "type": "extra_forbidden"}
                 for name in unknown
+            ],
+        )
+    repeated = sorted(name for name in single if len(given.getlist(name)) > 1)
+    if repeated:
+        raise ValidationFailed(
+            "查询参数只能给出一次",
+            code="repeated_query_parameter",
+            errors=[
+                {"loc": ["query", name], "msg": "该查询参数只接受一个值", "type": "repeated"}
+                for name in repeated
             ],
         )
 

@@ -264,27 +264,28 @@ class StartingGate:
 
 
 def _exactly_one_schema(schema: dict[str, Any]) -> None:
-    # Document the rule the validator enforces: exactly one member, and never null.
+    # Document the rule the validator enforces: exactly one member, and never null. Said with
+    # min/maxProperties (no other member is allowed), not a oneOf that client generators cannot model.
     for name, prop in schema["properties"].items():
         options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
         if options:
             prop.update(options[0])
         prop.pop("default", None)
         schema["properties"][name] = prop
-    schema["oneOf"] = [
-        {"required": [name], "not": {"anyOf": [{"required": [o]} for o in schema["properties"] if o != name]}}
-        for name in schema["properties"]
-    ]
+    schema["minProperties"] = 1
+    schema["maxProperties"] = 1
 
 
-# ``3d`` style, or ISO 8601 with at least one component (a bare ``P`` or ``P1DT`` is not a duration).
-_ISO_TIME = r"T(\d{1,6}H(\d{1,6}M)?(\d{1,6}S)?|\d{1,6}M(\d{1,6}S)?|\d{1,6}S)"
+# ``3d`` style, or ISO 8601 with at least one component (a bare ``P`` or ``P1DT`` is not a duration). The
+# digits are bounded so that every duration the pattern admits is within MAX_ADVANCE (the longest is
+# P999W999DT9999H9999M99999S, about 23 years; 9999.999d about 27): a schema-valid move is never refused.
+_ISO_TIME = r"T(\d{1,4}H(\d{1,4}M)?(\d{1,5}S)?|\d{1,4}M(\d{1,5}S)?|\d{1,5}S)"
 _DURATION_PATTERN = (
-    r"^(\d{1,6}(\.\d{1,3})?[smhdw]"
-    rf"|P(\d{{1,4}}W(\d{{1,5}}D)?({_ISO_TIME})?|\d{{1,5}}D({_ISO_TIME})?|{_ISO_TIME}))$"
+    r"^(\d{1,6}(\.\d{1,3})?[sm]|\d{1,5}(\.\d{1,3})?h|\d{1,4}(\.\d{1,3})?d|\d{1,3}(\.\d{1,3})?w"
+    rf"|P(\d{{1,3}}W(\d{{1,3}}D)?({_ISO_TIME})?|\d{{1,4}}D({_ISO_TIME})?|{_ISO_TIME}))$"
 )
 #: The longest single move: a demo or a test never needs more, and far beyond it a date overflows.
-MAX_ADVANCE = timedelta(days=366 * 20)
+MAX_ADVANCE = timedelta(days=366 * 30)
 
 
 class ClockMove(BaseModel):
@@ -311,7 +312,7 @@ class ClockMove(BaseModel):
         if self.set is not None and self.set.tzinfo is None:
             raise ValueError("set must carry a time zone offset")
         if self.advance is not None and parse_duration(self.advance) > MAX_ADVANCE:
-            raise ValueError("advance at most 20 years at a time")
+            raise ValueError("advance at most 30 years at a time")
         return self
 
 
@@ -325,6 +326,12 @@ class ClockNotForward(DomainError):
     status = 409
     code = "clock_not_forward"
     title = "共享时钟只能向前移动"
+
+
+class ClockOutOfRange(DomainError):
+    status = 409
+    code = "clock_out_of_range"
+    title = "模拟时钟已接近可表示的最晚时间，无法再前进这么多"
 
 
 class ClockNotSettled(DomainError):
@@ -364,6 +371,8 @@ def dev_clock_router() -> APIRouter:
         platform: Platform = request.app.state.platform
         try:
             target = target_time(platform, move)
+        except OverflowError as exc:  # a clock set near year 9999, then moved on
+            raise ClockOutOfRange(str(exc)) from exc
         except ValueError as exc:
             raise DomainError(str(exc)) from exc
         try:

@@ -33,7 +33,7 @@ from lkg.common.db import with_database
 from lkg.common.events.bus import Credentials, Names, connect, ensure_streams
 from lkg.common.events.permissions import OPERATOR, PLATFORM
 from lkg.common.log import configure_logging, get_logger
-from lkg.common.runtime.embedded import read_deployment_secrets
+from lkg.common.runtime.data_secrets import read_deployment_secrets
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
 
 if TYPE_CHECKING:
@@ -342,7 +342,15 @@ def server_config(application: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 async def _seed(specs: Sequence[ServiceSpec[Any]], per_service: Mapping[str, ServiceSettings]) -> None:
     from lkg.common.db import Database
+    from lkg.common.runtime.service import discover_specs, unnamed_units
 
+    # Every installed service's seed data against the directory document, before anything is seeded: a
+    # catalogue item naming a unit the directory lacks would otherwise get a placeholder unit.
+    missing = unnamed_units(list(discover_specs().values()))
+    if missing:
+        for line in missing:
+            console.print(f"[red]seed refused: the org directory document has no such unit:[/] {line}")
+        raise typer.Exit(1)
     for spec in specs:
         if spec.seed is None:
             continue

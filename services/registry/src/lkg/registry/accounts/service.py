@@ -106,6 +106,7 @@ _UNIT_ROLE_TO_ROLE = {
     UR.STATISTICS_BUREAU: Role.STATISTICS_BUREAU,
     UR.SUPERVISION_OFFICE: Role.SUPERVISION_OFFICE,
     UR.ASSESSMENT_OFFICE: Role.ASSESSMENT_OFFICE,
+    UR.COMMERCE_BUREAU: Role.COMMERCE_BUREAU,
 }
 
 
@@ -116,7 +117,8 @@ def roles_of(directory: org.Directory, person_id: uuid.UUID, day: date, *, syste
     a district leader's post → ``top_leader`` (区委、区政府主要领导, layer 3);
     a post in a line's service department → ``service_department`` (综合服务部门, layer 2);
     a post in a street or industry office → ``unit_user`` (项目责任单位, layer 1);
-    a post in a unit acting by function (重大项目办, 审批局, 统计局, 督查室) → that function's role.
+    a post in a unit acting by function (重大项目办, 审批局, 统计局, 督查室, 考评办, 商务局) → that
+    function's role.
     ``admin`` belongs to the account, not to a post.
     """
     roles: set[Role] = {Role.ADMIN} if system_admin else set()

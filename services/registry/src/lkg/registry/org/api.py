@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse, Response
 
 from lkg.common.auth import CurrentPrincipal
 from lkg.common.events.contracts import (
-    LineSnapshot,
     PersonSnapshot,
     PostHoldingSnapshot,
     PostSnapshot,
@@ -31,6 +30,8 @@ from lkg.registry.org.schemas import (
     HandoverOut,
     HandoverToPerson,
     ImportResult,
+    LeaderOut,
+    LineOut,
     OnDay,
     RuleEnd,
     RuleIn,
@@ -77,10 +78,21 @@ async def holdings(session: Session, _: CurrentPrincipal, q: OnDay) -> list[Post
     return sorted(_on(d.holdings.values(), q.on), key=lambda h: (str(h.post_id), h.valid_from))
 
 
-@router.get("/lines", response_model=list[LineSnapshot], summary="包保线 Lines")
-async def lines(session: Session, _: CurrentPrincipal, q: OnDay) -> list[LineSnapshot]:
-    d = await org.load_directory(session, kinds=["line"])
-    return sorted(_on(d.lines.values(), q.on), key=lambda line: line.number)
+@router.get("/lines", response_model=list[LineOut], summary="包保线 Lines")
+async def lines(session: Session, runtime: Runtime, _: CurrentPrincipal, q: OnDay) -> list[LineOut]:
+    d = await org.load_directory(session, kinds=["line", "holding", "person"])
+    day = q.on or runtime.clock.now().date()
+    return [
+        LineOut(
+            **line.model_dump(),
+            leaders=[
+                LeaderOut(person_id=h.person_id, name=d.people[h.person_id].name, acting=h.acting)
+                for h in org.holders(d, line.leader_post_id, day)
+                if h.person_id in d.people
+            ],
+        )
+        for line in sorted(_on(d.lines.values(), q.on), key=lambda line: line.number)
+    ]
 
 
 @router.get("/routing-rules", response_model=list[RoutingRuleSnapshot], summary="分线规则 Routing rules")

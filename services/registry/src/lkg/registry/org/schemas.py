@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Body, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from lkg.common.events.contracts import PostHoldingSnapshot, ProjectCategory, RoutingBasis
+from lkg.common.events.contracts import LineSnapshot, PostHoldingSnapshot, ProjectCategory, RoutingBasis
 from lkg.common.http.types import Instant, IsoDate, Text
 
 
@@ -25,6 +25,25 @@ class InForce(BaseModel):
 
 
 OnDay = Annotated[InForce, Query()]
+
+
+class LeaderOut(BaseModel):
+    """包保领导 / a holder of a line leader's post on the day asked about."""
+
+    person_id: uuid.UUID
+    name: str
+    acting: bool = Field(description="代理/主持工作 / holds the post temporarily")
+
+
+class LineOut(LineSnapshot):
+    """包保线 / a line: its name (the line's own, e.g. 第六线) and, apart from it, who leads it that day.
+
+    The name never embeds the leader's name (issue #11 item 21): after a handover the line keeps its name
+    and ``leaders`` names the successor."""
+
+    leaders: list[LeaderOut] = Field(
+        description="当日（?on=，缺省为今日）包保领导岗位的在任者 / the leader post's holders on the day"
+    )
 
 
 class ImportResult(BaseModel):

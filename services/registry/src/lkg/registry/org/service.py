@@ -97,6 +97,13 @@ async def load_directory(session: AsyncSession, *, kinds: Iterable[str] | None =
     return directory
 
 
+def holders(directory: Directory, post_id: uuid.UUID, day: date) -> list[PostHoldingSnapshot]:
+    """Who holds the post on ``day`` (several for a staff post), earliest first. The directory must hold
+    the ``holding`` kind."""
+    found = [h for h in directory.holdings.values() if h.post_id == post_id and h.in_force(day)]
+    return sorted(found, key=lambda h: (h.valid_from, str(h.person_id)))
+
+
 def _same(a: Snapshot, b: Snapshot) -> bool:
     return a.model_dump(exclude={"revision"}) == b.model_dump(exclude={"revision"})
 

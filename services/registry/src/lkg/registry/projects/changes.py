@@ -112,6 +112,16 @@ async def full_snapshot(session: AsyncSession, project: Project) -> ProjectSnaps
     return snapshot(project, await milestones_of(session, project.id))
 
 
+def snapshot_field(column: str) -> str:
+    """The :class:`ProjectSnapshot` field a project column feeds (``site_park`` → ``site``,
+    ``agent_name`` → ``agent_id``), for ``project.changed``'s ``changes``."""
+    if column.startswith("site_"):
+        return "site"
+    if column.endswith("_name") and f"{column[:-5]}_id" in ProjectSnapshot.model_fields:
+        return f"{column[:-5]}_id"
+    return column
+
+
 def record_history(
     session: AsyncSession,
     project: Project,
@@ -163,7 +173,7 @@ async def bump(
             aggregate_id=project.id,
             revision=project.revision,
             project=snap,
-            changes=tuple(sorted(k.partition(".")[0] for k in changes)),
+            changes=tuple(sorted({snapshot_field(k.partition(".")[0]) for k in changes})),
             reason=reason,
         ),
     )

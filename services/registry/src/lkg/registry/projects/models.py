@@ -65,6 +65,17 @@ class Project(Base):
     )
     enrolment_status: Mapped[str] = mapped_column(sa.Text, nullable=False, default="pending")
     statistics_contact_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    statistics_contact_name: Mapped[str | None] = mapped_column(sa.Text)
+    #: 项目选址: the street (a directory unit) and, where known, the park and plot (§四(一) 区域评估).
+    site_street_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    site_street_name: Mapped[str | None] = mapped_column(sa.Text)
+    site_park: Mapped[str | None] = mapped_column(sa.Text)
+    site_plot: Mapped[str | None] = mapped_column(sa.Text)
+    #: 对口服务 (§三(一)) and 代办员 (§四(三)): directory people, their names as recorded when named.
+    service_contact_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    service_contact_name: Mapped[str | None] = mapped_column(sa.Text)
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True), index=True)
+    agent_name: Mapped[str | None] = mapped_column(sa.Text)
     integrity_flags: Mapped[list[str]] = mapped_column(ARRAY(sa.Text), nullable=False, default=list)
     enterprise_credit_code: Mapped[str | None] = mapped_column(sa.Text)
     #: Which structure the project code has (``hyphenated`` / ``gbt40058``) and what the check warned of.
@@ -80,6 +91,34 @@ class Project(Base):
     def above_100m(self) -> bool:
         """亿元以上 is derived from total investment, never typed in (docs/registry.md)."""
         return self.total_investment >= ONE_HUNDRED_MILLION_YUAN
+
+    @property
+    def site(self) -> dict[str, Any] | None:
+        """项目选址 as the API and the snapshot write it (None until a street is recorded)."""
+        if self.site_street_id is None:
+            return None
+        return {
+            "street_id": self.site_street_id,
+            "street_name": self.site_street_name,
+            "park": self.site_park,
+            "plot": self.site_plot,
+        }
+
+    def _person(self, role: str) -> dict[str, Any] | None:
+        person_id = getattr(self, f"{role}_id")
+        return None if person_id is None else {"id": person_id, "name": getattr(self, f"{role}_name")}
+
+    @property
+    def service_contact(self) -> dict[str, Any] | None:
+        return self._person("service_contact")
+
+    @property
+    def agent(self) -> dict[str, Any] | None:
+        return self._person("agent")
+
+    @property
+    def statistics_contact(self) -> dict[str, Any] | None:
+        return self._person("statistics_contact")
 
 
 class Milestone(Base):

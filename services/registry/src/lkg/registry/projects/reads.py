@@ -80,6 +80,15 @@ _PROJECT_FIELDS = {
     "integrity_flags": "project.integrity_flags",
     "terminated_on": "project.terminated_on",
     "deregistered_on": "project.deregistered_on",
+    "site": "CASE WHEN project.site_street_id IS NULL THEN NULL ELSE json_build_object("
+    "'street_id', project.site_street_id, 'street_name', project.site_street_name, "
+    "'park', project.site_park, 'plot', project.site_plot) END",
+    "service_contact": "CASE WHEN project.service_contact_id IS NULL THEN NULL ELSE json_build_object("
+    "'id', project.service_contact_id, 'name', project.service_contact_name) END",
+    "agent": "CASE WHEN project.agent_id IS NULL THEN NULL ELSE json_build_object("
+    "'id', project.agent_id, 'name', project.agent_name) END",
+    "statistics_contact": "CASE WHEN project.statistics_contact_id IS NULL THEN NULL ELSE json_build_object("
+    "'id', project.statistics_contact_id, 'name', project.statistics_contact_name) END",
     "effective_at": _instant("project.effective_at"),
     "created_at": _instant("project.created_at"),
     "updated_at": _instant("project.updated_at"),

@@ -45,6 +45,39 @@ class MilestonePlan(BaseModel):
     actual_date: date | None = None
 
 
+class SiteIn(BaseModel):
+    """项目选址 / where the project is built: the street and, where known, the park or plot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    street_id: UUID = Field(description="所在街道/镇街 id（组织目录）/ the street's directory unit id")
+    park: Text | None = Field(default=None, description="所在园区（已知时）/ the park, where known")
+    plot: Text | None = Field(default=None, description="地块编号或名称（已知时）/ the plot, where known")
+
+
+class SiteOut(BaseModel):
+    """项目选址 / the project's site."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    street_id: UUID
+    street_name: str
+    park: str | None
+    plot: str | None
+
+
+class PersonRef(BaseModel):
+    """组织目录人员 / a directory person named on the project (name as recorded when named)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str | None = Field(
+        description="姓名（记录时的目录姓名；目录中查无此人时为空）/ name as recorded; empty if the "
+        "directory never held it"
+    )
+
+
 class ProjectCreate(BaseModel):
     """登记一个重大产业项目 / register a major industrial project."""
 
@@ -76,6 +109,13 @@ class ProjectCreate(BaseModel):
         max_length=50,
         description="年度计划节点（作为冻结基线）/ the plan's milestones (the baseline)",
     )
+    site: SiteIn | None = Field(default=None, description="项目选址 / the project's site (§四(一))")
+    service_contact_id: UUID | None = Field(
+        default=None, description="对口服务人员 id（组织目录在岗人员）/ service contact (§三(一))"
+    )
+    agent_id: UUID | None = Field(
+        default=None, description="代办员 id（代办队伍在岗人员）/ the project's agent (§四(三))"
+    )
 
 
 class ProjectUpdate(BaseModel):
@@ -94,6 +134,11 @@ class ProjectUpdate(BaseModel):
     responsible_unit_id: UUID | None = None
     responsible_unit_name: Text | None = None
     enterprise_credit_code: Text | None = None
+    site: SiteIn | None = Field(default=None, description="项目选址；null 清除 / the site; null clears it")
+    service_contact_id: UUID | None = Field(
+        default=None, description="对口服务人员 id；null 清除 / service contact; null clears it"
+    )
+    agent_id: UUID | None = Field(default=None, description="代办员 id；null 清除 / agent; null clears it")
     reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 
@@ -141,6 +186,10 @@ class ProjectOut(BaseModel):
     integrity_flags: list[IntegrityFlag]
     terminated_on: date | None
     deregistered_on: date | None
+    site: SiteOut | None = Field(description="项目选址 / the site (street, park, plot)")
+    service_contact: PersonRef | None = Field(description="对口服务人员 / service contact (§三(一))")
+    agent: PersonRef | None = Field(description="代办员 / the project's agent (§四(三))")
+    statistics_contact: PersonRef | None = Field(description="统计联系人 / statistics contact (§三(四))")
     effective_at: Instant
     created_at: Instant
     updated_at: Instant

@@ -42,7 +42,9 @@ from lkg.registry.projects.changes import (
     project_fact,
     record_history,
     snapshot,
+    snapshot_field,
 )
+from lkg.registry.projects.contacts import person_columns, site_columns
 from lkg.registry.projects.lines import route_for, routing_changes
 from lkg.registry.projects.models import (
     EnrolmentFailure,
@@ -82,14 +84,21 @@ async def register_project(
     """项目入库: routed by the rule table (or unrouted); the plan's milestones become the frozen baseline;
     emits ``project.registered``."""
     now = clock.now()
-    directory = await org.load_directory(session, kinds=["unit", "line", "routing_rule"])
+    directory = await org.load_directory(
+        session, kinds=["unit", "line", "routing_rule", "post", "person", "holding"]
+    )
     unit = directory.units.get(data.responsible_unit_id)
     unit_name = data.responsible_unit_name or (unit.name if unit else None)
     if unit_name is None:
         # A unit the directory does not hold, and no name to register it under: the unit is not found.
         raise NotFound("责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown")
     code, warnings = _code(data.project_code)
-    fields = data.model_dump(exclude={"milestones", "responsible_unit_name", "project_code"})
+    named = {"site", "service_contact_id", "agent_id"}
+    fields = data.model_dump(exclude={"milestones", "responsible_unit_name", "project_code", *named})
+    day = now.date()
+    fields.update(site_columns(directory, data.site, day))
+    fields.update(person_columns(directory, "service_contact", data.service_contact_id, day))
+    fields.update(person_columns(directory, "agent", data.agent_id, day))
     project = Project(
         id=uuid.uuid4(),
         revision=1,
@@ -138,6 +147,8 @@ async def update_project(
     changes_in: dict[str, Any] = {k: plain(v) for k, v in data.model_dump(exclude_unset=True).items()}
     reason = changes_in.pop("reason", None)
     project = await get_project(session, project_id)
+    changes_in.pop("site", None)
+    changes_in.update(await _contact_columns(session, clock, data))
     if "project_code" in changes_in:
         code, warnings = _code(changes_in["project_code"])
         changes_in["project_code"] = code
@@ -173,11 +184,28 @@ async def update_project(
             aggregate_id=project.id,
             revision=revision,
             project=await full_snapshot(session, project),
-            changes=tuple(sorted(changes)),
+            changes=tuple(sorted({snapshot_field(k) for k in changes})),
             reason=reason,
         ),
     )
     return project
+
+
+async def _contact_columns(session: AsyncSession, clock: Clock, data: ProjectUpdate) -> dict[str, Any]:
+    """The columns of the site and people a change names (taken from the directory, checked against it);
+    the request's own ``site`` / ``*_id`` keys are replaced by them."""
+    given = data.model_fields_set & {"site", "service_contact_id", "agent_id"}
+    if not given:
+        return {}
+    directory = await org.load_directory(session, kinds=["unit", "post", "person", "holding"])
+    day = clock.now().date()
+    columns: dict[str, Any] = {}
+    if "site" in given:
+        columns.update(site_columns(directory, data.site, day))
+    for role in ("service_contact", "agent"):
+        if f"{role}_id" in given:
+            columns.update(person_columns(directory, role, getattr(data, f"{role}_id"), day))
+    return columns
 
 
 async def history(session: AsyncSession, project_id: uuid.UUID) -> list[ProjectChange]:
@@ -310,8 +338,14 @@ async def set_enrolment(
         changes["enrolment_status"] = (project.enrolment_status, status.value)
         project.enrolment_status = status.value
     if statistics_contact_id is not None and project.statistics_contact_id != statistics_contact_id:
+        # A real directory person holding a statistics-contact post (§三(四) 联系人制度).
+        directory = await org.load_directory(session, kinds=["post", "person", "holding"])
+        day = clock.now().date()
+        role = "statistics_contact"
+        named = person_columns(directory, role, statistics_contact_id, day, f"{role}_id")
         changes["statistics_contact_id"] = (project.statistics_contact_id, statistics_contact_id)
         project.statistics_contact_id = statistics_contact_id
+        project.statistics_contact_name = named["statistics_contact_name"]
     await bump(session, clock, project, action="enrolment_set", actor=actor, changes=changes)
     return project
 

@@ -8,11 +8,13 @@ from decimal import Decimal
 from lkg.common.documents import (
     Figure,
     Heading,
+    MissingGlyphError,
     OfficialDocument,
     Paragraph,
     Sheet,
     Table,
     bar_chart,
+    missing_chars,
     render_docx,
     render_xlsx,
 )
@@ -25,6 +27,23 @@ OFFICE = "区重大项目建设工作领导小组办公室"
 RANKING_COLUMNS = ["排名", "单位", "得分", "等级", "红牌"]
 LISTED_COLUMNS = ["单位", "单位负责人"]
 INVESTMENT_COLUMNS = ["名称", "年度计划投资（万元）", "累计完成（万元）", "完成率"]
+
+
+def chart(
+    title: str, labels: list[str], values: list[float], value_label: str, caption: str
+) -> Figure | Paragraph:
+    """A bar chart, or, when a label holds a character the chart font lacks (a rare character in a unit's
+    name), a note in its place: the report is still issued, and a chart never shows a box."""
+    try:
+        return Figure(bar_chart(title, labels, values, value_label=value_label), caption=caption)
+    except MissingGlyphError:
+        lacking = missing_chars("".join([title, value_label, *labels]))
+        return Paragraph(f"（{caption}略：图表字体缺少“{lacking}”等字符，数据见上表。）")
+
+
+def _wan(value: Decimal) -> str:
+    """元 → 万元, two decimals."""
+    return f"{value / Decimal(10000):.2f}"
 
 
 def _rate(value: Decimal | None) -> str:
@@ -43,7 +62,8 @@ def _listed_rows(items: list[BulletinListed]) -> list[list[str]]:
 
 
 def _investment_rows(items: list[BulletinInvestment]) -> list[list[str]]:
-    return [[i.label, f"{i.plan:.2f}", f"{i.year_to_date:.2f}", _rate(i.completion)] for i in items]
+    # The JSON is in 元 as the registry reports it; the tables say 万元.
+    return [[i.label, _wan(i.plan), _wan(i.year_to_date), _rate(i.completion)] for i in items]
 
 
 def _names(items: list[BulletinListed]) -> str:
@@ -63,14 +83,12 @@ def to_docx(bulletin: MonthlyBulletin) -> bytes:
     ]
     if bulletin.ranking:
         blocks.append(
-            Figure(
-                bar_chart(
-                    f"{bulletin.label}考核得分",
-                    [e.label for e in bulletin.ranking],
-                    [float(e.score) for e in bulletin.ranking],
-                    value_label="得分",
-                ),
-                caption=f"图1 {bulletin.label}各单位考核得分",
+            chart(
+                f"{bulletin.label}考核得分",
+                [e.label for e in bulletin.ranking],
+                [float(e.score) for e in bulletin.ranking],
+                "得分",
+                f"图1 {bulletin.label}各单位考核得分",
             )
         )
     blocks += [

@@ -4,6 +4,7 @@ the supervision round."""
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import ClassVar, Self
 from uuid import UUID
 
@@ -389,6 +390,29 @@ class RedCardWithdrawn(_RedCardFact):
 
     withdrawal_reason: str = Field(min_length=1)
     withdrawn_by_person_id: UUID
+
+
+class ReferralOutcome(StrEnum):
+    """What the discipline commission (区纪委监委) decided on a referred card (§五(三)):
+    ``accountability_taken`` 予以问责; ``no_accountability`` 不予问责."""
+
+    ACCOUNTABILITY_TAKEN = "accountability_taken"
+    NO_ACCOUNTABILITY = "no_accountability"
+
+
+class RedCardReferralConcluded(_RedCardFact):
+    """问责结果: the discipline commission's outcome of a card referred to it came back, and 督查室 recorded
+    it (§五(三)); the register is complete for the card."""
+
+    event_type: ClassVar[str] = "red_card.referral_concluded"
+
+    outcome: ReferralOutcome
+    note: str = Field(min_length=1)
+    """What the commission decided (the measures taken, or why none)."""
+    decided_on: date
+    """The day the commission decided."""
+    line_id: UUID | None = None
+    recorded_by_person_id: UUID | None = None
 
 
 # issues: the supervision round's report (《全区投资和重大产业项目落地建设督查问题专报》, §五(三))

@@ -56,6 +56,20 @@ class MilestoneSnapshot(ContractModel):
     actual_date: date | None = None
 
 
+class ProjectSite(ContractModel):
+    """项目选址 / where a project is built: its street and, where known, its park or plot. Approvals applies
+    a regional assessment (区域评估, §四(一)) to the projects whose site lies in the assessed area."""
+
+    street_id: UUID
+    """The street (街道/镇街) of the org directory the site lies in."""
+    street_name: str
+    """The street's name when the snapshot was made."""
+    park: str | None = None
+    """The park (园区), where known, e.g. 临空港经济技术开发区食品产业园."""
+    plot: str | None = None
+    """The plot (地块), where known: the land parcel's number or name as the land register writes it."""
+
+
 class ProjectSnapshot(ContractModel):
     """Everything other services need to know about one major industrial project (重大产业项目)."""
 
@@ -92,6 +106,13 @@ class ProjectSnapshot(ContractModel):
     statistics_contact_id: UUID | None = None
     """The person (统计联系人) the statistics bureau works with for this project (§三(四))."""
     integrity_flags: tuple[IntegrityFlag, ...] = ()
+    site: ProjectSite | None = None
+    """项目选址 (street, park, plot), where recorded; None for a snapshot published before sites were kept."""
+    service_contact_id: UUID | None = None
+    """The person who gives the project its 对口服务 (§三(一)): a directory person holding a post."""
+    agent_id: UUID | None = None
+    """The project's 代办员 (§四(三)), where it has one: a directory person holding an ``approval_agent`` post
+    of the approval agents' team; told when the project's approvals stall."""
     status: ProjectStatus = ProjectStatus.ACTIVE
     stage: ProjectStage = ProjectStage.PRELIMINARY
     """阶段, derived from the milestones achieved and the investment reported. A snapshot published before
@@ -175,7 +196,7 @@ class LineSnapshot(_Dated):
 
     number: int = Field(ge=1)
     name: str
-    """e.g. 第六线（郭小平）."""
+    """The line's own name, e.g. 第六线; its leader is the holder of ``leader_post_id``, never in the name."""
     leader_post_id: UUID
     service_unit_id: UUID
 
@@ -324,8 +345,16 @@ class CommitmentOverdue(_ProjectFact):
     description: str
     due_date: date
     obligor_unit_id: UUID | None = None
-    """The government unit bound by it (its current post holders inherit it); None for the enterprise."""
+    """The government unit bound by it: the obligor post's unit, which holds the problem it opens; None for
+    the enterprise."""
     obligor_unit_name: str | None = None
+    obligor_post_id: UUID | None = None
+    """The obligor post (新官理旧账, §四(四)): the post, not the person, is bound; None for the enterprise and
+    for a commitment recorded before posts were required."""
+    obligor_post_title: str | None = None
+    answerable_person_ids: tuple[UUID, ...] = ()
+    """Who answers for it: the obligor post's holders in force on the day it fell due (after a handover, the
+    successor)."""
 
     @model_validator(mode="after")
     def _government_names_unit(self) -> Self:

@@ -89,6 +89,8 @@ class ReportPublished(_ScoringFact):
     """Where to fetch it over HTTP, e.g. ``/api/v1/reports/{report_id}``."""
     audience: Audience = Audience()
     """Who it is circulated to; empty (the default) tells nobody."""
+    number: int | None = Field(default=None, ge=1)
+    """The issue number (第N期), counted per kind of report."""
 
 
 class RedCardRequested(_ScoringFact):

@@ -255,13 +255,15 @@ class UnitRole(StrEnum):
 class PostKind(StrEnum):
     """Kind of post (岗位): ``line_leader`` 包保区级领导; ``district_leader`` 区委、区政府主要领导 (layer 3);
     ``unit_head`` 单位主要负责同志 (the one interviewed, 约谈); ``staff`` 工作人员 (acts for the unit);
-    ``statistics_contact`` 统计联系人 (§三(四))."""
+    ``statistics_contact`` 统计联系人 (§三(四)); ``approval_agent`` 代办员 of the approval agents' team
+    (代办队伍, §四(三))."""
 
     LINE_LEADER = "line_leader"
     DISTRICT_LEADER = "district_leader"
     UNIT_HEAD = "unit_head"
     STAFF = "staff"
     STATISTICS_CONTACT = "statistics_contact"
+    APPROVAL_AGENT = "approval_agent"
 
 
 class CommitmentSide(StrEnum):

@@ -44,7 +44,7 @@ TABLES = (
 
 _RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 
-#: Seeded by 0004 (their contracts came later) and 0005 (the digests and the Friday reminder).
+#: Seeded by 0004 (their contracts came later), 0005 (the digests and the Friday reminder) and 0006.
 _LATER_RULE_KINDS = (
     "digest.daily",
     "digest.line",
@@ -56,6 +56,7 @@ _LATER_RULE_KINDS = (
     "red_card.referral_requested",
     "supervision_report.published",
     "report.published",
+    "red_card.referral_concluded",  # 0006
 )
 _LATER_TEMPLATE_KINDS = tuple(k for k in _LATER_RULE_KINDS if k != "report.published")
 
