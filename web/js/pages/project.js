@@ -68,7 +68,7 @@ function timeline(milestones) {
   const dates = milestones.flatMap((m) => [m.planned_date, m.baseline_date, m.actual_date]).filter(Boolean).map(Date.parse);
   const min = Math.min(...dates);
   const span = Math.max(Math.max(...dates) - min, 86400000);
-  const at = (d) => `${(((Date.parse(d) - min) / span) * 100).toFixed(2)}%`;
+  const at = (d) => `${(4 + ((Date.parse(d) - min) / span) * 92).toFixed(2)}%`;
   return h("div", { class: "timeline" },
     h("ul", { class: "timeline-legend", "aria-hidden": "true" },
       h("li", {}, h("span", { class: "mark baseline" }), "基线"), h("li", {}, h("span", { class: "mark planned" }), "计划"),
