@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
-from issues_world import publish
+from issues_world import project_event, publish
 from notifier_world import inbox, notifier_world
 
 from lkg.common.clock import TZ
@@ -72,6 +72,35 @@ async def test_the_discipline_commissions_outcome_reaches_the_line_leader_and_th
             ("red_card.referral_concluded", "【问责结果】金银湖街道 红牌移交纪委监委")
         ], person
         assert "予以问责" in told[0]["body"] and "诫勉谈话" in told[0]["body"]
+
+
+async def test_a_stalled_approval_tells_the_projects_agent_and_a_project_without_one_tells_no_agent(world):
+    """代办员 (§四(三)): the registry's snapshot names the project's agent; approvals' stall tells them."""
+    agent = world.org.dept_staff  # a directory person standing in for the approval agents' team
+    with_agent = project_event(world.org, name="临空港代办项目", agent_id=agent)
+    without = project_event(world.org, name="临空港自办项目")
+    await publish(world, with_agent, without)
+    for project in (with_agent.project, without.project):
+        await publish(
+            world,
+            c.ApprovalStalled(
+                approval_item_id=uuid.uuid4(),
+                catalogue_item_id=uuid.uuid4(),
+                item_name="施工许可证",
+                project_id=project.id,
+                project_name=project.name,
+                handling_unit_id=world.org.office,
+                handling_unit_name="区行政审批局",
+                due_at=AT,
+                days_over=1,
+                effective_at=AT,
+            ),
+        )
+    told = [m for m in await inbox(world, agent) if m["kind"] == "approval.stalled"]
+    assert [m["title"].count("施工许可证") for m in told] == [1]
+    assert "临空港代办项目" in told[0]["body"]
+    undeliverable = await world.client.get("/api/v1/notifications/undeliverable", headers=world.operator)
+    assert not [u for u in undeliverable.json()["items"] if u["audience"] == "project_agent"]
 
 
 async def test_a_proposal_nobody_can_receive_is_listed_for_operators(world):

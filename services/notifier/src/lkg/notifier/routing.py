@@ -52,6 +52,9 @@ class Audience(StrEnum):
     SUBJECT_HEAD = "subject_head"
     #: The line leader whose consent a referral to the discipline commission awaits (§五(三)).
     CONSENTING_LEADER = "consenting_leader"
+    #: The project's 代办员 from the approval agents' team (§四(三)), where it has one (the registry's project
+    #: snapshot names them); a project without an agent tells nobody here, on purpose (not undeliverable).
+    PROJECT_AGENT = "project_agent"
     #: Whom a published document is circulated to: the event's own ``audience`` (发送范围); an empty
     #: one tells nobody.
     DOCUMENT_AUDIENCE = "document_audience"
@@ -116,6 +119,7 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule("approval.due_soon", Audience.RESPONSIBLE_UNIT, note="审批临期 §四(二)"),
     DefaultRule("approval.stalled", Audience.HANDLING_DEPARTMENT, note="审批超时 §四(二)"),
     DefaultRule("approval.stalled", Audience.RESPONSIBLE_UNIT, note="审批超时 §四(二)"),
+    DefaultRule("approval.stalled", Audience.PROJECT_AGENT, note="审批超时告知代办员 §四(三)"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
     DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
     DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),

@@ -457,10 +457,12 @@ async def enrolment_failures(
 
 
 @router.get("/{project_id}/commitments", response_model=list[CommitmentOut], summary="承诺事项 Commitments")
-async def list_commitments(project_id: UUID, session: Session, caller: AnyCaller) -> list[CommitmentOut]:
+async def list_commitments(
+    project_id: UUID, session: Session, runtime: Runtime, caller: AnyCaller
+) -> list[CommitmentOut]:
     await visible_project(session, caller, project_id)
     rows = await commitments.commitments_of(session, project_id)
-    return [CommitmentOut.model_validate(c, from_attributes=True) for c in rows]
+    return await commitments.views(session, runtime.clock, rows)
 
 
 @router.post(
@@ -493,7 +495,8 @@ async def add_commitment(
             obligor_unit_id=body.obligor_unit_id,
             obligor_post_id=body.obligor_post_id,
         )
-        return created(CommitmentOut.model_validate(commitment, from_attributes=True))
+        [view] = await commitments.views(session, runtime.clock, [commitment])
+        return created(view)
 
     return await idempotent(request, session, caller, idempotency_key, body, create)
 
@@ -515,7 +518,8 @@ async def fulfil(
     commitment = await commitments.fulfil_commitment(
         session, runtime.clock, project_id, commitment_id, on=body.fulfilled_on
     )
-    return CommitmentOut.model_validate(commitment, from_attributes=True)
+    [view] = await commitments.views(session, runtime.clock, [commitment])
+    return view
 
 
 _action(

@@ -374,8 +374,12 @@ class CommitmentIn(BaseModel):
     side: CommitmentSide
     description: LongText
     due_date: date
-    obligor_unit_id: UUID | None = None
-    obligor_post_id: UUID | None = None
+    obligor_unit_id: UUID | None = Field(
+        default=None, description="承诺单位（可省略：取承诺岗位所在单位）/ optional: the post's unit"
+    )
+    obligor_post_id: UUID | None = Field(
+        default=None, description="承诺岗位（政府承诺必填）/ the obligor post (required for the government)"
+    )
 
 
 class CommitmentOut(BaseModel):
@@ -386,9 +390,15 @@ class CommitmentOut(BaseModel):
     side: CommitmentSide
     description: str
     due_date: date
-    obligor_unit_id: UUID | None
+    obligor_unit_id: UUID | None = Field(description="承诺单位（承诺岗位所在单位）/ the obligor post's unit")
     obligor_unit_name: str | None
-    obligor_post_id: UUID | None
+    obligor_post_id: UUID | None = Field(
+        description="承诺岗位：岗位承担承诺，换届后由继任者负责（新官理旧账）/ the obligor post"
+    )
+    obligor_post_title: str | None
+    answerable: list[PersonRef] = Field(
+        description="今日对此承诺负责的人：承诺岗位的在任者 / who answers for it today: the post's holders"
+    )
     fulfilled_on: date | None
     overdue_at: Instant | None
 

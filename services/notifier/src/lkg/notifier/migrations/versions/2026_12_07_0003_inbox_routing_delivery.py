@@ -58,6 +58,8 @@ _LATER_RULE_KINDS = (
     "report.published",
     "red_card.referral_concluded",  # 0006
 )
+#: Rules of kinds this revision knew, added later for another audience: (kind, audience), seeded by 0007.
+_LATER_RULES = (("approval.stalled", "project_agent"),)
 _LATER_TEMPLATE_KINDS = tuple(k for k in _LATER_RULE_KINDS if k != "report.published")
 
 
@@ -81,7 +83,7 @@ def upgrade() -> None:
                 "updated_at": now,
             }
             for r in DEFAULT_RULES
-            if r.kind not in _LATER_RULE_KINDS
+            if r.kind not in _LATER_RULE_KINDS and (r.kind, str(r.audience)) not in _LATER_RULES
         ],
     )
     op.bulk_insert(
