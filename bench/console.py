@@ -48,7 +48,7 @@ from lkg.common.runtime.app import build_app, one_process_settings
 from lkg.common.runtime.embedded import EmbeddedStack
 from lkg.common.runtime.service import discover_specs
 from lkg.common.settings import ServiceSettings
-from lkg.common.testing.console import DEMO_PASSWORD, chromium_path, served
+from lkg.common.testing.console import DEMO_PASSWORD, chromium_path, served, settle_long
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS, System
 
 TARGET_SECONDS = 1.5
@@ -141,10 +141,10 @@ async def bench(args: argparse.Namespace, server_url: str, nats_url: str, chromi
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lkg.bench", timeout=120) as client:
             system = System(app=app, client=client, settings=base, service_settings=per_service)
-            await system.settle()
+            await settle_long(system)
             started = time.monotonic()
             made, refused = await register_more(system, max(0, args.projects - 245))
-            await system.settle()
+            await settle_long(system)
             total = (await client.get("/api/v1/projects?limit=1", headers=system.operator)).status_code
             print(
                 f"registered {made} more projects over the API ({refused} refused: repeated codes) in "
