@@ -3,7 +3,7 @@
 
 import { get } from "../api.js";
 import { bars } from "../charts.js";
-import { h, clear } from "../dom.js";
+import { h, clear, fmtTime } from "../dom.js";
 
 export async function render(main) {
   clear(main, h("h1", {}, "比晒亮"), h("p", { class: "muted", role: "status" }, "正在读取排名…"));
@@ -13,7 +13,7 @@ export async function render(main) {
   const chart = h("div", { class: "chart", role: "img", "aria-label": "计划新开工项目进度前 15 名柱状图" });
   clear(main,
     h("h1", {}, "比晒亮 · 进度晾晒"),
-    h("p", { class: "muted" }, `计划新开工项目按进度排名，截至 ${starts.as_of}`),
+    h("p", { class: "muted" }, `计划新开工项目按进度排名，截至 ${fmtTime(starts.as_of)}`),
     chart,
     h("div", { class: "scroll" }, h("table", { class: "ranking" },
       h("thead", {}, h("tr", {}, ["名次", "项目", "责任单位", "节点", "按期完成", "逾期", "已批审批", "进度"].map((t) => h("th", { scope: "col" }, t)))),
