@@ -449,9 +449,10 @@ async def test_the_agents_team_its_training_and_the_agent_on_a_stall(world):
     agent1, agent2, staff = (org.people[k] for k in ("agent1", "agent2", "staff"))
     team = await world.client.get("/api/v1/approval-agents", headers=bureau(world))
     assert team.status_code == 200, team.text
-    assert [(a["name"], a["post_title"], a["trainings_attended"]) for a in team.json()["items"]] == [
-        ("代办员甲", "代办员", 0)
-    ]
+    assert [
+        (a["name"], a["post_title"], a["trainings_attended"], a["training_due"]) for a in team.json()["items"]
+    ] == [("代办员甲", "代办员", 0, True)]
+    assert team.json()["training_every_days"] == 90
 
     trainings = "/api/v1/agent-trainings"
     body = {
@@ -486,10 +487,18 @@ async def test_the_agents_team_its_training_and_the_agent_on_a_stall(world):
 
     # From 2020-06-01 the second agent holds the post too, untrained.
     later = await world.client.get("/api/v1/approval-agents?on=2020-06-02", headers=bureau(world))
-    assert [(a["name"], a["trainings_attended"], a["last_trained_on"]) for a in later.json()["items"]] == [
-        ("代办员乙", 0, None),
-        ("代办员甲", 1, "2020-05-06"),
+    assert [
+        (a["name"], a["trainings_attended"], a["last_trained_on"], a["training_due"])
+        for a in later.json()["items"]
+    ] == [("代办员乙", 0, None, True), ("代办员甲", 1, "2020-05-06", False)]
+    # Trained on 05-06, due again once more than 90 days have passed (the setting; 定期 in the policy).
+    due = await world.client.get("/api/v1/approval-agents?on=2020-08-05", headers=bureau(world))
+    assert [(a["name"], a["training_due"]) for a in due.json()["items"]] == [
+        ("代办员乙", True),
+        ("代办员甲", True),
     ]
+    held_back = await world.client.get("/api/v1/approval-agents?on=2020-08-04", headers=bureau(world))
+    assert [a["training_due"] for a in held_back.json()["items"]] == [True, False]
 
     # The 环评 of the project with an agent, and of one without, accepted and left to stall.
     for key in ("park", "other_street"):

@@ -55,20 +55,22 @@ async def list_approval_agents(
     session: Session, runtime: Runtime, _caller: CurrentCaller, on: Day | None = None
 ) -> ApprovalAgentList:
     day = on or local_date(runtime.clock.now())
+    every = runtime.settings.agent_training_every_days
     rows = await service.team(session, day)
     attended = await service.trainings_of(session, [r.person_id for r in rows], day)
-    return ApprovalAgentList(
-        on=day,
-        items=[
+    items = []
+    for r in rows:
+        sessions, last = attended.get(r.person_id, (0, None))
+        items.append(
             from_row(
                 ApprovalAgentOut,
                 r,
-                trainings_attended=attended.get(r.person_id, (0, None))[0],
-                last_trained_on=attended.get(r.person_id, (0, None))[1],
+                trainings_attended=sessions,
+                last_trained_on=last,
+                training_due=service.training_due(last, day, every),
             )
-            for r in rows
-        ],
-    )
+        )
+    return ApprovalAgentList(on=day, training_every_days=every, items=items)
 
 
 @trainings.get("", response_model=AgentTrainingPage, summary="代办业务培训 Agent training sessions")

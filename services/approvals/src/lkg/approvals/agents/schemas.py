@@ -23,10 +23,14 @@ class ApprovalAgentOut(BaseModel):
     since: date = Field(description="任职起 / holds the post since")
     trainings_attended: int = Field(description="参加培训次数 / training sessions attended")
     last_trained_on: date | None = Field(description="最近一次参加培训 / last training attended")
+    training_due: bool = Field(
+        description="应参加培训：从未参训或超过培训周期 / never trained, or not within the interval"
+    )
 
 
 class ApprovalAgentList(BaseModel):
     on: date = Field(description="在队日期 / the team on this day")
+    training_every_days: int = Field(description="培训周期（天）/ the training interval, days")
     items: list[ApprovalAgentOut]
 
 

@@ -93,6 +93,11 @@ async def trainings_of(
     return {row.person_id: (row.sessions, row.last_on) for row in rows}
 
 
+def training_due(last_trained_on: date | None, day: date, every_days: int) -> bool:
+    """Never trained, or the last session more than ``every_days`` before ``day``."""
+    return last_trained_on is None or (day - last_trained_on).days > every_days
+
+
 async def _people(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The directory's names of ``ids``; 409 ``unknown_person`` (nothing recorded) for any it lacks."""
     people = org.people

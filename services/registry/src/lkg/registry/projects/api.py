@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.auth import CurrentPrincipal
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import RoutingBasis
-from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
+from lkg.common.http.concurrency import IfMatch, OptionalIfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey
 from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.http.query import StrictQuery
@@ -143,7 +143,7 @@ def _action(
             "session": UnitOfWork,
             "runtime": Runtime,
             "caller": OfficeCaller,
-            "if_match": IfMatch,
+            "if_match": OptionalIfMatch,
             "return": ProjectOut,
         }
     )

@@ -23,6 +23,7 @@ from lkg.common.events.contracts import (
     RoutingBasis,
     TerminationCause,
 )
+from lkg.common.http.bodies import ChangeBody
 from lkg.common.http.types import Instant, LongText, Text, Yuan
 
 #: 项目代码 in either form :mod:`lkg.registry.projects.projectcode` accepts (hyphenated
@@ -30,7 +31,7 @@ from lkg.common.http.types import Instant, LongText, Text, Yuan
 #: what the check would.
 ProjectCode = Annotated[
     str,
-    StringConstraints(pattern=r"^(\d{4}-\d{6}-\d{2}-\d{2}-\d{6}|\d{14}[0-9A-Za-z]{10})$"),
+    StringConstraints(pattern=r"^([0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}-[0-9]{6}|[0-9]{14}[0-9A-Za-z]{10})$"),
 ]
 
 
@@ -122,10 +123,11 @@ class ProjectCreate(BaseModel):
     )
 
 
-class ProjectUpdate(BaseModel):
-    """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match)."""
+class ProjectUpdate(ChangeBody):
+    """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match). An omitted field stays;
+    ``null`` clears only the project code, approval type and credit code (422 null_not_allowed else)."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"project_code", "approval_type", "enterprise_credit_code", "reason"})
 
     name: Text | None = None
     enterprise: Text | None = None
@@ -312,10 +314,11 @@ class MilestoneAdd(MilestonePlan):
     reason: Text
 
 
-class FlagsUpdate(BaseModel):
-    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office)."""
+class FlagsUpdate(ChangeBody):
+    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office). An omitted flag stays;
+    ``null`` is refused (422 null_not_allowed): a flag is true or false, the integrity flags a list."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"reason"})
 
     provincial_municipal: bool | None = None
     fast_track: bool | None = None
