@@ -125,9 +125,21 @@ class ProjectCreate(BaseModel):
 
 class ProjectUpdate(ChangeBody):
     """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match). An omitted field stays;
-    ``null`` clears only the project code, approval type and credit code (422 null_not_allowed else)."""
+    ``null`` clears only the project code, approval type, credit code, site and the people named (service
+    contact, agent, statistics contact) (422 null_not_allowed else)."""
 
-    CLEARABLE = frozenset({"project_code", "approval_type", "enterprise_credit_code", "reason"})
+    CLEARABLE = frozenset(
+        {
+            "project_code",
+            "approval_type",
+            "enterprise_credit_code",
+            "reason",
+            "site",
+            "service_contact_id",
+            "agent_id",
+            "statistics_contact_id",
+        }
+    )
 
     name: Text | None = None
     enterprise: Text | None = None
