@@ -193,7 +193,12 @@ def test_dockerignore_keeps_the_context_to_the_packages() -> None:
     ]
     # Everything is excluded, then only what the Dockerfile copies comes back.
     assert patterns[0] == "*"
-    assert {p for p in patterns if p.startswith("!")} == {"!constraints.txt", "!libs/common/", "!services/"}
+    assert {p for p in patterns if p.startswith("!")} == {
+        "!constraints.txt",
+        "!libs/common/",
+        "!services/",
+        "!web/",
+    }
     assert "**/tests/" in patterns
 
 

@@ -1,7 +1,8 @@
 """A change body refuses an explicit null for a field that may be omitted but not cleared (issue #11 item
 14): the registry's flags and project changes answered 500 (a NOT NULL violation, a ``TypeError``
 iterating ``None``) when fuzzing sent ``{"fast_track": null, ...}`` with a real project id. Now a 422
-``null_not_allowed`` at the field, nothing changed; a field that may be cleared still takes null."""
+``null_not_allowed`` at the field, nothing changed; a field that may be cleared still takes null. And
+identifiers are ASCII (item 10): a project code in full-width digits is refused."""
 
 from __future__ import annotations
 
@@ -97,3 +98,28 @@ async def test_the_document_says_which_fields_take_null(registry: System) -> Non
     assert "anyOf" not in flags["integrity_flags"] and "default" not in flags["integrity_flags"]
     assert {"type": "null"} in update["enterprise_credit_code"]["anyOf"]
     assert "anyOf" not in update["name"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "２０１９-420112-47-03-012345",  # full-width digits (issue #11 item 10)
+        "2019-420112-47-03-٠١٢٣٤٥",  # Arabic-Indic digits
+        "21074201120401123456７８AX",
+        "21074201120401123456ＡＢAX",  # full-width letters
+    ],
+)
+async def test_a_project_code_is_ascii(registry: System, code: str) -> None:
+    """Identifiers are ASCII: ``\\d`` matched any Unicode digit, so a full-width code was stored beside its
+    ASCII twin and slipped past the uniqueness of the code."""
+    project = await _project(registry)
+    path = f"/api/v1/projects/{project['id']}"
+    etag = (await registry.client.get(path, headers=registry.operator)).headers["ETag"]
+    refused = await registry.client.patch(
+        path, json={"project_code": code}, headers={**registry.operator, "If-Match": etag}
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["loc"] for e in refused.json()["errors"]] == [["body", "project_code"]]
+    from lkg.registry.projects.projectcode import check_project_code
+
+    assert check_project_code(code).errors  # the plan import's check refuses it too

@@ -31,7 +31,7 @@ from lkg.common.http.types import Instant, LongText, Text, Yuan
 #: what the check would.
 ProjectCode = Annotated[
     str,
-    StringConstraints(pattern=r"^(\d{4}-\d{6}-\d{2}-\d{2}-\d{6}|\d{14}[0-9A-Za-z]{10})$"),
+    StringConstraints(pattern=r"^([0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}-[0-9]{6}|[0-9]{14}[0-9A-Za-z]{10})$"),
 ]
 
 
