@@ -39,6 +39,7 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "enrolment_list.missed",
         "statistics_visit.due_soon",
         "statistics_visit.missed",
+        "integrity_review.recorded",
     ),
     "approvals": (
         "approval.submitted",
@@ -331,6 +332,14 @@ def sample(event_type: str) -> Event:
         "enrolment_list.missed": lambda: c.EnrolmentListMissed(**_list_duty()),
         "statistics_visit.due_soon": lambda: c.StatisticsVisitDueSoon(**_visit_duty()),
         "statistics_visit.missed": lambda: c.StatisticsVisitMissed(**_visit_duty()),
+        "integrity_review.recorded": lambda: c.IntegrityReviewRecorded(
+            **_project_fact(),
+            review_id=uid(44),
+            reviewed_on=date(2020, 6, 30),
+            findings=(c.IntegrityFlag.OVERDUE_START,),
+            evidence="实地核查：土地已交付，未开工",
+            reviewer_unit_ids=(uid(45), uid(46)),
+        ),
         "approval.submitted": lambda: c.ApprovalSubmitted(**_approval_item()),
         "approval.accepted": lambda: c.ApprovalAccepted(
             **_approval_item(),

@@ -17,6 +17,8 @@ from lkg.registry.access import DirectoryReachResolver
 from lkg.registry.accounts import api as accounts_api
 from lkg.registry.accounts import models as account_tables
 from lkg.registry.accounts.scans import SCANS as ACCOUNT_SCANS
+from lkg.registry.integrity import api as integrity_api
+from lkg.registry.integrity import models as integrity_tables
 from lkg.registry.models import metadata
 from lkg.registry.org import api as org_api
 from lkg.registry.org import models as org_tables
@@ -30,7 +32,7 @@ from lkg.registry.statistics import models as statistics_tables
 from lkg.registry.statistics.scans import SCANS as STATISTICS_SCANS
 
 #: Each sub-domain's tables join the registry's metadata when its models module is imported.
-TABLES = (project_tables, org_tables, account_tables, statistics_tables)
+TABLES = (project_tables, org_tables, account_tables, statistics_tables, integrity_tables)
 
 
 def router() -> APIRouter:
@@ -38,6 +40,7 @@ def router() -> APIRouter:
     r = APIRouter()
     r.include_router(org_api.router)
     r.include_router(statistics_api.router)
+    r.include_router(integrity_api.router)
     r.include_router(projects_api.router)
     r.include_router(accounts_api.router)
     return r

@@ -233,12 +233,19 @@ async def set_flags(
     actor: str,
     expected_revision: int | None,
 ) -> Project:
-    """省市重大项目 / 批前提速 / integrity flags: 重大项目办's to set."""
+    """省市重大项目 / 批前提速: 重大项目办's to set. The integrity flags come from reviews
+    (lkg.registry.integrity): a body that would change them is 422 ``integrity_flags_by_review``."""
     project = await get_project(session, project_id)
     changes: dict[str, tuple[Any, Any]] = {}
     for name, value in values.items():
         if name == "integrity_flags":
             value = sorted({plain(v) for v in value})
+            if value != project.integrity_flags:
+                # §四(四): the four findings are set by a 回头看 review, not typed in by 重大项目办 alone.
+                raise ValidationFailed(
+                    "诚信标记由督查室会同商务局的回头看核查设定（/integrity-reviews）",
+                    code="integrity_flags_by_review",
+                )
         if getattr(project, name) != value:
             changes[name] = (getattr(project, name), value)
             setattr(project, name, value)

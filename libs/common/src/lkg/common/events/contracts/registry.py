@@ -363,6 +363,21 @@ class CommitmentOverdue(_ProjectFact):
         return self
 
 
+class IntegrityReviewRecorded(_ProjectFact):
+    """诚信履约回头看: 督查室 with 商务局 reviewed the project's contract performance (§四(四)). Each finding
+    calls for a follow-up (跟踪督办) on the project's responsible unit; none means the contract is performed.
+    The project's ``integrity_flags`` follow the latest review (in ``project.changed``)."""
+
+    event_type: ClassVar[str] = "integrity_review.recorded"
+
+    review_id: UUID
+    reviewed_on: date
+    findings: tuple[IntegrityFlag, ...] = ()
+    evidence: str
+    reviewer_unit_ids: tuple[UUID, ...] = ()
+    """The units the reviewers act for (督查室, 商务局)."""
+
+
 class _StatisticsDuty(_RegistryFact):
     """A monthly duty of the statistics work (§三(四)二) that fell due or is about to."""
 
