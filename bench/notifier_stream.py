@@ -8,10 +8,10 @@ by uvicorn on a free loopback port; a directory whose service department has ``-
 holding a post (the stream closes for a person who holds none), is loaded through the real ``org.changed``
 path. Then:
 
-* a **client process** (``multiprocessing``, spawned: its own interpreter and event loop) signs each person
-  in with a bearer token, asks ``POST /api/v1/inbox/stream-tickets`` for a single-use ticket and holds
-  ``GET /api/v1/inbox/stream?ticket=…`` open: ``--clients`` concurrent Server-Sent Events streams, each
-  frame timed on arrival;
+* a **client process** (``multiprocessing``, spawned: its own interpreter and event loop; clients arrive at
+  100 a second) signs each person in with a bearer token, asks ``POST /api/v1/inbox/stream-tickets`` for a
+  single-use ticket and holds ``GET /api/v1/inbox/stream?ticket=…`` open: ``--clients`` concurrent
+  Server-Sent Events streams, each frame timed on arrival;
 * the **producer** (this process) commits ``--rate`` ``report.published`` events a second for ``--seconds``
   into an outbox, each circulated to ``--per-event`` of the people chosen at random (``audience.person_ids``):
   ``rate × per-event`` frames a second (1,000 for the defaults). The relay publishes them, the notifier's
@@ -82,7 +82,15 @@ async def _follow(
     client: httpx.AsyncClient, token: str, frames: list[tuple[str, float]], ready: asyncio.Event
 ) -> None:
     """One person's stream: a ticket, then every ``data:`` frame's report title and arrival time."""
-    answer = await client.post("/api/v1/inbox/stream-tickets", headers={"Authorization": f"Bearer {token}"})
+    for attempt in range(3):  # a pooled connection the server closed as idle in the meantime: try again
+        try:
+            answer = await client.post(
+                "/api/v1/inbox/stream-tickets", headers={"Authorization": f"Bearer {token}"}
+            )
+            break
+        except httpx.RemoteProtocolError:
+            if attempt == 2:
+                raise
     answer.raise_for_status()
     ticket = answer.json()["ticket"]
     async with client.stream("GET", "/api/v1/inbox/stream", params={"ticket": ticket}) as stream:
@@ -103,9 +111,17 @@ async def _clients(base_url: str, tokens: list[str], opened: Any, stop: Any, out
         tasks = []
         for i, token in enumerate(tokens):
             tasks.append(asyncio.create_task(_follow(client, token, frames, readies[i])))
-            if i % 50 == 49:
-                await asyncio.sleep(0.05)  # not 1,000 tickets in one burst
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=300)
+            if i % 10 == 9:
+                await asyncio.sleep(0.1)  # clients arrive at 100 a second, not 1,000 tickets in one burst
+        deadline = time.perf_counter() + 300
+        while not all(r.is_set() for r in readies):
+            failed = [t for t in tasks if t.done() and t.exception() is not None]
+            if failed:
+                raise RuntimeError(f"{len(failed)} stream(s) failed to open: {failed[0].exception()!r}")
+            if time.perf_counter() > deadline:
+                waiting = sum(not r.is_set() for r in readies)
+                raise RuntimeError(f"{waiting} of {len(readies)} streams not open after 300 s")
+            await asyncio.sleep(0.2)
         opened.set()
         while not stop.is_set():
             await asyncio.sleep(0.1)
@@ -190,7 +206,7 @@ async def run(args: argparse.Namespace, base_url: str, nats_url: str) -> dict[st
                         f"the client process ended ({clients.exitcode}) before its streams opened"
                     )
                 await asyncio.sleep(0.1)
-            print(f"{args.clients} streams open; producing for {args.seconds:.0f} s")
+            print(f"{args.clients} streams open; producing for {args.seconds:.0f} s", flush=True)
             committed: dict[str, float] = {}
             rng = random.Random(1)
             interval = 1.0 / args.rate
