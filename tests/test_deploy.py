@@ -42,6 +42,9 @@ ROUTES: dict[str, str] = {
     "/api/v1/approval-plans": "approvals",
     "/api/v1/approval-items": "approvals",
     "/api/v1/approval-reports": "approvals",
+    "/api/v1/regional-assessments": "approvals",
+    "/api/v1/approval-agents": "approvals",
+    "/api/v1/agent-trainings": "approvals",
     "/api/v1/problems": "issues",
     "/api/v1/meeting-matters": "issues",
     "/api/v1/red-cards": "issues",
@@ -190,7 +193,12 @@ def test_dockerignore_keeps_the_context_to_the_packages() -> None:
     ]
     # Everything is excluded, then only what the Dockerfile copies comes back.
     assert patterns[0] == "*"
-    assert {p for p in patterns if p.startswith("!")} == {"!constraints.txt", "!libs/common/", "!services/"}
+    assert {p for p in patterns if p.startswith("!")} == {
+        "!constraints.txt",
+        "!libs/common/",
+        "!services/",
+        "!web/",
+    }
     assert "**/tests/" in patterns
 
 

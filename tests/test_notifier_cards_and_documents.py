@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
-from issues_world import publish
+from issues_world import project_event, publish
 from notifier_world import inbox, notifier_world
 
 from lkg.common.clock import TZ
@@ -53,6 +53,99 @@ async def test_a_referral_tells_the_line_leader_whose_consent_it_awaits(world):
         ("red_card.referral_requested", "【待同意】金银湖街道 红牌移交纪委监委", True)
     ]
     assert told[0]["link"] == f"https://lkg.example.gov.cn/red-cards/{card.red_card_id}"
+
+
+async def test_the_discipline_commissions_outcome_reaches_the_line_leader_and_the_office(world):
+    card = _card(
+        world,
+        c.RedCardReferralConcluded,
+        outcome=c.ReferralOutcome.ACCOUNTABILITY_TAKEN,
+        note="对街道分管负责同志诫勉谈话",
+        decided_on=date(2020, 6, 15),
+        line_id=world.org.line,
+    )
+    await publish(world, card)
+    await publish(world, card)  # redelivered: still one message each
+    for person in (world.org.leader_a, world.org.office_staff):
+        told = await inbox(world, person)
+        assert [(m["kind"], m["title"]) for m in told] == [
+            ("red_card.referral_concluded", "【问责结果】金银湖街道 红牌移交纪委监委")
+        ], person
+        assert "予以问责" in told[0]["body"] and "诫勉谈话" in told[0]["body"]
+
+
+async def test_a_stalled_approval_tells_the_projects_agent_and_a_project_without_one_tells_no_agent(world):
+    """代办员 (§四(三)): the registry's snapshot names the project's agent; approvals' stall tells them."""
+    agent = world.org.dept_staff  # a directory person standing in for the approval agents' team
+    with_agent = project_event(world.org, name="临空港代办项目", agent_id=agent)
+    without = project_event(world.org, name="临空港自办项目")
+    await publish(world, with_agent, without)
+    for project in (with_agent.project, without.project):
+        await publish(
+            world,
+            c.ApprovalStalled(
+                approval_item_id=uuid.uuid4(),
+                catalogue_item_id=uuid.uuid4(),
+                item_name="施工许可证",
+                project_id=project.id,
+                project_name=project.name,
+                handling_unit_id=world.org.office,
+                handling_unit_name="区行政审批局",
+                due_at=AT,
+                days_over=1,
+                effective_at=AT,
+            ),
+        )
+    told = [m for m in await inbox(world, agent) if m["kind"] == "approval.stalled"]
+    assert [m["title"].count("施工许可证") for m in told] == [1]
+    assert "临空港代办项目" in told[0]["body"]
+    undeliverable = await world.client.get("/api/v1/notifications/undeliverable", headers=world.operator)
+    assert not [u for u in undeliverable.json()["items"] if u["audience"] == "project_agent"]
+
+
+async def test_the_statistics_reminders_reach_the_contact_and_a_missed_list_reaches_the_office(world):
+    """§三(四)二: a contact's visits not done this month remind the contact (named by the event); the list
+    of last month's projects that failed enrolment, missed on the 28th, is shown to 重大项目办 (统计局 has
+    nobody in this directory, so that audience is listed as undeliverable, not dropped)."""
+    due = datetime(2020, 5, 28, 17, tzinfo=TZ)
+    visits = c.StatisticsVisitDueSoon(
+        duty_id=uuid.uuid4(),
+        year=2020,
+        month=5,
+        due_at=due,
+        unit_id=world.org.service_dept,
+        unit_name="区科经局",
+        person_id=world.org.dept_staff,
+        project_ids=(world.project.id,),
+        effective_at=AT,
+    )
+    missed_list = c.EnrolmentListMissed(
+        duty_id=uuid.uuid4(),
+        year=2020,
+        month=5,
+        due_at=due,
+        unit_id=uuid.uuid4(),
+        unit_name="区统计局",
+        reported_year=2020,
+        reported_month=4,
+        effective_at=AT,
+    )
+    await publish(world, visits, missed_list)
+    told = await inbox(world, world.org.dept_staff)
+    assert [(m["kind"], m["title"]) for m in told] == [
+        ("statistics_visit.due_soon", "【提醒】2020年5月统计上门服务尚未完成")
+    ]
+    assert "1个项目" in told[0]["body"]
+    office = await inbox(world, world.org.office_staff)
+    assert [(m["kind"], m["title"], m["urgent"]) for m in office] == [
+        ("enrolment_list.missed", "【逾期】区统计局未按时报送2020年4月未入库项目清单", True)
+    ]
+    undeliverable = await world.client.get("/api/v1/notifications/undeliverable", headers=world.operator)
+    assert [
+        (u["kind"], u["audience"])
+        for u in undeliverable.json()["items"]
+        if u["kind"].startswith("enrolment_list")
+    ] == [("enrolment_list.missed", "statistics_bureau")]
 
 
 async def test_a_proposal_nobody_can_receive_is_listed_for_operators(world):

@@ -1,8 +1,10 @@
 """Accounts over HTTP, as people and other government systems use them: the demo's accounts sign in and use
-their token on the register; a refresh token is good once (a replayed one ends the whole login); five wrong
-passwords lock a username for 15 minutes on the shared clock, known or not; every attempt is in the login
-audit; a person who leaves a post loses its reach at once and its role at the next refresh; client systems
-get tokens with their scopes, and lose them when the secret is rotated or the client revoked."""
+their token on the register; a refresh token is good once (a replayed one ends the whole login); one
+address guessing waits longer after each wrong password and cannot lock the owner out, while twenty wrong
+passwords from as many addresses lock a username for 15 minutes on the shared clock, known or not; every
+attempt is in the login audit, with the address a trusted proxy forwarded; a person who leaves a post
+loses its reach at once and its role at the next refresh; client systems get tokens with their scopes,
+and lose them when the secret is rotated or the client revoked."""
 
 from __future__ import annotations
 
@@ -36,7 +38,12 @@ STAFF_DOCUMENT = {
 async def registry(db_factory, nats_url: str, nats_prefix: str) -> AsyncIterator[System]:
     """The registry alone with the 2020 directory, one street staff member, and the demo's accounts."""
     async with running_system(
-        db_factory=db_factory, nats_url=nats_url, prefix=f"{nats_prefix}ra{next(_n)}", specs=[SPEC]
+        db_factory=db_factory,
+        nats_url=nats_url,
+        prefix=f"{nats_prefix}ra{next(_n)}",
+        specs=[SPEC],
+        # The test client's address, as an ingress's would be: its X-Forwarded-For names the source.
+        trusted_proxies=["127.0.0.1/32"],
     ) as system:
         for document in (default_document().model_dump(mode="json"), STAFF_DOCUMENT):
             loaded = await system.client.post("/api/v1/org/imports", json=document, headers=system.operator)
@@ -51,6 +58,15 @@ async def login(system: System, username: str, password: str = DEMO_PASSWORD, **
     return await system.client.post(
         "/api/v1/auth/login", json={"username": username, "password": password}, headers=headers
     )
+
+
+_sources = itertools.count(1)
+
+
+def elsewhere() -> dict[str, str]:
+    """Headers of a request forwarded for an address no other request came from."""
+    n = next(_sources)
+    return {"X-Forwarded-For": f"198.51.{n // 250}.{n % 250 + 1}"}
 
 
 async def bearer(system: System, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
@@ -216,19 +232,21 @@ async def test_a_refresh_token_is_good_once_and_a_replayed_one_ends_the_whole_lo
     ]
 
 
-async def test_five_wrong_passwords_lock_the_username_for_15_minutes_known_or_not(registry: System) -> None:
+async def test_twenty_wrong_passwords_from_as_many_addresses_lock_the_username_known_or_not(
+    registry: System,
+) -> None:
     c = registry.client
     admin = await bearer(registry, "admin")
     for username in ("line6", "nobody-such"):
-        answers = [await login(registry, username, "wrong-password") for _ in range(5)]
-        assert [(r.status_code, r.json()["code"]) for r in answers] == [(401, "invalid_credentials")] * 4 + [
+        answers = [await login(registry, username, "wrong-password", **elsewhere()) for _ in range(20)]
+        assert [(r.status_code, r.json()["code"]) for r in answers] == [(401, "invalid_credentials")] * 19 + [
             (429, "account_locked")
         ]
         assert answers[0].json()["detail"] == "用户名或密码错误"
-        assert answers[4].headers["retry-after"] == "900"
-        assert answers[4].json()["locked_until"] == "2020-05-01T09:15:00+08:00"
+        assert answers[19].headers["retry-after"] == "900"
+        assert answers[19].json()["locked_until"] == "2020-05-01T09:15:00+08:00"
         # While locked even the right password is refused, with the same answer for both names.
-        locked = await login(registry, username)
+        locked = await login(registry, username, **elsewhere())
         assert (locked.status_code, locked.json()["code"], locked.headers["retry-after"]) == (
             429,
             "account_locked",
@@ -245,14 +263,14 @@ async def test_five_wrong_passwords_lock_the_username_for_15_minutes_known_or_no
     await registry.move_clock(advance="15m")
     assert (await login(registry, "line6")).status_code == 200
     events = await audit(registry, admin, username="line6")
-    assert [e["outcome"] for e in events] == ["success", "locked", "lockout"] + ["failure"] * 4
+    assert [e["outcome"] for e in events] == ["success", "locked", "lockout"] + ["failure"] * 19
 
 
 async def test_an_admin_lifts_a_lockout_and_a_disabled_account_cannot_log_in(registry: System) -> None:
     c = registry.client
     admin = await bearer(registry, "admin")
-    for _ in range(5):
-        await login(registry, "line7", "wrong-password")
+    for _ in range(20):
+        await login(registry, "line7", "wrong-password", **elsewhere())
     accounts = (await c.get("/api/v1/auth/accounts?limit=200", headers=admin)).json()["items"]
     line7 = next(a for a in accounts if a["username"] == "line7")
     url = f"/api/v1/auth/accounts/{line7['id']}"
@@ -462,3 +480,32 @@ async def test_the_login_audit_pages_newest_first(registry: System) -> None:
     assert [e["at"] for e in everything] == sorted((e["at"] for e in everything), reverse=True)
     unknown = await registry.client.get("/api/v1/auth/login-events?user=admin", headers=admin)
     assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_query_parameter")
+
+
+async def test_one_address_guessing_waits_longer_each_time_and_cannot_lock_the_owner_out(
+    registry: System,
+) -> None:
+    """Issue #11 item 5, over HTTP behind a trusted proxy: the address that counts is the forwarded one."""
+    guesser = {"X-Forwarded-For": "203.0.113.66"}
+    codes: list[str] = []
+    waits: list[int] = []
+    while len(waits) < 9:  # 2 s, 4 s, … 300 s: 13.5 minutes of the 15-minute window
+        answer = await login(registry, "line8", "wrong-password", **guesser)
+        codes.append(answer.json()["code"])
+        if answer.status_code == 429:
+            assert answer.json()["code"] == "login_throttled", answer.text
+            waits.append(int(answer.headers["retry-after"]))
+            await registry.move_clock(advance=f"{waits[-1]}s")
+        else:
+            assert (answer.status_code, answer.json()["code"]) == (401, "invalid_credentials")
+    assert codes[:5] == ["invalid_credentials"] * 4 + ["login_throttled"]
+    assert waits[:9] == [2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert "account_locked" not in codes
+    # The owner, from the office's own address, is not held up.
+    assert (await login(registry, "line8", **{"X-Forwarded-For": "198.51.100.200"})).status_code == 200
+    admin = await bearer(registry, "admin")
+    events = await audit(registry, admin, username="line8")
+    assert events[0]["outcome"] == "success" and events[0]["client_address"] == "198.51.100.200"
+    throttled = [e for e in events if e["outcome"] == "throttled"]
+    assert len(throttled) == len(waits)
+    assert {e["client_address"] for e in events[1:]} == {"203.0.113.66"}

@@ -4,8 +4,10 @@ NATS, and the shared HTTP conventions hold on the way (tokens, Idempotency-Key, 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from lkg.common.auth import Role
+from lkg.common.clock import wall_clock_utc
 from lkg.common.events.base import Envelope
 
 CONSUMERS = ("approvals", "issues", "scoring", "notifier")
@@ -58,6 +60,9 @@ async def test_a_registered_project_reaches_every_service(lkg_system):
         assert copy.status_code == 200, (service, copy.text)
         assert copy.json()["revision"] == 1
         assert copy.json()["name"] == PROJECT["name"]
+        # When the copy was written, on the wall clock (an ops fact; docs/time.md), not the simulated 2020.
+        written = datetime.fromisoformat(copy.json()["updated_at"])
+        assert abs(written - wall_clock_utc()) < timedelta(minutes=5), copy.json()["updated_at"]
 
     listed = await system.client.get("/api/v1/projects", headers=system.operator)
     assert [p["id"] for p in listed.json()["items"]] == [project["id"]]
@@ -136,6 +141,12 @@ async def test_the_simulated_clock_moves_forward_only(lkg_system):
     )
     assert back.status_code == 409
     assert back.json()["code"] == "clock_not_forward"
+    assert back.json()["detail"] == f"共享时钟只能向前移动，当前为 {moved['now']}"
+    both = await system.client.post(
+        "/api/v1/dev/clock", json={"advance": "1d", "working_days": 1}, headers=system.operator
+    )
+    assert (both.status_code, both.json()["errors"][0]["type"]) == (422, "clock_move_one_of")
+    assert both.json()["errors"][0]["msg"] == "set、advance、working_days 须且只能给出其中一个（不可为 null）"
 
 
 async def test_the_correlation_id_follows_a_request_into_its_event(lkg_system):

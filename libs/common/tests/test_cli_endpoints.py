@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lkg.common.runtime import cli
+from lkg.common.runtime import cli, deployments
 
 
 @pytest.fixture
@@ -41,9 +41,9 @@ def deployment(root: Path, name: str, nats_port: int) -> Path:
 
 def test_one_deployment_running_elsewhere_is_found(state: Path) -> None:
     data_dir = deployment(state, "elsewhere", 4333)
-    note = cli.announce(data_dir, "http://127.0.0.1:8777")
+    note = deployments.announce(data_dir, "http://127.0.0.1:8777")
     assert note is not None and note.exists()
-    endpoints = cli._endpoints(cli.DEFAULT_DATA_DIR)
+    endpoints = deployments.endpoints_of(deployments.DEFAULT_DATA_DIR)
     assert (endpoints.nats_url, endpoints.database_url, endpoints.embedded) == (
         "nats://127.0.0.1:4333",
         "postgresql://x/elsewhere",
@@ -53,23 +53,23 @@ def test_one_deployment_running_elsewhere_is_found(state: Path) -> None:
 
 def test_several_running_are_listed_with_the_flag_to_choose_one(state: Path) -> None:
     first, second = deployment(state, "a", 4333), deployment(state, "b", 4334)
-    cli.announce(first, "http://127.0.0.1:8001")
-    cli.announce(second, "http://127.0.0.1:8002")
+    deployments.announce(first, "http://127.0.0.1:8001")
+    deployments.announce(second, "http://127.0.0.1:8002")
     with pytest.raises(typer.BadParameter) as refused:
-        cli._endpoints(cli.DEFAULT_DATA_DIR)
+        deployments.endpoints_of(deployments.DEFAULT_DATA_DIR)
     assert f"--data-dir {first.resolve()} (http://127.0.0.1:8001)" in str(refused.value)
     assert f"--data-dir {second.resolve()} (http://127.0.0.1:8002)" in str(refused.value)
     # Naming one settles it.
-    assert cli._endpoints(second).nats_url == "nats://127.0.0.1:4334"
+    assert deployments.endpoints_of(second).nats_url == "nats://127.0.0.1:4334"
 
 
 def test_a_stopped_deployment_is_forgotten(state: Path) -> None:
     data_dir = deployment(state, "gone", 4333)
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
-    note = cli._note_path(data_dir)
+    note = deployments.note_path(data_dir)
     note.parent.mkdir(parents=True)
     note.write_text(json.dumps({"data_dir": str(data_dir), "pid": int(finished.stdout), "http": "x"}))
-    assert cli.running_deployments() == []
+    assert deployments.running_deployments() == []
     assert not note.exists()
 
 

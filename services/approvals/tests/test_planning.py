@@ -11,7 +11,7 @@ from datetime import date, datetime
 import pytest
 
 from lkg.approvals.catalogue.document import default_catalogue
-from lkg.approvals.planning import PlanNode, outlook, time_saved, verdict
+from lkg.approvals.planning import PlanNode, assessment_saving, outlook, time_saved, verdict
 from lkg.common.calendar import Pause, WorkingCalendar
 from lkg.common.clock import TZ
 
@@ -183,3 +183,23 @@ def test_a_cycle_of_prerequisites_is_refused():
     nodes = plan("filing", filing_certificate={"prerequisites": ("construction_permit",)})
     with pytest.raises(ValueError, match="cycle"):
         outlook(CAL, nodes, JUNE_1)
+
+
+def test_a_waived_item_is_done_and_a_shortened_one_counts_its_shorter_limit():
+    """区域评估 (§四(一)): on a 核准类 plan, 规划选址 waived on 06-01 is done, and 用地预审 shortened by 10
+    working days finishes 10 working days sooner, so 用地规划 (which waited for both) starts then; the
+    saving is the earliest start without them less the one with them."""
+    full = outlook(CAL, plan("ratification"), JUNE_1)
+    assessed = plan(
+        "ratification",
+        site_selection={"state": "waived", "decided_on": JUNE_1},
+        land_pre_review={"limit_days": 10, "limit_saved_days": 10},
+    )
+    result = outlook(CAL, assessed, JUNE_1)
+    assert result.expected["site_selection"].done
+    assert result.expected["land_pre_review"].finish == CAL.add_working_days(JUNE_1, 10)
+    assert result.expected["land_use_planning_permit"].start == CAL.add_working_days(JUNE_1, 10)
+    assert result.chain[0] == "land_pre_review"
+    saved = (full.earliest_start - result.earliest_start).days
+    assert saved > 0 and assessment_saving(CAL, assessed, JUNE_1) == saved
+    assert assessment_saving(CAL, plan("ratification"), JUNE_1) == 0

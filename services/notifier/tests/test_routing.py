@@ -32,7 +32,11 @@ def test_the_2020_table() -> None:
     assert audiences("problem.escalated", 2) == {("line_leader", 2), ("line_service_department", 2)}
     assert audiences("problem.escalated", 3) == {("district_leaders", 3), ("major_projects_office", 3)}
     assert audiences("red_card.issued") == {("carded_unit_head", None), ("carded_unit_line_leader", None)}
-    assert audiences("approval.stalled") == {("handling_department", None), ("responsible_unit", None)}
+    assert audiences("approval.stalled") == {
+        ("handling_department", None),
+        ("responsible_unit", None),
+        ("project_agent", None),
+    }
     assert audiences("evaluation.published") == {("subject_head", None)}
 
 

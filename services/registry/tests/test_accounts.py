@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
@@ -23,11 +24,30 @@ from lkg.registry.accounts.models import Account, LoginEvent, LoginGuard, Refres
 from lkg.registry.org import service as org
 from lkg.registry.org.document import default_document, org_id
 from lkg.registry.projects import lines
-from lkg.registry.settings import RegistrySettings
+from lkg.registry.settings import RegistrySettings, most_failures_from_one_source
 
 START = datetime(2020, 5, 1, 9, tzinfo=TZ)
 SETTINGS = RegistrySettings(env="test", clock="simulated")
 ORIGIN = audit.Origin(address="10.0.0.7", user_agent="unit-test")
+#: The account-wide ceiling at 5, out of one address's reach (3 free failures, then a wait longer than the
+#: window), so guesses from as many addresses as it takes exercise it (accounts/lockout.py).
+LOCKOUT = RegistrySettings(
+    env="test",
+    clock="simulated",
+    accounts_lockout_threshold=5,
+    accounts_source_free_failures=3,
+    accounts_source_delay_seconds=900,
+    accounts_source_max_delay_seconds=900,
+)
+_addresses = itertools.count(1)
+
+
+def somewhere() -> audit.Origin:
+    """An origin no attempt has come from yet."""
+    n = next(_addresses)
+    return audit.Origin(address=f"10.1.{n // 250}.{n % 250 + 1}")
+
+
 ADMIN, OFFICE = (
     Principal(subject=who, kind="person", person_id=who, client_id=None, name=who, roles=frozenset({role}))
     for who, role in (("root", Role.ADMIN), ("office", Role.MAJOR_PROJECTS_OFFICE))
@@ -138,7 +158,7 @@ async def test_failures_spread_beyond_the_window_do_not_lock(db: Database) -> No
     async def attempt(password: str) -> str:
         async with db.transaction() as session:
             result = await service.login(
-                session, SETTINGS, clock, username="LINE2", password=password, origin=ORIGIN
+                session, LOCKOUT, clock, username="LINE2", password=password, origin=somewhere()
             )
         return result.code if isinstance(result, DomainError) else "ok"
 
@@ -162,7 +182,7 @@ async def test_failures_spread_beyond_the_window_do_not_lock(db: Database) -> No
             )
         ).all()
     assert [o for o, _ in outcomes] == ["failure"] * 8 + ["lockout", "locked", "locked", "success"]
-    assert {a for _, a in outcomes} == {"10.0.0.7"}
+    assert len({a for _, a in outcomes}) == 12  # each attempt from its own address
 
 
 async def test_the_access_token_is_one_libs_common_verifies_and_the_refresh_token_is_kept_hashed(
@@ -348,7 +368,7 @@ async def test_wrong_passwords_at_once_are_each_counted_and_lock_exactly_once(db
     async def attempt() -> str:
         async with db.transaction() as session:
             result = await service.login(
-                session, SETTINGS, clock, username="line5", password="x", origin=ORIGIN
+                session, LOCKOUT, clock, username="line5", password="x", origin=somewhere()
             )
         assert isinstance(result, DomainError)
         return result.code
@@ -381,3 +401,44 @@ async def test_one_refresh_token_sent_twice_at_once_rotates_once_and_ends_the_lo
     # The family is revoked: the winner's new refresh token is dead too.
     after = await use(winners[0].refresh_token)
     assert isinstance(after, DomainError) and after.code == "invalid_refresh_token"
+
+
+async def test_one_address_waits_longer_each_failure_and_cannot_lock_the_owner_out(db: Database) -> None:
+    """Issue #11 item 5: a guesser must not lock a person out. One address guessing at a username for a
+    whole window, waiting out every delay it is given, is throttled but never locks the account, and the
+    owner, from elsewhere, logs in all along."""
+    clock = SimulatedClock(START + timedelta(days=1))
+    guesser = audit.Origin(address="203.0.113.9")
+
+    async def attempt(password: str, origin: audit.Origin) -> DomainError | service.Issued:
+        async with db.transaction() as session:
+            return await service.login(
+                session, SETTINGS, clock, username="line3", password=password, origin=origin
+            )
+
+    codes, waits, failures = [], [], 0
+    while clock.now() < START + timedelta(days=1, minutes=15):
+        result = await attempt("guess", guesser)
+        assert isinstance(result, DomainError)
+        codes.append(result.code)
+        if result.code == "login_throttled":
+            waits.append(int(result.headers["Retry-After"]))
+            clock.move_to(clock.now() + timedelta(seconds=waits[-1]))
+        else:
+            assert result.code == "invalid_credentials"
+            failures += 1
+    assert codes[:5] == ["invalid_credentials"] * 4 + ["login_throttled"]
+    assert waits == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300][: len(waits)] and len(waits) >= 9
+    assert failures < SETTINGS.accounts_lockout_threshold
+    assert isinstance(await attempt(seed.DEMO_PASSWORD, audit.Origin(address="198.51.100.1")), service.Issued)
+    # The guesser's own success (it learnt the password) clears its count.
+    clock.move_to(clock.now() + timedelta(minutes=5))
+    assert isinstance(await attempt(seed.DEMO_PASSWORD, guesser), service.Issued)
+    assert (await attempt("guess", guesser)).code == "invalid_credentials"  # type: ignore[union-attr]
+
+
+def test_the_ceiling_must_be_out_of_one_addresss_reach() -> None:
+    assert most_failures_from_one_source(SETTINGS) == 12  # 3 free, then waits of 2 s … 300 s in 15 min
+    with pytest.raises(ValueError, match="one guesser could lock an account"):
+        RegistrySettings(env="test", accounts_lockout_threshold=12)
+    assert RegistrySettings(env="test", accounts_lockout_threshold=13).accounts_lockout_threshold == 13

@@ -288,4 +288,4 @@ def test_a_sheet_of_blank_rows_or_a_zip_bomb_is_refused_before_it_is_read() -> N
     assert len(bomb.getvalue()) < 100_000
     with pytest.raises(DomainError) as caught:
         read_plan(bomb.getvalue())
-    assert (caught.value.code, caught.value.detail) == ("plan_too_many_rows", "工作簿解压后超过64 MiB")
+    assert (caught.value.code, caught.value.detail) == ("plan_unpacked_too_large", "工作簿解压后超过64 MiB")

@@ -25,7 +25,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -170,7 +170,10 @@ class ProjectCopy(BaseModel):
     responsible_unit_id: UUID | None
     line_id: UUID | None
     status: str
-    updated_at: Instant
+    updated_at: Instant = Field(
+        description="本服务最近一次写入该副本的时间（真实时间，非模拟时钟）/ when this service last wrote "
+        "the copy, on the wall clock even in a simulated deployment (docs/time.md)"
+    )
 
 
 def read_copy_router(service: str, table: sa.Table) -> APIRouter:

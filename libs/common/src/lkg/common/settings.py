@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
@@ -38,6 +39,20 @@ def _origins(value: object) -> object:
 
 
 Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)]
+
+
+def _networks(value: object) -> object:
+    from lkg.common.http.client_address import parse_networks
+
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return tuple(str(n) for n in parse_networks(str(v) for v in value))
+    return value
+
+
+#: Proxy networks as CIDR strings (a list, or comma-separated in the environment).
+Networks = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_networks)]
 
 
 class ServiceSettings(BaseSettings):
@@ -81,6 +96,10 @@ class ServiceSettings(BaseSettings):
     cors_allow_origins: Origins = ()
     #: TLS is terminated in front of the service (an ingress, a load balancer): responses then carry HSTS.
     tls_in_front: bool = False
+    #: Networks of the proxies in front (ingress, load balancer, NAT gateway) whose ``X-Forwarded-For`` is
+    #: believed for the client's address (login throttling, the audit); none by default: the peer is the
+    #: client (lkg.common.http.client_address). Comma-separated CIDRs, e.g. ``10.0.0.0/8,192.168.0.0/16``.
+    trusted_proxies: Networks = ()
 
     # Runtime.
     #: Move the objects built at start-up (routes, schemas, mappers: they live as long as the process) out
@@ -92,6 +111,9 @@ class ServiceSettings(BaseSettings):
     #: answer 503 meanwhile), so a process waiting for NATS still answers its probes and stops on a signal.
     #: Off: the app's start waits until the services run (tests that drive an app in-process want that).
     start_in_background: bool = False
+    #: The web console's files (``web/`` of the repository, docs/console.md), served at ``/``. Unset: the
+    #: checkout's ``web/`` when there is one (development); the image sets it to where it copies them.
+    console_dir: Path | None = None
 
     # Event bus.
     outbox_batch_size: int = 500

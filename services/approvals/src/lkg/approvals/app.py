@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from lkg.approvals import api
+from lkg.approvals.assessments.service import scan_assessments
 from lkg.approvals.handlers import SUBSCRIPTIONS
 from lkg.approvals.models import metadata, org
 from lkg.approvals.scans import recompute_provisional, scan_clocks, scan_risk
@@ -27,8 +28,13 @@ SPEC = ServiceSpec[ApprovalsSettings](
     migrations="lkg.approvals:migrations",
     router=api.router,
     subscriptions=SUBSCRIPTIONS,
-    # Stalls first, then the verdicts on the planned start: in due order, exactly once (docs/approvals.md).
-    scans=[Scan("approval_clocks", scan_clocks), Scan("start_at_risk", scan_risk)],
+    # Regional assessments coming into force first (they shorten limits and waive items), then stalls, then
+    # the verdicts on the planned start: in due order, exactly once (docs/approvals.md).
+    scans=[
+        Scan("regional_assessments", scan_assessments),
+        Scan("approval_clocks", scan_clocks),
+        Scan("start_at_risk", scan_risk),
+    ],
     read_copy_tables=("project_copy", *org.names),
     # OrgReachResolver, build_app and settings_for take the settings-generic runtime and spec at their
     # default (ServiceSettings), and the dataclasses are invariant in it: the three type: ignores go when

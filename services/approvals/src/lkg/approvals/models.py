@@ -8,6 +8,10 @@
   it (the scan's cost grows with what is due, not with what exists: docs/approvals.md).
 - ``approval_item_change``: the history of every change to an item, append-only; the weekly report reads
   an item's state *as at* its report time from it, so a week rendered twice gives the same content.
+- ``regional_assessment``: area-wide assessments (区域评估, policy §四(一)) and the catalogue items they waive
+  or shorten for projects sited in their area (:mod:`lkg.approvals.assessments`).
+- ``agent_training``: the approval bureau's periodic training of its agents (代办业务培训, policy §四(三));
+  the agents' team itself is the directory's ``approval_agent`` posts (:mod:`lkg.approvals.agents`).
 - ``project_copy`` and the ``org_*_copy`` tables: read copies of the registry's projects and org directory
   (docs/architecture.md "Read copies").
 """
@@ -99,6 +103,13 @@ class ApprovalPlan(Base):
     earliest_start: Mapped[date | None] = mapped_column(sa.Date)
     start_at_risk: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     risk_check_at: Mapped[datetime | None] = mapped_column(Instant)
+    #: The project's site (项目选址) from the registry's snapshot: its street (a registry unit id) and, where
+    #: known, its park and plot; regional assessments covering it apply to the plan.
+    site_street_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    site_park: Mapped[str | None] = mapped_column(sa.Text)
+    site_plot: Mapped[str | None] = mapped_column(sa.Text)
+    #: The project's agent (代办员, a directory person) from the registry's snapshot, told of stalls.
+    agent_person_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(Instant, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(Instant, nullable=False)
 
@@ -147,6 +158,10 @@ class ApprovalItem(Base):
     document_refs: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list)
     notes: Mapped[str | None] = mapped_column(sa.Text)
     position: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    #: The regional assessment whose result the item carries (审批结果互认): ``waived`` items are not needed,
+    #: a shortened item's ``limit_days`` is its catalogue limit less ``limit_saved_days``.
+    assessment_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    limit_saved_days: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     updated_at: Mapped[datetime] = mapped_column(Instant, nullable=False)
 
     __table_args__ = (sa.UniqueConstraint("plan_id", "code"),)
@@ -206,3 +221,56 @@ class ApprovalItemChange(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
 
     __table_args__ = (sa.Index("ix_approval_item_change_item_id_at", "item_id", "at", "id"),)
+
+
+class RegionalAssessment(Base):
+    """An area-wide assessment (区域评估, policy §四(一)): e.g. 区域环评, 区域安评, 区域能评, done once for an
+    area so that projects sited in it are spared (``waive``) or need less time for (``shorten``) the
+    catalogue items it names (审批结果互认).
+
+    ``streets`` (registry unit ids), ``parks`` and ``plots`` (names as the registry records a site) are the
+    area; ``effects`` is ``[{"code": catalogue code, "effect": "waive" | "shorten", "days": n}]``.
+    ``apply_at`` is set while the assessment waits for its ``valid_from`` (the scan applies it then).
+    """
+
+    __tablename__ = "regional_assessment"
+
+    id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True), primary_key=True)
+    revision: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    kind: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    title: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    issuing_unit_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    issuing_unit_name: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    issued_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    valid_from: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    valid_to: Mapped[date | None] = mapped_column(sa.Date)
+    document_ref: Mapped[str | None] = mapped_column(sa.Text)
+    streets: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    parks: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    plots: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    effects: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    apply_at: Mapped[datetime | None] = mapped_column(Instant)
+    recorded_by: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Instant, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(Instant, nullable=False)
+
+    __table_args__ = (
+        sa.Index("ix_regional_assessment_apply_at", "apply_at", postgresql_where="apply_at IS NOT NULL"),
+        sa.Index("ix_regional_assessment_created_at_id", "created_at", "id"),
+    )
+
+
+class AgentTraining(Base):
+    """One session of the approval bureau's agent training (代办业务培训, policy §四(三)): when, on what,
+    and which directory people attended (``attendees``: ``[{"person_id", "name"}]``)."""
+
+    __tablename__ = "agent_training"
+
+    id: Mapped[uuid.UUID] = mapped_column(PG_UUID(as_uuid=True), primary_key=True)
+    held_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    topic: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    attendees: Mapped[list[dict[str, str]]] = mapped_column(JSONB, nullable=False)
+    recorded_by: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Instant, nullable=False)
+
+    __table_args__ = (sa.Index("ix_agent_training_held_on_id", "held_on", "id"),)

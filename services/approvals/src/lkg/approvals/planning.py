@@ -3,6 +3,7 @@
 Every item still open is assumed to go as fast as its limits allow from ``today``:
 
 - granted: done on the day it was granted;
+- waived by a regional assessment (区域评估, §四(一)): done on the day the waiver was applied;
 - withdrawn: not needed, blocks nothing;
 - 先建后验 (``build_first``): construction may start before it (policy §四(一)), so it blocks nothing;
 - running (accepted or resubmitted): done on its clock's due date, or today if that has passed (a stalled
@@ -21,7 +22,7 @@ flips is found by bisection and a scan looks again exactly then, not every day.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from lkg.common.calendar import Pause, Unit, WorkingCalendar
@@ -52,6 +53,8 @@ class PlanNode:
     due_on: date | None = None
     prereview_to: date | None = None
     prereviewed_days: int = 0
+    #: Days a regional assessment took off the catalogue limit (``limit_days`` is already the shorter one).
+    limit_saved_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def outlook(
         node = by_code[code]
         prereqs = [visit(p) for p in node.prerequisites if p in by_code and blocking(p)]
         bound = max(prereqs, key=lambda e: (e.finish, e.code), default=None)
-        if node.state == "granted":
+        if node.state in ("granted", "waived"):
             day = node.decided_on or today
             result = Expected(code, day, day, True)
         elif node.state in RUNNING_STATES and node.clock_started_at is not None:
@@ -201,3 +204,30 @@ def time_saved(calendar: WorkingCalendar, nodes: Sequence[PlanNode], today: date
     if normal is None or fast is None:
         return None
     return (normal - fast).days
+
+
+def without_assessments(nodes: Sequence[PlanNode]) -> list[PlanNode]:
+    """The same plan as if no regional assessment applied: waived items planned again, full limits."""
+    return [
+        replace(
+            n,
+            state="planned" if n.state == "waived" else n.state,
+            decided_on=None if n.state == "waived" else n.decided_on,
+            limit_days=n.limit_days + n.limit_saved_days,
+            limit_saved_days=0,
+        )
+        for n in nodes
+    ]
+
+
+def assessment_saving(
+    calendar: WorkingCalendar, nodes: Sequence[PlanNode], today: date, *, fast_track: bool = False
+) -> int | None:
+    """Calendar days the regional assessments save on the earliest start (区域评估, §四(一)): the earliest
+    start without their waivers and shorter limits less the earliest start with them (None without a start
+    gate). An item already accepted runs on the limit it was accepted with, so it counts as it is."""
+    with_them = outlook(calendar, nodes, today, fast_track=fast_track).earliest_start
+    without = outlook(calendar, without_assessments(nodes), today, fast_track=fast_track).earliest_start
+    if with_them is None or without is None:
+        return None
+    return (without - with_them).days

@@ -70,6 +70,7 @@ def nodes_of(items: Sequence[ApprovalItem], clocks: dict[uuid.UUID, list[Approva
                 due_on=due_on,
                 prereview_to=item.prereview_to,
                 prereviewed_days=item.prereviewed_days,
+                limit_saved_days=item.limit_saved_days,
             )
         )
     return nodes

@@ -48,6 +48,7 @@ _CLAIM = (
     ApprovalItem.mode,
     ApprovalItem.state.label("item_state"),
     ApprovalPlan.project_name,
+    ApprovalPlan.agent_person_id,
 )
 
 #: Up to a batch of due clocks, in due order, locked (others skip them), with their items and plans.
@@ -156,6 +157,7 @@ async def scan_clocks(runtime: ApprovalsRuntime, until: datetime) -> int:
                                 days_over=over(row),
                                 budget=row.budget,
                                 budget_unit=BudgetUnit(row.unit),
+                                agent_id=row.agent_person_id,
                             )
                         )
                         continue

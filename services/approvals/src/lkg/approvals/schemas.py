@@ -33,6 +33,7 @@ ItemState = Literal[
     "granted",
     "rejected",
     "withdrawn",
+    "waived",
 ]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
 DocumentRef = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -292,6 +293,8 @@ class ItemOut(BaseModel):
     certificate_no: str | None
     document_refs: list[str]
     notes: str | None
+    assessment_id: UUID | None = Field(description="所依据的区域评估 / the regional assessment applied")
+    limit_saved_days: int = Field(description="区域评估缩短的时限天数 / days off the limit")
     expected_finish: date | None = Field(default=None, description="预计办结日 / expected done")
     clocks: list[ClockOut]
     updated_at: Instant
@@ -300,6 +303,24 @@ class ItemOut(BaseModel):
 class ItemPage(BaseModel):
     items: list[ItemOut]
     next_cursor: str | None = Field(description="下一页游标；没有更多时为空 / cursor of the next page")
+
+
+class PlanAssessmentOut(BaseModel):
+    """一项区域评估在本计划上的效力 / what one assessment does on this plan."""
+
+    id: UUID
+    kind: str
+    title: str
+    waived: list[str] = Field(description="免办事项编码 / items waived")
+    shortened: dict[str, int] = Field(description="缩短事项及天数 / items shortened, days off")
+
+
+class PlanSiteOut(BaseModel):
+    """项目选址（来自项目登记）/ the project's site as the registry records it."""
+
+    street_id: UUID | None
+    park: str | None
+    plot: str | None
 
 
 class PlanOut(BaseModel):
@@ -320,6 +341,12 @@ class PlanOut(BaseModel):
     earliest_start: date | None = Field(description="最早可开工日 / earliest possible start")
     start_at_risk: bool
     time_saved_days: StrictInt | None = Field(description="批前提速节省天数 / days saved by the fast track")
+    site: PlanSiteOut
+    agent_person_id: UUID | None = Field(description="代办员（人员 id）/ the project's agent")
+    assessment_saved_days: StrictInt | None = Field(
+        description="区域评估节省的开工天数（自然日）/ days regional assessments save on the start"
+    )
+    regional_assessments: list[PlanAssessmentOut]
     items: list[ItemOut]
     created_at: Instant
     updated_at: Instant
@@ -424,6 +451,9 @@ class CriticalChainOut(BaseModel):
         description="计划开工减最早开工（自然日）/ planned minus earliest, days"
     )
     time_saved_days: int | None
+    assessment_saved_days: int | None = Field(
+        description="区域评估节省的开工天数（自然日）/ days regional assessments save on the start"
+    )
     chain: list[ChainStep]
 
 

@@ -16,6 +16,9 @@ class ApprovalsSettings(ServiceSettings):
     #: The weekly report shows the state at this time of its report day (Friday, or the last working day
     #: before a holiday Friday: policy §三(四); docs/approvals.md "Reports").
     weekly_report_time: time = time(17, 0)
+    #: An agent is due for training (代办业务培训, policy §四(三): 定期组织开展) when their last session is
+    #: older than this many days, or they have had none. 90 (quarterly) is an assumption (the policy: 定期).
+    agent_training_every_days: int = Field(default=90, ge=1, le=3650)
 
 
 #: The runtime of the approvals service: ``runtime.settings`` is :class:`ApprovalsSettings`.

@@ -24,7 +24,8 @@ class ClockLimits(BaseModel):
     reply_days: int = Field(default=3, ge=1)
     #: A progress report every 5 working days while in progress: policy §五(一).
     progress_days: int = Field(default=5, ge=1)
-    #: The warning (``problem.warned``) fires once this share of a clock's budget has been used.
+    #: The warning (``problem.warned``) fires at this share of a clock's budget, rounded down to whole
+    #: working days on a working-day clock (3 days × 0.6 → end of day 1; docs/issues.md).
     warning_share: float = Field(default=0.6, gt=0, lt=1)
 
 

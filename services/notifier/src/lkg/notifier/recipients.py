@@ -268,7 +268,11 @@ class Directory:
 async def _project(session: AsyncSession, project_id: UUID) -> sa.Row | None:
     pc = project_copy
     return (
-        await session.execute(sa.select(pc.c.line_id, pc.c.responsible_unit_id).where(pc.c.id == project_id))
+        await session.execute(
+            sa.select(
+                pc.c.line_id, pc.c.responsible_unit_id, pc.c.snapshot["agent_id"].astext.label("agent_id")
+            ).where(pc.c.id == project_id)
+        )
     ).one_or_none()
 
 
@@ -314,6 +318,12 @@ async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
         return await d.units_with_role(UnitRole.MAJOR_PROJECTS_OFFICE, a)
     if a is Audience.SUPERVISION_OFFICE:
         return await d.units_with_role(UnitRole.SUPERVISION_OFFICE, a)
+    if a is Audience.STATISTICS_BUREAU:
+        return await d.units_with_role(UnitRole.STATISTICS_BUREAU, a)
+    if a is Audience.NAMED_PERSON:
+        if facts.named_person_id is None:
+            raise Unresolved("事件未指明承办人")
+        return [Recipient(facts.named_person_id, a)]
     if a is Audience.APPROVAL_BUREAU:
         return await d.units_with_role(UnitRole.APPROVAL_BUREAU, a)
     if a is Audience.CARDED_UNIT_HEAD:
@@ -336,6 +346,11 @@ async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
         if project is None or project.responsible_unit_id is None:
             raise Unresolved("项目不在读副本中，无法确定责任单位")
         return await d.unit(project.responsible_unit_id, a)
+    if a is Audience.PROJECT_AGENT:
+        project = await d.project(facts.project_id)
+        if project is None:
+            raise Unresolved("项目不在读副本中，无法确定代办员")
+        return [Recipient(UUID(project.agent_id), a)] if project.agent_id else []
     if a is Audience.SUBJECT_HEAD:
         if facts.subject_id is None:
             raise Unresolved("事件未指明评价对象")

@@ -52,6 +52,13 @@ class Audience(StrEnum):
     SUBJECT_HEAD = "subject_head"
     #: The line leader whose consent a referral to the discipline commission awaits (§五(三)).
     CONSENTING_LEADER = "consenting_leader"
+    #: The project's 代办员 from the approval agents' team (§四(三)), where it has one (the registry's project
+    #: snapshot names them); a project without an agent tells nobody here, on purpose (not undeliverable).
+    PROJECT_AGENT = "project_agent"
+    #: The person the event names as the one to act (a statistics contact, §三(四)二).
+    NAMED_PERSON = "named_person"
+    #: 区统计局, by role.
+    STATISTICS_BUREAU = "statistics_bureau"
     #: Whom a published document is circulated to: the event's own ``audience`` (发送范围); an empty
     #: one tells nobody.
     DOCUMENT_AUDIENCE = "document_audience"
@@ -105,10 +112,26 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule(
         "red_card.referral_requested", Audience.CONSENTING_LEADER, note="移交纪委监委待包保领导同意 §五(三)"
     ),
+    DefaultRule("red_card.referral_concluded", Audience.CARDED_UNIT_HEAD, note="纪委监委问责结果 §五(三)"),
+    DefaultRule(
+        "red_card.referral_concluded", Audience.CARDED_UNIT_LINE_LEADER, note="纪委监委问责结果 §五(三)"
+    ),
+    DefaultRule(
+        "red_card.referral_concluded", Audience.MAJOR_PROJECTS_OFFICE, note="纪委监委问责结果 §五(三)"
+    ),
     DefaultRule("approval.due_soon", Audience.HANDLING_DEPARTMENT, note="审批临期 §四(二)"),
     DefaultRule("approval.due_soon", Audience.RESPONSIBLE_UNIT, note="审批临期 §四(二)"),
     DefaultRule("approval.stalled", Audience.HANDLING_DEPARTMENT, note="审批超时 §四(二)"),
     DefaultRule("approval.stalled", Audience.RESPONSIBLE_UNIT, note="审批超时 §四(二)"),
+    DefaultRule("approval.stalled", Audience.PROJECT_AGENT, note="审批超时告知代办员 §四(三)"),
+    DefaultRule(
+        "enrolment_list.due_soon", Audience.STATISTICS_BUREAU, note="未入库清单每月28日前报送 §三(四)二"
+    ),
+    DefaultRule("enrolment_list.missed", Audience.STATISTICS_BUREAU, note="未入库清单逾期 §三(四)二"),
+    DefaultRule("enrolment_list.missed", Audience.MAJOR_PROJECTS_OFFICE, note="未入库清单逾期 §三(四)二"),
+    DefaultRule("statistics_visit.due_soon", Audience.NAMED_PERSON, note="统计联系人每月上门服务 §三(四)二"),
+    DefaultRule("statistics_visit.missed", Audience.NAMED_PERSON, note="统计上门服务未完成 §三(四)二"),
+    DefaultRule("statistics_visit.missed", Audience.CHARGED_UNIT, note="统计上门服务未完成 §三(四)二"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
     DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
     DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),

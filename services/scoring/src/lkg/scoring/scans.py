@@ -1,4 +1,4 @@
-"""What the scoring service runs on the shared clock (DESIGN §5).
+"""What the scoring service runs on the shared clock (docs/time.md).
 
 * **Periods**: a month or quarter whose close time has come (its last working day plus the grace, on the
   official calendar) is proposed as of that time, in order; a jump over several months proposes each one
@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
+from lkg.common.calendar import local_date
 from lkg.common.runtime.service import ServiceRuntime
 from lkg.scoring import proposals
 from lkg.scoring.periods import EVALUATED_KINDS
@@ -45,11 +47,39 @@ async def scan_periods(runtime: ServiceRuntime, until: datetime) -> int:
                 acted += 1
 
 
+def reports_start(settings: ScoringSettings) -> date | None:
+    """The first day reports are issued for: the evaluations' start if set, else the simulated clock's
+    start (a deployment's go-live: facts dated before it, history imported with the plan, give no reports),
+    else the first fact."""
+    if settings.evaluation_start is not None:
+        return settings.evaluation_start
+    if settings.clock == "simulated":
+        return local_date(settings.simulated_start)
+    return None
+
+
+@dataclass
+class _Quiet:
+    """What the reports scan saw of the consumer last time (per runtime)."""
+
+    applied: int = -1
+    waits: int = 0
+
+
+_QUIET: dict[int, _Quiet] = {}
+#: A due report waits at most this many scans for a quiet consumer (a busy production system issues it
+#: anyway, a little later).
+MAX_WAITS = 10
+
+
 async def scan_reports(runtime: ServiceRuntime, until: datetime) -> int:
-    """Issue every report whose time has come, oldest first (:mod:`lkg.scoring.reports.issued`). It waits
-    while the consumer has a backlog: a report is frozen once issued, so it must not miss facts in flight."""
-    if await runtime.consumer.backlog() > 0:
-        return 0
+    """Issue every report whose time has come, oldest first (:mod:`lkg.scoring.reports.issued`).
+
+    A report is frozen once issued, so it waits for the facts of its period: while scoring's consumer has a
+    backlog, and until one scan finds that nothing new was applied since the previous one (when the clock
+    jumps over a cadence day, the other services' scans publish what they found on the way in the same
+    settle, and scoring applies it first). While it waits it reports activity, so a settle goes another
+    round rather than returning before the report is issued."""
     settings = runtime.settings
     if not isinstance(settings, ScoringSettings):
         return 0
@@ -57,10 +87,23 @@ async def scan_reports(runtime: ServiceRuntime, until: datetime) -> int:
         calendar=runtime.calendar,
         weekday=settings.weekly_bulletin_weekday,
         shift=settings.weekly_bulletin_shift,
-        earliest=settings.evaluation_start,
+        earliest=reports_start(settings),
     )
+    async with runtime.db.sessions() as session:
+        due = [p for p in issued.PRODUCERS if await p(session, until, cadence, issue=False)]
+    quiet = _QUIET.setdefault(id(runtime), _Quiet())
+    applied = runtime.consumer.applied_total
+    if not due:
+        quiet.applied, quiet.waits = applied, 0
+        return 0
+    if await runtime.consumer.backlog() > 0:
+        return 1
+    if applied != quiet.applied and quiet.waits < MAX_WAITS:
+        quiet.applied, quiet.waits = applied, quiet.waits + 1
+        return 1
+    quiet.waits = 0
     acted = 0
-    for produce in issued.PRODUCERS:
+    for produce in due:
         while True:
             async with runtime.db.transaction() as session:
                 done = await produce(session, until, cadence)

@@ -98,11 +98,14 @@ async def rebuild_read_copies(
         consumer=spec.name, db=db, nc=nc, js=js, names=names, subscriptions=spec.subscriptions
     )
     try:
-        await consumer.reset()
+        # Empty first, then replay: a running service re-creates a deleted durable consumer on its own (from
+        # the start), so deleting it first let the service re-read every message while the inbox still held
+        # their ids (all skipped and acked) before the tables were emptied: a rebuild that replayed nothing.
         async with db.transaction() as session:
             for table in spec.read_copy_tables:
                 await session.execute(sa.text(f'TRUNCATE TABLE "{table}"'))
             await session.execute(sa.text("DELETE FROM inbox_event WHERE consumer = :c"), {"c": spec.name})
+        await consumer.reset()
         await consumer.ensure()
         return await consumer.backlog()
     finally:

@@ -29,13 +29,13 @@ from starlette.routing import BaseRoute
 from lkg.common.auth import (
     BEARER_SCHEME_NAME,
     BEARER_SECURITY_SCHEME,
-    EdgeGuard,
     ReachResolver,
     TokenVerifier,
     is_public_route,
     principal_from_scope,
 )
 from lkg.common.http.docs import install_docs
+from lkg.common.http.edge import EdgeGuard
 from lkg.common.http.middleware import RouteLabels, install_middleware
 from lkg.common.http.openapi import RouteName, finish_for_integrators
 from lkg.common.http.pagination import cursor_key_for

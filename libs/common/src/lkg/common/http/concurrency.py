@@ -39,6 +39,20 @@ IfMatch = Annotated[
     ),
 ]
 
+#: Marks an ``If-Match`` the route takes but does not require (:data:`OptionalIfMatch`); the OpenAPI
+#: document (``lkg.common.http.openapi.require_if_match``) lists every other one as required, with 412/428.
+OPTIONAL_IF_MATCH = "x-lkg-if-match-optional"
+
+#: An If-Match a route checks only when given (a stale one is 412; a missing one is accepted).
+OptionalIfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="资源当前的 ETag（可选；给出时须为最新）/ the resource's current ETag (checked if given)",
+        json_schema_extra={OPTIONAL_IF_MATCH: True},
+    ),
+]
+
 
 def etag_for(id: Any, revision: int) -> str:
     """A strong ETag for a row's revision: quoted, opaque (a hash), stable across processes."""

@@ -30,7 +30,7 @@ from lkg.common.http.problems import internal_error_response, problem_response
 from lkg.common.metrics import HTTP_LATENCY
 
 if TYPE_CHECKING:
-    from lkg.common.auth import EdgeGuard
+    from lkg.common.http.edge import EdgeGuard
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_HEADER_RAW = CORRELATION_HEADER.lower().encode("latin-1")
@@ -225,9 +225,9 @@ class EdgeMiddleware:
     1. correlation id: read ``X-Correlation-Id`` (or make one), set it for logs and events, echo it back;
     2. body size limit: refuse bodies over ``max_body_bytes`` (or a route's own larger ``max_body_size``,
        for uploads) with 413, by Content-Length or while streaming;
-    3. the bearer token, when a ``guard`` is given (:class:`lkg.common.auth.EdgeGuard`): checked once here,
-       before routing, instead of by a dependency on every route; 401 for a guarded route without a valid
-       one;
+    3. the bearer token, when a ``guard`` is given (:class:`~lkg.common.http.edge.EdgeGuard`): checked once
+       here, before routing, instead of by a dependency on every route; 401 for a guarded route without a
+       valid one;
     4. one access line and one latency observation per request, labelled by route template;
     5. an exception escaping the app becomes a 500 problem carrying the correlation id;
     6. the security headers on every response (:func:`security_headers`), plus ``Cache-Control: no-store``

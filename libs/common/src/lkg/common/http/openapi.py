@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lkg.common.http.concurrency import OPTIONAL_IF_MATCH
+
 REF_PREFIX = "#/components/schemas/"
 
 #: pydantic's disambiguated form: module path and class joined by ``__``, e.g. ``lkg__issues__schemas__X``.
@@ -185,7 +187,31 @@ def describe_operations(schema: dict[str, Any]) -> None:
                     content["schema"] = dict(BINARY)
 
 
+def require_if_match(schema: dict[str, Any]) -> None:
+    """An ``If-Match`` header (``IfMatch``) is required wherever it is declared: the update or action checks
+    it (``check_if_match``: missing → 428, stale → 412), although the route declares it optional so that a
+    missing one is a 428 rather than a 422. The document says so, and lists both answers. A route that
+    checks it only when given declares ``OptionalIfMatch`` and stays optional."""
+    problem = {"$ref": "#/components/responses/Problem"}
+    for _, _, operation in _operations(schema):
+        headers = [p for p in operation.get("parameters", []) if p.get("in") == "header"]
+        if_match = [p for p in headers if p.get("name", "").lower() == "if-match"]
+        optional = [p.get("schema", {}).pop(OPTIONAL_IF_MATCH, False) for p in if_match]
+        for parameter in if_match:
+            parameter["required"] = not any(optional)  # OptionalIfMatch: checked only when given
+            # FastAPI writes the optional type as anyOf [string, null]: a header is never null.
+            options = [o for o in parameter.get("schema", {}).get("anyOf", []) if o.get("type") != "null"]
+            if len(options) == 1:
+                parameter["schema"].pop("anyOf")
+                parameter["schema"].update(options[0])
+        if if_match:
+            operation["responses"].setdefault("412", problem)
+            if not any(optional):
+                operation["responses"].setdefault("428", problem)
+
+
 def finish_for_integrators(schema: dict[str, Any], routes: Mapping[tuple[str, str], RouteName]) -> None:
     rename_schemas(schema)
     assign_operation_ids(schema, routes)
     describe_operations(schema)
+    require_if_match(schema)

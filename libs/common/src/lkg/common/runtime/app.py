@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.middleware import Middleware
 
 from lkg.common.auth import Principal, Role, require_roles
@@ -26,6 +27,7 @@ from lkg.common.http.problems import DomainError, problem_response
 from lkg.common.http.types import Instant
 from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime import shared_time
+from lkg.common.runtime.console import console_middleware
 from lkg.common.runtime.service import Platform, ServiceRuntime, ServiceSpec, readiness_report
 from lkg.common.settings import ServiceSettings
 
@@ -169,6 +171,10 @@ def build_app(
         app.state.reach_resolvers = {}
     # Inside the edge (correlation id, security headers, access line), outside the routes.
     app.user_middleware.append(Middleware(StartingGate, startup=startup))
+    # The web console's files at / (docs/console.md): inside the edge too, so they carry its headers.
+    console = console_middleware(settings)
+    if console is not None:
+        app.user_middleware.append(console)
     return app
 
 
@@ -303,11 +309,13 @@ class ClockMove(BaseModel):
     def _exactly_one(self) -> "ClockMove":
         given = self.model_fields_set
         if len(given) != 1 or getattr(self, next(iter(given))) is None:
-            raise ValueError("give exactly one of set, advance, working_days (not null)")
+            raise PydanticCustomError(
+                "clock_move_one_of", "set、advance、working_days 须且只能给出其中一个（不可为 null）"
+            )
         if self.set is not None and self.set.tzinfo is None:
-            raise ValueError("set must carry a time zone offset")
+            raise PydanticCustomError("clock_set_offset_required", "set 须带时区偏移，如 +08:00")
         if self.advance is not None and parse_duration(self.advance) > MAX_ADVANCE:
-            raise ValueError("advance at most 30 years at a time")
+            raise PydanticCustomError("clock_advance_too_long", "advance 一次最多前进 30 年")
         return self
 
 
@@ -367,16 +375,17 @@ def dev_clock_router() -> APIRouter:
         try:
             target = target_time(platform, move)
         except OverflowError as exc:  # a clock set near year 9999, then moved on
-            raise ClockOutOfRange(str(exc)) from exc
+            raise ClockOutOfRange(f"模拟时钟无法再前进：{exc}") from exc
         except ValueError as exc:
-            raise DomainError(str(exc)) from exc
+            raise DomainError(f"无法计算目标时间：{exc}") from exc
         try:
             nc, js = platform.connected()
             report = await shared_time.move_clock(nc, js, platform.names, target)
         except shared_time.SettleError as exc:
             if "only moves forward" in str(exc):
-                raise ClockNotForward(str(exc)) from exc
-            raise ClockNotSettled(str(exc)) from exc
+                now = platform.clock.now().isoformat()
+                raise ClockNotForward(f"共享时钟只能向前移动，当前为 {now}") from exc
+            raise ClockNotSettled(f"时钟已移动，但有服务未在时限内完成扫描（{exc}）") from exc
         return ClockState(now=report.now, rounds=report.rounds, activity=report.activity)
 
     return router

@@ -25,7 +25,7 @@ from lkg.common.http.problems import Conflict, NotFound
 #: An item applied for and not yet decided.
 IN_PROGRESS = ("submitted", "accepted", "supplement_requested", "resubmitted")
 #: The states from which nothing moves any more (their mode stays as it was decided).
-DECIDED = ("granted", "rejected", "withdrawn")
+DECIDED = ("granted", "rejected", "withdrawn", "waived")
 
 ITEMS_BY_UPDATED = Keyset(sort=ApprovalItem.updated_at, id=ApprovalItem.id, name="updated")
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.access import Caller, may_apply, plan_visible, sees_plan
+from lkg.approvals.assessments.apply import apply_to_plan, site_of_snapshot
 from lkg.approvals.catalogue.service import list_catalogue
 from lkg.approvals.items.service import record_change
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
@@ -117,6 +118,7 @@ async def plan_for_project(session: AsyncSession, *, project: ProjectSnapshot, r
         session.add(plan)
         await session.flush()
         await _add_items(session, plan, [e for e in catalogue if _applies(e, plan.approval_type)], now)
+        await apply_to_plan(session, plan, now)
         plan.risk_check_at = now
         return plan
     if revision <= plan.project_revision:
@@ -130,7 +132,9 @@ async def plan_for_project(session: AsyncSession, *, project: ProjectSnapshot, r
     items = await items_of(session, plan.id)
     if plan.approval_type != before_type:
         await _follow_approval_type(session, plan, items, catalogue, now)
-        items = await items_of(session, plan.id)
+    # The site may have moved into (or out of) an assessed area; new items may be covered.
+    await apply_to_plan(session, plan, now)
+    items = await items_of(session, plan.id)
     plan.risk_check_at = now
     if plan.project_status != "active":
         await _close_plan(session, plan, items, now)
@@ -138,6 +142,7 @@ async def plan_for_project(session: AsyncSession, *, project: ProjectSnapshot, r
 
 
 def _project_fields(project: ProjectSnapshot) -> dict[str, Any]:
+    site = site_of_snapshot(project)
     return {
         "project_name": project.name,
         "responsible_unit_id": project.responsible_unit_id,
@@ -147,6 +152,10 @@ def _project_fields(project: ProjectSnapshot) -> dict[str, Any]:
         "fast_track": project.fast_track,
         "project_status": project.status.value,
         "project_planned_start": planned_start_of(project),
+        "site_street_id": site.street_id,
+        "site_park": site.park,
+        "site_plot": site.plot,
+        "agent_person_id": project.agent_id,
     }
 
 

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals import schemas
 from lkg.approvals.clocks import clocks_of
 from lkg.approvals.items.views import item_out
-from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan
-from lkg.approvals.planning import Outlook, outlook, time_saved
+from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, RegionalAssessment
+from lkg.approvals.planning import Outlook, assessment_saving, outlook, time_saved
 from lkg.approvals.risk import items_of, nodes_of
 from lkg.common.calendar import WorkingCalendar, local_date
 
@@ -26,6 +27,7 @@ class _Seen:
     clocks: dict[uuid.UUID, list[ApprovalClock]]
     outlook: Outlook
     time_saved_days: int | None
+    assessment_saved_days: int | None
 
 
 async def _seen(
@@ -43,7 +45,34 @@ async def _seen(
         clocks=clocks,
         outlook=outlook(calendar, nodes, today, fast_track=plan.fast_track),
         time_saved_days=time_saved(calendar, nodes, today) if plan.fast_track else None,
+        assessment_saved_days=assessment_saving(calendar, nodes, today, fast_track=plan.fast_track),
     )
+
+
+async def applied_assessments(
+    session: AsyncSession, items: Sequence[ApprovalItem]
+) -> list[schemas.PlanAssessmentOut]:
+    """The regional assessments the plan's items carry, each with what it waived and shortened here."""
+    ids = sorted({i.assessment_id for i in items if i.assessment_id is not None})
+    if not ids:
+        return []
+    found = {
+        a.id: a
+        for a in await session.scalars(sa.select(RegionalAssessment).where(RegionalAssessment.id.in_(ids)))
+    }
+    return [
+        schemas.PlanAssessmentOut(
+            id=found[i].id,
+            kind=found[i].kind,
+            title=found[i].title,
+            waived=[x.code for x in items if x.assessment_id == i and x.state == "waived"],
+            shortened={
+                x.code: x.limit_saved_days for x in items if x.assessment_id == i and x.limit_saved_days
+            },
+        )
+        for i in ids
+        if i in found
+    ]
 
 
 async def plan_out(
@@ -62,6 +91,9 @@ async def plan_out(
         plan,
         earliest_start=seen.outlook.earliest_start,
         time_saved_days=seen.time_saved_days,
+        site=schemas.PlanSiteOut(street_id=plan.site_street_id, park=plan.site_park, plot=plan.site_plot),
+        assessment_saved_days=seen.assessment_saved_days,
+        regional_assessments=await applied_assessments(session, items),
         items=[item_out(i, seen.clocks[i.id], calendar, now, seen.outlook) for i in items],
     )
 
@@ -95,6 +127,7 @@ async def critical_chain(
         ),
         slack_days=(planned - expected.earliest_start).days if planned and expected.earliest_start else None,
         time_saved_days=seen.time_saved_days,
+        assessment_saved_days=seen.assessment_saved_days,
         chain=[
             schemas.ChainStep(
                 item_id=by_code[code].id,

@@ -15,6 +15,7 @@ STATE_LABELS = {
     "granted": "已办结",
     "rejected": "不予许可",
     "withdrawn": "已撤回",
+    "waived": "区域评估免办",
 }
 MODE_LABELS = {"standard": "", "commitment": "（承诺审批）", "build_first": "（先建后验）"}
 

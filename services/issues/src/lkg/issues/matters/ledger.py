@@ -9,7 +9,7 @@ from openpyxl import Workbook  # type: ignore[import-untyped]  # openpyxl ships 
 from openpyxl.styles import Alignment, Font  # type: ignore[import-untyped]
 
 from lkg.common.clock import TZ
-from lkg.common.xlsx import save_reproducible
+from lkg.common.xlsx import save_reproducible, store_text
 
 #: The ledger's file name in ``Content-Disposition``.
 FILENAME = "problem-ledger.xlsx"
@@ -83,4 +83,5 @@ def ledger_workbook(rows: list[Any], *, now: datetime) -> bytes:
     ):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A3"
-    return save_reproducible(book, now)
+    # Titles and names are typed by users: text, never a formula (issue #11 item 12).
+    return save_reproducible(store_text(book), now)

@@ -24,12 +24,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.auth import PUBLIC_ROUTE, CurrentPrincipal, Principal, Role, require_roles
+from lkg.common.http.client_address import client_address, parse_networks
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.pagination import PageQuery
 from lkg.common.http.problems import DomainError, domain_error_handler
 from lkg.common.http.query import StrictQuery
 from lkg.common.runtime.service import ServiceRuntime
+from lkg.common.settings import ServiceSettings
 from lkg.registry.accounts import audit, clients, passwords, service
 from lkg.registry.accounts.models import Account, ClientSystem
 from lkg.registry.accounts.schemas import (
@@ -71,8 +73,10 @@ class UnsupportedMediaType(DomainError):
 
 
 def _origin(request: Request) -> audit.Origin:
+    settings: ServiceSettings = request.app.state.settings
     return audit.Origin(
-        address=request.client.host if request.client else None,
+        # The client's address, a forwarded one believed from LKG_TRUSTED_PROXIES only.
+        address=client_address(request, parse_networks(settings.trusted_proxies)),
         user_agent=request.headers.get("user-agent"),
     )
 

@@ -1,6 +1,23 @@
-"""The lockout (锁定): failed logins counted per username, whether or not an account has it, so an unknown
-name is answered exactly as a known one; and the housekeeping that deletes what no longer holds anything
-(expired refresh tokens, guards without a lock or a failure in the window)."""
+"""Login throttling and the lockout (锁定), and the housekeeping that deletes what no longer holds anything
+(expired refresh tokens, guards without a lock or a failure in the window).
+
+Two guards, both rows of ``login_guard`` (issue #11 item 5: a guesser must not lock a person out):
+
+- **per source and username** (key ``<username>`` + U+001F + ``<address>``): after
+  ``accounts_source_free_failures`` failed logins from one address at one username, each further failure
+  makes that address wait before its next try there, twice as long each time (from
+  ``accounts_source_delay_seconds`` up to ``accounts_source_max_delay_seconds``): 429 ``login_throttled``
+  with ``Retry-After``, the password not even checked. Other addresses, the account's owner among them,
+  are not held up. A success from the address clears it.
+- **per username** (the account-wide ceiling): ``accounts_lockout_threshold`` failures within the window,
+  from any number of addresses, lock the username for ``accounts_lockout_seconds`` (429
+  ``account_locked``), known or not, so an unknown name is answered exactly as a known one. The settings
+  refuse a ceiling one address could reach within the window through its own delays
+  (:func:`most_failures_from_one_source`), so only a spread attack can lock an account.
+
+The source is the client's address as :func:`lkg.common.http.client_address.client_address` finds it
+(``LKG_TRUSTED_PROXIES`` says whose ``X-Forwarded-For`` to believe). Every attempt is audited either way.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +50,34 @@ async def guard_for(session: AsyncSession, username: str, now: datetime) -> Logi
         .execution_options(populate_existing=True)
     )
     return (await session.execute(stmt)).scalar_one()
+
+
+SOURCE_SEPARATOR = "\x1f"
+
+
+def source_key(username: str, source: str | None) -> str:
+    """The guard key of ``source``'s guesses at ``username``."""
+    return f"{username}{SOURCE_SEPARATOR}{source or 'unknown'}"
+
+
+def source_delay(settings: RegistrySettings, failures: int) -> timedelta | None:
+    """The wait after the ``failures``-th failure from one source at one username (None: no wait yet)."""
+    over = failures - settings.accounts_source_free_failures
+    if over <= 0:
+        return None
+    seconds = settings.accounts_source_delay_seconds * 2 ** min(over - 1, 30)
+    return timedelta(seconds=min(seconds, settings.accounts_source_max_delay_seconds))
+
+
+def count_source_failure(settings: RegistrySettings, guard: LoginGuard, now: datetime) -> None:
+    """Count a failure from a source at a username; hold the source back when it is past its free tries.
+    The count lasts until a success, or until a window passes after the last wait without a failure."""
+    guard.failures += 1
+    delay = source_delay(settings, guard.failures)
+    if delay is not None:
+        guard.locked_until = now + delay
+    window = timedelta(seconds=settings.accounts_lockout_window_seconds)
+    guard.stale_at = (guard.locked_until or now) + window
 
 
 def is_locked(guard: LoginGuard, now: datetime) -> bool:

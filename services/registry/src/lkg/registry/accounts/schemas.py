@@ -30,7 +30,7 @@ Scope = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}(:[a-z]
 AccountStatus = Literal["active", "disabled", "locked"]
 AuditAction = Literal["login", "refresh", "logout", "password_change", "client_token"]
 AuditOutcome = Literal[
-    "success", "failure", "lockout", "locked", "disabled", "reuse", "expired", "invalid_scope"
+    "success", "failure", "lockout", "locked", "disabled", "reuse", "expired", "invalid_scope", "throttled"
 ]
 
 

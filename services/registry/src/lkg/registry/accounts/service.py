@@ -72,6 +72,14 @@ class AccountLocked(DomainError):
         self.headers = {"Retry-After": str(seconds)}  # type: ignore[misc]  # per occurrence
 
 
+class LoginThrottled(AccountLocked):
+    """Too many failed logins from this address at this username: it waits (429 with Retry-After); other
+    addresses are not held up (accounts/lockout.py)."""
+
+    code = "login_throttled"
+    title = "该地址登录失败次数过多，请稍后再试"
+
+
 class AccountDisabled(Forbidden):
     code = "account_disabled"
     title = "账号已停用，请联系管理员"
@@ -231,9 +239,16 @@ async def login(
     refuse_with_identity_provider(settings)
     now = clock.now()
     name = normalise_username(username)
-    guard = await lockout.guard_for(session, name, now)
+    source = await lockout.guard_for(session, lockout.source_key(name, origin.address), now)
     account = (await session.execute(sa.select(Account).where(Account.username == name))).scalar_one_or_none()
     account_id = account.id if account else None
+    if lockout.is_locked(source, now):
+        assert source.locked_until is not None
+        audit.record(
+            session, now, origin, action="login", outcome="throttled", username=name, account_id=account_id
+        )
+        return LoginThrottled(source.locked_until, now)
+    guard = await lockout.guard_for(session, name, now)
     if lockout.is_locked(guard, now):
         assert guard.locked_until is not None
         audit.record(
@@ -241,6 +256,7 @@ async def login(
         )
         return AccountLocked(guard.locked_until, now)
     if not await verify_password(settings, account.password_hash if account else None, password):
+        lockout.count_source_failure(settings, source, now)
         locks = lockout.count_failure(settings, guard, now)
         outcome = "lockout" if locks else "failure"
         audit.record(
@@ -252,6 +268,7 @@ async def login(
         return InvalidCredentials()
     assert account is not None
     lockout.clear(guard, now)
+    lockout.clear(source, now)
     directory = await directory_of(session)
     person = _usable_person(directory, account)
     if person is None:

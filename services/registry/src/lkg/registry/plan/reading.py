@@ -260,7 +260,7 @@ def _open(data: bytes) -> Any:
         raise PlanWorkbookUnreadable("文件不是可读取的 Excel 工作簿（.xlsx）") from exc
     if unpacked > MAX_UNPACKED_BYTES:
         raise PlanWorkbookUnreadable(
-            f"工作簿解压后超过{MAX_UNPACKED_BYTES // 2**20} MiB", code="plan_too_many_rows"
+            f"工作簿解压后超过{MAX_UNPACKED_BYTES // 2**20} MiB", code="plan_unpacked_too_large"
         )
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)

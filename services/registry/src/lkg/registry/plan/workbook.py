@@ -32,7 +32,7 @@ from lkg.common.events.contracts import (
     ProjectStatus,
 )
 from lkg.common.http.problems import DomainError
-from lkg.common.xlsx import XLSX_MEDIA_TYPE, save_reproducible
+from lkg.common.xlsx import XLSX_MEDIA_TYPE, save_reproducible, store_text
 from lkg.registry.projects.stage import STAGE_LABELS, ProjectStage
 
 XLSX = XLSX_MEDIA_TYPE
@@ -232,7 +232,9 @@ def write_plan(rows: Sequence[ExportRow], *, title: str, as_of: datetime) -> byt
         notes.append([column.header, "必填" if column.required else "", _NOTES.get(column.key, "")])
     notes.column_dimensions["A"].width = 22
     notes.column_dimensions["C"].width = 90
-    return save_reproducible(wb, as_of)
+    # Names are typed by users: text, never a formula (a project named =HYPERLINK(...) stays that text and
+    # imports back unchanged; issue #11 item 12).
+    return save_reproducible(store_text(wb), as_of)
 
 
 _NOTES = {

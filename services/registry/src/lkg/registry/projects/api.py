@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.auth import CurrentPrincipal
 from lkg.common.clock import Clock
 from lkg.common.events.contracts import RoutingBasis
-from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
+from lkg.common.http.concurrency import IfMatch, OptionalIfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.idempotency import IdempotencyKey
 from lkg.common.http.pagination import PageQuery, UpdatedSince
 from lkg.common.http.query import StrictQuery
@@ -30,6 +30,7 @@ from lkg.registry import access
 from lkg.registry.access import Caller
 from lkg.registry.deps import (
     AnyCaller,
+    CommerceCaller,
     OfficeCaller,
     Runtime,
     Session,
@@ -114,6 +115,7 @@ def _action(
     use_case: Callable[[AsyncSession, Clock, UUID, Any, str, int | None], Awaitable[Project]],
     *,
     description: str | None = None,
+    who: Any = OfficeCaller,
 ) -> None:
     """``POST /{project_id}/<verb>``, an action of 重大项目办 on a project it sees: an optional If-Match (a
     stale one is 412 and nothing changes), then ``use_case(session, clock, project_id, body, actor,
@@ -142,8 +144,8 @@ def _action(
             "response": Response,
             "session": UnitOfWork,
             "runtime": Runtime,
-            "caller": OfficeCaller,
-            "if_match": IfMatch,
+            "caller": who,
+            "if_match": OptionalIfMatch,
             "return": ProjectOut,
         }
     )
@@ -457,10 +459,12 @@ async def enrolment_failures(
 
 
 @router.get("/{project_id}/commitments", response_model=list[CommitmentOut], summary="承诺事项 Commitments")
-async def list_commitments(project_id: UUID, session: Session, caller: AnyCaller) -> list[CommitmentOut]:
+async def list_commitments(
+    project_id: UUID, session: Session, runtime: Runtime, caller: AnyCaller
+) -> list[CommitmentOut]:
     await visible_project(session, caller, project_id)
     rows = await commitments.commitments_of(session, project_id)
-    return [CommitmentOut.model_validate(c, from_attributes=True) for c in rows]
+    return await commitments.views(session, runtime.clock, rows)
 
 
 @router.post(
@@ -493,7 +497,8 @@ async def add_commitment(
             obligor_unit_id=body.obligor_unit_id,
             obligor_post_id=body.obligor_post_id,
         )
-        return created(CommitmentOut.model_validate(commitment, from_attributes=True))
+        [view] = await commitments.views(session, runtime.clock, [commitment])
+        return created(view)
 
     return await idempotent(request, session, caller, idempotency_key, body, create)
 
@@ -515,14 +520,15 @@ async def fulfil(
     commitment = await commitments.fulfil_commitment(
         session, runtime.clock, project_id, commitment_id, on=body.fulfilled_on
     )
-    return CommitmentOut.model_validate(commitment, from_attributes=True)
+    [view] = await commitments.views(session, runtime.clock, [commitment])
+    return view
 
 
 _action(
     "terminations",
     Termination,
     "terminate",
-    "解约 Terminate (重大项目办)",
+    "解约 Terminate (区商务局或重大项目办)",
     lambda session, clock, project_id, body, actor, expected: service.terminate(
         session,
         clock,
@@ -533,13 +539,15 @@ _action(
         actor=actor,
         expected_revision=expected,
     ),
-    description="先解约、再到市商务局销号（§四(四)）；发布 `project.terminated`。项目不会被删除。",
+    description="先解约、再到市商务局销号（§四(四)）：区商务局（或重大项目办）解约；"
+    "发布 `project.terminated`。项目不会被删除。",
+    who=CommerceCaller,
 )
 _action(
     "deregistrations",
     Deregistration,
     "deregister",
-    "销号 De-register (after termination)",
+    "销号 De-register (after termination; 区商务局或重大项目办)",
     lambda session, clock, project_id, body, actor, expected: service.deregister(
         session,
         clock,
@@ -549,4 +557,6 @@ _action(
         actor=actor,
         expected_revision=expected,
     ),
+    description="市商务局销号后由区商务局（或重大项目办）登记（先解约、再销号，§四(四)）。",
+    who=CommerceCaller,
 )

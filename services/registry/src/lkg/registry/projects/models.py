@@ -201,8 +201,8 @@ class EnrolmentFailure(Base):
 
 
 class Commitment(Base):
-    """A commitment (承诺事项, §四(四)): the government's to the investor (bound to a unit and post, so
-    it binds the successor) or the enterprise's contract term.
+    """A commitment (承诺事项, §四(四)): the government's to the investor (bound to a post, so it binds
+    the successor: 新官理旧账) or the enterprise's contract term.
     ``overdue_due_at`` drives the overdue scan (once)."""
 
     __tablename__ = "commitment"
@@ -222,6 +222,7 @@ class Commitment(Base):
     obligor_unit_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
     obligor_unit_name: Mapped[str | None] = mapped_column(sa.Text)
     obligor_post_id: Mapped[uuid.UUID | None] = mapped_column(PG_UUID(as_uuid=True))
+    obligor_post_title: Mapped[str | None] = mapped_column(sa.Text)
     fulfilled_on: Mapped[date | None] = mapped_column(sa.Date)
     overdue_due_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     overdue_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

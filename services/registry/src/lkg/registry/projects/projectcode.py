@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_HYPHENATED = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
-_COMPACT = re.compile(r"^(\d{4})(\d{6})(\d{2})(\d{2})([0-9A-Z]{9})([0-9A-Z])$")
+_HYPHENATED = re.compile(r"^([0-9]{4})-([0-9]{6})-([0-9]{2})-([0-9]{2})-([0-9]{6})$")
+_COMPACT = re.compile(r"^([0-9]{4})([0-9]{6})([0-9]{2})([0-9]{2})([0-9A-Z]{9})([0-9A-Z])$")
 #: 东西湖区 (武汉临空港经济技术开发区) in GB/T 2260.
 HOME_REGION = "420112"
 

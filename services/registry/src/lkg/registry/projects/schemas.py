@@ -23,6 +23,7 @@ from lkg.common.events.contracts import (
     RoutingBasis,
     TerminationCause,
 )
+from lkg.common.http.bodies import ChangeBody
 from lkg.common.http.types import Instant, LongText, Text, Yuan
 
 #: 项目代码 in either form :mod:`lkg.registry.projects.projectcode` accepts (hyphenated
@@ -30,7 +31,7 @@ from lkg.common.http.types import Instant, LongText, Text, Yuan
 #: what the check would.
 ProjectCode = Annotated[
     str,
-    StringConstraints(pattern=r"^(\d{4}-\d{6}-\d{2}-\d{2}-\d{6}|\d{14}[0-9A-Za-z]{10})$"),
+    StringConstraints(pattern=r"^([0-9]{4}-[0-9]{6}-[0-9]{2}-[0-9]{2}-[0-9]{6}|[0-9]{14}[0-9A-Za-z]{10})$"),
 ]
 
 
@@ -116,12 +117,29 @@ class ProjectCreate(BaseModel):
     agent_id: UUID | None = Field(
         default=None, description="代办员 id（代办队伍在岗人员）/ the project's agent (§四(三))"
     )
+    statistics_contact_id: UUID | None = Field(
+        default=None,
+        description="统计联系人 id（街道、产业办指定的统计联系人岗位在岗人员）/ statistics contact (§三(四))",
+    )
 
 
-class ProjectUpdate(BaseModel):
-    """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match)."""
+class ProjectUpdate(ChangeBody):
+    """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match). An omitted field stays;
+    ``null`` clears only the project code, approval type, credit code, site and the people named (service
+    contact, agent, statistics contact) (422 null_not_allowed else)."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset(
+        {
+            "project_code",
+            "approval_type",
+            "enterprise_credit_code",
+            "reason",
+            "site",
+            "service_contact_id",
+            "agent_id",
+            "statistics_contact_id",
+        }
+    )
 
     name: Text | None = None
     enterprise: Text | None = None
@@ -139,6 +157,9 @@ class ProjectUpdate(BaseModel):
         default=None, description="对口服务人员 id；null 清除 / service contact; null clears it"
     )
     agent_id: UUID | None = Field(default=None, description="代办员 id；null 清除 / agent; null clears it")
+    statistics_contact_id: UUID | None = Field(
+        default=None, description="统计联系人 id；null 清除 / statistics contact; null clears it"
+    )
     reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 
@@ -305,10 +326,11 @@ class MilestoneAdd(MilestonePlan):
     reason: Text
 
 
-class FlagsUpdate(BaseModel):
-    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office)."""
+class FlagsUpdate(ChangeBody):
+    """省市重大项目、批前提速、诚信标记（重大项目办）/ flags (major-projects office). An omitted flag stays;
+    ``null`` is refused (422 null_not_allowed): a flag is true or false, the integrity flags a list."""
 
-    model_config = ConfigDict(extra="forbid")
+    CLEARABLE = frozenset({"reason"})
 
     provincial_municipal: bool | None = None
     fast_track: bool | None = None
@@ -374,8 +396,12 @@ class CommitmentIn(BaseModel):
     side: CommitmentSide
     description: LongText
     due_date: date
-    obligor_unit_id: UUID | None = None
-    obligor_post_id: UUID | None = None
+    obligor_unit_id: UUID | None = Field(
+        default=None, description="承诺单位（可省略：取承诺岗位所在单位）/ optional: the post's unit"
+    )
+    obligor_post_id: UUID | None = Field(
+        default=None, description="承诺岗位（政府承诺必填）/ the obligor post (required for the government)"
+    )
 
 
 class CommitmentOut(BaseModel):
@@ -386,9 +412,15 @@ class CommitmentOut(BaseModel):
     side: CommitmentSide
     description: str
     due_date: date
-    obligor_unit_id: UUID | None
+    obligor_unit_id: UUID | None = Field(description="承诺单位（承诺岗位所在单位）/ the obligor post's unit")
     obligor_unit_name: str | None
-    obligor_post_id: UUID | None
+    obligor_post_id: UUID | None = Field(
+        description="承诺岗位：岗位承担承诺，换届后由继任者负责（新官理旧账）/ the obligor post"
+    )
+    obligor_post_title: str | None
+    answerable: list[PersonRef] = Field(
+        description="今日对此承诺负责的人：承诺岗位的在任者 / who answers for it today: the post's holders"
+    )
     fulfilled_on: date | None
     overdue_at: Instant | None
 

@@ -19,10 +19,10 @@ for their own line only.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -173,7 +173,9 @@ async def _first_day(session: AsyncSession, cadence: Cadence) -> date | None:
     return max(first, cadence.earliest) if cadence.earliest else first
 
 
-async def next_weekly(session: AsyncSession, until: datetime, cadence: Cadence) -> bool:
+async def next_weekly(
+    session: AsyncSession, until: datetime, cadence: Cadence, *, issue: bool = True
+) -> bool:
     latest = await _latest_start(session, Kind.WEEKLY_BULLETIN)
     if latest is not None:
         monday = latest + timedelta(days=7)
@@ -192,8 +194,8 @@ async def next_weekly(session: AsyncSession, until: datetime, cadence: Cadence) 
     else:
         return False
     as_of = end_of_day(day)
-    if as_of > until:
-        return False
+    if as_of > until or not issue:
+        return as_of <= until
     body = await weekly.build(session, monday, as_of, cadence.calendar)
     period_ = c.Period(kind=c.PeriodKind.WEEK, start=monday, end=monday + timedelta(days=6))
     return await store(
@@ -202,7 +204,9 @@ async def next_weekly(session: AsyncSession, until: datetime, cadence: Cadence) 
     )
 
 
-async def next_scorecard(session: AsyncSession, until: datetime, cadence: Cadence) -> bool:
+async def next_scorecard(
+    session: AsyncSession, until: datetime, cadence: Cadence, *, issue: bool = True
+) -> bool:
     latest = await _latest_start(session, Kind.CLOSURE_SCORECARD)
     if latest is not None:
         span = span_containing(c.PeriodKind.MONTH, latest).following()
@@ -213,8 +217,8 @@ async def next_scorecard(session: AsyncSession, until: datetime, cadence: Cadenc
         span = span_containing(c.PeriodKind.MONTH, found)
     rules = await rules_mod.in_force(session, span.start)
     as_of = span.closes_at(cadence.calendar, rules.body.grace_working_days)
-    if as_of > until:
-        return False
+    if as_of > until or not issue:
+        return as_of <= until
     body = await scorecard.build(session, span, as_of)
     return await store(
         session, Issue(Kind.CLOSURE_SCORECARD, span.contract, span.label, as_of, as_of, body, EVERY_UNIT)
@@ -234,32 +238,44 @@ async def _unreported(session: AsyncSession, kind: c.PeriodKind, report_kind: Ki
     ).first()
 
 
-async def next_monthly(session: AsyncSession, until: datetime, cadence: Cadence) -> bool:
+async def next_monthly(
+    session: AsyncSession, until: datetime, cadence: Cadence, *, issue: bool = True
+) -> bool:
     row = await _unreported(session, c.PeriodKind.MONTH, Kind.MONTHLY_ASSESSMENT)
-    if row is None:
-        return False
+    if row is None or not issue:
+        return row is not None
     body = await monthly.monthly_bulletin(session, row.id)
     span = scoring.span_of(row)
-    issue = Issue(
+    made = Issue(
         Kind.MONTHLY_ASSESSMENT, span.contract, span.label, row.as_of, row.published_at, body, EVERY_UNIT
     )
-    return await store(session, issue)
+    return await store(session, made)
 
 
-async def next_quarterly(session: AsyncSession, until: datetime, cadence: Cadence) -> bool:
+async def next_quarterly(
+    session: AsyncSession, until: datetime, cadence: Cadence, *, issue: bool = True
+) -> bool:
     row = await _unreported(session, c.PeriodKind.QUARTER, Kind.QUARTERLY_EVALUATION)
-    if row is None:
-        return False
+    if row is None or not issue:
+        return row is not None
     body = await quarterly.build(session, row)
     span = scoring.span_of(row)
     audience = QUARTERLY_READERS.model_copy(update={"line_ids": tuple(e.line_id for e in body.entries)})
-    issue = Issue(
+    made = Issue(
         Kind.QUARTERLY_EVALUATION, span.contract, span.label, row.as_of, row.published_at, body, audience
     )
-    return await store(session, issue)
+    return await store(session, made)
 
 
-PRODUCERS: tuple[Callable[[AsyncSession, datetime, Cadence], Awaitable[bool]], ...] = (
+class Producer(Protocol):
+    """Issues the next report of its kind if its time has come (``issue=False``: only says whether it has)."""
+
+    def __call__(
+        self, session: AsyncSession, until: datetime, cadence: Cadence, *, issue: bool = True
+    ) -> Awaitable[bool]: ...
+
+
+PRODUCERS: tuple[Producer, ...] = (
     next_weekly,
     next_scorecard,
     next_monthly,

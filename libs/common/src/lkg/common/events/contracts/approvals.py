@@ -115,6 +115,9 @@ class ApprovalStalled(_ApprovalItemFact):
     counted: 1 when it is detected as it happens and the next day is a working day; more after a jump."""
     budget: int | None = Field(default=None, ge=0)
     budget_unit: BudgetUnit | None = None
+    agent_id: UUID | None = None
+    """The project's agent (代办员, §四(三)), a directory person, where the project has one (from the
+    registry's project snapshot): the notifier tells the agent of the stall."""
 
 
 class ApprovalStartAtRisk(_ApprovalsFact):

@@ -44,7 +44,7 @@ TABLES = (
 
 _RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 
-#: Seeded by 0004 (their contracts came later) and 0005 (the digests and the Friday reminder).
+#: Seeded by 0004 (their contracts came later), 0005 (the digests and the Friday reminder), 0006 and 0008.
 _LATER_RULE_KINDS = (
     "digest.daily",
     "digest.line",
@@ -56,7 +56,14 @@ _LATER_RULE_KINDS = (
     "red_card.referral_requested",
     "supervision_report.published",
     "report.published",
+    "red_card.referral_concluded",  # 0006
+    "enrolment_list.due_soon",  # 0008
+    "enrolment_list.missed",
+    "statistics_visit.due_soon",
+    "statistics_visit.missed",
 )
+#: Rules of kinds this revision knew, added later for another audience: (kind, audience), seeded by 0007.
+_LATER_RULES = (("approval.stalled", "project_agent"),)
 _LATER_TEMPLATE_KINDS = tuple(k for k in _LATER_RULE_KINDS if k != "report.published")
 
 
@@ -80,7 +87,7 @@ def upgrade() -> None:
                 "updated_at": now,
             }
             for r in DEFAULT_RULES
-            if r.kind not in _LATER_RULE_KINDS
+            if r.kind not in _LATER_RULE_KINDS and (r.kind, str(r.audience)) not in _LATER_RULES
         ],
     )
     op.bulk_insert(
