@@ -76,25 +76,22 @@ async def register_more(system: System, count: int) -> tuple[int, int]:
             bodies.append(body)
     bodies = bodies[:count]
     made = refused = 0
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+    queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+    for number, body in enumerate(bodies):
+        queue.put_nowait((number, body))
 
-    async def worker(n: int) -> None:
+    async def worker() -> None:
         nonlocal made, refused
         while not queue.empty():
-            body = queue.get_nowait()
-            headers = {
-                **system.operator,
-                "Idempotency-Key": f"bench-console-{n}-{queue.qsize()}-{body['name']}",
-            }
+            number, body = queue.get_nowait()
+            headers = {**system.operator, "Idempotency-Key": f"bench-console-{number}"}
             response = await system.client.post("/api/v1/projects", json=body, headers=headers)
             if response.status_code == 201:
                 made += 1
             else:  # a project code the generator repeated across seeds
                 refused += 1
 
-    await asyncio.gather(*(worker(n) for n in range(8)))
+    await asyncio.gather(*(worker() for _ in range(8)))
     return made, refused
 
 
