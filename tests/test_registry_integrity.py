@@ -126,3 +126,46 @@ async def test_a_review_sets_the_findings_and_commerce_terminates_then_deregiste
     assert (gone.status_code, gone.json()["status"]) == (200, "deregistered"), gone.text
     after = await c.post(path, json={**review, "reviewed_on": "2020-09-30"}, headers=supervision(registry))
     assert (after.status_code, after.json()["code"]) == (409, "project_not_active")
+
+
+async def test_rounds_of_reviews_are_due_half_yearly_and_a_round_with_a_project_not_reviewed_is_missed(
+    registry: System,
+) -> None:
+    # Runs after the scenario above: its project was reviewed on 06-30 (the first half's round is met).
+    c, h = registry.client, registry.operator
+    body = {
+        "name": "【演示】下半年未核查项目",
+        "enterprise": "【演示】某企业",
+        "category": "industrial",
+        "project_class": "new_start",
+        "responsible_unit_id": str(org_id("street.cihui")),
+        "total_investment": "150000000.00",
+        "plan_year": 2020,
+        "planned_annual_investment": "50000000.00",
+    }
+    pid = (await c.post("/api/v1/projects", json=body, headers=h)).json()["id"]
+    await registry.move_clock(set="2021-01-05T09:00:00+08:00")
+    listed = await c.get("/api/v1/projects/integrity-rounds", headers=h)
+    assert listed.status_code == 200, listed.text
+    current, second, first = listed.json()
+    assert (current["starts_on"], current["due_on"], current["outcome"]) == ("2021-01-01", "2021-06-30", None)
+    assert (first["starts_on"], first["due_on"], first["outcome"]) == ("2020-01-01", "2020-06-30", "met")
+    assert (second["starts_on"], second["due_on"], second["outcome"]) == (
+        "2020-07-01",
+        "2020-12-31",
+        "missed",
+    )
+    assert (second["unit_id"], second["unreviewed_project_ids"]) == (str(org_id("dept.supervision")), [pid])
+    # 督查室 was reminded ten working days before each due day, then told of the missed round.
+    due = [
+        (e.due_on.isoformat(), e.effective_at.isoformat())
+        for e in await registry.published("registry", "integrity_round.due_soon")
+    ]
+    assert due == [("2020-06-30", "2020-06-15T00:00:00+08:00"), ("2020-12-31", "2020-12-17T00:00:00+08:00")]
+    [missed] = await registry.published("registry", "integrity_round.missed")
+    assert ([str(p) for p in missed.project_ids], missed.effective_at.isoformat()) == (
+        [pid],
+        "2021-01-01T00:00:00+08:00",
+    )
+    street = registry.auth(Role.UNIT_USER, person=str(org_id(person_of("post.street.cihui.staff"))))
+    assert (await c.get("/api/v1/projects/integrity-rounds", headers=street)).status_code == 403

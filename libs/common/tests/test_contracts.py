@@ -40,6 +40,8 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "statistics_visit.due_soon",
         "statistics_visit.missed",
         "integrity_review.recorded",
+        "integrity_round.due_soon",
+        "integrity_round.missed",
     ),
     "approvals": (
         "approval.submitted",
@@ -332,6 +334,8 @@ def sample(event_type: str) -> Event:
         "enrolment_list.missed": lambda: c.EnrolmentListMissed(**_list_duty()),
         "statistics_visit.due_soon": lambda: c.StatisticsVisitDueSoon(**_visit_duty()),
         "statistics_visit.missed": lambda: c.StatisticsVisitMissed(**_visit_duty()),
+        "integrity_round.due_soon": lambda: c.IntegrityRoundDueSoon(**_integrity_round()),
+        "integrity_round.missed": lambda: c.IntegrityRoundMissed(**_integrity_round()),
         "integrity_review.recorded": lambda: c.IntegrityReviewRecorded(
             **_project_fact(),
             review_id=uid(44),
@@ -754,6 +758,19 @@ def _statistics_duty() -> dict[str, Any]:
         "due_at": datetime(2020, 5, 29, tzinfo=TZ),
         "unit_id": uid(41),
         "unit_name": "区统计局",
+    }
+
+
+def _integrity_round() -> dict[str, Any]:
+    return {
+        "effective_at": datetime(2020, 6, 16, tzinfo=TZ),
+        "round_id": uid(47),
+        "starts_on": date(2020, 1, 1),
+        "due_on": date(2020, 6, 30),
+        "due_at": datetime(2020, 7, 1, tzinfo=TZ),
+        "unit_id": uid(48),
+        "unit_name": "区政府督查室",
+        "project_ids": (uid(49),),
     }
 
 

@@ -19,6 +19,7 @@ from lkg.registry.accounts import models as account_tables
 from lkg.registry.accounts.scans import SCANS as ACCOUNT_SCANS
 from lkg.registry.integrity import api as integrity_api
 from lkg.registry.integrity import models as integrity_tables
+from lkg.registry.integrity.scans import SCANS as INTEGRITY_SCANS
 from lkg.registry.models import metadata
 from lkg.registry.org import api as org_api
 from lkg.registry.org import models as org_tables
@@ -59,7 +60,7 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations="lkg.registry:migrations",
     router=router,
-    scans=(*PROJECT_SCANS, *STATISTICS_SCANS, *ACCOUNT_SCANS),
+    scans=(*PROJECT_SCANS, *STATISTICS_SCANS, *INTEGRITY_SCANS, *ACCOUNT_SCANS),
     reach_resolver=DirectoryReachResolver,
     seed=seed_demo,
     seed_units=directory_units,

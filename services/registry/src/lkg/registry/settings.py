@@ -52,6 +52,11 @@ class RegistrySettings(ServiceSettings):
     statistics_list_day: int = Field(default=28, ge=1, le=28)
     statistics_list_warn_working_days: int = Field(default=3, ge=0, le=20)
     statistics_visit_warn_working_days: int = Field(default=5, ge=0, le=20)
+    # 回头看 on a schedule (§四(四) 定期): a round every this many months (ending in June and December by
+    # default), every active project reviewed by the round's last working day; a reminder to 督查室 this many
+    # working days before.
+    integrity_round_months: int = Field(default=6, ge=1, le=12)
+    integrity_round_warn_working_days: int = Field(default=10, ge=0, le=40)
 
     @model_validator(mode="after")
     def _ceiling_out_of_one_sources_reach(self) -> RegistrySettings:

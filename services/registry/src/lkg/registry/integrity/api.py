@@ -7,9 +7,9 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from lkg.common.http.query import StrictQuery
-from lkg.registry.deps import AnyCaller, ReviewerCaller, Runtime, Session, UnitOfWork
-from lkg.registry.integrity import service
-from lkg.registry.integrity.schemas import ReviewIn, ReviewOut
+from lkg.registry.deps import AnyCaller, OfficeCaller, ReviewerCaller, Runtime, Session, UnitOfWork
+from lkg.registry.integrity import rounds, service
+from lkg.registry.integrity.schemas import ReviewIn, ReviewOut, RoundOut
 from lkg.registry.projects.changes import visible_project
 
 router = APIRouter(
@@ -17,6 +17,17 @@ router = APIRouter(
     dependencies=[StrictQuery],
     responses={404: {"description": "项目不存在或不在可见范围 / no such project within reach"}},
 )
+
+
+@router.get(
+    "/integrity-rounds",
+    response_model=list[RoundOut],
+    summary="回头看轮次 Integrity review rounds",
+    description="定期回头看（§四(四)）：每轮到期日前核查全部在库项目；逾期记在督查室名下。/ Every round, "
+    "newest first; a missed one is recorded against 督查室.",
+)
+async def integrity_rounds(session: Session, _: OfficeCaller) -> list[RoundOut]:
+    return [RoundOut.model_validate(r) for r in await rounds.rounds(session)]
 
 
 @router.get("/{project_id}/integrity-reviews", response_model=list[ReviewOut], summary="回头看记录 Reviews")

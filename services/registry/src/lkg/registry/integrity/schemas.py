@@ -26,6 +26,24 @@ class ReviewIn(BaseModel):
     evidence: LongText = Field(description="核查依据（实地核查、合同条款、影像资料说明）/ the evidence")
 
 
+class RoundOut(BaseModel):
+    """回头看轮次 / a round of integrity reviews, and how it ended."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    starts_on: date
+    due_on: date = Field(description="到期日（轮次末月最后一个工作日）/ the round's due day")
+    due_at: Instant
+    warn_at: Instant
+    unit_id: UUID = Field(description="记录在其名下的单位（督查室）/ recorded against 督查室")
+    unit_name: str
+    warned_at: Instant | None
+    outcome: str | None = Field(description="met 按时完成 / missed 逾期未完成 / 空：进行中")
+    ended_at: Instant | None
+    unreviewed_project_ids: list[UUID] = Field(description="未核查的项目 / projects not reviewed")
+
+
 class ReviewOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

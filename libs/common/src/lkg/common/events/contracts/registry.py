@@ -378,6 +378,30 @@ class IntegrityReviewRecorded(_ProjectFact):
     """The units the reviewers act for (督查室, 商务局)."""
 
 
+class IntegrityRoundDueSoon(_RegistryFact):
+    """回头看即将到期: a round of integrity reviews (定期, §四(四)) ends soon with projects not reviewed. For
+    the notifier: remind 督查室 and 商务局."""
+
+    event_type: ClassVar[str] = "integrity_round.due_soon"
+
+    round_id: UUID
+    starts_on: date
+    due_on: date
+    due_at: AwareDatetime
+    unit_id: UUID
+    """督查室, which the round is recorded against."""
+    unit_name: str
+    project_ids: tuple[UUID, ...] = ()
+    """The active projects not reviewed in the round yet."""
+
+
+class IntegrityRoundMissed(IntegrityRoundDueSoon):
+    """回头看未完成: the round ended with ``project_ids`` not reviewed; recorded against 督查室, shown to
+    重大项目办."""
+
+    event_type: ClassVar[str] = "integrity_round.missed"
+
+
 class _StatisticsDuty(_RegistryFact):
     """A monthly duty of the statistics work (§三(四)二) that fell due or is about to."""
 
