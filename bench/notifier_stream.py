@@ -9,9 +9,10 @@ holding a post (the stream closes for a person who holds none), is loaded throug
 path. Then:
 
 * a **client process** (``multiprocessing``, spawned: its own interpreter and event loop; clients arrive at
-  100 a second) signs each person in with a bearer token, asks ``POST /api/v1/inbox/stream-tickets`` for a
-  single-use ticket and holds ``GET /api/v1/inbox/stream?ticket=…`` open: ``--clients`` concurrent
-  Server-Sent Events streams, each frame timed on arrival;
+  ``--arrivals`` a second) signs each person in with a bearer token, asks
+  ``POST /api/v1/inbox/stream-tickets`` for a single-use ticket, holds ``GET /api/v1/inbox/stream?ticket=…``
+  open: ``--clients`` concurrent Server-Sent Events streams, each frame timed on arrival; a dropped stream is
+  opened again with a new ticket and ``Last-Event-ID``, as EventSource does, and counted;
 * the **producer** (this process) commits ``--rate`` ``report.published`` events a second for ``--seconds``
   into an outbox, each circulated to ``--per-event`` of the people chosen at random (``audience.person_ids``):
   ``rate × per-event`` frames a second (1,000 for the defaults). The relay publishes them, the notifier's
@@ -79,40 +80,59 @@ def _free_port() -> int:
 
 
 async def _follow(
-    client: httpx.AsyncClient, token: str, frames: list[tuple[str, float]], ready: asyncio.Event
+    client: httpx.AsyncClient,
+    token: str,
+    frames: list[tuple[str, float]],
+    ready: asyncio.Event,
+    reconnects: list[int],
 ) -> None:
-    """One person's stream: a ticket, then every ``data:`` frame's report title and arrival time."""
-    for attempt in range(3):  # a pooled connection the server closed as idle in the meantime: try again
+    """One person's stream, as a browser's EventSource holds it: a ticket, then every ``data:`` frame's
+    report title and arrival time; a dropped connection is opened again with a new ticket and
+    ``Last-Event-ID`` (the server replays what came after it), and counted."""
+    last_id = ""
+    while True:
         try:
             answer = await client.post(
                 "/api/v1/inbox/stream-tickets", headers={"Authorization": f"Bearer {token}"}
             )
-            break
-        except httpx.RemoteProtocolError:
-            if attempt == 2:
+            answer.raise_for_status()
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            params = {"ticket": answer.json()["ticket"]}
+            async with client.stream("GET", "/api/v1/inbox/stream", params=params, headers=headers) as stream:
+                stream.raise_for_status()
+                ready.set()
+                async for line in stream.aiter_lines():
+                    if line.startswith("id:"):
+                        last_id = line[3:].strip()
+                    elif line.startswith("data:"):
+                        at = time.perf_counter()
+                        frames.append((json.loads(line[5:])["title"], at))
+        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+            if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code != 401:
                 raise
-    answer.raise_for_status()
-    ticket = answer.json()["ticket"]
-    async with client.stream("GET", "/api/v1/inbox/stream", params={"ticket": ticket}) as stream:
-        stream.raise_for_status()
-        ready.set()
-        async for line in stream.aiter_lines():
-            if line.startswith("data:"):
-                at = time.perf_counter()
-                frames.append((json.loads(line[5:])["title"], at))
+            # Dropped, or the ticket went stale in a queue (401 stream_ticket_invalid): a new ticket.
+            reconnects[0] += 1
+            if reconnects[0] > 100:
+                raise
+            await asyncio.sleep(1.0)  # EventSource waits the server's ``retry:`` (3 s); a little less here
 
 
-async def _clients(base_url: str, tokens: list[str], opened: Any, stop: Any, out: Any) -> None:
+async def _clients(
+    base_url: str, tokens: list[str], arrivals: float, opened: Any, stop: Any, out: Any
+) -> None:
     frames: list[tuple[str, float]] = []
+    reconnects = [0]
     limits = httpx.Limits(max_connections=len(tokens) + 10, max_keepalive_connections=len(tokens) + 10)
     timeout = httpx.Timeout(30.0, read=None)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
         readies = [asyncio.Event() for _ in tokens]
         tasks = []
         for i, token in enumerate(tokens):
-            tasks.append(asyncio.create_task(_follow(client, token, frames, readies[i])))
+            tasks.append(asyncio.create_task(_follow(client, token, frames, readies[i], reconnects)))
             if i % 10 == 9:
-                await asyncio.sleep(0.1)  # clients arrive at 100 a second, not 1,000 tickets in one burst
+                await asyncio.sleep(
+                    10 / arrivals
+                )  # clients arrive at ``--arrivals`` a second, not in one burst
         deadline = time.perf_counter() + 300
         while not all(r.is_set() for r in readies):
             failed = [t for t in tasks if t.done() and t.exception() is not None]
@@ -131,11 +151,13 @@ async def _clients(base_url: str, tokens: list[str], opened: Any, stop: Any, out
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    out.put(frames)
+    out.put((frames, reconnects[0]))
 
 
-def client_process(base_url: str, tokens: list[str], opened: Any, stop: Any, out: Any) -> None:
-    asyncio.run(_clients(base_url, tokens, opened, stop, out))
+def client_process(
+    base_url: str, tokens: list[str], arrivals: float, opened: Any, stop: Any, out: Any
+) -> None:
+    asyncio.run(_clients(base_url, tokens, arrivals, opened, stop, out))
 
 
 # ---- the server and the producer ---------------------------------------------------------------------
@@ -196,7 +218,9 @@ async def run(args: argparse.Namespace, base_url: str, nats_url: str) -> dict[st
         ctx = multiprocessing.get_context("spawn")
         opened, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
         clients = ctx.Process(
-            target=client_process, args=(f"http://127.0.0.1:{port}", tokens, opened, stop, out), daemon=True
+            target=client_process,
+            args=(f"http://127.0.0.1:{port}", tokens, args.arrivals, opened, stop, out),
+            daemon=True,
         )
         clients.start()
         try:
@@ -220,7 +244,7 @@ async def run(args: argparse.Namespace, base_url: str, nats_url: str) -> dict[st
                 committed[event.title] = time.perf_counter()
             await asyncio.sleep(args.drain)
             stop.set()
-            frames: list[tuple[str, float]] = await asyncio.to_thread(out.get, True, 120)
+            frames, reconnects = await asyncio.to_thread(out.get, True, 120)
         finally:
             stop.set()
             clients.join(30)
@@ -240,6 +264,7 @@ async def run(args: argparse.Namespace, base_url: str, nats_url: str) -> dict[st
         "received": len(latencies),
         "latencies": latencies,
         "rss_mb": rss_mb,
+        "reconnects": reconnects,
     }
 
 
@@ -249,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="events a second, default 20")
     parser.add_argument("--per-event", type=int, default=50, help="people each event is circulated to")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the producer runs")
+    parser.add_argument("--arrivals", type=float, default=25.0, help="clients connecting a second")
     parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait for the last frames")
     parser.add_argument("--scan-interval", type=float, default=0.05, help="the notifier's scan interval")
     args = parser.parse_args(argv)
@@ -263,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
     latencies = result["latencies"]
     print(f"frames: {result['received']:,} received of {result['expected']:,} expected")
+    print(f"streams dropped and opened again (as EventSource does): {result['reconnects']}")
     verdict_p99 = "MISSED"
     if latencies:
         p50, p99 = statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
