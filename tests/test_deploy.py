@@ -35,6 +35,7 @@ SERVICES = ("registry", "approvals", "issues", "scoring", "notifier")
 
 #: Path ownership (docs/architecture.md): each service owns its top-level nouns, one ingress routes by path.
 ROUTES: dict[str, str] = {
+    "/": "registry",  # the web console's files (docs/console.md); every API prefix is longer
     "/api/v1/org": "registry",
     "/api/v1/projects": "registry",
     "/api/v1/auth": "registry",

@@ -1,4 +1,4 @@
-"""The weekly bulletin's cadence day on the official calendar (issue 16; DESIGN §2 Cadence): a Friday that is
+"""The weekly bulletin's cadence day on the official calendar (issue 16; docs/reports.md): a Friday that is
 not a working day falls on the last working day before it; a week whose working days all come after its
 Friday has no bulletin; the weekday and the shift are settings."""
 

@@ -1,47 +1,57 @@
-// 日调度 (daily dispatch, §五(二)): per line, the matters whose clock falls due today, those overdue, and
-// those escalated today. Worked out from the open matters the person may see; "today" is the platform's
-// date (on the demo's simulated clock it is not the browser's), read from the live 比晒亮 ranking's
-// as_of until scoring's dispatch board, which carries its own date, is served.
+// 日调度 (daily dispatch, §五(二)): scoring's dispatch board per line: the matters whose clock falls due
+// today and on the next working day, the overdue ones, those escalated since the previous working day, the
+// stalled approvals and this week's milestones.
 
-import { get } from "../api.js";
-import { loadLines, loadOpenMatters } from "../board.js";
+import { loadBoard } from "../board.js";
 import { h, clear, fmtDate, fmtTime, label } from "../dom.js";
 
-const dayOf = (instant) => fmtDate(instant);
+const GROUPS = [
+  ["overdue", "已超时"],
+  ["escalated", "新升级"],
+  ["due_today", "今日到期"],
+  ["due_tomorrow", "下一工作日到期"],
+];
 
 export async function render(main) {
-  clear(main, h("h1", {}, "日调度"), h("p", { class: "muted", role: "status" }, "正在读取事项…"));
-  const [lines, matters, live] = await Promise.all([loadLines(), loadOpenMatters(), get("/api/v1/rankings/new-starts")]);
-  const today = live.as_of.slice(0, 10);
-  const rows = [...lines.map((l) => ({ id: l.id, name: l.name })), { id: null, name: "未分线" }].map((line) => {
-    const mine = matters.filter((m) => (m.line_id || null) === line.id);
-    const running = (m) => (m.clocks || []).filter((c) => c.state === "running");
-    return {
-      line,
-      due: mine.filter((m) => running(m).some((c) => dayOf(c.due_at) === today)),
-      overdue: mine.filter((m) => (m.clocks || []).some((c) => c.state === "breached") || running(m).some((c) => dayOf(c.due_at) < today)),
-      escalated: mine.filter((m) => m.layer > 1 && (m.breaches || []).some((b) => dayOf(b.breached_at) === today)),
-    };
-  }).filter((r) => r.due.length || r.overdue.length || r.escalated.length);
+  clear(main, h("h1", {}, "日调度"), h("p", { class: "muted", role: "status" }, "正在读取调度表…"));
+  const board = await loadBoard();
+  const rows = board.lines.filter((l) =>
+    [...GROUPS.map(([k]) => k), "stalled_approvals", "milestones_this_week"].some((k) => (l[k] || []).length));
+  const total = (key) => board.lines.reduce((n, l) => n + (l[key] || []).length, 0);
   clear(main,
     h("h1", {}, "日调度"),
-    h("p", { class: "summary" }, `${today}：今日到期 ${sum(rows, "due")} 件，超时 ${sum(rows, "overdue")} 件，今日升级 ${sum(rows, "escalated")} 件`),
-    rows.length ? rows.map((r) => h("section", { class: "card dispatch" },
-      h("h2", {}, r.line.name),
-      group("今日到期", r.due), group("已超时", r.overdue), group("今日升级", r.escalated)))
+    h("p", { class: "summary" },
+      `${board.day}（截至 ${fmtTime(board.as_of)}）：今日到期 ${total("due_today")} 件，超时 ${total("overdue")} 件，` +
+      `新升级 ${total("escalated")} 件，审批停滞 ${total("stalled_approvals")} 项`),
+    rows.length ? rows.map((line) => h("section", { class: "card dispatch" },
+      h("h2", {}, line.line_name || "未分线"),
+      GROUPS.map(([key, title]) => matters(title, line[key] || [])),
+      approvals(line.stalled_approvals || []),
+      milestones(line.milestones_this_week || [])))
       : h("p", { class: "muted" }, "今日没有到期、超时或升级的事项"));
 }
 
-function sum(rows, key) {
-  return rows.reduce((n, r) => n + r[key].length, 0);
+function matters(title, list) {
+  if (!list.length) return null;
+  return h("div", {}, h("h3", {}, `${title}（${list.length}）`),
+    h("ul", { class: "plain" }, list.slice(0, 50).map((m) => h("li", {},
+      h("a", { href: `#/matter/${m.kind === "meeting_matter" ? "meeting-matters" : "problems"}/${m.matter_id}` }, m.title),
+      ` · ${m.project_name || ""} · ${label("layer", m.layer)}`,
+      m.clock ? h("small", {}, ` ${label("clock", m.clock)}${m.due_at ? `至 ${fmtTime(m.due_at)}` : ""}`) : null))),
+    list.length > 50 ? h("p", { class: "muted" }, `另有 ${list.length - 50} 件，见我的工作台`) : null);
 }
 
-function group(title, matters) {
-  if (!matters.length) return null;
-  return h("div", {}, h("h3", {}, `${title}（${matters.length}）`),
-    h("ul", { class: "plain" }, matters.slice(0, 50).map((m) => h("li", {},
-      h("a", { href: `#/matter/${m.kind === "meeting_matter" ? "meeting-matters" : "problems"}/${m.id}` }, m.title),
-      ` · ${m.project_name || ""} · ${label("layer", m.layer)}`,
-      ...(m.clocks || []).filter((c) => c.state === "running").map((c) => h("small", {}, ` ${label("clock", c.kind)}至 ${fmtTime(c.due_at)}`))))),
-    matters.length > 50 ? h("p", { class: "muted" }, `另有 ${matters.length - 50} 件，见我的工作台`) : null);
+function approvals(list) {
+  if (!list.length) return null;
+  return h("div", {}, h("h3", {}, `审批停滞（${list.length}）`),
+    h("ul", { class: "plain" }, list.slice(0, 50).map((a) => h("li", {},
+      h("a", { href: `#/project/${a.project_id}` }, a.label), a.due_at ? h("small", {}, ` 时限 ${fmtTime(a.due_at)}`) : null))));
+}
+
+function milestones(list) {
+  if (!list.length) return null;
+  return h("div", {}, h("h3", {}, `本周节点（${list.length}）`),
+    h("ul", { class: "plain" }, list.slice(0, 50).map((m) => h("li", {},
+      h("a", { href: `#/project/${m.project_id}` }, `${m.project_name}：${m.label}`),
+      ` 计划 ${fmtDate(m.planned_date)}`, m.achieved_on ? `，已于 ${fmtDate(m.achieved_on)} 完成` : ""))));
 }
