@@ -28,18 +28,13 @@ async def _unit(sim: Simulation, unit_id: str) -> Persona | None:
 
 async def _post(sim: Simulation, who: Persona, path: str, action: str, body: Any = None) -> Any:
     """POST with the row's current ``If-Match`` (read by the same persona), the answer's JSON or None."""
-    row = path.rsplit("/", 1)[0]
-    etag = await sim.api.etag(who, row) if await _visible(sim, who, row) else None
+    row = await sim.api.client.get(path.rsplit("/", 1)[0], headers=who.headers)
+    sim.api.calls += 1
+    etag = row.headers.get("ETag") if row.status_code == 200 else None
     response = await sim.api.call(
         who, "POST", path, action=action, json=body, headers={"If-Match": etag} if etag else None
     )
     return None if response is None else response.json()
-
-
-async def _visible(sim: Simulation, who: Persona, path: str) -> bool:
-    response = await sim.api.client.get(path, headers=who.headers)
-    sim.api.calls += 1
-    return response.status_code == 200
 
 
 # ---- approvals (§三(一), §四(二)) ----------------------------------------------------------------------

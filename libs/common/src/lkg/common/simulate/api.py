@@ -115,13 +115,6 @@ class Api:
             if not cursor:
                 return found
 
-    async def etag(self, persona: Persona, path: str) -> str:
-        response = await self.client.get(path, headers=persona.headers)
-        self.calls += 1
-        if response.status_code != 200:
-            raise ApiError(f"GET {path}: {response.status_code} {response.text[:300]}")
-        return response.headers["ETag"]
-
     async def unit_persona(self, office: Persona, unit_id: str) -> Persona | None:
         """The persona acting for ``unit_id``: an account for the first holder (by post and person id) of
         a post in the unit, opened by 重大项目办 the first time. ``None``: nobody holds a post there."""
