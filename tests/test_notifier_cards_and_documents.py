@@ -148,6 +148,27 @@ async def test_the_statistics_reminders_reach_the_contact_and_a_missed_list_reac
     ] == [("enrolment_list.missed", "statistics_bureau")]
 
 
+async def test_a_missed_round_of_integrity_reviews_is_shown_to_the_office(world):
+    """回头看 (§四(四)): a round that ended with projects not reviewed is told to 重大项目办 (督查室 too),
+    once however often the event is redelivered."""
+    missed = c.IntegrityRoundMissed(
+        round_id=uuid.uuid4(),
+        starts_on=date(2020, 1, 1),
+        due_on=date(2020, 6, 30),
+        due_at=datetime(2020, 7, 1, tzinfo=TZ),
+        unit_id=world.org.supervision,
+        unit_name="区政府督查室",
+        project_ids=(world.project.id,),
+        effective_at=AT,
+    )
+    await publish(world, missed, missed)
+    office = await inbox(world, world.org.office_staff)
+    assert [(m["kind"], m["title"], m["urgent"]) for m in office] == [
+        ("integrity_round.missed", "【未完成】2020-01-01至2020-06-30诚信履约回头看", True)
+    ]
+    assert "1个项目未核查" in office[0]["body"] and "区政府督查室" in office[0]["body"]
+
+
 async def test_a_proposal_nobody_can_receive_is_listed_for_operators(world):
     card = _card(world, c.RedCardProposed)
     await publish(world, card)

@@ -51,6 +51,8 @@ NOTIFIED: tuple[type[Event], ...] = (
     c.EnrolmentListMissed,
     c.StatisticsVisitDueSoon,
     c.StatisticsVisitMissed,
+    c.IntegrityRoundDueSoon,
+    c.IntegrityRoundMissed,
 )
 
 #: Kinds the notifier makes on its own clock (:mod:`lkg.notifier.cadence`), not from an event:
@@ -270,6 +272,19 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             path="/statistics",
             words={
                 "matter": f"{event.year}年{event.month}月统计上门服务",
+                "unit": event.unit_name,
+                "project": f"{len(event.project_ids)}个项目",
+            },
+        )
+    if isinstance(event, c.IntegrityRoundDueSoon):  # and IntegrityRoundMissed
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.round_id}",
+            charged_unit_id=event.unit_id,
+            deadline_at=event.due_at,
+            path="/integrity-reviews",
+            words={
+                "matter": f"{event.starts_on.isoformat()}至{event.due_on.isoformat()}诚信履约回头看",
                 "unit": event.unit_name,
                 "project": f"{len(event.project_ids)}个项目",
             },

@@ -59,6 +59,8 @@ class Audience(StrEnum):
     NAMED_PERSON = "named_person"
     #: 区统计局, by role.
     STATISTICS_BUREAU = "statistics_bureau"
+    #: 区商务局, by role (integrity reviews with 督查室, §四(四)).
+    COMMERCE_BUREAU = "commerce_bureau"
     #: Whom a published document is circulated to: the event's own ``audience`` (发送范围); an empty
     #: one tells nobody.
     DOCUMENT_AUDIENCE = "document_audience"
@@ -132,6 +134,10 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule("statistics_visit.due_soon", Audience.NAMED_PERSON, note="统计联系人每月上门服务 §三(四)二"),
     DefaultRule("statistics_visit.missed", Audience.NAMED_PERSON, note="统计上门服务未完成 §三(四)二"),
     DefaultRule("statistics_visit.missed", Audience.CHARGED_UNIT, note="统计上门服务未完成 §三(四)二"),
+    DefaultRule("integrity_round.due_soon", Audience.SUPERVISION_OFFICE, note="回头看即将到期 §四(四)"),
+    DefaultRule("integrity_round.due_soon", Audience.COMMERCE_BUREAU, note="回头看即将到期 §四(四)"),
+    DefaultRule("integrity_round.missed", Audience.SUPERVISION_OFFICE, note="回头看未完成 §四(四)"),
+    DefaultRule("integrity_round.missed", Audience.MAJOR_PROJECTS_OFFICE, note="回头看未完成 §四(四)"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
     DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
     DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),

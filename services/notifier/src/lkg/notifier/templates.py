@@ -110,6 +110,12 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
         "【未完成】$matter",
         "$unit的统计联系人本月有$project未上门服务，已记录在案。\n查看：$link",
     ),
+    "integrity_round.due_soon": DefaultTemplate(
+        "【提醒】$matter即将到期", "$matter尚有$project未核查，请于$deadline前完成。\n查看：$link"
+    ),
+    "integrity_round.missed": DefaultTemplate(
+        "【未完成】$matter", "$matter到期仍有$project未核查，已记录在$unit名下。\n查看：$link", urgent=True
+    ),
     "supervision_report.published": DefaultTemplate(
         "【督查专报】$matter", "《$matter》已印发，请查阅。\n查看：$link"
     ),
