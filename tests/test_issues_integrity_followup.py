@@ -81,6 +81,10 @@ async def test_findings_open_one_follow_up_on_the_responsible_unit_and_a_clean_r
     await review(system, pid, "2020-06-30", ["overdue_start", "idle_land"], "土地已交付，现场未开工")
     [opened] = await follow_ups(system, pid)
     assert opened["resolving_unit_id"] == str(org_id("street.cihui"))
+    # The unit's name comes from the directory (the event names the unit by id only; issue 11 item 20).
+    units = (await system.client.get("/api/v1/org/units", headers=system.operator)).json()
+    [street] = [u["name"] for u in units if u["id"] == str(org_id("street.cihui"))]
+    assert opened["resolving_unit_name"] == street
     assert "逾期不开工" in opened["title"] and "占而未建" in opened["title"]
     assert "土地已交付，现场未开工" in opened["description"]
 
