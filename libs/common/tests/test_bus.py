@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from lkg.common.clock import TZ, wall_clock_utc
-from lkg.common.db import Database, make_metadata
+from lkg.common.db import Database, driver_in_transaction, make_metadata
 from lkg.common.events import operations
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
 from lkg.common.events.contracts import InvestmentReported
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription, upsert_if_newer
-from lkg.common.events.outbox import OutboxRelay, _driver_in_transaction, stage
+from lkg.common.events.outbox import OutboxRelay, stage
 
 _prefixes = itertools.count(1)
 
@@ -171,7 +171,7 @@ async def test_stage_writes_on_the_sessions_own_connection_inside_its_transactio
     statement. If SQLAlchemy's adapter stopped exposing what this needs, ``stage`` would fall back to
     ``session.execute`` unnoticed: the first assertion notices."""
     async with bus.db.transaction() as session:
-        assert await _driver_in_transaction(session) is not None
+        assert await driver_in_transaction(session) is not None
     async with bus.db.transaction() as session:
         await stage(session, report())
         own = (await session.execute(sa.text("SELECT count(*) FROM outbox_event"))).scalar_one()

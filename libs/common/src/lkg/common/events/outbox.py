@@ -55,7 +55,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common import log as logmod
-from lkg.common.db import OUTBOX_STAGED, Database, asyncpg_dsn
+from lkg.common.db import OUTBOX_STAGED, Database, asyncpg_dsn, driver_in_transaction
 from lkg.common.events.base import Envelope, Event
 from lkg.common.events.bus import Names
 from lkg.common.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
@@ -75,7 +75,7 @@ _outbox = sa.table(
 
 #: One statement object for every stage: its compiled form is cached, parameters travel separately.
 _INSERT = sa.insert(_outbox)
-#: ``stage``'s statement as sent on the session's own asyncpg connection (``_driver_in_transaction``); the
+#: ``stage``'s statement as sent on the session's own asyncpg connection (``driver_in_transaction``); the
 #: jsonb parameter is JSON text, as SQLAlchemy's codec on that connection takes it.
 _INSERT_SQL = (
     "INSERT INTO outbox_event (event_id, subject, event_type, body, headers) VALUES ($1, $2, $3, $4, $5)"
@@ -123,7 +123,10 @@ async def stage(
         causation_id=causation_id or current_causation_id.get(),
     )
     row = _row(envelope)
-    driver = await _driver_in_transaction(session)
+    # Its one fixed statement on the session's own asyncpg connection rather than through
+    # ``session.execute``: SQLAlchemy's statement path (ORM execute, compiled-cache lookup, execution
+    # context, result) was about a sixth of the instructions of a one-event transaction (bench/stage.py).
+    driver = await driver_in_transaction(session)
     if driver is None:
         await session.execute(_INSERT, row)
     else:
@@ -137,25 +140,6 @@ async def stage(
         )
     session.info[OUTBOX_STAGED] = True  # the commit wakes the relay
     return envelope
-
-
-async def _driver_in_transaction(session: AsyncSession) -> asyncpg.Connection | None:
-    """The asyncpg connection under ``session``, inside the session's database transaction (begun here if
-    ``stage`` is its first statement), or None where the session is not on SQLAlchemy's asyncpg dialect.
-
-    ``stage`` sends its one fixed statement there rather than through ``session.execute``: SQLAlchemy's
-    statement path (ORM execute, compiled-cache lookup, execution context, result) was about a sixth of
-    the instructions of a one-event transaction (bench/stage.py). The statement is still in the session's
-    transaction: it commits or rolls back with the use case's other statements."""
-    connection = await session.connection()
-    adapted = (await connection.get_raw_connection()).dbapi_connection
-    start = getattr(adapted, "_start_transaction", None)
-    driver = getattr(adapted, "_connection", None)
-    if start is None or not isinstance(driver, asyncpg.Connection):
-        return None
-    if getattr(adapted, "_transaction", None) is None:
-        await start()  # SQLAlchemy's own BEGIN, as its first statement would have sent
-    return driver
 
 
 async def stage_many(
