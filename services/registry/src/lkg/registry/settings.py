@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field, model_validator
 
 from lkg.common.settings import ServiceSettings
@@ -57,6 +59,18 @@ class RegistrySettings(ServiceSettings):
     # working days before.
     integrity_round_months: int = Field(default=6, ge=1, le=12)
     integrity_round_warn_working_days: int = Field(default=10, ge=0, le=40)
+
+    # Where the deployment's history starts (issue 11 item 19): a milestone whose planned date passed before
+    # this day was missed before the platform kept the record, so its miss opens no problem (the demo's
+    # 2017–2019 milestones would otherwise become problems dated years back, climbing to layers whose
+    # holders the directory does not have then). None: the simulated clock's start on a simulated clock,
+    # no limit on the system clock (a real district's late milestones are real).
+    history_start: date | None = None
+
+    def history_starts(self) -> date | None:
+        if self.history_start is not None:
+            return self.history_start
+        return self.simulated_start.date() if self.clock == "simulated" else None
 
     @model_validator(mode="after")
     def _ceiling_out_of_one_sources_reach(self) -> RegistrySettings:
