@@ -358,7 +358,7 @@ async def test_a_server_without_atomic_batches_gets_the_rows_one_by_one(bus):
         pytest.skip("this NATS server takes atomic batches (the case below covers it)")
     async with bus.db.transaction() as session:
         staged = [await stage(session, report()) for _ in range(3)]
-    relay = bus.relay()
+    relay = bus.relay(atomic_min=2)
     assert await relay.drain() == 3
     assert not relay.atomic  # it noticed, and publishes one by one from now on
     stream = bus.names.stream("registry")
@@ -373,7 +373,7 @@ async def test_consecutive_rows_go_as_one_atomic_batch_and_a_rejected_batch_goes
         pytest.skip(f"NATS {bus.nc.connected_server_version} has no atomic batch publish (2.12+)")
     async with bus.db.transaction() as session:
         first = [await stage(session, report()) for _ in range(3)]
-    assert await bus.relay().drain() == 3
+    assert await bus.relay(atomic_min=2).drain() == 3
     stream = bus.names.stream("registry")
     messages = [await bus.js.get_msg(stream, seq) for seq in (1, 2, 3)]
     assert [m.headers["Nats-Msg-Id"] for m in messages] == [str(e.event_id) for e in first]
@@ -389,7 +389,7 @@ async def test_consecutive_rows_go_as_one_atomic_batch_and_a_rejected_batch_goes
         second[0].to_bytes(),
         headers={"Nats-Msg-Id": str(second[0].event_id)},
     )
-    relay = bus.relay()
+    relay = bus.relay(atomic_min=2)
     assert await relay.drain() == 2
     assert relay.atomic  # still on: the server did take batches
     assert await bus.stream_messages() == 5

@@ -87,6 +87,11 @@ _DELETE_CONFIRMED = sa.delete(_outbox).where(
 
 #: Rows per atomic batch (the server's own limit, ``max_batch_size``, is 1,000 by default).
 ATOMIC_BATCH_MAX = 500
+#: Shorter runs go one by one (pipelined, ``publish_async``): at a trickle (a few rows per wake-up) atomic
+#: batches cost NATS about three times the CPU per event and held messages back from the consumer
+#: (bench/bus.py at 500/s, load 2.5: NATS 600-890 against 290 us per event, p99 270-3,400 ms against 18 ms);
+#: a burst still goes in batches of up to ``ATOMIC_BATCH_MAX`` (bench/approvals.py).
+ATOMIC_BATCH_MIN = 16
 
 #: A row as the relay reads it: id, subject (without the deployment prefix), event type, body, headers.
 Row = tuple[int, str, str, bytes, dict[str, str]]
@@ -234,6 +239,7 @@ class OutboxRelay:
         delete_delay: float = 0.05,
         wall_clock: Callable[[], datetime],
         nc: NATS | None = None,
+        atomic_min: int = ATOMIC_BATCH_MIN,
     ) -> None:
         """``nc``: the connection for the wake-ups between processes (without it, a commit in another
         process is found by the poll)."""
@@ -260,6 +266,8 @@ class OutboxRelay:
         self._lag_observed = float("-inf")
         #: Publish consecutive rows of one stream as atomic batches (off once a server ignored one).
         self.atomic = True
+        #: Runs shorter than this go one by one.
+        self.atomic_min = max(atomic_min, 2)
 
     async def run(self) -> None:
         """Relay until cancelled. One replica per service leads (a PostgreSQL advisory lock held by its
@@ -367,7 +375,7 @@ class OutboxRelay:
         share one)."""
         futures: list[asyncio.Future] = []
         for run in _runs(rows):
-            if len(run) == 1 or not self.atomic:
+            if len(run) < self.atomic_min or not self.atomic:
                 futures += [await self._publish(row, confirmer) for row in run]
             else:
                 futures += [await self._publish_atomic(run)] * len(run)
