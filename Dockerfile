@@ -55,6 +55,9 @@ RUN groupadd --system --gid 10001 lkg \
         --shell /usr/sbin/nologin lkg
 
 COPY --from=build /opt/lkg /opt/lkg
+# The web console's static files, served at / by every `lkg run` (docs/console.md).
+COPY web/ /opt/lkg/web/
+ENV LKG_CONSOLE_DIR=/opt/lkg/web
 
 WORKDIR /opt/lkg
 USER 10001:10001

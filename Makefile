@@ -30,6 +30,7 @@ lint: venv
 	$(BIN)/mypy $(MYPY_PATHS)
 
 test: venv lint
+	@command -v chromium >/dev/null 2>&1 || echo "== no chromium on the PATH: the web console's browser tests (tests/test_console_browser.py) are SKIPPED; apt-get install chromium fonts-noto-cjk to run them (.ci/run does)"
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

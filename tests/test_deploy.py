@@ -35,6 +35,7 @@ SERVICES = ("registry", "approvals", "issues", "scoring", "notifier")
 
 #: Path ownership (docs/architecture.md): each service owns its top-level nouns, one ingress routes by path.
 ROUTES: dict[str, str] = {
+    "/": "registry",  # the web console's files (docs/console.md); every API prefix is longer
     "/api/v1/org": "registry",
     "/api/v1/projects": "registry",
     "/api/v1/auth": "registry",
@@ -193,7 +194,12 @@ def test_dockerignore_keeps_the_context_to_the_packages() -> None:
     ]
     # Everything is excluded, then only what the Dockerfile copies comes back.
     assert patterns[0] == "*"
-    assert {p for p in patterns if p.startswith("!")} == {"!constraints.txt", "!libs/common/", "!services/"}
+    assert {p for p in patterns if p.startswith("!")} == {
+        "!constraints.txt",
+        "!libs/common/",
+        "!services/",
+        "!web/",
+    }
     assert "**/tests/" in patterns
 
 

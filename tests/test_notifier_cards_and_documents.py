@@ -103,6 +103,72 @@ async def test_a_stalled_approval_tells_the_projects_agent_and_a_project_without
     assert not [u for u in undeliverable.json()["items"] if u["audience"] == "project_agent"]
 
 
+async def test_the_statistics_reminders_reach_the_contact_and_a_missed_list_reaches_the_office(world):
+    """§三(四)二: a contact's visits not done this month remind the contact (named by the event); the list
+    of last month's projects that failed enrolment, missed on the 28th, is shown to 重大项目办 (统计局 has
+    nobody in this directory, so that audience is listed as undeliverable, not dropped)."""
+    due = datetime(2020, 5, 28, 17, tzinfo=TZ)
+    visits = c.StatisticsVisitDueSoon(
+        duty_id=uuid.uuid4(),
+        year=2020,
+        month=5,
+        due_at=due,
+        unit_id=world.org.service_dept,
+        unit_name="区科经局",
+        person_id=world.org.dept_staff,
+        project_ids=(world.project.id,),
+        effective_at=AT,
+    )
+    missed_list = c.EnrolmentListMissed(
+        duty_id=uuid.uuid4(),
+        year=2020,
+        month=5,
+        due_at=due,
+        unit_id=uuid.uuid4(),
+        unit_name="区统计局",
+        reported_year=2020,
+        reported_month=4,
+        effective_at=AT,
+    )
+    await publish(world, visits, missed_list)
+    told = await inbox(world, world.org.dept_staff)
+    assert [(m["kind"], m["title"]) for m in told] == [
+        ("statistics_visit.due_soon", "【提醒】2020年5月统计上门服务尚未完成")
+    ]
+    assert "1个项目" in told[0]["body"]
+    office = await inbox(world, world.org.office_staff)
+    assert [(m["kind"], m["title"], m["urgent"]) for m in office] == [
+        ("enrolment_list.missed", "【逾期】区统计局未按时报送2020年4月未入库项目清单", True)
+    ]
+    undeliverable = await world.client.get("/api/v1/notifications/undeliverable", headers=world.operator)
+    assert [
+        (u["kind"], u["audience"])
+        for u in undeliverable.json()["items"]
+        if u["kind"].startswith("enrolment_list")
+    ] == [("enrolment_list.missed", "statistics_bureau")]
+
+
+async def test_a_missed_round_of_integrity_reviews_is_shown_to_the_office(world):
+    """回头看 (§四(四)): a round that ended with projects not reviewed is told to 重大项目办 (督查室 too),
+    once however often the event is redelivered."""
+    missed = c.IntegrityRoundMissed(
+        round_id=uuid.uuid4(),
+        starts_on=date(2020, 1, 1),
+        due_on=date(2020, 6, 30),
+        due_at=datetime(2020, 7, 1, tzinfo=TZ),
+        unit_id=world.org.supervision,
+        unit_name="区政府督查室",
+        project_ids=(world.project.id,),
+        effective_at=AT,
+    )
+    await publish(world, missed, missed)
+    office = await inbox(world, world.org.office_staff)
+    assert [(m["kind"], m["title"], m["urgent"]) for m in office] == [
+        ("integrity_round.missed", "【未完成】2020-01-01至2020-06-30诚信履约回头看", True)
+    ]
+    assert "1个项目未核查" in office[0]["body"] and "区政府督查室" in office[0]["body"]
+
+
 async def test_a_proposal_nobody_can_receive_is_listed_for_operators(world):
     card = _card(world, c.RedCardProposed)
     await publish(world, card)

@@ -308,3 +308,27 @@ async def test_the_org_lists_refuse_unknown_query_parameters_alike(registry: Sys
         f"/api/v1/org/entries/{org_id('line.1')}/history",
     ]
     assert await _refusals(registry, paths) == dict.fromkeys(paths, REFUSED)
+
+
+async def test_a_milestone_missed_before_the_deployments_history_starts_announces_nothing(
+    registry: System,
+) -> None:
+    """Issue 11 item 19: on a simulated clock the history starts at the clock's start (2020-05-01); a
+    milestone planned before it and never achieved (the demo's 2017–2019 dates) is not a miss the platform
+    saw, so no ``milestone.missed`` goes out and no problem dated years back is opened. One planned after
+    it is."""
+    c, h = registry.client, registry.operator
+    body = project(
+        "【演示】历史节点项目",
+        "street.jiangjunlu",
+        milestones=[
+            {"type": "signing", "planned_date": "2019-03-01"},
+            {"type": "construction_start", "planned_date": "2020-07-01"},
+        ],
+    )
+    created = await c.post("/api/v1/projects", json=body, headers=h)
+    assert created.status_code == 201, created.text
+    pid = created.json()["id"]
+    await registry.move_clock(set="2020-07-03T09:00:00+08:00")
+    missed = [e for e in await _events(registry, "milestone.missed") if str(e.project_id) == pid]
+    assert [e.milestone.planned_date.isoformat() for e in missed] == ["2020-07-01"]

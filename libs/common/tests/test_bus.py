@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from lkg.common.clock import TZ, wall_clock_utc
-from lkg.common.db import Database, make_metadata
+from lkg.common.db import Database, driver_in_transaction, make_metadata
 from lkg.common.events import operations
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
@@ -162,6 +162,31 @@ async def test_only_committed_events_are_published_with_their_id_as_message_id(b
     assert Envelope.from_bytes(message.data) == envelope
     assert envelope.correlation_id == "req-1"
     assert await bus.stream_messages() == 1
+
+
+async def test_stage_writes_on_the_sessions_own_connection_inside_its_transaction(bus):
+    """``stage`` sends its insert on the asyncpg connection under the session (not through
+    ``session.execute``): the row is in the session's transaction, seen by its next statement, invisible
+    to others until the commit, and gone with a rollback whether ``stage`` came first or after another
+    statement. If SQLAlchemy's adapter stopped exposing what this needs, ``stage`` would fall back to
+    ``session.execute`` unnoticed: the first assertion notices."""
+    async with bus.db.transaction() as session:
+        assert await driver_in_transaction(session) is not None
+    async with bus.db.transaction() as session:
+        await stage(session, report())
+        own = (await session.execute(sa.text("SELECT count(*) FROM outbox_event"))).scalar_one()
+        assert own == 1
+        assert await bus.outbox_rows() == 0  # another connection: not committed yet
+    assert await bus.outbox_rows() == 1
+    for first in (True, False):
+        with pytest.raises(RuntimeError):
+            async with bus.db.transaction() as session:
+                if not first:
+                    await session.execute(sa.text("SELECT 1"))
+                await stage(session, report())
+                raise RuntimeError("the state change failed")
+        assert await bus.outbox_rows() == 1
+    assert bus.db.engine.sync_engine.pool.checkedout() == 0
 
 
 async def test_the_relay_is_woken_by_the_commit_not_by_its_poll(bus):

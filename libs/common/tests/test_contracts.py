@@ -35,6 +35,13 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "enrolment.failed",
         "commitment.overdue",
         "org.changed",
+        "enrolment_list.due_soon",
+        "enrolment_list.missed",
+        "statistics_visit.due_soon",
+        "statistics_visit.missed",
+        "integrity_review.recorded",
+        "integrity_round.due_soon",
+        "integrity_round.missed",
     ),
     "approvals": (
         "approval.submitted",
@@ -323,6 +330,20 @@ def sample(event_type: str) -> Event:
             obligor_unit_name="区城投集团",
         ),
         "org.changed": org_changed,
+        "enrolment_list.due_soon": lambda: c.EnrolmentListDueSoon(**_list_duty()),
+        "enrolment_list.missed": lambda: c.EnrolmentListMissed(**_list_duty()),
+        "statistics_visit.due_soon": lambda: c.StatisticsVisitDueSoon(**_visit_duty()),
+        "statistics_visit.missed": lambda: c.StatisticsVisitMissed(**_visit_duty()),
+        "integrity_round.due_soon": lambda: c.IntegrityRoundDueSoon(**_integrity_round()),
+        "integrity_round.missed": lambda: c.IntegrityRoundMissed(**_integrity_round()),
+        "integrity_review.recorded": lambda: c.IntegrityReviewRecorded(
+            **_project_fact(),
+            review_id=uid(44),
+            reviewed_on=date(2020, 6, 30),
+            findings=(c.IntegrityFlag.OVERDUE_START,),
+            evidence="实地核查：土地已交付，未开工",
+            reviewer_unit_ids=(uid(45), uid(46)),
+        ),
         "approval.submitted": lambda: c.ApprovalSubmitted(**_approval_item()),
         "approval.accepted": lambda: c.ApprovalAccepted(
             **_approval_item(),
@@ -726,6 +747,39 @@ def test_an_empty_audience_tells_nobody_and_an_old_report_reads_as_one() -> None
     wire = sample("report.published").model_dump(mode="json")
     del wire["audience"]
     assert c.ReportPublished.model_validate(wire).audience.is_empty
+
+
+def _statistics_duty() -> dict[str, Any]:
+    return {
+        "effective_at": datetime(2020, 5, 25, tzinfo=TZ),
+        "duty_id": uid(40),
+        "year": 2020,
+        "month": 5,
+        "due_at": datetime(2020, 5, 29, tzinfo=TZ),
+        "unit_id": uid(41),
+        "unit_name": "区统计局",
+    }
+
+
+def _integrity_round() -> dict[str, Any]:
+    return {
+        "effective_at": datetime(2020, 6, 16, tzinfo=TZ),
+        "round_id": uid(47),
+        "starts_on": date(2020, 1, 1),
+        "due_on": date(2020, 6, 30),
+        "due_at": datetime(2020, 7, 1, tzinfo=TZ),
+        "unit_id": uid(48),
+        "unit_name": "区政府督查室",
+        "project_ids": (uid(49),),
+    }
+
+
+def _list_duty() -> dict[str, Any]:
+    return {**_statistics_duty(), "reported_year": 2020, "reported_month": 4}
+
+
+def _visit_duty() -> dict[str, Any]:
+    return {**_statistics_duty(), "unit_name": "金银湖街", "person_id": uid(42), "project_ids": (uid(43),)}
 
 
 def test_a_government_commitment_names_the_obliged_unit() -> None:

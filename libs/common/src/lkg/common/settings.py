@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
@@ -110,6 +111,9 @@ class ServiceSettings(BaseSettings):
     #: answer 503 meanwhile), so a process waiting for NATS still answers its probes and stops on a signal.
     #: Off: the app's start waits until the services run (tests that drive an app in-process want that).
     start_in_background: bool = False
+    #: The web console's files (``web/`` of the repository, docs/console.md), served at ``/``. Unset: the
+    #: checkout's ``web/`` when there is one (development); the image sets it to where it copies them.
+    console_dir: Path | None = None
 
     # Event bus.
     outbox_batch_size: int = 500

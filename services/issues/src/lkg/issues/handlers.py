@@ -7,8 +7,9 @@ event — an older revision, or the same one again under a new event id — chan
   project snapshot newer than the one held takes the project's open matters to its line and unit
   (:func:`routing.follow_project`); org entries newer than those held re-resolve the holders of open
   matters above layer 1.
-* ``approval.stalled``, ``approval.start_at_risk``, ``milestone.missed``, ``commitment.overdue`` are recorded
-  as signals under a documented cause key; the signal scan (:mod:`lkg.issues.matters.signals`) opens one
+* ``approval.stalled``, ``approval.start_at_risk``, ``milestone.missed``, ``commitment.overdue`` and an
+  ``integrity_review.recorded`` with findings (回头看, a follow-up on the responsible unit) are recorded as
+  signals under a documented cause key; the signal scan (:mod:`lkg.issues.matters.signals`) opens one
   problem per cause or attaches the signal to the open one. Opening needs the working calendar and the
   configured limits, which live on the runtime, so it happens in the scan with the signal's time as "now".
 * ``project.terminated`` withdraws the project's open system-opened problems with that reason.
@@ -122,6 +123,34 @@ def _commitment_overdue(e: c.CommitmentOverdue) -> tuple[str, dict[str, Any]]:
     return key, _payload(e.project_id, title, "诚信履约", said, unit, e.obligor_unit_name)
 
 
+#: 回头看's four findings (§四(四)) as a follow-up matter names them.
+_FINDING_WORDS = {
+    c.IntegrityFlag.BREACH_OF_CONTRACT: "不履行合同约定",
+    c.IntegrityFlag.OVERDUE_START: "逾期不开工",
+    c.IntegrityFlag.IDLE_LAND: "占而未建",
+    c.IntegrityFlag.SLOW_CONSTRUCTION: "慢建久拖",
+}
+
+
+def _integrity_findings(e: c.IntegrityReviewRecorded) -> tuple[str, dict[str, Any]]:
+    # Cause key: the project's follow-up (跟踪督办). While it is open, a later review's findings attach to it.
+    found = "、".join(_FINDING_WORDS[f] for f in e.findings)
+    said = f"{e.reviewed_on.isoformat()}诚信履约回头看发现：{found}。{e.evidence}"[:4000]
+    return f"integrity_review:{e.project_id}", _payload(
+        e.project_id, f"回头看督办：{found}"[:200], "诚信履约", said, e.responsible_unit_id, None
+    )
+
+
+async def on_integrity_review(
+    session: AsyncSession, envelope: Envelope, event: c.IntegrityReviewRecorded
+) -> None:
+    """A review with findings opens a follow-up (督办) matter on the project's responsible unit, or adds to
+    the open one (§四(四)); a review that finds nothing opens nothing."""
+    if event.findings:
+        key, payload = _integrity_findings(event)
+        await record_signal(session, envelope, cause_key=key, at=event.effective_at, payload=payload)
+
+
 def on_signal(cause: Callable[[Any], tuple[str, dict[str, Any]]]) -> Handler:
     """The handler recording an event as a signal under the cause key (and with the payload) ``cause``
     gives it; keyed by the event id (:func:`record_signal`)."""
@@ -162,5 +191,6 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(c.ApprovalStartAtRisk, on_start_at_risk),
     Subscription(c.MilestoneMissed, on_milestone_missed),
     Subscription(c.CommitmentOverdue, on_commitment_overdue),
+    Subscription(c.IntegrityReviewRecorded, on_integrity_review),
     Subscription(c.RedCardRequested, on_red_card_requested),
 ]

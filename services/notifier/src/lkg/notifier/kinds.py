@@ -47,6 +47,12 @@ NOTIFIED: tuple[type[Event], ...] = (
     c.ApprovalStalled,
     c.EvaluationPublished,
     c.ReportPublished,
+    c.EnrolmentListDueSoon,
+    c.EnrolmentListMissed,
+    c.StatisticsVisitDueSoon,
+    c.StatisticsVisitMissed,
+    c.IntegrityRoundDueSoon,
+    c.IntegrityRoundMissed,
 )
 
 #: Kinds the notifier makes on its own clock (:mod:`lkg.notifier.cadence`), not from an event:
@@ -97,6 +103,8 @@ class Facts:
     handling_unit_id: UUID | None = None
     subject_kind: str | None = None
     subject_id: UUID | None = None
+    #: The person the event names as the one to act (a statistics contact).
+    named_person_id: UUID | None = None
     #: The post whose holder is asked (a referral awaiting a line leader's consent).
     post_id: UUID | None = None
     #: Whom a published document is circulated to (the event's ``audience``).
@@ -239,6 +247,46 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
                 "matter": event.item_name,
                 "project": event.project_name,
                 "unit": event.handling_unit_name,
+            },
+        )
+    if isinstance(event, c.EnrolmentListDueSoon):  # and EnrolmentListMissed
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.duty_id}",
+            charged_unit_id=event.unit_id,
+            deadline_at=event.due_at,
+            path="/statistics",
+            words={
+                "matter": f"{event.reported_year}年{event.reported_month}月未入库项目清单",
+                "unit": event.unit_name,
+                "project": "",
+            },
+        )
+    if isinstance(event, c.StatisticsVisitDueSoon):  # and StatisticsVisitMissed
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.duty_id}",
+            charged_unit_id=event.unit_id,
+            named_person_id=event.person_id,
+            deadline_at=event.due_at,
+            path="/statistics",
+            words={
+                "matter": f"{event.year}年{event.month}月统计上门服务",
+                "unit": event.unit_name,
+                "project": f"{len(event.project_ids)}个项目",
+            },
+        )
+    if isinstance(event, c.IntegrityRoundDueSoon):  # and IntegrityRoundMissed
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.round_id}",
+            charged_unit_id=event.unit_id,
+            deadline_at=event.due_at,
+            path="/integrity-reviews",
+            words={
+                "matter": f"{event.starts_on.isoformat()}至{event.due_on.isoformat()}诚信履约回头看",
+                "unit": event.unit_name,
+                "project": f"{len(event.project_ids)}个项目",
             },
         )
     if isinstance(event, c.EvaluationPublished):

@@ -318,6 +318,14 @@ async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
         return await d.units_with_role(UnitRole.MAJOR_PROJECTS_OFFICE, a)
     if a is Audience.SUPERVISION_OFFICE:
         return await d.units_with_role(UnitRole.SUPERVISION_OFFICE, a)
+    if a is Audience.COMMERCE_BUREAU:
+        return await d.units_with_role(UnitRole.COMMERCE_BUREAU, a)
+    if a is Audience.STATISTICS_BUREAU:
+        return await d.units_with_role(UnitRole.STATISTICS_BUREAU, a)
+    if a is Audience.NAMED_PERSON:
+        if facts.named_person_id is None:
+            raise Unresolved("事件未指明承办人")
+        return [Recipient(facts.named_person_id, a)]
     if a is Audience.APPROVAL_BUREAU:
         return await d.units_with_role(UnitRole.APPROVAL_BUREAU, a)
     if a is Audience.CARDED_UNIT_HEAD:

@@ -55,6 +55,12 @@ class Audience(StrEnum):
     #: The project's 代办员 from the approval agents' team (§四(三)), where it has one (the registry's project
     #: snapshot names them); a project without an agent tells nobody here, on purpose (not undeliverable).
     PROJECT_AGENT = "project_agent"
+    #: The person the event names as the one to act (a statistics contact, §三(四)二).
+    NAMED_PERSON = "named_person"
+    #: 区统计局, by role.
+    STATISTICS_BUREAU = "statistics_bureau"
+    #: 区商务局, by role (integrity reviews with 督查室, §四(四)).
+    COMMERCE_BUREAU = "commerce_bureau"
     #: Whom a published document is circulated to: the event's own ``audience`` (发送范围); an empty
     #: one tells nobody.
     DOCUMENT_AUDIENCE = "document_audience"
@@ -120,6 +126,18 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule("approval.stalled", Audience.HANDLING_DEPARTMENT, note="审批超时 §四(二)"),
     DefaultRule("approval.stalled", Audience.RESPONSIBLE_UNIT, note="审批超时 §四(二)"),
     DefaultRule("approval.stalled", Audience.PROJECT_AGENT, note="审批超时告知代办员 §四(三)"),
+    DefaultRule(
+        "enrolment_list.due_soon", Audience.STATISTICS_BUREAU, note="未入库清单每月28日前报送 §三(四)二"
+    ),
+    DefaultRule("enrolment_list.missed", Audience.STATISTICS_BUREAU, note="未入库清单逾期 §三(四)二"),
+    DefaultRule("enrolment_list.missed", Audience.MAJOR_PROJECTS_OFFICE, note="未入库清单逾期 §三(四)二"),
+    DefaultRule("statistics_visit.due_soon", Audience.NAMED_PERSON, note="统计联系人每月上门服务 §三(四)二"),
+    DefaultRule("statistics_visit.missed", Audience.NAMED_PERSON, note="统计上门服务未完成 §三(四)二"),
+    DefaultRule("statistics_visit.missed", Audience.CHARGED_UNIT, note="统计上门服务未完成 §三(四)二"),
+    DefaultRule("integrity_round.due_soon", Audience.SUPERVISION_OFFICE, note="回头看即将到期 §四(四)"),
+    DefaultRule("integrity_round.due_soon", Audience.COMMERCE_BUREAU, note="回头看即将到期 §四(四)"),
+    DefaultRule("integrity_round.missed", Audience.SUPERVISION_OFFICE, note="回头看未完成 §四(四)"),
+    DefaultRule("integrity_round.missed", Audience.MAJOR_PROJECTS_OFFICE, note="回头看未完成 §四(四)"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
     DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
     DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),

@@ -25,6 +25,8 @@ import contextlib
 import hashlib
 import json
 import secrets
+import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.clock import TZ, wall_clock_utc
 from lkg.common.http.problems import Unauthenticated
 from lkg.common.log import get_logger
-from lkg.common.orgcopy import reach_of
+from lkg.common.orgcopy import in_force
 from lkg.notifier.inbox import messages_since
 from lkg.notifier.models import org_copy, stream_ticket
 from lkg.notifier.notices import Stored
@@ -96,10 +98,86 @@ async def redeem_ticket(session: AsyncSession, ticket: str) -> tuple[UUID, datet
     return row.person_id, row.token_expires_at
 
 
-async def _holds_a_post(runtime: NotifierRuntime, person_id: UUID) -> bool:
-    async with runtime.db.sessions() as session:
-        reach = await reach_of(session, org_copy, person_id, runtime.clock.today())
-    return bool(reach.posts)
+class _PostHolders:
+    """Which of the people with an open stream hold a post today, for every stream of this process at once.
+
+    Each stream asks on its heartbeat whether its person still holds a post (a handover ends the
+    predecessor's stream). Asked one stream at a time that is a query per stream per heartbeat: with a
+    thousand streams, more than the database pool can serve while the notifier also routes and sends. So
+    the answer is shared: one query for everyone connected, at most once per heartbeat interval.
+    """
+
+    def __init__(self, runtime: NotifierRuntime) -> None:
+        self._runtime = weakref.ref(runtime)  # not kept alive by this process-wide cache
+        self.connected: Counter[UUID] = Counter()
+        #: Who held a post at the last check, and who was checked (a person who connected since is not).
+        self.holding: set[UUID] = set()
+        self.checked: set[UUID] = set()
+        self.checked_at = float("-inf")
+        self.lock = asyncio.Lock()
+
+    @property
+    def runtime(self) -> NotifierRuntime:
+        runtime = self._runtime()
+        if runtime is None:  # pragma: no cover - a stream outlived its runtime
+            raise RuntimeError("the notifier runtime of these streams has stopped")
+        return runtime
+
+    def join(self, person_id: UUID) -> None:
+        self.connected[person_id] += 1
+
+    def leave(self, person_id: UUID) -> None:
+        self.connected[person_id] -= 1
+        if self.connected[person_id] <= 0:
+            del self.connected[person_id]
+
+    async def holds(self, person_id: UUID) -> bool:
+        """Whether ``person_id`` holds a post today: as of the last shared check (at most half a heartbeat
+        old), or, for a person who connected since, checked alone now."""
+        loop = asyncio.get_running_loop()
+        if person_id not in self.checked:
+            held = await self._holders([person_id])
+            self.checked.add(person_id)
+            self.holding |= held
+            return person_id in held
+        if loop.time() - self.checked_at >= self.runtime.settings.stream_heartbeat_seconds / 2:
+            async with self.lock:
+                if loop.time() - self.checked_at >= self.runtime.settings.stream_heartbeat_seconds / 2:
+                    people = list(self.connected)
+                    self.holding = await self._holders(people)
+                    self.checked = set(people)
+                    self.checked_at = loop.time()
+        return person_id in self.holding
+
+    async def _holders(self, people: list[UUID]) -> set[UUID]:
+        """Those of ``people`` who hold a post in force today (one query)."""
+        h, p = org_copy.holdings, org_copy.posts
+        day = self.runtime.clock.today()
+        async with self.runtime.db.sessions() as session:
+            rows = await session.execute(
+                sa.select(h.c.person_id)
+                .select_from(h.join(p, p.c.id == h.c.post_id))
+                .where(h.c.person_id.in_(people), in_force(h, day), in_force(p, day))
+                .distinct()
+            )
+            return set(rows.scalars())
+
+
+#: One :class:`_PostHolders` per runtime of this process, by the runtime's id (a runtime is not hashable);
+#: the weak reference tells a new runtime that reuses a dead one's id from the one it belongs to.
+_HOLDERS: dict[int, tuple[weakref.ref[Any], _PostHolders]] = {}
+
+
+def _post_holders(runtime: NotifierRuntime) -> _PostHolders:
+    held = _HOLDERS.get(id(runtime))
+    if held is not None and held[0]() is runtime:
+        return held[1]
+    for key, (ref, _) in list(_HOLDERS.items()):
+        if ref() is None:
+            del _HOLDERS[key]
+    holders = _PostHolders(runtime)
+    _HOLDERS[id(runtime)] = (weakref.ref(runtime), holders)
+    return holders
 
 
 def _frame(payload: dict[str, Any]) -> str:
@@ -117,9 +195,11 @@ async def events(
         with contextlib.suppress(asyncio.QueueFull):  # a client that cannot keep up catches up on reconnect
             queue.put_nowait(json.loads(msg.data))
 
+    holders = _post_holders(runtime)
+    holders.join(person_id)
     sub = await runtime.nc.subscribe(live_subject(runtime, person_id), cb=on_message)
     try:
-        held_post = await _holds_a_post(runtime, person_id)
+        held_post = await holders.holds(person_id)
         last = last_event_id or 0
         yield "retry: 3000\n\n"
         if last_event_id is not None:
@@ -140,7 +220,7 @@ async def events(
             except TimeoutError:
                 if token_expires_at <= wall_clock_utc():
                     continue  # the end, at the top of the loop
-                if held_post and not await _holds_a_post(runtime, person_id):
+                if held_post and not await holders.holds(person_id):
                     yield 'event: end\ndata: {"reason": "post_no_longer_held"}\n\n'
                     return
                 yield ": heartbeat\n\n"
@@ -150,6 +230,7 @@ async def events(
             last = payload["seq"]
             yield _frame(payload)
     finally:
+        holders.leave(person_id)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 

@@ -93,6 +93,29 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
         "【问责结果】$unit 红牌移交纪委监委",
         "$unit 的红牌（事由：$matter）经区纪委监委处理：$outcome。说明：$reason\n查看：$link",
     ),
+    "enrolment_list.due_soon": DefaultTemplate(
+        "【提醒】$matter即将到期",
+        "请于$deadline前报送$matter（每月28日前，非工作日提前至此前最后一个工作日）。\n查看：$link",
+    ),
+    "enrolment_list.missed": DefaultTemplate(
+        "【逾期】$unit未按时报送$matter",
+        "$unit未在$deadline前报送$matter，已记录在案。\n查看：$link",
+        urgent=True,
+    ),
+    "statistics_visit.due_soon": DefaultTemplate(
+        "【提醒】$matter尚未完成",
+        "您联系的$project本月尚无上门服务记录，请于$deadline前完成并登记。\n查看：$link",
+    ),
+    "statistics_visit.missed": DefaultTemplate(
+        "【未完成】$matter",
+        "$unit的统计联系人本月有$project未上门服务，已记录在案。\n查看：$link",
+    ),
+    "integrity_round.due_soon": DefaultTemplate(
+        "【提醒】$matter即将到期", "$matter尚有$project未核查，请于$deadline前完成。\n查看：$link"
+    ),
+    "integrity_round.missed": DefaultTemplate(
+        "【未完成】$matter", "$matter到期仍有$project未核查，已记录在$unit名下。\n查看：$link", urgent=True
+    ),
     "supervision_report.published": DefaultTemplate(
         "【督查专报】$matter", "《$matter》已印发，请查阅。\n查看：$link"
     ),

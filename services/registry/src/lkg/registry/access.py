@@ -28,7 +28,8 @@ from lkg.registry.org.service import Directory, load_directory
 from lkg.registry.settings import RegistrySettings
 
 #: Roles that see every project: 重大项目办, top leaders, 督查室 (policy §二), and the bureaus whose work
-#: spans the portfolio (审批局 for approvals, 统计局 for enrolment).
+#: spans the portfolio (审批局 for approvals, 统计局 for enrolment, 商务局 for integrity reviews and
+#: termination, §四(四)).
 SEE_ALL = frozenset(
     {
         Role.MAJOR_PROJECTS_OFFICE,
@@ -37,6 +38,7 @@ SEE_ALL = frozenset(
         Role.ADMIN,
         Role.APPROVAL_BUREAU,
         Role.STATISTICS_BUREAU,
+        Role.COMMERCE_BUREAU,
     }
 )
 #: Roles that decide flags, line overrides and the baseline, and change every project's facts.

@@ -78,7 +78,8 @@ def import_plan(
 
 async def _import(plan: ParsedPlan, *, mode: PlanImportMode, actor: str, data_dir: Path) -> ImportReport:
     from lkg.common.db import Database
-    from lkg.common.runtime.cli import _endpoints, _service_url
+    from lkg.common.runtime.deployments import endpoints_of as _endpoints
+    from lkg.common.runtime.deployments import service_url as _service_url
     from lkg.registry.plan.service import import_plan as run_import
 
     endpoints = _endpoints(data_dir)

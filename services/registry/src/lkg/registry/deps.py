@@ -32,6 +32,10 @@ Session = Annotated[AsyncSession, DEPS.session]
 UnitOfWork = Annotated[AsyncSession, DEPS.unit_of_work]
 _OFFICE = (Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN)
 _STATISTICS = (Role.STATISTICS_BUREAU, *_OFFICE)
+#: 解约、销号 (§四(四)): 区商务局, or 重大项目办.
+_COMMERCE = (Role.COMMERCE_BUREAU, *_OFFICE)
+#: 诚信履约回头看 (§四(四)): 区政府督查室 with 区商务局.
+_REVIEWERS = (Role.SUPERVISION_OFFICE, Role.COMMERCE_BUREAU)
 
 
 _current_caller = caller_dependency(Caller.of)
@@ -52,6 +56,8 @@ def _caller(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:
 AnyCaller = Annotated[Caller, Depends(_current_caller)]
 OfficeCaller = Annotated[Caller, Depends(_caller(*_OFFICE))]
 StatisticsCaller = Annotated[Caller, Depends(_caller(*_STATISTICS))]
+CommerceCaller = Annotated[Caller, Depends(_caller(*_COMMERCE))]
+ReviewerCaller = Annotated[Caller, Depends(_caller(*_REVIEWERS))]
 
 
 async def idempotent(

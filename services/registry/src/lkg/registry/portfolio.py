@@ -445,8 +445,9 @@ AGENT_POST = "post.dept.approval.agent"
 
 def _place_and_serve(drafts: list[dict[str, Any]], unit_names: Mapping[str, str], rng: random.Random) -> None:
     """Each project's site (its street; a park for most, a plot for those past signing), its service
-    contact (对口服务, §三(一)) and, for the 批前提速 projects, its agent (代办员, §四(三)); from a generator
-    of their own, so the rest of the portfolio is what it was before sites were kept."""
+    contact (对口服务, §三(一)), its statistics contact (统计联系人, §三(四)) and, for the 批前提速
+    projects, its agent (代办员, §四(三)); from a generator of their own, so the rest of the portfolio is
+    what it was before sites were kept."""
     from lkg.registry.demo_directory import person_of  # the demo's people, not the portfolio's shape
 
     for n, draft in enumerate(drafts):
@@ -462,6 +463,8 @@ def _place_and_serve(drafts: list[dict[str, Any]], unit_names: Mapping[str, str]
         fields["service_contact_id"] = org_id(person_of(SERVICE_CONTACT_POST, 1 + n % 2))
         if fields["fast_track"]:
             fields["agent_id"] = org_id(person_of(AGENT_POST, 1 + rng.randrange(2)))
+        # §三(四)二: the responsible street or office appoints the project's statistics contact.
+        fields["statistics_contact_id"] = org_id(person_of(f"post.{unit}.statistics_contact"))
 
 
 def explicit_rules(

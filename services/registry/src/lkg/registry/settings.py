@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field, model_validator
 
 from lkg.common.settings import ServiceSettings
@@ -44,6 +46,31 @@ class RegistrySettings(ServiceSettings):
     accounts_argon2_time_cost: int = Field(default=2, ge=1, le=10)
     accounts_argon2_memory_kib: int = Field(default=19 * 1024, ge=8 * 1024, le=1024 * 1024)
     accounts_argon2_parallelism: int = Field(default=1, ge=1, le=8)
+
+    # The statistics work (§三(四)二, docs/registry.md). The bureau's list of last month's failed enrolments
+    # is due by this day of the month (the last working day before it when it is not one); a reminder goes
+    # out this many working days before. The contacts' monthly visits are due by the month's last working
+    # day, with a reminder this many working days before.
+    statistics_list_day: int = Field(default=28, ge=1, le=28)
+    statistics_list_warn_working_days: int = Field(default=3, ge=0, le=20)
+    statistics_visit_warn_working_days: int = Field(default=5, ge=0, le=20)
+    # 回头看 on a schedule (§四(四) 定期): a round every this many months (ending in June and December by
+    # default), every active project reviewed by the round's last working day; a reminder to 督查室 this many
+    # working days before.
+    integrity_round_months: int = Field(default=6, ge=1, le=12)
+    integrity_round_warn_working_days: int = Field(default=10, ge=0, le=40)
+
+    # Where the deployment's history starts (issue 11 item 19): a milestone whose planned date passed before
+    # this day was missed before the platform kept the record, so its miss opens no problem (the demo's
+    # 2017–2019 milestones would otherwise become problems dated years back, climbing to layers whose
+    # holders the directory does not have then). None: the simulated clock's start on a simulated clock,
+    # no limit on the system clock (a real district's late milestones are real).
+    history_start: date | None = None
+
+    def history_starts(self) -> date | None:
+        if self.history_start is not None:
+            return self.history_start
+        return self.simulated_start.date() if self.clock == "simulated" else None
 
     @model_validator(mode="after")
     def _ceiling_out_of_one_sources_reach(self) -> RegistrySettings:

@@ -1,4 +1,4 @@
-"""Who may see and change evaluations (DESIGN §3 Access; issue 13).
+"""Who may see and change evaluations (docs/scoring.md, access; issue 13).
 
 * 重大项目办, the top leaders, the assessment office (区委组织部考评办) and admins see everything.
 * A unit sees its own evaluations and the published rankings; other units' evidence in a ranking is

@@ -1,4 +1,4 @@
-"""Events the scoring service reacts to (DESIGN §4). Each handler runs inside the inbox transaction and
+"""Events the scoring service reacts to (docs/events.md). Each handler runs inside the inbox transaction and
 calls one use case of :mod:`lkg.scoring.facts`; the inbox skips a repeated event, and every fact is keyed
 so that a reordered one changes nothing either.
 """

@@ -1,6 +1,7 @@
 """Tables of the scoring service (its own database).
 
-Two kinds, and the difference matters for a rebuild (DESIGN §3: a period can be recomputed from the streams):
+Two kinds, and the difference matters for a rebuild (docs/scoring.md: a period can be recomputed from the
+streams):
 
 * **Facts** (``*_fact``, ``milestone_baseline``, the project and org read copies, ``period_recheck``): what
   scoring has been told by other services' events, each row keyed by the fact's own id so a repeated or

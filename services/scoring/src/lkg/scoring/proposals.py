@@ -1,4 +1,4 @@
-"""What the clock decides (DESIGN §5): a period closes with a proposal as of its cut-off, and a fact
+"""What the clock decides (docs/time.md): a period closes with a proposal as of its cut-off, and a fact
 recorded after a cut-off refreshes the proposal or, once published, gives a numbered correction (§六(二)).
 """
 

@@ -1,8 +1,8 @@
-"""Evaluation rules as data (考核规则, DESIGN §1: another district or the next year changes them without a
-release): a :class:`RuleBook` per version, each in force from its effective date. The 2020 defaults ship in
-``data/rules_2020.yaml`` (seeded by the migration); a new version is added through the API by 区委组织部考评办
-or 重大项目办 (:func:`add_version`), never an edit in place, so a published period keeps the rules it was
-computed with.
+"""Evaluation rules as data (考核规则, docs/scoring.md: another district or the next year changes them
+without a release): a :class:`RuleBook` per version, each in force from its effective date. The 2020
+defaults ship in ``data/rules_2020.yaml`` (seeded by the migration); a new version is added through the API
+by 区委组织部考评办 or 重大项目办 (:func:`add_version`), never an edit in place, so a published period
+keeps the rules it was computed with.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the scoring service runs on the shared clock (DESIGN §5).
+"""What the scoring service runs on the shared clock (docs/time.md).
 
 * **Periods**: a month or quarter whose close time has come (its last working day plus the grace, on the
   official calendar) is proposed as of that time, in order; a jump over several months proposes each one

@@ -199,7 +199,7 @@ class Project:
         return c.ProjectRegistered(aggregate_id=self.id, revision=1, project=self.snapshot(START))
 
     def replanned(self, when: datetime, label: str, to: date) -> c.ProjectChanged:
-        """Re-planning moves the planned date with a reason; the baseline stays as it was (DESIGN §2)."""
+        """Re-planning moves the planned date with a reason; the baseline stays (docs/registry.md)."""
         self.revision += 1
         return c.ProjectChanged(
             aggregate_id=self.id,

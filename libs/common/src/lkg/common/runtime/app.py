@@ -27,6 +27,7 @@ from lkg.common.http.problems import DomainError, problem_response
 from lkg.common.http.types import Instant
 from lkg.common.log import configure_logging, get_logger
 from lkg.common.runtime import shared_time
+from lkg.common.runtime.console import console_middleware
 from lkg.common.runtime.service import Platform, ServiceRuntime, ServiceSpec, readiness_report
 from lkg.common.settings import ServiceSettings
 
@@ -170,6 +171,10 @@ def build_app(
         app.state.reach_resolvers = {}
     # Inside the edge (correlation id, security headers, access line), outside the routes.
     app.user_middleware.append(Middleware(StartingGate, startup=startup))
+    # The web console's files at / (docs/console.md): inside the edge too, so they carry its headers.
+    console = console_middleware(settings)
+    if console is not None:
+        app.user_middleware.append(console)
     return app
 
 

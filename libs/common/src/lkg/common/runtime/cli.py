@@ -44,6 +44,7 @@ from lkg.common.runtime.deployments import endpoints_of as _endpoints
 from lkg.common.runtime.deployments import service_url as _service_url
 from lkg.common.runtime.deployments import specs_for as _specs
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
+from lkg.common.simulate.command import simulate as simulate_command
 
 if TYPE_CHECKING:
     import uvicorn
@@ -62,6 +63,8 @@ dlq_app = typer.Typer(help="Dead letters: events a consumer could not apply.", n
 app.add_typer(clock_app, name="clock")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dlq_app, name="dead-letters")
+
+app.command("simulate")(simulate_command)  # months of the district's life over HTTP (docs/simulate.md)
 console = Console()
 err_console = Console(stderr=True)
 

@@ -27,6 +27,7 @@ from lkg.issues.matters.clocks import first_due, remember_first_clock
 from lkg.issues.matters.intake import report_problem
 from lkg.issues.matters.service import accept
 from lkg.issues.models import OPEN_STATES, matter, matter_signal, project_copy
+from lkg.issues.org import unit_name
 from lkg.issues.settings import IssuesRuntime
 
 #: The issues service acting on its own (scans, signals).
@@ -85,6 +86,9 @@ async def _open_for(session: AsyncSession, runtime: IssuesRuntime, signal: Any) 
         cause_key=signal.cause_key,
     )
     unit = UUID(payload["resolving_unit_id"])
+    # The unit's name as the directory has it (a missed milestone's event names the unit by id only, and
+    # the ledger's 问题解决单位 was empty); the event's own name where the directory has none.
+    name = await unit_name(session, unit) or payload.get("resolving_unit_name") or ""
     return await accept(
         session,
         runtime,
@@ -92,7 +96,7 @@ async def _open_for(session: AsyncSession, runtime: IssuesRuntime, signal: Any) 
         m,
         expected_revision=m.revision,
         resolving_unit_id=unit,
-        resolving_unit_name=payload.get("resolving_unit_name") or "",
+        resolving_unit_name=name,
         resolution_due_on=None,
     )
 

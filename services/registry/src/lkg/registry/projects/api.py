@@ -30,6 +30,7 @@ from lkg.registry import access
 from lkg.registry.access import Caller
 from lkg.registry.deps import (
     AnyCaller,
+    CommerceCaller,
     OfficeCaller,
     Runtime,
     Session,
@@ -114,6 +115,7 @@ def _action(
     use_case: Callable[[AsyncSession, Clock, UUID, Any, str, int | None], Awaitable[Project]],
     *,
     description: str | None = None,
+    who: Any = OfficeCaller,
 ) -> None:
     """``POST /{project_id}/<verb>``, an action of 重大项目办 on a project it sees: an optional If-Match (a
     stale one is 412 and nothing changes), then ``use_case(session, clock, project_id, body, actor,
@@ -142,7 +144,7 @@ def _action(
             "response": Response,
             "session": UnitOfWork,
             "runtime": Runtime,
-            "caller": OfficeCaller,
+            "caller": who,
             "if_match": OptionalIfMatch,
             "return": ProjectOut,
         }
@@ -526,7 +528,7 @@ _action(
     "terminations",
     Termination,
     "terminate",
-    "解约 Terminate (重大项目办)",
+    "解约 Terminate (区商务局或重大项目办)",
     lambda session, clock, project_id, body, actor, expected: service.terminate(
         session,
         clock,
@@ -537,13 +539,15 @@ _action(
         actor=actor,
         expected_revision=expected,
     ),
-    description="先解约、再到市商务局销号（§四(四)）；发布 `project.terminated`。项目不会被删除。",
+    description="先解约、再到市商务局销号（§四(四)）：区商务局（或重大项目办）解约；"
+    "发布 `project.terminated`。项目不会被删除。",
+    who=CommerceCaller,
 )
 _action(
     "deregistrations",
     Deregistration,
     "deregister",
-    "销号 De-register (after termination)",
+    "销号 De-register (after termination; 区商务局或重大项目办)",
     lambda session, clock, project_id, body, actor, expected: service.deregister(
         session,
         clock,
@@ -553,4 +557,6 @@ _action(
         actor=actor,
         expected_revision=expected,
     ),
+    description="市商务局销号后由区商务局（或重大项目办）登记（先解约、再销号，§四(四)）。",
+    who=CommerceCaller,
 )

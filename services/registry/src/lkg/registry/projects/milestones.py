@@ -141,8 +141,11 @@ async def record_actual(
     return milestone
 
 
-async def mark_missed(session: AsyncSession, clock: Clock, milestone_id: uuid.UUID) -> None:
-    """The planned date passed without an actual date: ``milestone.missed``, once (the scan's handler)."""
+async def mark_missed(
+    session: AsyncSession, clock: Clock, milestone_id: uuid.UUID, *, history_start: date | None = None
+) -> None:
+    """The planned date passed without an actual date: ``milestone.missed``, once (the scan's handler).
+    A planned date before ``history_start`` (the deployment's history) is marked and announces nothing."""
     milestone = await session.get(Milestone, milestone_id)
     if milestone is None or milestone.missed_due_at is None or milestone.actual_date is not None:
         return
@@ -150,6 +153,8 @@ async def mark_missed(session: AsyncSession, clock: Clock, milestone_id: uuid.UU
     milestone.missed_due_at = None
     milestone.missed_at = clock.now()
     if project.status != ProjectStatus.ACTIVE.value:
+        return
+    if history_start is not None and milestone.planned_date < history_start:
         return
     await stage(
         session,

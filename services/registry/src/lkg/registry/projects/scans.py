@@ -40,9 +40,20 @@ def _scan(
     return run
 
 
+async def _scan_missed(runtime: ServiceRuntime[RegistrySettings], until: datetime) -> int:
+    """Milestones past their planned date without an actual date; those planned before the deployment's
+    history starts (:meth:`RegistrySettings.history_starts`) are marked without a ``milestone.missed``."""
+    start = runtime.settings.history_starts()
+
+    async def mark(session: AsyncSession, clock: Clock, milestone_id: uuid.UUID) -> None:
+        await milestones.mark_missed(session, clock, milestone_id, history_start=start)
+
+    return await _scan(Milestone, "missed_due_at", mark)(runtime, until)
+
+
 SCANS = (
     # A planned date passed without an actual date: ``milestone.missed`` once per planned date.
-    Scan("milestone_missed", _scan(Milestone, "missed_due_at", milestones.mark_missed)),
+    Scan("milestone_missed", _scan_missed),
     # A commitment past its due date without fulfilment: ``commitment.overdue`` once (§四(四)).
     Scan("commitment_overdue", _scan(Commitment, "overdue_due_at", commitments.mark_commitment_overdue)),
 )

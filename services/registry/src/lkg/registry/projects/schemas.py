@@ -117,13 +117,29 @@ class ProjectCreate(BaseModel):
     agent_id: UUID | None = Field(
         default=None, description="代办员 id（代办队伍在岗人员）/ the project's agent (§四(三))"
     )
+    statistics_contact_id: UUID | None = Field(
+        default=None,
+        description="统计联系人 id（街道、产业办指定的统计联系人岗位在岗人员）/ statistics contact (§三(四))",
+    )
 
 
 class ProjectUpdate(ChangeBody):
     """修改项目基本信息（需 If-Match）/ change a project's facts (needs If-Match). An omitted field stays;
-    ``null`` clears only the project code, approval type and credit code (422 null_not_allowed else)."""
+    ``null`` clears only the project code, approval type, credit code, site and the people named (service
+    contact, agent, statistics contact) (422 null_not_allowed else)."""
 
-    CLEARABLE = frozenset({"project_code", "approval_type", "enterprise_credit_code", "reason"})
+    CLEARABLE = frozenset(
+        {
+            "project_code",
+            "approval_type",
+            "enterprise_credit_code",
+            "reason",
+            "site",
+            "service_contact_id",
+            "agent_id",
+            "statistics_contact_id",
+        }
+    )
 
     name: Text | None = None
     enterprise: Text | None = None
@@ -141,6 +157,9 @@ class ProjectUpdate(ChangeBody):
         default=None, description="对口服务人员 id；null 清除 / service contact; null clears it"
     )
     agent_id: UUID | None = Field(default=None, description="代办员 id；null 清除 / agent; null clears it")
+    statistics_contact_id: UUID | None = Field(
+        default=None, description="统计联系人 id；null 清除 / statistics contact; null clears it"
+    )
     reason: Text | None = Field(default=None, description="修改原因 / why (kept in the history)")
 
 

@@ -58,6 +58,7 @@ from lkg.registry.projects.schemas import (
     ProjectUpdate,
 )
 from lkg.registry.projects.stage import derive_stage, refresh_stage
+from lkg.registry.statistics import service as statistics
 
 # ---- projects --------------------------------------------------------------------------------------
 
@@ -93,12 +94,13 @@ async def register_project(
         # A unit the directory does not hold, and no name to register it under: the unit is not found.
         raise NotFound("责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown")
     code, warnings = _code(data.project_code)
-    named = {"site", "service_contact_id", "agent_id"}
+    named = {"site", "service_contact_id", "agent_id", "statistics_contact_id"}
     fields = data.model_dump(exclude={"milestones", "responsible_unit_name", "project_code", *named})
     day = now.date()
     fields.update(site_columns(directory, data.site, day))
     fields.update(person_columns(directory, "service_contact", data.service_contact_id, day))
     fields.update(person_columns(directory, "agent", data.agent_id, day))
+    fields.update(person_columns(directory, "statistics_contact", data.statistics_contact_id, day))
     project = Project(
         id=uuid.uuid4(),
         revision=1,
@@ -194,7 +196,7 @@ async def update_project(
 async def _contact_columns(session: AsyncSession, clock: Clock, data: ProjectUpdate) -> dict[str, Any]:
     """The columns of the site and people a change names (taken from the directory, checked against it);
     the request's own ``site`` / ``*_id`` keys are replaced by them."""
-    given = data.model_fields_set & {"site", "service_contact_id", "agent_id"}
+    given = data.model_fields_set & {"site", "service_contact_id", "agent_id", "statistics_contact_id"}
     if not given:
         return {}
     directory = await org.load_directory(session, kinds=["unit", "post", "person", "holding"])
@@ -202,7 +204,7 @@ async def _contact_columns(session: AsyncSession, clock: Clock, data: ProjectUpd
     columns: dict[str, Any] = {}
     if "site" in given:
         columns.update(site_columns(directory, data.site, day))
-    for role in ("service_contact", "agent"):
+    for role in ("service_contact", "agent", "statistics_contact"):
         if f"{role}_id" in given:
             columns.update(person_columns(directory, role, getattr(data, f"{role}_id"), day))
     return columns
@@ -231,12 +233,19 @@ async def set_flags(
     actor: str,
     expected_revision: int | None,
 ) -> Project:
-    """省市重大项目 / 批前提速 / integrity flags: 重大项目办's to set."""
+    """省市重大项目 / 批前提速: 重大项目办's to set. The integrity flags come from reviews
+    (lkg.registry.integrity): a body that would change them is 422 ``integrity_flags_by_review``."""
     project = await get_project(session, project_id)
     changes: dict[str, tuple[Any, Any]] = {}
     for name, value in values.items():
         if name == "integrity_flags":
             value = sorted({plain(v) for v in value})
+            if value != project.integrity_flags:
+                # §四(四): the four findings are set by a 回头看 review, not typed in by 重大项目办 alone.
+                raise ValidationFailed(
+                    "诚信标记由督查室会同商务局的回头看核查设定（/integrity-reviews）",
+                    code="integrity_flags_by_review",
+                )
         if getattr(project, name) != value:
             changes[name] = (getattr(project, name), value)
             setattr(project, name, value)
@@ -360,7 +369,8 @@ async def report_enrolment_failures(
     unit_id: uuid.UUID,
     actor: str,
 ) -> int:
-    """The statistics bureau's monthly list (by the 28th, §三(四)): each project failed, with the reason."""
+    """The statistics bureau's monthly list (by the 28th, §三(四)): each project failed, with the reason. An
+    empty list (none failed) is a list too: either meets the month's duty (lkg.registry.statistics)."""
     count = 0
     for project_id, reason in failures:
         project = await get_project(session, project_id)
@@ -399,6 +409,7 @@ async def report_enrolment_failures(
             ),
         )
         count += 1
+    await statistics.list_submitted(session, clock, year=year, month=month, unit_id=unit_id, failures=count)
     return count
 
 

@@ -363,6 +363,97 @@ class CommitmentOverdue(_ProjectFact):
         return self
 
 
+class IntegrityReviewRecorded(_ProjectFact):
+    """诚信履约回头看: 督查室 with 商务局 reviewed the project's contract performance (§四(四)). Each finding
+    calls for a follow-up (跟踪督办) on the project's responsible unit; none means the contract is performed.
+    The project's ``integrity_flags`` follow the latest review (in ``project.changed``)."""
+
+    event_type: ClassVar[str] = "integrity_review.recorded"
+
+    review_id: UUID
+    reviewed_on: date
+    findings: tuple[IntegrityFlag, ...] = ()
+    evidence: str
+    reviewer_unit_ids: tuple[UUID, ...] = ()
+    """The units the reviewers act for (督查室, 商务局)."""
+
+
+class IntegrityRoundDueSoon(_RegistryFact):
+    """回头看即将到期: a round of integrity reviews (定期, §四(四)) ends soon with projects not reviewed. For
+    the notifier: remind 督查室 and 商务局."""
+
+    event_type: ClassVar[str] = "integrity_round.due_soon"
+
+    round_id: UUID
+    starts_on: date
+    due_on: date
+    due_at: AwareDatetime
+    unit_id: UUID
+    """督查室, which the round is recorded against."""
+    unit_name: str
+    project_ids: tuple[UUID, ...] = ()
+    """The active projects not reviewed in the round yet."""
+
+
+class IntegrityRoundMissed(IntegrityRoundDueSoon):
+    """回头看未完成: the round ended with ``project_ids`` not reviewed; recorded against 督查室, shown to
+    重大项目办."""
+
+    event_type: ClassVar[str] = "integrity_round.missed"
+
+
+class _StatisticsDuty(_RegistryFact):
+    """A monthly duty of the statistics work (§三(四)二) that fell due or is about to."""
+
+    duty_id: UUID
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    """The month the duty belongs to (the month of its due day)."""
+    due_at: AwareDatetime
+    """The end of the due day (the last working day on or before the 28th, or of the month)."""
+    unit_id: UUID
+    """The unit the duty is recorded against (统计局 for the list; the contact's unit for visits)."""
+    unit_name: str
+
+
+class EnrolmentListDueSoon(_StatisticsDuty):
+    """未入库清单即将到期: the statistics bureau's list of last month's projects that failed enrolment is
+    due by the 28th (§三(四)二; the last working day before it when it is not one) and has not been
+    submitted. For the notifier: remind the bureau."""
+
+    event_type: ClassVar[str] = "enrolment_list.due_soon"
+
+    reported_year: int = Field(ge=2000, le=2100)
+    reported_month: int = Field(ge=1, le=12)
+    """The month the list reports on (the month before ``month``)."""
+
+
+class EnrolmentListMissed(EnrolmentListDueSoon):
+    """未按时报送未入库清单: the 28th passed without the list; recorded against 统计局 and shown to 重大项目办
+    (it has no layer to escalate to). For the notifier: tell 重大项目办 and the bureau."""
+
+    event_type: ClassVar[str] = "enrolment_list.missed"
+
+
+class StatisticsVisitDueSoon(_StatisticsDuty):
+    """统计上门服务即将到期: a statistics contact (统计联系人) has projects not visited this month
+    (每月定期上门服务, §三(四)二). For the notifier: remind the contact (``person_id``)."""
+
+    event_type: ClassVar[str] = "statistics_visit.due_soon"
+
+    person_id: UUID
+    """The statistics contact."""
+    project_ids: tuple[UUID, ...]
+    """The contact's active projects with no visit recorded in the month."""
+
+
+class StatisticsVisitMissed(StatisticsVisitDueSoon):
+    """统计上门服务未完成: the month ended with the contact's projects in ``project_ids`` not visited;
+    recorded against the contact's unit."""
+
+    event_type: ClassVar[str] = "statistics_visit.missed"
+
+
 class OrgChanged(SnapshotEvent):
     """组织架构变更: the changed parts of the org directory (units, posts, people, post holdings, lines,
     routing rules), each entry in full.

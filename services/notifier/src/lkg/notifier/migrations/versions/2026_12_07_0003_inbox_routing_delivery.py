@@ -44,7 +44,8 @@ TABLES = (
 
 _RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 
-#: Seeded by 0004 (their contracts came later), 0005 (the digests and the Friday reminder) and 0006.
+#: Seeded by 0004 (their contracts came later), 0005 (the digests and the Friday reminder), 0006, 0008
+#: and 0009.
 _LATER_RULE_KINDS = (
     "digest.daily",
     "digest.line",
@@ -57,6 +58,12 @@ _LATER_RULE_KINDS = (
     "supervision_report.published",
     "report.published",
     "red_card.referral_concluded",  # 0006
+    "enrolment_list.due_soon",  # 0008
+    "enrolment_list.missed",
+    "statistics_visit.due_soon",
+    "statistics_visit.missed",
+    "integrity_round.due_soon",  # 0009
+    "integrity_round.missed",
 )
 #: Rules of kinds this revision knew, added later for another audience: (kind, audience), seeded by 0007.
 _LATER_RULES = (("approval.stalled", "project_agent"),)

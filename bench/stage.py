@@ -1,0 +1,189 @@
+"""CPU of the producer's side of the outbox: one transaction that stages one event, as a use case commits it.
+
+    python -P bench/stage.py [--transactions 500] [--rounds 9] [--database-url URL]
+
+Starts its own embedded PostgreSQL (or uses ``--database-url``) and measures this process's CPU time
+(user + system, ``time.process_time``) per transaction, one transaction at a time, for:
+
+* **library**: ``Database.transaction()`` with one :func:`~lkg.common.events.outbox.stage` (what every
+  service does);
+* **before**: the same as the library did it before issue 12's second pass (``session.commit()`` and
+  ``session.close()`` awaited one after the other, the row inserted with ``session.execute``), kept here
+  so that the gain is measured against it in the same run;
+* **asyncpg**: BEGIN, the same INSERT, COMMIT on a bare asyncpg connection: the floor, no SQLAlchemy;
+
+and, to split the library's figure: **envelope** (building the envelope and the row, no database) and
+**empty session** (``Database.transaction()`` with nothing in it: no connection is checked out).
+
+Variants alternate within each round, so that other work on the machine falls on all of them; the figure
+is the median of ``--rounds`` (the minimum is printed too: on a busy machine it is the steadier one). The
+database round trips are the same for library, before and asyncpg (BEGIN, INSERT, COMMIT); the difference
+is Python. For a count that the machine's load does not move at all, run one variant under callgrind
+(``valgrind --tool=callgrind``) with ``--only``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lkg.common.db import Database, asyncpg_dsn, ensure_database, make_metadata, with_database
+from lkg.common.events.base import Envelope
+from lkg.common.events.contracts import EnrolmentFailed
+from lkg.common.events.outbox import _INSERT, _INSERT_SQL, _row, stage
+
+EVENT = EnrolmentFailed(
+    effective_at=datetime(2026, 11, 26, 9, 0, tzinfo=UTC),
+    project_id=UUID("0190f0c0-0000-7000-8000-000000000001"),
+    project_name="临空港电子信息产业园二期",
+    responsible_unit_id=UUID("0190f0c0-0000-7000-8000-000000000002"),
+    year=2026,
+    month=10,
+    reason="统计入库资料不全",
+    reported_by_unit_id=UUID("0190f0c0-0000-7000-8000-000000000003"),
+)
+
+
+class Variants:
+    def __init__(self, db: Database, bare: asyncpg.Connection) -> None:
+        self.db = db
+        self.bare = bare
+
+    async def library(self) -> None:
+        async with self.db.transaction() as session:
+            await stage(session, EVENT)
+
+    @asynccontextmanager
+    async def _before_transaction(self) -> AsyncIterator[AsyncSession]:
+        session = self.db.sessions()
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+
+    async def before(self) -> None:
+        async with self._before_transaction() as session:
+            await session.execute(_INSERT, _row(Envelope.wrap(EVENT)))
+
+    async def asyncpg(self) -> None:
+        row = _row(Envelope.wrap(EVENT))
+        async with self.bare.transaction():
+            await self.bare.execute(
+                _INSERT_SQL, row["event_id"], row["subject"], row["event_type"], row["body"], row["headers"]
+            )
+
+    async def envelope(self) -> None:
+        _row(Envelope.wrap(EVENT))
+
+    async def empty_session(self) -> None:
+        async with self.db.transaction():
+            pass
+
+
+NAMES = ("library", "before", "asyncpg", "envelope", "empty_session")
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    await ensure_database(url)
+    db = Database(url, pool_size=2)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(make_metadata().create_all)
+    dsn, kwargs = asyncpg_dsn(url)
+    bare = await asyncpg.connect(dsn, **kwargs)
+    await bare.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    variants = Variants(db, bare)
+    names = args.only or NAMES
+    steps: dict[str, Callable[[], Awaitable[None]]] = {name: getattr(variants, name) for name in names}
+    results: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for step in steps.values():  # warm-up: pool, prepared statements, caches
+            for _ in range(100):
+                await step()
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                began = time.process_time()
+                for _ in range(args.transactions):
+                    await step()
+                results[name].append((time.process_time() - began) / args.transactions)
+            await bare.execute("TRUNCATE outbox_event")
+    finally:
+        await bare.close()
+        await db.dispose()
+    return results
+
+
+def report(results: dict[str, list[float]], load: Sequence[float]) -> None:
+    print(
+        f"\nCPU per transaction of this process (median / min of {len(next(iter(results.values())))} rounds)"
+    )
+    for name, values in results.items():
+        print(f"  {name:<14} {statistics.median(values) * 1e6:7.0f} us  {min(values) * 1e6:7.0f} us")
+    if "library" in results and "before" in results:
+        ratio = statistics.median(results["library"]) / statistics.median(results["before"])
+        print(f"  library / before: {ratio:.2f}")
+    print(
+        "load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f}".format(
+            *load, *os.getloadavg()
+        )
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transactions", type=int, default=500, help="transactions per variant per round")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
+    parser.add_argument("--only", nargs="+", choices=NAMES, help="these variants only")
+    parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's default event loop")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.no_uvloop:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    load = os.getloadavg()
+    if args.database_url:
+        results = asyncio.run(measure(with_database(args.database_url, "bench_stage"), args))
+    else:
+        from lkg.common.runtime.embedded import EmbeddedStack
+
+        with tempfile.TemporaryDirectory(prefix="lkg-bench-stage-") as tmp:
+            stack = EmbeddedStack(Path(tmp))
+            urls = stack.start()
+            try:
+                results = asyncio.run(measure(with_database(urls.database_url, "bench_stage"), args))
+            finally:
+                stack.stop()
+    report(results, load)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
