@@ -90,7 +90,7 @@ SERVICES = ("registry", "approvals", "issues", "scoring", "notifier")
 
 #: Per operation, over the coverage phase's own cases: enough to reach boundary values and malformed input
 #: behind real ids. With 50 the whole file took 19 min here (2 cores shared; seeding and settling the demo
-#: data about 90 s of it); 25 keeps it near ten.
+#: data about 90 s of it); the whole file has not been timed with 25 yet.
 MAX_EXAMPLES = 25
 
 #: A token that passes every role check the services make today, so the fuzzing reaches the handlers.
