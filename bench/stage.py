@@ -19,7 +19,8 @@ Variants alternate within each round, so that other work on the machine falls on
 is the median of ``--rounds`` (the minimum is printed too: on a busy machine it is the steadier one). The
 database round trips are the same for library, before and asyncpg (BEGIN, INSERT, COMMIT); the difference
 is Python. For a count that the machine's load does not move at all, run one variant under callgrind
-(``valgrind --tool=callgrind``) with ``--only``.
+with ``--only VARIANT --callgrind`` (counters zeroed after the warm-up, dumped after the rounds: the dump's
+``summary`` divided by rounds x transactions is the instructions per transaction).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -122,6 +124,8 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
         for step in steps.values():  # warm-up: pool, prepared statements, caches
             for _ in range(100):
                 await step()
+        if args.callgrind:  # count the measured transactions only (run under valgrind --tool=callgrind)
+            _callgrind("-z")
         for _ in range(args.rounds):
             for name, step in steps.items():
                 began = time.process_time()
@@ -129,10 +133,18 @@ async def measure(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                     await step()
                 results[name].append((time.process_time() - began) / args.transactions)
             await bare.execute("TRUNCATE outbox_event")
+        if args.callgrind:
+            _callgrind("-d")
     finally:
         await bare.close()
         await db.dispose()
     return results
+
+
+def _callgrind(command: str) -> None:
+    """Ask callgrind to zero (``-z``) or dump (``-d``) this process's counters; blocking on purpose:
+    nothing else of ours runs meanwhile."""
+    subprocess.run(["callgrind_control", command, str(os.getpid())], check=False, capture_output=True)
 
 
 def report(results: dict[str, list[float]], load: Sequence[float]) -> None:
@@ -157,6 +169,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
     parser.add_argument("--only", nargs="+", choices=NAMES, help="these variants only")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="under callgrind: zero the counters before the measured rounds and dump them after",
+    )
     parser.add_argument("--no-uvloop", action="store_true", help="use asyncio's default event loop")
     return parser.parse_args(argv)
 
