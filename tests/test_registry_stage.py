@@ -294,3 +294,30 @@ async def test_the_stored_stage_is_the_rule_s_for_every_project(registry: System
     assert by_rule == stored
     # Every stage is represented, so the comparison covers each branch of the rule.
     assert set(stored.values()) == {s.value for s in ProjectStage}
+
+
+async def test_a_unit_reports_investment_only_in_its_own_name(registry: System) -> None:
+    """Issue 11 item 1: a body field naming the unit on whose behalf something is done is checked against
+    what the caller acts for: 金银湖街's staff report on their project in their own street's name; in
+    another street's name the report is refused (403) and nothing is stored; 重大项目办 may record for any."""
+    from lkg.common.auth import Role
+    from lkg.registry.accounts.seed import seed_demo_accounts
+    from lkg.registry.demo_directory import person_of
+
+    c, h = registry.client, registry.operator
+    runtime = registry.platform.runtimes["registry"]
+    async with runtime.db.transaction() as session:  # the demo's people: a staff member of 金银湖街
+        await seed_demo_accounts(session, runtime.settings, runtime.clock)
+    project = await _register(c, h, "【演示】投资报送项目", {"construction_start": "2020-03-01"})
+    street = registry.auth(Role.UNIT_USER, person=str(org_id(person_of("post.street.jinyinhu.staff"))))
+    path = f"/api/v1/projects/{project['id']}/investment-reports"
+    report = {"year": 2020, "month": 6, "amount": "1200000.00"}
+    as_other = {**report, "reported_by_unit_id": str(org_id("street.cihui"))}
+    other = await c.post(path, json=as_other, headers=street)
+    assert (other.status_code, other.json()["code"]) == (403, "not_acting_for_unit")
+    own = await c.post(path, json={**report, "reported_by_unit_id": str(UNIT)}, headers=street)
+    assert own.status_code == 201, own.text
+    # Nothing was stored by the refused one: the month's first report is this one, year to date its amount.
+    assert (own.json()["reported_by_unit_id"], own.json()["year_to_date"]) == (str(UNIT), "1200000.00")
+    office = await c.post(path, json={**report, "month": 7, "reported_by_unit_id": str(UNIT)}, headers=h)
+    assert office.status_code == 201, office.text

@@ -23,8 +23,17 @@ from lkg.notifier.routing import Audience
 
 Channel = Literal["email", "sms", "wecom", "dingtalk"]
 WebhookFormat = Literal["wecom", "dingtalk", "sms"]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Mobile = Annotated[str, StringConstraints(pattern=r"^1\d{10}$")]
+#: Spelled with explicit ranges (controls, space, DEL and the C1 controls) rather than ``\s``, which the
+#: server's regex engine and a JSON Schema (ECMAScript) validator draw differently: U+0085 is whitespace
+#: to one and not to the other, so a client's validator passed an address the server refused.
+_ADDRESS_CHAR = r"[^@\x00-\x20\x7f-\x9f]"
+Email = Annotated[
+    str,
+    StringConstraints(pattern=rf"^{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.{_ADDRESS_CHAR}+$", max_length=254),
+]
+Mobile = Annotated[str, StringConstraints(pattern=r"^1[0-9]{10}$")]
+#: An http(s) URL without controls or spaces (explicit ranges, for the reason given at ``_ADDRESS_CHAR``).
+_URL_PATTERN = r"^https?://[^\x00-\x20\x7f-\x9f/?#]+[^\x00-\x20\x7f-\x9f]*$"
 #: The kinds the notifier knows, spelled out in the schema, so a client (and the fuzzer) sees which ones a
 #: rule, an endpoint or a preference may name; an unknown one is refused as a 422 by validation.
 KIND_PATTERN = "^(" + "|".join(re.escape(k) for k in sorted(known_kinds())) + ")$"
@@ -33,7 +42,7 @@ Kind = Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=64)]
 KindOrAll = Annotated[str, StringConstraints(pattern=KIND_PATTERN.replace("^(", "^(\\*|", 1), max_length=64)]
 #: A local time of day (Asia/Shanghai), ``HH:MM`` or ``HH:MM:SS``: JSON Schema's ``format: time`` asks for
 #: an offset, which a quiet hour does not have.
-LocalTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")]
+LocalTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")]
 
 
 def _local_time(value: Any) -> Any:
@@ -216,7 +225,7 @@ class TemplateList(BaseModel):
 class EndpointIn(_In):
     name: Text = Field(description="名称 / name")
     format: WebhookFormat = Field(description="企业微信 wecom、钉钉 dingtalk 群机器人，或短信网关 sms")
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s]*$", max_length=2000)] = Field(
+    url: Annotated[str, StringConstraints(pattern=_URL_PATTERN, max_length=2000)] = Field(
         description="回调地址 http(s)://…（须在允许清单中）/ the target URL (must be on the allow-list)"
     )
     secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] = Field(

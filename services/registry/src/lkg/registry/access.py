@@ -81,6 +81,25 @@ class Caller(BaseCaller):
     def ensure_may_edit(self, responsible_unit_id: uuid.UUID) -> None:
         permitted(self.may_edit(responsible_unit_id), "只有项目责任单位或重大项目办可以修改此项目")
 
+    @property
+    def records_for_any_unit(self) -> bool:
+        """重大项目办 and a client system with the write scope record on any unit's behalf."""
+        p = self.principal
+        return self.is_office or (p.client_id is not None and WRITE_SCOPE in p.scopes)
+
+
+async def ensure_acts_for(session: AsyncSession, caller: Caller, unit_id: uuid.UUID, day: date) -> None:
+    """A body field naming the unit on whose behalf something is done (``reported_by_unit_id``) must be a
+    unit the caller acts for on ``day`` (issue 11 item 1: a street posted an investment report as another
+    street's), unless the caller records for any unit. A caller who sees every project carries no reach
+    (none is needed to read), so theirs is read here."""
+    if caller.records_for_any_unit:
+        return
+    units = caller.reach.units
+    if caller.sees_all and caller.person_id is not None:
+        units = (await reach_of(session, caller.person_id, day)).units
+    permitted(unit_id in units, "只能以本人所在单位的名义报送", code="not_acting_for_unit")
+
 
 def reach_in(directory: Directory, person_id: uuid.UUID, day: date) -> Reach:
     posts = {

@@ -249,7 +249,7 @@ def rankings_router() -> APIRouter:
         responses={404: _ACTION[404]},
     )
     async def units_monthly(
-        month: Annotated[str, Path(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", examples=["2020-05"])],
+        month: Annotated[str, Path(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$", examples=["2020-05"])],
         session: Session,
         caller: CallerDep,
     ) -> list[s.RankingEntryOut]:

@@ -30,7 +30,7 @@ Instant = Annotated[AwareDatetime, PlainSerializer(_local_iso, return_type=str, 
 
 #: Money in yuan on the API: a string with at most two decimals (``"150000000.00"``), never a JSON number,
 #: so no client sends or reads a float. Parsed into an exact ``Decimal``.
-_YUAN_PATTERN = r"^\d{1,13}(\.\d{1,2})?$"
+_YUAN_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"
 
 
 def _parse_yuan(value: object) -> object:

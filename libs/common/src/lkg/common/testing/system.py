@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from lkg.common.auth import Role, mint_token
 from lkg.common.clock import wall_clock_utc
-from lkg.common.db import migrate
+from lkg.common.db import Database, migrate
 from lkg.common.events.base import Envelope
 from lkg.common.events.inbox import ConsumerOptions
 from lkg.common.runtime.app import build_app, settings_for
@@ -112,8 +112,12 @@ async def running_system(
     prefix: str,
     specs: Sequence[ServiceSpec] | None = None,
     consumer_options: ConsumerOptions | None = TEST_CONSUMER_OPTIONS,
+    seed: bool = False,
     **settings_overrides: Any,
 ) -> AsyncIterator[System]:
+    """A deployment of ``specs`` (every installed service by default); with ``seed``, each service's demo
+    data (``lkg seed``: the 2020 directory and portfolio, the catalogue, ...) is written before it starts,
+    as ``lkg run`` does, and has reached every service when this yields."""
     specs = list(specs if specs is not None else discover_specs().values())
     base = ServiceSettings(
         env="test",
@@ -127,11 +131,20 @@ async def running_system(
     for spec in specs:
         url = await db_factory.fresh(spec.name, lambda u, s=spec: migrate(s.migrations, u))
         per_service[spec.name] = settings_for(spec, base, database_url=url)
+        if seed and spec.seed is not None:
+            db = Database(url, pool_size=2)
+            try:
+                await spec.seed(db)
+            finally:
+                await db.dispose()
     app = build_app(specs, base, per_service, consumer_options=consumer_options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lkg.test") as client:
-            yield System(app=app, client=client, settings=base, service_settings=per_service)
+            system = System(app=app, client=client, settings=base, service_settings=per_service)
+            if seed:
+                await system.settle()
+            yield system
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

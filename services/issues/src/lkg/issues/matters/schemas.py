@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lkg.common.http.types import Instant, LongText, Text
+from lkg.common.http.types import Instant, IsoDate, LongText, Text
 
 MatterState = Literal[
     "reported",
@@ -57,7 +57,7 @@ class MeetingMatterCreate(_In):
 class Acceptance(_In):
     resolving_unit_id: UUID | None = Field(default=None, description="同时交办的问题解决单位（可选）")
     resolving_unit_name: Text | None = None
-    resolution_due_on: date | None = Field(default=None, description="商定的办结日期（可选）")
+    resolution_due_on: IsoDate | None = Field(default=None, description="商定的办结日期（可选）")
 
 
 class MeetingAcceptance(_In):
@@ -69,7 +69,7 @@ class MeetingAcceptance(_In):
 class Assignment(_In):
     resolving_unit_id: UUID
     resolving_unit_name: Text
-    resolution_due_on: date | None = None
+    resolution_due_on: IsoDate | None = None
 
 
 class Answer(_In):

@@ -400,6 +400,7 @@ async def report_investment(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     await editable_project(session, caller, project_id)
+    await access.ensure_acts_for(session, caller, body.reported_by_unit_id, runtime.clock.today())
 
     async def create() -> Response:
         report = await service.report_investment(
@@ -446,6 +447,7 @@ async def set_enrolment(
 async def enrolment_failures(
     body: EnrolmentFailureList, session: UnitOfWork, runtime: Runtime, caller: StatisticsCaller
 ) -> CountOut:
+    await access.ensure_acts_for(session, caller, body.reported_by_unit_id, runtime.clock.today())
     count = await service.report_enrolment_failures(
         session,
         runtime.clock,

@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from lkg.common.events.contracts import (
     ApprovalType,
@@ -24,7 +24,7 @@ from lkg.common.events.contracts import (
     TerminationCause,
 )
 from lkg.common.http.bodies import ChangeBody
-from lkg.common.http.types import Instant, LongText, Text, Yuan
+from lkg.common.http.types import Instant, IsoDate, LongText, Text, Yuan
 
 #: 项目代码 in either form :mod:`lkg.registry.projects.projectcode` accepts (hyphenated
 #: ``2019-420112-47-03-012345`` or GB/T 40058-2021 ``2107420112040112345678AX``), so the document refuses
@@ -42,8 +42,8 @@ class MilestonePlan(BaseModel):
 
     type: MilestoneType
     label: Text | None = Field(default=None, description="节点名称（缺省按类型）/ label, defaults by type")
-    planned_date: date
-    actual_date: date | None = None
+    planned_date: IsoDate
+    actual_date: IsoDate | None = None
 
 
 class SiteIn(BaseModel):
@@ -312,14 +312,14 @@ class LineAssignment(BaseModel):
 class MilestoneReplan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    planned_date: date
+    planned_date: IsoDate
     reason: Text = Field(description="调整原因（必填）/ why (required)")
 
 
 class MilestoneActual(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    actual_date: date
+    actual_date: IsoDate
 
 
 class MilestoneAdd(MilestonePlan):
@@ -332,8 +332,9 @@ class FlagsUpdate(ChangeBody):
 
     CLEARABLE = frozenset({"reason"})
 
-    provincial_municipal: bool | None = None
-    fast_track: bool | None = None
+    # Strict: JSON true/false only (0 and "no" were taken as false; the document says boolean).
+    provincial_municipal: StrictBool | None = None
+    fast_track: StrictBool | None = None
     integrity_flags: list[IntegrityFlag] | None = None
     reason: Text | None = None
 
@@ -395,7 +396,7 @@ class CommitmentIn(BaseModel):
 
     side: CommitmentSide
     description: LongText
-    due_date: date
+    due_date: IsoDate
     obligor_unit_id: UUID | None = Field(
         default=None, description="承诺单位（可省略：取承诺岗位所在单位）/ optional: the post's unit"
     )
@@ -428,7 +429,7 @@ class CommitmentOut(BaseModel):
 class Fulfilment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fulfilled_on: date
+    fulfilled_on: IsoDate
 
 
 class Termination(BaseModel):
@@ -436,14 +437,14 @@ class Termination(BaseModel):
 
     cause: TerminationCause
     reason: Text
-    terminated_on: date
+    terminated_on: IsoDate
 
 
 class Deregistration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Text
-    deregistered_on: date
+    deregistered_on: IsoDate
 
 
 class ChangeOut(BaseModel):
