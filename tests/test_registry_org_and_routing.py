@@ -332,3 +332,23 @@ async def test_a_milestone_missed_before_the_deployments_history_starts_announce
     await registry.move_clock(set="2020-07-03T09:00:00+08:00")
     missed = [e for e in await _events(registry, "milestone.missed") if str(e.project_id) == pid]
     assert [e.milestone.planned_date.isoformat() for e in missed] == ["2020-07-01"]
+
+
+async def test_a_units_name_comes_from_the_directory_not_the_body(registry: System) -> None:
+    """Issue 11 item 2: 金银湖街's id registered under 长青街's name is stored, routed and explained as
+    金银湖街; a rename in a change is the directory's too."""
+    c, h = registry.client, registry.operator
+    body = {**project("【演示】名称不符项目", "street.jinyinhu"), "responsible_unit_name": "长青街"}
+    created = await c.post("/api/v1/projects", json=body, headers=h)
+    assert created.status_code == 201, created.text
+    assert created.json()["responsible_unit_name"] == "金银湖街"
+    why = (await c.get(f"/api/v1/projects/{created.json()['id']}/line", headers=h)).json()
+    assert "金银湖街" in why["routing_reason"] and "长青街" not in why["routing_reason"]
+    etag = (await c.get(f"/api/v1/projects/{created.json()['id']}", headers=h)).headers["ETag"]
+    renamed = await c.patch(
+        f"/api/v1/projects/{created.json()['id']}",
+        json={"responsible_unit_name": "长青街", "reason": "改名"},
+        headers={**h, "If-Match": etag},
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["responsible_unit_name"] == "金银湖街"

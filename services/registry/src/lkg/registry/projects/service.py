@@ -89,7 +89,10 @@ async def register_project(
         session, kinds=["unit", "line", "routing_rule", "post", "person", "holding"]
     )
     unit = directory.units.get(data.responsible_unit_id)
-    unit_name = data.responsible_unit_name or (unit.name if unit else None)
+    # A unit the directory holds is named as the directory names it, whatever the body says (issue 11 item
+    # 2: one unit's id with another's name made the routing explanation name the wrong unit); a name is
+    # taken as given only for a unit the directory does not hold.
+    unit_name = unit.name if unit else data.responsible_unit_name
     if unit_name is None:
         # A unit the directory does not hold, and no name to register it under: the unit is not found.
         raise NotFound("责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown")
@@ -155,12 +158,14 @@ async def update_project(
         code, warnings = _code(changes_in["project_code"])
         changes_in["project_code"] = code
         changes_in["project_code_warnings"] = warnings
-    if "responsible_unit_id" in changes_in and "responsible_unit_name" not in changes_in:
+    if "responsible_unit_id" in changes_in or "responsible_unit_name" in changes_in:
         directory = await org.load_directory(session, kinds=["unit"])
-        unit = directory.units.get(changes_in["responsible_unit_id"])
-        if unit is None:
+        unit_id = changes_in.get("responsible_unit_id", project.responsible_unit_id)
+        unit = directory.units.get(unit_id)
+        if unit is not None:  # the directory's name, as at registration
+            changes_in["responsible_unit_name"] = unit.name
+        elif "responsible_unit_name" not in changes_in and "responsible_unit_id" in changes_in:
             raise NotFound("责任单位不在组织目录中，请提供责任单位名称", code="responsible_unit_unknown")
-        changes_in["responsible_unit_name"] = unit.name
     changes = {k: (getattr(project, k), v) for k, v in changes_in.items() if getattr(project, k) != v}
     changes.pop("project_code_warnings", None)
     now = clock.now()
