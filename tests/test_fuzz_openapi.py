@@ -285,6 +285,13 @@ REFUSED_FOR_THE_DATA: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/projects/{project_id}/milestones/{milestone_id}/achievements"): frozenset(
         {"actual_date_in_future"}
     ),
+    # A visit or a review dated after today; a project without its statistics contact.
+    ("POST", "/api/v1/projects/{project_id}/statistics-visits"): frozenset(
+        {"visit_in_future", "statistics_contact_missing"}
+    ),
+    ("POST", "/api/v1/projects/{project_id}/integrity-reviews"): frozenset({"review_in_future"}),
+    # The integrity flags are set by 回头看 reviews; the flags body may name them only as they are.
+    ("POST", "/api/v1/projects/{project_id}/flags"): frozenset({"integrity_flags_by_review"}),
     ("POST", "/api/v1/projects/{project_id}/commitments"): frozenset(
         {
             "obligor_unit_unknown",

@@ -287,6 +287,9 @@ _DURATION_PATTERN = (
 )
 #: The longest single move: a demo or a test never needs more, and far beyond it a date overflows.
 MAX_ADVANCE = timedelta(days=366 * 30)
+#: The years ``set`` may name (2000–2049), as the schema says it.
+SET_YEAR_PATTERN = r"^20[0-4][0-9]-"
+SET_YEARS = range(2000, 2050)
 
 
 class ClockMove(BaseModel):
@@ -296,7 +299,12 @@ class ClockMove(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_schema)
 
     set: datetime | None = Field(
-        default=None, description="目标时间 (ISO 8601, e.g. 2020-05-08T09:00:00+08:00)"
+        default=None,
+        description="目标时间 (ISO 8601, e.g. 2020-05-08T09:00:00+08:00)，2000–2049 年之间",
+        # A move is settled by every service scanning up to it: a jump of a century and more (2169) did not
+        # settle in the request's time. The years the demo, the tests and the simulation use, as a bound a
+        # client can read from the schema.
+        json_schema_extra={"pattern": SET_YEAR_PATTERN},
     )
     advance: str | None = Field(
         default=None,
@@ -314,6 +322,8 @@ class ClockMove(BaseModel):
             )
         if self.set is not None and self.set.tzinfo is None:
             raise PydanticCustomError("clock_set_offset_required", "set 须带时区偏移，如 +08:00")
+        if self.set is not None and self.set.year not in SET_YEARS:
+            raise PydanticCustomError("clock_set_out_of_range", "set 须在 2000–2049 年之间")
         if self.advance is not None and parse_duration(self.advance) > MAX_ADVANCE:
             raise PydanticCustomError("clock_advance_too_long", "advance 一次最多前进 30 年")
         return self
