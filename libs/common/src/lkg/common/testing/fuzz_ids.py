@@ -83,13 +83,21 @@ class IdPool:
         names = _PARAM.findall(template)
         if names and valid(ParameterLocation.PATH):
             params = dict(case.path_parameters or {})
+            # A value found under the parameter's name may not be one the parameter takes (a report's
+            # ``month`` 5 for a ranking's ``{month}`` 2020-05): only what fits its schema is swapped in, so
+            # a case that is positive stays positive.
+            declared = {p.name: p for p in case.operation.path_parameters}
             # The most specific parameter first: its context fixes the ones before it (a milestone's project).
             fixed: dict[str, Any] = {}
             for name in reversed(names):
                 if name in fixed:
                     params[name] = fixed[name]
                     continue
-                options = [f for f in self.candidates(template, name) if _fits(f.context, fixed)]
+                options = [
+                    f
+                    for f in self.candidates(template, name)
+                    if _fits(f.context, fixed) and (name not in declared or _takes(declared[name], f.value))
+                ]
                 if not options:
                     continue
                 found = options[chooser % len(options)]
@@ -117,6 +125,11 @@ class IdPool:
                 case.body = body
                 changed = True
         return changed
+
+
+def _takes(parameter: Any, value: Any) -> bool:
+    """Whether a path parameter's schema admits ``value`` as it goes into the URL (as it is, or as text)."""
+    return bool(parameter.is_valid(value) or parameter.is_valid(str(value)))
 
 
 def _fits(context: tuple[tuple[str, Any], ...], fixed: dict[str, Any]) -> bool:
