@@ -16,7 +16,7 @@ async def test_demo_addresses_are_seeded_once(db_factory) -> None:
     url = await db_factory.fresh("notifier", lambda u: migrate(SPEC.migrations, u))
     db = Database(url, pool_size=1)
     try:
-        assert await seed_demo_addresses(db) == len(DEMO_PEOPLE) == 10
+        assert await seed_demo_addresses(db) == len(DEMO_PEOPLE) == 22
         assert await seed_demo_addresses(db) == 0
         async with db.sessions() as session:
             email = (

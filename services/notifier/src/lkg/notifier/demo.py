@@ -1,7 +1,7 @@
 """Demo addresses for the demo accounts (``lkg run`` / ``lkg seed``): the notifier's own data about the
-people the registry's demo directory and accounts name (docs/accounts.md): ``admin``, ``assessor`` and
-``line1`` … ``line8`` get an address under ``demo.lkg.invalid`` (a reserved domain: nothing is ever
-delivered outside the machine), so the demo shows email deliveries once an SMTP server is configured."""
+people the registry's demo directory and accounts name (docs/accounts.md): every demo account (one per
+role, and ``line1`` … ``line8``) gets an address under ``demo.lkg.invalid`` (a reserved domain: nothing is
+ever delivered outside the machine), so the demo shows email deliveries once an SMTP server is configured."""
 
 from __future__ import annotations
 
@@ -22,6 +22,20 @@ ORG_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000a0")
 DEMO_PEOPLE = {
     "admin": "person.demo_office_admin",
     "assessor": "person.demo_assessor",
+    # The synthetic holders (the registry's demo_directory.person_of: person.demo.<post>.<n>); that these
+    # are the accounts' people is checked in tests/test_demo_people.py.
+    "office": "person.demo.major_projects_office.staff.2",
+    "street": "person.demo.street.jinyinhu.staff.1",
+    "street-head": "person.demo.street.jinyinhu.head.1",
+    "service": "person.demo.dept.science_economy.staff.1",
+    "department": "person.demo.dept.natural_resources.staff.1",
+    "approval": "person.demo.dept.approval.staff.1",
+    "agent": "person.demo.dept.approval.agent.1",
+    "statistics": "person.demo.dept.statistics.staff.1",
+    "stats-contact": "person.demo.street.jinyinhu.statistics_contact.1",
+    "supervision": "person.demo.dept.supervision.staff.1",
+    "leader": "person.demo.party_secretary.1",
+    "commerce": "person.demo.dept.commerce.staff.1",
     "line1": "person.xu_yigong",
     "line2": "person.li_li",
     "line3": "person.zhou_benqi",
