@@ -22,7 +22,6 @@ import hmac
 import ipaddress
 import json
 import socket
-import time
 import urllib.parse
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -199,7 +198,9 @@ def webhook_payload(fmt: str, out: Outgoing) -> dict[str, Any]:
 def _dingtalk_signed(url: str, secret: str) -> str:
     """钉钉 robots' own signature: ``timestamp`` (ms) and ``sign`` = base64(HMAC-SHA256(secret,
     "timestamp\\nsecret")) as query parameters."""
-    stamp = str(int(time.time() * 1000))
+    # The robot's server checks it against its own clock (within an hour): wall-clock time, read through
+    # lkg.common.clock like every other wall-clock read, never the simulated clock.
+    stamp = str(int(wall_clock_utc().timestamp() * 1000))
     mac = hmac.new(secret.encode(), f"{stamp}\n{secret}".encode(), hashlib.sha256).digest()
     query = urllib.parse.urlencode({"timestamp": stamp, "sign": base64.b64encode(mac).decode()})
     return f"{url}{'&' if '?' in url else '?'}{query}"

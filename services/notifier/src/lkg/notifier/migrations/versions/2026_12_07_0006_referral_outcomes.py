@@ -10,19 +10,17 @@ Revises: 0005
 Create Date: 2026-12-07 14:00:00
 """
 
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from alembic import op
+
+from lkg.notifier.migrations.rows import delete_kinds, insert_rows
 
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 KIND = "red_card.referral_concluded"
 AUDIENCES = ("carded_unit_head", "carded_unit_line_leader", "major_projects_office")
 NOTE = "纪委监委问责结果 §五(三)"
@@ -31,31 +29,12 @@ BODY = "$unit 的红牌（事由：$matter）经区纪委监委处理：$outcome
 
 
 def upgrade() -> None:
-    now = datetime(2020, 1, 1, tzinfo=UTC)
-    bind = op.get_bind()
-    for audience in AUDIENCES:
-        bind.execute(
-            sa.text(
-                "INSERT INTO routing_rule (id, kind, audience, layer, enabled, note, revision, updated_at) "
-                "VALUES (:id, :kind, :audience, NULL, true, :note, 1, :now) ON CONFLICT DO NOTHING"
-            ),
-            {
-                "id": uuid.uuid5(_RULES_NAMESPACE, f"{KIND}/{audience}/None"),
-                "kind": KIND,
-                "audience": audience,
-                "note": NOTE,
-                "now": now,
-            },
-        )
-    bind.execute(
-        sa.text(
-            "INSERT INTO template (kind, title, body, urgent, revision, updated_at) "
-            "VALUES (:kind, :title, :body, false, 1, :now) ON CONFLICT DO NOTHING"
-        ),
-        {"kind": KIND, "title": TITLE, "body": BODY, "now": now},
+    insert_rows(
+        op.get_bind(),
+        rules=[(KIND, audience, NOTE) for audience in AUDIENCES],
+        templates=[(KIND, TITLE, BODY, False)],
     )
 
 
 def downgrade() -> None:
-    op.execute(sa.text("DELETE FROM routing_rule WHERE kind = :kind").bindparams(kind=KIND))
-    op.execute(sa.text("DELETE FROM template WHERE kind = :kind").bindparams(kind=KIND))
+    delete_kinds(op.get_bind(), [KIND])

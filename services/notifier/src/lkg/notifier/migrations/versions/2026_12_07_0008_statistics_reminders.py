@@ -10,19 +10,17 @@ Revises: 0007
 Create Date: 2026-12-07 14:20:00
 """
 
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from alembic import op
+
+from lkg.notifier.migrations.rows import delete_kinds, insert_rows
 
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_RULES_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-0000000000e1")
 RULES = (
     ("enrolment_list.due_soon", "statistics_bureau", "未入库清单每月28日前报送 §三(四)二"),
     ("enrolment_list.missed", "statistics_bureau", "未入库清单逾期 §三(四)二"),
@@ -61,33 +59,8 @@ KINDS = tuple(sorted({kind for kind, _, _ in RULES}))
 
 
 def upgrade() -> None:
-    now = datetime(2020, 1, 1, tzinfo=UTC)
-    bind = op.get_bind()
-    for kind, audience, note in RULES:
-        bind.execute(
-            sa.text(
-                "INSERT INTO routing_rule (id, kind, audience, layer, enabled, note, revision, updated_at) "
-                "VALUES (:id, :kind, :audience, NULL, true, :note, 1, :now) ON CONFLICT DO NOTHING"
-            ),
-            {
-                "id": uuid.uuid5(_RULES_NAMESPACE, f"{kind}/{audience}/None"),
-                "kind": kind,
-                "audience": audience,
-                "note": note,
-                "now": now,
-            },
-        )
-    for kind, title, body, urgent in TEMPLATES:
-        bind.execute(
-            sa.text(
-                "INSERT INTO template (kind, title, body, urgent, revision, updated_at) "
-                "VALUES (:kind, :title, :body, :urgent, 1, :now) ON CONFLICT DO NOTHING"
-            ),
-            {"kind": kind, "title": title, "body": body, "urgent": urgent, "now": now},
-        )
+    insert_rows(op.get_bind(), rules=RULES, templates=TEMPLATES)
 
 
 def downgrade() -> None:
-    for kind in KINDS:
-        op.execute(sa.text("DELETE FROM routing_rule WHERE kind = :kind").bindparams(kind=kind))
-        op.execute(sa.text("DELETE FROM template WHERE kind = :kind").bindparams(kind=kind))
+    delete_kinds(op.get_bind(), KINDS)
