@@ -1,6 +1,7 @@
 """The whole system under ten times the district's load (issue #18, "System benchmark").
 
-    python -P bench/system.py [--days 90] [--projects 2450,245] [--pace 5] [--mix typical] [--seed 2020]
+    python -P bench/system.py [--days 90] [--projects 2450,245] [--pace 5] [--concurrency 8] [--budget MIN]
+                              [--mix typical] [--seed 2020] [--json FILE]
 
 For each portfolio size, in the order given, it:
 
@@ -10,8 +11,9 @@ For each portfolio size, in the order given, it:
    clock), the Kubernetes shape; then ``lkg seed --no-demo-portfolio`` (the directory, the demo accounts,
    the approval catalogue, the demo addresses: no 【演示】 projects);
 2. runs ``lkg simulate``'s :class:`~lkg.common.simulate.Simulation` for ``--days`` working days from
-   2020-05-01 at ``--pace`` wall seconds per simulated working day, over HTTP routed by path to the owning
-   service exactly as ``deploy/base/ingress.yaml`` routes it;
+   2020-05-01 at ``--pace`` wall seconds per simulated working day (``--concurrency`` projects acted on at
+   once, as a district's people act; with ``--budget`` no day begins after that many wall minutes), over
+   HTTP routed by path to the owning service exactly as ``deploy/base/ingress.yaml`` routes it;
 3. meanwhile, every second: each service's resident memory (``psutil``, the process and its children),
    its unpublished outbox rows (``outbox_event``), and each JetStream consumer's backlog (pending plus
    unacknowledged, NATS's ``/jsz``);
@@ -386,6 +388,9 @@ async def one_size(projects: int, args: argparse.Namespace) -> dict[str, Any]:
                     )
 
             simulation.on_day = on_day
+            simulation.count_channels = False  # one request per message: not the system's cost
+            if args.budget:
+                simulation.stop_at = time.monotonic() + args.budget * 60
             summary = await simulation.run()
         stop.set()
         await sampler
@@ -518,6 +523,12 @@ async def main() -> None:
     parser.add_argument("--pace", type=float, default=5.0, help="wall seconds per simulated working day")
     parser.add_argument(
         "--concurrency", type=int, default=8, help="projects acted on at once (the district's people)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="wall minutes per size for the simulated days: no day begins after it (the figures then "
+        "cover the days reached)",
     )
     parser.add_argument("--mix", default="typical", choices=sorted(MIXES))
     parser.add_argument("--seed", type=int, default=2020)

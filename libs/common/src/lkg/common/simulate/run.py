@@ -108,6 +108,10 @@ class Simulation:
         #: ``register``: the first day's portfolio), and each working day's wall seconds (bench/system.py).
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self.day_seconds: list[float] = []
+        #: A ``time.monotonic()`` after which no further day begins (bench/system.py's wall budget).
+        self.stop_at: float | None = None
+        #: Count the personas' messages per channel in the summary (one request per message).
+        self.count_channels = True
 
     # ---- setup --------------------------------------------------------------------------------------
 
@@ -296,13 +300,20 @@ class Simulation:
             self.day_seconds.append(time.monotonic() - began)
             if self.on_day is not None:
                 self.on_day(day, n + 1, len(self.days))
+            if self.stop_at is not None and time.monotonic() >= self.stop_at and n + 1 < len(self.days):
+                self.days = self.days[: n + 1]  # out of wall time: the run ends on the day reached
+                break
             spare = self.options.pace - (time.monotonic() - began)
             if spare > 0:
                 await asyncio.sleep(spare)
         # The last day's evening: let the day's scans run before the figures are read.
         await self.settle()
         await self.move_clock(datetime.combine(self.days[-1], clock_time(23, 0), TZ))
-        return await collect(self.api, self.p, [p.id for p in self.projects], self.days)
+        ids = [p.id for p in self.projects]
+        collecting = time.monotonic()
+        summary = await collect(self.api, self.p, ids, self.days, channels=self.count_channels)
+        self.seconds["summary"] = time.monotonic() - collecting
+        return summary
 
     async def next_day(self, day: date) -> None:
         """Move the clock to ``day`` at 09:00 so that what happens does not depend on how fast events
