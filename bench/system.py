@@ -287,9 +287,9 @@ async def sample(deployment: Deployment, samples: Samples, began: float, stop: a
                     for account in jsz.get("account_details", []):
                         for stream in account.get("stream_detail", []):
                             for consumer in stream.get("consumer_detail", []) or []:
-                                if not consumer.get("config", {}).get("durable_name"):
-                                    continue  # a request's own ephemeral reader, not a service's consumer
                                 name = consumer["name"]
+                                if not name.startswith(SERVICES):
+                                    continue  # a watcher's ephemeral reader, not a service's consumer
                                 waiting = consumer["num_pending"] + consumer["num_ack_pending"]
                                 backlog[name] = backlog.get(name, 0) + waiting
                     for name, waiting in backlog.items():

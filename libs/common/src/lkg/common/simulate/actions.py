@@ -179,6 +179,7 @@ async def _problem_step(sim: Simulation, project: ProjectState, problem_id: str,
 
 
 async def milestones(sim: Simulation, n: int, day: date) -> None:
+    """A project's planned construction start is recorded on its day, or some working days late."""
 
     async def one(project: ProjectState) -> None:
         unit = await _unit(sim, project.unit_id)
