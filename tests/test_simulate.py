@@ -9,6 +9,7 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -19,9 +20,10 @@ from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.runtime.service import discover_specs
 from lkg.common.settings import ServiceSettings
 from lkg.common.simulate import Options, Simulation, Summary
+from lkg.common.simulate.actions import release
 from lkg.common.simulate.api import Api
 from lkg.common.simulate.options import MIXES
-from lkg.common.simulate.run import NotSimulated
+from lkg.common.simulate.run import NotSimulated, ProjectState, Script
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS, System, running_system
 from lkg.registry.accounts.seed import seed_demo_accounts
 from lkg.registry.org.document import default_document
@@ -86,6 +88,24 @@ async def test_nine_working_days_of_twenty_projects_escalate_and_the_same_seed_g
         assert sum(figures["red_cards"].values()) == len(cards)
         # The personas were told: the street, its line's service department and leader get messages.
         assert figures["messages_by_channel"]["inbox"] > 0
+        # 核准类 projects: no item was submitted before the items it needs were granted (§三(一)).
+        ratified = [p.id for p in simulation.projects if p.script.approval_type == "ratification"]
+        assert ratified
+        for project_id in ratified:
+            items = (
+                await system.client.get(
+                    f"/api/v1/approval-items?project_id={project_id}&limit=200", headers=system.operator
+                )
+            ).json()["items"]
+            by_code = {i["code"]: i for i in items}
+            for item in items:
+                if item["submitted_at"] is None:
+                    continue
+                for code in item["prerequisites"]:
+                    needed = by_code.get(code)
+                    if needed is not None:
+                        assert needed["state"] == "granted", (item["code"], code)
+                        assert needed["decided_at"] <= item["submitted_at"], (item["code"], code)
         assert figures["days"] == 9  # 2020-05-06 … 05-15 with the make-up Saturday 05-09; not May 1–5
         assert figures["first_day"] == "2020-05-06" and figures["last_day"] == "2020-05-15"
         # Refused only: accounts for people who already have one (the demo's), and a problem of a project
@@ -97,6 +117,56 @@ async def test_nine_working_days_of_twenty_projects_escalate_and_the_same_seed_g
     async with district(db_factory, nats_url, nats_prefix) as again:
         _, second = await simulate(again)
     assert second.figures == figures
+
+
+def test_an_item_is_scheduled_once_the_items_it_needs_are_granted():
+    """核准类: 规划选址 and 用地预审 first; 核准批复 and 环评 after both; 工程规划许可证 after
+    用地规划许可证."""
+    plan = [
+        ("construction_planning_permit", ["land_use_planning_permit"]),
+        ("environmental_assessment", ["site_selection", "land_pre_review"]),
+        ("land_pre_review", []),
+        ("land_use_planning_permit", ["site_selection", "land_pre_review"]),
+        ("site_selection", []),
+    ]
+    script = Script(
+        index=0,
+        unit_index=0,
+        category="industrial",
+        project_class="new_start",
+        approval_type="ratification",
+        total=Decimal(1),
+        annual=Decimal(1),
+        start_offset=1,
+        start_late_by=0,
+        approval_fate=["on_time"],
+    )
+    project = ProjectState(script, "p", "u", "unit", None, None)
+    project.items = [{"id": code, "code": code, "prerequisites": needs} for code, needs in plan]
+
+    def scheduled() -> set[str]:
+        return set(project.item_steps)
+
+    release(project, 1, first=True)
+    assert scheduled() == {"land_pre_review", "site_selection"}
+    project.granted.add("site_selection")
+    release(project, 5)
+    assert scheduled() == {"land_pre_review", "site_selection"}  # 用地预审 is not granted yet
+    project.granted.add("land_pre_review")
+    release(project, 6)
+    assert scheduled() == {
+        "land_pre_review",
+        "site_selection",
+        "environmental_assessment",
+        "land_use_planning_permit",
+    }
+    # Submitted from the next working day, then accepted one day later and granted on time.
+    assert project.item_steps["environmental_assessment"][0] == (8, "submit")  # index 1: 6 + 1 + 1
+    assert project.item_steps["land_use_planning_permit"][0] == (8, "submit")  # index 3: 6 + 1 + 1
+    assert [s for _, s in project.item_steps["land_use_planning_permit"]] == ["submit", "accept", "grant"]
+    project.granted.add("land_use_planning_permit")
+    release(project, 11)
+    assert project.item_steps["construction_planning_permit"][0] == (12, "submit")
 
 
 async def test_the_seed_without_the_demo_portfolio_gives_the_directory_and_the_accounts_only(

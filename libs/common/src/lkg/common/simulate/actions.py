@@ -47,12 +47,12 @@ async def approvals(sim: Simulation, n: int, day: date) -> None:
     async def one(project: ProjectState) -> None:
         if n == 1:  # the plan arrives by event after registration: read it on the next working day
             await _plan(sim, project)
-            _release(project, n, first=True)
+            release(project, n, first=True)
         for item in project.items:
             for when, step in project.item_steps.get(item["id"], []):
                 if when == n and await _approval_step(sim, project, item, step) and step == "grant":
                     project.granted.add(item["code"])
-        _release(project, n)
+        release(project, n)
 
     await sim.each(sim.projects, one)
 
@@ -62,7 +62,7 @@ async def _plan(sim: Simulation, project: ProjectState) -> None:
     project.items = sorted(items, key=lambda i: i["code"])
 
 
-def _release(project: ProjectState, n: int, *, first: bool = False) -> None:
+def release(project: ProjectState, n: int, *, first: bool = False) -> None:
     """Schedule each item whose prerequisites (those in the plan) are all granted: on the plan's first day
     spread over three days, else from the next working day."""
     codes = {i["code"] for i in project.items}
