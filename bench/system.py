@@ -498,8 +498,9 @@ def report(results: list[dict[str, Any]], pace: float) -> None:
         sizes = {k: f"{v / 2**20:.1f} MB" for k, v in r["lag"]["database_bytes"].items()}
         print(f"database size: {sizes}")
         print(f"what happened: {r['summary']}")
-    if len(results) < 2:
-        return
+
+
+def growth(results: list[dict[str, Any]]) -> None:
     small, large = min(results, key=lambda r: r["projects"]), max(results, key=lambda r: r["projects"])
     k = large["projects"] / small["projects"]
     print(f"\n== growth {small['projects']} -> {large['projects']} projects (portfolio x{k:g}) ==")
@@ -544,13 +545,16 @@ async def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     print(f"load average at start: {loadavg()} ({os.cpu_count()} CPUs)")
-    results = []
+    results: list[dict[str, Any]] = []
     for projects in (int(p) for p in args.projects.split(",")):
         print(f"{projects} projects: starting five services as separate processes", flush=True)
         results.append(await one_size(projects, args))
-    report(results, args.pace)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+        report(results[-1:], args.pace)  # each size as soon as it is done
+        sys.stdout.flush()
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=str))
+    if len(results) > 1:
+        growth(results)
     print(f"\nload average at end: {loadavg()}")
 
 
