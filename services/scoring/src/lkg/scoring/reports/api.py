@@ -8,7 +8,7 @@ Bulletins that the policy circulates district-wide (月度通报) go to every un
     GET /api/v1/reports/monthly-bulletins/{period_id}.xlsx    Excel
     GET /api/v1/reports/monthly-bulletins/{period_id}.docx    Word (GB/T 9704)
     GET /api/v1/reports/dispatch-board[?line=]                日调度, live, filtered by the caller's reach
-    GET /api/v1/reports[?kind=&period=]                       issued reports (日调度, 周报, 成绩单, 月报, 季评)
+    GET /api/v1/reports[?kind=&period=]                       issued (日调度, 周报, 成绩单, 月报, 季评)
     GET /api/v1/reports/{report_id}[.xlsx|.docx]              one, frozen as issued
 
 The quarterly evaluation is read whole by the top leaders, the assessment office and 重大项目办, and by each

@@ -182,7 +182,7 @@ def _counted(key: str, board: s.DispatchBoard) -> int:
 
 
 def to_docx(board: s.DispatchBoard, number: int, issued: datetime) -> bytes:
-    n = {k: board.counts.get(k, 0) for k in s.ProjectStateName}
+    n = {str(k): board.counts.get(k, 0) for k in s.ProjectStateName}
     lagging = project_rows(board, all_states=False)
     blocks: list[Heading | Paragraph | Table] = [
         Heading("一、项目总体状态"),
@@ -204,7 +204,10 @@ def to_docx(board: s.DispatchBoard, number: int, issued: datetime) -> bytes:
         Heading("三、本周节点"),
         Table(MILESTONE_COLUMNS, milestone_rows(board), caption="表5 本周计划节点"),
         Heading("四、前一工作日以来的变化"),
-        Table(CHANGE_COLUMNS, change_rows(board), caption="表6 变化"),
+        Paragraph(
+            f"自{day_label(board.since.astimezone(TZ).date())}零时以来，事项、节点、审批和项目状态的变化共"
+            f"{_counted('changes', board)}项，逐项列于 Excel 附表“变化”。"
+        ),
     ]
     return render_docx(
         OfficialDocument(title=TITLE, office=OFFICE, number=number, issued=issued, blocks=blocks)
