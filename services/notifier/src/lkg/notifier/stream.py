@@ -41,8 +41,8 @@ from lkg.common.log import get_logger
 from lkg.common.orgcopy import in_force
 from lkg.notifier.inbox import messages_since
 from lkg.notifier.models import org_copy, stream_ticket
-from lkg.notifier.notices import Stored
 from lkg.notifier.settings import NotifierRuntime
+from lkg.notifier.store import Stored
 
 log = get_logger(__name__)
 
