@@ -102,6 +102,14 @@ _INSERT_LOG = _arrays(
     ats=_TIMES,
 )
 
+#: Each person's last message before ``below`` (the first seq of this transaction: every message with a
+#: smaller seq is committed, :data:`STORE_LOCK`), through the (person_id, seq) index.
+_PREVIOUS = _arrays(
+    "SELECT p.person_id, (SELECT m.seq FROM inbox_message m WHERE m.person_id = p.person_id "
+    "AND m.seq < :below ORDER BY m.seq DESC LIMIT 1) AS seq FROM unnest(:people) AS p (person_id)",
+    people=_UUIDS,
+).bindparams(sa.bindparam("below", type_=sa.BigInteger))
+
 _HOLD_FOR_DIGEST = _arrays(
     "UPDATE inbox_message SET digest_pending = true WHERE id = ANY(:ids)",
     ids=_UUIDS,
@@ -154,13 +162,22 @@ class Planned:
 
 @dataclass(frozen=True)
 class Stored:
-    """A message stored by :func:`store_planned` (for the live stream)."""
+    """A message stored by :meth:`Store.store` (for the live stream)."""
 
     id: UUID
     seq: int
     person_id: UUID
-    #: The message as the inbox lists it (``MessageOut``'s JSON), sent as the stream's frame.
-    payload: dict[str, Any]
+    #: The ``seq`` of the person's message before this one (None: their first). The live stream sees a
+    #: message it missed (lost on the bus, announced late by another replica) as a link that does not
+    #: join and reads the inbox after its position (:mod:`lkg.notifier.stream`).
+    prev: int | None
+    #: The message as the inbox lists it (``MessageOut``'s JSON) less its id and seq: one dict shared by
+    #: the messages of one cause, serialised once for all of them.
+    base: dict[str, Any]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return {"id": str(self.id), "seq": self.seq, **self.base}
 
 
 @dataclass(frozen=True)
@@ -269,6 +286,13 @@ class Store:
         log = _Rows("messages", "deliveries", "channels", "steps", "details", "ats")
         for i in inserted:
             log.add(i.id, None, "inbox", "stored", None, of[i.id][0].now)
+        people = sorted({of[i.id][1].person_id for i in inserted})
+        below = min(i.seq for i in inserted)
+        prev: dict[UUID, int | None] = {
+            r.person_id: r.seq
+            for r in await self.session.execute(_PREVIOUS, {"people": people, "below": below})
+        }
+        bases: dict[int, dict[str, Any]] = {}
         digest: list[UUID] = []
         deliveries = _Rows("ids", "messages", "people", "channels", "targets", "nexts", "ats")
         delivery_steps: dict[UUID, tuple[UUID, str, str, str | None, datetime]] = {}
@@ -276,7 +300,9 @@ class Store:
         for i in sorted(inserted, key=lambda i: i.seq):
             p, r = of[i.id]
             await self._plan(i.id, p, r, digest, log, deliveries, delivery_steps)
-            stored.append(Stored(i.id, i.seq, r.person_id, _payload(i.id, i.seq, p)))
+            base = bases.setdefault(id(p), _base(p))
+            stored.append(Stored(i.id, i.seq, r.person_id, prev[r.person_id], base))
+            prev[r.person_id] = i.seq
         if digest:
             await self.session.execute(_HOLD_FOR_DIGEST, {"ids": digest})
         if deliveries:
@@ -327,10 +353,8 @@ class Store:
             steps[delivery_id] = (message_id, channel, "held" if held else "queued", detail, now)
 
 
-def _payload(message_id: UUID, seq: int, p: Planned) -> dict[str, Any]:
+def _base(p: Planned) -> dict[str, Any]:
     return {
-        "id": str(message_id),
-        "seq": seq,
         "kind": p.cause.kind,
         "title": p.title,
         "body": p.body,
