@@ -3,7 +3,8 @@
     python -P bench/notifier.py [--events 10000] [--batch 100] [--staff 4] [--scan-interval 0.05]
 
 Starts its own embedded PostgreSQL and NATS (``sync_interval: always``) in a temporary directory and
-stops them at the end. The issues and notifier services run with their real runtimes in this process on
+stops them at the end. The issues and notifier services run with their real runtimes, each in a process of
+its own as deployed (issues, the producer, in a spawned process; the notifier in this one), on
 the system clock (the notifier's scans every ``--scan-interval`` seconds, its setting
 ``LKG_SCAN_INTERVAL_SECONDS``); a directory of one line whose leader post is held and whose service
 department has ``--staff`` people is loaded through the real ``org.changed`` path. Then:
@@ -15,7 +16,8 @@ department has ``--staff`` people is loaded through the real ``org.changed`` pat
   (1 + ``--staff`` per event: 50,000 for the defaults). Rate = messages / (first commit → last stored);
   latency per event = stored − its producer's commit, where "stored" is when a poller (every 20 ms) first
   sees its notice processed (the notice is marked in the transaction that stores its messages), so
-  latencies are rounded up to 20 ms.
+  latencies are rounded up to 20 ms. Printed too: the CPU seconds each process spent meanwhile (on a
+  loaded machine, what the rate would be with the cores to itself).
 * **baseline**: the same number of rows inserted into a copy of ``inbox_message`` (its indexes too) with
   multi-row INSERTs of 500 rows per statement, one transaction per 5,000 rows, in the same run on the same
   server: the statement prepared once on the driver and run with each chunk's values, so that it measures
@@ -37,12 +39,15 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -135,71 +140,126 @@ async def _migrated(base_url: str) -> None:
     await migrate(NOTIFIER.migrations, with_database(base_url, "bench_notifier"))
 
 
-async def pipeline(args: argparse.Namespace, base_url: str, nats_url: str) -> tuple[float, list[float], int]:
-    base = ServiceSettings(
+def _settings(nats_url: str) -> ServiceSettings:
+    return ServiceSettings(
         env="test", nats_url=nats_url, nats_prefix="bench", log_level="WARNING", gc_freeze_after_start=False
     )
-    per_service = {}
-    for spec in (ISSUES, NOTIFIER):
-        url = with_database(base_url, f"bench_{spec.name}")
-        await migrate(spec.migrations, url)
-        per_service[spec.name] = settings_for(spec, base, database_url=url)
-    values = per_service["notifier"].model_dump()
-    values["scan_interval_seconds"] = args.scan_interval
-    per_service["notifier"] = NOTIFIER.settings_cls(**values)
-    app = build_app([ISSUES, NOTIFIER], base, per_service)
+
+
+async def _produce(base_url: str, nats_url: str, events: int, batch: int, staff: int, link: Any) -> None:
+    """The issues service in a process of its own (as deployed: one service per process): the directory
+    staged first, then, when told, ``events`` escalations committed ``batch`` per transaction; sends back
+    each cause's commit time, then keeps the relay running until told to stop."""
+    base = _settings(nats_url)
+    url = with_database(base_url, f"bench_{ISSUES.name}")
+    app = build_app([ISSUES], base, {ISSUES.name: settings_for(ISSUES, base, database_url=url)})
     async with app.router.lifespan_context(app):
         issues = app.state.runtimes["issues"]
-        notifier = app.state.runtimes["notifier"]
-        org, line, dept = org_event(args.staff)
+        org, line, dept = org_event(staff)
         async with issues.db.transaction() as session:
             await stage(session, org)
-        while True:  # the org copy is in
-            async with notifier.db.sessions() as session:
-                if (await session.execute(sa.text("SELECT count(*) FROM org_line_copy"))).scalar_one():
-                    break
-            await asyncio.sleep(0.05)
-
+        link.send("org staged")
+        await asyncio.to_thread(link.recv)  # go
         committed: dict[str, float] = {}
-        stored: dict[str, float] = {}
-        done = asyncio.Event()
-
-        async def poll() -> None:
-            last = 0
-            while len(stored) < args.events:
-                async with notifier.db.sessions() as session:
-                    rows = (
-                        await session.execute(
-                            sa.select(notice.c.id, notice.c.cause_key)
-                            .where(notice.c.processed_at.is_not(None), notice.c.id > last)
-                            .order_by(notice.c.id)
-                        )
-                    ).all()
-                now = time.perf_counter()
-                for row in rows:
-                    stored[row.cause_key] = now
-                    last = max(last, row.id)
-                await asyncio.sleep(0.02)
-            done.set()
-
-        poller = asyncio.create_task(poll())
-        started = time.perf_counter()
-        for _ in range(args.events // args.batch):
-            events = [escalated(line, dept) for _ in range(args.batch)]
+        cpu = time.process_time()
+        for _ in range(events // batch):
+            staged = [escalated(line, dept) for _ in range(batch)]
             async with issues.db.transaction() as session:
-                await stage_many(session, events)
+                await stage_many(session, staged)
             at = time.perf_counter()
-            for e in events:
+            for e in staged:
                 committed[f"{e.matter_id}:L2"] = at
-        await asyncio.wait_for(done.wait(), timeout=600)
+        link.send((committed, time.process_time() - cpu))
+        await asyncio.to_thread(link.recv)  # stop
+        link.send(time.process_time() - cpu)
+
+
+def producer_process(base_url: str, nats_url: str, events: int, batch: int, staff: int, link: Any) -> None:
+    asyncio.run(_produce(base_url, nats_url, events, batch, staff, link))
+
+
+@dataclass
+class Run:
+    elapsed: float
+    latencies: list[float]
+    messages: int
+    #: CPU seconds of the notifier's process and of the producer's (issues: staging and relay).
+    notifier_cpu: float
+    producer_cpu: float
+    #: From the first commit until every event was a notice (relay, bus and consumer).
+    heard: float
+
+
+async def pipeline(args: argparse.Namespace, base_url: str, nats_url: str) -> Run:
+    base = _settings(nats_url)
+    for spec in (ISSUES, NOTIFIER):
+        await migrate(spec.migrations, with_database(base_url, f"bench_{spec.name}"))
+    settings = settings_for(NOTIFIER, base, database_url=with_database(base_url, f"bench_{NOTIFIER.name}"))
+    values = settings.model_dump()
+    values["scan_interval_seconds"] = args.scan_interval
+    app = build_app([NOTIFIER], base, {NOTIFIER.name: NOTIFIER.settings_cls(**values)})
+    ctx = multiprocessing.get_context("spawn")
+    link, theirs = ctx.Pipe()
+    producer = ctx.Process(
+        target=producer_process,
+        args=(base_url, nats_url, args.events, args.batch, args.staff, theirs),
+        daemon=True,
+    )
+    async with app.router.lifespan_context(app):
+        producer.start()
+        try:
+            notifier = app.state.runtimes["notifier"]
+            await asyncio.to_thread(link.recv)  # the directory is staged
+            while True:  # and in the notifier's org copy
+                async with notifier.db.sessions() as session:
+                    if (await session.execute(sa.text("SELECT count(*) FROM org_line_copy"))).scalar_one():
+                        break
+                await asyncio.sleep(0.05)
+
+            stored: dict[str, float] = {}
+            heard: list[float] = []  # when every event was in the notifier's notices (the consumer's part)
+            cpu = time.process_time()
+
+            async def poll() -> None:
+                last = 0
+                while len(stored) < args.events:
+                    async with notifier.db.sessions() as session:
+                        rows = (
+                            await session.execute(
+                                sa.select(notice.c.id, notice.c.cause_key)
+                                .where(notice.c.processed_at.is_not(None), notice.c.id > last)
+                                .order_by(notice.c.id)
+                            )
+                        ).all()
+                        if not heard:
+                            count = sa.select(sa.func.count()).select_from(notice)
+                            if (await session.execute(count)).scalar_one() >= args.events:
+                                heard.append(time.perf_counter())
+                    now = time.perf_counter()
+                    for row in rows:
+                        stored[row.cause_key] = now
+                        last = max(last, row.id)
+                    await asyncio.sleep(0.02)
+
+            poller = asyncio.create_task(poll())
+            started = time.perf_counter()
+            link.send("go")
+            committed, _ = await asyncio.to_thread(link.recv)
+            await asyncio.wait_for(poller, timeout=1200)
+            notifier_cpu = time.process_time() - cpu
+            link.send("stop")
+            producer_cpu = await asyncio.to_thread(link.recv)
+        finally:
+            producer.join(30)
+            if producer.is_alive():
+                producer.kill()
         elapsed = max(stored.values()) - started
-        poller.cancel()
         async with notifier.db.sessions() as session:
             messages = (
                 await session.execute(sa.select(sa.func.count()).select_from(inbox_message))
             ).scalar_one()
         latencies = sorted(stored[k] - committed[k] for k in committed)
-        return elapsed, latencies, messages
+        return Run(elapsed, latencies, messages, notifier_cpu, producer_cpu, heard[0] - started)
 
 
 COLUMNS = (
@@ -276,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             # The baseline before and after the pipeline (the machine's load drifts): their mean.
             asyncio.run(_migrated(base_url))
             before = asyncio.run(baseline(base_url, messages))
-            elapsed, latencies, messages = asyncio.run(pipeline(args, base_url, nats_url))
+            run = asyncio.run(pipeline(args, base_url, nats_url))
+            elapsed, latencies, messages = run.elapsed, run.latencies, run.messages
             after = asyncio.run(baseline(base_url, messages))
             base_seconds = (before + after) / 2
         finally:
@@ -286,7 +347,14 @@ def main(argv: list[str] | None = None) -> int:
     p50 = statistics.median(latencies)
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(f"pipeline: {args.events} events → {messages} inbox messages in {elapsed:.1f} s")
-    print(f"  = {rate:,.0f} messages/s")
+    print(
+        f"  = {rate:,.0f} messages/s; every event heard (a notice) {run.heard:.1f} s after the first commit"
+    )
+    print(
+        f"  CPU: notifier process {run.notifier_cpu:.1f} s"
+        f" ({run.notifier_cpu / messages * 1e6:.0f} µs a message),"
+        f" issues process (staging, relay) {run.producer_cpu:.1f} s"
+    )
     p99_ms, max_ms = p99 * 1000, latencies[-1] * 1000
     print(f"  commit → stored: p50 {p50 * 1000:.0f} ms, p99 {p99_ms:.0f} ms, max {max_ms:.0f} ms")
     print(
