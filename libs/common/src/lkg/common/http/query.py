@@ -77,33 +77,25 @@ def declared_query(route: Any) -> frozenset[str]:
     return _declared(route)[0]
 
 
+def _refused(detail: str, code: str, msg: str, kind: str, names: list[str]) -> ValidationFailed:
+    errors = [{"loc": ["query", name], "msg": msg, "type": kind} for name in names]
+    return ValidationFailed(detail, code=code, errors=errors)
+
+
 def refuse_query(route: Any, given: QueryParams) -> None:
     """422 ``unknown_query_parameter`` naming each query parameter ``route`` does not declare, then 422
     ``repeated_query_parameter`` naming each single-valued one given more than once."""
     declared, single = _declared(route)
     unknown = sorted(set(given.keys()) - declared)
     if unknown:
-        raise ValidationFailed(
-            "请求包含未定义的查询参数",
-            code="unknown_query_parameter",
-            errors=[
-                {"loc": ["query", name], "msg": "未定义的查询参数", "type": "extra_forbidden"}
-                for name in unknown
-            ],
-        )
-    items = given.multi_items()
-    if len(items) == len(given):
+        detail, code = "请求包含未定义的查询参数", "unknown_query_parameter"
+        raise _refused(detail, code, "未定义的查询参数", "extra_forbidden", unknown)
+    if len(given.multi_items()) == len(given):
         return  # no name given twice
     repeated = sorted(name for name in single if len(given.getlist(name)) > 1)
     if repeated:
-        raise ValidationFailed(
-            "查询参数只能给出一次",
-            code="repeated_query_parameter",
-            errors=[
-                {"loc": ["query", name], "msg": "该查询参数只接受一个值", "type": "repeated"}
-                for name in repeated
-            ],
-        )
+        detail, code = "查询参数只能给出一次", "repeated_query_parameter"
+        raise _refused(detail, code, "该查询参数只接受一个值", "repeated", repeated)
 
 
 async def refuse_unknown_query(request: Request) -> None:
