@@ -136,7 +136,9 @@ class Ingress(httpx.AsyncBaseTransport):
         self.routes = ingress_routes()
         self.ports = ports
         self.calls = calls
-        self.inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=20))
+        # A kept-alive connection is dropped before uvicorn's own 5 s idle timeout closes it: at the same
+        # 5 s (httpx's default) a request sent as the server closes fails with a ReadError.
+        self.inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=20, keepalive_expiry=1.0))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         service = route(self.routes, request.url.path)
@@ -403,6 +405,13 @@ async def one_size(projects: int, args: argparse.Namespace) -> dict[str, Any]:
             k: summary.figures[k] for k in ("problems_by_layer", "matters_by_layer", "breaches", "refused")
         } | {"red_cards": sum(summary.figures["red_cards"].values()), "calls": summary.calls}
         result["load_after"] = loadavg()
+    except BaseException:
+        kept = Path(tempfile.gettempdir()) / f"lkg-bench-system-{projects}-logs"
+        kept.mkdir(exist_ok=True)
+        for log in root.glob("*.log"):
+            shutil.copy(log, kept / log.name)
+        print(f"{projects} projects: failed; the services' logs are in {kept}", flush=True)
+        raise
     finally:
         deployment.stop()
         shutil.rmtree(root, ignore_errors=True)
