@@ -116,11 +116,13 @@ async def _follow(
                         frames.append((person, data["seq"], data["title"], at))
                         count.value += 1
         except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-            if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code != 401:
+            status = exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
+            if status is not None and status != 401 and status < 500:
                 raise
-            # Dropped, or the ticket went stale in a queue (401 stream_ticket_invalid): a new ticket.
+            # Dropped, the ticket went stale in a queue (401 stream_ticket_invalid), or the server could
+            # not answer in time (5xx: a front end asks for its ticket again): a new ticket.
             reconnects[0] += 1
-            if reconnects[0] > 100:
+            if reconnects[0] > 1000:
                 raise
             await asyncio.sleep(1.0)  # EventSource waits the server's ``retry:`` (3 s); a little less here
 
