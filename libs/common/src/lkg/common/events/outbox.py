@@ -79,6 +79,7 @@ _INSERT = sa.insert(_outbox)
 #: jsonb parameter is JSON text, as SQLAlchemy's codec on that connection takes it.
 _INSERT_SQL = (
     "INSERT INTO outbox_event (event_id, subject, event_type, body, headers) VALUES ($1, $2, $3, $4, $5)"
+    " RETURNING id"
 )
 #: Rows JetStream has acknowledged (drain's transaction).
 _DELETE_CONFIRMED = sa.delete(_outbox).where(
@@ -92,6 +93,10 @@ ATOMIC_BATCH_MAX = 500
 #: (bench/bus.py at 500/s, load 2.5: NATS 600-890 against 290 us per event, p99 270-3,400 ms against 18 ms);
 #: a burst still goes in batches of up to ``ATOMIC_BATCH_MAX`` (bench/approvals.py).
 ATOMIC_BATCH_MIN = 16
+
+#: Rows handed over by commits and not yet published, at most: past that the leader looks at the table
+#: (a backlog; the select reads it a batch at a time).
+HANDED_MAX = 2 * ATOMIC_BATCH_MAX
 
 #: A row as the relay reads it: id, subject (without the deployment prefix), event type, body, headers.
 Row = tuple[int, str, str, bytes, dict[str, str]]
@@ -134,16 +139,27 @@ async def stage(
     driver = await driver_in_transaction(session)
     if driver is None:
         await session.execute(_INSERT, row)
+        session.info[OUTBOX_STAGED] = True  # the commit wakes the relay, which looks at the table
+        return envelope
+    row_id = await driver.fetchval(
+        _INSERT_SQL,
+        row["event_id"],
+        row["subject"],
+        row["event_type"],
+        row["body"],
+        json.dumps(row["headers"]),
+    )
+    staged = session.info.get(OUTBOX_STAGED)
+    if session.in_nested_transaction() or staged is True:
+        # A savepoint may still be rolled back without the transaction: the relay looks at the table.
+        session.info[OUTBOX_STAGED] = True
     else:
-        await driver.execute(
-            _INSERT_SQL,
-            row["event_id"],
-            row["subject"],
-            row["event_type"],
-            row["body"],
-            json.dumps(row["headers"]),
-        )
-    session.info[OUTBOX_STAGED] = True  # the commit wakes the relay
+        # The commit hands the row itself to a relay leading in this process: no select to find it.
+        handed: Row = (row_id, row["subject"], row["event_type"], row["body"], row["headers"])  # type: ignore[assignment]
+        if staged is None:
+            session.info[OUTBOX_STAGED] = [handed]
+        else:
+            staged.append(handed)
     return envelope
 
 
@@ -259,10 +275,17 @@ class OutboxRelay:
         self.wake_subject = names.subject(f"lkg.outbox.wake.{service}")
         self.leading = False
         self._wake = asyncio.Event()
+        #: Rows committed in this process and handed over by the commit, in commit order (leading only).
+        self._handed: list[Row] = []
+        #: Whether the next pass must look at the table (a poll, a wake-up from another process, rows
+        #: whose commit did not hand them over, or the first pass of a leader).
+        self._select = True
         self._remote_wake_pending = False
         self._confirmed = asyncio.Event()
         self._lock = asyncio.Lock()
         self.published_total = 0
+        #: Times the leader has looked at the table (a poll, a wake-up from another process, a backlog).
+        self.selects = 0
         self._lag_observed = float("-inf")
         #: Publish consecutive rows of one stream as atomic batches (off once a server ignored one).
         self.atomic = True
@@ -323,17 +346,18 @@ class OutboxRelay:
         wakes = None
         if self.nc is not None:
             wakes = await self.nc.subscribe(self.wake_subject, cb=self._remote_wake)
+        self._select, self._handed = True, []
         try:
             while True:
                 if confirmer.done():
                     confirmer.result()  # a publish failed: raise, and start over from the table
                 # Cleared before the select: a commit that wakes us while we select wakes the wait below.
                 self._wake.clear()
-                rows = await conn.fetch(_SELECT_PENDING_SQL, list(in_flight), self.batch_size)
+                rows, full = await self._next_rows(conn, in_flight)
                 for row, future in zip(rows, await self._publish_rows(rows, confirmer), strict=True):
                     in_flight[row[0]] = future
                     confirm_queue.put_nowait((row[0], row[2], future))
-                if len(rows) == self.batch_size:
+                if full:  # a backlog: the next batch at once
                     # Bounded pipeline: past two batches in flight, let confirmations catch up first.
                     while len(in_flight) >= 2 * self.batch_size and not confirmer.done():
                         self._confirmed.clear()
@@ -348,10 +372,12 @@ class OutboxRelay:
                             confirmed.cancel()
                     continue
                 # ``asyncio.timeout`` rather than ``wait_for``: no task of its own per wake-up.
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(self.poll_seconds):
                         await self._wake.wait()
-                # Let commits arriving together share one select (a wake-up per commit costs more CPU
+                except TimeoutError:
+                    self._select = True  # the poll: rows a wake-up did not announce
+                # Let commits arriving together share one pass (a wake-up per commit costs more CPU
                 # than the latency this adds).
                 await asyncio.sleep(self.coalesce_seconds)
         finally:
@@ -367,6 +393,24 @@ class OutboxRelay:
                     await wakes.unsubscribe()
             with contextlib.suppress(Exception):
                 await deleter.close()
+
+    async def _next_rows(
+        self, conn: asyncpg.Connection, in_flight: dict[int, asyncio.Future]
+    ) -> tuple[list[Row], bool]:
+        """What to publish next, and whether it is a full batch (more may be waiting): committed rows from
+        the table, in id order, when it must be looked at; otherwise the rows handed over by this process's
+        commits, in commit order. Rows in flight are skipped either way (a row the select found before its
+        commit's hand-over, or the reverse)."""
+        if self._select:
+            # Every row handed over so far was committed before this select: it finds them.
+            self._select, self._handed = False, []
+            self.selects += 1
+            found = await conn.fetch(_SELECT_PENDING_SQL, list(in_flight), self.batch_size)
+            if len(found) == self.batch_size:
+                self._select = True  # more behind them
+            return found, self._select  # asyncpg's records, indexed as rows
+        rows, self._handed = self._handed[: self.batch_size], self._handed[self.batch_size :]
+        return [row for row in rows if row[0] not in in_flight], len(rows) == self.batch_size
 
     async def _publish_rows(
         self, rows: Sequence[Row], confirmer: asyncio.Task | None = None
@@ -509,12 +553,20 @@ class OutboxRelay:
 
     def wake(self) -> None:
         """Look at the table now (a caller that knows rows were committed, e.g. after a scan)."""
+        self._select = True
         self._wake.set()
 
-    def _committed(self, *_: object) -> None:
-        """A session of this process that staged rows has committed (called by :class:`Database`)."""
+    def _committed(self, rows: list[Row] | None = None) -> None:
+        """A session of this process that staged rows has committed (called by :class:`Database`), handing
+        them over, or None: look at the table."""
         self._wake.set()
-        if self.leading or self.nc is None or self._remote_wake_pending:
+        if self.leading:
+            if rows is None or len(self._handed) >= HANDED_MAX:
+                self._select = True  # the table has them all (a select also forgets what was handed)
+            elif not self._select:
+                self._handed += rows
+            return
+        if self.nc is None or self._remote_wake_pending:
             return
         # Standing by: the leader is another process. One wake-up message in flight covers every commit
         # made before it is sent.
@@ -531,6 +583,7 @@ class OutboxRelay:
             log.info("outbox.remote_wake_failed", service=self.service, error=repr(exc))
 
     async def _remote_wake(self, _msg: object) -> None:
+        self._select = True  # committed in another process: in the table only
         self._wake.set()
 
     async def drain(self) -> int:
