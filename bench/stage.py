@@ -54,7 +54,8 @@ from lkg.common.db import Database, asyncpg_dsn, ensure_database, make_metadata,
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, connect, ensure_streams
 from lkg.common.events.contracts import EnrolmentFailed
-from lkg.common.events.outbox import _INSERT, _INSERT_SQL, OutboxRelay, _row, stage
+from lkg.common.events.outbox import _INSERT, _INSERT_SQL, _row, stage
+from lkg.common.events.relay import OutboxRelay
 
 EVENT = EnrolmentFailed(
     effective_at=datetime(2026, 11, 26, 9, 0, tzinfo=UTC),

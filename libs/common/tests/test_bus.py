@@ -23,7 +23,8 @@ from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
 from lkg.common.events.contracts import InvestmentReported
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription, upsert_if_newer
-from lkg.common.events.outbox import OutboxRelay, stage
+from lkg.common.events.outbox import stage
+from lkg.common.events.relay import OutboxRelay
 
 _prefixes = itertools.count(1)
 
