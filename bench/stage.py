@@ -91,7 +91,7 @@ class Variants:
         # lag gauges once a second) is left out: under callgrind, some 50 times slower, it would be done
         # per event. Acknowledged rows are deleted 25 at a time (at 500/s: every 50 ms, as deployed).
         relay = OutboxRelay(
-            service="bench-stage",
+            service=f"bench-stage-{os.getpid()}",  # a leader lock of its own
             db=self.relay_db,
             poll_seconds=3600.0,
             batch_size=25,
@@ -254,6 +254,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of an embedded one")
     parser.add_argument(
+        "--database-name", default="bench_stage", help="with --database-url: the database to make and use"
+    )
+    parser.add_argument(
         "--nats-url", help="with --database-url: a NATS server for the relay variants (embedded: its own)"
     )
     parser.add_argument("--only", nargs="+", choices=NAMES, help="these variants only")
@@ -275,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     load = os.getloadavg()
     if args.database_url:
-        results = asyncio.run(measure(with_database(args.database_url, "bench_stage"), args))
+        results = asyncio.run(measure(with_database(args.database_url, args.database_name), args))
     else:
         from lkg.common.runtime.embedded import EmbeddedStack
 
