@@ -686,3 +686,87 @@ async def test_a_handover_mid_month_moves_the_lines_matters_to_the_successor_who
         holders = [(h["name"], h["from"], h["to"]) for h in sheet["figures"]["holders"]]
         assert holders[-1] == ("王立新", "2020-06-15", "2020-06-30")
         assert holders[0][2] == "2020-06-14"
+
+
+# ---- the bottom 3 of a month ------------------------------------------------------------------------------
+
+#: Five streets, each with projects under 100 million (no supervision card) and milestones planned for
+#: Monday 2020-06-29: how many each has, and how many it meets that day.
+MILESTONES = {"金银湖街": (2, 2), "长青街": (4, 3), "慈惠街": (2, 1), "走马岭街": (3, 1), "径河街": (1, 0)}
+
+
+async def test_the_bottom_3_of_a_month_get_their_red_cards_and_the_interview_list_once():
+    async with district() as world:
+        units = await world.units()
+        office = await world.person("office")
+        planned: dict[str, list[str]] = {}
+        for n, (street, (count, _met)) in enumerate(MILESTONES.items()):
+            created = await world.client.post(
+                "/api/v1/projects",
+                json={
+                    **PROJECT,
+                    "name": f"临空港配套产业项目{n + 1}",
+                    "responsible_unit_id": units[street],
+                    "total_investment": "50000000.00",
+                    "planned_annual_investment": "20000000.00",
+                    "milestones": [
+                        {"type": "other", "label": f"节点{k + 1}", "planned_date": "2020-06-29"}
+                        for k in range(count)
+                    ],
+                },
+                headers=office.headers,
+            )
+            assert created.status_code == 201, created.text
+            milestones = await world.get(office, f"/api/v1/projects/{created.json()['id']}/milestones")
+            items = milestones["items"] if isinstance(milestones, dict) else milestones
+            planned[street] = [f"/api/v1/projects/{created.json()['id']}/milestones/{m['id']}" for m in items]
+        await world.move(set="2020-06-29T17:00:00+08:00")
+        for street, (_count, met) in MILESTONES.items():
+            unit = await world.unit_staff(units[street])
+            for path in planned[street][:met]:
+                done = await world.client.post(
+                    f"{path}/achievements", json={"actual_date": "2020-06-29"}, headers=unit.headers
+                )
+                assert done.status_code in (200, 201), done.text
+
+        await world.move(set="2020-07-03T09:00:00+08:00")
+        period = await june(world)
+        ranking = [(r["rank"], r["label"], r["grade"], r["carded"]) for r in period["ranking"]]
+        assert ranking == [
+            (1, "金银湖街", "pass", False),
+            (2, "长青街", "fail", False),
+            (3, "慈惠街", "fail", True),
+            (4, "走马岭街", "fail", True),
+            (5, "径河街", "fail", True),
+        ]
+        confirmed = await world.act(
+            office, f"/api/v1/evaluations/periods/{period['id']}/confirmation", {"grade_changes": []}
+        )
+        assert confirmed["state"] == "published"
+        again = await world.client.post(
+            f"/api/v1/evaluations/periods/{period['id']}/confirmation",
+            json={"grade_changes": []},
+            headers={**office.headers, "If-Match": "*"},
+        )
+        assert again.status_code in (409, 412), again.text
+        await world.move(advance="0s")
+        await world.move(advance="1h")
+
+        bottom = ["慈惠街", "走马岭街", "径河街"]
+        supervision = await world.person("supervision")
+        cards = (await world.get(supervision, "/api/v1/red-cards", limit=200))["items"]
+        assert sorted((c["source"], c["target_unit_name"], c["state"]) for c in cards) == sorted(
+            ("ranking", unit, "issued") for unit in bottom
+        )
+        consequences = await world.get(office, f"/api/v1/evaluations/periods/{period['id']}/consequences")
+        assert sorted((i["unit_label"], tuple(i["heads"])) for i in consequences["interviews"]) == sorted(
+            (unit, (f"【演示】{unit}主要负责同志",)) for unit in bottom
+        )
+        bulletin = await world.get(office, f"/api/v1/reports/monthly-bulletins/{period['id']}")
+        assert sorted(bulletin["carded"]) == sorted(bottom)
+        assert sorted(i["label"] for i in bulletin["interviews"]) == sorted(bottom)
+        # Each carded unit's head hears of the card once.
+        for unit in bottom:
+            staff = await world.unit_staff(units[unit])
+            told = [m for m in await world.inbox(staff) if m["kind"].startswith("red_card")]
+            assert len({m["matter_id"] for m in told}) == len(told) == 1, (unit, told)

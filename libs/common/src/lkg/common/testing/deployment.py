@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -231,18 +232,13 @@ class Deployment:
         """Until each process answers ``/readyz`` with 200 (its database, migrations and NATS are up)."""
         async with httpx.AsyncClient(timeout=5) as client:
             for name in names or list(self.processes):
-                process = self.processes[name]
-
-                async def answers(process: ServiceProcess = process) -> None:
-                    if process.process is None or process.process.poll() is not None:
-                        raise RuntimeError(f"{process.name} is not running:\n{process.tail()}")
-                    try:
-                        response = await client.get(f"{process.base_url}/readyz")
-                    except httpx.HTTPError as exc:
-                        raise AssertionError(f"{process.name} not answering yet: {exc!r}") from exc
-                    assert response.status_code == 200, (process.name, response.text)
-
-                await eventually(answers, timeout=timeout, interval=0.2, what=f"{name} ready")
+                await eventually(
+                    # mypy cannot solve eventually's T from ``T | Awaitable[T]`` for a coroutine function
+                    functools.partial(_answers, client, self.processes[name]),  # type: ignore[arg-type]
+                    timeout=timeout,
+                    interval=0.2,
+                    what=f"{name} ready",
+                )
 
     async def _learn_routes(self) -> None:
         routes: dict[str, str] = {}
@@ -320,6 +316,17 @@ class Deployment:
 
     def auth(self, *roles: Role, person: str = "tester") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(*roles, person=person)}"}
+
+
+async def _answers(client: httpx.AsyncClient, process: ServiceProcess) -> bool:
+    if process.process is None or process.process.poll() is not None:
+        raise RuntimeError(f"{process.name} is not running:\n{process.tail()}")
+    try:
+        response = await client.get(f"{process.base_url}/readyz")
+    except httpx.HTTPError as exc:
+        raise AssertionError(f"{process.name} not answering yet: {exc!r}") from exc
+    assert response.status_code == 200, (process.name, response.text)
+    return True
 
 
 def _wait_gone(pids: Sequence[int]) -> None:
