@@ -25,6 +25,10 @@ async def world(db_factory, nats_url, nats_prefix):
         yield system
 
 
+def problem(system, title: str) -> dict:
+    return {"project_id": str(system.project.id), "title": title, "topic": "水电", "description": "二期"}
+
+
 def left(matter: dict) -> list[tuple[str, int, str, int]]:
     return [(k["kind"], k["layer"], k["state"], k["working_days_left"]) for k in matter["clocks"]]
 
@@ -39,7 +43,7 @@ async def test_every_clock_carries_its_working_days_left_on_the_official_calenda
     # 2020-05-01 09:00, the first day of the May Day holiday (05-01..05-05; 05-09, a Saturday, is worked).
     created = await world.client.post(
         "/api/v1/problems",
-        json={"project_id": str(world.project.id), "title": "供水接入", "topic": "水电", "description": "二期"},
+        json=problem(world, "供水接入"),
         headers=street(world),
     )
     assert created.status_code == 201, created.text
@@ -79,7 +83,7 @@ async def test_every_clock_carries_its_working_days_left_on_the_official_calenda
 async def test_awaiting_me_gives_the_matters_whose_next_step_is_the_callers(world):
     created = await world.client.post(
         "/api/v1/problems",
-        json={"project_id": str(world.project.id), "title": "施工用电", "topic": "水电", "description": "临电"},
+        json=problem(world, "施工用电"),
         headers=street(world),
     )
     assert created.status_code == 201, created.text
