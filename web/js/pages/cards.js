@@ -10,6 +10,10 @@ import { actionForm } from "../forms.js";
 import { hasRole } from "../session.js";
 
 export const CARD_STATE = { proposed: "待认定", issued: "已发出", dismissed: "已撤销", withdrawn: "已撤回" };
+const REASON = {
+  no_real_progress: "无实质进展", behind_schedule: "进度滞后", not_enrolled: "未按要求入库", meeting_matter_overdue: "会议议定事项超期",
+};
+export const reason = (r) => REASON[r] || r;
 const SOURCE = { supervision: "月末督查", ranking: "考评排名" };
 const REFERRAL = { none: "未移交", requested: "已提请同意移交", consented: "包保领导已同意", referred: "已移交区纪委监委", concluded: "已有问责结果" };
 const CHECK = { open_inspection: "明查", unannounced_visit: "暗访", on_site_verification: "实地核实" };
@@ -34,7 +38,7 @@ export async function render(main, [id], ctx) {
           h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, page.items.map((c) => h("tr", { dataset: { card: c.id }, class: c.state === "issued" ? "carded" : "" },
             h("th", { scope: "row", "data-label": "对象单位" }, h("a", { href: `#/cards/${c.id}` }, c.target_unit_name)),
-            h("td", { "data-label": "事由" }, c.reason),
+            h("td", { "data-label": "事由" }, reason(c.reason)),
             h("td", { "data-label": "来源" }, SOURCE[c.source] || c.source),
             h("td", { "data-label": "期间" }, `${fmtDate(c.period_start)} 至 ${fmtDate(c.period_end)}`),
             h("td", { "data-label": "状态" }, CARD_STATE[c.state] || c.state),
@@ -83,7 +87,7 @@ async function card(main, id) {
     h("p", { class: "meta" }, h("span", { class: "tag", id: "card-state" }, CARD_STATE[c.state] || c.state),
       h("span", { class: "tag" }, SOURCE[c.source] || c.source), h("span", { class: "tag" }, REFERRAL[c.referral_state])),
     h("dl", { class: "facts" },
-      h("dt", {}, "事由"), h("dd", {}, c.reason),
+      h("dt", {}, "事由"), h("dd", {}, reason(c.reason)),
       h("dt", {}, "期间"), h("dd", {}, `${fmtDate(c.period_start)} 至 ${fmtDate(c.period_end)}`),
       c.project_id ? [h("dt", {}, "项目"), h("dd", {}, h("a", { href: `#/project/${c.project_id}` }, "查看项目"))] : null,
       c.matter_id ? [h("dt", {}, "事项"), h("dd", {}, h("a", { href: `#/matter/meeting-matters/${c.matter_id}` }, "查看事项"))] : null,

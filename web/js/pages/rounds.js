@@ -7,7 +7,7 @@ import { api, get, newKey } from "../api.js";
 import { h, clear, fmtDate, fmtTime, notice } from "../dom.js";
 import { download, reload } from "../forms.js";
 import { hasRole } from "../session.js";
-import { CARD_STATE } from "./cards.js";
+import { CARD_STATE, reason } from "./cards.js";
 
 export async function render(main, [id]) {
   if (id) return round(main, id);
@@ -42,7 +42,7 @@ async function round(main, id) {
       download(`${base}/report.xlsx`, `督查问题专报第${report.number}期.xlsx`, "Excel")));
   else if (hasRole("supervision_office", "admin")) {
     const key = newKey();
-    const submit = h("button", { type: "submit", class: "primary" }, "印发专报");
+    const submit = h("button", { type: "submit", class: "primary", disabled: report.totals.pending > 0 }, "印发专报");
     const form = h("form", { class: "card", "aria-label": "印发专报" },
       h("p", {}, report.totals.pending ? `尚有 ${report.totals.pending} 张红牌待认定，认定后方可印发。` : "本轮红牌已全部认定。"),
       submit, status);
@@ -64,7 +64,7 @@ async function round(main, id) {
   parts.push(h("h2", {}, "移交区纪委监委"),
     report.referrals.length
       ? h("ul", { class: "plain" }, report.referrals.map((r) => h("li", {},
-          h("a", { href: `#/cards/${r.red_card_id}` }, r.target_unit_name), `：${r.subject}（${r.reason}）`,
+          h("a", { href: `#/cards/${r.red_card_id}` }, r.target_unit_name), `：${r.subject}（${reason(r.reason)}）`,
           r.outcome ? ` 结果：${r.outcome === "accountability_taken" ? "已问责" : "不予问责"}` : ` ${r.referral_state === "referred" ? "已移交" : "待移交"}`)))
       : h("p", { class: "muted" }, "无"));
   clear(main, parts);

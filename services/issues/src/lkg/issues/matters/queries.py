@@ -102,9 +102,10 @@ def awaiting(caller: Caller) -> sa.ColumnElement[bool]:
     state: a reported one to accept (the coordinators: the line's, the holders above layer 1; a meeting
     matter also its resolving unit, which acknowledges it), an accepted one to assign (the coordinators),
     an assigned, answered or in-progress one to answer, report on or resolve (the resolving unit), a
-    resolved one to close (the holders at its layer). As :class:`~lkg.issues.access.Caller`'s
-    ``coordinates``, ``resolves`` and ``holds`` decide, but by what the caller acts for only: a role that
-    may act on every matter (重大项目办, the top leaders) finds those its own unit or posts hold, not all."""
+    resolved one to close (the holders at its layer); and any open one a running clock charges to a unit
+    the caller acts for (重大项目办 accepting an unrouted project's problem). As ``Caller.coordinates``,
+    ``resolves`` and ``holds`` decide, but by what the caller acts for only: a role that may act on every
+    matter (重大项目办, the top leaders) finds those its own unit or posts hold, not all."""
     m = matter.c
     units, lines, posts = list(caller.reach.units), list(caller.reach.lines), list(caller.reach.posts)
     holds = sa.or_(
@@ -120,7 +121,11 @@ def awaiting(caller: Caller) -> sa.ColumnElement[bool]:
     )
     coordinates = sa.or_(m.line_id.in_(lines), sa.and_(m.layer >= 2, holds))
     resolves = m.resolving_unit_id.in_(units)
+    charged = sa.exists().where(
+        deadline.c.matter_id == m.id, deadline.c.state == "running", deadline.c.charged_unit_id.in_(units)
+    )
     return sa.or_(
+        sa.and_(m.state.in_(OPEN_STATES), charged),
         sa.and_(m.state == "reported", m.kind == "problem", coordinates),
         sa.and_(m.state == "reported", m.kind == "meeting_matter", sa.or_(resolves, coordinates)),
         sa.and_(m.state == "accepted", coordinates),
