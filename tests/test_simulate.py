@@ -12,8 +12,9 @@ from datetime import date
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from lkg.common.db import migrate
+from lkg.common.db import Database, migrate
 from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.runtime.service import discover_specs
 from lkg.common.settings import ServiceSettings
@@ -24,6 +25,9 @@ from lkg.common.simulate.run import NotSimulated
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS, System, running_system
 from lkg.registry.accounts.seed import seed_demo_accounts
 from lkg.registry.org.document import default_document
+from lkg.registry.org.service import load_directory
+from lkg.registry.projects.models import Project
+from lkg.registry.seed import seed_demo
 
 _n = itertools.count(1)
 OPTIONS = Options(start=date(2020, 5, 1), end=date(2020, 5, 15), projects=20, mix=MIXES["troubled"], seed=7)
@@ -81,7 +85,7 @@ async def test_nine_working_days_of_twenty_projects_escalate_and_the_same_seed_g
         ]
         assert sum(figures["red_cards"].values()) == len(cards)
         # The personas were told: the street, its line's service department and leader get messages.
-        assert summary.messages_by_channel["inbox"] > 0
+        assert figures["messages_by_channel"]["inbox"] > 0
         assert figures["days"] == 9  # 2020-05-06 … 05-15 with the make-up Saturday 05-09; not May 1–5
         assert figures["first_day"] == "2020-05-06" and figures["last_day"] == "2020-05-15"
         # Refused only: accounts for people who already have one (the demo's), and a problem of a project
@@ -93,6 +97,29 @@ async def test_nine_working_days_of_twenty_projects_escalate_and_the_same_seed_g
     async with district(db_factory, nats_url, nats_prefix) as again:
         _, second = await simulate(again)
     assert second.figures == figures
+
+
+async def test_the_seed_without_the_demo_portfolio_gives_the_directory_and_the_accounts_only(
+    db_factory, monkeypatch
+):
+    """``lkg run --no-demo-portfolio`` (``LKG_SEED_DEMO_PORTFOLIO=false``), which ``lkg simulate``'s own
+    deployment uses: the 2020 directory and the demo accounts, none of the 245 【演示】 projects."""
+    spec = discover_specs()["registry"]
+    url = await db_factory.fresh(spec.name, lambda u: migrate(spec.migrations, u))
+    db = Database(url, pool_size=2)
+    try:
+        monkeypatch.setenv("LKG_SEED_DEMO_PORTFOLIO", "false")
+        # The directory's entries (37 units, 93 posts, the 8 leaders, their holdings, 8 lines, 16 rules) and
+        # the demo accounts (14 by role and line1 … line8): services/registry/tests/test_portfolio.py.
+        assert await seed_demo(db) == 170 + 22
+        async with db.sessions() as session:
+            assert (await session.execute(sa.select(sa.func.count()).select_from(Project))).scalar_one() == 0
+            units = (await load_directory(session, kinds=["unit"])).units
+        assert len(units) == 37
+        monkeypatch.setenv("LKG_SEED_DEMO_PORTFOLIO", "true")  # later, the portfolio can still come
+        assert await seed_demo(db) == 245
+    finally:
+        await db.dispose()
 
 
 @asynccontextmanager

@@ -1,6 +1,8 @@
 """Demo data of the embedded default: the 2020 org directory (real, from the policy) and the
 synthetic 2020 portfolio of 245 clearly labelled (【演示】) projects (:mod:`lkg.registry.portfolio`), and
 the demo accounts (``admin`` and ``line1`` … ``line8``, password ``lkg-demo-2020``; docs/accounts.md).
+With ``LKG_SEED_DEMO_PORTFOLIO=false`` (``lkg run --no-demo-portfolio``) the portfolio is left out: the
+directory and the accounts only, as ``lkg simulate`` wants its own deployment.
 
 The projects go in through the registry's use cases, so each one is routed by the real rule table and
 emits ``project.registered`` (and, for the projects the plan assigns explicitly, ``project.changed`` when
@@ -15,7 +17,6 @@ import sqlalchemy as sa
 
 from lkg.common.clock import SimulatedClock
 from lkg.common.db import Database
-from lkg.common.settings import ServiceSettings
 from lkg.registry import portfolio
 from lkg.registry.accounts.seed import seed_demo_accounts
 from lkg.registry.org.document import default_document, org_id
@@ -26,14 +27,18 @@ from lkg.registry.settings import RegistrySettings
 
 
 async def seed_demo(db: Database) -> int:
-    """Load the 2020 directory and, into an empty register, the demo portfolio; returns rows created."""
-    clock = SimulatedClock(ServiceSettings().simulated_start)
+    """Load the 2020 directory, the demo accounts and, into an empty register, the demo portfolio (unless
+    the settings leave it out); returns rows created."""
+    settings = RegistrySettings()
+    clock = SimulatedClock(settings.simulated_start)
     created = 0
     async with db.transaction() as session:
         created += await lines.load_org_document(
             session, clock, default_document(), actor="seed", reason="2020年三层八线默认配置"
         )
-        created += await seed_demo_accounts(session, RegistrySettings(), clock)
+        created += await seed_demo_accounts(session, settings, clock)
+        if not settings.seed_demo_portfolio:
+            return created
         if (await session.execute(sa.select(sa.func.count()).select_from(Project))).scalar_one():
             return created
         units = (await load_directory(session, kinds=["unit"])).units

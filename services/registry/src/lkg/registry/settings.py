@@ -67,6 +67,11 @@ class RegistrySettings(ServiceSettings):
     # no limit on the system clock (a real district's late milestones are real).
     history_start: date | None = None
 
+    #: ``lkg run``/``lkg seed`` seed the 245 【演示】 projects beside the directory and the demo accounts;
+    #: false (``--no-demo-portfolio``) seeds only the directory and the accounts (``lkg simulate``'s own
+    #: deployment, whose figures are about its own portfolio).
+    seed_demo_portfolio: bool = True
+
     def history_starts(self) -> date | None:
         if self.history_start is not None:
             return self.history_start

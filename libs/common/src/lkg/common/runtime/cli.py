@@ -69,6 +69,19 @@ console = Console()
 err_console = Console(stderr=True)
 
 Target = Annotated[list[str] | None, typer.Option("--target", "-t", help="Service(s); default: all.")]
+DemoPortfolio = Annotated[
+    bool,
+    typer.Option(
+        "--demo-portfolio/--no-demo-portfolio",
+        envvar="LKG_SEED_DEMO_PORTFOLIO",
+        help="Seed the 245 【演示】 projects too (no: the directory and the demo accounts only).",
+    ),
+]
+
+
+def _demo_portfolio(seeded: bool) -> None:
+    """The registry's seed reads ``LKG_SEED_DEMO_PORTFOLIO`` from its settings, like every setting."""
+    os.environ["LKG_SEED_DEMO_PORTFOLIO"] = "true" if seeded else "false"
 
 
 # ---- run ------------------------------------------------------------------------------------------
@@ -81,9 +94,11 @@ def run(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     seed_demo: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed the demo data once.")] = True,
+    demo_portfolio: DemoPortfolio = True,
 ) -> None:
     """Start services. Without DATABASE_URL/NATS_URL: the embedded default (PostgreSQL + NATS from wheels,
     simulated clock from 2020-05-01 09:00), all five services in one process on one port."""
+    _demo_portfolio(demo_portfolio)
     asyncio.run(_run(target, data_dir, host, port, seed_demo))
 
 
@@ -259,8 +274,11 @@ def migrate(target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None
 
 
 @app.command()
-def seed(target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+def seed(
+    target: Target = None, data_dir: DataDir = DEFAULT_DATA_DIR, demo_portfolio: DemoPortfolio = True
+) -> None:
     """Seed the demo data (idempotent: seeds nothing twice)."""
+    _demo_portfolio(demo_portfolio)
     endpoints = _endpoints(data_dir)
     specs = _specs(target)
 

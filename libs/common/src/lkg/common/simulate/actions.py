@@ -41,21 +41,38 @@ async def _post(sim: Simulation, who: Persona, path: str, action: str, body: Any
 
 
 async def approvals(sim: Simulation, n: int, day: date) -> None:
-    for project in sim.projects:
+    """Each item is submitted once its prerequisites are granted (核准类: 规划选址 and 用地预审 first,
+    §三(一)); 备案类 items have none, so they all go at once."""
+
+    async def one(project: ProjectState) -> None:
         if n == 1:  # the plan arrives by event after registration: read it on the next working day
-            await _plan(sim, project, n)
+            await _plan(sim, project)
+            _release(project, n, first=True)
         for item in project.items:
             for when, step in project.item_steps.get(item["id"], []):
-                if when == n:
-                    await _approval_step(sim, project, item, step)
+                if when == n and await _approval_step(sim, project, item, step) and step == "grant":
+                    project.granted.add(item["code"])
+        _release(project, n)
+
+    await sim.each(sim.projects, one)
 
 
-async def _plan(sim: Simulation, project: ProjectState, n: int) -> None:
+async def _plan(sim: Simulation, project: ProjectState) -> None:
     items = await sim.api.get_all(sim.p["approval"], "/api/v1/approval-items", project_id=project.id)
-    project.items = sorted((i for i in items if not i["prerequisites"]), key=lambda i: i["code"])
+    project.items = sorted(items, key=lambda i: i["code"])
+
+
+def _release(project: ProjectState, n: int, *, first: bool = False) -> None:
+    """Schedule each item whose prerequisites (those in the plan) are all granted: on the plan's first day
+    spread over three days, else from the next working day."""
+    codes = {i["code"] for i in project.items}
     for k, item in enumerate(project.items):
+        if item["id"] in project.item_steps:
+            continue
+        if any(code in codes and code not in project.granted for code in item["prerequisites"]):
+            continue
         fate = project.script.approval_fate[k % len(project.script.approval_fate)]
-        submit = n + k % 3
+        submit = n + k % 3 if first else n + 1 + k % 2
         steps = [(submit, "submit"), (submit + ACCEPT_AFTER, "accept")]
         if fate == "on_time":
             steps.append((submit + ACCEPT_AFTER + GRANT_AFTER, "grant"))
@@ -66,18 +83,20 @@ async def _plan(sim: Simulation, project: ProjectState, n: int) -> None:
                 (ask + RESUBMIT_AFTER, "resubmit"),
                 (ask + RESUBMIT_AFTER + 2, "grant"),
             ]
-        # "stall": accepted, then never decided; the department's clock runs out.
+        # "stall": accepted, then never decided; the department's clock runs out (and what needs the item
+        # waits: a stalled 规划选址 holds up a 核准类 project's 核准批复, 用地规划许可证 and 环评).
         project.item_steps[item["id"]] = steps
 
 
-async def _approval_step(sim: Simulation, project: ProjectState, item: dict[str, Any], step: str) -> None:
+async def _approval_step(sim: Simulation, project: ProjectState, item: dict[str, Any], step: str) -> bool:
+    """True when the deployment took the step."""
     path = f"/api/v1/approval-items/{item['id']}"
     applicant = await _unit(sim, project.unit_id)
     department = await _unit(sim, item["handling_unit_id"])
     who = applicant if step in ("submit", "resubmit") else department
     if who is None:
         sim.api.refused[f"approval {step}: nobody holds a post in the unit"] += 1
-        return
+        return False
     verb = {
         "submit": "submissions",
         "accept": "acceptances",
@@ -86,19 +105,18 @@ async def _approval_step(sim: Simulation, project: ProjectState, item: dict[str,
         "grant": "grants",
     }[step]
     note = {"supplement": "请补正环评报告的公众参与说明。"}.get(step)
-    await _post(sim, who, f"{path}/{verb}", f"approval {step}", {"note": note} if note else None)
+    done = await _post(sim, who, f"{path}/{verb}", f"approval {step}", {"note": note} if note else None)
+    return done is not None
 
 
 # ---- problems (§五(一)): answered in time, late, never -----------------------------------------------
 
 
 async def problems(sim: Simulation, n: int, day: date) -> None:
-    for project in sim.projects:
-        behaviour = project.script.problem_days.get(n)
-        if behaviour is not None:
-            await _report(sim, project, behaviour, n)
-    for project, problem_id, step in sim.pending.pop(n, []):  # in the order they were scheduled
-        await _problem_step(sim, project, problem_id, step)
+    reporting = [(p, p.script.problem_days[n]) for p in sim.projects if n in p.script.problem_days]
+    await sim.each(reporting, lambda pair: _report(sim, pair[0], pair[1], n))
+    steps = sim.pending.pop(n, [])  # in the order they were scheduled
+    await sim.each(steps, lambda s: _problem_step(sim, *s))
 
 
 async def _report(sim: Simulation, project: ProjectState, behaviour: str, n: int) -> None:
@@ -161,13 +179,12 @@ async def _problem_step(sim: Simulation, project: ProjectState, problem_id: str,
 
 
 async def milestones(sim: Simulation, n: int, day: date) -> None:
-    for project in sim.projects:
-        script = project.script
-        if project.milestone_id is None or n != script.start_offset + script.start_late_by:
-            continue
+    """A project's planned construction start is recorded on its day, or some working days late."""
+
+    async def one(project: ProjectState) -> None:
         unit = await _unit(sim, project.unit_id)
         if unit is None:
-            continue
+            return
         await sim.api.call(
             unit,
             "POST",
@@ -176,6 +193,13 @@ async def milestones(sim: Simulation, n: int, day: date) -> None:
             json={"actual_date": day.isoformat()},
         )
 
+    due = [
+        p
+        for p in sim.projects
+        if p.milestone_id is not None and n == p.script.start_offset + p.script.start_late_by
+    ]
+    await sim.each(due, one)
+
 
 async def investment(sim: Simulation, n: int, day: date) -> None:
     """On the month's 3rd working day each unit reports last month's investment of its projects."""
@@ -183,10 +207,11 @@ async def investment(sim: Simulation, n: int, day: date) -> None:
     if day != in_month[min(2, len(in_month) - 1)] or n == 0:
         return
     year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
-    for project in sim.projects:
+
+    async def one(project: ProjectState) -> None:
         unit = await _unit(sim, project.unit_id)
         if unit is None:
-            continue
+            return
         share = Decimal("0.3") if project.script.shortfall else Decimal("1.1")
         amount = (project.script.annual / 12 * share).quantize(Decimal("0.01"))
         await sim.api.call(
@@ -202,6 +227,8 @@ async def investment(sim: Simulation, n: int, day: date) -> None:
             },
             headers={"Idempotency-Key": sim.api.idempotency_key("investment")},
         )
+
+    await sim.each(sim.projects, one)
 
 
 # ---- meetings, a handover, the month's end -------------------------------------------------

@@ -8,6 +8,7 @@ holdings``), as an administrator of the district would. A refused action (4xx) i
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class Api:
     personas: dict[str, Persona] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
     calls: int = 0
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> Persona:
         response = await self.client.post(
@@ -119,8 +121,12 @@ class Api:
         """The persona acting for ``unit_id``: an account for the first holder (by post and person id) of
         a post in the unit, opened by 重大项目办 the first time. ``None``: nobody holds a post there."""
         username = f"sim-{unit_id[:8]}"
-        if username in self.personas:
-            return self.personas[username]
+        async with self.locks.setdefault(username, asyncio.Lock()):  # projects acted on at once
+            if username in self.personas:
+                return self.personas[username]
+            return await self._open(office, unit_id, username)
+
+    async def _open(self, office: Persona, unit_id: str, username: str) -> Persona | None:
         posts = {p["id"]: p for p in await self.get(office, "/api/v1/org/posts") if p["unit_id"] == unit_id}
         holdings = sorted(
             (h for h in await self.get(office, "/api/v1/org/holdings") if h["post_id"] in posts),

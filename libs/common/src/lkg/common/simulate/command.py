@@ -96,7 +96,8 @@ async def _simulate(url: str, options: Options, console: Console) -> Summary:
 
 
 def _start(directory: Path, console: Console) -> tuple[subprocess.Popen[bytes], str]:
-    """``lkg run`` on ``directory`` (embedded PostgreSQL and NATS, simulated clock), ready to serve."""
+    """``lkg run --no-demo-portfolio`` on ``directory`` (embedded PostgreSQL and NATS, simulated clock),
+    ready to serve."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -104,7 +105,10 @@ def _start(directory: Path, console: Console) -> tuple[subprocess.Popen[bytes], 
     env.setdefault("LKG_LOG_LEVEL", "WARNING")
     lkg = str(Path(sys.executable).with_name("lkg"))
     console.print(f"starting a fresh deployment on --data-dir {directory} (port {port})")
-    process = subprocess.Popen([lkg, "run", "--data-dir", str(directory), "--port", str(port)], env=env)
+    # The directory and the demo accounts, not the 245 【演示】 projects: the run's figures are its own.
+    process = subprocess.Popen(
+        [lkg, "run", "--data-dir", str(directory), "--port", str(port), "--no-demo-portfolio"], env=env
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

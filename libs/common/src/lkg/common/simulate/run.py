@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from lkg.common.calendar import WorkingCalendar
 from lkg.common.clock import TZ
@@ -25,10 +26,15 @@ from lkg.common.simulate.api import Api, ApiError, Persona
 from lkg.common.simulate.options import Options
 from lkg.common.simulate.summary import Summary, collect
 
+T = TypeVar("T")
+
 #: The personas of the demo directory the run signs in as (docs/accounts.md).
 ROLES = ("office", "approval", "statistics", "supervision", "assessor", "leader")
 LINE_LEADERS = tuple(f"line{n}" for n in range(1, 9))
 WORKDAY_START = clock_time(9, 0)
+#: Where the night's step stops: after everything due overnight, before the notifier's morning digests
+#: (08:30, ``LKG_DIGEST_TIME``), which list the breaches heard since the previous one.
+BEFORE_DIGESTS = clock_time(8, 0)
 
 
 class NotSimulated(RuntimeError):
@@ -43,6 +49,7 @@ class Script:
     unit_index: int
     category: str
     project_class: str
+    approval_type: str  # ratification 核准类 | filing 备案类
     total: Decimal
     annual: Decimal
     start_offset: int  # working days from the first day to the planned construction start
@@ -62,6 +69,7 @@ class ProjectState:
     milestone_id: str | None
     items: list[dict[str, Any]] = field(default_factory=list)
     item_steps: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    granted: set[str] = field(default_factory=set)  # item codes
 
 
 def working_days(start: date, end: date, calendar: WorkingCalendar) -> list[date]:
@@ -96,6 +104,14 @@ class Simulation:
         self.lines: dict[str, dict[str, Any]] = {}
         #: Problem steps due on a working day's index: (project, problem id, "answer" | "resolve").
         self.pending: dict[int, list[tuple[ProjectState, str, str]]] = {}
+        #: Wall seconds spent, by phase of the day (the actions, ``clock``: moving it and settling,
+        #: ``register``: the first day's portfolio), and each working day's wall seconds (bench/system.py).
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.day_seconds: list[float] = []
+        #: A ``time.monotonic()`` after which no further day begins (bench/system.py's wall budget).
+        self.stop_at: float | None = None
+        #: Count the personas' messages per channel in the summary (one request per message).
+        self.count_channels = True
 
     # ---- setup --------------------------------------------------------------------------------------
 
@@ -117,9 +133,11 @@ class Simulation:
             self.p[username] = await self.api.sign_in(username)
 
     async def move_clock(self, when: datetime) -> None:
+        await self.move_clock_by({"set": when.isoformat()}, when.isoformat())
+
+    async def move_clock_by(self, body: dict[str, Any], what: str) -> None:
         """Move the shared clock; it returns once every service has settled. A busy service that has not
         settled in time (503 ``clock_not_settled``: the clock has moved) is waited for again."""
-        body: dict[str, Any] = {"set": when.isoformat()}
         for _ in range(10):
             try:
                 response = await self.api.call(
@@ -131,9 +149,9 @@ class Simulation:
                 body = {"advance": "0s"}
                 continue
             if response is None:
-                raise ApiError(f"the clock could not be moved to {when.isoformat()}")
+                raise ApiError(f"the clock could not be moved ({what})")
             return
-        raise ApiError(f"the deployment did not settle after moving the clock to {when.isoformat()}")
+        raise ApiError(f"the deployment did not settle ({what})")
 
     def draw(self, units: int) -> list[Script]:
         mix, rng = self.options.mix, self.rng
@@ -148,12 +166,14 @@ class Simulation:
             )[0]
             total = Decimal(rng.randrange(30, 2000)) * Decimal(1_000_000)
             annual = (total * Decimal(rng.randrange(20, 50)) / 100).quantize(Decimal(1))
+            approval_type = "ratification" if rng.random() < mix.ratification else "filing"
             late = rng.random() < mix.milestones_late
             script = Script(
                 index=i,
                 unit_index=rng.randrange(units),
                 category=category,
                 project_class=project_class,
+                approval_type=approval_type,
                 total=total,
                 annual=annual,
                 start_offset=rng.randrange(2, horizon + 1) if horizon > 2 else 1,
@@ -186,9 +206,27 @@ class Simulation:
             scripts.append(script)
         return scripts
 
+    async def each(self, items: Sequence[T], act: Callable[[T], Awaitable[None]]) -> None:
+        """``act`` on each item: one after another (the same calls in the same order, so the same seed
+        gives the same summary), or with ``Options.concurrency`` > 1 that many at once, as a district's
+        people act (bench/system.py; each item's own steps stay in order, the order across items not)."""
+        if self.options.concurrency <= 1:
+            for item in items:
+                await act(item)
+            return
+        gate = asyncio.Semaphore(self.options.concurrency)
+
+        async def gated(item: T) -> None:
+            async with gate:
+                await act(item)
+
+        await asyncio.gather(*(gated(item) for item in items))
+
     async def register(self, scripts: list[Script], units: list[dict[str, Any]]) -> None:
         office = self.p["office"]
-        for script in scripts:
+        registered: dict[int, ProjectState] = {}
+
+        async def one(script: Script) -> None:
             unit = units[script.unit_index]
             planned_start = self.days[min(script.start_offset, len(self.days) - 1)]
             body = {
@@ -197,7 +235,7 @@ class Simulation:
                 "category": script.category,
                 "project_class": script.project_class,
                 "responsible_unit_id": unit["id"],
-                "approval_type": "filing",
+                "approval_type": script.approval_type,
                 "total_investment": str(script.total),
                 "plan_year": self.options.start.year,
                 "planned_annual_investment": str(script.annual),
@@ -212,19 +250,20 @@ class Simulation:
                 headers={"Idempotency-Key": self.api.idempotency_key("project")},
             )
             if created is None:
-                continue
+                return
             project = created.json()
             milestones = project.get("milestones") or []
-            self.projects.append(
-                ProjectState(
-                    script=script,
-                    id=project["id"],
-                    unit_id=unit["id"],
-                    unit_name=unit["name"],
-                    line_id=project.get("line_id"),
-                    milestone_id=milestones[0]["id"] if milestones else None,
-                )
+            registered[script.index] = ProjectState(
+                script=script,
+                id=project["id"],
+                unit_id=unit["id"],
+                unit_name=unit["name"],
+                line_id=project.get("line_id"),
+                milestone_id=milestones[0]["id"] if milestones else None,
             )
+
+        await self.each(scripts, one)
+        self.projects = [registered[i] for i in sorted(registered)]  # registration order, however run
 
     # ---- the run ------------------------------------------------------------------------------------
 
@@ -249,34 +288,61 @@ class Simulation:
             key=lambda u: u["id"],
         )
         self.lines = {line["id"]: line for line in await self.api.get(office, "/api/v1/org/lines")}
+        registering = time.monotonic()
         await self.register(self.draw(len(units)), units)
+        self.seconds["register"] = time.monotonic() - registering
         for n, day in enumerate(self.days):
             began = time.monotonic()
             if n > 0:
-                await self.move_clock(datetime.combine(day, WORKDAY_START, TZ))
+                await self.next_day(day)
+                self.seconds["clock"] += time.monotonic() - began
             await self.act(n, day)
+            self.day_seconds.append(time.monotonic() - began)
             if self.on_day is not None:
                 self.on_day(day, n + 1, len(self.days))
+            if self.stop_at is not None and time.monotonic() >= self.stop_at and n + 1 < len(self.days):
+                self.days = self.days[: n + 1]  # out of wall time: the run ends on the day reached
+                break
             spare = self.options.pace - (time.monotonic() - began)
             if spare > 0:
                 await asyncio.sleep(spare)
         # The last day's evening: let the day's scans run before the figures are read.
+        await self.settle()
         await self.move_clock(datetime.combine(self.days[-1], clock_time(23, 0), TZ))
-        return await collect(self.api, self.p, [p.id for p in self.projects], self.days, self.settle)
+        ids = [p.id for p in self.projects]
+        collecting = time.monotonic()
+        summary = await collect(self.api, self.p, ids, self.days, channels=self.count_channels)
+        self.seconds["summary"] = time.monotonic() - collecting
+        return summary
+
+    async def next_day(self, day: date) -> None:
+        """Move the clock to ``day`` at 09:00 so that what happens does not depend on how fast events
+        travel. A move settles every service in parallel after the clock has moved, so (1) an event the
+        day's actions caused that is still on its way would be applied at the next day's time, and (2)
+        within one move, a breach due overnight that another service publishes may reach the notifier
+        before or after it has made the 08:30 digests (in that morning's digest, or the next one's: the
+        same seed gave inbox counts 2 apart). So: settle the day where it stands, move to 08:00 (all that
+        is due overnight happens and is heard everywhere), then to 09:00 (the digests, complete)."""
+        await self.settle()
+        await self.move_clock(datetime.combine(day, BEFORE_DIGESTS, TZ))
+        await self.move_clock(datetime.combine(day, WORKDAY_START, TZ))
 
     async def settle(self) -> None:
         """Let every service finish what is in flight; the clock does not move."""
-        await self.api.call(
-            self.p["office"], "POST", "/api/v1/dev/clock", action="settle", json={"advance": "0s"}
-        )
+        await self.move_clock_by({"advance": "0s"}, "settle")
 
     async def act(self, n: int, day: date) -> None:
         from lkg.common.simulate import actions
 
-        await actions.approvals(self, n, day)
-        await actions.problems(self, n, day)
-        await actions.milestones(self, n, day)
-        await actions.investment(self, n, day)
-        await actions.meetings(self, n, day)
-        await actions.handover(self, n, day)
-        await actions.month_end(self, n, day)
+        for phase, step in (
+            ("approvals", actions.approvals),
+            ("problems", actions.problems),
+            ("milestones", actions.milestones),
+            ("investment", actions.investment),
+            ("meetings", actions.meetings),
+            ("handover", actions.handover),
+            ("month_end", actions.month_end),
+        ):
+            began = time.monotonic()
+            await step(self, n, day)
+            self.seconds[phase] += time.monotonic() - began
