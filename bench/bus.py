@@ -9,7 +9,7 @@ directory and stops them at the end. Four measurements:
   waits for its ack), read by a durable pull consumer that fetches batches and acks each message. Rate =
   events / (first publish → last ack sent); latency = receipt by the consumer − publish start.
 * **outbox throughput**: ``--producers`` concurrent tasks each commit one event per transaction with
-  :func:`~lkg.common.events.outbox.stage`; an :class:`~lkg.common.events.outbox.OutboxRelay` (leading in
+  :func:`~lkg.common.events.outbox.stage`; an :class:`~lkg.common.events.relay.OutboxRelay` (leading in
   this process, so woken in-process by each commit) publishes; an
   :class:`~lkg.common.events.inbox.EventConsumer` whose handler inserts an effect row applies them.
   Rate = events / (first producer transaction begins → last effect committed); latency = effect
@@ -75,7 +75,8 @@ from lkg.common.events.base import Envelope, wall_clock_utc
 from lkg.common.events.bus import Names, connect, ensure_streams
 from lkg.common.events.contracts import EnrolmentFailed
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription
-from lkg.common.events.outbox import OutboxRelay, stage
+from lkg.common.events.outbox import stage
+from lkg.common.events.relay import OutboxRelay
 from lkg.common.runtime.embedded import EmbeddedStack, EmbeddedUrls
 
 #: Targets: the outbox path keeps at least half the raw rate (issue #2); p99 ≤ 20 ms at 500/s with a CPU hog

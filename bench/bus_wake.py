@@ -4,7 +4,7 @@ another replica whose relay stands by (woken over core NATS, or left to the lead
     python -P bench/bus_wake.py [--events 300] [--rate 100] [--poll 0.05]
 
 Starts its own embedded PostgreSQL and NATS. Two "replicas" run in this process, each with its own engine,
-NATS connection and :class:`~lkg.common.events.outbox.OutboxRelay`; the first leads. Per scenario,
+NATS connection and :class:`~lkg.common.events.relay.OutboxRelay`; the first leads. Per scenario,
 ``--events`` single-event transactions at ``--rate``/s; latency = the commit returned → the relay's
 message seen by a core NATS subscriber on the subject (before the consumer side: bench/bus.py measures the
 whole path). Scenarios:
@@ -42,7 +42,8 @@ from lkg.common.db import Database, ensure_database, make_metadata, with_databas
 from lkg.common.events.base import Envelope, wall_clock_utc
 from lkg.common.events.bus import Names, connect, ensure_streams
 from lkg.common.events.contracts import EnrolmentFailed
-from lkg.common.events.outbox import OutboxRelay, stage
+from lkg.common.events.outbox import stage
+from lkg.common.events.relay import OutboxRelay
 
 EVENT = EnrolmentFailed(
     effective_at=datetime(2026, 11, 26, 9, 0, tzinfo=UTC),

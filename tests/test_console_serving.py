@@ -1,5 +1,7 @@
 """``lkg run`` serves the web console at ``/`` (docs/console.md): the shell and its files need no token, carry
-the platform's security headers (scripts from the platform only) and are revalidated rather than kept; a
+the platform's security headers (scripts from the platform only); the shell is revalidated and names its
+files under the current release, which the browser keeps (immutable) while plain or stale names are
+revalidated; a
 path outside the console's directory, a missing file or a write answers a problem, never a file; the API
 behind it is unchanged. Every asset is the platform's own: no page or module names another host, and the
 vendored ECharts is the file whose checksum web/vendor/README.md records."""
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from lkg.common.http.middleware import CONTENT_SECURITY_POLICY
-from lkg.common.runtime.console import CHECKOUT_WEB_DIR, console_dir
+from lkg.common.runtime.console import CHECKOUT_WEB_DIR, Release, console_dir
 from lkg.common.settings import ServiceSettings
 from lkg.common.testing.system import System, running_system
 from lkg.registry.app import SPEC
@@ -36,7 +38,10 @@ async def test_the_shell_is_served_at_the_root_without_a_token_under_the_platfor
     response = await system.client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert '<script type="module" src="/console/js/main.js"></script>' in response.text
+    shell = r'<script type="module" src="/console/r-([0-9a-f]{16})/js/main\.js"></script>'
+    release = re.search(shell, response.text)
+    assert release, response.text
+    assert "/console/app.css" not in response.text  # every file named under the release
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "script-src 'self';" in response.headers["content-security-policy"]
     assert response.headers["cache-control"] == "no-cache"
@@ -45,6 +50,24 @@ async def test_the_shell_is_served_at_the_root_without_a_token_under_the_platfor
     etag = response.headers["etag"]
     again = await system.client.get("/", headers={"If-None-Match": etag})
     assert (again.status_code, again.content) == (304, b"")
+    # Under the current release a file is kept by the browser; under another one, or none, revalidated.
+    kept = await system.client.get(f"/console/r-{release.group(1)}/js/main.js")
+    assert (kept.status_code, kept.headers["cache-control"]) == (200, "public, max-age=31536000, immutable")
+    assert kept.content == (WEB / "js/main.js").read_bytes()
+    stale = await system.client.get("/console/r-0123456789abcdef/js/main.js")
+    assert (stale.status_code, stale.headers["cache-control"]) == (200, "no-cache")
+    plain = await system.client.get("/console/js/main.js")
+    assert plain.headers["cache-control"] == "no-cache"
+
+
+def test_the_release_changes_when_a_file_does(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    (tmp_path / "a.js").write_text("1")
+    release = Release(tmp_path)
+    first = release.current()
+    assert first == release.current()
+    (tmp_path / "a.js").write_text("22")
+    assert release.current() != first
 
 
 async def test_console_files_are_served_with_their_types(system: System) -> None:

@@ -120,8 +120,10 @@ async def test_the_round_report_is_issued_once_frozen_and_read_by_its_audience(w
     referred = await _act(world, carded, "referral", supervisor, {"note": "移交区纪委监委"})
     assert referred.json()["referred_at"] == "2020-05-25T09:00:00+08:00"
 
-    # Only 督查室 issues it; the first issue is 第1期 and freezes it; a second is refused.
+    # Only 督查室 issues it (§五(三): 重大项目办 joins the inspections, the report is 督查室's); the first
+    # issue is 第1期 and freezes it; a second is refused.
     assert (await world.client.post(path, headers=top)).status_code == 403
+    assert (await world.client.post(path, headers=world.operator)).status_code == 403  # 重大项目办
     assert (await world.client.post(path, headers=leader)).status_code == 403
     issued = await world.client.post(path, headers={**supervisor, "Idempotency-Key": "zb-2020-05"})
     assert issued.status_code == 201, issued.text

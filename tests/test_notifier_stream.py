@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 from contextlib import asynccontextmanager
 
 import httpx
@@ -22,6 +23,9 @@ from lkg.common.clock import wall_clock_utc
 from lkg.common.runtime.app import build_app
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS
 from lkg.notifier.app import SPEC as NOTIFIER
+from lkg.notifier.kinds import Facts
+from lkg.notifier.recipients import Recipient
+from lkg.notifier.store import Cause, Planned, Store
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -142,3 +146,36 @@ async def test_the_stream_ends_when_the_token_behind_it_expires(world):
     ):
         lines = [line async for line in live.aiter_lines() if line]
     assert lines == ["retry: 3000", "event: end", 'data: {"reason": "token_expired"}']
+
+
+async def test_a_message_whose_announcement_was_lost_reaches_the_stream_with_the_next_one(world):
+    """Core NATS is at most once: a message stored but never announced (a lost frame) is sent when the next
+    frame shows the gap (its person's previous seq is one the stream has not sent), read from the inbox."""
+    person = world.org.dept_staff
+    runtime = world.platform.runtimes["notifier"]
+    async with served(world.app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        ticket = await _ticket(world, person)
+        async with http.stream("GET", "/api/v1/inbox/stream", params={"ticket": ticket}) as live:
+            lines = live.aiter_lines()
+            assert await anext(lines) == "retry: 3000"
+            cause = Cause("problem.reported", f"lost-{uuid.uuid4()}")
+            lost = Planned(
+                cause,
+                Facts(kind=cause.kind, cause_key=cause.key),
+                [Recipient(person, "acceptor")],
+                "【待受理】问题：通告丢失的消息",
+                "这条消息入库后未经 NATS 通告。",
+                None,
+                False,
+                runtime.clock.now(),
+            )
+            async with runtime.db.transaction() as session:
+                (stored,) = await Store(session, runtime).store([lost])  # stored, never announced
+            problem = await report_and_assign(world)
+            await world.settle()
+            frames = await asyncio.wait_for(_frames(lines, 3), timeout=20)
+    assert frames[0][1]["title"] == lost.title
+    assert [seq for seq, _ in frames] == sorted(seq for seq, _ in frames)
+    assert frames[0][0] == stored.seq
+    assert sorted(f["kind"] for _, f in frames[1:]) == ["problem.accepted", "problem.reported"]
+    assert all(f["matter_id"] == problem["id"] for _, f in frames[1:])

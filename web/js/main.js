@@ -16,6 +16,10 @@ const PAGES = {
   report: () => import("./pages/report.js"),
   inbox: () => import("./pages/inbox.js"),
   evaluations: () => import("./pages/evaluations.js"),
+  meetings: () => import("./pages/meetings.js"),
+  cards: () => import("./pages/cards.js"),
+  rounds: () => import("./pages/rounds.js"),
+  accounts: () => import("./pages/accounts.js"),
 };
 
 const NAV = [
@@ -24,13 +28,18 @@ const NAV = [
   ["showcase", "比晒亮"],
   ["desk", "我的工作台"],
   ["report", "反映问题", ["unit_user", "major_projects_office", "admin"]],
+  ["meetings", "会议议定事项"],
+  ["cards", "红牌"],
+  ["rounds", "督查", ["supervision_office", "major_projects_office", "top_leader", "line_leader", "admin"]],
   ["inbox", "消息"],
   ["evaluations", "考评与通报"],
+  ["accounts", "账号管理", ["major_projects_office", "admin"]],
 ];
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const whoEl = document.getElementById("who");
+const menu = document.getElementById("menu");
 let cleanup = null;
 let unreadTimer = null;
 
@@ -40,7 +49,9 @@ export function go(hash) {
 }
 
 function parse() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  // "#/cards/<id>?state=issued": the page, its arguments; a page reads its own query from location.hash.
+  const path = location.hash.replace(/^#\/?/, "").split("?")[0];
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   return { page: parts[0] || "map", args: parts.slice(1) };
 }
 
@@ -48,8 +59,14 @@ function drawShell() {
   const me = who();
   nav.hidden = !me;
   whoEl.hidden = !me;
+  menu.hidden = !me;
   if (!me) return;
   const { page } = parse();
+  // On a phone the navigation folds behind one button (it does not fit 390 px): closed after each move.
+  const current = NAV.find(([key]) => key === page);
+  menu.textContent = current ? `菜单 · ${current[1]}` : "菜单";
+  menu.setAttribute("aria-expanded", "false");
+  nav.classList.remove("open");
   clear(
     nav,
     h(
@@ -71,7 +88,6 @@ function drawShell() {
     h("span", { class: "me" }, me.name || "已登录", h("small", {}, roles)),
     h("button", { type: "button", class: "link", onclick: async () => { await signOut(); go("#/login"); } }, "退出"),
   );
-  refreshUnread();
 }
 
 export async function refreshUnread() {
@@ -106,6 +122,7 @@ async function route() {
     const module = await load();
     const done = (await module.render(view, args, { go, refreshUnread })) || null;
     view.dataset.ready = "true"; // the page has drawn what it read (tests and the benchmark wait for it)
+    refreshUnread(); // after the page: the badge never holds up what the screen shows
     if (view.isConnected) cleanup = done;
     else if (done) done();
   } catch (error) {
@@ -113,6 +130,19 @@ async function route() {
   }
   if (document.activeElement === document.body) main.focus({ preventScroll: true });
 }
+
+menu.addEventListener("click", () => {
+  const open = menu.getAttribute("aria-expanded") !== "true";
+  menu.setAttribute("aria-expanded", String(open));
+  nav.classList.toggle("open", open);
+  if (open) nav.querySelector("a")?.focus();
+});
+nav.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && nav.classList.contains("open")) {
+    menu.click();
+    menu.focus();
+  }
+});
 
 whenSignedOut(() => {
   if (parse().page !== "login") go(`#/login`);

@@ -23,7 +23,8 @@ from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
 from lkg.common.events.contracts import InvestmentReported
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription, upsert_if_newer
-from lkg.common.events.outbox import OutboxRelay, stage
+from lkg.common.events.outbox import stage
+from lkg.common.events.relay import OutboxRelay
 
 _prefixes = itertools.count(1)
 
@@ -215,6 +216,63 @@ async def test_a_commit_wakes_the_relay_only_once_its_outermost_transaction_comm
         await until(lambda: _eq(bus.stream_messages(), 1), timeout=2.0)
     finally:
         task.cancel()
+
+
+async def test_a_commit_hands_its_rows_to_the_leader_which_publishes_them_without_a_select(bus):
+    """The leader looks at the table once when it starts; afterwards a commit in its process hands it the
+    rows it staged, in commit order, and the relay publishes them without selecting them again."""
+    relay = bus.relay(poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        await until(lambda: _true(relay.leading), timeout=2.0)
+        await until(lambda: _true(relay.selects == 1), timeout=2.0)
+        ids = []
+        for _ in range(3):
+            async with bus.db.transaction() as session:
+                ids += [(await stage(session, report())).event_id for _ in range(2)]
+        await until(lambda: _eq(bus.stream_messages(), 6), timeout=2.0)
+        assert relay.selects == 1
+        assert await _message_ids(bus) == [str(i) for i in ids]
+        await until(lambda: _eq(bus.outbox_rows(), 0), timeout=2.0)
+    finally:
+        task.cancel()
+
+
+async def test_rows_rolled_back_are_never_handed_to_the_relay(bus):
+    """A session whose transaction rolled back, then commits another: only the committed row goes (rows of
+    the rolled-back transaction or of a rolled-back savepoint do not exist and must not be published from
+    memory). A savepoint's rows are looked for in the table, where only committed ones are."""
+    relay = bus.relay(poll_seconds=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        await until(lambda: _true(relay.leading), timeout=2.0)
+        async with bus.db.sessions() as session:
+            await session.begin()
+            await stage(session, report())
+            await session.rollback()
+            await session.begin()
+            committed = await stage(session, report())
+            await session.commit()
+        async with bus.db.transaction() as session:
+            kept = await stage(session, report())
+            savepoint = await session.begin_nested()
+            await stage(session, report())
+            await savepoint.rollback()
+        await until(lambda: _eq(bus.outbox_rows(), 0), timeout=2.0)
+        await asyncio.sleep(0.2)
+        assert await _message_ids(bus) == [str(committed.event_id), str(kept.event_id)]
+    finally:
+        task.cancel()
+
+
+async def _message_ids(bus) -> list[str]:
+    """The Nats-Msg-Id of every message in the registry's stream, in stream order."""
+    info = await bus.js.stream_info(bus.names.stream("registry"))
+    ids = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        message = await bus.js.get_msg(bus.names.stream("registry"), seq)
+        ids.append(message.headers["Nats-Msg-Id"])
+    return ids
 
 
 async def test_a_commit_in_a_process_whose_relay_stands_by_wakes_the_leader_over_nats(bus, nats_url):

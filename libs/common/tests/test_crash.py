@@ -38,7 +38,8 @@ from lkg.common.db import Database
 from lkg.common.events import operations
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
-from lkg.common.events.outbox import OutboxRelay, stage
+from lkg.common.events.outbox import stage
+from lkg.common.events.relay import OutboxRelay
 from lkg.common.testing import crash_worker
 from lkg.common.testing.crash_worker import ConsumerRun, Target, investment_report
 

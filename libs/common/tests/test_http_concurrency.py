@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lkg.common.db import async_url, make_metadata
+from lkg.common.db import make_metadata
 from lkg.common.http.concurrency import check_if_match, etag_for, update_if_revision
 from lkg.common.http.problems import NotFound, PreconditionFailed, PreconditionRequired
 from lkg.common.testing import eventually
+from lkg.common.testing.infra import engine_with_tables
 
 metadata = make_metadata()
 
@@ -66,13 +67,8 @@ def test_if_match_matches_strongly_in_a_list_or_with_a_star() -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def http_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
     """A database of this module's own on the test PostgreSQL (lkg.common.testing.infra)."""
-    engine = create_async_engine(async_url(fresh_database_url))
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+    async with engine_with_tables(fresh_database_url, metadata) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def _insert(sessions: async_sessionmaker[AsyncSession], matter_id: int) -> None:

@@ -11,13 +11,14 @@ import pytest_asyncio
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse, Response
 
-from lkg.common.db import async_url, make_metadata
+from lkg.common.db import make_metadata
 from lkg.common.http.idempotency import IdempotencyKey, idempotent_create, request_hash
 from lkg.common.http.problems import IdempotencyKeyReused, NotFound, install_problem_handlers
 from lkg.common.testing import eventually
+from lkg.common.testing.infra import engine_with_tables
 
 metadata = make_metadata()
 problem = sa.Table(
@@ -35,13 +36,8 @@ class NewProblem(BaseModel):
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def http_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
     """A database of this module's own on the test PostgreSQL (lkg.common.testing.infra)."""
-    engine = create_async_engine(async_url(fresh_database_url))
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+    async with engine_with_tables(fresh_database_url, metadata) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 def build_app(engine: AsyncEngine, created: list[int], hold: asyncio.Event | None = None) -> FastAPI:

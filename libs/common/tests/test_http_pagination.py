@@ -14,10 +14,10 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from lkg.common.auth import PUBLIC_ROUTE
-from lkg.common.db import async_url, make_metadata
+from lkg.common.db import make_metadata
 from lkg.common.http.app import create_http_app
 from lkg.common.http.pagination import (
     Keyset,
@@ -35,6 +35,7 @@ from lkg.common.http.pagination import (
 )
 from lkg.common.http.problems import InvalidCursor, install_problem_handlers
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing.infra import engine_with_tables
 
 CST = timezone(timedelta(hours=8))
 
@@ -206,18 +207,14 @@ START = datetime(2020, 5, 1, 9, 0, tzinfo=CST)
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def http_engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
     """A database of this module's own on the test PostgreSQL (lkg.common.testing.infra)."""
-    engine = create_async_engine(async_url(fresh_database_url))
-    try:
+    async with engine_with_tables(fresh_database_url, metadata) as engine:
         async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
             # 7 rows, several sharing one updated_at: the id breaks ties
             await conn.execute(
                 project.insert(),
                 [{"id": i, "updated_at": START + timedelta(hours=i // 3)} for i in range(1, 8)],
             )
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def _walk(

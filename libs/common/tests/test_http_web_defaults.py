@@ -20,6 +20,7 @@ from lkg.common.http.app import create_http_app
 from lkg.common.http.middleware import CONTENT_SECURITY_POLICY
 from lkg.common.runtime.cli import server_config
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing import eventually
 
 SECRET = "web-defaults-test-secret-long-enough-0123"
 CONSOLE = "https://console.example.gov.cn"
@@ -152,10 +153,7 @@ async def test_lkg_run_serves_without_a_server_header() -> None:
     task = asyncio.create_task(server.serve())
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
-            for _ in range(200):
-                if server.started:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: server.started, what="uvicorn started")
             response = await c.get("/healthz")
     finally:
         server.should_exit = True

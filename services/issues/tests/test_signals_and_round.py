@@ -183,7 +183,7 @@ async def test_the_round_proposes_the_approval_department_of_a_stalled_item_and_
         "kind": "problem",
         "revision": 1,
         "topic": "审批",
-        "description": "施工许可证已超过办理时限（2020-05-06T00:00:00+08:00）仍未办结。",
+        "description": "施工许可证已超过办理时限（2020年5月5日24时）仍未办结。",
         "origin": "system",
         "reported_by_unit_id": org.street,
         "state": "assigned",

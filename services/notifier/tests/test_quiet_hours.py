@@ -8,7 +8,7 @@ import pytest
 
 from lkg.common.calendar import WorkingCalendar
 from lkg.common.clock import TZ
-from lkg.notifier.notices import hold_until
+from lkg.notifier.store import hold_until
 
 CAL = WorkingCalendar()
 NIGHT = (time(22, 0), time(8, 30))

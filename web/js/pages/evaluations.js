@@ -3,6 +3,7 @@
 
 import { api, get } from "../api.js";
 import { h, clear, field, fmtTime, label, notice } from "../dom.js";
+import { download } from "../forms.js";
 import { hasRole } from "../session.js";
 
 export async function render(main, [periodId]) {
@@ -24,18 +25,6 @@ export async function render(main, [periodId]) {
           download(`/api/v1/reports/monthly-bulletins/${b.period_id}.docx`, `${b.label}月度通报.docx`, "Word"), " ",
           download(`/api/v1/reports/monthly-bulletins/${b.period_id}.xlsx`, `${b.label}月度通报.xlsx`, "Excel"))))
       : h("p", { class: "muted" }, "暂无已发布的通报"));
-}
-
-function download(path, filename, text) {
-  const button = h("button", { type: "button", class: "link" }, `下载 ${text}`);
-  button.addEventListener("click", async () => {
-    const { data } = await api(path, { accept: "*/*" });
-    const a = h("a", { href: URL.createObjectURL(data), download: filename });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-  });
-  return button;
 }
 
 async function period(main, id) {

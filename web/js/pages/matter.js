@@ -15,13 +15,14 @@ export async function render(main, [kind, id]) {
   const status = h("div", { "aria-live": "polite" });
   const photos = h("div", { class: "photos" });
   clear(main,
-    h("p", {}, h("a", { href: "#/desk" }, "← 我的工作台")),
+    h("p", {}, h("a", { href: m.kind === "meeting_matter" ? "#/meetings" : "#/desk" }, m.kind === "meeting_matter" ? "← 会议议定事项" : "← 我的工作台")),
     h("h1", {}, m.title),
     h("p", { class: "meta" },
       h("span", { class: `tag state-${m.state}`, id: "matter-state" }, label("state", m.state)),
       h("span", { class: `tag layer-${m.layer}` }, label("layer", m.layer)),
       m.project_id ? h("a", { href: `#/project/${m.project_id}` }, m.project_name || "项目") : null),
     h("dl", { class: "facts" },
+      m.meeting_title ? [h("dt", {}, "议定会议"), h("dd", {}, `${m.meeting_title}（${m.meeting_date}，${label("layer", m.deciding_layer)}）`)] : null,
       h("dt", {}, "问题类别"), h("dd", {}, m.topic),
       h("dt", {}, "情况说明"), h("dd", { class: "pre" }, m.description),
       m.help_requested ? [h("dt", {}, "需协调事项"), h("dd", {}, m.help_requested)] : null,
@@ -86,7 +87,11 @@ function actions(m, etag, base, status) {
     field(labelText, h("textarea", { name, required, rows: 3, maxlength: 10000 }));
   const forms = [];
   const office = hasRole("service_department", "line_leader", "major_projects_office", "top_leader", "admin");
-  if (m.state === "reported" && office) {
+  if (m.state === "reported" && m.kind === "meeting_matter") {
+    // 签收: the resolving unit acknowledges the decided matter (its coordinators may too).
+    forms.push(h("form", { class: "action", onsubmit: act("acceptance", (f) => ({ note: f.note.value.trim() || null }), "已签收") },
+      field("签收意见（可选）", h("input", { name: "note", maxlength: 200 })), h("button", { type: "submit", class: "primary" }, "签收")));
+  } else if (m.state === "reported" && office) {
     forms.push(h("form", { class: "action", onsubmit: act("acceptance", () => ({}), "已受理") },
       h("button", { type: "submit", class: "primary" }, "受理")));
     forms.push(h("form", { class: "action", onsubmit: act("return", (f) => ({ reason: f.reason.value.trim() }), "已退回") },

@@ -3,6 +3,7 @@
 // the approval plan with its critical chain and earliest start, its problems, its history.
 
 import { all, get } from "../api.js";
+import { daysLeft, nextClock } from "../clocks.js";
 import { h, clear, fmtDate, fmtMoney, fmtTime, label, STAGES } from "../dom.js";
 
 export async function render(main, [id]) {
@@ -17,11 +18,12 @@ export async function render(main, [id]) {
     }
     throw error;
   }
-  const [line, history, plans, problems] = await Promise.all([
+  const [line, history, plans, problems, meetings] = await Promise.all([
     get(`/api/v1/projects/${project.id}/line`),
     get(`/api/v1/projects/${project.id}/history`),
     get(`/api/v1/approval-plans?project_id=${project.id}`),
     all(`/api/v1/problems?project_id=${project.id}`),
+    all(`/api/v1/meeting-matters?project_id=${project.id}`),
   ]);
   let plan = null;
   let chain = null;
@@ -52,15 +54,25 @@ export async function render(main, [id]) {
     timeline(project.milestones),
     h("h2", {}, "审批计划"),
     plan ? approvals(plan, chain) : h("p", { class: "muted" }, "暂无审批计划"),
-    h("h2", {}, "问题"),
-    problems.length
-      ? h("ul", { class: "plain" }, problems.map((m) => h("li", {},
-          h("a", { href: `#/matter/problems/${m.id}` }, m.title), " ",
-          h("span", { class: `tag state-${m.state}` }, label("state", m.state)), " ", label("layer", m.layer))))
-      : h("p", { class: "muted" }, "暂无问题"),
+    h("h2", {}, "问题与会议议定事项"),
+    matters([...problems, ...meetings]),
     h("h2", {}, "变更历史"),
     h("ol", { class: "audit" }, history.slice().reverse().map((c) => h("li", {},
       h("time", {}, fmtTime(c.changed_at)), ` 第${c.revision}版 ${c.action}`, c.reason ? h("q", {}, c.reason) : null))));
+}
+
+/** The project's matters, each with the clock it must beat next and its working days left. */
+function matters(list) {
+  if (!list.length) return h("p", { class: "muted" }, "暂无问题");
+  return h("ul", { class: "plain" }, list.map((m) => {
+    const kind = m.kind === "meeting_matter" ? "meeting-matters" : "problems";
+    const clock = nextClock(m);
+    return h("li", { dataset: { matter: m.id } },
+      h("a", { href: `#/matter/${kind}/${m.id}` }, m.title), " ",
+      h("span", { class: `tag state-${m.state}` }, label("state", m.state)), " ", label("layer", m.layer),
+      clock ? h("span", { class: `left${clock.working_days_left < 0 ? " warn" : ""}` },
+        ` ${label("clock", clock.kind)}：${daysLeft(clock)}`) : null);
+  }));
 }
 
 function timeline(milestones) {

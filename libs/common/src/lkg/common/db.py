@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -81,7 +81,9 @@ def define_bus_tables(metadata: sa.MetaData) -> None:
     )
 
 
-#: ``session.info`` mark left by the outbox's stage functions: the commit wakes the relay.
+#: ``session.info`` mark left by the outbox's stage functions: the commit wakes the relay. ``True``: look at
+#: the table; a list: the rows themselves, handed to a relay leading in this process (no select needed). A
+#: transaction that does not commit takes its mark with it (``_transaction_ended``).
 OUTBOX_STAGED = "lkg_outbox_staged"
 
 #: The channel of the outbox NOTIFY trigger that services' initial migrations create and their
@@ -168,7 +170,7 @@ class Database:
     pool_size: int = 10
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
-    _outbox_listeners: list[Callable[[], None]] = field(init=False, default_factory=list)
+    _outbox_listeners: list[Callable[[list[Any] | None], None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         # No pre-ping: it costs a round trip per transaction (measured by bench/bus.py). A connection that
@@ -183,27 +185,30 @@ class Database:
         # A sync sessionmaker of our own carries the after-commit hook for this database's sessions only.
         sync_sessions = sessionmaker()
         sa.event.listen(sync_sessions, "after_commit", self._after_commit)
+        sa.event.listen(sync_sessions, "after_transaction_end", _transaction_ended)
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=sync_sessions
         )
 
-    def add_outbox_listener(self, listener: Callable[[], None]) -> None:
+    def add_outbox_listener(self, listener: Callable[[list[Any] | None], None]) -> None:
         """Call ``listener`` (synchronously, on the committing task's event loop) after every commit of
         one of this database's sessions that staged outbox rows: the relay's in-process wake-up, with no
-        NOTIFY and no extra statement in the transaction."""
+        NOTIFY and no extra statement in the transaction. It is given the committed rows where the stage
+        functions handed them over, or None (look at the table)."""
         self._outbox_listeners.append(listener)
 
-    def remove_outbox_listener(self, listener: Callable[[], None]) -> None:
+    def remove_outbox_listener(self, listener: Callable[[list[Any] | None], None]) -> None:
         with contextlib.suppress(ValueError):
             self._outbox_listeners.remove(listener)
 
     def _after_commit(self, session: Session) -> None:
-        # SQLAlchemy fires this for a savepoint's release too: wait for the outermost commit. The mark is
-        # left behind by a rollback (a spurious wake-up at the session's next commit costs one select;
-        # sessions live for one transaction anyway).
-        if not session.in_nested_transaction() and session.info.pop(OUTBOX_STAGED, False):
+        # SQLAlchemy fires this for a savepoint's release too: wait for the outermost commit.
+        if session.in_nested_transaction():
+            return
+        staged = session.info.pop(OUTBOX_STAGED, None)
+        if staged:
             for listener in self._outbox_listeners:
-                listener()
+                listener(None if staged is True else staged)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -251,6 +256,13 @@ async def driver_in_transaction(session: AsyncSession) -> asyncpg.Connection | N
     if getattr(adapted, "_transaction", None) is None:
         await start()
     return driver
+
+
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    """The outermost transaction ended: a mark ``after_commit`` has not taken was rolled back (its rows must
+    not be handed to the relay at a later commit of the same session)."""
+    if transaction.parent is None:
+        session.info.pop(OUTBOX_STAGED, None)
 
 
 def _adapted_connection(session: Session) -> object:

@@ -19,12 +19,14 @@ event — an older revision, or the same one again under a new event id — chan
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.common.calendar import TZ
 from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.common.events.inbox import Handler, Subscription
@@ -84,11 +86,21 @@ _STALLED_WORDS = {
 }
 
 
+def limit_words(due_at: datetime) -> str:
+    """A time limit as the district writes it, in Beijing time: a limit that ends at midnight is the
+    previous day's 24时 (Civil Code §203), so the day named is the last day the matter could be done."""
+    local = due_at.astimezone(TZ)
+    if local.time() == time(0):
+        last = local.date() - timedelta(days=1)
+        return f"{last.year}年{last.month}月{last.day}日24时"
+    return f"{local.year}年{local.month}月{local.day}日{local.hour}时{local.minute:02d}分"
+
+
 def _stalled(e: c.ApprovalStalled) -> tuple[str, dict[str, Any]]:
     # Cause key: the stalled approval item. While its problem is open, later signals attach to it.
     what, sentence = _STALLED_WORDS[e.clock_kind]
     title = f"{what}：{e.item_name}（{e.handling_unit_name}）"
-    said = e.item_name + sentence.format(due=e.due_at.isoformat())
+    said = e.item_name + sentence.format(due=limit_words(e.due_at))
     key = f"approval.stalled:{e.approval_item_id}"
     return key, _payload(e.project_id, title, "审批", said, e.handling_unit_id, e.handling_unit_name)
 

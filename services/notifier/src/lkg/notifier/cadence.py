@@ -30,9 +30,10 @@ from lkg.common.orgcopy import in_force
 from lkg.notifier import stream
 from lkg.notifier.kinds import Facts
 from lkg.notifier.models import cadence_run, inbox_message, notice, org_copy, undeliverable
-from lkg.notifier.notices import Cause, RoutingBatch, Stored, store_messages
+from lkg.notifier.notices import RoutingBatch
 from lkg.notifier.recipients import Recipient, Unresolved, resolve
 from lkg.notifier.settings import NotifierRuntime
+from lkg.notifier.store import Cause, Planned, Store, Stored
 from lkg.notifier.templates import render
 
 FRIDAY = 4
@@ -116,9 +117,8 @@ async def _send(
         return []
     link = runtime.settings.console_base_url.rstrip("/") + (facts.path or "/inbox")
     title, body = render(tmpl.title, tmpl.body, facts, deadline="", link=link)
-    return await store_messages(
-        session, runtime, Cause(kind, key), facts, recipients, title, body, link, tmpl.urgent, at
-    )
+    planned = Planned(Cause(kind, key), facts, recipients, title, body, link, tmpl.urgent, at)
+    return await Store(session, runtime).store([planned])
 
 
 async def _people_digests(

@@ -46,7 +46,10 @@ async def send_due(runtime: NotifierRuntime, until: datetime) -> int:
     side, so a slow or failing one holds up nobody else's (each attempt is bounded by its timeout)."""
     settings = runtime.settings
     sent = 0
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
+    # The HTTP client (its TLS context costs milliseconds to build) only once something is due: this
+    # scan runs every few seconds, mostly to find nothing.
+    client: httpx.AsyncClient | None = None
+    try:
         while True:
             async with runtime.db.transaction() as session:
                 rows = (
@@ -68,6 +71,9 @@ async def send_due(runtime: NotifierRuntime, until: datetime) -> int:
                 ).all()
                 if not rows:
                     return sent
+                if client is None:
+                    timeout = settings.webhook_timeout_seconds
+                    client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
                 people = {r.person_id for r in rows}
                 names = await _names(session, list(people))
                 contacts = {
@@ -96,6 +102,9 @@ async def send_due(runtime: NotifierRuntime, until: datetime) -> int:
                     # the retries land where they would have in real time, and are sent in this scan.
                     await _record_attempt(session, settings, r, error, r.next_attempt_at)
                 sent += len(rows)
+    finally:
+        if client is not None:
+            await client.aclose()
 
 
 async def _attempt(

@@ -4,7 +4,8 @@ changes nothing).
 
 * ``project.*`` and ``org.changed`` keep the read copies that recipients are resolved from.
 * Every notified kind (:data:`lkg.notifier.kinds.NOTIFIED`) is kept as a notice by
-  :func:`lkg.notifier.notices.record_notice`; the notice scan routes it on the shared clock.
+  :func:`lkg.notifier.notices.record_notice` (a consumer batch's consecutive events of one kind in one
+  statement, :func:`~lkg.notifier.notices.record_notices`); the notice scan routes it on the shared clock.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from lkg.common.orgcopy import org_copy_subscriptions
 from lkg.common.readcopy import project_copy_subscriptions
 from lkg.notifier.kinds import NOTIFIED
 from lkg.notifier.models import org_copy, project_copy
-from lkg.notifier.notices import record_notice
+from lkg.notifier.notices import record_notice, record_notices
 
 SUBSCRIPTIONS: list[Subscription] = [
     *project_copy_subscriptions(project_copy),
     *org_copy_subscriptions(org_copy),
-    *(Subscription(contract, record_notice) for contract in NOTIFIED),
+    *(Subscription(contract, record_notice, record_notices) for contract in NOTIFIED),
 ]

@@ -4,9 +4,10 @@
    ``notice``, one per kind and cause.
 2. :func:`route_notice` (the notice scan, on the shared clock at the event's time) finds the routing rules
    of its kind, resolves each audience to people **on the event's day** (a successor after a handover,
-   a vacant post's unit head), records ``undeliverable`` where nobody is found, and stores one inbox
-   message per person, kind and cause, with a delivery per push channel the person reads: held to the
-   next working morning in their quiet hours unless the kind is urgent.
+   a vacant post's unit head), records ``undeliverable`` where nobody is found, and plans one inbox
+   message per person, kind and cause; a scan batch's messages are stored together with a delivery per
+   push channel each person reads, held to the next working morning in their quiet hours unless the kind
+   is urgent (:mod:`lkg.notifier.store`).
 
 Use cases take a session and keyword arguments, change rows, stage events, raise domain errors; they never
 commit and never speak HTTP. Sending is :mod:`lkg.notifier.delivery`; who hears which kind is
@@ -15,114 +16,106 @@ commit and never speak HTTP. Sending is :mod:`lkg.notifier.delivery`; who hears 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.calendar import WorkingCalendar
 from lkg.common.clock import TZ
 from lkg.common.events.base import Envelope, Event, contract_for
 from lkg.common.log import get_logger
-from lkg.notifier import channels
-from lkg.notifier.kinds import CADENCE_KINDS, Facts, facts_of
+from lkg.notifier.kinds import Facts, facts_of
 from lkg.notifier.models import (
-    delivery,
     delivery_log,
-    inbox_message,
     matter_copy,
     notice,
     person_setting,
-    preference,
     routing_rule,
     template,
     undeliverable,
-    webhook_endpoint,
 )
 from lkg.notifier.recipients import Directory, Recipient, Unresolved, resolve
-from lkg.notifier.settings import NotifierRuntime, NotifierSettings
+from lkg.notifier.settings import NotifierRuntime
+from lkg.notifier.store import Cause, Planned, Store, Stored
 from lkg.notifier.templates import deadline_words, render
 
 log = get_logger(__name__)
 
-#: Ids derived from what they are, so that the same message or delivery gets the same id however often
-#: it is planned (the delivery id travels as ``Message-ID`` / ``X-LKG-Delivery-Id``).
-_NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-00000000000e")
-
-PUSH_CHANNELS = ("email", "sms", "wecom", "dingtalk")
-
-
 # ---- 1. hearing an event ---------------------------------------------------------------------------
+
+
+def _notice_row(envelope: Envelope, event: Event) -> tuple[Facts, list[Any]]:
+    facts = facts_of(event, envelope.event_id)
+    effective_at = getattr(event, "effective_at", None) or envelope.occurred_at
+    line_digest_due = facts.kind.endswith((".breached", ".warned")) and facts.line_id is not None
+    row = [facts.kind, facts.cause_key, envelope.event_id, envelope.version, event.model_dump_json()]
+    return facts, [*row, effective_at, line_digest_due]
+
+
+#: A batch of notices in one statement (its text does not depend on the count); one per kind and cause.
+_INSERT_NOTICES = sa.text(
+    "INSERT INTO notice (kind, cause_key, event_id, version, event, effective_at, line_digest_due) "
+    "SELECT n.kind, n.cause_key, n.event_id, n.version, n.event::jsonb, n.effective_at, n.line_digest_due "
+    "FROM unnest(:kinds, :causes, :event_ids, :versions, :events, :ats, :digests) "
+    "AS n (kind, cause_key, event_id, version, event, effective_at, line_digest_due) "
+    "ON CONFLICT (kind, cause_key) DO NOTHING"
+).bindparams(
+    *(
+        sa.bindparam(name, type_=ARRAY(t))
+        for name, t in (
+            ("kinds", sa.Text),
+            ("causes", sa.Text),
+            ("event_ids", PG_UUID(as_uuid=True)),
+            ("versions", sa.Integer),
+            ("events", sa.Text),
+            ("ats", sa.DateTime(timezone=True)),
+            ("digests", sa.Boolean),
+        )
+    )
+)
 
 
 async def record_notice(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     """Keep ``event`` as a notice (one per kind and cause); a reported matter's reporter is remembered."""
-    facts = facts_of(event, envelope.event_id)
-    effective_at = getattr(event, "effective_at", None) or envelope.occurred_at
-    await session.execute(
-        pg_insert(notice)
-        .values(
-            kind=facts.kind,
-            cause_key=facts.cause_key,
-            event_id=envelope.event_id,
-            version=envelope.version,
-            event=event.model_dump(mode="json"),
-            effective_at=effective_at,
-            line_digest_due=facts.kind.endswith((".breached", ".warned")) and facts.line_id is not None,
-        )
-        .on_conflict_do_nothing(index_elements=["kind", "cause_key"])
-    )
-    if facts.reported_by_unit_id is not None and facts.matter_id is not None:
+    await record_notices(session, [(envelope, event)])
+
+
+async def record_notices(session: AsyncSession, events: Sequence[tuple[Envelope, Event]]) -> None:
+    """:func:`record_notice` for a consumer batch's events, in two statements at most."""
+    columns: list[list[Any]] = [[] for _ in range(7)]
+    reporters: dict[UUID, dict[str, Any]] = {}
+    for envelope, event in events:
+        facts, row = _notice_row(envelope, event)
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+        if facts.reported_by_unit_id is not None and facts.matter_id is not None:
+            reporters.setdefault(
+                facts.matter_id,
+                {
+                    "id": facts.matter_id,
+                    "kind": facts.matter_kind,
+                    "reported_by_unit_id": facts.reported_by_unit_id,
+                    "reported_by_person_id": facts.reported_by_person_id,
+                    "project_id": facts.project_id,
+                },
+            )
+    names = ("kinds", "causes", "event_ids", "versions", "events", "ats", "digests")
+    await session.execute(_INSERT_NOTICES, dict(zip(names, columns, strict=True)))
+    if reporters:
         await session.execute(
             pg_insert(matter_copy)
-            .values(
-                id=facts.matter_id,
-                kind=facts.matter_kind,
-                reported_by_unit_id=facts.reported_by_unit_id,
-                reported_by_person_id=facts.reported_by_person_id,
-                project_id=facts.project_id,
-            )
+            .values(list(reporters.values()))
             .on_conflict_do_nothing(index_elements=["id"])
         )
 
 
 # ---- 2. routing a notice -----------------------------------------------------------------------------
-
-
-def hold_until(
-    calendar: WorkingCalendar, now: datetime, quiet_from: time | None, quiet_until: time | None
-) -> datetime | None:
-    """When a non-urgent push may go out: ``None`` now, else the next working morning (``quiet_until`` on
-    the next working day of the official calendar, 调休 included). A day off counts as quiet all day."""
-    if quiet_from is None or quiet_until is None:
-        return None
-    local = now.astimezone(TZ)
-    t, day = local.time(), local.date()
-    # A window over midnight (22:00–08:30) is quiet after its start or before its end.
-    over_midnight = quiet_from > quiet_until
-    quiet = (t >= quiet_from or t < quiet_until) if over_midnight else (quiet_from <= t < quiet_until)
-    working = calendar.is_working_day(day)
-    if not quiet and working:
-        return None
-    morning = day if (working and t < quiet_until) else calendar.add_working_days(day, 1)
-    return datetime.combine(morning, quiet_until, TZ)
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A message stored by :func:`route_notice` (for the live stream)."""
-
-    id: UUID
-    seq: int
-    person_id: UUID
-    #: The message as the inbox lists it (``MessageOut``'s JSON), sent as the stream's frame.
-    payload: dict[str, Any]
 
 
 async def template_of(session: AsyncSession, kind: str) -> Any:
@@ -159,118 +152,10 @@ async def log_delivery(
     )
 
 
-@dataclass(frozen=True)
-class Person:
-    """What the notifier holds about one person: their settings row (or None) and preferences by kind."""
-
-    settings: Any
-    preferences: dict[str, tuple[list[str], bool]]
-
-    def wants(self, defaults: NotifierSettings, kind: str) -> tuple[list[str], bool]:
-        """Push channels for ``kind`` and whether in the digest: the kind's row, else ``*``, else default."""
-        return self.preferences.get(kind, self.preferences.get("*", (list(defaults.default_channels), False)))
-
-
-async def load_people(session: AsyncSession, person_ids: Sequence[UUID]) -> dict[UUID, Person]:
-    """Settings and preferences of ``person_ids``, two statements for all of them."""
-    ids = list(person_ids)
-    rows = {
-        r.person_id: r
-        for r in (
-            await session.execute(sa.select(person_setting).where(person_setting.c.person_id.in_(ids)))
-        ).all()
-    }
-    prefs: dict[UUID, dict[str, tuple[list[str], bool]]] = {i: {} for i in ids}
-    for r in (await session.execute(sa.select(preference).where(preference.c.person_id.in_(ids)))).all():
-        prefs[r.person_id][r.kind] = (list(r.channels), r.digest)
-    return {i: Person(rows.get(i), prefs[i]) for i in ids}
-
-
-async def _plan_deliveries(
-    session: AsyncSession,
-    runtime: NotifierRuntime,
-    *,
-    message_id: UUID,
-    person_id: UUID,
-    person_data: Person,
-    kind: str,
-    urgent: bool,
-    now: datetime,
-) -> None:
-    settings = runtime.settings
-    wanted, digest = person_data.wants(settings, kind)
-    if digest and not urgent and kind not in CADENCE_KINDS:
-        # Told in the next morning digest instead (:mod:`lkg.notifier.cadence`); urgent kinds never wait.
-        await session.execute(
-            sa.update(inbox_message).where(inbox_message.c.id == message_id).values(digest_pending=True)
-        )
-        await log_delivery(
-            session, message_id=message_id, channel="digest", step="held", at=now, detail="每日汇总"
-        )
-        return
-    person = person_data.settings
-    targets: list[tuple[str, str]] = []
-    # No SMTP server configured (the embedded demo by default): the email channel is off, nothing queued.
-    if "email" in wanted and person is not None and person.email and settings.smtp_host:
-        targets.append(("email", person.email))
-    formats = [ch for ch in wanted if ch in channels.WEBHOOK_FORMATS]
-    if formats:
-        endpoints = (
-            await session.execute(
-                sa.select(webhook_endpoint.c.id).where(
-                    webhook_endpoint.c.enabled,
-                    webhook_endpoint.c.format.in_(formats),
-                    sa.or_(
-                        sa.func.cardinality(webhook_endpoint.c.kinds) == 0,
-                        sa.literal(kind) == sa.any_(webhook_endpoint.c.kinds),
-                    ),
-                )
-            )
-        ).scalars()
-        targets += [("webhook", str(e)) for e in endpoints]
-    if not targets:
-        return
-    held = None
-    if not urgent:
-        quiet_from = person.quiet_from if person is not None else settings.default_quiet_from
-        quiet_until = person.quiet_until if person is not None else settings.default_quiet_until
-        held = hold_until(runtime.calendar, now, quiet_from, quiet_until)
-    for channel, target in targets:
-        delivery_id = uuid.uuid5(_NAMESPACE, f"{message_id}/{channel}/{target}")
-        inserted = (
-            await session.execute(
-                pg_insert(delivery)
-                .values(
-                    id=delivery_id,
-                    message_id=message_id,
-                    person_id=person_id,
-                    channel=channel,
-                    target=target,
-                    state="queued",
-                    next_attempt_at=held or now,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing()
-                .returning(delivery.c.id)
-            )
-        ).scalar_one_or_none()
-        if inserted is None:
-            continue
-        detail = f"静默时段，推迟至 {held.isoformat()}" if held else None
-        await log_delivery(
-            session,
-            message_id=message_id,
-            delivery_id=delivery_id,
-            channel=channel,
-            step="held" if held else "queued",
-            at=now,
-            detail=detail,
-        )
-
-
 class RoutingBatch:
     """What the notices of one scan batch share: the directory of each day, the rules and the template of
-    each kind (read once per batch instead of once per notice)."""
+    each kind (read once per batch instead of once per notice), and their messages, planned one notice at a
+    time and stored together by :meth:`flush` (:mod:`lkg.notifier.store`)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -278,13 +163,16 @@ class RoutingBatch:
         self._rules: dict[tuple[str, int | None], list[str]] = {}
         self._templates: dict[str, Any] = {}
         self._undeliverable: list[dict[str, Any]] = []
-        #: Recipients' settings and preferences read in this batch (:func:`store_messages`).
-        self.people: dict[UUID, Person] = {}
+        self._planned: list[Planned] = []
         self._processed: list[tuple[int, datetime]] = []
+        self._store: Store | None = None
 
-    async def flush(self) -> None:
-        """Write what the batch's notices left for the end: the undeliverable rows, one statement, and
-        the notices marked processed, one statement."""
+    async def flush(self, runtime: NotifierRuntime) -> list[Stored]:
+        """Write what the batch's notices left for the end: their messages and deliveries (a fixed number
+        of statements), the undeliverable rows, one statement, and the notices marked processed, one
+        statement. Returns the messages stored, for the live stream once committed."""
+        self._store = self._store or Store(self.session, runtime)
+        stored = await self._store.store(self._planned)
         if self._undeliverable:
             await self.session.execute(
                 pg_insert(undeliverable).values(self._undeliverable).on_conflict_do_nothing()
@@ -293,7 +181,12 @@ class RoutingBatch:
             ids = [i for i, _ in self._processed]
             at = max(a for _, a in self._processed)
             await self.session.execute(sa.update(notice).where(notice.c.id.in_(ids)).values(processed_at=at))
-        self._undeliverable, self._processed = [], []
+        self._undeliverable, self._processed, self._planned = [], [], []
+        return stored
+
+    def plan(self, planned: Planned) -> None:
+        """Messages to store at :meth:`flush`."""
+        self._planned.append(planned)
 
     def directory(self, day: date) -> Directory:
         if day not in self._directories:
@@ -321,12 +214,9 @@ class RoutingBatch:
         return self._templates[kind]
 
 
-async def route_notice(
-    session: AsyncSession, runtime: NotifierRuntime, row: Any, batch: RoutingBatch | None = None
-) -> list[Stored]:
-    """Turn one notice into inbox messages and deliveries; runs with the clock at the event's time."""
-    own_batch = batch is None
-    batch = batch or RoutingBatch(session)
+async def route_notice(runtime: NotifierRuntime, row: Any, batch: RoutingBatch) -> None:
+    """Plan one notice's inbox messages into ``batch`` (stored at its flush); runs with the clock at the
+    event's time."""
     settings = runtime.settings
     now = runtime.clock.now()
     event = contract_for(row.kind, row.version).model_validate(row.event)
@@ -351,7 +241,6 @@ async def route_notice(
             continue
         for r in found:
             recipients.setdefault(r.person_id, r)
-    stored: list[Stored] = []
     if recipients:
         tmpl = await batch.template(row.kind)
         title_t, body_t, urgent = (
@@ -367,114 +256,6 @@ async def route_notice(
             deadline=deadline_words(runtime.calendar, facts.deadline_at, now),
             link=link or "",
         )
-        stored += await store_messages(
-            session,
-            runtime,
-            Cause(row.kind, row.cause_key, row.id),
-            facts,
-            list(recipients.values()),
-            title,
-            body,
-            link,
-            urgent,
-            now,
-            batch.people,
-        )
+        cause = Cause(row.kind, row.cause_key, row.id)
+        batch.plan(Planned(cause, facts, list(recipients.values()), title, body, link, urgent, now))
     batch._processed.append((row.id, now))
-    if own_batch:
-        await batch.flush()
-    return stored
-
-
-@dataclass(frozen=True)
-class Cause:
-    """What a message is about: its kind, its cause key and the notice it came from (none for the
-    messages the notifier makes on its own clock: digests and reminders)."""
-
-    kind: str
-    key: str
-    notice_id: int | None = None
-
-
-async def store_messages(
-    session: AsyncSession,
-    runtime: NotifierRuntime,
-    row: Cause,
-    facts: Facts,
-    recipients: Sequence[Recipient],
-    title: str,
-    body: str,
-    link: str | None,
-    urgent: bool,
-    now: datetime,
-    people: dict[UUID, Person] | None = None,
-) -> list[Stored]:
-    """One message per recipient (one statement for all; a person who already has this kind and cause
-    gets none), its ``stored`` log line, and the deliveries of the push channels each one reads.
-    ``people``: the recipients' settings already read in this transaction (a batch's cache), added to."""
-    if not recipients:
-        return []
-    values = [
-        {
-            "id": uuid.uuid5(_NAMESPACE, f"{r.person_id}/{row.kind}/{row.key}"),
-            "person_id": r.person_id,
-            "kind": row.kind,
-            "cause_key": row.key,
-            "notice_id": row.notice_id,
-            "audience": r.audience,
-            "via_post_id": r.via_post_id,
-            "title": title,
-            "body": body,
-            "link": link,
-            "matter_id": facts.matter_id,
-            "layer": facts.layer,
-            "urgent": urgent,
-            "created_at": now,
-        }
-        for r in recipients
-    ]
-    inserted = (
-        await session.execute(
-            pg_insert(inbox_message)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["person_id", "kind", "cause_key"])
-            .returning(inbox_message.c.id, inbox_message.c.seq, inbox_message.c.person_id)
-        )
-    ).all()
-    if not inserted:
-        return []
-    await session.execute(
-        sa.insert(delivery_log),
-        [{"message_id": i.id, "channel": "inbox", "step": "stored", "at": now} for i in inserted],
-    )
-    people = people if people is not None else {}
-    missing = [i.person_id for i in inserted if i.person_id not in people]
-    if missing:
-        people.update(await load_people(session, missing))
-    stored: list[Stored] = []
-    for i in sorted(inserted, key=lambda i: i.seq):
-        await _plan_deliveries(
-            session,
-            runtime,
-            message_id=i.id,
-            person_id=i.person_id,
-            person_data=people[i.person_id],
-            kind=row.kind,
-            urgent=urgent,
-            now=now,
-        )
-        payload = {
-            "id": str(i.id),
-            "seq": i.seq,
-            "kind": row.kind,
-            "title": title,
-            "body": body,
-            "link": link,
-            "matter_id": str(facts.matter_id) if facts.matter_id else None,
-            "layer": facts.layer,
-            "urgent": urgent,
-            "created_at": now.isoformat(),
-            "read_at": None,
-        }
-        stored.append(Stored(i.id, i.seq, i.person_id, payload))
-    return stored

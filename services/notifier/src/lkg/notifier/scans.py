@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from lkg.notifier import stream
 from lkg.notifier.delivery import send_due
 from lkg.notifier.models import notice
-from lkg.notifier.notices import RoutingBatch, Stored, route_notice
+from lkg.notifier.notices import RoutingBatch, route_notice
 from lkg.notifier.settings import NotifierRuntime
 
 BATCH = 200
@@ -23,7 +23,6 @@ async def scan_notices(runtime: NotifierRuntime, until: datetime) -> int:
     once committed."""
     handled = 0
     while True:
-        stored: list[Stored] = []
         async with runtime.db.transaction() as session:
             rows = (
                 await session.execute(
@@ -37,8 +36,8 @@ async def scan_notices(runtime: NotifierRuntime, until: datetime) -> int:
             batch = RoutingBatch(session)
             for row in rows:
                 with runtime.clock.at(row.effective_at):
-                    stored += await route_notice(session, runtime, row, batch)
-            await batch.flush()
+                    await route_notice(runtime, row, batch)
+            stored = await batch.flush(runtime)
         handled += len(rows)
         await stream.announce(runtime, stored)
         if len(rows) < BATCH:

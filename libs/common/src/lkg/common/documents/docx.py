@@ -230,10 +230,13 @@ def _table(doc: Any, block: Table) -> None:
     table = doc.add_table(rows=1 + len(block.rows), cols=len(block.columns))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    for index, row in enumerate([list(block.columns), *[list(r) for r in block.rows]]):
+    # One pass over the rows: python-docx's ``table.rows[i]`` lists every row each time (quadratic: a
+    # 250-row table took seconds).
+    texts = [list(block.columns), *[list(r) for r in block.rows]]
+    for index, (tr, row) in enumerate(zip(table.rows, texts, strict=True)):
         if len(row) != len(block.columns):
             raise ValueError(f"table row {index} has {len(row)} cells, the header {len(block.columns)}")
-        cells = table.rows[index].cells
+        cells = tr.cells
         for cell, text in zip(cells, row, strict=True):
             paragraph = cell.paragraphs[0]
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER

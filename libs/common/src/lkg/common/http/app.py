@@ -40,6 +40,7 @@ from lkg.common.http.middleware import RouteLabels, install_middleware
 from lkg.common.http.openapi import RouteName, finish_for_integrators
 from lkg.common.http.pagination import cursor_key_for
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from lkg.common.http.query import StrictQueryRoute, without_strict_query
 from lkg.common.log import get_logger
 from lkg.common.settings import ServiceSettings
 
@@ -225,13 +226,17 @@ def _flat_copy(context: RouteContext, provider: Any) -> APIRoute | None:
         return None
     if context.path is None or context.endpoint is None:
         return None
-    return APIRoute(
+    dependencies = list(context.dependencies)
+    # StrictQuery made by the route itself rather than solved as a dependency (lkg.common.http.query).
+    strict = without_strict_query(dependencies)
+    route_class = APIRoute if strict is None else StrictQueryRoute
+    return route_class(
         context.path,
         endpoint=principal_from_scope(context.endpoint) or context.endpoint,
         response_model=context.response_model,
         status_code=context.status_code,
         tags=list(context.tags),
-        dependencies=list(context.dependencies),
+        dependencies=dependencies if strict is None else strict,
         summary=context.summary,
         description=context.description,
         response_description=context.response_description,

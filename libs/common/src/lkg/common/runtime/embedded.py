@@ -194,7 +194,12 @@ def nats_server_binary() -> Path:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. With SO_REUSEADDR, as nats-server's own listener has
+    it: a server killed a moment ago leaves its connections in TIME_WAIT on the port, which would refuse a
+    plain bind, and a restart would move to new ports that no client knows (found by
+    tests/test_system_stories.py, NATS SIGKILLed and started again)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -30,7 +30,7 @@ from lkg.common.clock import TZ, Clock, SimulatedClock, SystemClock, wall_clock_
 from lkg.common.db import Database, current_revisions, head_revisions
 from lkg.common.events.bus import Names, connect, ensure_streams
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription
-from lkg.common.events.outbox import OutboxRelay
+from lkg.common.events.relay import OutboxRelay
 from lkg.common.log import get_logger
 from lkg.common.metrics import SCAN_ACTIONS, SCAN_DURATION
 from lkg.common.runtime import shared_time

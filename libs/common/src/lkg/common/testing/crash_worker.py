@@ -52,7 +52,8 @@ from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names
 from lkg.common.events.contracts import InvestmentReported
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription
-from lkg.common.events.outbox import OutboxRelay, stage
+from lkg.common.events.outbox import stage
+from lkg.common.events.relay import OutboxRelay
 
 #: Exit status of a worker that finished without reaching the kill point it was given: a test that
 #: expects a SIGKILL must not mistake that for a crash.

@@ -354,6 +354,23 @@ async def db_factory(pg_base_url: str, lkg_run_id: str) -> AsyncIterator[Databas
     await factory.drop_all()
 
 
+@contextlib.asynccontextmanager
+async def engine_with_tables(database_url: str, metadata: Any) -> AsyncIterator[Any]:
+    """An async engine on ``database_url`` (a module's :func:`fresh_database_url`) with the tables of
+    ``metadata`` created, disposed of at the end: the set-up of a test module with tables of its own."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from lkg.common.db import async_url
+
+    engine = create_async_engine(async_url(database_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fresh_database_url(
     db_factory: DatabaseFactory, request: pytest.FixtureRequest

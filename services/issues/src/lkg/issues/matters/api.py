@@ -34,6 +34,7 @@ from lkg.issues.access import Caller
 from lkg.issues.attachments.api import add_attachment_routes
 from lkg.issues.deps import CallerDep, Runtime, Session, UnitOfWork, create_once
 from lkg.issues.matters import closure, intake, queries, service
+from lkg.issues.matters.clocks import working_days_left
 from lkg.issues.matters.ledger import FILENAME, ledger_workbook
 from lkg.issues.matters.schemas import (
     Acceptance,
@@ -55,11 +56,21 @@ from lkg.issues.matters.schemas import (
     Reasoned,
     Resolution,
 )
+from lkg.issues.settings import IssuesRuntime
 
 
-async def matter_out(session: AsyncSession, m: Any) -> MatterOut:
+async def matter_out(session: AsyncSession, runtime: IssuesRuntime, m: Any) -> MatterOut:
+    """The matter with every clock (and its working days left, on the official calendar at the shared
+    clock's now) and its breaches."""
+    now = runtime.clock.now()
     clocks = [
-        ClockOut.model_validate(r, from_attributes=True) for r in await queries.clocks_of(session, m.id)
+        ClockOut.model_validate(
+            {
+                **r._mapping,
+                "working_days_left": working_days_left(runtime.calendar, r.due_at, r.ended_at, now),
+            }
+        )
+        for r in await queries.clocks_of(session, m.id)
     ]
     breaches = [
         BreachOut.model_validate(r, from_attributes=True) for r in await queries.breaches_of(session, m.id)
@@ -76,8 +87,19 @@ def _json(out: MatterOut, status: int = 200, **headers: str) -> JSONResponse:
     )
 
 
-async def _render(session: AsyncSession, m: Any) -> JSONResponse:
-    return _json(await matter_out(session, m))
+async def _render(session: AsyncSession, done: tuple[Any, IssuesRuntime]) -> JSONResponse:
+    m, runtime = done
+    return _json(await matter_out(session, runtime, m))
+
+
+def _answering_with_runtime(use_case: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The use case of an action route, answering its matter with the runtime (the clocks' working days
+    left are read on the runtime's calendar and clock)."""
+
+    async def run(session: AsyncSession, runtime: IssuesRuntime, *args: Any, **kwargs: Any) -> Any:
+        return await use_case(session, runtime, *args, **kwargs), runtime
+
+    return run
 
 
 def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
@@ -87,7 +109,7 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
     async def load(session: AsyncSession, matter_id: UUID, caller: Caller) -> Any:
         return await queries.get_matter(session, kind, matter_id, caller)
 
-    action = ActionRoutes[Caller, Any](
+    routes = ActionRoutes[Caller, Any](
         router=r,
         base="/{matter_id}",
         param="matter_id",
@@ -99,6 +121,11 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
         runtime=Runtime,
         caller=CallerDep,
     )
+
+    def action(
+        verb: str, body: type[BaseModel], summary: str, use_case: Callable[..., Awaitable[Any]]
+    ) -> None:
+        routes(verb, body, summary, _answering_with_runtime(use_case))
 
     @r.get("", response_model=MatterPage, summary=f"{label}列表 List")
     async def list_matters(
@@ -113,6 +140,16 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
         layer: int | None = Query(default=None, ge=1, le=3),
         state: MatterState | None = None,
         overdue: bool | None = Query(default=None, description="有超时未办的时限 / has a clock past due"),
+        awaiting_me: bool | None = Query(
+            default=None,
+            description=(
+                "待我处理：下一步须由调用者所在单位、包保线或岗位办理的未结事项（待受理→受理单位、已受理→交办、"
+                "已交办/已答复/办理中→问题解决单位、已解决→所在层级销号）；false 为其余可见事项。重大项目办与"
+                "区主要领导也只得到本单位、本岗位承办的事项。/ open matters whose next step is for a unit, "
+                "line or post the caller acts for (accept, assign, answer, report, resolve, close); false: "
+                "the others the caller sees"
+            ),
+        ),
     ) -> MatterPage:
         rows, cursor = await queries.list_matters(
             session,
@@ -126,9 +163,10 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
             layer=layer,
             state=state,
             overdue=overdue,
+            awaiting_me=awaiting_me,
             updated_since=updated_since,
         )
-        return MatterPage(items=[await matter_out(session, m) for m in rows], next_cursor=cursor)
+        return MatterPage(items=[await matter_out(session, runtime, m) for m in rows], next_cursor=cursor)
 
     if kind == "problem":
 
@@ -155,8 +193,10 @@ def matter_router(kind: str, prefix: str, label: str) -> APIRouter:
         summary=f"{label}详情（含全部时限）Get",
         responses=ACTION_RESPONSES,
     )
-    async def get_matter(matter_id: UUID, session: Session, caller: CallerDep) -> JSONResponse:
-        return await _render(session, await load(session, matter_id, caller))
+    async def get_matter(
+        matter_id: UUID, session: Session, runtime: Runtime, caller: CallerDep
+    ) -> JSONResponse:
+        return _json(await matter_out(session, runtime, await load(session, matter_id, caller)))
 
     @r.get(
         "/{matter_id}/audit",
@@ -232,7 +272,7 @@ def add_create(
 
         async def created() -> Response:
             m = await use_case(session, kwargs["runtime"], caller, **body_in.model_dump())
-            return _json(await matter_out(session, m), 201, Location=f"{prefix}/{m.id}")
+            return _json(await matter_out(session, kwargs["runtime"], m), 201, Location=f"{prefix}/{m.id}")
 
         return await create_once(
             request, session, caller, kwargs["idempotency_key"], request_hash(body_in), created

@@ -91,6 +91,18 @@ def clock_row(
     }
 
 
+def working_days_left(
+    calendar: WorkingCalendar, due_at: datetime, ended_at: datetime | None, now: datetime
+) -> int:
+    """Working days left on a clock due at ``due_at``, on the official calendar: those after today up to and
+    including its last day (today is counted as used once begun, as the approvals service's ``left``); 0
+    on the last day, negative when overdue (minus the working days past the last day). A clock that ended
+    is read at its end (a met clock keeps the days it was met with to spare)."""
+    at = ended_at if ended_at is not None and ended_at < now else now
+    last_day = local_date(due_at) - timedelta(days=1)  # due_at is the end of its last day
+    return calendar.working_days_between(local_date(at), last_day)
+
+
 async def start_clocks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(sa.insert(deadline), rows)

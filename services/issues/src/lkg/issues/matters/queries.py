@@ -58,6 +58,7 @@ async def list_matters(
     layer: int | None = None,
     state: str | None = None,
     overdue: bool | None = None,
+    awaiting_me: bool | None = None,
     updated_since: datetime | None = None,
 ) -> tuple[list[Any], str | None]:
     stmt = sa.select(matter).where(matter.c.kind == kind)
@@ -88,9 +89,49 @@ async def list_matters(
             ),
         )
         stmt = stmt.where(late if overdue else ~late)
+    if awaiting_me is not None:
+        mine = sa.func.coalesce(awaiting(caller), sa.false())
+        stmt = stmt.where(mine if awaiting_me else ~mine)
     keyset = BY_UPDATED if updated_since is not None else BY_REPORTED
     stmt = apply_updated_since(stmt, matter.c.updated_at, updated_since)
     return await fetch_page(session, stmt, keyset, page, scalars=False)
+
+
+def awaiting(caller: Caller) -> sa.ColumnElement[bool]:
+    """The open matters whose next step is for a unit, line or post the caller acts for (待我处理), by
+    state: a reported one to accept (the coordinators: the line's, the holders above layer 1; a meeting
+    matter also its resolving unit, which acknowledges it), an accepted one to assign (the coordinators),
+    an assigned, answered or in-progress one to answer, report on or resolve (the resolving unit), a
+    resolved one to close (the holders at its layer); and any open one a running clock charges to a unit
+    the caller acts for (重大项目办 accepting an unrouted project's problem). As ``Caller.coordinates``,
+    ``resolves`` and ``holds`` decide, but by what the caller acts for only: a role that may act on every
+    matter (重大项目办, the top leaders) finds those its own unit or posts hold, not all."""
+    m = matter.c
+    units, lines, posts = list(caller.reach.units), list(caller.reach.lines), list(caller.reach.posts)
+    holds = sa.or_(
+        sa.and_(m.layer <= 1, sa.or_(m.project_unit_id.in_(units), m.reported_by_unit_id.in_(units))),
+        sa.and_(
+            m.layer >= 2,
+            sa.or_(
+                m.holder_unit_ids.overlap(sa.cast(units, m.holder_unit_ids.type)),
+                m.holder_post_ids.overlap(sa.cast(posts, m.holder_post_ids.type)),
+                m.line_id.in_(lines),
+            ),
+        ),
+    )
+    coordinates = sa.or_(m.line_id.in_(lines), sa.and_(m.layer >= 2, holds))
+    resolves = m.resolving_unit_id.in_(units)
+    charged = sa.exists().where(
+        deadline.c.matter_id == m.id, deadline.c.state == "running", deadline.c.charged_unit_id.in_(units)
+    )
+    return sa.or_(
+        sa.and_(m.state.in_(OPEN_STATES), charged),
+        sa.and_(m.state == "reported", m.kind == "problem", coordinates),
+        sa.and_(m.state == "reported", m.kind == "meeting_matter", sa.or_(resolves, coordinates)),
+        sa.and_(m.state == "accepted", coordinates),
+        sa.and_(m.state.in_(("assigned", "answered", "in_progress")), resolves),
+        sa.and_(m.state == "resolved", holds),
+    )
 
 
 async def clocks_of(session: AsyncSession, matter_id: UUID) -> list[Any]:

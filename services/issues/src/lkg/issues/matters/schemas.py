@@ -113,6 +113,13 @@ class ClockOut(BaseModel):
     state: Literal["running", "met", "breached", "cancelled"]
     warned_at: Instant | None
     ended_at: Instant | None
+    working_days_left: int = Field(
+        description=(
+            "剩余工作日（官方日历含调休；今天已开始即计为已用，最后一天为0，超期为负数；已结束的时限按结束时计）"
+            " / working days left on the official calendar (0 on the last day, negative when overdue; an"
+            " ended clock as it stood when it ended)"
+        )
+    )
 
 
 class BreachOut(BaseModel):

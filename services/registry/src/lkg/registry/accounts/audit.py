@@ -11,16 +11,9 @@ import sqlalchemy as sa
 import uuid6
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import Role
 from lkg.common.http.pagination import Keyset, PageParams, fetch_page
 from lkg.registry.accounts.models import LoginEvent
 from lkg.registry.accounts.passwords import normalise_username
-
-#: Who administers accounts: 重大项目办 and the system administrator (系统管理员).
-ACCOUNT_ADMINS = frozenset({Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
-
-REFRESH_PREFIX = "lkgrt_"
-SECRET_PREFIX = "lkgcs_"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,14 +26,8 @@ from lkg.common.http.problems import (
 from lkg.registry.accounts import audit, service
 from lkg.registry.accounts.audit import Origin
 from lkg.registry.accounts.models import ClientSystem
-from lkg.registry.accounts.passwords import digest
+from lkg.registry.accounts.passwords import SECRET_PREFIX, digest
 from lkg.registry.settings import RegistrySettings
-
-#: Who administers accounts: 重大项目办 and the system administrator (系统管理员).
-ACCOUNT_ADMINS = frozenset({Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
-
-REFRESH_PREFIX = "lkgrt_"
-SECRET_PREFIX = "lkgcs_"
 
 
 class ClientNotFound(NotFound):

@@ -9,7 +9,6 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.auth import Role
 from lkg.common.clock import Clock
 from lkg.registry.accounts import service
 from lkg.registry.accounts.models import Account
@@ -18,13 +17,6 @@ from lkg.registry.demo_directory import demo_entries, person_of
 from lkg.registry.org import service as org
 from lkg.registry.org.document import default_document, org_id
 from lkg.registry.settings import RegistrySettings
-
-#: Who administers accounts: 重大项目办 and the system administrator (系统管理员).
-ACCOUNT_ADMINS = frozenset({Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
-
-REFRESH_PREFIX = "lkgrt_"
-SECRET_PREFIX = "lkgcs_"
-
 
 #: The demo's one password (embedded default only; printed in docs/accounts.md).
 DEMO_PASSWORD = "lkg-demo-2020"

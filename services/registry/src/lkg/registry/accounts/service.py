@@ -39,15 +39,17 @@ from lkg.common.http.problems import (
 from lkg.registry.accounts import audit, lockout
 from lkg.registry.accounts.audit import Origin
 from lkg.registry.accounts.models import Account, LoginGuard, RefreshToken
-from lkg.registry.accounts.passwords import digest, hash_password, hasher, normalise_username, verify_password
+from lkg.registry.accounts.passwords import (
+    ACCOUNT_ADMINS,
+    REFRESH_PREFIX,
+    digest,
+    hash_password,
+    hasher,
+    normalise_username,
+    verify_password,
+)
 from lkg.registry.org import service as org
 from lkg.registry.settings import RegistrySettings
-
-#: Who administers accounts: 重大项目办 and the system administrator (系统管理员).
-ACCOUNT_ADMINS = frozenset({Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN})
-
-REFRESH_PREFIX = "lkgrt_"
-SECRET_PREFIX = "lkgcs_"
 
 # ---- errors ---------------------------------------------------------------------------------------
 

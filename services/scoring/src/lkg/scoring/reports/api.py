@@ -8,7 +8,7 @@ Bulletins that the policy circulates district-wide (月度通报) go to every un
     GET /api/v1/reports/monthly-bulletins/{period_id}.xlsx    Excel
     GET /api/v1/reports/monthly-bulletins/{period_id}.docx    Word (GB/T 9704)
     GET /api/v1/reports/dispatch-board[?line=]                日调度, live, filtered by the caller's reach
-    GET /api/v1/reports[?kind=&period=]                       issued reports (周报, 成绩单, 月报, 季评)
+    GET /api/v1/reports[?kind=&period=]                       issued (日调度, 周报, 成绩单, 月报, 季评)
     GET /api/v1/reports/{report_id}[.xlsx|.docx]              one, frozen as issued
 
 The quarterly evaluation is read whole by the top leaders, the assessment office and 重大项目办, and by each
@@ -39,7 +39,9 @@ _REPORT_NOT_FOUND: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
 }
-_PERIOD_PATTERN = r"^[12][0-9]{3}(-(0[1-9]|1[0-2])|-Q[1-4]|-W(0[1-9]|[1-4][0-9]|5[0-3]))?$"
+_PERIOD_PATTERN = (
+    r"^[12][0-9]{3}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?|-Q[1-4]|-W(0[1-9]|[1-4][0-9]|5[0-3]))?$"
+)
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
@@ -80,10 +82,12 @@ def router() -> APIRouter:
         runtime: Runtime,
         caller: CallerDep,
         line: UUID | None = Query(default=None, description="只看一条包保线 / one line only"),
-    ) -> s.DispatchBoard:
-        return await dispatch.board(
+    ) -> Response:
+        board = await dispatch.board(
             session, caller, now=runtime.clock.now(), calendar=runtime.calendar, line_id=line
         )
+        # Serialised once, by the model itself (the response model would validate and encode it again).
+        return Response(board.model_dump_json(), media_type="application/json")
 
     @r.get("/monthly-bulletins", response_model=s.BulletinPage, summary="月度通报列表 Monthly bulletins")
     async def list_bulletins(session: Session, _caller: CallerDep) -> s.BulletinPage:
@@ -127,7 +131,8 @@ def router() -> APIRouter:
         period: str | None = Query(
             default=None,
             pattern=_PERIOD_PATTERN,
-            description="期间：2020, 2020-05, 2020-Q2 or 2020-W20 (reports whose period starts in it)",
+            description="期间：2020, 2020-05, 2020-05-07, 2020-Q2 or 2020-W20 (reports whose period starts "
+            "in it)",
         ),
     ) -> s.ReportPage:
         today = local_date(runtime.clock.now())

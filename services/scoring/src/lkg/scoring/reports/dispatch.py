@@ -24,24 +24,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.calendar import WorkingCalendar, local_date
 from lkg.common.clock import TZ
-from lkg.common.orgcopy import in_force
 from lkg.scoring.access import Caller
-from lkg.scoring.models import (
-    approval_fact,
-    approval_rejection,
-    breach_fact,
-    matter_fact,
-    matter_step,
-    milestone_fact,
-    org_copy,
-    project_copy,
-)
 from lkg.scoring.reports import schemas as s
+from lkg.scoring.reports.dispatch_data import World, load
 
 State = s.ProjectStateName
 _ORDER = [State.UNROUTED, State.BREACHED, State.STALLED_APPROVAL, State.WARNING, State.ON_TRACK]
@@ -80,9 +69,6 @@ _STATE_LABEL = {
     State.WARNING: "预警",
     State.ON_TRACK: "正常",
 }
-
-
-_EPSILON = timedelta(microseconds=1)
 
 
 def due_day(due_at: datetime) -> date:
@@ -153,67 +139,6 @@ def fold(fact: Any, steps: list[Any], until: datetime) -> MatterNow | None:
 
 
 @dataclass
-class World:
-    """What the board needs, loaded once: projects, lines, units, matters and their steps, approvals past
-    their limit, milestones."""
-
-    projects: dict[UUID, Any]
-    lines: dict[UUID, Any]
-    streets: set[UUID]
-    matters: list[Any]
-    steps: dict[UUID, list[Any]]
-    stalls: list[Any]
-    grants: dict[UUID, tuple[datetime, bool]]
-    """When a stalled item was decided, and whether granted (else refused)."""
-    milestones: list[Any]
-
-
-async def load(session: AsyncSession, since: datetime, day: date) -> World:
-    projects = {
-        row.id: row
-        for row in await session.execute(
-            sa.select(project_copy.c.id, project_copy.c.line_id, project_copy.c.snapshot).where(
-                project_copy.c.status == "active"
-            )
-        )
-    }
-    ln, un = org_copy.lines, org_copy.units
-    lines = {row.id: row for row in await session.execute(sa.select(ln).where(in_force(ln, day)))}
-    streets = set(
-        (await session.execute(sa.select(un.c.id).where(in_force(un, day), un.c.kind == "street"))).scalars()
-    )
-    mf = matter_fact.c
-    matters = list(
-        await session.execute(
-            sa.select(matter_fact).where(
-                mf.reported_at.is_not(None), sa.or_(mf.closed_at.is_(None), mf.closed_at > since)
-            )
-        )
-    )
-    steps: dict[UUID, list[Any]] = defaultdict(list)
-    if matters:
-        for row in await session.execute(
-            sa.select(matter_step).where(matter_step.c.matter_id.in_([m.matter_id for m in matters]))
-        ):
-            steps[row.matter_id].append(row)
-    stalls = list(await session.execute(sa.select(breach_fact).where(breach_fact.c.kind == "approval")))
-    grants: dict[UUID, tuple[datetime, bool]] = {}
-    if stalls:
-        items = {x.subject_id for x in stalls}
-        a, r = approval_fact.c, approval_rejection.c
-        for item, at in await session.execute(
-            sa.select(r.approval_item_id, r.rejected_at).where(r.approval_item_id.in_(items))
-        ):
-            grants[item] = (at, False)
-        for item, at in await session.execute(
-            sa.select(a.approval_item_id, a.granted_at).where(a.approval_item_id.in_(items))
-        ):
-            grants[item] = (at, True)
-    milestones = list(await session.execute(sa.select(milestone_fact)))
-    return World(projects, lines, streets, matters, steps, stalls, grants, milestones)
-
-
-@dataclass
 class Snapshot:
     """The board's facts as of one moment."""
 
@@ -225,7 +150,7 @@ class Snapshot:
 
 def _project_name(world: World, pid: UUID | None) -> str | None:
     row = world.projects.get(pid) if pid else None
-    return row.snapshot["name"] if row else None
+    return row.name if row else None
 
 
 def snapshot(world: World, until: datetime, calendar: WorkingCalendar) -> Snapshot:
@@ -240,7 +165,7 @@ def snapshot(world: World, until: datetime, calendar: WorkingCalendar) -> Snapsh
         for x in world.stalls
         if x.recorded_at <= until
         and x.project_id in world.projects
-        and not world.grants.get(x.subject_id, (until + _EPSILON, True))[0] <= until
+        and (x.decided_at is None or x.decided_at > until)
     ]
     missed = [
         x
@@ -304,48 +229,53 @@ async def board(
     calendar: WorkingCalendar,
     line_id: UUID | None = None,
 ) -> s.DispatchBoard:
+    """The board as of ``now`` as ``caller`` sees it (``line_id``: that line only)."""
+    return restrict(await whole(session, now=now, calendar=calendar), caller, line_id)
+
+
+def window(now: datetime, calendar: WorkingCalendar) -> tuple[date, date, datetime]:
+    """(today, the next working day, ``since``: 00:00 of the previous working day)."""
     today = local_date(now)
-    next_day = calendar.add_working_days(today, 1)
     previous = calendar.add_working_days(today, -1)
-    since = datetime.combine(previous, datetime.min.time(), tzinfo=TZ)
-    world = await load(session, since, today)
+    return (
+        today,
+        calendar.add_working_days(today, 1),
+        datetime.combine(previous, datetime.min.time(), tzinfo=TZ),
+    )
+
+
+async def whole(session: AsyncSession, *, now: datetime, calendar: WorkingCalendar) -> s.DispatchBoard:
+    """The whole board as of ``now``, as those who see every project see it (the unrouted group too)."""
+    today, next_day, since = window(now, calendar)
+    monday = today - timedelta(days=today.weekday())
+    world = await load(session, since, now, today, (monday, monday + timedelta(days=6)))
     current, before = snapshot(world, now, calendar), snapshot(world, since, calendar)
 
     def project_line(pid: UUID | None) -> UUID | None:
         row = world.projects.get(pid) if pid else None
         return row.line_id if row else None
 
-    def sees(pid: UUID | None, line: UUID | None, units: tuple[UUID | None, ...]) -> bool:
-        if line_id is not None and line != line_id:
-            return False
-        row = world.projects.get(pid) if pid else None
-        unit = UUID(row.snapshot["responsible_unit_id"]) if row else None
-        return caller.sees_project(line, (unit, *units))
-
     projects: list[s.ProjectState] = []
     for pid, row in world.projects.items():
-        snap = row.snapshot
-        if not sees(pid, row.line_id, ()):
-            continue
         state, reasons = current.states[pid]
         was = before.states.get(pid)
         line = world.lines.get(row.line_id) if row.line_id else None
-        unit = UUID(snap["responsible_unit_id"])
+        unit = UUID(row.unit_id)
         projects.append(
             s.ProjectState(
                 project_id=pid,
-                code=snap.get("project_code"),
-                name=snap["name"],
+                code=row.code,
+                name=row.name,
                 line_id=row.line_id,
                 line_number=line.number if line else None,
                 line_name=line.entry.get("name") if line else None,
                 responsible_unit_id=unit,
-                responsible_unit_name=snap["responsible_unit_name"],
-                street=snap["responsible_unit_name"] if unit in world.streets else None,
-                stage=snap.get("stage", "preliminary"),
-                project_class=snap["project_class"],
-                fast_track=snap.get("fast_track", False),
-                provincial_municipal=snap.get("provincial_municipal", False),
+                responsible_unit_name=row.unit_name,
+                street=row.unit_name if unit in world.streets else None,
+                stage=row.stage,
+                project_class=row.project_class,
+                fast_track=row.fast_track,
+                provincial_municipal=row.provincial_municipal,
                 state=state,
                 reason=reasons[0],
                 reasons=reasons,
@@ -357,10 +287,7 @@ async def board(
     groups: dict[UUID | None, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for m in current.matters.values():
         f = m.fact
-        line = f.line_id if f.line_id is not None else project_line(f.project_id)
-        if not sees(f.project_id, line, (f.resolving_unit_id,)):
-            continue
-        g = groups[line]
+        g = groups[f.line_id if f.line_id is not None else project_line(f.project_id)]
         late = m.overdue(now)
         if late is not None:
             g["overdue"].append(_matter(world, m, late[0], late[1]))
@@ -374,50 +301,37 @@ async def board(
         if m.escalated_at is not None and m.escalated_at > since:
             g["escalated"].append(_matter(world, m, None, None))
     for x in current.stalled:
-        line = x.line_id if x.line_id is not None else project_line(x.project_id)
-        if sees(x.project_id, line, (x.charged_unit_id,)):
-            groups[line]["stalled_approvals"].append(
-                s.DispatchApproval(
-                    approval_item_id=x.subject_id,
-                    project_id=x.project_id,
-                    project_name=_project_name(world, x.project_id),
-                    label=x.label,
-                    handling_unit_id=x.charged_unit_id,
-                    due_at=x.breached_at.astimezone(TZ),
-                )
+        groups[x.line_id if x.line_id is not None else project_line(x.project_id)][
+            "stalled_approvals"
+        ].append(
+            s.DispatchApproval(
+                approval_item_id=x.subject_id,
+                project_id=x.project_id,
+                project_name=_project_name(world, x.project_id),
+                label=x.label,
+                handling_unit_id=x.charged_unit_id,
+                due_at=x.breached_at.astimezone(TZ),
             )
-    monday = today - timedelta(days=today.weekday())
-    sunday = monday + timedelta(days=6)
-    achieved = {x.milestone_id: x.achieved_on for x in world.milestones if x.achieved_at is not None}
-    for pid, row in world.projects.items():
-        if not sees(pid, row.line_id, ()):
-            continue
-        for ms in row.snapshot.get("milestones", []):
-            planned = date.fromisoformat(ms["planned_date"])
-            if monday <= planned <= sunday:
-                mid = UUID(ms["id"])
-                actual = ms.get("actual_date")
-                groups[row.line_id]["milestones_this_week"].append(
-                    s.DispatchMilestone(
-                        milestone_id=mid,
-                        project_id=pid,
-                        project_name=row.snapshot["name"],
-                        label=ms["label"],
-                        planned_date=planned,
-                        baseline_date=ms.get("baseline_date"),
-                        achieved_on=achieved.get(mid) or (date.fromisoformat(actual) if actual else None),
-                    )
-                )
-    _changes(world, current, before, groups, since, now, project_line, sees)
+        )
+    for ms in world.week:
+        row = world.projects[ms.project_id]
+        actual = ms.actual_date
+        groups[row.line_id]["milestones_this_week"].append(
+            s.DispatchMilestone(
+                milestone_id=UUID(ms.milestone_id),
+                project_id=ms.project_id,
+                project_name=row.name,
+                label=ms.label,
+                planned_date=date.fromisoformat(ms.planned_date),
+                baseline_date=date.fromisoformat(ms.baseline_date) if ms.baseline_date else None,
+                achieved_on=ms.achieved_on or (date.fromisoformat(actual) if actual else None),
+            )
+        )
+    _changes(world, current, before, groups, since, now, project_line)
 
-    keys = {*groups, *(lid for lid in world.lines if caller.sees_line(lid))}
-    if caller.sees_every_project:
-        keys.add(None)  # the unrouted projects' group, for 重大项目办 to settle
-    lines = sorted(keys, key=lambda lid: world.lines[lid].number if lid in world.lines else 99)
-    if line_id is not None:
-        lines = [line_id] if line_id in lines else []
+    keys = {*groups, *world.lines, None}
     out = []
-    for lid in lines:
+    for lid in sorted(keys, key=lambda lid: world.lines[lid].number if lid in world.lines else 99):
         g = groups.get(lid, {})
         line = world.lines.get(lid) if lid else None
         out.append(
@@ -436,16 +350,73 @@ async def board(
                 changes=sorted(g.get("changes", []), key=lambda x: (x.at, x.what, x.text)),
             )
         )
-    counts = {state: sum(1 for p in projects if p.state is state) for state in _ORDER}
     return s.DispatchBoard(
         as_of=now,
         day=today,
         next_working_day=next_day,
         since=since,
-        counts=counts,
+        counts=_counts(projects),
         projects=projects,
         lines=out,
     )
+
+
+def _counts(projects: list[s.ProjectState]) -> dict[State, int]:
+    counts = dict.fromkeys(_ORDER, 0)
+    for p in projects:
+        counts[p.state] += 1
+    return counts
+
+
+def restrict(board: s.DispatchBoard, caller: Caller, line_id: UUID | None = None) -> s.DispatchBoard:
+    """What ``caller`` sees of a whole board (the live one, or a frozen daily dispatch): a project, matter,
+    approval, milestone or change on a line the caller acts for, or concerning a unit the caller acts for
+    (the project's responsible unit, the unit that must solve a matter, the department handling an
+    approval) (:meth:`Caller.sees_project`); lines the caller acts for stay listed even when empty, and the
+    unrouted group only for those who see every project. ``line_id``: that line only."""
+    if line_id is None and caller.sees_every_project:
+        return board
+    units = {p.project_id: p.responsible_unit_id for p in board.projects}
+
+    def sees(pid: UUID | None, line: UUID | None, *others: UUID | None) -> bool:
+        if line_id is not None and line != line_id:
+            return False
+        return caller.sees_project(line, (units.get(pid) if pid else None, *others))
+
+    projects = [p for p in board.projects if sees(p.project_id, p.line_id)]
+    lines = []
+    for g in board.lines:
+        lid = g.line_id
+        part = g.model_copy(
+            update={
+                **{
+                    key: [m for m in getattr(g, key) if sees(m.project_id, lid, m.resolving_unit_id)]
+                    for key in ("due_today", "due_tomorrow", "overdue", "escalated")
+                },
+                "stalled_approvals": [
+                    a for a in g.stalled_approvals if sees(a.project_id, lid, a.handling_unit_id)
+                ],
+                "milestones_this_week": [m for m in g.milestones_this_week if sees(m.project_id, lid)],
+                "changes": [c for c in g.changes if sees(c.project_id, lid, c.unit_id)],
+            }
+        )
+        listed = caller.sees_line(lid) if lid is not None else caller.sees_every_project
+        if line_id is not None and lid != line_id:
+            continue
+        if listed or any(getattr(part, key) for key in _LISTS):
+            lines.append(part)
+    return board.model_copy(update={"projects": projects, "lines": lines, "counts": _counts(projects)})
+
+
+_LISTS = (
+    "due_today",
+    "due_tomorrow",
+    "overdue",
+    "escalated",
+    "stalled_approvals",
+    "milestones_this_week",
+    "changes",
+)
 
 
 def _changes(
@@ -456,13 +427,11 @@ def _changes(
     since: datetime,
     now: datetime,
     project_line: Any,
-    sees: Any,
 ) -> None:
     """What happened in (since, now]: matter steps, milestones, approvals, and projects whose state moved."""
 
-    def add(line: UUID | None, change: s.DispatchChange, units: tuple[UUID | None, ...] = ()) -> None:
-        if sees(change.project_id, line, units):
-            groups[line]["changes"].append(change)
+    def add(line: UUID | None, change: s.DispatchChange) -> None:
+        groups[line]["changes"].append(change)
 
     for fact in world.matters:
         line = fact.line_id if fact.line_id is not None else project_line(fact.project_id)
@@ -479,9 +448,10 @@ def _changes(
                     what=f"{fact.kind}.{step.step}",
                     project_id=fact.project_id,
                     subject_id=fact.matter_id,
+                    unit_id=fact.resolving_unit_id,
                     text=text,
                 )
-                add(line, change, (fact.resolving_unit_id,))
+                add(line, change)
     for x in world.milestones:
         for at, verb, label in ((x.achieved_at, "achieved", "完成"), (x.missed_at, "missed", "未按期完成")):
             if at is not None and since < at <= now and x.project_id in world.projects:
@@ -494,7 +464,7 @@ def _changes(
                 )
                 add(project_line(x.project_id), change)
     for x in world.stalls:
-        decided, granted = world.grants.get(x.subject_id, (None, True))
+        decided, granted = x.decided_at, bool(x.granted)
         verdict = "已办结" if granted else "不予许可"
         done = f"{_project_name(world, x.project_id)}：超时审批事项{verdict}"
         decision = "granted" if granted else "rejected"
@@ -505,9 +475,10 @@ def _changes(
                     what=f"approval.{verb}",
                     project_id=x.project_id,
                     subject_id=x.subject_id,
+                    unit_id=x.charged_unit_id,
                     text=text,
                 )
-                add(x.line_id or project_line(x.project_id), change, (x.charged_unit_id,))
+                add(x.line_id or project_line(x.project_id), change)
     for pid, (state, reasons) in current.states.items():
         was = before.states.get(pid)
         if was is not None and was[0] is not state:

@@ -2,6 +2,8 @@
 stored frozen (the JSON and the Word and Excel files as published) and announced with ``report.published``
 with their audience.
 
+* ``daily_dispatch`` 日调度, a working day: the dispatch board as that day began (00:00), issued then
+  (:mod:`lkg.scoring.reports.daily`); told to those who see something of it, read by reach.
 * ``weekly_bulletin`` 《要情专报》, Monday..Sunday: issued at the end of the week's cadence day (Friday by
   default; a cadence day that is not a working day falls on the last working day before it; a week with no
   working day up to it has none); told to every unit.
@@ -40,14 +42,15 @@ from lkg.scoring import service as scoring
 from lkg.scoring.access import Caller
 from lkg.scoring.models import org_copy, period, report
 from lkg.scoring.periods import Span, span_containing
+from lkg.scoring.reports import daily, dispatch, quarterly, scorecard, weekly
 from lkg.scoring.reports import documents as monthly_documents
-from lkg.scoring.reports import quarterly, scorecard, weekly
 from lkg.scoring.reports import schemas as s
 from lkg.scoring.reports import service as monthly
 
 _NAMESPACE = uuid.UUID("5d0c3b9e-2f6a-5b1d-8e47-9a3c1f2e6d58")
 Kind = c.ReportKind
 TITLES = {
+    Kind.DAILY_DISPATCH: daily.TITLE,
     Kind.WEEKLY_BULLETIN: "要情专报",
     Kind.CLOSURE_SCORECARD: "困难问题销号成绩单",
     Kind.MONTHLY_ASSESSMENT: "重大产业项目建设月度通报",
@@ -73,7 +76,7 @@ class Issue:
     label: str
     as_of: datetime
     published_at: datetime
-    body: s.WeeklyBulletin | s.ClosureScorecard | s.MonthlyBulletin | s.QuarterlyEvaluation
+    body: s.WeeklyBulletin | s.ClosureScorecard | s.MonthlyBulletin | s.QuarterlyEvaluation | s.DispatchBoard
     audience: c.Audience
 
 
@@ -84,6 +87,8 @@ def _render(body: Any, number: int, issued: datetime) -> tuple[bytes, bytes]:
         return scorecard.to_xlsx(body, issued), scorecard.to_docx(body, number, issued)
     if isinstance(body, s.QuarterlyEvaluation):
         return quarterly.to_xlsx(body, issued), quarterly.to_docx(body, number, issued)
+    if isinstance(body, s.DispatchBoard):
+        return daily.to_xlsx(body, issued), daily.to_docx(body, number, issued)
     bulletin = body.model_copy(update={"number": number})
     return monthly_documents.to_xlsx(bulletin), monthly_documents.to_docx(bulletin)
 
@@ -267,6 +272,33 @@ async def next_quarterly(
     return await store(session, made)
 
 
+async def next_daily(session: AsyncSession, until: datetime, cadence: Cadence, *, issue: bool = True) -> bool:
+    latest = await _latest_start(session, Kind.DAILY_DISPATCH)
+    first = None if latest is not None else await _first_day(session, cadence)
+    if latest is None and first is None:
+        return False
+    day = daily.next_day(latest, first or date.min, cadence.calendar)
+    as_of = daily.issue_moment(day)
+    if as_of > until or not issue:
+        return as_of <= until
+    body = await daily.build(session, day, cadence.calendar)
+    ln = org_copy.lines
+    service_units = {
+        r.id: r.service_unit_id
+        for r in await session.execute(sa.select(ln.c.id, ln.c.service_unit_id).where(in_force(ln, day)))
+    }
+    made = Issue(
+        Kind.DAILY_DISPATCH,
+        daily.period_of(day),
+        daily.day_label(day),
+        as_of,
+        as_of,
+        body,
+        daily.audience(body, service_units),
+    )
+    return await store(session, made)
+
+
 class Producer(Protocol):
     """Issues the next report of its kind if its time has come (``issue=False``: only says whether it has)."""
 
@@ -276,6 +308,7 @@ class Producer(Protocol):
 
 
 PRODUCERS: tuple[Producer, ...] = (
+    next_daily,
     next_weekly,
     next_scorecard,
     next_monthly,
@@ -290,6 +323,8 @@ def _summary(row: Any) -> s.ReportSummary:
     kind = c.PeriodKind(row.period_kind)
     if kind is c.PeriodKind.WEEK:
         label = weekly.week_label(row.period_start)
+    elif kind is c.PeriodKind.DAY:
+        label = daily.day_label(row.period_start)
     else:
         label = Span(kind, row.period_start, row.period_end).label
     path = f"/api/v1/reports/{row.id}"
@@ -308,9 +343,12 @@ def _summary(row: Any) -> s.ReportSummary:
 
 
 def parse_period(text: str) -> tuple[date, date]:
-    """``2020`` (a year), ``2020-05`` (a month), ``2020-Q2`` (a quarter) or ``2020-W20`` (an ISO week): the
-    days a report's period must start in."""
+    """``2020`` (a year), ``2020-05`` (a month), ``2020-05-07`` (a day), ``2020-Q2`` (a quarter) or
+    ``2020-W20`` (an ISO week): the days a report's period must start in."""
     try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)  # 2020-02-30 matches the pattern: a ValueError, 422
+            return day, day
         if "-W" in text:
             year, week = text.split("-W")
             try:
@@ -384,25 +422,35 @@ async def _has_entries(row: Any, lines: set[UUID]) -> bool:
     return any(UUID(e["line_id"]) in lines for e in row.body.get("entries", []))
 
 
-def _body(row: Any, part: set[UUID] | None) -> Any:
+def _body(row: Any, part: set[UUID] | None, caller: Caller) -> Any:
     body = s.ReportOut.model_validate({**_summary(row).model_dump(), "body": row.body}).body
     if part is not None and isinstance(body, s.QuarterlyEvaluation):
         body = body.model_copy(update={"entries": [e for e in body.entries if e.line_id in part]})
+    if isinstance(body, s.DispatchBoard):
+        body = dispatch.restrict(body, caller)
     return body
+
+
+def _whole(row: Any, part: set[UUID] | None, caller: Caller) -> bool:
+    """Whether the caller reads the report as stored (else their part is rendered from the frozen JSON)."""
+    if row.kind == Kind.DAILY_DISPATCH:
+        return caller.sees_every_project
+    return part is None
 
 
 async def get_report(session: AsyncSession, caller: Caller, rid: UUID, today: date) -> s.ReportOut:
     row, part = await _load(session, caller, rid, today)
-    return s.ReportOut(**_summary(row).model_dump(), body=_body(row, part))
+    return s.ReportOut(**_summary(row).model_dump(), body=_body(row, part, caller))
 
 
 async def download(
     session: AsyncSession, caller: Caller, rid: UUID, fmt: str, today: date
 ) -> tuple[bytes, str]:
-    """The stored file (a line leader's part of a quarterly evaluation is rendered from the frozen JSON)."""
+    """The stored file; a line leader's part of a quarterly evaluation, and a daily dispatch as one who does
+    not see every project reads it, are rendered from (that part of) the frozen JSON."""
     row, part = await _load(session, caller, rid, today)
     name = f"{row.kind}-{row.number}.{fmt}"
-    if part is None:
+    if _whole(row, part, caller):
         return (row.xlsx if fmt == "xlsx" else row.docx), name
-    xlsx, docx = _render(_body(row, part), row.number, row.published_at)
+    xlsx, docx = _render(_body(row, part, caller), row.number, row.published_at)
     return (xlsx if fmt == "xlsx" else docx), name

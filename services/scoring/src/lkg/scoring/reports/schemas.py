@@ -154,6 +154,11 @@ class DispatchChange(BaseModel):
     )
     project_id: UUID | None
     subject_id: UUID
+    unit_id: UUID | None = Field(
+        default=None,
+        description="the unit that must act on it besides the project's (a matter's resolving unit, "
+        "an approval's handling department), if any",
+    )
     text: str
 
 
@@ -173,8 +178,10 @@ class LineDispatch(BaseModel):
 
 
 class DispatchBoard(BaseModel):
-    """日调度: the live dispatch board, filtered by the caller's reach."""
+    """日调度: the live dispatch board, filtered by the caller's reach (also the body of a frozen daily
+    dispatch, ``kind`` ``daily_dispatch``)."""
 
+    kind: Literal["daily_dispatch"] = "daily_dispatch"
     as_of: datetime
     day: date
     next_working_day: date
@@ -370,7 +377,8 @@ class ReportPage(BaseModel):
 
 
 ReportBody = Annotated[
-    WeeklyBulletin | ClosureScorecard | MonthlyBulletin | QuarterlyEvaluation, Field(discriminator="kind")
+    WeeklyBulletin | ClosureScorecard | MonthlyBulletin | QuarterlyEvaluation | DispatchBoard,
+    Field(discriminator="kind"),
 ]
 
 

@@ -33,7 +33,7 @@ from lkg.common.documents import (
 )
 from lkg.scoring import rankings
 from lkg.scoring.models import breach_fact, investment_fact, milestone_fact, org_copy, red_card_fact
-from lkg.scoring.reports import dispatch
+from lkg.scoring.reports import dispatch, dispatch_data
 from lkg.scoring.reports import schemas as s
 from lkg.scoring.reports.documents import chart
 
@@ -157,7 +157,7 @@ async def build(
     ]
 
     # Problems and meeting matters: open ones as of the cut-off, this week's breaches and escalations.
-    world = await dispatch.load(session, start, local_date(as_of))
+    world = await dispatch_data.load(session, start, as_of, local_date(as_of), (monday, sunday))
     snap = dispatch.snapshot(world, as_of, calendar)
     figures: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     project_lines = {p.id: p.line_id for p in projects}
