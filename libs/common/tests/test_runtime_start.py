@@ -26,7 +26,6 @@ from lkg.common.runtime.cli import server_config
 from lkg.common.runtime.embedded import EmbeddedNats
 from lkg.common.runtime.service import discover_specs
 from lkg.common.settings import ServiceSettings
-from lkg.common.testing import eventually
 
 LKG = str(Path(sys.executable).with_name("lkg"))
 SECRET = "runtime-start-test-secret-long-enough-012345"
@@ -42,6 +41,17 @@ def free_port() -> int:
 async def registry_db(fresh_database_url: str) -> str:
     await migrate(discover_specs()["registry"].migrations, fresh_database_url)
     return fresh_database_url
+
+
+async def wait_for(check, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)
 
 
 async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when_nats_comes(
@@ -72,7 +82,7 @@ async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when
                 except httpx.TransportError:
                     return False
 
-            await eventually(healthy, timeout=10)
+            await wait_for(healthy, timeout=10)
             assert time.monotonic() - started < 5  # at once, not after NATS
             ready = await c.get("/readyz")
             assert (ready.status_code, ready.json()["checks"]["startup"][:26]) == (
@@ -82,9 +92,9 @@ async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when
 
             async def failed_once():
                 detail = (await c.get("/readyz")).json()["checks"]["startup"]
-                return detail if "(" in detail else ""  # "" (not None): not yet
+                return detail if "(" in detail else None
 
-            detail = await eventually(failed_once, timeout=10)
+            detail = await wait_for(failed_once, timeout=10)
             assert detail.startswith(f"starting: waiting for NATS (nats://127.0.0.1:{nats_port}: "), detail
             api = await c.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
             assert (api.status_code, api.json()["code"], api.headers["retry-after"]) == (503, "starting", "5")
@@ -102,7 +112,7 @@ async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when
             async def ready_now():
                 return (await c.get("/readyz")).status_code == 200
 
-            await eventually(ready_now, timeout=60)
+            await wait_for(ready_now, timeout=60)
             listed = await c.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
             assert listed.status_code == 200
     finally:
@@ -123,46 +133,41 @@ def env_for(database_url: str, nats_url: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-async def test_a_service_waiting_for_nats_stops_promptly_on_a_signal(
+def test_a_service_waiting_for_nats_stops_promptly_on_a_signal(
     registry_db: str, stop: signal.Signals
 ) -> None:
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        LKG,
-        "run",
-        "--target",
-        "registry",
-        "--port",
-        str(port),
+    process = subprocess.Popen(
+        [LKG, "run", "--target", "registry", "--port", str(port)],
         env=env_for(registry_db, f"nats://127.0.0.1:{free_port()}"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
     )
-    assert process.stdout is not None
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as c:
-
-            async def healthy() -> bool:
-                assert process.returncode is None, (await process.stdout.read()).decode()
-                try:
-                    return (await c.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(healthy, timeout=60, what="/healthz while NATS is away")
-            assert (await c.get("/readyz")).status_code == 503
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "no /healthz while NATS is away"
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 503
         signalled = time.monotonic()
         process.send_signal(stop)
-        await asyncio.wait_for(process.wait(), timeout=15)
+        process.wait(timeout=15)
         assert time.monotonic() - signalled < 10
-        output = (await process.stdout.read()).decode()
+        output = process.stdout.read()
         # uvicorn shuts down in order, then ends by the signal it was sent, as a supervisor expects.
         assert process.returncode in (0, -stop, 128 + stop), output
         assert "Application shutdown complete." in output
     finally:
-        if process.returncode is None:
+        if process.poll() is None:
             process.kill()
-            await process.wait()
+            process.wait()
 
 
 @pytest.mark.parametrize("command", ["run", "migrate"])
