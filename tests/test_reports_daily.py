@@ -17,6 +17,7 @@ import pytest_asyncio
 from docx import Document
 from docx.oxml.ns import qn
 from openpyxl import load_workbook
+from scoring_world import Org, Problem, at, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
@@ -25,7 +26,6 @@ from lkg.common.events import contracts as c
 from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.reports import daily
 from lkg.scoring.reports import schemas as s
-from lkg.scoring.testing import Org, Problem, at, project, publish, scoring_world
 
 REPORTS = "/api/v1/reports"
 

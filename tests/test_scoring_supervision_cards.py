@@ -20,6 +20,7 @@ import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
+from scoring_world import Org, at, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
@@ -27,7 +28,6 @@ from lkg.common.events import contracts as c
 from lkg.issues.app import SPEC as ISSUES
 from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.periods import period_id
-from lkg.scoring.testing import Org, at, project, publish, scoring_world
 
 MAY = period_id("month", date(2020, 5, 1))
 NOT_ENROLLED = {"enrolment_status": "failed"}

@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest_asyncio
 import sqlalchemy as sa
+from scoring_world import Org, at, problem_breached, project, stalled
 
 from lkg.common.db import Database, migrate
 from lkg.common.events import contracts as c
@@ -25,7 +26,6 @@ from lkg.scoring.models import (
     red_card_fact,
 )
 from lkg.scoring.periods import period_id
-from lkg.scoring.testing import Org, at, problem_breached, project, stalled
 
 ON = date(2020, 5, 18)
 

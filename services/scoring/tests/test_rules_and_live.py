@@ -7,11 +7,11 @@ import uuid
 from datetime import date
 
 import pytest_asyncio
+from scoring_world import Org, at, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.scoring.app import SPEC
 from lkg.scoring.rules import current_rules
-from lkg.scoring.testing import Org, at, project, publish, scoring_world
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
