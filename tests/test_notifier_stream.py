@@ -21,7 +21,6 @@ from notifier_world import as_person, notifier_world
 from lkg.common.auth import Role, mint_token
 from lkg.common.clock import wall_clock_utc
 from lkg.common.runtime.app import build_app
-from lkg.common.testing import eventually
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS
 from lkg.notifier.app import SPEC as NOTIFIER
 from lkg.notifier.kinds import Facts
@@ -41,13 +40,8 @@ async def served(app):
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-
-    def serving() -> bool:
-        if task.done():
-            task.result()  # raises why it stopped
-        return server.started
-
-    await eventually(serving, what="uvicorn serving")
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
