@@ -40,6 +40,8 @@ from pathlib import Path
 
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     del sys.path[0]
+# The scoring test world (its small org directory) lives with the scoring tests, outside the package.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "services" / "scoring" / "tests"))
 
 import argparse
 import asyncio
@@ -53,6 +55,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 import sqlalchemy as sa
+from scoring_world import Org
 
 from lkg.common.clock import TZ
 from lkg.common.db import asyncpg_dsn, migrate, with_database
@@ -67,7 +70,6 @@ from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.models import breach_fact, matter_fact, milestone_baseline, milestone_fact, period
 from lkg.scoring.periods import span_containing
 from lkg.scoring.settings import ScoringSettings
-from lkg.scoring.testing import Org
 
 PREFIX = "benchscoring"
 DATABASE = "lkg_bench_scoring"

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from docx import Document
 from docx.oxml.ns import qn
 from openpyxl import load_workbook
+from scoring_world import Org, Problem, at, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
@@ -30,7 +31,6 @@ from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.models import report
 from lkg.scoring.reports import daily
 from lkg.scoring.reports import schemas as s
-from lkg.scoring.testing import Org, Problem, at, project, publish, scoring_world
 
 REPORTS = "/api/v1/reports"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest_asyncio
+from scoring_world import Org, Problem, at, project, publish, scoring_world, stalled
 
 from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.events import contracts as c
 from lkg.scoring.app import SPEC as SCORING
-from lkg.scoring.testing import Org, Problem, at, project, publish, scoring_world, stalled
 
 BOARD = "/api/v1/reports/dispatch-board"
 

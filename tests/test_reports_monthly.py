@@ -10,13 +10,13 @@ from datetime import date, datetime
 import pytest_asyncio
 from docx import Document
 from openpyxl import load_workbook
+from scoring_world import Org, at, problem_breached, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
 from lkg.issues.app import SPEC as ISSUES
 from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.periods import period_id
-from lkg.scoring.testing import Org, at, problem_breached, project, publish, scoring_world
 
 MAY = period_id("month", date(2020, 5, 1))
 BULLETIN = f"/api/v1/reports/monthly-bulletins/{MAY}"

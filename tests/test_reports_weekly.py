@@ -16,14 +16,7 @@ import pytest_asyncio
 from docx import Document
 from docx.oxml.ns import qn
 from openpyxl import load_workbook
-
-from lkg.common.auth import Role
-from lkg.common.calendar import end_of_day
-from lkg.common.clock import TZ
-from lkg.common.documents import missing_chars
-from lkg.common.events import contracts as c
-from lkg.scoring.app import SPEC as SCORING
-from lkg.scoring.testing import (
+from scoring_world import (
     Org,
     Problem,
     at,
@@ -33,6 +26,13 @@ from lkg.scoring.testing import (
     publish,
     scoring_world,
 )
+
+from lkg.common.auth import Role
+from lkg.common.calendar import end_of_day
+from lkg.common.clock import TZ
+from lkg.common.documents import missing_chars
+from lkg.common.events import contracts as c
+from lkg.scoring.app import SPEC as SCORING
 
 REPORTS = "/api/v1/reports"
 

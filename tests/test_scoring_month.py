@@ -5,7 +5,7 @@ the issues register even when the request is delivered twice; a fact recorded af
 numbered correction next to the published figure, and the card change it makes is put to 重大项目办.
 
 The org directory, projects and facts arrive as the registry and approvals services would send them,
-staged into the bus from the test (:mod:`lkg.scoring.testing`).
+staged into the bus from the test (``scoring_world``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest_asyncio
+from scoring_world import Org, at, problem_breached, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
 from lkg.issues.app import SPEC as ISSUES
 from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.periods import period_id
-from lkg.scoring.testing import Org, at, problem_breached, project, publish, scoring_world
 
 MAY = period_id("month", date(2020, 5, 1))
 

@@ -13,13 +13,13 @@ from datetime import date
 import pytest_asyncio
 from docx import Document
 from openpyxl import load_workbook
+from scoring_world import Org, at, problem_breached, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.common.events import contracts as c
 from lkg.common.events.operations import rebuild_read_copies
 from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.periods import period_id
-from lkg.scoring.testing import Org, at, problem_breached, project, publish, scoring_world
 
 Q2 = period_id("quarter", date(2020, 4, 1))
 MAY = period_id("month", date(2020, 5, 1))

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest_asyncio
+from scoring_world import Org, at, investment, project, publish, scoring_world
 
 from lkg.scoring.app import SPEC as SCORING
-from lkg.scoring.testing import Org, at, investment, project, publish, scoring_world
 
 PROVINCIAL = {"provincial_municipal": True, "project_class": "continuing"}
 

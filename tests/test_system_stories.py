@@ -48,11 +48,6 @@ pytestmark = [
         "LKG_TEST_DATABASE_URL" in os.environ,
         reason="whole-system stories run on their own embedded servers, in the embedded pass only",
     ),
-    # Known finding, not a pass: at the 18:00 stop of 2026-12-07 the clean story and the services fault
-    # failed on merged main (two suites running at once, load 3-5), after passing on the stories branch.
-    # The cause is not found yet (suspect: the daily dispatch's documents rendered inside each working
-    # day's clock settle). Non-strict so that the round's other work can land; remove once explained.
-    pytest.mark.xfail(strict=False, reason="whole-system stories failing on merged main, cause open"),
 ]
 
 PROJECT = {
@@ -328,9 +323,15 @@ async def climbs_to_the_top(world: World, story: Story) -> None:
                 "【上报第三层（区委、区政府主要领导）】问题：审批超时：环评（区生态环境局）",
             )
         ], username
-    assert [m["Subject"] for m in world.mailbox.to("leader@demo.lkg.invalid")][-1:] == [
-        "【上报第三层（区委、区政府主要领导）】问题：审批超时：环评（区生态环境局）"
+    # The same clock move issues that day's 日调度, which the top leaders are told of too: in whichever order
+    # the two mails went out, the escalation is there, under one delivery id however often it was sent.
+    mails = [
+        m
+        for m in world.mailbox.to("leader@demo.lkg.invalid")
+        if m["Subject"] == "【上报第三层（区委、区政府主要领导）】问题：审批超时：环评（区生态环境局）"
     ]
+    assert mails, "the top leader's mail"
+    assert {m["X-LKG-Delivery-Id"] for m in mails} == {mails[0]["X-LKG-Delivery-Id"]}
 
 
 async def the_round_gives_one_card(world: World, story: Story) -> None:

@@ -8,6 +8,7 @@ from datetime import date
 
 import pytest_asyncio
 import sqlalchemy as sa
+from scoring_world import Org, at, problem_breached, project, stalled
 
 from lkg.common.db import Database, migrate
 from lkg.common.events import contracts as c
@@ -25,7 +26,6 @@ from lkg.scoring.models import (
     red_card_fact,
 )
 from lkg.scoring.periods import period_id
-from lkg.scoring.testing import Org, at, problem_breached, project, stalled
 
 ON = date(2020, 5, 18)
 
@@ -164,6 +164,40 @@ async def test_a_withdrawn_card_is_not_reverted_by_a_late_issue(db):
     )
     await deliver(db, Envelope.wrap(dismissed), Envelope.wrap(issued))
     assert [(r.state, r.reason) for r in await rows(db, red_card_fact)] == [("dismissed", "不予认定")]
+
+
+async def test_a_supervision_card_withdrawn_before_its_issue_arrives_keeps_both_times(db):
+    org = _org()
+    common = {
+        "red_card_id": uuid.uuid4(),
+        "target": c.RedCardTarget(unit_id=org["金银湖街"].id, unit_name="金银湖街", kind="responsible_unit"),
+        "source": "supervision",
+        "reason": "not_enrolled",
+        "period": c.Period(kind="month", start=date(2020, 5, 1), end=date(2020, 5, 31)),
+        "supervision_round_id": uuid.uuid4(),
+        "evidence": (c.EvidenceRef(kind="project", note="甲项目：未通过审核入库"),),
+    }
+    issued = Envelope.wrap(c.RedCardIssued(effective_at=at(date(2020, 5, 26)), **common))
+    withdrawn = Envelope.wrap(
+        c.RedCardWithdrawn(
+            effective_at=at(date(2020, 6, 10)),
+            withdrawal_reason="复核已入库",
+            withdrawn_by_person_id=uuid.uuid4(),
+            **common,
+        )
+    )
+    # Relayed out of order, and the issue twice: the card stays withdrawn and knows when it was issued.
+    await deliver(db, withdrawn, issued, issued)
+    [r] = await rows(db, red_card_fact)
+    assert (r.state, r.reason, r.card_reason, r.target_kind, r.note) == (
+        "withdrawn",
+        "复核已入库",
+        "not_enrolled",
+        "responsible_unit",
+        "甲项目：未通过审核入库",
+    )
+    assert (r.issued_at, r.issued_event_id) == (at(date(2020, 5, 26)), issued.event_id)
+    assert (r.withdrawn_at, r.withdrawn_event_id) == (at(date(2020, 6, 10)), withdrawn.event_id)
 
 
 async def test_a_fact_recorded_after_a_cut_off_leaves_one_recheck(db):

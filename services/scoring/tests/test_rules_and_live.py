@@ -7,11 +7,11 @@ import uuid
 from datetime import date
 
 import pytest_asyncio
+from scoring_world import Org, at, project, publish, scoring_world
 
 from lkg.common.auth import Role
 from lkg.scoring.app import SPEC
-from lkg.scoring.rules import default_rules
-from lkg.scoring.testing import Org, at, project, publish, scoring_world
+from lkg.scoring.rules import current_rules
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -23,23 +23,42 @@ async def world(db_factory, nats_url, nats_prefix):
 
 
 def _body(**host_unit) -> dict:
-    body = default_rules()["body"]
+    body = current_rules()["body"]
     body["host_unit"] = {**body["host_unit"], **host_unit}
     return body
 
 
-async def test_the_2020_rules_ship_as_version_1(world):
+async def test_the_2020_rules_ship_as_versions_1_and_2(world):
     listed = (await world.client.get("/api/v1/evaluations/rules", headers=world.operator)).json()["items"]
     assert [(r["version"], r["label"], r["effective_from"], r["created_by"]) for r in listed] == [
-        (1, "2020-1", "2020-05-01", "system")
+        (1, "2020-1", "2020-05-01", "system"),
+        (2, "2020-2", "2020-05-01", "system"),
     ]
-    assert listed[0]["body"]["host_unit"]["breach_penalty"] == "25"
-    assert listed[0]["body"]["consequences"] == {"bottom": 3, "cards_need_fail_grade": True}
+    first, second = (r["body"] for r in listed)
+    assert first["host_unit"]["breach_penalty"] == second["host_unit"]["breach_penalty"] == "25"
+    assert first["consequences"] == {"bottom": 3, "cards_need_fail_grade": True}
+    # Version 1 has no supervision card measure (it counts for nothing there: its periods stay as they
+    # were); version 2 adds it to both monthly sheets, and is otherwise version 1.
+    assert (
+        first["responsible_unit"]["supervision_card_penalty"],
+        first["host_unit"]["supervision_card_penalty"],
+    ) == (
+        "0",
+        "0",
+    )
+    assert (
+        second["responsible_unit"]["supervision_card_penalty"],
+        second["host_unit"]["supervision_card_penalty"],
+    ) == ("25", "25")
+    for part in ("responsible_unit", "host_unit"):
+        first[part].pop("supervision_card_penalty")
+        second[part].pop("supervision_card_penalty")
+    assert first == second
 
 
 async def test_only_the_assessment_office_and_the_office_add_a_version(world):
     new = {
-        "label": "2020-2",
+        "label": "2020-3",
         "effective_from": "2020-07-01",
         "body": _body(breach_penalty=30),
         "reason": "加大超时扣分",
@@ -50,16 +69,16 @@ async def test_only_the_assessment_office_and_the_office_add_a_version(world):
     office = world.auth(Role.ASSESSMENT_OFFICE, person=str(uuid.uuid4()))
     added = await world.client.post("/api/v1/evaluations/rules", json=new, headers=office)
     assert added.status_code == 201, added.text
-    assert (added.json()["version"], added.json()["body"]["host_unit"]["breach_penalty"]) == (2, "30")
+    assert (added.json()["version"], added.json()["body"]["host_unit"]["breach_penalty"]) == (3, "30")
     again = await world.client.post("/api/v1/evaluations/rules", json=new, headers=world.operator)
     assert (again.status_code, again.json()["code"]) == (409, "rule_label_taken")
     bad = await world.client.post(
         "/api/v1/evaluations/rules",
-        json={**new, "label": "2020-3", "body": _body(excellent_at=90, pass_at=100)},
+        json={**new, "label": "2020-4", "body": _body(excellent_at=90, pass_at=100)},
         headers=world.operator,
     )
     assert (bad.status_code, bad.json()["code"]) == (409, "rule_thresholds_inverted")
-    got = await world.client.get("/api/v1/evaluations/rules/2", headers=unit)
+    got = await world.client.get("/api/v1/evaluations/rules/3", headers=unit)
     assert got.json()["reason"] == "加大超时扣分"
     assert (await world.client.get("/api/v1/evaluations/rules/9", headers=unit)).json()["code"] == (
         "rule_version_not_found"
@@ -77,7 +96,7 @@ async def test_live_standings_show_the_running_month_as_if_it_closed_now(world):
     assert (live["label"], live["as_of"], live["rule_label"]) == (
         "2020年5月",
         "2020-05-11T10:00:00+08:00",
-        "2020-1",
+        "2020-2",
     )
     assert [(r["rank"], r["label"], r["score"], r["grade"]) for r in live["ranking"]] == [
         (1, "金银湖街", "100.00", "pass"),

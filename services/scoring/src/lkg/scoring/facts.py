@@ -3,8 +3,8 @@
 Each fact is keyed by its own id (milestone, matter, breach, report, card; a project and month for
 enrolment), so a repeated event changes nothing, and a reordered one cannot undo a later one: a matter's
 closure is never reopened by a stale ``problem.reported``, a card's withdrawal never reverted by a late
-``red_card.issued``. ``recorded_at`` is the event's ``effective_at`` (shared clock), which is what a
-period's cut-off compares with.
+``red_card.issued`` (which still tells when it was issued). ``recorded_at`` is the event's ``effective_at``
+(shared clock), which is what a period's cut-off compares with.
 
 A fact recorded after the cut-off of a period it concerns leaves a :data:`period_recheck` row: the period
 scan looks at it (a proposal is refreshed; a published period gets a numbered correction if its figures
@@ -49,11 +49,16 @@ _CARD_ORDER = {"proposed": 0, "issued": 1, "dismissed": 2, "withdrawn": 2}
 
 
 async def _recheck(
-    session: AsyncSession, envelope: Envelope, recorded_at: datetime, days: Iterable[date | None]
+    session: AsyncSession,
+    envelope: Envelope,
+    recorded_at: datetime,
+    days: Iterable[date | None],
+    kinds: Iterable[c.PeriodKind] = EVALUATED_KINDS,
 ) -> None:
-    """Leave a recheck for every closed period containing one of ``days`` whose cut-off was before the
-    fact was recorded."""
-    ids = {span_containing(kind, d).id for d in days if d is not None for kind in EVALUATED_KINDS}
+    """Leave a recheck for every closed period (of ``kinds``) containing one of ``days`` whose cut-off was
+    before the fact was recorded."""
+    kinds = tuple(kinds)
+    ids = {span_containing(kind, d).id for d in days if d is not None for kind in kinds}
     if not ids:
         return
     late = (
@@ -411,29 +416,53 @@ async def record_matter(session: AsyncSession, envelope: Envelope, event: Any) -
 
 
 async def record_red_card(session: AsyncSession, envelope: Envelope, event: Any, state: str) -> None:
-    stmt = pg_insert(red_card_fact).values(
-        red_card_id=event.red_card_id,
-        state=state,
-        source=str(event.source),
-        target_unit_id=event.target.unit_id,
-        target_unit_name=event.target.unit_name,
-        request_id=event.request_id,
-        period_kind=str(event.period.kind),
-        period_start=event.period.start,
-        reason=getattr(event, "dismissal_reason", None) or getattr(event, "withdrawal_reason", None),
-        updated_at=event.effective_at,
-        event_id=envelope.event_id,
-    )
-    order = sa.case(_CARD_ORDER, value=red_card_fact.c.state, else_=0)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[red_card_fact.c.red_card_id],
-            set_={
-                "state": stmt.excluded.state,
-                "reason": stmt.excluded.reason,
-                "updated_at": stmt.excluded.updated_at,
-                "event_id": stmt.excluded.event_id,
-            },
-            where=order < _CARD_ORDER[state],
+    """A card's state as the register tells it (the latest by :data:`_CARD_ORDER`, never an earlier one),
+    with when it was issued and withdrawn: a supervision card counts on the carded unit's sheet of its month
+    from its issue until its withdrawal (docs/scoring.md), so a period's cut-off compares those times."""
+    at: datetime = event.effective_at
+    values: dict[str, Any] = {
+        "red_card_id": event.red_card_id,
+        "state": state,
+        "source": str(event.source),
+        "target_unit_id": event.target.unit_id,
+        "target_unit_name": event.target.unit_name,
+        "target_kind": str(event.target.kind),
+        "card_reason": str(event.reason),
+        "project_id": event.project_id,
+        "note": "；".join(e.note for e in event.evidence),
+        "request_id": event.request_id,
+        "period_kind": str(event.period.kind),
+        "period_start": event.period.start,
+        "reason": getattr(event, "dismissal_reason", None) or getattr(event, "withdrawal_reason", None),
+        "updated_at": at,
+        "event_id": envelope.event_id,
+    }
+    if state == "issued":
+        values.update(issued_at=at, issued_event_id=envelope.event_id)
+    elif state == "withdrawn":
+        values.update(withdrawn_at=at, withdrawn_event_id=envelope.event_id)
+    stmt = pg_insert(red_card_fact).values(values)
+    t = red_card_fact.c
+    newer = sa.case(_CARD_ORDER, value=t.state, else_=0) < _CARD_ORDER[state]
+    latest = {
+        column: sa.case((newer, stmt.excluded[column]), else_=t[column])
+        for column in ("state", "reason", "updated_at", "event_id")
+    }
+    # Issue and withdrawal are each told once; a reordered copy fills what is missing, changes nothing else.
+    kept = {
+        column: sa.func.coalesce(t[column], stmt.excluded[column])
+        for column in (
+            "card_reason",
+            "target_kind",
+            "project_id",
+            "note",
+            "issued_at",
+            "issued_event_id",
+            "withdrawn_at",
+            "withdrawn_event_id",
         )
-    )
+    }
+    await session.execute(stmt.on_conflict_do_update(index_elements=[t.red_card_id], set_={**latest, **kept}))
+    if str(event.source) == "supervision" and state in ("issued", "withdrawn"):
+        # A card issued or withdrawn after its month's cut-off refreshes the proposal, or corrects it.
+        await _recheck(session, envelope, at, [event.period.start], kinds=(c.PeriodKind.MONTH,))

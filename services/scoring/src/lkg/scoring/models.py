@@ -176,6 +176,18 @@ red_card_fact = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     _ts("updated_at"),
     sa.Column("event_id", _uuid, nullable=False),
+    # What the card is for (``RedCardReason``), in which capacity, about which project, its evidence in
+    # words, and when it was issued and withdrawn on the shared clock (a period's cut-off compares these:
+    # a supervision card counts on the carded unit's monthly sheet, docs/scoring.md).
+    sa.Column("card_reason", sa.Text, nullable=True),
+    sa.Column("target_kind", sa.Text, nullable=True),
+    sa.Column("project_id", _uuid, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    _ts("issued_at", nullable=True),
+    sa.Column("issued_event_id", _uuid, nullable=True),
+    _ts("withdrawn_at", nullable=True),
+    sa.Column("withdrawn_event_id", _uuid, nullable=True),
+    sa.Index("ix_red_card_fact_period_start", "period_start"),
 )
 
 #: A fact recorded after a period's cut-off that may change its figures: the period scan looks at it once

@@ -16,9 +16,27 @@ from lkg.scoring.access import Caller
 from lkg.scoring.sheets import Evidence, Sheet, line_labels
 
 
+def _card(e: Evidence) -> s.RedCardEvidence | None:
+    if e.card is None:
+        return None
+    return s.RedCardEvidence(
+        red_card_id=e.id,
+        source=e.card.source,
+        reason=e.card.reason,
+        reason_label=e.card.reason_label,
+        period_start=e.card.period_start,
+        issued_on=e.card.issued_on,
+        withdrawn_on=e.card.withdrawn_on,
+        withdrawal_reason=e.card.withdrawal_reason,
+    )
+
+
 def _evidence(items: list[Evidence]) -> list[s.EvidenceOut]:
     return [
-        s.EvidenceOut(kind=e.kind, id=e.id, event_id=e.event_id, note=e.note, counts=e.counts) for e in items
+        s.EvidenceOut(
+            kind=e.kind, id=e.id, event_id=e.event_id, note=e.note, counts=e.counts, red_card=_card(e)
+        )
+        for e in items
     ]
 
 

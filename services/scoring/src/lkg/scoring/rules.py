@@ -72,6 +72,10 @@ class ResponsibleUnitRule(_Graded):
     on_time_points: Number = Field(default=Decimal(100))
     ahead_bonus: Number = Field(default=Decimal(10))
     ahead_bonus_cap: Number = Field(default=Decimal(20))
+    supervision_card_penalty: Number = Field(
+        default=Decimal(0),
+        description="每张督查红牌扣分 (§五(三)); 0 in a version without the measure (2020-1)",
+    )
 
 
 class HostUnitRule(_Graded):
@@ -81,6 +85,10 @@ class HostUnitRule(_Graded):
     breach_penalty: Number = Field(default=Decimal(25))
     closure_bonus: Number = Field(default=Decimal(5))
     closure_bonus_cap: Number = Field(default=Decimal(20))
+    supervision_card_penalty: Number = Field(
+        default=Decimal(0),
+        description="每张督查红牌扣分 (§五(三)); 0 in a version without the measure (2020-1)",
+    )
 
 
 class LineLeaderRule(_Graded):
@@ -121,11 +129,26 @@ class RuleVersion(BaseModel):
     created_at: datetime
 
 
-def default_rules() -> dict[str, Any]:
-    """The shipped 2020 rules (``data/rules_2020.yaml``) as the migration seeds them."""
-    raw = yaml.safe_load(files("lkg.scoring.data").joinpath("rules_2020.yaml").read_text(encoding="utf-8"))
+#: The shipped versions, oldest first: each file is frozen once shipped (a database holds it as a version
+#: and periods computed with it keep it); a change of the rules ships as a new file and a migration.
+SHIPPED = ("rules_2020.yaml", "rules_2020_2.yaml")
+
+
+def shipped_rules(name: str) -> dict[str, Any]:
+    """One shipped version (label, effective date, body) as its migration seeds it."""
+    raw = yaml.safe_load(files("lkg.scoring.data").joinpath(name).read_text(encoding="utf-8"))
     RuleBook.model_validate(raw["body"])  # refuse to ship a file that does not validate
     return raw
+
+
+def default_rules() -> dict[str, Any]:
+    """Version 1 of the shipped 2020 rules (``data/rules_2020.yaml``), as migration 0003 seeds it."""
+    return shipped_rules(SHIPPED[0])
+
+
+def current_rules() -> dict[str, Any]:
+    """The latest shipped 2020 rules (``data/rules_2020_2.yaml``: version 1 plus the supervision card)."""
+    return shipped_rules(SHIPPED[-1])
 
 
 def _version(row: Any) -> RuleVersion:

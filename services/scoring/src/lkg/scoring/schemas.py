@@ -30,15 +30,35 @@ def _iso_day(value: object) -> object:
 IsoDate = Annotated[date, BeforeValidator(_iso_day)]
 
 
+class RedCardEvidence(BaseModel):
+    """督查红牌 as evidence on a sheet (§五(三)): the card in the issues register and why it counts."""
+
+    red_card_id: UUID = Field(description="the card in the issues register (GET /api/v1/red-cards/{id})")
+    source: str = Field(description="supervision (月末督查, §五(三))")
+    reason: str = Field(
+        description="no_real_progress / behind_schedule / not_enrolled / meeting_matter_overdue"
+    )
+    reason_label: str = Field(description="事由 in words")
+    period_start: date = Field(description="the month of the supervision round")
+    issued_on: date = Field(description="督查室认定之日 / the day it was issued")
+    withdrawn_on: date | None = Field(description="撤销之日; a withdrawn card no longer counts")
+    withdrawal_reason: str | None
+
+
 class EvidenceOut(BaseModel):
     """依据: one fact a figure counts, and the event that told scoring about it."""
 
-    kind: str = Field(description="milestone / problem / meeting_matter / breach / project")
+    kind: str = Field(description="milestone / problem / meeting_matter / breach / project / red_card")
     id: UUID
     event_id: UUID | None = Field(description="告知该事实的事件 / the event that told scoring")
     note: str
     counts: str = Field(
-        description="on_time / missed / ahead / closed / open / not_counted / breach / enrolment_failed"
+        description=(
+            "on_time / missed / ahead / closed / open / not_counted / breach / enrolment_failed / red_card"
+        )
+    )
+    red_card: RedCardEvidence | None = Field(
+        default=None, description="the red card's source, reason and dates (kind red_card only)"
     )
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 from lkg.common.runtime.data_secrets import deployment_secrets, write_private
-from lkg.common.runtime.processes import REAPER, STOP_TIMEOUT, no_strays
+from lkg.common.runtime.processes import REAPER, STOP_TIMEOUT, no_strays, stop_process
 
 #: What the machine itself runs: never ours to take, even when momentarily free.
 RESERVED_PORTS = frozenset({4222, 5432, 6222, 8222})
@@ -290,11 +290,7 @@ class EmbeddedNats:
             with contextlib.suppress(psutil.Error):
                 process = psutil.Process(pid)
                 if config in process.cmdline():
-                    process.terminate()
-                    try:
-                        process.wait(STOP_TIMEOUT)
-                    except psutil.TimeoutExpired:
-                        process.kill()
+                    stop_process(process)
 
     @property
     def _ports_file(self) -> Path:
@@ -381,13 +377,7 @@ class EmbeddedNats:
                 return
             self._process = None
             try:
-                if process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(STOP_TIMEOUT)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait(STOP_TIMEOUT)
+                stop_process(process)
             finally:
                 REAPER.forget(self, process.pid)
 

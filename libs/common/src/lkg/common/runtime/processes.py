@@ -3,8 +3,8 @@
 Each server runs in its own session (a terminal's Ctrl-C reaches only us, so shutdown happens in order),
 and a per-process :class:`_Reaper` stops them on normal exit (``atexit``), on SIGTERM/SIGHUP, and, through
 a small watchdog process that notices our end when its stdin pipe closes, even when we are SIGKILLed.
-Ctrl-C raises ``KeyboardInterrupt`` in the main thread and ends in ``atexit``. :func:`no_strays` lists
-what a data directory's servers left running.
+Ctrl-C raises ``KeyboardInterrupt`` in the main thread and ends in ``atexit``. :func:`stop_process` is the
+one way a process we started is stopped; :func:`no_strays` lists what a data directory's servers left running.
 """
 
 from __future__ import annotations
@@ -26,6 +26,55 @@ STOP_TIMEOUT = 10.0
 
 class _Stoppable(Protocol):
     def stop(self) -> None: ...
+
+
+class _Process(Protocol):
+    """What :func:`stop_process` needs: a :class:`subprocess.Popen` or a :class:`psutil.Process`."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> Any: ...
+
+
+def stop_process(process: _Process, *, group: bool = False, timeout: float = STOP_TIMEOUT) -> None:
+    """Stop ``process``: SIGTERM, up to ``timeout`` s for it to end, then SIGKILL and as long again.
+
+    SIGTERM goes to the process alone (it shuts down its own children in order); SIGKILL, with ``group``,
+    to its whole process group (a process started in its own session: whatever it left behind goes too).
+    The last wait reaps a child of ours (no zombie is left); the second timeout raises the library's
+    ``TimeoutExpired``. A process that has already ended is only reaped, so a second call does nothing.
+    """
+    timeout_expired, gone = _errors(process)
+    try:
+        process.wait(0)
+        return  # already ended: that wait reaped it
+    except timeout_expired:
+        pass
+    with contextlib.suppress(ProcessLookupError, *gone):
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except timeout_expired:
+        with contextlib.suppress(ProcessLookupError, *gone):
+            if group:
+                os.killpg(process.pid, signal.SIGKILL)
+            else:
+                process.kill()
+        process.wait(timeout)
+
+
+def _errors(process: _Process) -> tuple[type[Exception], tuple[type[Exception], ...]]:
+    """The library's "still running after the timeout" and "no such process" exceptions."""
+    if isinstance(process, subprocess.Popen):
+        return subprocess.TimeoutExpired, ()  # Popen suppresses ProcessLookupError itself
+    import psutil
+
+    return psutil.TimeoutExpired, (psutil.NoSuchProcess,)
 
 
 def _create_time(pid: int) -> float:

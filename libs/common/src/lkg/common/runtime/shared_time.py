@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,15 +139,21 @@ async def serve_settle(
     async def handle(msg: Msg) -> None:
         target = datetime.fromisoformat(json.loads(msg.data)["until"])
         clock.move_to(target)
+        started = time.perf_counter()
         try:
             activity = await settle(target)
-            reply = {"service": service, "activity": activity}
+            reply: dict = {"service": service, "activity": activity}
         except Exception as exc:
             log.error("clock.settle_failed", service=service, error=repr(exc))
             reply = {"service": service, "activity": 0, "error": f"{type(exc).__name__}: {exc}"}
+        reply["seconds"] = round(time.perf_counter() - started, 3)
         await msg.respond(json.dumps(reply).encode())
 
     return await nc.subscribe(settle_subject(names), queue=f"settle.{service}", cb=handle)
+
+
+#: A settle round slower than this is logged (``clock.slow_settle_round``) with who answered in what order.
+SLOW_ROUND_SECONDS = 10.0
 
 
 @dataclass
@@ -181,10 +188,23 @@ async def move_clock(
     await kv.put(NOW_KEY, target.isoformat().encode())
     expected = await live_services(kv)
     report = SettleReport(now=target, rounds=0)
-    deadline = asyncio.get_running_loop().time() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     while report.rounds < max_rounds:
         report.rounds += 1
+        started = loop.time()
         replies = await _gather(nc, names, target, expected, deadline)
+        took = loop.time() - started
+        if took > SLOW_ROUND_SECONDS:
+            # How long each service took to settle, for whoever reads the logs of a slow clock move (a
+            # service that answered quickly points at the bus or the machine, not at its own work).
+            log.warning(
+                "clock.slow_settle_round",
+                round=report.rounds,
+                seconds=round(took, 2),
+                settled_in={r["service"]: r.get("seconds") for r in replies},
+                activity={r["service"]: r["activity"] for r in replies},
+            )
         errors = {r["service"]: r["error"] for r in replies if r.get("error")}
         if errors:
             raise SettleError(f"services failed to settle: {errors}")

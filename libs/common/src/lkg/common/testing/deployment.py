@@ -34,7 +34,7 @@ from lkg.common.clock import wall_clock_utc
 from lkg.common.db import migrate, with_database
 from lkg.common.runtime.app import database_name
 from lkg.common.runtime.embedded import RESERVED_PORTS, EmbeddedNats, EmbeddedPostgres
-from lkg.common.runtime.processes import REAPER, STOP_TIMEOUT
+from lkg.common.runtime.processes import REAPER, STOP_TIMEOUT, stop_process
 from lkg.common.runtime.service import discover_specs
 from lkg.common.settings import ServiceSettings
 from lkg.common.testing.waiting import eventually
@@ -112,14 +112,7 @@ class ServiceProcess:
             return
         self.process = None
         try:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(STOP_TIMEOUT)
+            stop_process(process, group=True)
         finally:
             REAPER.forget(self, process.pid)
 
