@@ -9,11 +9,14 @@ kept as text, an East Asian font on every run of Chinese text."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import uuid
 from datetime import date, datetime
 from typing import Any
 
 import pytest_asyncio
+import sqlalchemy as sa
 from docx import Document
 from docx.oxml.ns import qn
 from openpyxl import load_workbook
@@ -23,7 +26,9 @@ from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
+from lkg.common.testing import eventually
 from lkg.scoring.app import SPEC as SCORING
+from lkg.scoring.models import report
 from lkg.scoring.reports import daily
 from lkg.scoring.reports import schemas as s
 
@@ -179,3 +184,53 @@ async def test_a_daily_dispatch_is_issued_frozen_each_working_day_and_read_by_re
     assert audience.line_ids == (org.line,)
     assert {org["金银湖街"].id, org["长青街"].id} <= set(audience.unit_ids)
     assert not audience.all_units
+
+
+async def test_the_files_are_rendered_at_the_first_download_and_kept(days):
+    """Issuing stores the JSON only (a clock jump over months renders no document); the first download of
+    each file renders it from the frozen JSON and stores it; a first download racing another's keeps the
+    file the other stored."""
+    await days.move_clock(set=at(date(2020, 5, 12), 10))
+    [latest, *_] = await dailies(days)
+    assert latest["period"]["start"] == "2020-05-12"
+    rid, path = uuid.UUID(latest["id"]), f"{REPORTS}/{latest['id']}"
+    db = days.platform.runtimes["scoring"].db
+
+    async def files() -> tuple[bytes | None, bytes | None]:
+        async with db.sessions() as session:
+            q = sa.select(report.c.xlsx, report.c.docx).where(report.c.id == rid)
+            xlsx, docx = (await session.execute(q)).one()
+            return xlsx, docx
+
+    assert await files() == (None, None)
+
+    body = (await days.client.get(path, headers=days.operator)).json()
+    board = s.DispatchBoard.model_validate(body["body"])
+    issued = datetime.fromisoformat(body["published_at"])
+    xlsx = (await days.client.get(f"{path}.xlsx", headers=days.operator)).content
+    assert xlsx == daily.to_xlsx(board, issued)
+    assert await files() == (xlsx, None)
+    assert (await days.client.get(f"{path}.xlsx", headers=days.operator)).content == xlsx
+
+    async def waiting_for_the_row() -> bool:
+        async with db.sessions() as session:
+            q = sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE report%'"
+            )
+            return (await session.execute(q)).scalar_one() == 1
+
+    # Another first download has stored its Word file and not yet committed: this one finds none, renders,
+    # waits for the other's row and answers with the file the other stored, not its own render.
+    async with db.transaction() as other:
+        await other.execute(sa.update(report).where(report.c.id == rid).values(docx=b"stored first"))
+        racing = asyncio.create_task(days.client.get(f"{path}.docx", headers=days.operator))
+        await eventually(waiting_for_the_row, what="the download waits for the other's row")
+    assert (await racing).content == b"stored first"
+    assert await files() == (xlsx, b"stored first")
+
+    async with db.transaction() as session:
+        await session.execute(sa.update(report).where(report.c.id == rid).values(docx=None))
+    docx = (await days.client.get(f"{path}.docx", headers=days.operator)).content
+    assert docx == daily.to_docx(board, latest["number"], issued)
+    assert await files() == (xlsx, docx)
