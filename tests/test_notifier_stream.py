@@ -23,6 +23,7 @@ from lkg.common.auth import Role, mint_token
 from lkg.common.clock import TZ, wall_clock_utc
 from lkg.common.events import contracts as c
 from lkg.common.runtime.app import build_app
+from lkg.common.testing import eventually
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS
 from lkg.notifier.app import SPEC as NOTIFIER
 from lkg.notifier.kinds import Facts
@@ -42,8 +43,13 @@ async def served(app):
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
+
+    def serving() -> bool:
+        if task.done():
+            task.result()  # raises why it stopped
+        return server.started
+
+    await eventually(serving, what="uvicorn serving")
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
