@@ -13,55 +13,38 @@ import asyncio
 import io
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 import pytest_asyncio
 import sqlalchemy as sa
 from docx import Document
-from docx.oxml.ns import qn
 from openpyxl import load_workbook
-from scoring_world import Org, Problem, at, project, publish, scoring_world
+from reports_world import REPORTS, east_asian_fonts_everywhere, listed
+from scoring_world import Problem, at, project, publish
 
 from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
 from lkg.common.testing import eventually
-from lkg.scoring.app import SPEC as SCORING
 from lkg.scoring.models import report
 from lkg.scoring.reports import daily
 from lkg.scoring.reports import schemas as s
 
-REPORTS = "/api/v1/reports"
-
-
-def east_asian_fonts_everywhere(doc: Any) -> bool:
-    runs = [r for p in doc.paragraphs for r in p.runs]
-    runs += [
-        r for t in doc.tables for row in t.rows for cell in row.cells for p in cell.paragraphs for r in p.runs
-    ]
-    chinese = [r for r in runs if any("\u4e00" <= ch <= "\u9fff" for ch in r.text)]
-    assert chinese
-    return all(r._element.rPr is not None and r._element.rPr.rFonts.get(qn("w:eastAsia")) for r in chinese)
+UNITS = [("金银湖街", "street"), ("长青街", "street"), ("区行政审批局", "department")]
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def days(db_factory, nats_url, nats_prefix):
-    org = Org([("金银湖街", "street"), ("长青街", "street"), ("区行政审批局", "department")])
-    async with scoring_world(db_factory, nats_url, nats_prefix, [SCORING], org) as system:
-        a = project(org, "金银湖街", "甲项目", 开工=date(2020, 6, 20))
-        b = project(org, "长青街", "=1+2", 开工=date(2020, 5, 8))
-        await publish(system, a.registered(), b.registered())
-        system.org, system.a, system.b = org, a, b  # type: ignore[attr-defined]
-        yield system
+async def days(reports_world):
+    org = reports_world.org
+    a = project(org, "金银湖街", "甲项目", 开工=date(2020, 6, 20))
+    b = project(org, "长青街", "=1+2", 开工=date(2020, 5, 8))
+    await publish(reports_world, a.registered(), b.registered())
+    reports_world.a, reports_world.b = a, b
+    return reports_world
 
 
 async def dailies(system, headers=None) -> list[dict]:
-    got = await system.client.get(
-        REPORTS, params={"kind": "daily_dispatch"}, headers=headers or system.operator
-    )
-    assert got.status_code == 200, got.text
-    return got.json()["items"]
+    return await listed(system, headers, kind="daily_dispatch")
 
 
 def states(body: dict) -> dict[str, tuple[str, str]]:
