@@ -43,7 +43,13 @@ def test_the_2020_table() -> None:
 def test_every_notified_kind_has_a_chinese_template_and_breaches_escalations_red_cards_are_urgent() -> None:
     assert known_kinds() == set(DEFAULT_TEMPLATES)
     urgent = {kind for kind, t in DEFAULT_TEMPLATES.items() if t.urgent}
-    assert {"problem.breached", "problem.escalated", "meeting_matter.escalated", "red_card.issued"} <= urgent
+    assert {
+        "problem.breached",
+        "problem.escalated",
+        "meeting_matter.escalated",
+        "red_card.issued",
+        "evaluation.interview_listed",
+    } <= urgent
     assert "problem.answered" not in urgent
     allowed = {
         "matter",
@@ -65,6 +71,7 @@ def test_every_notified_kind_has_a_chinese_template_and_breaches_escalations_red
         "items",
         "breaches",
         "warnings",
+        "rank",
     }
     for t in DEFAULT_TEMPLATES.values():
         for text in (t.title, t.body):

@@ -46,6 +46,8 @@ NOTIFIED: tuple[type[Event], ...] = (
     c.ApprovalDueSoon,
     c.ApprovalStalled,
     c.EvaluationPublished,
+    c.EvaluationInterviewListed,
+    c.EvaluationStatementListed,
     c.ReportPublished,
     c.EnrolmentListDueSoon,
     c.EnrolmentListMissed,
@@ -300,6 +302,21 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
                 "matter": event.subject_label,
                 "grade": GRADE_LABELS.get(str(event.grade), str(event.grade)),
                 "period": f"{event.period.start}至{event.period.end}",
+                "project": "",
+            },
+        )
+    if isinstance(event, c.EvaluationInterviewListed | c.EvaluationStatementListed):
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.period_id}:{event.subject_id}",  # once per period and unit
+            subject_kind=str(event.subject_kind),
+            subject_id=event.subject_id,
+            path=f"/evaluations/{event.period_id}",
+            words={
+                "matter": event.subject_label,
+                "grade": GRADE_LABELS.get(str(event.grade), str(event.grade)),
+                "period": f"{event.period.start}至{event.period.end}",
+                "rank": f"第{event.rank}名" if event.rank is not None else "",
                 "project": "",
             },
         )
