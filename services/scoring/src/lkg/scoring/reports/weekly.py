@@ -4,7 +4,8 @@ the facts scoring holds, then stored and frozen (:mod:`lkg.scoring.reports.issue
 What it holds (issue 16): investment completed as of the latest reported month against the year's plan
 (monthly figures from ``investment.reported``; nothing weekly is invented), progress of all projects by
 class and line (their stage), the week's new starts (开工 achieved), open problems and meeting matters with
-the week's breaches and escalations, red cards issued, dismissed or withdrawn in the week, and the
+the week's breaches and escalations, red cards of both sources (the month-end supervision round and the
+bottom 3 of the monthly ranking) issued, dismissed or withdrawn in the week, and the
 provincial/municipal ranking of the latest reported month (§三(三)一).
 """
 
@@ -36,6 +37,7 @@ from lkg.scoring.models import breach_fact, investment_fact, milestone_fact, org
 from lkg.scoring.reports import dispatch, dispatch_data
 from lkg.scoring.reports import schemas as s
 from lkg.scoring.reports.documents import chart
+from lkg.scoring.sheets import CARD_REASON_LABEL
 
 TITLE = "要情专报"
 OFFICE = "区重大项目建设工作领导小组办公室"
@@ -187,7 +189,8 @@ async def build(
         label="合计", **{key: sum(figures[k][key] for k in figures) for key in keys}
     )
 
-    # Red cards whose state changed this week (as the register told scoring by the cut-off).
+    # Red cards of both sources (the month-end supervision round, §五(三); the bottom 3 of the monthly
+    # ranking, §六(三)) whose state changed this week, as the register told scoring by the cut-off.
     rc = red_card_fact.c
     cards = [
         s.CardFigure(
@@ -196,6 +199,10 @@ async def build(
             source=x.source,
             state=x.state,
             reason=x.reason,
+            card_reason=x.card_reason,
+            card_reason_label=CARD_REASON_LABEL.get(x.card_reason or "", x.card_reason),
+            month=f"{x.period_start.year}-{x.period_start.month:02d}",
+            changed_on=local_date(x.updated_at),
         )
         for x in await session.execute(
             sa.select(red_card_fact)
@@ -243,9 +250,9 @@ INVESTMENT_COLUMNS = ["名称", "年度计划投资（万元）", "累计完成�
 PROGRESS_COLUMNS = ["分类", "项目数", "前期", "审批", "开工", "投资", "竣工", "达产达效"]
 NEW_START_COLUMNS = ["项目名称", "包保线", "责任单位", "开工日期"]
 MATTER_COLUMNS = ["包保线", "未销号问题", "未销号会议议定事项", "超时未办", "本周超时", "本周上报"]
-CARD_COLUMNS = ["单位", "来源", "状态", "事由"]
+CARD_COLUMNS = ["单位", "来源", "事由", "所属月份", "状态", "日期", "说明"]
 PROVINCIAL_COLUMNS = ["排名", "单位", "项目数", "个数占比", "投资总量占比", "当月投资（万元）", "环比"]
-_SOURCE = {"supervision": "督查", "ranking": "考核排名后3名"}
+_SOURCE = {"supervision": "月末督查", "ranking": "月度考核排名后3名"}
 _CARD_STATE = {"issued": "已发放", "dismissed": "不予认定", "withdrawn": "已撤销"}
 
 
@@ -286,11 +293,22 @@ def card_rows(bulletin: s.WeeklyBulletin) -> list[list[str]]:
         [
             x.target_unit_name,
             _SOURCE.get(x.source, x.source),
+            x.card_reason_label or "",
+            x.month or "",
             _CARD_STATE.get(x.state, x.state),
+            x.changed_on.isoformat() if x.changed_on else "",
             x.reason or "",
         ]
         for x in bulletin.new_red_cards
     ]
+
+
+def _card_summary(bulletin: s.WeeklyBulletin) -> str:
+    cards = bulletin.new_red_cards
+    by_source = [
+        f"{label}{n}张" for source, label in _SOURCE.items() if (n := sum(x.source == source for x in cards))
+    ]
+    return f"本周红牌变动{len(cards)}张" + (f"（{'、'.join(by_source)}）" if by_source else "") + "。"
 
 
 def provincial_rows(bulletin: s.WeeklyBulletin) -> list[list[Any]]:
@@ -348,7 +366,7 @@ def to_docx(bulletin: s.WeeklyBulletin, number: int, issued: datetime) -> bytes:
         ),
         Table(MATTER_COLUMNS, _text(matter_rows(bulletin)), caption="表5 各包保线问题办理情况"),
         Heading("四、红牌警告"),
-        Paragraph(f"本周红牌变动{len(bulletin.new_red_cards)}张。"),
+        Paragraph(_card_summary(bulletin)),
         Table(CARD_COLUMNS, card_rows(bulletin), caption="表6 本周红牌"),
         Heading("五、省市重大项目排名"),
         Table(
