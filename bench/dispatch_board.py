@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -117,7 +118,10 @@ async def measure(base_url: str, who: str, requests: int) -> str:
     )
 
 
-async def bench(args: argparse.Namespace, server_url: str, nats_url: str, fresh: bool) -> None:
+@contextlib.asynccontextmanager
+async def running(server_url: str, nats_url: str, fresh: bool) -> AsyncIterator[System]:
+    """The five services in one process on the embedded stack, migrated, seeded when ``fresh`` (as `lkg run`
+    seeds a first start) and settled."""
     specs = list(discover_specs().values())
     base = ServiceSettings(nats_url=nats_url, clock="simulated", log_level="WARNING", log_json=True)
     per_service = one_process_settings(specs, base, server_url)
@@ -139,34 +143,65 @@ async def bench(args: argparse.Namespace, server_url: str, nats_url: str, fresh:
         async with httpx.AsyncClient(transport=transport, base_url="http://lkg.bench", timeout=600) as client:
             system = System(app=app, client=client, settings=base, service_settings=per_service)
             await settled(system)
-            if args.day:
-                at = datetime.fromisoformat(args.day).replace(hour=10, tzinfo=TZ)
-                clock = (await client.get("/api/v1/dev/clock", headers=system.operator)).json()
-                if datetime.fromisoformat(clock["now"]) < at:
-                    started = time.monotonic()
-                    await system.move_clock(set=at)
-                    print(f"clock moved to {at.isoformat()} in {time.monotonic() - started:.0f} s")
-            print(
-                "projects  caller     p50 ms   p99 ms   max ms   cpu ms  bytes kB  projects  matters  changes"
-            )
-            for target in sorted(args.projects):
-                have = await count_projects(system)
-                if have < target:
-                    started = time.monotonic()
-                    made, refused = await register_more(system, target - have)
-                    await settled(system)
-                    print(
-                        f"registered {made} more projects ({refused} refused: repeated codes) in "
-                        f"{time.monotonic() - started:.0f} s"
-                    )
-                elif have > target:
-                    print(f"{target}: the register already holds {have} projects (kept data), skipped")
-                    continue
-                async with served(system) as site:
-                    for who in args.callers:
-                        line = await measure(site.base_url, who, args.requests)
-                        print(f"{target:8d}  {line}")
-                print(f"load average: {loadavg()}")
+            yield system
+
+
+async def grow(system: System, target: int) -> bool:
+    """More projects registered until the register holds ``target``; False if it already holds more."""
+    have = await count_projects(system)
+    if have > target:
+        print(f"{target}: the register already holds {have} projects (kept data), skipped")
+        return False
+    if have < target:
+        started = time.monotonic()
+        made, refused = await register_more(system, target - have)
+        await settled(system)
+        print(
+            f"registered {made} more projects ({refused} refused: repeated codes) in "
+            f"{time.monotonic() - started:.0f} s"
+        )
+    return True
+
+
+async def bench(args: argparse.Namespace, server_url: str, nats_url: str, fresh: bool) -> None:
+    async with running(server_url, nats_url, fresh) as system:
+        if args.day:
+            at = datetime.fromisoformat(args.day).replace(hour=10, tzinfo=TZ)
+            clock = (await system.client.get("/api/v1/dev/clock", headers=system.operator)).json()
+            if datetime.fromisoformat(clock["now"]) < at:
+                started = time.monotonic()
+                await system.move_clock(set=at)
+                print(f"clock moved to {at.isoformat()} in {time.monotonic() - started:.0f} s")
+        print("projects  caller     p50 ms   p99 ms   max ms   cpu ms  bytes kB  projects  matters  changes")
+        for target in sorted(args.projects):
+            if not await grow(system, target):
+                continue
+            async with served(system) as site:
+                for who in args.callers:
+                    line = await measure(site.base_url, who, args.requests)
+                    print(f"{target:8d}  {line}")
+            print(f"load average: {loadavg()}")
+
+
+@contextlib.contextmanager
+def embedded(keep: str, prefix: str) -> Iterator[tuple[str, str, bool, Path]]:
+    """PostgreSQL and NATS on a data directory (``keep``, reused by a later run, or a temporary one):
+    (server URL, NATS URL, whether the databases are still to seed, the directory)."""
+    with contextlib.ExitStack() as stack_exit:
+        if keep:
+            data = Path(keep)
+            data.mkdir(parents=True, exist_ok=True)
+        else:
+            data = Path(stack_exit.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        os.chmod(data, 0o755)  # the embedded PostgreSQL runs as its own user when we are root
+        fresh = not (data / SEEDED).exists()
+        stack = EmbeddedStack(data)
+        try:
+            yield stack.start_postgres(), stack.start_nats(), fresh, data
+            (data / SEEDED).touch()
+        finally:
+            with contextlib.suppress(Exception):
+                stack.stop()
 
 
 async def count_projects(system: System) -> int:
@@ -189,23 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", default="", help="a directory for the databases, kept for a rerun")
     args = parser.parse_args(argv)
     print(f"load average at start: {loadavg()}")
-    with contextlib.ExitStack() as stack_exit:
-        if args.keep:
-            data = Path(args.keep)
-            data.mkdir(parents=True, exist_ok=True)
-        else:
-            data = Path(stack_exit.enter_context(tempfile.TemporaryDirectory(prefix="lkg-bench-board-")))
-        os.chmod(data, 0o755)  # the embedded PostgreSQL runs as its own user when we are root
-        fresh = not (data / SEEDED).exists()
-        stack = EmbeddedStack(data)
-        try:
-            server_url = stack.start_postgres()
-            nats_url = stack.start_nats()
-            asyncio.run(bench(args, server_url, nats_url, fresh))
-            (data / SEEDED).touch()
-        finally:
-            with contextlib.suppress(Exception):
-                stack.stop()
+    with embedded(args.keep, "lkg-bench-board-") as (server_url, nats_url, fresh, _):
+        asyncio.run(bench(args, server_url, nats_url, fresh))
     return 0
 
 

@@ -1,6 +1,18 @@
 """Cross-service scenarios: the whole system over HTTP, time moved through the shared clock."""
 
+import pytest_asyncio
+from reports_world import reports_system
+
 from lkg.common.testing.system import lkg_system  # noqa: F401  (fixture)
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def reports_world(request, db_factory, nats_url, nats_prefix):
+    """The scoring service alone with the test module's ``UNITS`` ((name, kind) pairs) in one line, for the
+    issued-report scenarios (``services/scoring/tests/reports_world.py``: the reports' path, listing them,
+    the East Asian font check); the module's own fixture adds its projects and facts."""
+    async with reports_system(db_factory, nats_url, nats_prefix, request.module.UNITS) as system:
+        yield system
 
 
 def pytest_collection_modifyitems(items):

@@ -34,6 +34,7 @@ import pytest_asyncio
 from lkg.common.testing import eventually
 from lkg.common.testing.console import (
     DEMO_PASSWORD,
+    STORY_ACCOUNTS,
     STORY_PASSWORD,
     Served,
     add_story_accounts,
@@ -57,6 +58,11 @@ PHOTO = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
 )
 _n = itertools.count(1)
+#: The demo accounts (seed_demo) and the story's unit and service-department accounts (add_story_accounts).
+PASSWORDS = {
+    **dict.fromkeys(("admin", "office", "supervision"), DEMO_PASSWORD),
+    **dict.fromkeys(STORY_ACCOUNTS, STORY_PASSWORD),
+}
 
 
 @dataclass
@@ -96,12 +102,18 @@ class Console:
         watch.attach(page)
         return page, watch
 
-    async def sign_in(self, page: Any, username: str, password: str, then: str = "#/map") -> None:
-        await page.goto(f"{self.url}/{then}")
+    async def signed_in(
+        self, viewport: dict[str, int], username: str, *, at: str = "#/map"
+    ) -> tuple[Any, Watch]:
+        """A new page at ``viewport``, signed in as ``username`` on the sign-in form, showing ``at`` (the
+        console brings a person back to the page they asked for once they have signed in)."""
+        page, watch = await self.page(viewport)
+        await page.goto(f"{self.url}/{at}")
         await page.get_by_label("用户名").fill(username)
-        await page.get_by_label("密码").fill(password)
+        await page.get_by_label("密码").fill(PASSWORDS[username])
         await page.get_by_role("button", name="登录").click()
         await page.locator("#nav a").first.wait_for(state="attached")  # folded behind the menu on a phone
+        return page, watch
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -160,8 +172,7 @@ async def test_every_page_loads_with_the_demo_data_with_no_error_at_both_sizes(c
     project = await a_project_of(console, "金银湖街")
     pages = [*PAGES, (f"project/{project['id']}", project["name"])]
     for viewport in (PHONE, DESKTOP):
-        page, watch = await console.page(viewport)
-        await console.sign_in(page, "admin", DEMO_PASSWORD)
+        page, watch = await console.signed_in(viewport, "admin")
         for route, heading in pages:
             await page.goto(f"{console.url}/#/{route}")
             try:
@@ -194,9 +205,7 @@ async def test_a_problem_reported_from_a_phone_goes_up_is_accepted_assigned_and_
     project = await a_project_of(console, "金银湖街")
 
     # 1. The unit user (金银湖街) reports a problem with a photo from the site, on a phone.
-    unit, unit_watch = await console.page(PHONE)
-    await console.sign_in(unit, "jinyinhu", STORY_PASSWORD, then="#/report")
-    await unit.goto(f"{console.url}/#/report")
+    unit, unit_watch = await console.signed_in(PHONE, "jinyinhu", at="#/report")
     await unit.get_by_label("项目").select_option(project["id"])
     await unit.get_by_label("问题标题").fill("施工用电接入迟迟未落实")
     await unit.get_by_label("问题类别").select_option("水电气配套")
@@ -222,8 +231,7 @@ async def test_a_problem_reported_from_a_phone_goes_up_is_accepted_assigned_and_
     ]
 
     # 3. Line 2's service department (区科经局) sees it escalated on the battle map and on its desk.
-    office, office_watch = await console.page(DESKTOP)
-    await console.sign_in(office, "kejingju", STORY_PASSWORD)
+    office, office_watch = await console.signed_in(DESKTOP, "kejingju")
     cell = office.locator(f".cell[data-project='{project['id']}']")
     await cell.wait_for()
     assert await cell.get_attribute("data-state") == "breached"
@@ -250,9 +258,9 @@ async def test_a_problem_reported_from_a_phone_goes_up_is_accepted_assigned_and_
     # 5. The reporter keeps the inbox open; the unit answers (another tab); the answer arrives live.
     await unit.goto(f"{console.url}/#/inbox")
     await unit.locator(".live", has_text="实时").wait_for()
-    answering, answering_watch = await console.page(PHONE)
-    await console.sign_in(answering, "jinyinhu", STORY_PASSWORD)
-    await answering.goto(f"{console.url}/#/matter/problems/{problem_id}")
+    answering, answering_watch = await console.signed_in(
+        PHONE, "jinyinhu", at=f"#/matter/problems/{problem_id}"
+    )
     await answering.get_by_label("处理意见（3个工作日内答复）").fill(
         "已协调供电公司，本周内完成临时用电接入。"
     )
@@ -278,10 +286,7 @@ async def test_a_problem_reported_from_a_phone_goes_up_is_accepted_assigned_and_
 async def test_a_unit_user_cannot_open_another_units_project_by_typing_its_url(console: Console) -> None:
     theirs = await a_project_of(console, "金银湖街")
     own = await a_project_of(console, "长青街")
-    page, watch = await console.page(PHONE)
-    await console.sign_in(page, "changqing", STORY_PASSWORD)
-
-    await page.goto(f"{console.url}/#/project/{own['id']}")
+    page, watch = await console.signed_in(PHONE, "changqing", at=f"#/project/{own['id']}")
     await page.get_by_role("heading", level=1, name=own["name"]).wait_for()
 
     await page.goto(f"{console.url}/#/project/{theirs['id']}")
@@ -302,8 +307,7 @@ async def test_a_unit_user_cannot_open_another_units_project_by_typing_its_url(c
 async def test_on_a_phone_the_navigation_opens_from_one_button_with_every_item_in_sight(
     console: Console,
 ) -> None:
-    page, watch = await console.page(PHONE)
-    await console.sign_in(page, "admin", DEMO_PASSWORD)
+    page, watch = await console.signed_in(PHONE, "admin")
     links = page.locator("#nav a")
     assert not await links.first.is_visible()  # folded
     menu = page.get_by_role("button", name=re.compile("^菜单"))
@@ -339,9 +343,7 @@ async def test_a_meeting_matter_is_registered_by_the_office_and_acknowledged_by_
     console: Console,
 ) -> None:
     project = await a_project_of(console, "金银湖街")
-    office, office_watch = await console.page(DESKTOP)
-    await console.sign_in(office, "office", DEMO_PASSWORD)
-    await office.goto(f"{console.url}/#/meetings")
+    office, office_watch = await console.signed_in(DESKTOP, "office", at="#/meetings")
     await office.get_by_role("heading", level=2, name="登记会议议定事项").wait_for()
     await office.get_by_label("事项标题").fill("二期供水管网接入")
     await office.get_by_label("事项类别").select_option("水电气配套")
@@ -363,9 +365,7 @@ async def test_a_meeting_matter_is_registered_by_the_office_and_acknowledged_by_
     await office.screenshot(path=SCREENS / "meetings-list-1440x900.png")
 
     # 金银湖街, the resolving unit, finds it on its desk (待我处理) with its working days left, on a phone.
-    unit, unit_watch = await console.page(PHONE)
-    await console.sign_in(unit, "jinyinhu", STORY_PASSWORD)
-    await unit.goto(f"{console.url}/#/desk")
+    unit, unit_watch = await console.signed_in(PHONE, "jinyinhu", at="#/desk")
     card = unit.locator(f".matter[data-matter='{matter_id}']")
     await card.wait_for()
     assert "会议议定事项" in await card.inner_text()
@@ -401,9 +401,7 @@ async def test_the_office_opens_an_account_which_signs_in_and_cannot_once_disabl
     people = await api(console, "GET", "/api/v1/org/people")
     person = sorted((p for p in people if p["id"] not in taken), key=lambda p: p["name"])[0]
 
-    office, watch = await console.page(PHONE)
-    await console.sign_in(office, "office", DEMO_PASSWORD)
-    await office.goto(f"{console.url}/#/accounts")
+    office, watch = await console.signed_in(PHONE, "office", at="#/accounts")
     await office.get_by_label("人员（组织目录）").select_option(person["id"])
     await office.get_by_label("用户名").fill("console-newcomer")
     await office.get_by_label("初始密码").fill("newcomer-2020-pass")
@@ -447,9 +445,7 @@ async def test_the_month_end_round_proposes_cards_which_the_supervision_office_c
 
     for viewport in (PHONE, DESKTOP):
         size = f"{viewport['width']}x{viewport['height']}"
-        page, watch = await console.page(viewport)
-        await console.sign_in(page, "supervision", DEMO_PASSWORD)
-        await page.goto(f"{console.url}/#/rounds")
+        page, watch = await console.signed_in(viewport, "supervision", at="#/rounds")
         await page.locator(f"[data-round='{round_id}'] a").click()
         await page.locator("#report-state", has_text="草稿").wait_for()
         await page.screenshot(path=SCREENS / f"round-report-{size}.png")
@@ -461,9 +457,7 @@ async def test_the_month_end_round_proposes_cards_which_the_supervision_office_c
 
     # 督查室 checks one on the spot (暗访) and confirms it; the register shows it issued.
     card = proposed[0]
-    page, watch = await console.page(DESKTOP)
-    await console.sign_in(page, "supervision", DEMO_PASSWORD)
-    await page.goto(f"{console.url}/#/cards/{card['id']}")
+    page, watch = await console.signed_in(DESKTOP, "supervision", at=f"#/cards/{card['id']}")
     await page.get_by_label("核查方式").select_option("unannounced_visit")
     await page.get_by_label("核查情况").fill("现场无施工人员，项目未实质性推进。")
     await page.get_by_role("button", name="记录核查").click()

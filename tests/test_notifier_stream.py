@@ -11,16 +11,19 @@ import json
 import socket
 import uuid
 from contextlib import asynccontextmanager
+from datetime import date, datetime
 
 import httpx
 import pytest_asyncio
 import uvicorn
-from issues_world import report_and_assign
+from issues_world import publish, report_and_assign
 from notifier_world import as_person, notifier_world
 
 from lkg.common.auth import Role, mint_token
-from lkg.common.clock import wall_clock_utc
+from lkg.common.clock import TZ, wall_clock_utc
+from lkg.common.events import contracts as c
 from lkg.common.runtime.app import build_app
+from lkg.common.testing import eventually
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS
 from lkg.notifier.app import SPEC as NOTIFIER
 from lkg.notifier.kinds import Facts
@@ -40,8 +43,13 @@ async def served(app):
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
+
+    def serving() -> bool:
+        if task.done():
+            task.result()  # raises why it stopped
+        return server.started
+
+    await eventually(serving, what="uvicorn serving")
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
@@ -179,3 +187,64 @@ async def test_a_message_whose_announcement_was_lost_reaches_the_stream_with_the
     assert frames[0][0] == stored.seq
     assert sorted(f["kind"] for _, f in frames[1:]) == ["problem.accepted", "problem.reported"]
     assert all(f["matter_id"] == problem["id"] for _, f in frames[1:])
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def quick(db_factory, nats_url, nats_prefix):
+    """The same world with a half-second heartbeat, on which a stream checks that its person holds a post."""
+    async with notifier_world(db_factory, nats_url, nats_prefix, stream_heartbeat_seconds=0.5) as system:
+        yield system
+
+
+async def test_a_handover_ends_the_predecessors_stream(quick):
+    """Line leader A hands the post to B on 2020-05-08 (A holds it to that day): once the shared clock is
+    past it, A's open stream ends with ``post_no_longer_held`` (A is told nothing more; B is told from then
+    on, tests/test_notifier_scenarios.py)."""
+    org = quick.org
+    async with served(quick.app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        ticket = await _ticket(quick, org.leader_a)
+        async with http.stream("GET", "/api/v1/inbox/stream", params={"ticket": ticket}) as live:
+            assert live.status_code == 200
+            lines = live.aiter_lines()
+            assert await anext(lines) == "retry: 3000"
+            handover = c.OrgChanged(
+                aggregate_id=uuid.UUID(int=1),
+                revision=2,
+                effective_at=datetime(2020, 5, 1, 10, tzinfo=TZ),
+                holdings=(
+                    c.PostHoldingSnapshot(
+                        id=org.holding_a,
+                        revision=2,
+                        valid_from=date(2020, 1, 1),
+                        valid_to=date(2020, 5, 8),
+                        post_id=org.leader_post,
+                        person_id=org.leader_a,
+                    ),
+                    c.PostHoldingSnapshot(
+                        id=uuid.uuid4(),
+                        revision=1,
+                        valid_from=date(2020, 5, 9),
+                        post_id=org.leader_post,
+                        person_id=org.leader_b,
+                    ),
+                ),
+            )
+            await publish(quick, handover)
+            # Still A's on 05-08: the stream stays open (heartbeats only).
+            await quick.move_clock(set=datetime(2020, 5, 8, 9, tzinfo=TZ))
+            assert await asyncio.wait_for(_next_non_empty(lines), timeout=10) == ": heartbeat"
+            await quick.move_clock(set=datetime(2020, 5, 9, 9, tzinfo=TZ))
+            rest = await asyncio.wait_for(_until_end(lines), timeout=20)
+    assert rest[-2:] == ["event: end", 'data: {"reason": "post_no_longer_held"}']
+
+
+async def _next_non_empty(lines) -> str:
+    async for line in lines:
+        if line:
+            return line
+    raise AssertionError("the stream ended")
+
+
+async def _until_end(lines) -> list[str]:
+    """The stream's lines (blank ones left out) until it ends; a heartbeat may come first."""
+    return [line async for line in lines if line]

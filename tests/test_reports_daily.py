@@ -9,54 +9,42 @@ kept as text, an East Asian font on every run of Chinese text."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import uuid
 from datetime import date, datetime
-from typing import Any
 
 import pytest_asyncio
+import sqlalchemy as sa
 from docx import Document
-from docx.oxml.ns import qn
 from openpyxl import load_workbook
-from scoring_world import Org, Problem, at, project, publish, scoring_world
+from reports_world import REPORTS, east_asian_fonts_everywhere, listed
+from scoring_world import Problem, at, project, publish
 
 from lkg.common.auth import Role
 from lkg.common.calendar import end_of_day
 from lkg.common.clock import TZ
 from lkg.common.events import contracts as c
-from lkg.scoring.app import SPEC as SCORING
+from lkg.common.testing import eventually
+from lkg.scoring.models import report
 from lkg.scoring.reports import daily
 from lkg.scoring.reports import schemas as s
 
-REPORTS = "/api/v1/reports"
-
-
-def east_asian_fonts_everywhere(doc: Any) -> bool:
-    runs = [r for p in doc.paragraphs for r in p.runs]
-    runs += [
-        r for t in doc.tables for row in t.rows for cell in row.cells for p in cell.paragraphs for r in p.runs
-    ]
-    chinese = [r for r in runs if any("\u4e00" <= ch <= "\u9fff" for ch in r.text)]
-    assert chinese
-    return all(r._element.rPr is not None and r._element.rPr.rFonts.get(qn("w:eastAsia")) for r in chinese)
+UNITS = [("金银湖街", "street"), ("长青街", "street"), ("区行政审批局", "department")]
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def days(db_factory, nats_url, nats_prefix):
-    org = Org([("金银湖街", "street"), ("长青街", "street"), ("区行政审批局", "department")])
-    async with scoring_world(db_factory, nats_url, nats_prefix, [SCORING], org) as system:
-        a = project(org, "金银湖街", "甲项目", 开工=date(2020, 6, 20))
-        b = project(org, "长青街", "=1+2", 开工=date(2020, 5, 8))
-        await publish(system, a.registered(), b.registered())
-        system.org, system.a, system.b = org, a, b  # type: ignore[attr-defined]
-        yield system
+async def days(reports_world):
+    org = reports_world.org
+    a = project(org, "金银湖街", "甲项目", 开工=date(2020, 6, 20))
+    b = project(org, "长青街", "=1+2", 开工=date(2020, 5, 8))
+    await publish(reports_world, a.registered(), b.registered())
+    reports_world.a, reports_world.b = a, b
+    return reports_world
 
 
 async def dailies(system, headers=None) -> list[dict]:
-    got = await system.client.get(
-        REPORTS, params={"kind": "daily_dispatch"}, headers=headers or system.operator
-    )
-    assert got.status_code == 200, got.text
-    return got.json()["items"]
+    return await listed(system, headers, kind="daily_dispatch")
 
 
 def states(body: dict) -> dict[str, tuple[str, str]]:
@@ -179,3 +167,53 @@ async def test_a_daily_dispatch_is_issued_frozen_each_working_day_and_read_by_re
     assert audience.line_ids == (org.line,)
     assert {org["金银湖街"].id, org["长青街"].id} <= set(audience.unit_ids)
     assert not audience.all_units
+
+
+async def test_the_files_are_rendered_at_the_first_download_and_kept(days):
+    """Issuing stores the JSON only (a clock jump over months renders no document); the first download of
+    each file renders it from the frozen JSON and stores it; a first download racing another's keeps the
+    file the other stored."""
+    await days.move_clock(set=at(date(2020, 5, 12), 10))
+    [latest, *_] = await dailies(days)
+    assert latest["period"]["start"] == "2020-05-12"
+    rid, path = uuid.UUID(latest["id"]), f"{REPORTS}/{latest['id']}"
+    db = days.platform.runtimes["scoring"].db
+
+    async def files() -> tuple[bytes | None, bytes | None]:
+        async with db.sessions() as session:
+            q = sa.select(report.c.xlsx, report.c.docx).where(report.c.id == rid)
+            xlsx, docx = (await session.execute(q)).one()
+            return xlsx, docx
+
+    assert await files() == (None, None)
+
+    body = (await days.client.get(path, headers=days.operator)).json()
+    board = s.DispatchBoard.model_validate(body["body"])
+    issued = datetime.fromisoformat(body["published_at"])
+    xlsx = (await days.client.get(f"{path}.xlsx", headers=days.operator)).content
+    assert xlsx == daily.to_xlsx(board, issued)
+    assert await files() == (xlsx, None)
+    assert (await days.client.get(f"{path}.xlsx", headers=days.operator)).content == xlsx
+
+    async def waiting_for_the_row() -> bool:
+        async with db.sessions() as session:
+            q = sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE report%'"
+            )
+            return (await session.execute(q)).scalar_one() == 1
+
+    # Another first download has stored its Word file and not yet committed: this one finds none, renders,
+    # waits for the other's row and answers with the file the other stored, not its own render.
+    async with db.transaction() as other:
+        await other.execute(sa.update(report).where(report.c.id == rid).values(docx=b"stored first"))
+        racing = asyncio.create_task(days.client.get(f"{path}.docx", headers=days.operator))
+        await eventually(waiting_for_the_row, what="the download waits for the other's row")
+    assert (await racing).content == b"stored first"
+    assert await files() == (xlsx, b"stored first")
+
+    async with db.transaction() as session:
+        await session.execute(sa.update(report).where(report.c.id == rid).values(docx=None))
+    docx = (await days.client.get(f"{path}.docx", headers=days.operator)).content
+    assert docx == daily.to_docx(board, latest["number"], issued)
+    assert await files() == (xlsx, docx)

@@ -4,7 +4,6 @@ streams it reads, against a real nats-server configured from the one table
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from lkg.common.events.permissions import CORE_SUBJECTS, OPERATOR, PLATFORM, REA
 from lkg.common.runtime import shared_time
 from lkg.common.runtime.embedded import EmbeddedNats
 from lkg.common.runtime.service import discover_specs
+from lkg.common.testing import eventually
 
 PREFIX = "perm"
 NAMES = Names(PREFIX)
@@ -84,11 +84,12 @@ async def operator(as_user) -> Bus:
 
 
 async def eventually_refused(bus: Bus, needle: str) -> None:
-    for _ in range(100):
-        if any("permissions violation" in e and needle.lower() in e for e in bus.errors):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no permissions violation for {needle!r}: {bus.errors}")
+    def refused() -> None:
+        assert any("permissions violation" in e and needle.lower() in e for e in bus.errors), (
+            f"no permissions violation for {needle!r}: {bus.errors}"
+        )
+
+    await eventually(refused)
 
 
 async def test_only_scoring_may_publish_a_red_card_request(as_user, operator: Bus) -> None:

@@ -16,7 +16,6 @@ sockets, and killed by the kernel, not by an exception.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import multiprocessing
 import signal
@@ -40,7 +39,7 @@ from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, ensure_streams
 from lkg.common.events.outbox import stage
 from lkg.common.events.relay import OutboxRelay
-from lkg.common.testing import crash_worker
+from lkg.common.testing import crash_worker, eventually
 from lkg.common.testing.crash_worker import ConsumerRun, Target, investment_report
 
 pytestmark = pytest.mark.crash
@@ -82,13 +81,12 @@ class Setup:
         target = Target(self.database_url, self.nats_url, self.names.prefix, str(log))
         process = self.workers.Process(target=function, args=(target, *args), daemon=True)
         process.start()
-        deadline = asyncio.get_running_loop().time() + timeout
-        while process.exitcode is None:
-            if asyncio.get_running_loop().time() > deadline:
-                process.kill()
-                process.join()
-                raise AssertionError(f"worker ran over {timeout} s:\n{_read(log)}")
-            await asyncio.sleep(0.01)
+        try:
+            await eventually(lambda: process.exitcode is not None, timeout=timeout, interval=0.01)
+        except AssertionError:
+            process.kill()
+            process.join()
+            raise AssertionError(f"worker ran over {timeout} s:\n{_read(log)}") from None
         process.join()
         return process.exitcode, _read(log)
 

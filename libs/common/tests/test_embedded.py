@@ -158,7 +158,7 @@ from lkg.common.runtime.embedded import EmbeddedStack
 stack = EmbeddedStack(Path(os.environ["STACK_DIR"]))
 stack.start()
 print(json.dumps([stack.postgres.pid, stack.nats.pid]), flush=True)
-time.sleep(60)
+time.sleep(60)  # the point: it stays alive until the test signals or kills it
 """
 
 

@@ -14,7 +14,7 @@ async def test_an_assertion_passes_once_the_state_arrives() -> None:
 
     async def arrive() -> None:
         for n in range(3):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the point: the state arrives while eventually() polls
             got.append(n)
 
     task = asyncio.create_task(arrive())

@@ -26,6 +26,7 @@ from lkg.common.runtime.cli import server_config
 from lkg.common.runtime.embedded import EmbeddedNats
 from lkg.common.runtime.service import discover_specs
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing import eventually
 
 LKG = str(Path(sys.executable).with_name("lkg"))
 SECRET = "runtime-start-test-secret-long-enough-012345"
@@ -41,17 +42,6 @@ def free_port() -> int:
 async def registry_db(fresh_database_url: str) -> str:
     await migrate(discover_specs()["registry"].migrations, fresh_database_url)
     return fresh_database_url
-
-
-async def wait_for(check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.1)
 
 
 async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when_nats_comes(
@@ -82,7 +72,7 @@ async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when
                 except httpx.TransportError:
                     return False
 
-            await wait_for(healthy, timeout=10)
+            await eventually(healthy, timeout=10, interval=0.1)
             assert time.monotonic() - started < 5  # at once, not after NATS
             ready = await c.get("/readyz")
             assert (ready.status_code, ready.json()["checks"]["startup"][:26]) == (
@@ -92,9 +82,9 @@ async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when
 
             async def failed_once():
                 detail = (await c.get("/readyz")).json()["checks"]["startup"]
-                return detail if "(" in detail else None
+                return detail if "(" in detail else ""  # "" (not None, a pass): not yet
 
-            detail = await wait_for(failed_once, timeout=10)
+            detail = await eventually(failed_once, timeout=10, interval=0.1)
             assert detail.startswith(f"starting: waiting for NATS (nats://127.0.0.1:{nats_port}: "), detail
             api = await c.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
             assert (api.status_code, api.json()["code"], api.headers["retry-after"]) == (503, "starting", "5")
@@ -112,7 +102,7 @@ async def test_without_nats_it_serves_probes_at_once_answers_503_and_starts_when
             async def ready_now():
                 return (await c.get("/readyz")).status_code == 200
 
-            await wait_for(ready_now, timeout=60)
+            await eventually(ready_now, timeout=60, interval=0.1)
             listed = await c.get("/api/v1/projects", headers={"Authorization": f"Bearer {token}"})
             assert listed.status_code == 200
     finally:
@@ -145,6 +135,9 @@ def test_a_service_waiting_for_nats_stops_promptly_on_a_signal(
         text=True,
     )
     try:
+        # A poll with a deadline rather than eventually(): this test stays synchronous, with a plain Popen.
+        # Its asyncio version (asyncio subprocess, eventually) failed 2 of 5 runs at load 3, the child
+        # missing the signal (1729525, reverted in dd4f0c3), for a reason not found yet.
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, process.stdout.read()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lkg.common.settings import PLACEHOLDER_SECRET, ServiceSettings
@@ -74,3 +76,32 @@ def test_operators_urls_come_from_the_usual_variables(monkeypatch):
 def test_the_dev_clock_endpoint_exists_only_on_simulated_time():
     assert not ServiceSettings().dev_endpoints_enabled
     assert ServiceSettings(clock="simulated").dev_endpoints_enabled
+
+
+class _QuickScans(ServiceSettings):
+    """A service whose scans run more often than the common default (as the notifier's do)."""
+
+    service_name: str = "quick"
+    scan_interval_seconds: float = 2.0
+
+
+def test_a_service_keeps_its_own_default_of_a_common_setting_unless_the_deployment_gave_one(monkeypatch):
+    """``settings_for`` carries over only what the common settings were given: a service's own default scan
+    interval (2 s) is not replaced by the common default (30 s), but a value the deployment set is used by
+    every service."""
+    from types import SimpleNamespace
+
+    from lkg.common.runtime.app import settings_for
+
+    spec: Any = SimpleNamespace(name="quick", settings_cls=_QuickScans)
+    monkeypatch.delenv("LKG_SCAN_INTERVAL_SECONDS", raising=False)
+    assert ServiceSettings().scan_interval_seconds == 30.0
+    assert settings_for(spec, ServiceSettings()).scan_interval_seconds == 2.0
+    assert settings_for(spec, ServiceSettings(scan_interval_seconds=7)).scan_interval_seconds == 7.0
+    monkeypatch.setenv("LKG_SCAN_INTERVAL_SECONDS", "9")
+    given = settings_for(spec, ServiceSettings(), database_url="postgresql:///lkg_quick")
+    assert (given.scan_interval_seconds, given.service_name, given.database_url) == (
+        9.0,
+        "quick",
+        "postgresql:///lkg_quick",
+    )

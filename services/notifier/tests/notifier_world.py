@@ -28,6 +28,7 @@ from lkg.common.db import migrate
 from lkg.common.events import contracts as c
 from lkg.common.runtime.app import build_app, settings_for
 from lkg.common.settings import ServiceSettings
+from lkg.common.testing import eventually
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS, System
 from lkg.issues.app import SPEC as ISSUES
 from lkg.notifier.app import SPEC as NOTIFIER
@@ -147,8 +148,13 @@ async def webhook_receiver(hook: Hook) -> AsyncIterator[str]:
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(hook, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
+
+    def serving() -> bool:
+        if task.done():
+            task.result()  # raises why it stopped
+        return server.started
+
+    await eventually(serving, what="uvicorn serving")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -334,8 +334,8 @@ report = sa.Table(
     _ts("as_of"),
     _ts("published_at"),
     sa.Column("body", JSONB, nullable=False),
-    sa.Column("xlsx", sa.LargeBinary, nullable=False),
-    sa.Column("docx", sa.LargeBinary, nullable=False),
+    sa.Column("xlsx", sa.LargeBinary),  # rendered at the first download (reports/issued.py)
+    sa.Column("docx", sa.LargeBinary),
     sa.UniqueConstraint("kind", "period_start"),
     sa.UniqueConstraint("kind", "number"),
 )

@@ -44,8 +44,13 @@ def database_name(service: str) -> str:
 def settings_for(
     spec: ServiceSpec, base: ServiceSettings, *, database_url: str | None = None
 ) -> ServiceSettings:
-    """A service's settings: the process's common settings plus the service's own database."""
-    values = base.model_dump()
+    """A service's settings: what the process's common settings were given (by the environment or the
+    caller), the service's own defaults for the rest, and the service's own database.
+
+    Only the fields given to ``base`` are carried over: a common field the service class gives another
+    default (the notifier scans every 2 s, the common default is 30 s) keeps the service's default unless
+    the deployment set it."""
+    values = base.model_dump(include=base.model_fields_set)
     values.update(service_name=spec.name, database_url=database_url or base.database_url)
     return spec.settings_cls(**values)
 

@@ -11,6 +11,9 @@ Bulletins that the policy circulates district-wide (月度通报) go to every un
     GET /api/v1/reports[?kind=&period=]                       issued (日调度, 周报, 成绩单, 月报, 季评)
     GET /api/v1/reports/{report_id}[.xlsx|.docx]              one, frozen as issued
 
+A GET of a report's file writes: the file is rendered from the frozen JSON at its first download and
+stored (:func:`lkg.scoring.reports.issued.download`), hence the unit of work.
+
 The quarterly evaluation is read whole by the top leaders, the assessment office and 重大项目办, and by each
 line leader for their own line; nobody else sees it listed (404).
 """
@@ -29,7 +32,7 @@ from lkg.common.events.contracts import ReportKind
 from lkg.common.http.problems import PROBLEM_MEDIA_TYPE
 from lkg.common.http.query import StrictQuery
 from lkg.common.xlsx import XLSX_MEDIA_TYPE
-from lkg.scoring.deps import CallerDep, Runtime, Session
+from lkg.scoring.deps import CallerDep, Runtime, Session, UnitOfWork
 from lkg.scoring.reports import dispatch, documents, issued, service
 from lkg.scoring.reports import schemas as s
 
@@ -148,7 +151,9 @@ def router() -> APIRouter:
             XLSX_MEDIA_TYPE, "报告 Excel 文件 / the report as an XLSX workbook", _REPORT_NOT_FOUND
         ),
     )
-    async def report_xlsx(report_id: UUID, session: Session, runtime: Runtime, caller: CallerDep) -> Response:
+    async def report_xlsx(
+        report_id: UUID, session: UnitOfWork, runtime: Runtime, caller: CallerDep
+    ) -> Response:
         data, name = await issued.download(
             session, caller, report_id, "xlsx", local_date(runtime.clock.now())
         )
@@ -160,7 +165,9 @@ def router() -> APIRouter:
         response_class=Response,
         responses=_file(DOCX_MEDIA_TYPE, "报告 Word 文件 / the report as a DOCX document", _REPORT_NOT_FOUND),
     )
-    async def report_docx(report_id: UUID, session: Session, runtime: Runtime, caller: CallerDep) -> Response:
+    async def report_docx(
+        report_id: UUID, session: UnitOfWork, runtime: Runtime, caller: CallerDep
+    ) -> Response:
         data, name = await issued.download(
             session, caller, report_id, "docx", local_date(runtime.clock.now())
         )

@@ -1,6 +1,6 @@
 """Reports issued on their cadence (issue 16): produced by the shared clock, numbered per kind (第N期),
-stored frozen (the JSON and the Word and Excel files as published) and announced with ``report.published``
-with their audience.
+stored frozen (the JSON as published; its Word and Excel files rendered from it at their first download and
+kept) and announced with ``report.published`` with their audience.
 
 * ``daily_dispatch`` 日调度, a working day: the dispatch board as that day began (00:00), issued then
   (:mod:`lkg.scoring.reports.daily`); told to those who see something of it, read by reach.
@@ -20,6 +20,7 @@ for their own line only.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -80,21 +81,26 @@ class Issue:
     audience: c.Audience
 
 
-def _render(body: Any, number: int, issued: datetime) -> tuple[bytes, bytes]:
+def _render(body: Any, number: int, issued: datetime, fmt: str) -> bytes:
+    """The Word (``docx``) or Excel (``xlsx``) file of a body issued as 第``number``期 at ``issued``."""
+    docx = fmt == "docx"
     if isinstance(body, s.WeeklyBulletin):
-        return weekly.to_xlsx(body, issued), weekly.to_docx(body, number, issued)
+        return weekly.to_docx(body, number, issued) if docx else weekly.to_xlsx(body, issued)
     if isinstance(body, s.ClosureScorecard):
-        return scorecard.to_xlsx(body, issued), scorecard.to_docx(body, number, issued)
+        return scorecard.to_docx(body, number, issued) if docx else scorecard.to_xlsx(body, issued)
     if isinstance(body, s.QuarterlyEvaluation):
-        return quarterly.to_xlsx(body, issued), quarterly.to_docx(body, number, issued)
+        return quarterly.to_docx(body, number, issued) if docx else quarterly.to_xlsx(body, issued)
     if isinstance(body, s.DispatchBoard):
-        return daily.to_xlsx(body, issued), daily.to_docx(body, number, issued)
+        return daily.to_docx(body, number, issued) if docx else daily.to_xlsx(body, issued)
     bulletin = body.model_copy(update={"number": number})
-    return monthly_documents.to_xlsx(bulletin), monthly_documents.to_docx(bulletin)
+    return monthly_documents.to_docx(bulletin) if docx else monthly_documents.to_xlsx(bulletin)
 
 
 async def store(session: AsyncSession, issue: Issue) -> bool:
-    """Number, render, store and announce ``issue``; False if that period's report of that kind exists."""
+    """Number, store and announce ``issue``; False if that period's report of that kind exists. Only the
+    frozen JSON is stored: its Word and Excel files are rendered from it at their first download
+    (:func:`download`), so a clock jump over months of working days does not render a document per day
+    inside the clock's settle."""
     rid = report_id(issue.kind, issue.period.start)
     number = (
         await session.execute(
@@ -106,7 +112,6 @@ async def store(session: AsyncSession, issue: Issue) -> bool:
     body = issue.body
     if isinstance(body, s.MonthlyBulletin):
         body = body.model_copy(update={"number": number})
-    xlsx, docx = _render(body, number, issue.published_at)
     title = f"{TITLES[issue.kind]}（{issue.label}）"
     inserted = (
         await session.execute(
@@ -122,8 +127,6 @@ async def store(session: AsyncSession, issue: Issue) -> bool:
                 as_of=issue.as_of,
                 published_at=issue.published_at,
                 body=body.model_dump(mode="json"),
-                xlsx=xlsx,
-                docx=docx,
             )
             .on_conflict_do_nothing()
             .returning(report.c.id)
@@ -408,10 +411,14 @@ async def list_reports(
     return out
 
 
+#: The report's columns but its files (read only by a download, one at a time).
+_ROW = tuple(col for col in report.c if col.name not in ("xlsx", "docx"))
+
+
 async def _load(
     session: AsyncSession, caller: Caller, rid: UUID, today: date
 ) -> tuple[Any, set[UUID] | None]:
-    row = (await session.execute(sa.select(report).where(report.c.id == rid))).first()
+    row = (await session.execute(sa.select(*_ROW).where(report.c.id == rid))).first()
     part = await _readable(session, caller, row, today) if row is not None else set()
     if row is None or (part is not None and not await _has_entries(row, part)):
         raise NotFound("没有该报告，或无权查看", code="report_not_found")
@@ -422,8 +429,13 @@ async def _has_entries(row: Any, lines: set[UUID]) -> bool:
     return any(UUID(e["line_id"]) in lines for e in row.body.get("entries", []))
 
 
+def _frozen(row: Any) -> Any:
+    """The report's body as stored (the frozen JSON, whole)."""
+    return s.ReportOut.model_validate({**_summary(row).model_dump(), "body": row.body}).body
+
+
 def _body(row: Any, part: set[UUID] | None, caller: Caller) -> Any:
-    body = s.ReportOut.model_validate({**_summary(row).model_dump(), "body": row.body}).body
+    body = _frozen(row)
     if part is not None and isinstance(body, s.QuarterlyEvaluation):
         body = body.model_copy(update={"entries": [e for e in body.entries if e.line_id in part]})
     if isinstance(body, s.DispatchBoard):
@@ -443,14 +455,43 @@ async def get_report(session: AsyncSession, caller: Caller, rid: UUID, today: da
     return s.ReportOut(**_summary(row).model_dump(), body=_body(row, part, caller))
 
 
+async def _rendered(body: Any, number: int, issued: datetime, fmt: str) -> bytes:
+    """:func:`_render`; a daily dispatch's in a worker thread: its Word file lists every project that needs
+    attention (seconds of CPU at 2,450 projects), which on this thread would stall every request the event
+    loop serves. Only the daily dispatch, which has no chart: a chart is drawn under matplotlib's
+    process-wide settings and warning filters (``lkg.common.documents.charts``), which two threads would
+    change under each other."""
+    if isinstance(body, s.DispatchBoard):
+        return await asyncio.to_thread(_render, body, number, issued, fmt)
+    return _render(body, number, issued, fmt)
+
+
 async def download(
     session: AsyncSession, caller: Caller, rid: UUID, fmt: str, today: date
 ) -> tuple[bytes, str]:
-    """The stored file; a line leader's part of a quarterly evaluation, and a daily dispatch as one who does
-    not see every project reads it, are rendered from (that part of) the frozen JSON."""
+    """The report's Word or Excel file (``fmt``: ``docx`` or ``xlsx``).
+
+    Read whole, it is rendered from the frozen JSON at its first download and kept: later downloads are
+    the stored bytes. Two first downloads at once both render, and the one that stores second keeps what
+    the first stored (``COALESCE`` in one UPDATE, which waits for the first's row lock and then sees its
+    bytes), so every caller gets the same file. Read in part (a line leader's part of a quarterly
+    evaluation, a daily dispatch as one who does not see every project reads it), it is rendered from that
+    part of the frozen JSON at each download and not stored."""
     row, part = await _load(session, caller, rid, today)
     name = f"{row.kind}-{row.number}.{fmt}"
-    if _whole(row, part, caller):
-        return (row.xlsx if fmt == "xlsx" else row.docx), name
-    xlsx, docx = _render(_body(row, part, caller), row.number, row.published_at)
-    return (xlsx if fmt == "xlsx" else docx), name
+    issued = row.published_at.astimezone(TZ)
+    if not _whole(row, part, caller):
+        return await _rendered(_body(row, part, caller), row.number, issued, fmt), name
+    column = report.c[fmt]
+    stored = (await session.execute(sa.select(column).where(report.c.id == rid))).scalar_one()
+    if stored is None:
+        rendered = await _rendered(_frozen(row), row.number, issued, fmt)
+        stored = (
+            await session.execute(
+                sa.update(report)
+                .where(report.c.id == rid)
+                .values({fmt: sa.func.coalesce(column, rendered)})
+                .returning(column)
+            )
+        ).scalar_one()
+    return stored, name
