@@ -32,6 +32,7 @@ from lkg.common.documents import (
     render_docx,
     render_xlsx,
 )
+from lkg.common.lines import UNROUTED, line_label
 from lkg.scoring import rankings
 from lkg.scoring.models import breach_fact, investment_fact, milestone_fact, org_copy, red_card_fact
 from lkg.scoring.reports import dispatch, dispatch_data
@@ -48,7 +49,6 @@ CLASS_LABEL = {
     "continuing": "结转续建",
     "completing": "完工投产",
 }
-UNROUTED = "待分线"
 
 
 def week_label(monday: date) -> str:
@@ -83,10 +83,10 @@ async def build(
     start = datetime.combine(monday, datetime.min.time(), tzinfo=TZ)
     year = local_date(as_of).year
     numbers = dict((await session.execute(sa.select(org_copy.lines.c.id, org_copy.lines.c.number))).all())
-    lines = {lid: f"第{n}线" for lid, n in numbers.items()}
-    line_order = {f"第{n}线": n for n in numbers.values()} | {UNROUTED: 99}
+    lines = {lid: line_label(n) for lid, n in numbers.items()}
+    line_order = {line_label(n): n for n in numbers.values()} | {UNROUTED: 99}
 
-    def line_label(line_id: UUID | None) -> str:
+    def line_of(line_id: UUID | None) -> str:
         return lines.get(line_id, UNROUTED) if line_id else UNROUTED
 
     # Investment, as of the latest month reported by the cut-off.
@@ -114,7 +114,7 @@ async def build(
     by_line_stage: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for p in projects:
         stage = p.snapshot.get("stage", "preliminary")
-        label = line_label(p.line_id)
+        label = line_of(p.line_id)
         for bucket in (
             by_class[CLASS_LABEL.get(p.snapshot["project_class"], p.snapshot["project_class"])],
             by_line_stage[label],
@@ -150,7 +150,7 @@ async def build(
         s.NewStart(
             project_id=x.project_id,
             name=names[x.project_id].name,
-            line_label=line_label(names[x.project_id].line_id),
+            line_label=line_of(names[x.project_id].line_id),
             responsible_unit_name=names[x.project_id].snapshot["responsible_unit_name"],
             achieved_on=x.achieved_on,
         )
@@ -165,7 +165,7 @@ async def build(
     project_lines = {p.id: p.line_id for p in projects}
     for mt in snap.matters.values():
         f = mt.fact
-        label = line_label(f.line_id if f.line_id else project_lines.get(f.project_id))
+        label = line_of(f.line_id if f.line_id else project_lines.get(f.project_id))
         figures[label]["open_problems" if f.kind == "problem" else "open_meeting_matters"] += 1
         if mt.overdue(as_of) is not None:
             figures[label]["overdue"] += 1
@@ -177,7 +177,7 @@ async def build(
             b.breached_at >= start, b.breached_at <= as_of, b.recorded_at <= as_of
         )
     ):
-        figures[line_label(x.line_id if x.line_id else project_lines.get(x.project_id))][
+        figures[line_of(x.line_id if x.line_id else project_lines.get(x.project_id))][
             "breaches_this_week"
         ] += 1
     keys = ("open_problems", "open_meeting_matters", "overdue", "breaches_this_week", "escalated_this_week")
