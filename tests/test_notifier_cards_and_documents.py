@@ -52,7 +52,7 @@ async def test_a_referral_tells_the_line_leader_whose_consent_it_awaits(world):
     assert [(m["kind"], m["title"], m["urgent"]) for m in told] == [
         ("red_card.referral_requested", "【待同意】金银湖街道 红牌移交纪委监委", True)
     ]
-    assert told[0]["link"] == f"https://lkg.example.gov.cn/red-cards/{card.red_card_id}"
+    assert told[0]["link"] == f"https://lkg.example.gov.cn/#/cards/{card.red_card_id}"
 
 
 async def test_the_discipline_commissions_outcome_reaches_the_line_leader_and_the_office(world):

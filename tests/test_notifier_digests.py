@@ -53,7 +53,7 @@ async def test_a_digest_instead_of_one_mail_each_and_the_line_leaders_morning_di
     for day in (7, 8, 9, 11):
         await world.move_clock(set=datetime(2020, 5, day, 9, 0, tzinfo=TZ))
     line = {m["title"]: m["body"] for m in await inbox(world, org.leader_a) if m["kind"] == "digest.line"}
-    link = "\n查看：https://lkg.example.gov.cn/inbox"
+    link = "\n查看：https://lkg.example.gov.cn/#/inbox"
     assert line == {
         "【包保线日报】2020-05-08 超时 0 件、临期 1 件": "· 临期：用地指标未落实（区科经局）" + link,
         "【包保线日报】2020-05-11 超时 1 件、临期 0 件": "· 超时：用地指标未落实（区科经局）" + link,

@@ -51,7 +51,7 @@ async def test_an_l2_escalation_reaches_the_line_leader_once_by_inbox_and_mail(w
     escalated = messages[0]
     assert escalated["title"] == "【上报第二层（包保区级领导）】问题：用地指标未落实"
     assert escalated["layer"] == 2 and escalated["urgent"] is True
-    assert escalated["link"] == f"https://lkg.example.gov.cn/problems/{problem['id']}"
+    assert escalated["link"] == f"https://lkg.example.gov.cn/#/matter/problems/{problem['id']}"
     # The new reply clock runs 05-11 .. 05-13: three working days left on Saturday 05-09 (a make-up day).
     assert "时限：2020-05-13（剩余 3 个工作日）" in escalated["body"]
     mails = matter_mails(world, "lili@lkg.example.gov.cn")

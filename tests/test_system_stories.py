@@ -781,3 +781,21 @@ async def test_the_bottom_3_of_a_month_get_their_red_cards_and_the_interview_lis
         bulletin = await world.get(office, f"/api/v1/reports/monthly-bulletins/{period['id']}")
         assert sorted(bulletin["carded"]) == sorted(bottom)
         assert sorted(i["label"] for i in bulletin["interviews"]) == sorted(bottom)
+
+        # 结果运用 (§六(三)) told once each: the district's leaders of each 约谈 (the carded three);
+        # 督查室 and 重大项目办 of each 表态发言 (every unit graded 不合格); the units' heads too.
+        def listed(messages: list[dict[str, Any]], kind: str) -> list[str]:
+            return sorted(m["title"] for m in messages if m["kind"] == kind)
+
+        leader = await world.person("leader")
+        assert listed(await world.inbox(leader), "evaluation.interview_listed") == sorted(
+            f"【约谈】{unit}：2020-06-01至2020-06-30 月度考核第{rank}名，亮红牌"
+            for rank, unit in ((3, "慈惠街"), (4, "走马岭街"), (5, "径河街"))
+        )
+        failing = ["长青街", *bottom]
+        for reader in (supervision, office):
+            assert listed(await world.inbox(reader), "evaluation.statement_listed") == sorted(
+                f"【表态发言】{unit}：2020-06-01至2020-06-30 考核不合格" for unit in failing
+            )
+        nobody = await world.get(office, "/api/v1/notifications/undeliverable", limit=200)
+        assert [u for u in nobody["items"] if u["kind"].startswith("evaluation.")] == []

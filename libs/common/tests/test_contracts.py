@@ -81,7 +81,14 @@ CANONICAL: dict[str, tuple[str, ...]] = {
         "supervision_report.published",
         "red_card.referral_concluded",
     ),
-    "scoring": ("evaluation.published", "ranking.published", "report.published", "red_card.requested"),
+    "scoring": (
+        "evaluation.published",
+        "ranking.published",
+        "report.published",
+        "red_card.requested",
+        "evaluation.interview_listed",
+        "evaluation.statement_listed",
+    ),
     "notifier": ("notification.delivered", "notification.failed"),
 }
 CANONICAL_PAIRS = [(producer, name) for producer, names in CANONICAL.items() for name in names]
@@ -485,6 +492,25 @@ def sample(event_type: str) -> Event:
             rank=18,
             ranked_count=20,
             evidence=evidence(),
+        ),
+        "evaluation.interview_listed": lambda: c.EvaluationInterviewListed(
+            effective_at=AT,
+            period_id=uid(63),
+            period=PERIOD,
+            subject_kind=c.EvaluationSubject.RESPONSIBLE_UNIT,
+            subject_id=UNIT,
+            subject_label="金银湖街",
+            grade=c.Grade.FAIL,
+            rank=18,
+        ),
+        "evaluation.statement_listed": lambda: c.EvaluationStatementListed(
+            effective_at=AT,
+            period_id=uid(63),
+            period=PERIOD,
+            subject_kind=c.EvaluationSubject.RESPONSIBLE_UNIT,
+            subject_id=UNIT,
+            subject_label="金银湖街",
+            grade=c.Grade.FAIL,
         ),
         "notification.delivered": lambda: c.NotificationDelivered(
             effective_at=AT,

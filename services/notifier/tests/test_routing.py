@@ -43,7 +43,13 @@ def test_the_2020_table() -> None:
 def test_every_notified_kind_has_a_chinese_template_and_breaches_escalations_red_cards_are_urgent() -> None:
     assert known_kinds() == set(DEFAULT_TEMPLATES)
     urgent = {kind for kind, t in DEFAULT_TEMPLATES.items() if t.urgent}
-    assert {"problem.breached", "problem.escalated", "meeting_matter.escalated", "red_card.issued"} <= urgent
+    assert {
+        "problem.breached",
+        "problem.escalated",
+        "meeting_matter.escalated",
+        "red_card.issued",
+        "evaluation.interview_listed",
+    } <= urgent
     assert "problem.answered" not in urgent
     allowed = {
         "matter",
@@ -65,6 +71,7 @@ def test_every_notified_kind_has_a_chinese_template_and_breaches_escalations_red
         "items",
         "breaches",
         "warnings",
+        "rank",
     }
     for t in DEFAULT_TEMPLATES.values():
         for text in (t.title, t.body):
@@ -95,7 +102,7 @@ def test_one_cause_per_matter_and_layer_whatever_the_event_id() -> None:
     higher = facts_of(_escalated(3, uuid.uuid4(), matter), uuid.uuid4())
     assert first.cause_key == again.cause_key == f"{matter}:L2"
     assert higher.cause_key == f"{matter}:L3"
-    assert first.path == f"/problems/{matter}"
+    assert first.path == f"/matter/problems/{matter}"
 
 
 def test_deadline_words_count_working_days_after_today() -> None:
@@ -105,3 +112,27 @@ def test_deadline_words_count_working_days_after_today() -> None:
     assert deadline_words(cal, due, datetime(2020, 5, 13, 10, tzinfo=TZ)) == "2020-05-13（今日到期）"
     assert deadline_words(cal, due, datetime(2020, 5, 14, 1, tzinfo=TZ)) == "2020-05-13（已超时）"
     assert deadline_words(cal, None, START) == "无"
+
+
+def test_every_link_names_a_page_of_the_console() -> None:
+    """A message's link opens a console page (``/#/<page>/…``): every page the notifier links to is one the
+    console's router knows (web/js/main.js ``PAGES``), so a link in a mail never lands on a 404."""
+    import re
+    from pathlib import Path
+
+    import lkg.notifier.cadence as cadence
+    import lkg.notifier.kinds as kinds
+    from lkg.notifier.kinds import console_link
+
+    root = Path(__file__).resolve().parents[3]
+    router = (root / "web" / "js" / "main.js").read_text(encoding="utf-8")
+    pages = set(re.findall(r"^\s+([a-z]+): \(\) => import\(", router, flags=re.MULTILINE))
+    assert {"matter", "cards", "project", "evaluations", "dispatch", "rounds", "desk", "inbox"} <= pages
+    linked = set()
+    for module in (kinds, cadence):
+        text = Path(module.__file__ or "").read_text(encoding="utf-8")
+        linked |= set(re.findall(r"""["']/([a-z]+)[/"'{]""", text))
+    assert linked and linked <= pages, linked - pages
+    assert console_link("https://lkg.example.gov.cn/", "/matter/problems/1") == (
+        "https://lkg.example.gov.cn/#/matter/problems/1"
+    )

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.clock import TZ
 from lkg.common.orgcopy import in_force
 from lkg.notifier import stream
-from lkg.notifier.kinds import Facts
+from lkg.notifier.kinds import Facts, console_link
 from lkg.notifier.models import cadence_run, inbox_message, notice, org_copy, undeliverable
 from lkg.notifier.notices import RoutingBatch
 from lkg.notifier.recipients import Recipient, Unresolved, resolve
@@ -115,7 +115,7 @@ async def _send(
     tmpl = await batch.template(kind)
     if tmpl is None:
         return []
-    link = runtime.settings.console_base_url.rstrip("/") + (facts.path or "/inbox")
+    link = console_link(runtime.settings.console_base_url, facts.path or "/inbox")
     title, body = render(tmpl.title, tmpl.body, facts, deadline="", link=link)
     planned = Planned(Cause(kind, key), facts, recipients, title, body, link, tmpl.urgent, at)
     return await Store(session, runtime).store([planned])
@@ -229,9 +229,7 @@ async def _approval_report_reminder(
     session: AsyncSession, runtime: NotifierRuntime, day: date, at: datetime
 ) -> list[Stored]:
     key = day.isoformat()
-    facts = Facts(
-        kind="reminder.approval_report", cause_key=key, path="/approval-reports", words={"date": key}
-    )
+    facts = Facts(kind="reminder.approval_report", cause_key=key, path="/desk", words={"date": key})
     recipients = await _routed(session, RoutingBatch(session), "reminder.approval_report", key, facts, at)
     return await _send(
         session, runtime, kind="reminder.approval_report", key=key, facts=facts, recipients=recipients, at=at

@@ -46,6 +46,8 @@ NOTIFIED: tuple[type[Event], ...] = (
     c.ApprovalDueSoon,
     c.ApprovalStalled,
     c.EvaluationPublished,
+    c.EvaluationInterviewListed,
+    c.EvaluationStatementListed,
     c.ReportPublished,
     c.EnrolmentListDueSoon,
     c.EnrolmentListMissed,
@@ -111,10 +113,18 @@ class Facts:
     document_audience: c.Audience | None = None
     #: The deadline the message is about (a clock's due time, an approval's limit).
     deadline_at: datetime | None = None
-    #: The console path of the thing (``/problems/{id}``), joined to the console's base URL.
+    #: The console page of the thing, as the console's router names it (``/matter/problems/{id}``):
+    #: :func:`console_link` makes the message's link of it.
     path: str = ""
     #: Template variables other than the deadline, the layer and the link.
     words: dict[str, str] = field(default_factory=dict)
+
+
+def console_link(base_url: str, path: str) -> str:
+    """The link a message carries: the console's page ``path`` (``/matter/problems/{id}``) under its base
+    URL. The console routes by the URL's fragment (``#/matter/problems/{id}``, web/js/main.js), and only ``/``
+    serves it, so the route goes after ``/#``."""
+    return f"{base_url.rstrip('/')}/#{path}"
 
 
 def _running_deadline(clocks: tuple[c.ClockSnapshot, ...]) -> datetime | None:
@@ -173,7 +183,7 @@ def _matter_facts(event: Any, kind: str, event_id: UUID) -> Facts:
         reported_by_unit_id=getattr(event, "reported_by_unit_id", None) if verb == "reported" else None,
         reported_by_person_id=getattr(event, "reported_by_person_id", None) if verb == "reported" else None,
         deadline_at=deadline,
-        path=f"/{'problems' if matter_kind == 'problem' else 'meeting-matters'}/{event.matter_id}",
+        path=f"/matter/{'problems' if matter_kind == 'problem' else 'meeting-matters'}/{event.matter_id}",
         words=words,
     )
 
@@ -189,7 +199,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             cause_key=str(event.red_card_id),
             target_unit_id=event.target.unit_id,
             project_id=event.project_id,
-            path=f"/red-cards/{event.red_card_id}",
+            path=f"/cards/{event.red_card_id}",
             words={
                 "unit": event.target.unit_name,
                 "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
@@ -206,7 +216,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             project_id=event.project_id,
             line_id=event.line_id,
             post_id=event.leader_post_id,
-            path=f"/red-cards/{event.red_card_id}",
+            path=f"/cards/{event.red_card_id}",
             words={
                 "unit": event.target.unit_name,
                 "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
@@ -219,7 +229,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             target_unit_id=event.target.unit_id,
             project_id=event.project_id,
             line_id=event.line_id,
-            path=f"/red-cards/{event.red_card_id}",
+            path=f"/cards/{event.red_card_id}",
             words={
                 "unit": event.target.unit_name,
                 "matter": _RED_CARD_REASONS.get(str(event.reason), str(event.reason)),
@@ -231,7 +241,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
         return Facts(
             kind=kind,
             cause_key=str(event.report_id),
-            path=event.path,
+            path=f"/rounds/{event.supervision_round_id}",
             document_audience=event.audience,
             words={"matter": f"{event.title}（第{event.number}期）"},
         )
@@ -242,7 +252,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             project_id=event.project_id,
             handling_unit_id=event.handling_unit_id,
             deadline_at=event.due_at,
-            path=f"/approval-items/{event.approval_item_id}",
+            path=f"/project/{event.project_id}",
             words={
                 "matter": event.item_name,
                 "project": event.project_name,
@@ -255,7 +265,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             cause_key=f"{event.duty_id}",
             charged_unit_id=event.unit_id,
             deadline_at=event.due_at,
-            path="/statistics",
+            path="/desk",
             words={
                 "matter": f"{event.reported_year}年{event.reported_month}月未入库项目清单",
                 "unit": event.unit_name,
@@ -269,7 +279,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             charged_unit_id=event.unit_id,
             named_person_id=event.person_id,
             deadline_at=event.due_at,
-            path="/statistics",
+            path="/desk",
             words={
                 "matter": f"{event.year}年{event.month}月统计上门服务",
                 "unit": event.unit_name,
@@ -282,7 +292,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             cause_key=f"{event.round_id}",
             charged_unit_id=event.unit_id,
             deadline_at=event.due_at,
-            path="/integrity-reviews",
+            path="/desk",
             words={
                 "matter": f"{event.starts_on.isoformat()}至{event.due_on.isoformat()}诚信履约回头看",
                 "unit": event.unit_name,
@@ -295,7 +305,7 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
             cause_key=str(event.evaluation_id),
             subject_kind=str(event.subject_kind),
             subject_id=event.subject_id,
-            path=f"/evaluations/{event.evaluation_id}",
+            path="/evaluations",  # the event names no period id; the list leads to it
             words={
                 "matter": event.subject_label,
                 "grade": GRADE_LABELS.get(str(event.grade), str(event.grade)),
@@ -303,16 +313,35 @@ def facts_of(event: Event, event_id: UUID) -> Facts:
                 "project": "",
             },
         )
+    if isinstance(event, c.EvaluationInterviewListed | c.EvaluationStatementListed):
+        return Facts(
+            kind=kind,
+            cause_key=f"{event.period_id}:{event.subject_id}",  # once per period and unit
+            subject_kind=str(event.subject_kind),
+            subject_id=event.subject_id,
+            path=f"/evaluations/{event.period_id}",
+            words={
+                "matter": event.subject_label,
+                "grade": GRADE_LABELS.get(str(event.grade), str(event.grade)),
+                "period": f"{event.period.start}至{event.period.end}",
+                "rank": f"第{event.rank}名" if event.rank is not None else "",
+                "project": "",
+            },
+        )
     if isinstance(event, c.ReportPublished):
         return Facts(
             kind=kind,
             cause_key=str(event.report_id),
-            path=event.path,
+            path=_REPORT_PAGES.get(str(event.kind), "/evaluations"),
             document_audience=event.audience,
             words={"matter": event.title},
         )
     raise LookupError(f"the notifier does not handle {kind}")
 
+
+#: The console page where a published report is read (the 日调度 on its own page; the bulletins with the
+#: evaluations).
+_REPORT_PAGES = {"daily_dispatch": "/dispatch"}
 
 _RED_CARD_REASONS = {
     "no_real_progress": "亿元以上新开工项目无实质进展",

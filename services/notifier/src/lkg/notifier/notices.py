@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.clock import TZ
 from lkg.common.events.base import Envelope, Event, contract_for
 from lkg.common.log import get_logger
-from lkg.notifier.kinds import Facts, facts_of
+from lkg.notifier.kinds import Facts, console_link, facts_of
 from lkg.notifier.models import (
     delivery_log,
     matter_copy,
@@ -248,7 +248,7 @@ async def route_notice(runtime: NotifierRuntime, row: Any, batch: RoutingBatch) 
             if tmpl is not None
             else ("【通知】$matter", "$matter\n查看：$link", False)
         )
-        link = settings.console_base_url.rstrip("/") + facts.path if facts.path else None
+        link = console_link(settings.console_base_url, facts.path) if facts.path else None
         title, body = render(
             title_t,
             body_t,

@@ -139,6 +139,13 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     DefaultRule("integrity_round.missed", Audience.SUPERVISION_OFFICE, note="回头看未完成 §四(四)"),
     DefaultRule("integrity_round.missed", Audience.MAJOR_PROJECTS_OFFICE, note="回头看未完成 §四(四)"),
     DefaultRule("evaluation.published", Audience.SUBJECT_HEAD, note="考核结果 §六(二)"),
+    DefaultRule("evaluation.interview_listed", Audience.SUBJECT_HEAD, note="领导约谈 §六(三)"),
+    DefaultRule(
+        "evaluation.interview_listed", Audience.DISTRICT_LEADERS, note="区委、区政府领导约谈 §六(三)"
+    ),
+    DefaultRule("evaluation.statement_listed", Audience.SUBJECT_HEAD, note="会议表态 §六(三)"),
+    DefaultRule("evaluation.statement_listed", Audience.SUPERVISION_OFFICE, note="重点督查、督办 §六(三)"),
+    DefaultRule("evaluation.statement_listed", Audience.MAJOR_PROJECTS_OFFICE, note="重点督查、督办 §六(三)"),
     DefaultRule("digest.line", Audience.LINE_LEADER, note="包保领导每日汇总：本线超时与临期事项"),
     DefaultRule("reminder.approval_report", Audience.APPROVAL_BUREAU, note="每周五报送审批进展 §四(二)"),
     DefaultRule("report.published", Audience.DOCUMENT_AUDIENCE, note="通报按发送范围 §五(二)"),

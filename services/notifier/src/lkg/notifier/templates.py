@@ -134,6 +134,17 @@ DEFAULT_TEMPLATES: dict[str, DefaultTemplate] = {
     "evaluation.published": DefaultTemplate(
         "【考核结果】$matter：$grade", "$matter 在 $period 的考核评价结果为「$grade」。\n查看：$link"
     ),
+    "evaluation.interview_listed": DefaultTemplate(
+        "【约谈】$matter：$period 月度考核$rank，亮红牌",
+        "$matter 在 $period 的月度考核中排名$rank（后3名），列入区委、区政府领导约谈名单，"
+        "由单位主要负责同志参加约谈（§六(三)）。\n查看：$link",
+        urgent=True,
+    ),
+    "evaluation.statement_listed": DefaultTemplate(
+        "【表态发言】$matter：$period 考核不合格",
+        "$matter 在 $period 的考核评价结果为「$grade」，须在管委会主任办公会（政府常务会）上作表态发言，"
+        "由区政府督查室、区重大项目办实行重点督查、督办（§六(三)）。\n查看：$link",
+    ),
     "digest.daily": DefaultTemplate("【每日汇总】$date 共 $count 条", "$items\n查看：$link"),
     "digest.line": DefaultTemplate(
         "【包保线日报】$date 超时 $breaches 件、临期 $warnings 件", "$items\n查看：$link"

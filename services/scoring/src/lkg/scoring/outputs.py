@@ -8,9 +8,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.common.events.contracts import EvaluationSubject
 from lkg.common.http.problems import NotFound
-from lkg.scoring import publication, service
+from lkg.scoring import consequences, publication, service
 from lkg.scoring import schemas as s
 from lkg.scoring.access import Caller
 from lkg.scoring.sheets import Evidence, Sheet, line_labels
@@ -190,15 +189,8 @@ async def consequences_out(session: AsyncSession, caller: Caller, row: Any) -> s
         raise NotFound("考核结果尚未发布", code="period_not_published")
     view = await service.view_period(session, row)
     labels = {x.subject_id: x.subject_label for x in view.sheets}
-    carded = list(view.bottom.carded) if view.bottom else []
-    failing = sorted(
-        {
-            x.subject_id
-            for x in view.sheets
-            if x.final_grade.value == "fail" and x.subject_kind is not EvaluationSubject.LINE_LEADER
-        },
-        key=lambda u: labels[u],
-    )
+    found = consequences.lists_of(view)
+    carded, failing = found.interviews, found.statements
     heads = await service.unit_heads(session, carded + failing, row.end)
 
     def listed(units: list[UUID]) -> list[s.PersonOnList]:

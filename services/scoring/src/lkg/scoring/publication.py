@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.events import contracts as c
 from lkg.common.events.outbox import stage
 from lkg.common.http.problems import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from lkg.scoring import consequences
 from lkg.scoring.models import (
     card_request,
     correction,
@@ -215,6 +216,8 @@ async def publish(
             events += await _request_cards(
                 session, view, view.bottom.carded, at=at, ranking_id=ranking_id, number=None
             )
+    if number == 0:
+        events += consequences.listed_events(view, at=at)  # 约谈 and 表态发言 lists, §六(三)
     for event in events:
         await stage(session, event)
 

@@ -101,7 +101,9 @@ from lkg.common.events.contracts.registry import (
     UnitSnapshot,
 )
 from lkg.common.events.contracts.scoring import (
+    EvaluationInterviewListed,
     EvaluationPublished,
+    EvaluationStatementListed,
     RankingEntry,
     RankingPublished,
     RedCardRequested,
@@ -175,7 +177,9 @@ __all__ = [
     "EnrolmentListMissed",
     "EnrolmentStatus",
     "EscalationCause",
+    "EvaluationInterviewListed",
     "EvaluationPublished",
+    "EvaluationStatementListed",
     "EvaluationSubject",
     "EvidenceRef",
     "ExactDecimal",

@@ -106,3 +106,33 @@ class RedCardRequested(_ScoringFact):
     rank: int = Field(ge=1)
     ranked_count: int = Field(ge=1)
     evidence: tuple[EvidenceRef, ...] = Field(min_length=1)
+
+
+class _ConsequenceListed(_ScoringFact):
+    """A unit of a published month put on one of the lists of 结果运用 (§六(三)), once per period and unit."""
+
+    period_id: UUID
+    """The evaluation period (``/api/v1/evaluations/periods/{period_id}/consequences`` lists them all)."""
+    period: Period
+    subject_kind: EvaluationSubject
+    """How the unit was evaluated (its head is told, as for ``evaluation.published``)."""
+    subject_id: UUID
+    subject_label: str
+    grade: Grade
+    rank: int | None = Field(default=None, ge=1)
+    """Its place in the month's ranking of units, where it was ranked."""
+
+
+class EvaluationInterviewListed(_ConsequenceListed):
+    """约谈名单: a unit carded among the month's bottom 3 (红牌, §六(三) 二是领导约谈); its head
+    (主要负责同志) is interviewed by the district's leaders (区委、区政府领导)."""
+
+    event_type: ClassVar[str] = "evaluation.interview_listed"
+
+
+class EvaluationStatementListed(_ConsequenceListed):
+    """表态发言名单: a unit graded 不合格 for the month (§六(三) 一是会议表态); it speaks at the
+    director's office meeting (管委会主任办公会), and 督查室 and 重大项目办 supervise it closely
+    (重点督查、督办)."""
+
+    event_type: ClassVar[str] = "evaluation.statement_listed"
