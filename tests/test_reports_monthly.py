@@ -37,7 +37,8 @@ async def month(db_factory, nats_url, nats_prefix):
     async with scoring_world(db_factory, nats_url, nats_prefix, [ISSUES, SCORING], org) as system:
         a = project(org, "金银湖街", "甲项目", 签约=date(2020, 5, 20))
         b = project(org, "长青街", "乙项目", 开工=date(2020, 5, 15))
-        cc = project(org, "慈惠街", "丙项目", 进资=date(2020, 5, 25))
+        # 丙项目 is reported not enrolled: May's month-end round proposes a card, which 督查室 confirms.
+        cc = project(org, "慈惠街", "丙项目", {"enrolment_status": "failed"}, 进资=date(2020, 5, 25))
         d = project(org, "临空产业办", "丁项目", 签约=date(2020, 5, 10), 开工=date(2020, 6, 20))
         await publish(system, a.registered(), b.registered(), cc.registered(), d.registered())
         await system.move_clock(set=at(date(2020, 5, 10), 12))
@@ -59,6 +60,17 @@ async def month(db_factory, nats_url, nats_prefix):
             cc.achieved("进资", date(2020, 5, 28), at(date(2020, 5, 28))),
             d.achieved("开工", date(2020, 5, 29), at(date(2020, 5, 29), 16)),
         )
+        supervisor = system.auth(Role.SUPERVISION_OFFICE, person="00000000-0000-0000-0000-000000000007")
+        [card] = (await system.client.get("/api/v1/red-cards", headers=supervisor)).json()["items"]
+        etag = (await system.client.get(f"/api/v1/red-cards/{card['id']}", headers=supervisor)).headers[
+            "ETag"
+        ]
+        confirmed = await system.client.post(
+            f"/api/v1/red-cards/{card['id']}/confirmation", headers={**supervisor, "If-Match": etag}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        await system.settle()
+        system.card = card  # type: ignore[attr-defined]
         system.org = org  # type: ignore[attr-defined]
         yield system
 
@@ -105,6 +117,29 @@ async def test_the_published_month_downloads_as_json_xlsx_and_docx_with_the_same
         ["区自然资源局", "区行政审批局", "慈惠街", "长青街"]
     )
     assert bulletin["number"] == 1
+    # The month's red cards, of both sources: the supervision round's (counted on 慈惠街's sheet, already
+    # at 0) and the ranking's bottom 3 (requested at publication, so no card id yet).
+    assert [
+        (x["source"], x["label"], x["reason"], x["red_card_id"], x["issued_on"], x["note"])
+        for x in bulletin["red_cards"]
+    ] == [
+        (
+            "supervision",
+            "慈惠街",
+            "not_enrolled",
+            month.card["id"],
+            "2020-05-29",
+            "督查红牌（项目未入统）2020-05-29认定：丙项目：统计局报告项目未通过审核入库",
+        ),
+        ("ranking", "区行政审批局", "bottom_of_ranking", None, None, "月度考核等级排名第3名"),
+        ("ranking", "慈惠街", "bottom_of_ranking", None, None, "月度考核等级排名第5名"),
+        ("ranking", "长青街", "bottom_of_ranking", None, None, "月度考核等级排名第5名"),
+    ]
+    source = {"supervision": "月末督查", "ranking": "月度考核排名后3名"}
+    card_rows = [
+        [x["label"], source[x["source"]], x["reason_label"], x["issued_on"] or "", x["note"]]
+        for x in bulletin["red_cards"]
+    ]
 
     grade = {"excellent": "优秀", "pass": "合格", "fail": "不合格"}
     expected_rows = [
@@ -117,7 +152,12 @@ async def test_the_published_month_downloads_as_json_xlsx_and_docx_with_the_same
         "application/vnd.openxmlformats-officedocument.spreadsheetml"
     )
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert book.sheetnames == ["考核排名", "表态发言", "约谈", "按线投资", "按单位投资"]
+    assert book.sheetnames == ["考核排名", "表态发言", "约谈", "按线投资", "按单位投资", "红牌"]
+    card_header = ["单位", "来源", "事由", "认定日期", "说明"]
+    assert [[cell.value or "" for cell in row] for row in book["红牌"].iter_rows()] == [
+        card_header,
+        *card_rows,
+    ]
     rows = [[cell.value or "" for cell in row] for row in book["考核排名"].iter_rows()]
     assert rows == [["排名", "单位", "得分", "等级", "红牌"], *expected_rows]
     assert [row[0].value for row in book["约谈"].iter_rows(min_row=2)] == bulletin["carded"]
@@ -134,6 +174,8 @@ async def test_the_published_month_downloads_as_json_xlsx_and_docx_with_the_same
     assert len(doc.inline_shapes) == 1  # the scores chart
     text = "\n".join(p.text for p in doc.paragraphs)
     assert f"约谈单位主要负责人：{'、'.join(bulletin['carded'])}。" in text
+    assert "本月红牌4张：月末督查1张，月度考核排名后3名3张。" in text
+    assert [[cell.text for cell in row.cells] for row in doc.tables[4].rows] == [card_header, *card_rows]
 
     def invested(rows: list[dict]) -> list[list[str]]:
         def rate(value: str | None) -> str:

@@ -50,6 +50,19 @@ def card_issued(org: Org, unit: str, when: datetime) -> c.RedCardIssued:
     )
 
 
+def ranking_card_issued(org: Org, unit: str, when: datetime) -> c.RedCardIssued:
+    return c.RedCardIssued(
+        effective_at=when,
+        red_card_id=uuid.uuid4(),
+        target=c.RedCardTarget(unit_id=org[unit].id, unit_name=unit, kind="responsible_unit"),
+        source="ranking",
+        reason="bottom_of_ranking",
+        period=c.Period(kind="month", start=date(2020, 4, 1), end=date(2020, 4, 30)),
+        request_id=uuid.uuid4(),
+        evidence=(c.EvidenceRef(kind="ranking", id=uuid.uuid4(), note="月度考核排名第6名"),),
+    )
+
+
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def may(db_factory, nats_url, nats_prefix):
     org = Org(
@@ -108,6 +121,7 @@ async def may(db_factory, nats_url, nats_prefix):
                 org, "区行政审批局", b, "施工许可未办结", at(date(2020, 5, 11)), at(date(2020, 5, 14), 0)
             ),
             card_issued(org, "慈惠街", at(date(2020, 5, 14), 11)),
+            ranking_card_issued(org, "长青街", at(date(2020, 5, 14), 11)),
             *p5.closed(at(date(2020, 5, 14), 12), outcome="withdrawn"),
         )
         await system.move_clock(set=at(date(2020, 5, 16), 9))
@@ -167,9 +181,15 @@ async def test_the_weekly_bulletin_of_the_week_of_11_may_holds_the_weeks_figures
     line = {
         k: w["matters_by_line"][0][k] for k in ("label", "open_problems", "overdue", "breaches_this_week")
     }
-    assert line == {"label": "第2线", "open_problems": 4, "overdue": 1, "breaches_this_week": 1}
-    assert [(x["target_unit_name"], x["source"], x["state"]) for x in w["new_red_cards"]] == [
-        ("慈惠街", "supervision", "issued")
+    assert line == {"label": "第二线", "open_problems": 4, "overdue": 1, "breaches_this_week": 1}
+    # Cards of both sources: the month-end supervision round's and the ranking's bottom 3.
+    cards = [
+        (x["target_unit_name"], x["source"], x["card_reason_label"], x["month"], x["state"], x["changed_on"])
+        for x in w["new_red_cards"]
+    ]
+    assert cards == [
+        ("慈惠街", "supervision", "亿元以上续建项目进度相对滞后", "2020-04", "issued", "2020-05-14"),
+        ("长青街", "ranking", "月度考核等级排名后3名", "2020-04", "issued", "2020-05-14"),
     ]
     assert [(u["rank"], u["label"], u["month_amount"], u["month_on_month"]) for u in w["provincial"]] == [
         (1, "慈惠街", "2000000.00", "100.00")
@@ -195,7 +215,12 @@ async def test_the_weekly_bulletin_of_the_week_of_11_may_holds_the_weeks_figures
     ]
     names = [row[0] for row in book["新开工"].iter_rows(min_row=2)]
     assert [(cell.value, cell.data_type) for cell in names] == [("乙项目", "s"), ("=1+2", "s")]
-    assert [cell.value for cell in next(book["问题办理"].iter_rows(min_row=2))] == ["第2线", 4, 0, 1, 1, 0]
+    assert [cell.value for cell in next(book["问题办理"].iter_rows(min_row=2))] == ["第二线", 4, 0, 1, 1, 0]
+    assert [[cell.value for cell in row] for row in book["红牌"].iter_rows()] == [
+        ["单位", "来源", "事由", "所属月份", "状态", "日期", "说明"],
+        ["慈惠街", "月末督查", "亿元以上续建项目进度相对滞后", "2020-04", "已发放", "2020-05-14", None],
+        ["长青街", "月度考核排名后3名", "月度考核等级排名后3名", "2020-04", "已发放", "2020-05-14", None],
+    ]
 
     docx = await may.client.get(f"{REPORTS}/{listed[0]['id']}.docx", headers=street)
     doc = Document(io.BytesIO(docx.content))
@@ -205,10 +230,11 @@ async def test_the_weekly_bulletin_of_the_week_of_11_may_holds_the_weeks_figures
         "截至2020年4月，全区重大产业项目年度计划投资15000.00万元，累计完成1800.00万元，完成率12.0%。" in text
     )
     assert "本周新开工项目2个。" in text
+    assert "本周红牌变动2张（月末督查1张、月度考核排名后3名1张）。" in text
     new_starts = next(t for t in doc.tables if t.rows[0].cells[0].text == "项目名称")
     assert [[c.text for c in row.cells] for row in new_starts.rows][1:] == [
-        ["乙项目", "第2线", "长青街", "2020-05-13"],
-        ["=1+2", "第2线", "慈惠街", "2020-05-14"],
+        ["乙项目", "第二线", "长青街", "2020-05-13"],
+        ["=1+2", "第二线", "慈惠街", "2020-05-14"],
     ]
     assert len(doc.inline_shapes) == 1  # investment against plan, by line
     # The chart font covers every character the chart draws (the writer also refuses a missing glyph).
@@ -252,7 +278,7 @@ async def test_the_closure_scorecard_of_may_is_issued_when_the_month_closes(may)
         ("金银湖街", 2, 1, 1, 0, "1.0000"),
         ("区行政审批局", 1, 0, 0, 1, "0.0000"),
     ]
-    assert [row(r) for r in body["by_line"]] == [("第2线", 3, 1, 1, 1, "0.6667")]
+    assert [row(r) for r in body["by_line"]] == [("第二线", 3, 1, 1, 1, "0.6667")]
     assert [(m["title"], m["status"]) for m in body["matters"]] == [
         ("施工图审查积压", "open"),
         ("水电接入迟缓", "closed_late"),
@@ -263,7 +289,7 @@ async def test_the_closure_scorecard_of_may_is_issued_when_the_month_closes(may)
     book = load_workbook(io.BytesIO(xlsx))
     assert [[c.value for c in r] for r in book["按线"].iter_rows()] == [
         ["名称", "应销号", "按期销号", "逾期销号", "未销号", "销号率"],
-        ["第2线", 3, 1, 1, 1, "66.7%"],
+        ["第二线", 3, 1, 1, 1, "66.7%"],
         ["合计", 3, 1, 1, 1, "66.7%"],
     ]
     doc = Document(

@@ -30,7 +30,7 @@ def test_a_label_the_chart_font_lacks_gives_a_note_instead_of_a_chart() -> None:
 def _card(unit: str) -> s.ClosureScorecard:
     row = s.ScorecardRow(
         subject_id=None,
-        label="第2线",
+        label="第二线",
         due=2,
         closed_on_time=1,
         closed_late=0,

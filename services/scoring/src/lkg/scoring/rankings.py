@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.calendar import end_of_day
+from lkg.common.lines import UNROUTED, line_label
 from lkg.scoring.models import (
     approval_fact,
     investment_fact,
@@ -191,7 +192,7 @@ async def investment(session: AsyncSession, year: int, by: Group, as_of: datetim
     for r in rows:
         if by == "line":
             gid = str(r.line_id) if r.line_id else "unrouted"
-            label = f"第{lines[r.line_id]}线" if r.line_id in lines else "待分线"
+            label = line_label(lines[r.line_id]) if r.line_id in lines else UNROUTED
         elif by == "class":
             gid = r.snapshot["project_class"]
             label = _CLASS_LABEL.get(gid, gid)

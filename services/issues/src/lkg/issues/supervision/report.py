@@ -27,6 +27,7 @@ from lkg.common.auth import Role
 from lkg.common.events import contracts as c
 from lkg.common.events.outbox import stage
 from lkg.common.http.problems import Conflict, Forbidden, NotFound
+from lkg.common.lines import line_label
 from lkg.common.orgcopy import in_force
 from lkg.issues.access import Caller
 from lkg.issues.models import matter, org_copy, project_copy
@@ -50,14 +51,6 @@ CATEGORIES: dict[str, str] = {
     "not_enrolled": "项目未入统",
     "meeting_matter_overdue": "会议议定事项超过时限仍未解决",
 }
-
-_NUMERALS = "零一二三四五六七八九十"
-
-
-def line_label(number: int) -> str:
-    """第N线 in Chinese numerals (第二线), as the district writes it."""
-    return f"第{_NUMERALS[number] if number <= 10 else number}线"
-
 
 # ---- who reads it ---------------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ OFFICE = "区重大项目建设工作领导小组办公室"
 RANKING_COLUMNS = ["排名", "单位", "得分", "等级", "红牌"]
 LISTED_COLUMNS = ["单位", "单位负责人"]
 INVESTMENT_COLUMNS = ["名称", "年度计划投资（万元）", "累计完成（万元）", "完成率"]
+CARD_COLUMNS = ["单位", "来源", "事由", "认定日期", "说明"]
+_CARD_SOURCE = {"supervision": "月末督查", "ranking": "月度考核排名后3名"}
 
 
 def chart(
@@ -66,6 +68,19 @@ def _investment_rows(items: list[BulletinInvestment]) -> list[list[str]]:
     return [[i.label, _wan(i.plan), _wan(i.year_to_date), _rate(i.completion)] for i in items]
 
 
+def _card_rows(bulletin: MonthlyBulletin) -> list[list[str]]:
+    return [
+        [
+            x.label,
+            _CARD_SOURCE.get(x.source, x.source),
+            x.reason_label,
+            x.issued_on.isoformat() if x.issued_on else "",
+            x.note,
+        ]
+        for x in bulletin.red_cards
+    ]
+
+
 def _names(items: list[BulletinListed]) -> str:
     return "、".join(item.label for item in items) or "无"
 
@@ -101,6 +116,13 @@ def to_docx(bulletin: MonthlyBulletin) -> bytes:
         Table(
             INVESTMENT_COLUMNS, _investment_rows(bulletin.investment_by_unit), caption="表4 按单位投资完成"
         ),
+        Heading("四、红牌警告"),
+        Paragraph(
+            f"本月红牌{len(bulletin.red_cards)}张：月末督查"
+            f"{sum(x.source == 'supervision' for x in bulletin.red_cards)}张，月度考核排名后3名"
+            f"{sum(x.source == 'ranking' for x in bulletin.red_cards)}张。"
+        ),
+        Table(CARD_COLUMNS, _card_rows(bulletin), caption="表5 本月红牌"),
     ]
     return render_docx(
         OfficialDocument(
@@ -117,6 +139,7 @@ def to_xlsx(bulletin: MonthlyBulletin) -> bytes:
             Sheet("约谈", LISTED_COLUMNS, _listed_rows(bulletin.interviews)),
             Sheet("按线投资", INVESTMENT_COLUMNS, _investment_rows(bulletin.investment_by_line)),
             Sheet("按单位投资", INVESTMENT_COLUMNS, _investment_rows(bulletin.investment_by_unit)),
+            Sheet("红牌", CARD_COLUMNS, _card_rows(bulletin)),
         ],
         bulletin.published_at,
     )

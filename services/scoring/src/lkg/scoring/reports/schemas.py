@@ -35,6 +35,26 @@ class BulletinInvestment(BaseModel):
     completion: Decimal | None = Field(description="完成率 (share of the plan, 0..1)")
 
 
+class BulletinCard(BaseModel):
+    """A red card of the month in the 月度通报: from the month-end supervision round (§五(三), confirmed by
+    督查室 by the cut-off and not withdrawn, as counted on the sheets) or from the bottom 3 of the ranking
+    (§六(三), requested at publication; the register issues it after)."""
+
+    source: str = Field(description="supervision (月末督查) / ranking (月度考核排名后3名)")
+    unit_id: UUID
+    label: str = Field(description="单位 unit")
+    reason: str = Field(
+        description="no_real_progress / behind_schedule / not_enrolled / meeting_matter_overdue / "
+        "bottom_of_ranking"
+    )
+    reason_label: str = Field(description="事由 in words")
+    red_card_id: UUID | None = Field(
+        description="the card in the register (supervision); null for a ranking card (not issued yet)"
+    )
+    issued_on: date | None = Field(description="督查室认定之日 (supervision); null for a ranking card")
+    note: str = Field(description="the finding (supervision) or the rank (ranking)")
+
+
 class MonthlyBulletin(BaseModel):
     """月度通报: the month's published grades and ranking, the carded, the 表态 and 约谈 lists, investment."""
 
@@ -52,6 +72,10 @@ class MonthlyBulletin(BaseModel):
     statements: list[BulletinListed] = Field(description="表态发言: units graded 不合格")
     investment_by_line: list[BulletinInvestment]
     investment_by_unit: list[BulletinInvestment]
+    red_cards: list[BulletinCard] = Field(
+        default_factory=list,
+        description="the month's red cards of both sources: supervision cards first, then the ranking's",
+    )
 
 
 class BulletinSummary(BaseModel):
@@ -238,9 +262,19 @@ class MatterFigures(BaseModel):
 class CardFigure(BaseModel):
     red_card_id: UUID
     target_unit_name: str
-    source: str = Field(description="supervision (督查) / ranking (排名后3名)")
+    source: str = Field(description="supervision (月末督查, §五(三)) / ranking (月度考核排名后3名, §六(三))")
     state: str = Field(description="issued, dismissed, withdrawn: as it stood when the bulletin was issued")
-    reason: str | None
+    reason: str | None = Field(description="why it was dismissed or withdrawn (不予认定、撤销的理由)")
+    card_reason: str | None = Field(
+        default=None,
+        description=(
+            "事由: no_real_progress / behind_schedule / not_enrolled / meeting_matter_overdue "
+            "(supervision), bottom_of_ranking (ranking)"
+        ),
+    )
+    card_reason_label: str | None = Field(default=None, description="事由 in words")
+    month: str | None = Field(default=None, description="the month the card is for, e.g. 2020-05")
+    changed_on: date | None = Field(default=None, description="the day its state changed this week")
 
 
 class ProvincialFigure(BaseModel):

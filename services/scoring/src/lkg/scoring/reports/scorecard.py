@@ -37,6 +37,7 @@ from lkg.common.documents import (
     render_docx,
     render_xlsx,
 )
+from lkg.common.lines import UNROUTED, line_label
 from lkg.scoring.models import matter_fact, matter_step, org_copy, project_copy
 from lkg.scoring.periods import Span
 from lkg.scoring.reports import schemas as s
@@ -45,7 +46,6 @@ from lkg.scoring.reports.documents import chart
 
 TITLE = "困难问题销号成绩单"
 OFFICE = "区重大项目建设工作领导小组办公室"
-UNROUTED = "待分线"
 
 
 @dataclass
@@ -129,9 +129,9 @@ async def build(session: AsyncSession, span: Span, as_of: datetime) -> s.Closure
         else:
             continue  # not due by the month's end
         line = m.line_id if m.line_id is not None else project_lines.get(m.project_id)
-        line_label = f"第{numbers[line]}线" if line in numbers else UNROUTED
+        line_name = line_label(numbers[line]) if line in numbers else UNROUTED
         unit_label = m.resolving_unit_name or units.get(m.resolving_unit_id, "未指定")
-        tallies = [total, by_line.setdefault(line, _Tally(line, line_label))]
+        tallies = [total, by_line.setdefault(line, _Tally(line, line_name))]
         if m.resolving_unit_id is not None:
             tallies.append(by_unit.setdefault(m.resolving_unit_id, _Tally(m.resolving_unit_id, unit_label)))
         for t in tallies:
@@ -148,12 +148,14 @@ async def build(session: AsyncSession, span: Span, as_of: datetime) -> s.Closure
                 kind=m.kind,
                 title=m.title,
                 unit_label=unit_label,
-                line_label=line_label,
+                line_label=line_name,
                 due_at=due,
                 closed_at=closed.astimezone(TZ) if closed else None,
                 status=status,
             )
         )
+
+    order = {line_label(n): n for n in numbers.values()}
 
     def ordered(rows: list[_Tally]) -> list[s.ScorecardRow]:
         out = [t.row() for t in rows]
@@ -170,7 +172,7 @@ async def build(session: AsyncSession, span: Span, as_of: datetime) -> s.Closure
             key=lambda r: numbers.get(r.subject_id, 99) if r.subject_id else 99,
         ),
         by_unit=ordered(list(by_unit.values())),
-        matters=sorted(counted, key=lambda x: (x.line_label, x.unit_label, x.title)),
+        matters=sorted(counted, key=lambda x: (order.get(x.line_label, 99), x.unit_label, x.title)),
     )
 
 

@@ -12,6 +12,7 @@ from lkg.common.events.contracts import EvaluationSubject, Grade, PeriodKind
 from lkg.common.http.problems import NotFound
 from lkg.scoring import rankings, service
 from lkg.scoring.reports import schemas as s
+from lkg.scoring.sheets import CARD_REASON_LABEL
 
 GRADE_LABEL = {Grade.EXCELLENT: "优秀", Grade.PASS: "合格", Grade.FAIL: "不合格"}
 
@@ -66,6 +67,37 @@ async def monthly_bulletin(session: AsyncSession, pid: UUID) -> s.MonthlyBulleti
 
     as_of = min(rankings.month_end(row.start.year, row.start.month), row.as_of)
     entries = {e.unit_id: e.label for e in view.ranking}
+    ranks = {e.unit_id: e.rank for e in view.ranking}
+    # Supervision cards as the sheets counted them at the published cut-off; then the ranking's.
+    cards = [
+        s.BulletinCard(
+            source=e.card.source,
+            unit_id=x.subject_id,
+            label=x.subject_label,
+            reason=e.card.reason,
+            reason_label=e.card.reason_label,
+            red_card_id=e.id,
+            issued_on=e.card.issued_on,
+            note=e.note,
+        )
+        for x in view.sheets
+        for e in x.evidence
+        if e.card is not None and e.counts == "red_card"
+    ]
+    cards.sort(key=lambda x: (x.issued_on or row.end, x.label, str(x.red_card_id)))
+    cards += [
+        s.BulletinCard(
+            source="ranking",
+            unit_id=u,
+            label=entries.get(u, labels.get(u, str(u))),
+            reason="bottom_of_ranking",
+            reason_label=CARD_REASON_LABEL["bottom_of_ranking"],
+            red_card_id=None,
+            issued_on=None,
+            note=f"月度考核等级排名第{ranks[u]}名" if u in ranks else "月度考核等级排名后3名",
+        )
+        for u in sorted(carded, key=lambda u: (ranks.get(u, 0), entries.get(u, labels.get(u, str(u)))))
+    ]
     return s.MonthlyBulletin(
         period_id=row.id,
         label=view.span.label,
@@ -90,4 +122,5 @@ async def monthly_bulletin(session: AsyncSession, pid: UUID) -> s.MonthlyBulleti
         statements=listed(failing),
         investment_by_line=invested(await rankings.investment(session, row.start.year, "line", as_of)),
         investment_by_unit=invested(await rankings.investment(session, row.start.year, "unit", as_of)),
+        red_cards=cards,
     )

@@ -4,7 +4,8 @@ the facts scoring holds, then stored and frozen (:mod:`lkg.scoring.reports.issue
 What it holds (issue 16): investment completed as of the latest reported month against the year's plan
 (monthly figures from ``investment.reported``; nothing weekly is invented), progress of all projects by
 class and line (their stage), the week's new starts (开工 achieved), open problems and meeting matters with
-the week's breaches and escalations, red cards issued, dismissed or withdrawn in the week, and the
+the week's breaches and escalations, red cards of both sources (the month-end supervision round and the
+bottom 3 of the monthly ranking) issued, dismissed or withdrawn in the week, and the
 provincial/municipal ranking of the latest reported month (§三(三)一).
 """
 
@@ -31,11 +32,13 @@ from lkg.common.documents import (
     render_docx,
     render_xlsx,
 )
+from lkg.common.lines import UNROUTED, line_label
 from lkg.scoring import rankings
 from lkg.scoring.models import breach_fact, investment_fact, milestone_fact, org_copy, red_card_fact
 from lkg.scoring.reports import dispatch, dispatch_data
 from lkg.scoring.reports import schemas as s
 from lkg.scoring.reports.documents import chart
+from lkg.scoring.sheets import CARD_REASON_LABEL
 
 TITLE = "要情专报"
 OFFICE = "区重大项目建设工作领导小组办公室"
@@ -46,7 +49,6 @@ CLASS_LABEL = {
     "continuing": "结转续建",
     "completing": "完工投产",
 }
-UNROUTED = "待分线"
 
 
 def week_label(monday: date) -> str:
@@ -81,10 +83,10 @@ async def build(
     start = datetime.combine(monday, datetime.min.time(), tzinfo=TZ)
     year = local_date(as_of).year
     numbers = dict((await session.execute(sa.select(org_copy.lines.c.id, org_copy.lines.c.number))).all())
-    lines = {lid: f"第{n}线" for lid, n in numbers.items()}
-    line_order = {f"第{n}线": n for n in numbers.values()} | {UNROUTED: 99}
+    lines = {lid: line_label(n) for lid, n in numbers.items()}
+    line_order = {line_label(n): n for n in numbers.values()} | {UNROUTED: 99}
 
-    def line_label(line_id: UUID | None) -> str:
+    def line_of(line_id: UUID | None) -> str:
         return lines.get(line_id, UNROUTED) if line_id else UNROUTED
 
     # Investment, as of the latest month reported by the cut-off.
@@ -112,7 +114,7 @@ async def build(
     by_line_stage: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for p in projects:
         stage = p.snapshot.get("stage", "preliminary")
-        label = line_label(p.line_id)
+        label = line_of(p.line_id)
         for bucket in (
             by_class[CLASS_LABEL.get(p.snapshot["project_class"], p.snapshot["project_class"])],
             by_line_stage[label],
@@ -148,7 +150,7 @@ async def build(
         s.NewStart(
             project_id=x.project_id,
             name=names[x.project_id].name,
-            line_label=line_label(names[x.project_id].line_id),
+            line_label=line_of(names[x.project_id].line_id),
             responsible_unit_name=names[x.project_id].snapshot["responsible_unit_name"],
             achieved_on=x.achieved_on,
         )
@@ -163,7 +165,7 @@ async def build(
     project_lines = {p.id: p.line_id for p in projects}
     for mt in snap.matters.values():
         f = mt.fact
-        label = line_label(f.line_id if f.line_id else project_lines.get(f.project_id))
+        label = line_of(f.line_id if f.line_id else project_lines.get(f.project_id))
         figures[label]["open_problems" if f.kind == "problem" else "open_meeting_matters"] += 1
         if mt.overdue(as_of) is not None:
             figures[label]["overdue"] += 1
@@ -175,7 +177,7 @@ async def build(
             b.breached_at >= start, b.breached_at <= as_of, b.recorded_at <= as_of
         )
     ):
-        figures[line_label(x.line_id if x.line_id else project_lines.get(x.project_id))][
+        figures[line_of(x.line_id if x.line_id else project_lines.get(x.project_id))][
             "breaches_this_week"
         ] += 1
     keys = ("open_problems", "open_meeting_matters", "overdue", "breaches_this_week", "escalated_this_week")
@@ -187,7 +189,8 @@ async def build(
         label="合计", **{key: sum(figures[k][key] for k in figures) for key in keys}
     )
 
-    # Red cards whose state changed this week (as the register told scoring by the cut-off).
+    # Red cards of both sources (the month-end supervision round, §五(三); the bottom 3 of the monthly
+    # ranking, §六(三)) whose state changed this week, as the register told scoring by the cut-off.
     rc = red_card_fact.c
     cards = [
         s.CardFigure(
@@ -196,6 +199,10 @@ async def build(
             source=x.source,
             state=x.state,
             reason=x.reason,
+            card_reason=x.card_reason,
+            card_reason_label=CARD_REASON_LABEL.get(x.card_reason or "", x.card_reason),
+            month=f"{x.period_start.year}-{x.period_start.month:02d}",
+            changed_on=local_date(x.updated_at),
         )
         for x in await session.execute(
             sa.select(red_card_fact)
@@ -243,9 +250,9 @@ INVESTMENT_COLUMNS = ["名称", "年度计划投资（万元）", "累计完成�
 PROGRESS_COLUMNS = ["分类", "项目数", "前期", "审批", "开工", "投资", "竣工", "达产达效"]
 NEW_START_COLUMNS = ["项目名称", "包保线", "责任单位", "开工日期"]
 MATTER_COLUMNS = ["包保线", "未销号问题", "未销号会议议定事项", "超时未办", "本周超时", "本周上报"]
-CARD_COLUMNS = ["单位", "来源", "状态", "事由"]
+CARD_COLUMNS = ["单位", "来源", "事由", "所属月份", "状态", "日期", "说明"]
 PROVINCIAL_COLUMNS = ["排名", "单位", "项目数", "个数占比", "投资总量占比", "当月投资（万元）", "环比"]
-_SOURCE = {"supervision": "督查", "ranking": "考核排名后3名"}
+_SOURCE = {"supervision": "月末督查", "ranking": "月度考核排名后3名"}
 _CARD_STATE = {"issued": "已发放", "dismissed": "不予认定", "withdrawn": "已撤销"}
 
 
@@ -286,11 +293,22 @@ def card_rows(bulletin: s.WeeklyBulletin) -> list[list[str]]:
         [
             x.target_unit_name,
             _SOURCE.get(x.source, x.source),
+            x.card_reason_label or "",
+            x.month or "",
             _CARD_STATE.get(x.state, x.state),
+            x.changed_on.isoformat() if x.changed_on else "",
             x.reason or "",
         ]
         for x in bulletin.new_red_cards
     ]
+
+
+def _card_summary(bulletin: s.WeeklyBulletin) -> str:
+    cards = bulletin.new_red_cards
+    by_source = [
+        f"{label}{n}张" for source, label in _SOURCE.items() if (n := sum(x.source == source for x in cards))
+    ]
+    return f"本周红牌变动{len(cards)}张" + (f"（{'、'.join(by_source)}）" if by_source else "") + "。"
 
 
 def provincial_rows(bulletin: s.WeeklyBulletin) -> list[list[Any]]:
@@ -348,7 +366,7 @@ def to_docx(bulletin: s.WeeklyBulletin, number: int, issued: datetime) -> bytes:
         ),
         Table(MATTER_COLUMNS, _text(matter_rows(bulletin)), caption="表5 各包保线问题办理情况"),
         Heading("四、红牌警告"),
-        Paragraph(f"本周红牌变动{len(bulletin.new_red_cards)}张。"),
+        Paragraph(_card_summary(bulletin)),
         Table(CARD_COLUMNS, card_rows(bulletin), caption="表6 本周红牌"),
         Heading("五、省市重大项目排名"),
         Table(
