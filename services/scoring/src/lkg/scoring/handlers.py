@@ -1,6 +1,7 @@
 """Events the scoring service reacts to (docs/events.md). Each handler runs inside the inbox transaction and
 calls one use case of :mod:`lkg.scoring.facts`; the inbox skips a repeated event, and every fact is keyed
-so that a reordered one changes nothing either.
+so that a reordered one changes nothing either. The hot events (a rebuild's bulk, the live feed's bursts)
+also have a handler for a run of them (:mod:`lkg.scoring.facts_batch`), with the same effect.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from lkg.common.events.base import Envelope
 from lkg.common.events.inbox import Subscription
 from lkg.common.orgcopy import apply_org_changed
 from lkg.common.readcopy import project_copy_subscriptions
-from lkg.scoring import facts
+from lkg.scoring import facts, facts_batch
 from lkg.scoring.models import org_copy, project_copy
 
 _copy = {s.event: s.handler for s in project_copy_subscriptions(project_copy)}
@@ -107,14 +108,14 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(c.ProjectChanged, on_project),
     Subscription(c.ProjectTerminated, _copy[c.ProjectTerminated]),
     Subscription(c.OrgChanged, on_org_changed),
-    Subscription(c.MilestoneAchieved, on_milestone),
-    Subscription(c.MilestoneMissed, on_milestone),
+    Subscription(c.MilestoneAchieved, on_milestone, facts_batch.record_milestones),
+    Subscription(c.MilestoneMissed, on_milestone, facts_batch.record_milestones),
     Subscription(c.EnrolmentFailed, on_enrolment_failed),
-    Subscription(c.InvestmentReported, on_investment),
+    Subscription(c.InvestmentReported, on_investment, facts_batch.record_investments),
     Subscription(c.ApprovalStalled, on_approval_stalled),
     Subscription(c.ApprovalGranted, on_approval_granted),
     Subscription(c.ApprovalRejected, on_approval_rejected),
-    *(Subscription(event, on_matter) for event in _MATTER_EVENTS),
+    *(Subscription(event, on_matter, facts_batch.record_matters) for event in _MATTER_EVENTS),
     Subscription(c.RedCardIssued, on_card_issued),
     Subscription(c.RedCardDismissed, on_card_dismissed),
     Subscription(c.RedCardWithdrawn, on_card_withdrawn),
