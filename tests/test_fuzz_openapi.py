@@ -242,13 +242,7 @@ async def _cancel_leftover_tasks() -> None:
 
 #: Operations whose fuzzing with real ids is not settled yet, with why: expected to fail (not strict, so
 #: a pass is reported as XPASS, not hidden). Remove an entry once its owner has settled it.
-KNOWN_FINDINGS: dict[str, str] = {
-    "POST /api/v1/evaluations/periods/{period_id}/confirmation": (
-        "scoring: a schema-valid confirmation is refused with 422 for what the period holds "
-        "(invalid_tie_decision, no_tie, subject_not_graded, each seen in one run, listed in "
-        "REFUSED_FOR_THE_DATA, and more); the scoring service should say them in its schema or docs"
-    ),
-}
+KNOWN_FINDINGS: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -303,11 +297,9 @@ REFUSED_FOR_THE_DATA: dict[tuple[str, str], frozenset[str]] = {
             "obligor_not_for_enterprise",
         }
     ),
-    # The units chosen among those tied for the bottom three must be three of the tied ones, and only a
-    # period with such a tie takes a choice.
-    ("POST", "/api/v1/evaluations/periods/{period_id}/confirmation"): frozenset(
-        {"invalid_tie_decision", "no_tie", "subject_not_graded"}
-    ),
+    # A tie decision carries its reason (tie_carded without tie_reason); what the period holds (its tie,
+    # its graded subjects) is refused with 409, documented with every other refusal of the operation.
+    ("POST", "/api/v1/evaluations/periods/{period_id}/confirmation"): frozenset({"tie_reason_required"}),
 }
 
 

@@ -158,8 +158,33 @@ async def test_confirming_needs_the_tie_decided_then_publishes_and_cards_the_bot
         json={},
         headers={**month.operator, "If-Match": etag},
     )
-    assert undecided.status_code == 422
-    assert undecided.json()["code"] == "tie_decision_required"
+    # About the period (its proposal holds a tie), not the body's shape: 409, with a stable code.
+    assert (undecided.status_code, undecided.json()["code"]) == (409, "tie_decision_required")
+    for body, expected in (
+        ({"tie_carded": [str(org["区行政审批局"].id)]}, (422, "tie_reason_required")),
+        ({"tie_carded": [str(org["慈惠街"].id)], "tie_reason": "情节较重"}, (409, "invalid_tie_decision")),
+        (
+            {
+                "tie_carded": [str(org["区行政审批局"].id)],
+                "tie_reason": "情节较重",
+                "grade_changes": [
+                    {
+                        "subject_kind": "line_leader",
+                        "subject_id": str(org["金银湖街"].id),
+                        "grade": "pass",
+                        "reason": "月度不评包保领导",
+                    }
+                ],
+            },
+            (409, "subject_not_graded"),
+        ),
+    ):
+        refused = await month.client.post(
+            f"/api/v1/evaluations/periods/{MAY}/confirmation",
+            json=body,
+            headers={**month.operator, "If-Match": etag},
+        )
+        assert (refused.status_code, refused.json()["code"]) == expected, refused.text
     assert (await _period(month))["state"] == "proposed"
 
     confirmed = await month.client.post(

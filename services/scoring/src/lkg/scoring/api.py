@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from lkg.common.events.contracts import PeriodKind
 from lkg.common.http.concurrency import IfMatch, check_if_match, etag_for, etag_header
 from lkg.common.http.pagination import UpdatedSince
-from lkg.common.http.problems import NotFound
+from lkg.common.http.problems import PROBLEM_MEDIA_TYPE, NotFound
 from lkg.common.http.query import StrictQuery
 from lkg.common.readcopy import read_copy_router
 from lkg.scoring import outputs, publication, rankings, rules, service
@@ -44,6 +44,89 @@ _ACTION: dict[int | str, dict[str, Any]] = {
     422: {"description": "请求无效 / invalid request"},
     428: {"description": "缺少 If-Match / If-Match required"},
 }
+
+
+#: Every refusal of ``POST /api/v1/evaluations/periods/{id}/confirmation``: (status, code, when), in the
+#: order they are checked. 409 where the refusal is about the period (its state, or what its proposal
+#: holds: a schema-valid body can still not fit it; re-read the period and decide again), 422 where it is
+#: about the body alone.
+CONFIRMATION_REFUSALS: tuple[tuple[int, str, str], ...] = (
+    (401, "unauthenticated", "没有或无效的令牌 / no or bad token"),
+    (
+        422,
+        "validation_failed",
+        "请求体不符合结构（见 errors）/ the body does not fit its schema (see errors)",
+    ),
+    (
+        404,
+        "period_not_found",
+        "没有该考核周期，或调用者看不到它 / no such period, or not visible to the caller",
+    ),
+    (
+        403,
+        "forbidden",
+        "月度须区重大项目办、季度须区委区政府主要领导确认（§六(二)）/ a month needs 重大项目办, a quarter a "
+        "top leader",
+    ),
+    (428, "precondition_required", "缺少 If-Match / no If-Match header"),
+    (
+        412,
+        "precondition_failed",
+        "If-Match 不是周期当前的 ETag（建议已刷新或他人已确认）/ If-Match is not the "
+        "period's current ETag (the proposal was refreshed, or someone confirmed first)",
+    ),
+    (
+        422,
+        "tie_reason_required",
+        "给出 tie_carded 而没有 tie_reason：并列决定须说明理由 / tie_carded given without tie_reason",
+    ),
+    (
+        412,
+        "stale_revision",
+        "读取与确认之间周期被刷新（并发）/ the period changed between reading and confirming (a race)",
+    ),
+    (409, "period_already_published", "该周期已确认发布并冻结 / the period is already published and frozen"),
+    (
+        409,
+        "subject_not_graded",
+        "grade_changes 中的对象本期没有评分表（未参评，或类别不符）/ a grade change names a subject the "
+        "period has no sheet for",
+    ),
+    (
+        409,
+        "tie_decision_required",
+        "建议在第3名处并列（tie 非空）而未给出 tie_carded / the proposal has a tie across third place and "
+        "tie_carded is missing",
+    ),
+    (
+        409,
+        "invalid_tie_decision",
+        "tie_carded 不是并列候选中的恰好 tie.places 个单位 / tie_carded is not exactly tie.places of the "
+        "tie's candidates",
+    ),
+    (409, "no_tie", "建议中没有并列，却给出了 tie_carded / tie_carded given but the proposal has no tie"),
+)
+
+
+def _refusals(table: tuple[tuple[int, str, str], ...]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses naming each refusal code of an operation (problem+json, one example per code)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, code, when in table:
+        entry = out.setdefault(
+            status,
+            {
+                "description": "",
+                "content": {
+                    PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}, "examples": {}}
+                },
+            },
+        )
+        entry["description"] += f"{chr(10) if entry['description'] else ''}- `{code}`: {when}"
+        entry["content"][PROBLEM_MEDIA_TYPE]["examples"][code] = {
+            "summary": when,
+            "value": {"type": f"urn:lkg:problem:{code}", "status": status, "code": code, "title": when},
+        }
+    return out
 
 
 def _json(model: Any, *, etag: tuple[UUID, int] | None = None, status: int = 200) -> JSONResponse:
@@ -95,8 +178,12 @@ def evaluations_router() -> APIRouter:
             "\n\nMonthly by 重大项目办, quarterly by a top leader; a "
             "changed grade needs its reason; a tie across third place needs the carded units. Confirming "
             "publishes and freezes the period, then requests the red cards."
+            "\n\n拒绝（按检查顺序；409 关乎周期的状态或建议内容，422 关乎请求体本身）/ "
+            "Refusals, in the order they are checked (409: about the period's state or what its proposal "
+            "holds, which a schema cannot say: re-read the period; 422: about the body alone):\n\n"
+            + "\n".join(f"- {status} `{code}`: {when}" for status, code, when in CONFIRMATION_REFUSALS)
         ),
-        responses=_ACTION,
+        responses=_refusals(CONFIRMATION_REFUSALS),
     )
     async def confirm(
         period_id: UUID,

@@ -69,7 +69,15 @@ async def confirm(
     at: datetime,
 ) -> Any:
     """Confirm a proposal (§六(二)): grades changed with their reasons, the tie across third place settled
-    when the proposal has one; then publish it, frozen, with its consequences (§六(三))."""
+    when the proposal has one; then publish it, frozen, with its consequences (§六(三)).
+
+    Refusals (``lkg.scoring.api.CONFIRMATION_REFUSALS`` documents each): 422 for the body alone (a tie
+    decision without its reason); 412 for a stale revision; 409 for what the period is or holds (already
+    published, a tie left undecided, a tie decision where there is none or naming other units, a grade
+    change for a subject the period does not grade): a schema cannot say those, the client re-reads the
+    period."""
+    if tie_carded and not tie_reason:
+        raise ValidationFailed("并列决定须说明理由（tie_reason）", code="tie_reason_required")
     row = await get_period(session, pid)
     if expected_revision is not None and row.revision != expected_revision:
         raise PreconditionFailed("该考核周期已有更新，请刷新后再确认", code="stale_revision")
@@ -80,7 +88,7 @@ async def confirm(
     for change in grade_changes:
         sheet = subjects.get((change.subject_kind, change.subject_id))
         if sheet is None:
-            raise ValidationFailed("该对象本期未参评", code="subject_not_graded")
+            raise Conflict("该对象本期未参评，不能调整等级", code="subject_not_graded")
         await session.execute(
             pg_insert(grade_change)
             .values(
@@ -111,16 +119,12 @@ async def confirm(
         view = await view_period(session, row)  # the ranking follows the decided grades
     if view.bottom is not None and view.bottom.tie_candidates:
         if tie_carded is None:
-            raise ValidationFailed(
+            raise Conflict(
                 "第3名处并列，请重大项目办决定红牌对象（tie_carded）", code="tie_decision_required"
             )
         chosen = set(tie_carded)
         if not chosen <= set(view.bottom.tie_candidates) or len(chosen) != view.bottom.tie_places:
-            raise ValidationFailed(
-                f"须从并列单位中选定 {view.bottom.tie_places} 个", code="invalid_tie_decision"
-            )
-        if not tie_reason:
-            raise ValidationFailed("并列决定须说明理由", code="tie_reason_required")
+            raise Conflict(f"须从并列单位中选定 {view.bottom.tie_places} 个", code="invalid_tie_decision")
         tie_decision = {
             "carded": sorted(str(u) for u in chosen),
             "candidates": [str(u) for u in view.bottom.tie_candidates],
@@ -129,7 +133,7 @@ async def confirm(
             "decided_at": at.isoformat(),
         }
     elif tie_carded:
-        raise ValidationFailed("本期没有需要决定的并列", code="no_tie")
+        raise Conflict("本期没有需要决定的并列", code="no_tie")
     published = (
         await session.execute(
             sa.update(period)

@@ -134,7 +134,13 @@ def _finish_openapi(schema: dict[str, Any], guarded: set[tuple[str, str]]) -> No
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            operation["responses"].pop("422", None)
+            declared = operation["responses"].get("422")
+            if declared is not None and "HTTPValidationError" in json.dumps(declared):
+                operation["responses"].pop("422")  # FastAPI's own: our 422 is a Problem (4XX below)
+            elif declared is not None:  # a route's own 422 (naming its codes) stays, as a Problem
+                declared.setdefault(
+                    "content", {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                )
             operation["responses"].setdefault("4XX", problem_ref)
             if (path, method) in guarded:
                 operation.setdefault("security", [{BEARER_SCHEME_NAME: []}])
