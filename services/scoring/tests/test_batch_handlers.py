@@ -27,6 +27,7 @@ from lkg.scoring.app import SPEC
 from lkg.scoring.models import FACT_TABLES, period, project_copy
 from lkg.scoring.periods import period_id
 
+ON = date(2020, 5, 18)
 MAY = period_id("month", date(2020, 5, 1))
 LATE = at(date(2020, 6, 10))  # after May's cut-off (June 3)
 
@@ -83,20 +84,26 @@ async def _reset(db: Database) -> None:
     async with db.transaction() as session:
         for table in (*FACT_TABLES, project_copy, period):
             await session.execute(sa.delete(table))
-        await session.execute(
-            sa.insert(period).values(
-                id=MAY,
-                kind="month",
-                start=date(2020, 5, 1),
-                end=date(2020, 5, 31),
-                state="published",
-                rule_version=1,
-                closes_at=at(date(2020, 6, 3), 0),
-                as_of=at(date(2020, 6, 3), 0),
-                revision=2,
-                updated_at=at(date(2020, 6, 3), 0),
+        for kind, start, end in (
+            ("month", date(2020, 5, 1), date(2020, 5, 31)),
+            # A quarter whose cut-off (June 5) is before the late facts too (June 10): they are in June.
+            ("quarter", date(2020, 4, 1), date(2020, 6, 30)),
+        ):
+            cut_off = at(date(2020, 6, 3 if kind == "month" else 5), 0)
+            await session.execute(
+                sa.insert(period).values(
+                    id=period_id(kind, start),
+                    kind=kind,
+                    start=start,
+                    end=end,
+                    state="published",
+                    rule_version=1,
+                    closes_at=cut_off,
+                    as_of=cut_off,
+                    revision=2,
+                    updated_at=cut_off,
+                )
             )
-        )
 
 
 async def _facts(db: Database) -> dict[str, list]:
@@ -168,7 +175,22 @@ def _history() -> list[Envelope]:
     y_closed = y.closed(at(date(2020, 5, 30)), outcome="withdrawn")[0]
     y_stale = y_reported.model_copy(update={"effective_at": at(date(2020, 5, 3))})
 
+    enrolment = c.EnrolmentFailed(
+        effective_at=LATE,
+        project_id=p2.id,
+        project_name=p2.name,
+        responsible_unit_id=p2.unit.id,
+        year=2020,
+        month=5,
+        reason="未达入库标准",
+        reported_by_unit_id=p2.unit.id,
+    )
+    enrolment_again = enrolment.model_copy(
+        update={"reason": "资料不全", "effective_at": at(date(2020, 5, 28))}
+    )
     events: list[Any] = [
+        enrolment,
+        enrolment_again,
         *registered,
         registered[0],  # the same revision told again by another event
         replanned,
@@ -214,7 +236,12 @@ async def test_runs_have_the_effect_of_one_by_one_over_shuffled_histories(dbs):
         checked += sum(len(rows) for rows in results[0].values())
     # The histories did write facts, rechecks among them (late facts about May).
     assert results[0]["period_recheck"] and results[0]["breach_fact"] and results[0]["milestone_baseline"]
-    assert {row[2] for row in results[0]["period_recheck"]} >= {"project.changed", "milestone.achieved"}
+    assert {row[2] for row in results[0]["period_recheck"]} >= {
+        "project.changed",
+        "milestone.achieved",
+        "problem.closed",
+        "enrolment.failed",
+    }
     assert checked > 0
 
 
@@ -230,7 +257,11 @@ async def test_first_told_stands_in_a_run(dbs):
     # The breach as first told (on time, no recheck); its late copy changes nothing.
     ((*_, breached_at, recorded_at, _event_id),) = facts["breach_fact"]
     assert breached_at == recorded_at == at(date(2020, 5, 9), 0)
-    assert {row[2] for row in facts["period_recheck"]} == {"milestone.achieved"}
+    assert {row[2] for row in facts["period_recheck"]} == {
+        "milestone.achieved",
+        "problem.closed",
+        "enrolment.failed",
+    }
 
 
 async def test_a_failing_batch_is_applied_again_one_by_one_with_the_same_facts(dbs, nats_url):
@@ -249,12 +280,26 @@ async def test_a_failing_batch_is_applied_again_one_by_one_with_the_same_facts(d
     js = nc.jetstream()
     await ensure_streams(js, names)
 
-    async def fail(_session: Any, _envelope: Envelope, _event: Any) -> None:
-        raise RuntimeError("poisoned")
+    p = project(Org([("金银湖街", "street")]), "金银湖街", "丁项目", 签约=date(2020, 5, 20))
+    failing = Envelope.wrap(p.achieved("签约", ON, at(ON)))
 
-    subscriptions = [
-        Subscription(s.event, fail) if s.event is c.EnrolmentFailed else s for s in handlers.SUBSCRIPTIONS
-    ]
+    def poisoned(sub: Subscription) -> Subscription:
+        """``sub``, but failing on the poisoned event, alone or in a run (which then fails as a whole)."""
+
+        async def handler(session: Any, envelope: Envelope, event: Any) -> None:
+            if envelope.event_id == failing.event_id:
+                raise RuntimeError("poisoned")
+            await sub.handler(session, envelope, event)
+
+        async def handler_many(session: Any, run: Any) -> None:
+            assert sub.handler_many is not None
+            if any(envelope.event_id == failing.event_id for envelope, _ in run):
+                raise RuntimeError("poisoned")
+            await sub.handler_many(session, run)
+
+        return Subscription(sub.event, handler, handler_many)
+
+    subscriptions = [poisoned(s) if s.event is c.MilestoneAchieved else s for s in handlers.SUBSCRIPTIONS]
     consumer = EventConsumer(
         consumer="scoring",
         db=through,
@@ -266,19 +311,6 @@ async def test_a_failing_batch_is_applied_again_one_by_one_with_the_same_facts(d
     )
     await consumer.ensure()
     try:
-        p = project(Org([("金银湖街", "street")]), "金银湖街", "丙项目")
-        failing = Envelope.wrap(
-            c.EnrolmentFailed(
-                effective_at=at(date(2020, 5, 28)),
-                project_id=p.id,
-                project_name=p.name,
-                responsible_unit_id=p.unit.id,
-                year=2020,
-                month=5,
-                reason="未达入库标准",
-                reported_by_unit_id=p.unit.id,
-            )
-        )
         sent = [*history[:20], failing, *history[20:]]
         for envelope in sent:
             await js.publish(

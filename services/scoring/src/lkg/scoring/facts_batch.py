@@ -21,6 +21,7 @@ statement equal to the sequence:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -42,9 +43,34 @@ Run = Sequence[tuple[Envelope, Any]]
 _Late = tuple[Envelope, datetime, set[UUID]]
 
 
+@functools.lru_cache(maxsize=4096)
+def _period_id(kind: c.PeriodKind, day: date) -> UUID:
+    return span_containing(kind, day).id
+
+
 def _period_ids(days: Iterable[date | None], kinds: Iterable[c.PeriodKind] = EVALUATED_KINDS) -> set[UUID]:
     kinds = tuple(kinds)
-    return {span_containing(kind, d).id for d in days if d is not None for kind in kinds}
+    return {_period_id(kind, d) for d in days if d is not None for kind in kinds}
+
+
+#: The rechecks of a statement's late facts, as its last part: the candidates ``c`` (period, event, type,
+#: recorded at, and the key the fact's own insert must have returned), kept where the period's cut-off
+#: was before the fact was recorded (:func:`facts._recheck`).
+_RECHECK_TAIL = (
+    "INSERT INTO period_recheck (period_id, event_id, event_type, recorded_at) "
+    "SELECT c.period_id, c.event_id, c.event_type, c.recorded_at FROM unnest("
+    "$%d::uuid[], $%d::uuid[], $%d::text[], $%d::timestamptz[], $%d::uuid[]) "
+    "AS c (period_id, event_id, event_type, recorded_at, fact) "
+    "JOIN period p ON p.id = c.period_id AND p.as_of < c.recorded_at "
+    "WHERE %s "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _candidates(late: Sequence[tuple[Envelope, datetime, set[UUID], Any]]) -> list[list[Any]]:
+    """The recheck candidates' columns: (event, recorded at, period ids, fact key) → one row a period."""
+    rows = [(pid, v.event_id, v.type, at, key) for v, at, ids, key in late for pid in ids]
+    return _columns(rows, 5)
 
 
 async def _recheck_many(driver: Any, late: Sequence[_Late]) -> None:
@@ -209,91 +235,113 @@ async def record_projects(session: AsyncSession, run: Run) -> None:
     await _recheck_many(driver, [(v, at, _period_ids(d)) for v, at, d in days.values()])
 
 
-_ACHIEVED = (
-    "INSERT INTO milestone_fact AS f "
+#: A run of achievements and misses in one statement: the first achievement and the first miss of a
+#: milestone stand (``a``, ``m``), the first baseline told of a milestone it has none for (``b``), and the
+#: rechecks of the achievements that changed the fact. The three write different columns or tables and
+#: read nothing the others write (PostgreSQL runs them on one snapshot).
+_MILESTONES = (
+    "WITH a AS (INSERT INTO milestone_fact AS f "
     "(milestone_id, project_id, unit_id, type, label, achieved_on, achieved_at, achieved_event_id) "
     "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::date[], "
     "$7::timestamptz[], $8::uuid[]) "
     "ON CONFLICT (milestone_id) DO UPDATE SET achieved_on = excluded.achieved_on, "
     "achieved_at = excluded.achieved_at, achieved_event_id = excluded.achieved_event_id "
     "WHERE f.achieved_event_id IS NULL "
-    "RETURNING f.milestone_id"
-)
-_MISSED = (
-    "INSERT INTO milestone_fact AS f "
+    "RETURNING f.milestone_id), "
+    "m AS (INSERT INTO milestone_fact AS f "
     "(milestone_id, project_id, unit_id, type, label, missed_at, missed_event_id) "
-    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], "
-    "$6::timestamptz[], $7::uuid[]) "
+    "SELECT * FROM unnest($9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], "
+    "$14::timestamptz[], $15::uuid[]) "
     "ON CONFLICT (milestone_id) DO UPDATE SET missed_at = excluded.missed_at, "
     "missed_event_id = excluded.missed_event_id "
-    "WHERE f.missed_event_id IS NULL"
-)
-#: The baseline an event carries, for a milestone scoring has none for yet.
-_FIRST_BASELINE = (
-    "INSERT INTO milestone_baseline (milestone_id, event_id, baseline_date, recorded_at) "
-    "SELECT b.* FROM unnest($1::uuid[], $2::uuid[], $3::date[], $4::timestamptz[]) "
-    "AS b (milestone_id, event_id, baseline_date, recorded_at) "
-    "WHERE NOT EXISTS (SELECT 1 FROM milestone_baseline x WHERE x.milestone_id = b.milestone_id) "
-    "ON CONFLICT DO NOTHING"
+    "WHERE f.missed_event_id IS NULL), "
+    "b AS (INSERT INTO milestone_baseline (milestone_id, event_id, baseline_date, recorded_at) "
+    "SELECT x.* FROM unnest($16::uuid[], $17::uuid[], $18::date[], $19::timestamptz[]) "
+    "AS x (milestone_id, event_id, baseline_date, recorded_at) "
+    "WHERE NOT EXISTS (SELECT 1 FROM milestone_baseline y WHERE y.milestone_id = x.milestone_id) "
+    "ON CONFLICT DO NOTHING) "
+    + _RECHECK_TAIL
+    % (20, 21, 22, 23, 24, "c.fact IN (SELECT milestone_id FROM a)")
 )
 
 
 async def record_milestones(session: AsyncSession, run: Run) -> None:
-    """:func:`facts.record_milestone` for each of ``run`` (achievements and misses): the first achievement
-    and the first miss of a milestone stand, and the first baseline told of it. The three write different
-    columns or tables and read nothing the others write, so they may go one statement each."""
+    """:func:`facts.record_milestone` for each of ``run`` (achievements and misses): one statement for each
+    stretch of one kind (the inbox gives runs of one kind; a mixed run keeps its order between stretches,
+    since the event that first inserts a milestone's row sets its project and unit)."""
     driver = await driver_in_transaction(session)
     if driver is None:
         for envelope, event in run:
             await facts.record_milestone(session, envelope, event)
         return
-    achieved = [(v, e) for v, e in run if isinstance(e, c.MilestoneAchieved)]
-    missed = [(v, e) for v, e in run if not isinstance(e, c.MilestoneAchieved)]
-    if achieved:
-        first = _first_by(achieved, lambda e: e.milestone.id)
-        rows = [
-            (
-                e.milestone.id,
-                e.project_id,
-                e.responsible_unit_id,
-                str(e.milestone.type),
-                e.milestone.label,
-                e.milestone.actual_date or local_date(e.effective_at),
-                e.effective_at,
-                v.event_id,
-            )
-            for v, e in first
-        ]
-        changed = {row[0] for row in await driver.fetch(_ACHIEVED, *_columns(rows, 8))}
-        await _recheck_many(
-            driver,
-            [
-                (v, e.effective_at, _period_ids([row[5], e.milestone.baseline_date]))
-                for (v, e), row in zip(first, rows, strict=True)
-                if e.milestone.id in changed
-            ],
+    stretch: list[tuple[Envelope, Any]] = []
+    for envelope, event in run:
+        if stretch and type(stretch[0][1]) is not type(event):
+            await _record_milestones(driver, stretch)
+            stretch = []
+        stretch.append((envelope, event))
+    await _record_milestones(driver, stretch)
+
+
+async def _record_milestones(driver: Any, run: Run) -> None:
+    achieved = isinstance(run[0][1], c.MilestoneAchieved)
+    first = _first_by(run, lambda e: e.milestone.id)
+    facts_ = [
+        (
+            e.milestone.id,
+            e.project_id,
+            e.responsible_unit_id,
+            str(e.milestone.type),
+            e.milestone.label,
+            e.milestone.actual_date or local_date(e.effective_at) if achieved else None,
+            e.effective_at,
+            v.event_id,
         )
-    if missed:
-        lines = [
-            (
-                e.milestone.id,
-                e.project_id,
-                e.responsible_unit_id,
-                str(e.milestone.type),
-                e.milestone.label,
-                e.effective_at,
-                v.event_id,
-            )
-            for v, e in _first_by(missed, lambda e: e.milestone.id)
-        ]
-        await driver.execute(_MISSED, *_columns(lines, 7))
-    based = [(v, e) for v, e in run if e.milestone.baseline_date is not None]
-    if based:
-        baselines = [
-            (e.milestone.id, v.event_id, e.milestone.baseline_date, e.effective_at)
-            for v, e in _first_by(based, lambda e: e.milestone.id)
-        ]
-        await driver.execute(_FIRST_BASELINE, *_columns(baselines, 4))
+        for v, e in first
+    ]
+    based = _first_by(
+        [(v, e) for v, e in run if e.milestone.baseline_date is not None], lambda e: e.milestone.id
+    )
+    baselines = [(e.milestone.id, v.event_id, e.milestone.baseline_date, e.effective_at) for v, e in based]
+    late = [
+        (v, e.effective_at, _period_ids([row[5], e.milestone.baseline_date]), e.milestone.id)
+        for (v, e), row in zip(first, facts_, strict=True)
+    ]
+    none: list[tuple[Any, ...]] = []
+    await driver.execute(
+        _MILESTONES,
+        *_columns(facts_ if achieved else none, 8),
+        *_columns(none if achieved else [row[:5] + row[6:] for row in facts_], 7),
+        *_columns(baselines, 4),
+        *_candidates(late if achieved else []),
+    )
+
+
+#: Failed enrolments (统计入库) as first told per project and month, and the rechecks of those recorded now.
+_ENROLMENTS = (
+    "WITH e AS (INSERT INTO enrolment_fact (project_id, year, month, unit_id, reason, recorded_at, event_id) "
+    "SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[], $4::uuid[], $5::text[], $6::timestamptz[], "
+    "$7::uuid[]) "
+    "ON CONFLICT DO NOTHING RETURNING event_id) "
+    + _RECHECK_TAIL
+    % (8, 9, 10, 11, 12, "c.fact IN (SELECT event_id FROM e)")
+)
+
+
+async def record_enrolments_failed(session: AsyncSession, run: Run) -> None:
+    """:func:`facts.record_enrolment_failed` for each of ``run``, in one statement."""
+    driver = await driver_in_transaction(session)
+    if driver is None:
+        for envelope, event in run:
+            await facts.record_enrolment_failed(session, envelope, event)
+        return
+    first = _first_by(run, lambda e: (e.project_id, e.year, e.month))
+    rows = [
+        (e.project_id, e.year, e.month, e.responsible_unit_id, e.reason, e.effective_at, v.event_id)
+        for v, e in first
+    ]
+    late = [(v, e.effective_at, _period_ids([local_date(e.effective_at)]), v.event_id) for v, e in first]
+    await driver.execute(_ENROLMENTS, *_columns(rows, 7), *_candidates(late))
 
 
 # ---- issues -----------------------------------------------------------------------------------------
@@ -325,16 +373,30 @@ _MATTER = (
 _STEP = (
     "INSERT INTO matter_step (event_id, matter_id, step, layer, at, clocks, clock) "
     "SELECT event_id, matter_id, step, layer, at, clocks::jsonb, clock::jsonb "
-    "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::text[], $7::text[]) "
+    "FROM unnest($15::uuid[], $16::uuid[], $17::text[], $18::int[], $19::timestamptz[], $20::text[], "
+    "$21::text[]) "
     "AS s (event_id, matter_id, step, layer, at, clocks, clock) "
     "ON CONFLICT DO NOTHING"
 )
 _BREACH = (
     "INSERT INTO breach_fact (breach_id, kind, subject_id, charged_unit_id, line_id, project_id, clock, "
     "label, breached_at, recorded_at, event_id) "
-    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], "
-    "$7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::uuid[]) "
+    "SELECT * FROM unnest($22::uuid[], $23::text[], $24::uuid[], $25::uuid[], $26::uuid[], $27::uuid[], "
+    "$28::text[], $29::text[], $30::timestamptz[], $31::timestamptz[], $32::uuid[]) "
     "ON CONFLICT DO NOTHING RETURNING breach_id"
+)
+
+#: A run of matter events (each matter once) in one statement: the matters, their steps, the breaches, and
+#: the rechecks of closures and of breaches recorded for the first time.
+_MATTERS = (
+    "WITH m AS ("
+    + _MATTER
+    + "), s AS ("
+    + _STEP
+    + "), b AS ("
+    + _BREACH
+    + ") "
+    + _RECHECK_TAIL % (33, 34, 35, 36, 37, "(c.fact IS NULL OR c.fact IN (SELECT breach_id FROM b))")
 )
 
 _REPORTED = (c.ProblemReported, c.MeetingMatterReported)
@@ -357,7 +419,7 @@ async def record_matters(session: AsyncSession, run: Run) -> None:
     matters = []
     steps = []
     breaches = []
-    late: list[_Late] = []
+    late: list[tuple[Envelope, datetime, set[UUID], Any]] = []
     for v, e in run:
         at: datetime = e.effective_at
         reported = isinstance(e, _REPORTED)
@@ -412,15 +474,11 @@ async def record_matters(session: AsyncSession, run: Run) -> None:
                 )
             )
         elif closed:
-            late.append((v, at, _period_ids([local_date(at)])))
-    await driver.execute(_MATTER, *_columns(matters, 14))
-    await driver.execute(_STEP, *_columns(steps, 7))
-    if breaches:
-        # A breach told twice in the run (two events, one breach id) is recorded, and rechecked, once.
-        first = list({row[0]: row for row in reversed(breaches)}.values())
-        new = {row[0] for row in await driver.fetch(_BREACH, *_columns(first, 11))}
-        by_event = {v.event_id: v for v, _ in run}
-        late.extend(
-            (by_event[row[10]], row[9], _period_ids([local_date(row[8])])) for row in first if row[0] in new
-        )
-    await _recheck_many(driver, late)
+            late.append((v, at, _period_ids([local_date(at)]), None))
+    # A breach told twice in the run (two events, one breach id) is recorded, and rechecked, once.
+    first = list({row[0]: row for row in reversed(breaches)}.values())
+    by_event = {v.event_id: v for v, _ in run}
+    late.extend((by_event[row[10]], row[9], _period_ids([local_date(row[8])]), row[0]) for row in first)
+    await driver.execute(
+        _MATTERS, *_columns(matters, 14), *_columns(steps, 7), *_columns(first, 11), *_candidates(late)
+    )

@@ -110,7 +110,7 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(c.OrgChanged, on_org_changed),
     Subscription(c.MilestoneAchieved, on_milestone, facts_batch.record_milestones),
     Subscription(c.MilestoneMissed, on_milestone, facts_batch.record_milestones),
-    Subscription(c.EnrolmentFailed, on_enrolment_failed),
+    Subscription(c.EnrolmentFailed, on_enrolment_failed, facts_batch.record_enrolments_failed),
     Subscription(c.InvestmentReported, on_investment, facts_batch.record_investments),
     Subscription(c.ApprovalStalled, on_approval_stalled),
     Subscription(c.ApprovalGranted, on_approval_granted),
