@@ -119,6 +119,96 @@ async def record_investments(session: AsyncSession, run: Run) -> None:
     await driver.execute(_INVESTMENT, *_columns(rows, 9))
 
 
+#: The read copy's row (:func:`lkg.common.readcopy.project_copy_row`), taken only when newer.
+_PROJECT_COPY = (
+    "INSERT INTO project_copy AS p "
+    "(id, revision, name, responsible_unit_id, line_id, status, snapshot, updated_at) "
+    "SELECT id, revision, name, unit_id, line_id, status, snapshot::jsonb, now() "
+    "FROM unnest($1::uuid[], $2::int[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::text[]) "
+    "AS s (id, revision, name, unit_id, line_id, status, snapshot) "
+    "ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, name = excluded.name, "
+    "responsible_unit_id = excluded.responsible_unit_id, line_id = excluded.line_id, "
+    "status = excluded.status, snapshot = excluded.snapshot, updated_at = excluded.updated_at "
+    "WHERE p.revision < excluded.revision"
+)
+_PLAN = (
+    "INSERT INTO milestone_fact AS f (milestone_id, project_id, unit_id, line_id, type, label) "
+    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[]) "
+    "ON CONFLICT (milestone_id) DO UPDATE SET unit_id = excluded.unit_id, line_id = excluded.line_id, "
+    "label = excluded.label"
+)
+_LATEST_BASELINES = (
+    "SELECT DISTINCT ON (milestone_id) milestone_id, baseline_date FROM milestone_baseline "
+    "WHERE milestone_id = ANY($1::uuid[]) ORDER BY milestone_id, recorded_at DESC"
+)
+_BASELINES = (
+    "INSERT INTO milestone_baseline (milestone_id, event_id, baseline_date, recorded_at) "
+    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::date[], $4::timestamptz[]) ON CONFLICT DO NOTHING"
+)
+
+
+async def record_projects(session: AsyncSession, run: Run) -> None:
+    """:func:`lkg.scoring.handlers.on_project` for each of ``run``: the read copy takes a snapshot newer than
+    the one it holds, then the milestones of each snapshot the copy now holds
+    (:func:`facts.record_project_plan`). Set-wise when the run names each project and each milestone once
+    (each project's rows are its own); otherwise one by one."""
+    from lkg.scoring.handlers import on_project  # the one-by-one handler this is the batch of
+
+    driver = await driver_in_transaction(session)
+    milestones = [ms.id for _, e in run for ms in e.project.milestones]
+    if (
+        driver is None
+        or len({e.project.id for _, e in run}) < len(run)
+        or len(set(milestones)) < len(milestones)
+    ):
+        for envelope, event in run:
+            await on_project(session, envelope, event)
+        return
+    copies = [
+        (
+            e.project.id,
+            e.revision,
+            e.project.name,
+            e.project.responsible_unit_id,
+            e.project.line_id,
+            str(e.project.status),
+            _json(e.project.model_dump(mode="json")),
+        )
+        for _, e in run
+    ]
+    await driver.execute(_PROJECT_COPY, *_columns(copies, 7))
+    held = {
+        row[0]: row[1]
+        for row in await driver.fetch(
+            "SELECT id, revision FROM project_copy WHERE id = ANY($1::uuid[])", [row[0] for row in copies]
+        )
+    }
+    applied = [
+        (v, e.project) for v, e in run if held.get(e.project.id) == e.revision and e.project.milestones
+    ]
+    if not applied:
+        return
+    plan = [
+        (ms.id, p.id, p.responsible_unit_id, p.line_id, str(ms.type), ms.label)
+        for _, p in applied
+        for ms in p.milestones
+    ]
+    await driver.execute(_PLAN, *_columns(plan, 6))
+    dated = [(v, p, ms) for v, p in applied for ms in p.milestones if ms.baseline_date is not None]
+    if not dated:
+        return
+    latest = {row[0]: row[1] for row in await driver.fetch(_LATEST_BASELINES, [ms.id for _, _, ms in dated])}
+    changed = [(v, p, ms) for v, p, ms in dated if latest.get(ms.id) != ms.baseline_date]
+    if not changed:
+        return
+    baselines = [(ms.id, v.event_id, ms.baseline_date, p.effective_at) for v, p, ms in changed]
+    await driver.execute(_BASELINES, *_columns(baselines, 4))
+    days: dict[UUID, tuple[Envelope, datetime, list[date | None]]] = {}
+    for v, p, ms in changed:
+        days.setdefault(v.event_id, (v, p.effective_at, []))[2].extend((ms.baseline_date, latest.get(ms.id)))
+    await _recheck_many(driver, [(v, at, _period_ids(d)) for v, at, d in days.values()])
+
+
 _ACHIEVED = (
     "INSERT INTO milestone_fact AS f "
     "(milestone_id, project_id, unit_id, type, label, achieved_on, achieved_at, achieved_event_id) "

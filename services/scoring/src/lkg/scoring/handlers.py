@@ -104,8 +104,8 @@ _MATTER_EVENTS: tuple[type[Any], ...] = (
 )
 
 SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(c.ProjectRegistered, on_project),
-    Subscription(c.ProjectChanged, on_project),
+    Subscription(c.ProjectRegistered, on_project, facts_batch.record_projects),
+    Subscription(c.ProjectChanged, on_project, facts_batch.record_projects),
     Subscription(c.ProjectTerminated, _copy[c.ProjectTerminated]),
     Subscription(c.OrgChanged, on_org_changed),
     Subscription(c.MilestoneAchieved, on_milestone, facts_batch.record_milestones),
