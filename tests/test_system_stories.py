@@ -400,6 +400,13 @@ async def june_is_proposed_with_its_evidence(world: World) -> None:
         ("breach", "审批超时：环评（区生态环境局）：反馈处理意见超时（2020-06-06）"),
         ("breach", "审批超时：环评（区生态环境局）：反馈处理意见超时（2020-06-11）"),
         ("breach", "审批超时：环评（区生态环境局）：反馈处理意见超时（2020-06-17）"),
+        # The supervision card 督查室 issued on 06-24 counts on the department's June sheet too.
+        (
+            "red_card",
+            "督查红牌（亿元以上续建项目进度相对滞后）2020-06-24认定："
+            "临空港智能制造产业园二期项目：主体结构封顶计划2020-06-15完成，至2020-06-24未完成；"
+            "审批超时：环评（区生态环境局）：环评已超过办理时限（2020年6月1日24时）仍未办结。",
+        ),
     ]
     assert sheets(period)[("responsible_unit", "金银湖街")] == (
         "0.00",
