@@ -242,4 +242,28 @@ async def test_a_person_reads_only_their_own_inbox_and_operators_alone_manage_ro
     ]
     client_only = world.auth(Role.CLIENT_SYSTEM, person="not-a-uuid")
     assert (await world.client.get("/api/v1/inbox/messages", headers=client_only)).status_code == 403
+    # A rule's note or a webhook's secret with a NUL (PostgreSQL refuses it in text) is refused as bad input
+    # and changes nothing (found by the fuzzing: it answered 500).
+    for path, body in (
+        (
+            "/api/v1/notifications/routing-rules",
+            {"kind": "approval.due_soon", "audience": "acceptor", "note": "\x00"},
+        ),
+        (
+            "/api/v1/notifications/webhook-endpoints",
+            {
+                "name": "机器人",
+                "format": "wecom",
+                "url": "http://127.0.0.1:9/hook",
+                "secret": "s" * 16 + "\x00",
+            },
+        ),
+    ):
+        refused = await world.client.post(path, json=body, headers=world.operator)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    after = await world.client.get(
+        "/api/v1/notifications/routing-rules", params={"kind": "approval.due_soon"}, headers=world.operator
+    )
+    assert "acceptor" not in {r["audience"] for r in after.json()["items"]}
     assert kinds(await inbox(world, org.leader_b)) == []

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from lkg.common.http.types import Instant, LongText, Text
+from lkg.common.http.types import Instant, LongText, OptionalText, Text
 from lkg.notifier.kinds import known_kinds
 from lkg.notifier.routing import Audience
 
@@ -180,12 +180,12 @@ class RuleIn(_In):
     kind: Kind = Field(description="通知类型（事件类型），如 problem.escalated / kind")
     audience: Audience = Field(description="受众 / audience")
     layer: Literal[1, 2, 3] | None = Field(default=None, description="仅对该层级的事项 / only at this layer")
-    note: Annotated[str, StringConstraints(max_length=200)] = ""
+    note: OptionalText = Field(default="", description="说明 / a note (one line; control characters refused)")
 
 
 class RulePatch(_In):
     enabled: StrictBool
-    note: Annotated[str, StringConstraints(max_length=200)] | None = None
+    note: OptionalText | None = None
 
 
 class RuleOut(_Out):
@@ -222,14 +222,18 @@ class TemplateList(BaseModel):
     items: list[TemplateOut]
 
 
+#: A webhook's HMAC secret: printable ASCII without spaces (the robots' and gateways' secrets are).
+Secret = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+
 class EndpointIn(_In):
     name: Text = Field(description="名称 / name")
     format: WebhookFormat = Field(description="企业微信 wecom、钉钉 dingtalk 群机器人，或短信网关 sms")
     url: Annotated[str, StringConstraints(pattern=_URL_PATTERN, max_length=2000)] = Field(
         description="回调地址 http(s)://…（须在允许清单中）/ the target URL (must be on the allow-list)"
     )
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] = Field(
-        description="HMAC 签名密钥（只写）/ HMAC secret (write-only)"
+    secret: Secret = Field(
+        description="HMAC 签名密钥（只写），可打印 ASCII 字符 / HMAC secret (write-only), printable ASCII"
     )
     kinds: list[Kind] = Field(default_factory=list, description="承载的通知类型，空为全部 / kinds carried")
 

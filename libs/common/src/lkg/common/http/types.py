@@ -81,6 +81,12 @@ Text = Annotated[
     ),
 ]
 
+#: The same for a line that may be left empty (a note): "" when there is nothing to say.
+OptionalText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200, pattern=rf"^{_LINE_CHAR}*$"),
+]
+
 _TEXT_CHAR = rf"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f{_INVISIBLE}]"
 
 #: Free text over several lines (a description, a handling opinion): no NUL, other control or format
