@@ -1,22 +1,25 @@
 """The hot facts of :mod:`lkg.scoring.facts`, several events at once (``Subscription.handler_many``).
 
 A rebuild replays a year of events and the live feed brings them in bursts; one by one, each event costs
-one to four statements through SQLAlchemy's statement path (about 0.5 ms of this process's CPU each:
-bench/README.md, "Scoring"). Here a run of events of one type costs one statement per table, sent on the
-session's own asyncpg connection (:func:`lkg.common.db.driver_in_transaction`, as the inbox's record of a
-batch), with the rows as arrays (``unnest``), so the statement text and its plan do not depend on the run's
-size.
+one to seven statements through SQLAlchemy's statement path (about 0.5 ms of this process's CPU each:
+bench/README.md, "Scoring"). Here a run of events costs one statement (a run of project snapshots up to seven,
+whatever its length), sent on the session's own asyncpg connection
+(:func:`lkg.common.db.driver_in_transaction`, as the inbox's record of a batch), with the rows as arrays
+(``unnest``), so its text and plan do not depend on the run's size; the facts, baselines, steps, breaches
+and rechecks of a run go together through data-modifying CTEs, which write different tables.
 
 Each function has exactly the effect of the one-by-one use case applied to its events in order, which the
-inbox relies on (a batch that fails is applied again event by event): tests/test_batch_handlers.py checks
-the tables after both over runs with repeats, reorderings and stale copies. The rules that make a set
+inbox relies on (a batch that fails is applied again event by event): tests/test_batch_handlers.py compares
+the tables after both over runs with repeats, reorderings, stale copies and late facts. What makes a set
 statement equal to the sequence:
 
-* a fact kept by its first event (investment, achievement, miss, baseline): the first event of the run per
-  key is the one the sequence would have written; the later ones would change nothing;
-* a fact every event updates (a matter): set-wise only when the run names each matter once (different
-  matters do not touch each other's rows); otherwise the run is applied one by one;
-* rechecks: the same rows (period, event), from one read of the periods, which no handler writes.
+* a fact kept as first told (investment, achievement, miss, baseline, failed enrolment): the run's first
+  event per key is the one the sequence would have written; the later ones would change nothing;
+* a fact every event updates (a matter, a project's read copy): a matter's events go in waves (the first
+  of each matter, then the second...), which keeps each matter's order, and different matters write
+  different rows; a run naming a project twice goes one by one;
+* rechecks: the same rows (period, event), joined to what the fact's insert returned (it changed) and to
+  the periods, which no handler writes.
 """
 
 from __future__ import annotations
