@@ -13,10 +13,10 @@ from datetime import date, datetime
 import pytest_asyncio
 from issues_world import dept, etag_of, publish, report_and_assign, street
 from notifier_world import as_person, inbox, notifier_world, set_contact
+from notifier_world import handover as moved
 
 from lkg.common.auth import Role
 from lkg.common.clock import TZ
-from lkg.common.events import contracts as c
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -146,28 +146,7 @@ async def test_after_a_handover_the_successor_is_told(world):
     org = world.org
     problem = await report_and_assign(world)
     await world.move_clock(set=datetime(2020, 5, 8, 9, tzinfo=TZ))
-    handover = c.OrgChanged(
-        aggregate_id=uuid.UUID(int=1),
-        revision=2,
-        effective_at=datetime(2020, 5, 8, 9, tzinfo=TZ),
-        holdings=(
-            c.PostHoldingSnapshot(
-                id=org.holding_a,
-                revision=2,
-                valid_from=date(2020, 1, 1),
-                valid_to=date(2020, 5, 8),
-                post_id=org.leader_post,
-                person_id=org.leader_a,
-            ),
-            c.PostHoldingSnapshot(
-                id=uuid.uuid4(),
-                revision=1,
-                valid_from=date(2020, 5, 9),
-                post_id=org.leader_post,
-                person_id=org.leader_b,
-            ),
-        ),
-    )
+    handover = moved(org, last_day=date(2020, 5, 8), effective_at=datetime(2020, 5, 8, 9, tzinfo=TZ))
     await publish(world, handover)
     await world.move_clock(set=datetime(2020, 5, 9, 9, tzinfo=TZ))
     escalations = [m for m in await inbox(world, org.leader_b) if m["matter_id"] == problem["id"]]

@@ -18,10 +18,10 @@ import pytest_asyncio
 import uvicorn
 from issues_world import publish, report_and_assign
 from notifier_world import as_person, notifier_world
+from notifier_world import handover as moved
 
 from lkg.common.auth import Role, mint_token
 from lkg.common.clock import TZ, wall_clock_utc
-from lkg.common.events import contracts as c
 from lkg.common.runtime.app import build_app
 from lkg.common.testing import eventually
 from lkg.common.testing.system import TEST_CONSUMER_OPTIONS
@@ -207,28 +207,7 @@ async def test_a_handover_ends_the_predecessors_stream(quick):
             assert live.status_code == 200
             lines = live.aiter_lines()
             assert await anext(lines) == "retry: 3000"
-            handover = c.OrgChanged(
-                aggregate_id=uuid.UUID(int=1),
-                revision=2,
-                effective_at=datetime(2020, 5, 1, 10, tzinfo=TZ),
-                holdings=(
-                    c.PostHoldingSnapshot(
-                        id=org.holding_a,
-                        revision=2,
-                        valid_from=date(2020, 1, 1),
-                        valid_to=date(2020, 5, 8),
-                        post_id=org.leader_post,
-                        person_id=org.leader_a,
-                    ),
-                    c.PostHoldingSnapshot(
-                        id=uuid.uuid4(),
-                        revision=1,
-                        valid_from=date(2020, 5, 9),
-                        post_id=org.leader_post,
-                        person_id=org.leader_b,
-                    ),
-                ),
-            )
+            handover = moved(org, last_day=date(2020, 5, 8), effective_at=datetime(2020, 5, 1, 10, tzinfo=TZ))
             await publish(quick, handover)
             # Still A's on 05-08: the stream stays open (heartbeats only).
             await quick.move_clock(set=datetime(2020, 5, 8, 9, tzinfo=TZ))

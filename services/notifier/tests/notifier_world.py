@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
@@ -85,6 +86,32 @@ class NotifierOrg(Org):
                 ),
             }
         )
+
+
+def handover(org: NotifierOrg, *, last_day: date, effective_at: datetime) -> c.OrgChanged:
+    """Line leader A holds the post to ``last_day``; B holds it from the day after (a handover)."""
+    return c.OrgChanged(
+        aggregate_id=uuid.UUID(int=1),
+        revision=2,
+        effective_at=effective_at,
+        holdings=(
+            c.PostHoldingSnapshot(
+                id=org.holding_a,
+                revision=2,
+                valid_from=date(2020, 1, 1),
+                valid_to=last_day,
+                post_id=org.leader_post,
+                person_id=org.leader_a,
+            ),
+            c.PostHoldingSnapshot(
+                id=uuid.uuid4(),
+                revision=1,
+                valid_from=last_day + timedelta(days=1),
+                post_id=org.leader_post,
+                person_id=org.leader_b,
+            ),
+        ),
+    )
 
 
 class Mailbox:
@@ -229,4 +256,14 @@ async def set_contact(system: System, person: uuid.UUID, **body: Any) -> dict[st
     return put.json()
 
 
-__all__ = ["START", "Hook", "Mailbox", "NotifierOrg", "as_person", "inbox", "notifier_world", "set_contact"]
+__all__ = [
+    "START",
+    "Hook",
+    "Mailbox",
+    "NotifierOrg",
+    "as_person",
+    "handover",
+    "inbox",
+    "notifier_world",
+    "set_contact",
+]
