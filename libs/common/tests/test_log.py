@@ -33,3 +33,18 @@ def test_log_lines_are_json_with_the_correlation_id_and_masked_values(capsys):
     assert line["contact"] == "138****8000"
     assert line["nested"] == {"id": "420112********1234"}
     assert line["level"] == "info"
+
+
+def test_logging_writes_to_the_stderr_of_now_not_to_the_one_it_was_configured_with(monkeypatch, capsys):
+    """Configured while stderr was a stream that is closed since (an earlier test's capture), a logger
+    created later still writes, to the current stderr."""
+    import io
+    import sys
+
+    earlier = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", earlier)
+    log.configure_logging("INFO", json=True)
+    monkeypatch.undo()
+    earlier.close()
+    log.get_logger("test.after_close").info("still.written")
+    assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["event"] == "still.written"

@@ -62,6 +62,22 @@ def _add_correlation_id(
     return event_dict
 
 
+class _CurrentStderr:
+    """``sys.stderr`` as it is at each write, not as it was when logging was configured: whatever swaps it
+    (pytest's capture for one test, a tool redirecting output) may close the old one, and a logger that
+    kept it then fails with "I/O operation on closed file" (a CI rehearsal: a test that built no app of its
+    own logged through the stream of an earlier test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR = _CurrentStderr()
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Configure structlog and route the standard library's logging through it."""
     shared: list[Processor] = [
@@ -78,10 +94,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_STDERR)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared[:-1]],
