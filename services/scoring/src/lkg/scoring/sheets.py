@@ -39,8 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.calendar import end_of_day, local_date
 from lkg.common.clock import TZ
-from lkg.common.events.contracts import EvaluationSubject, EvidenceRef, Grade, PeriodKind
+from lkg.common.events.contracts import EvaluationSubject, Grade, PeriodKind
 from lkg.common.orgcopy import in_force
+from lkg.scoring.cards import supervision_cards, with_cards
+from lkg.scoring.evidence import CardDetail, Evidence
 from lkg.scoring.models import (
     breach_fact,
     enrolment_fact,
@@ -49,7 +51,6 @@ from lkg.scoring.models import (
     milestone_fact,
     org_copy,
     project_copy,
-    red_card_fact,
 )
 from lkg.scoring.periods import Span
 from lkg.scoring.rules import HostUnitRule, LineLeaderRule, ResponsibleUnitRule, RuleBook
@@ -58,38 +59,6 @@ from lkg.scoring.rules import HostUnitRule, LineLeaderRule, ResponsibleUnitRule,
 GRADE_ORDER = {Grade.FAIL: 0, Grade.PASS: 1, Grade.EXCELLENT: 2}
 _TWO = Decimal("0.01")
 _EVIDENCE_NAMESPACE = uuid.UUID("a3f6d1e2-7c44-5b8e-9d2a-0e4b5c6d7f81")
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One fact behind a figure: what it is, its id, the event that told scoring, a readable sentence."""
-
-    kind: str
-    id: UUID
-    event_id: UUID | None
-    note: str
-    counts: str
-    """How it counts: ``on_time``, ``missed``, ``ahead``, ``closed``, ``open``, ``not_counted``,
-    ``breach``, ``enrolment_failed``, ``red_card``."""
-    card: CardDetail | None = None
-    """For a red card: its source, reason and dates."""
-
-    def contract(self) -> EvidenceRef:
-        suffix = f"（事件 {self.event_id}）" if self.event_id else ""
-        return EvidenceRef(kind=self.kind, id=self.id, note=f"{self.note}{suffix}")
-
-
-@dataclass(frozen=True)
-class CardDetail:
-    """A red card shown as evidence: where it comes from, what for, when it was issued and withdrawn."""
-
-    source: str
-    reason: str
-    reason_label: str
-    period_start: date
-    issued_on: date
-    withdrawn_on: date | None = None
-    withdrawal_reason: str | None = None
 
 
 @dataclass
@@ -397,96 +366,6 @@ async def _enrolment(
     return projects, failures
 
 
-# ---- supervision red cards (responsible units and host units, monthly) -------------------------------
-
-#: What a red card is for, in the words the report prints (§五(三) four categories, §六(三) ranking).
-CARD_REASON_LABEL = {
-    "no_real_progress": "亿元以上新开工项目无实质进展",
-    "behind_schedule": "亿元以上续建项目进度相对滞后",
-    "not_enrolled": "项目未入统",
-    "meeting_matter_overdue": "会议议定事项超过时限仍未解决",
-    "bottom_of_ranking": "月度考核等级排名后3名",
-}
-CARD_SOURCE_LABEL = {"supervision": "月末督查", "ranking": "月度考核排名"}
-
-
-@dataclass
-class _Cards:
-    counted: int = 0
-    evidence: list[Evidence] = field(default_factory=list)
-
-    def figures(self) -> dict[str, Any]:
-        return {"supervision_cards": self.counted}
-
-
-def _on_host_sheet(target_kind: str | None, reason: str | None) -> bool:
-    """A card to an approval department (相关审批部门), or about a meeting matter the unit must solve, is
-    about what the host-unit sheet measures (§六(一)三); any other is about the unit's projects
-    (§六(一)二)."""
-    return target_kind == "approval_department" or reason == "meeting_matter_overdue"
-
-
-async def _supervision_cards(
-    session: AsyncSession, span: Span, as_of: datetime
-) -> tuple[dict[UUID, _Cards], dict[UUID, _Cards]]:
-    """Per unit, the supervision cards of the month ``span`` issued by ``as_of``, for its responsible-unit
-    sheet and for its host-unit sheet: counted unless withdrawn by ``as_of`` (then shown, not counted)."""
-    r = red_card_fact.c
-    rows = (
-        await session.execute(
-            sa.select(red_card_fact)
-            .where(
-                r.source == "supervision",
-                r.period_kind == "month",
-                r.period_start == span.start,
-                r.issued_at.is_not(None),
-                r.issued_at <= as_of,
-            )
-            .order_by(r.issued_at, r.red_card_id)
-        )
-    ).all()
-    units: dict[UUID, _Cards] = defaultdict(_Cards)
-    hosts: dict[UUID, _Cards] = defaultdict(_Cards)
-    for row in rows:
-        acc = (hosts if _on_host_sheet(row.target_kind, row.card_reason) else units)[row.target_unit_id]
-        label = CARD_REASON_LABEL.get(row.card_reason or "", row.card_reason or "")
-        issued_on = local_date(row.issued_at)
-        withdrawn = row.withdrawn_at is not None and row.withdrawn_at <= as_of
-        detail = CardDetail(
-            source=row.source,
-            reason=row.card_reason or "",
-            reason_label=label,
-            period_start=row.period_start,
-            issued_on=issued_on,
-            withdrawn_on=local_date(row.withdrawn_at) if withdrawn else None,
-            withdrawal_reason=row.reason if withdrawn else None,
-        )
-        note = f"督查红牌（{label}）{issued_on.isoformat()}认定" + (f"：{row.note}" if row.note else "")
-        if withdrawn:
-            acc.evidence.append(
-                Evidence(
-                    "red_card",
-                    row.red_card_id,
-                    row.withdrawn_event_id,
-                    f"{note}；{local_date(row.withdrawn_at).isoformat()}撤销（{row.reason}），不计",
-                    "not_counted",
-                    detail,
-                )
-            )
-            continue
-        acc.counted += 1
-        acc.evidence.append(
-            Evidence("red_card", row.red_card_id, row.issued_event_id, note, "red_card", detail)
-        )
-    return units, hosts
-
-
-def _with_cards(score: Decimal, cards: _Cards | None, penalty: Decimal) -> Decimal:
-    if cards is None or not cards.counted:
-        return score
-    return _q(max(Decimal(0), score - penalty * cards.counted))
-
-
 # ---- labels -------------------------------------------------------------------------------------
 
 
@@ -547,7 +426,7 @@ async def compute(session: AsyncSession, span: Span, as_of: datetime, rules: Rul
 async def _monthly(session: AsyncSession, span: Span, as_of: datetime, rules: RuleBook) -> list[Sheet]:
     milestones = await _milestones(session, span, as_of, "unit_id")
     matters = await _matters(session, span, as_of, "resolving_unit_id")
-    unit_cards, host_cards = await _supervision_cards(session, span, as_of)
+    unit_cards, host_cards = await supervision_cards(session, span, as_of)
     names = await unit_names(session, set(milestones) | set(matters) | set(unit_cards) | set(host_cards))
     sheets: list[Sheet] = []
     ru = rules.responsible_unit
@@ -556,7 +435,7 @@ async def _monthly(session: AsyncSession, span: Span, as_of: datetime, rules: Ru
         cards = unit_cards.get(unit)
         if acc.due == 0 and not (cards and cards.counted):
             continue  # nothing due: not graded (achieving ahead alone is not a period's task)
-        score = _with_cards(acc.score(ru), cards, ru.supervision_card_penalty)
+        score = with_cards(acc.score(ru), cards, ru.supervision_card_penalty)
         figures = acc.figures()
         evidence = list(acc.evidence)
         if cards is not None:
@@ -579,7 +458,7 @@ async def _monthly(session: AsyncSession, span: Span, as_of: datetime, rules: Ru
         cards = host_cards.get(unit)
         if macc.due == 0 and macc.breaches == 0 and not (cards and cards.counted):
             continue
-        score = _with_cards(macc.score(hu), cards, hu.supervision_card_penalty)
+        score = with_cards(macc.score(hu), cards, hu.supervision_card_penalty)
         figures = macc.figures()
         evidence = list(macc.evidence)
         if cards is not None:
@@ -656,7 +535,6 @@ def evaluation_id(period_id: UUID, sheet: Sheet, correction: int = 0) -> UUID:
 
 
 __all__ = [
-    "CARD_REASON_LABEL",
     "GRADE_ORDER",
     "CardDetail",
     "Evidence",

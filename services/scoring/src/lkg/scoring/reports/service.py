@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lkg.common.events.contracts import EvaluationSubject, Grade, PeriodKind
 from lkg.common.http.problems import NotFound
 from lkg.scoring import rankings, service
+from lkg.scoring.cards import CARD_REASON_LABEL
 from lkg.scoring.reports import schemas as s
-from lkg.scoring.sheets import CARD_REASON_LABEL
 
 GRADE_LABEL = {Grade.EXCELLENT: "优秀", Grade.PASS: "合格", Grade.FAIL: "不合格"}
 

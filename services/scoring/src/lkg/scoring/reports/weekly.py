@@ -34,11 +34,11 @@ from lkg.common.documents import (
 )
 from lkg.common.lines import UNROUTED, line_label
 from lkg.scoring import rankings
+from lkg.scoring.cards import CARD_REASON_LABEL
 from lkg.scoring.models import breach_fact, investment_fact, milestone_fact, org_copy, red_card_fact
 from lkg.scoring.reports import dispatch, dispatch_data
 from lkg.scoring.reports import schemas as s
 from lkg.scoring.reports.documents import chart
-from lkg.scoring.sheets import CARD_REASON_LABEL
 
 TITLE = "要情专报"
 OFFICE = "区重大项目建设工作领导小组办公室"
