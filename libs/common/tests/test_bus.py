@@ -25,6 +25,7 @@ from lkg.common.events.contracts import InvestmentReported
 from lkg.common.events.inbox import ConsumerOptions, EventConsumer, Subscription, upsert_if_newer
 from lkg.common.events.outbox import stage
 from lkg.common.events.relay import OutboxRelay
+from lkg.common.testing import eventually
 
 _prefixes = itertools.count(1)
 
@@ -138,11 +139,8 @@ async def record(session, _envelope: Envelope, event: InvestmentReported) -> Non
 
 
 async def until(predicate, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+    """Wait for ``predicate`` (a coroutine function answering True once it holds)."""
+    await eventually(predicate, timeout=timeout)
 
 
 # ---- outbox and relay ------------------------------------------------------------------------------
