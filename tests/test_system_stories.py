@@ -600,25 +600,7 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            kind,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason=(
-                    "known finding (2026-12-07 21:48, 1 run in about 5): with NATS killed mid-story, line "
-                    "leader 第二线's daily digest counted 5 items against 6 without the fault; an item that "
-                    "reaches the notifier after the digest was made is then in no digest. Cause not fixed yet"
-                ),
-            ),
-        )
-        if kind == "nats"
-        else kind
-        for kind in FAULTS
-    ],
-)
+@pytest.mark.parametrize("kind", list(FAULTS))
 async def test_a_process_killed_in_the_middle_of_the_story_changes_nothing(kind):
     clean = await without_faults()
     async with district() as world:

@@ -268,3 +268,58 @@ async def test_a_service_that_stopped_running_here_is_not_waited_for(timekeeper)
     await kv.put("service.ghost", gone.isoformat().encode())
     moved = await timekeeper.move_clock(advance="1h")
     assert set(moved["activity"]) == {"timekeeper"}
+
+
+# ---- summarising scans wait for the quiet round -----------------------------------------------------------
+
+#: What each digest saw: (the due time it was made for, the breaches that had happened by then).
+_digests: list[tuple[datetime, int]] = []
+_peers: dict[str, ServiceRuntime] = {}
+DIGEST_TIME = datetime(2020, 5, 11, 8, 30, tzinfo=TZ)
+
+
+async def slow_escalate(runtime: ServiceRuntime, until: datetime) -> int:
+    """The timekeeper's scan, a second late: in one settle round the digest below would otherwise run
+    before the breaches it must count exist (as the notifier's 08:30 digest races approvals and issues)."""
+    await asyncio.sleep(1.0)
+    return await escalate(runtime, until)
+
+
+async def digest(runtime: ServiceRuntime, until: datetime) -> int:
+    if until < DIGEST_TIME or any(at == DIGEST_TIME for at, _ in _digests):
+        return 0
+    async with _peers["timekeeper"].db.sessions() as session:
+        seen = (
+            await session.execute(
+                sa.select(sa.func.count()).where(
+                    obligation.c.state == "breached", obligation.c.breached_at <= DIGEST_TIME
+                )
+            )
+        ).scalar_one()
+    _digests.append((DIGEST_TIME, seen))
+    return 1
+
+
+@pytest.mark.parametrize("summarises", [True, False], ids=["summarising", "control"])
+async def test_a_summarising_scan_runs_after_every_service_settled_in_the_same_clock_move(
+    summarises, db_factory, nats_url, nats_prefix
+):
+    digester = dataclasses.replace(
+        TIMEKEEPER, name="digester", scans=[Scan("digest", digest, summarises=summarises)]
+    )
+    slow = dataclasses.replace(TIMEKEEPER, scans=[Scan("escalation", slow_escalate)])
+    _digests.clear()
+    async with running_system(
+        db_factory=db_factory,
+        nats_url=nats_url,
+        prefix=f"{nats_prefix}k{next(_systems)}",
+        specs=[slow, digester],
+    ) as system:
+        _peers["timekeeper"] = runtime_of(system)
+        await open_matter(system, "silence")
+        # One jump over the layer-1 breach (end of 05-08) and the next morning's digest time (05-11 08:30).
+        moved = await system.move_clock(set=datetime(2020, 5, 11, 9, tzinfo=TZ))
+        assert moved["activity"] == {"timekeeper": 1, "digester": 1}
+    # The digest counted the breach that happened before its time; without the quiet round (the control)
+    # it ran beside the slower scan and missed it.
+    assert _digests == [(DIGEST_TIME, 1 if summarises else 0)]

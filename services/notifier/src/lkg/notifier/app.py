@@ -43,7 +43,7 @@ SPEC = ServiceSpec[NotifierSettings](
     # now goes out in the same round).
     scans=[
         Scan[NotifierSettings]("notices", scan_notices),
-        Scan[NotifierSettings]("cadence", scan_cadence),
+        Scan[NotifierSettings]("cadence", scan_cadence, summarises=True),
         Scan[NotifierSettings]("deliveries", scan_deliveries),
     ],
     read_copy_tables=("project_copy", *org_copy.names, "matter_copy"),

@@ -12,7 +12,9 @@ off, §四(二)), at ``LKG_APPROVAL_REPORT_REMINDER_TIME``: ``reminder.approval_
 
 Each (name, day) runs once (``cadence_run``), with the clock at its own time, so a jump of the clock over
 several days sends each day's digest as it would have gone out; a deployment's first run starts from the
-day the clock is on, never from the past.
+day the clock is on, never from the past. On the simulated clock the scan summarises (``summarises=True``):
+a clock move runs it in the quiet round, once every breach and warning the move set off has arrived
+(docs/time.md, the settle protocol), so each is in the digest of its own morning.
 """
 
 from __future__ import annotations
@@ -167,8 +169,8 @@ async def _line_digests(
     session: AsyncSession, runtime: NotifierRuntime, day: date, at: datetime
 ) -> list[Stored]:
     """Each line's breaches and warnings not yet in a digest that happened up to ``at``. One that arrives
-    after its morning's digest was made (over a jump of the simulated clock, the other services publish
-    after the notifier has passed 08:30) goes into the next one: late, never lost."""
+    after its morning's digest was made (on the real clock, a breach published seconds after 08:30) goes
+    into the next one: late, never lost."""
     n = notice
     rows = (
         await session.execute(

@@ -53,6 +53,9 @@ class Scan(Generic[S]):
 
     name: str
     run: Callable[[ServiceRuntime[S], datetime], Awaitable[int]]
+    #: It summarises what other services said up to its due time (a morning digest): in a settle of the
+    #: shared clock it runs only in the quiet round, after every service has settled (shared_time).
+    summarises: bool = False
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,12 @@ class ServiceRuntime(Generic[S]):
         if isinstance(self.clock, SimulatedClock):
             self._clock_kv = await shared_time.clock_bucket(self.js, self.names)
             self._settle_sub = await shared_time.serve_settle(
-                self.nc, self.names, self.name, self.clock, self.settle
+                self.nc,
+                self.names,
+                self.name,
+                self.clock,
+                self.settle,
+                defers=any(scan.summarises for scan in self.spec.scans),
             )
             await shared_time.register_service(self._clock_kv, self.name)
             self._tasks.append(
@@ -317,11 +325,14 @@ class ServiceRuntime(Generic[S]):
 
     # ---- time ---------------------------------------------------------------------------------------
 
-    async def run_scans(self, until: datetime) -> int:
-        """Run every scan up to ``until`` (a service's scans never overlap within one process)."""
+    async def run_scans(self, until: datetime, *, summaries: bool = True) -> int:
+        """Run every scan up to ``until`` (a service's scans never overlap within one process);
+        ``summaries=False`` leaves out the summarising ones (a settle's rounds before the quiet one)."""
         acted = 0
         async with self._scan_lock:
             for scan in self.spec.scans:
+                if scan.summarises and not summaries:
+                    continue
                 started = time.perf_counter()
                 n = await scan.run(self, until)
                 SCAN_DURATION.labels(self.name, scan.name).observe(time.perf_counter() - started)
@@ -339,8 +350,9 @@ class ServiceRuntime(Generic[S]):
                 log.error("scan.failed", service=self.name, error=repr(exc))
             await asyncio.sleep(self.settings.scan_interval_seconds)
 
-    async def settle(self, until: datetime, timeout: float = 60.0) -> int:
+    async def settle(self, until: datetime, quiet: bool = True, timeout: float = 60.0) -> int:
         """Scans up to ``until``, outbox published, consumers caught up. Returns activity since last call.
+        Summarising scans run only when ``quiet`` (the clock mover's last rounds, shared_time).
 
         A NATS request that times out on the way (a JetStream API call or a publish's acknowledgement, seen
         at a load average of 4.5 in a test run: the whole clock move then failed with 503) is asked again
@@ -350,15 +362,15 @@ class ServiceRuntime(Generic[S]):
         deadline = loop.time() + timeout
         while True:
             try:
-                return await self._settle_once(until, deadline, timeout)
+                return await self._settle_once(until, quiet, deadline, timeout)
             except NatsTimeoutError as exc:
                 if loop.time() > deadline:
                     raise
                 log.warning("clock.settle_retried", service=self.name, error=repr(exc))
 
-    async def _settle_once(self, until: datetime, deadline: float, timeout: float) -> int:
+    async def _settle_once(self, until: datetime, quiet: bool, deadline: float, timeout: float) -> int:
         loop = asyncio.get_running_loop()
-        acted = await self.run_scans(until)
+        acted = await self.run_scans(until, summaries=quiet)
         published = await self.relay.drain()
         while await self.consumer.backlog() > 0:
             if loop.time() > deadline:

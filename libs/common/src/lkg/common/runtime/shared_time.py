@@ -9,6 +9,12 @@ it — run its scans, publish its outbox, and wait for its consumers to catch up
 round reports no activity. Only then does the call return, so a test can assert right after. One replica
 per service answers (queue group), and the scans themselves are safe with several replicas.
 
+A scan that *summarises* what the other services said (the notifier's morning digests) waits for the
+**quiet round**: once a round reports no activity and some service said it held such a scan back
+(``defers``), one more round is asked with ``quiet`` set, in which those scans run. Over a jump of the clock
+every breach and warning due before 08:30 has then reached the notifier before it writes that morning's
+digest, whichever service got to its scans first; on the real clock they run on every scan as usual.
+
 Key-value bucket ``LKG_CALENDAR``: key ``year.<YYYY>`` holds an official year schedule loaded with
 ``lkg calendar load``; every process applies it to its calendar and recomputes provisional deadlines.
 """
@@ -132,17 +138,26 @@ async def live_services(kv: KeyValue) -> set[str]:
 
 
 async def serve_settle(
-    nc: NATS, names: Names, service: str, clock: SimulatedClock, settle: Callable[[datetime], Awaitable[int]]
+    nc: NATS,
+    names: Names,
+    service: str,
+    clock: SimulatedClock,
+    settle: Callable[[datetime, bool], Awaitable[int]],
+    *,
+    defers: bool = False,
 ) -> Subscription:
-    """Answer settle requests for ``service`` (one replica per request: queue group)."""
+    """Answer settle requests for ``service`` (one replica per request: queue group). ``defers``: the
+    service holds summarising scans back until the quiet round, and says so in each other round's reply."""
 
     async def handle(msg: Msg) -> None:
-        target = datetime.fromisoformat(json.loads(msg.data)["until"])
+        request = json.loads(msg.data)
+        target = datetime.fromisoformat(request["until"])
+        quiet = bool(request.get("quiet", False))
         clock.move_to(target)
         started = time.perf_counter()
         try:
-            activity = await settle(target)
-            reply: dict = {"service": service, "activity": activity}
+            activity = await settle(target, quiet)
+            reply: dict = {"service": service, "activity": activity, "defers": defers and not quiet}
         except Exception as exc:
             log.error("clock.settle_failed", service=service, error=repr(exc))
             reply = {"service": service, "activity": 0, "error": f"{type(exc).__name__}: {exc}"}
@@ -190,10 +205,11 @@ async def move_clock(
     report = SettleReport(now=target, rounds=0)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    quiet = False
     while report.rounds < max_rounds:
         report.rounds += 1
         started = loop.time()
-        replies = await _gather(nc, names, target, expected, deadline)
+        replies = await _gather(nc, names, target, expected, deadline, quiet=quiet)
         took = loop.time() - started
         if took > SLOW_ROUND_SECONDS:
             # How long each service took to settle, for whoever reads the logs of a slow clock move (a
@@ -212,7 +228,11 @@ async def move_clock(
         for r in replies:
             report.activity[r["service"]] = report.activity.get(r["service"], 0) + r["activity"]
         if round_activity == 0:
-            return report
+            if quiet or not any(r.get("defers") for r in replies):
+                return report
+            # Everything up to ``target`` has been said: now the scans that summarise it (and, from here
+            # on, every round: they act once per due time, so asking again does nothing more).
+            quiet = True
     raise SettleError(f"not settled after {max_rounds} rounds")
 
 
@@ -228,7 +248,7 @@ async def bucket_keys(kv: KeyValue) -> list[str]:
 
 
 async def _gather(
-    nc: NATS, names: Names, target: datetime, expected: set[str], deadline: float
+    nc: NATS, names: Names, target: datetime, expected: set[str], deadline: float, *, quiet: bool = False
 ) -> list[dict]:
     inbox = nc.new_inbox()
     replies: list[dict] = []
@@ -242,7 +262,9 @@ async def _gather(
     sub = await nc.subscribe(inbox, cb=collect)
     try:
         await nc.publish(
-            settle_subject(names), json.dumps({"until": target.isoformat()}).encode(), reply=inbox
+            settle_subject(names),
+            json.dumps({"until": target.isoformat(), "quiet": quiet}).encode(),
+            reply=inbox,
         )
         if not expected:
             return []
