@@ -31,7 +31,7 @@ lint: venv
 
 test: venv lint
 	@command -v chromium >/dev/null 2>&1 || echo "== no chromium on the PATH: the web console's browser tests (tests/test_console_browser.py) are SKIPPED; apt-get install chromium fonts-noto-cjk to run them (.ci/run does)"
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
 
 bench: venv
 	@# -P: keep bench/ off sys.path, or bench/http.py would shadow the standard library's http.

@@ -1,1 +1,1 @@
-pytest_plugins = ["lkg.common.testing.infra"]
+pytest_plugins = ["lkg.common.testing.infra", "lkg.common.testing.watchdog"]
