@@ -75,11 +75,13 @@ MAX_WAITS = 10
 async def scan_reports(runtime: ServiceRuntime, until: datetime) -> int:
     """Issue every report whose time has come, oldest first (:mod:`lkg.scoring.reports.issued`).
 
-    A report is frozen once issued, so it waits for the facts of its period: while scoring's consumer has a
-    backlog, and until one scan finds that nothing new was applied since the previous one (when the clock
-    jumps over a cadence day, the other services' scans publish what they found on the way in the same
-    settle, and scoring applies it first). While it waits it reports activity, so a settle goes another
-    round rather than returning before the report is issued."""
+    A report is frozen once issued, so it waits for the facts of its period. On the simulated clock the scan
+    summarises (``Scan(summarises=True)``): a clock move runs it only in its quiet round, once every
+    service has settled (docs/time.md), so a jump over a cadence day issues the report with everything the
+    other services' scans found on the way. On either clock it also waits while scoring's consumer has a
+    backlog, and until one scan finds that nothing new was applied since the previous one (on the real
+    clock, the facts of the minutes before the due time are still arriving). While it waits it reports
+    activity, so a settle goes another round rather than returning before the report is issued."""
     settings = runtime.settings
     if not isinstance(settings, ScoringSettings):
         return 0
