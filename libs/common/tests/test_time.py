@@ -243,13 +243,15 @@ async def test_lkg_clock_advance_moves_the_deployment_and_waits_for_it(timekeepe
     runner = CliRunner()
     result = await asyncio.to_thread(runner.invoke, app, ["clock", "advance", "--working-days", "4"], env=env)
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    # The report is standard output; log lines (the CLI's NATS connection closing, at INFO when an earlier
+    # test of the session configured logging so) go to standard error, which ``output`` interleaves.
+    report = json.loads(result.stdout)
     # 05-06, 05-07, 05-08 and the make-up working Saturday 05-09.
     assert report["now"] == "2020-05-09T09:00:00+08:00"
     assert report["activity"] == {"timekeeper": 1}
     assert await breaches(timekeeper, "cli") == expected_chain()[:1]
     shown = await asyncio.to_thread(runner.invoke, app, ["clock", "show"], env=env)
-    assert shown.output.strip() == "2020-05-09T09:00:00+08:00"
+    assert shown.stdout.strip() == "2020-05-09T09:00:00+08:00"
 
 
 @pytest.mark.parametrize("env", [{"LKG_ENV": "production", "LKG_CLOCK": "simulated"}])

@@ -37,6 +37,7 @@ from lkg.common.db import Database, driver_in_transaction
 from lkg.common.events.base import Envelope, Event
 from lkg.common.events.bus import Names
 from lkg.common.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE, EVENTS_RETRIED
+from lkg.common.tasks import stop_if_cancelled
 
 log = logmod.get_logger(__name__)
 
@@ -192,6 +193,7 @@ class EventConsumer:
         psub = None
         checked = loop.time()
         while True:
+            stop_if_cancelled()
             try:
                 if psub is None:
                     await self._ensure_one(stream, subjects)

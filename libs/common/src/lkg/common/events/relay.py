@@ -60,6 +60,7 @@ from lkg.common.db import Database, asyncpg_dsn
 from lkg.common.events.bus import Names
 from lkg.common.events.outbox import Row, _outbox
 from lkg.common.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PENDING
+from lkg.common.tasks import stop_if_cancelled
 
 log = logmod.get_logger(__name__)
 
@@ -189,6 +190,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
+            stop_if_cancelled()
             listener = await self._leader_connection()
             if listener is None:
                 await asyncio.sleep(1.0)
@@ -235,6 +237,7 @@ class OutboxRelay:
         self._select, self._handed = True, []
         try:
             while True:
+                stop_if_cancelled()
                 if confirmer.done():
                     confirmer.result()  # a publish failed: raise, and start over from the table
                 # Cleared before the select: a commit that wakes us while we select wakes the wait below.

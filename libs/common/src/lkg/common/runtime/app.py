@@ -30,6 +30,7 @@ from lkg.common.runtime import shared_time
 from lkg.common.runtime.console import console_middleware
 from lkg.common.runtime.service import Platform, ServiceRuntime, ServiceSpec, readiness_report
 from lkg.common.settings import ServiceSettings
+from lkg.common.tasks import stop_if_cancelled
 
 log = get_logger(__name__)
 
@@ -106,7 +107,7 @@ def build_app(
                     raise
                 startup.error = f"{type(exc).__name__}: {exc}"
                 log.error("lkg.start_failed", step=startup.step, error=startup.error, retry_in=delay)
-                _stop_if_cancelled()
+                stop_if_cancelled()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         startup.step, startup.error = "started", None
@@ -210,16 +211,6 @@ class Startup:
 STOP_WAIT_SECONDS = 5.0
 
 
-def _stop_if_cancelled() -> None:
-    """End a retry loop whose task was asked to stop. A cancellation delivered while nats-py was closing a
-    failed connection attempt is swallowed there (it catches CancelledError while it closes), and the loop
-    would then go on retrying: a service waiting for NATS sometimes did not stop on SIGTERM or SIGINT (the
-    signal test of test_runtime_start failed now and then under load)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 async def wait_for_nats(settings: ServiceSettings, startup: Startup) -> None:
     """Return once NATS accepts a connection with the process's credentials, noting each failure on
     ``startup`` (for ``/readyz``) and in one log line; the platform's own connection then comes at once."""
@@ -255,7 +246,7 @@ async def wait_for_nats(settings: ServiceSettings, startup: Startup) -> None:
             error = f"{type(cause).__name__}: {cause}"
             startup.error = f"{settings.nats_url}: {error}"
             log.warning("lkg.waiting_for_nats", url=settings.nats_url, error=error, retry_in=delay)
-            _stop_if_cancelled()
+            stop_if_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
             continue

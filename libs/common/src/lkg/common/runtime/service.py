@@ -36,6 +36,7 @@ from lkg.common.log import get_logger
 from lkg.common.metrics import SCAN_ACTIONS, SCAN_DURATION
 from lkg.common.runtime import shared_time
 from lkg.common.settings import ServiceSettings
+from lkg.common.tasks import stop_if_cancelled, stop_tasks
 
 if TYPE_CHECKING:
     from lkg.common.auth import ReachResolver
@@ -206,11 +207,7 @@ class Platform:
         self._tasks.append(asyncio.create_task(catch_up(), name=f"calendar-catch-up-{runtime.spec.name}"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks, owner="platform")
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.close()
@@ -312,11 +309,7 @@ class ServiceRuntime(Generic[S]):
             self._tasks.append(asyncio.create_task(self._scan_forever(), name=f"{self.name}-scans"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks, owner=self.name)
         if self._clock_kv is not None:
             await shared_time.unregister_service(self._clock_kv, self.name)
         with contextlib.suppress(Exception):
@@ -344,6 +337,7 @@ class ServiceRuntime(Generic[S]):
 
     async def _scan_forever(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 await self.run_scans(self.clock.now())
             except Exception as exc:

@@ -39,6 +39,7 @@ from nats.js.kv import KeyValue
 from lkg.common.clock import TZ, SimulatedClock, wall_clock_utc
 from lkg.common.events.bus import Names
 from lkg.common.log import get_logger
+from lkg.common.tasks import stop_if_cancelled
 
 log = get_logger(__name__)
 
@@ -108,6 +109,7 @@ async def register_service(kv: KeyValue, service: str) -> None:
 async def keep_registered(kv: KeyValue, service: str) -> None:
     """Renew the registration until cancelled."""
     while True:
+        stop_if_cancelled()
         await asyncio.sleep(HEARTBEAT_SECONDS)
         try:
             await register_service(kv, service)
