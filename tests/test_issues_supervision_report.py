@@ -116,6 +116,9 @@ async def test_the_round_report_is_issued_once_frozen_and_read_by_its_audience(w
         org.line,
         org.leader_post,
     )
+    # A card on its way to 区纪委监委 is decided there: 督查室 can no longer withdraw it.
+    late = await _act(world, carded, "withdrawal", supervisor, {"reason": "复核"})
+    assert (late.status_code, late.json()["code"]) == (409, "referral_in_progress")
     assert (await _act(world, carded, "referral-consent", leader, {"note": "同意移交"})).status_code == 200
     referred = await _act(world, carded, "referral", supervisor, {"note": "移交区纪委监委"})
     assert referred.json()["referred_at"] == "2020-05-25T09:00:00+08:00"

@@ -9,14 +9,12 @@ May, is graded because of its card. After May is published, 金银湖街's card 
 correction, the published figure unchanged. Ranking cards (§六(三)) are consequences of the sheets and
 never count on them.
 
-The issues register does not yet withdraw supervision cards (its withdrawal is of ranking cards); the test
-tells scoring the ``red_card.withdrawn`` the register would publish, built from the card's own
-``red_card.issued``.
+督查室 withdraws it over HTTP after a review (复核), as the issues register lets it; 重大项目办 may not, and
+a second withdrawal is refused.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 
 import pytest_asyncio
@@ -145,24 +143,30 @@ async def test_a_withdrawn_card_stops_counting_with_a_correction_and_ranking_car
     period = (await may.client.get(f"/api/v1/evaluations/periods/{MAY}", headers=may.operator)).json()
     assert period["corrections"] == []
 
-    # 金银湖街's supervision card is withdrawn (撤销) on 6-10.
+    # 金银湖街's supervision card is withdrawn (撤销) on 6-10, by 督查室 after a review; not by 重大项目办.
     await may.move_clock(set=at(date(2020, 6, 10)))
-    [issued] = [
-        e
-        for e in await may.published("issues", "red_card.issued")
-        if e.source is c.RedCardSource.SUPERVISION and e.target.unit_name == "金银湖街"
-    ]
-    withdrawn = c.RedCardWithdrawn(
-        **issued.model_dump(
-            include={"red_card_id", "target", "source", "reason", "period", "project_id"}
-            | {"supervision_round_id", "evidence"}
-        ),
-        effective_at=at(date(2020, 6, 10)),
-        withdrawal_reason="复核：统计局确认项目已于5月22日入库",
-        withdrawn_by_person_id=uuid.UUID("00000000-0000-0000-0000-000000000007"),
+    cards = (await may.client.get("/api/v1/red-cards", headers=_supervisor(may))).json()["items"]
+    [card] = [x for x in cards if x["source"] == "supervision" and x["target_unit_name"] == "金银湖街"]
+    etag = (await may.client.get(f"/api/v1/red-cards/{card['id']}", headers=_supervisor(may))).headers["ETag"]
+    office = may.auth(Role.MAJOR_PROJECTS_OFFICE, person="00000000-0000-0000-0000-000000000008")
+    reason = {"reason": "复核：统计局确认项目已于5月22日入库"}
+    refused = await may.client.post(
+        f"/api/v1/red-cards/{card['id']}/withdrawal", json=reason, headers={**office, "If-Match": etag}
     )
-    await publish(may, withdrawn)
-    await publish(may, withdrawn)  # delivered twice: one correction
+    assert refused.status_code == 403
+    withdrawn = await _act(may, card["id"], "withdrawal", reason)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert (withdrawn.json()["state"], withdrawn.json()["withdrawal_reason"]) == (
+        "withdrawn",
+        reason["reason"],
+    )
+    again = await _act(may, card["id"], "withdrawal", reason)
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
+    await may.settle()
+    events = await may.published("issues", "red_card.withdrawn")
+    assert [(str(e.red_card_id), e.source, e.withdrawal_reason) for e in events] == [
+        (card["id"], c.RedCardSource.SUPERVISION, reason["reason"])
+    ]
 
     period = (await may.client.get(f"/api/v1/evaluations/periods/{MAY}", headers=may.operator)).json()
     assert period["corrections"] == [1]

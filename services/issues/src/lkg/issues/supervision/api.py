@@ -132,7 +132,7 @@ def router() -> APIRouter:
     action(
         "withdrawal",
         Withdrawal,
-        "重大项目办撤销排名红牌（须说明理由）Withdraw a ranking card",
+        "撤销已发出的红牌（须说明理由）：排名红牌由重大项目办、督查红牌由督查室 Withdraw an issued card",
         service.withdraw,
     )
     action(

@@ -226,13 +226,24 @@ async def withdraw(
     expected_revision: int,
     reason: str,
 ) -> Any:
-    """重大项目办 withdraws (撤销) an issued ranking card with a reason, when a scoring correction took its
-    unit out of the month's bottom 3 (§六(三)): exactly one ``red_card.withdrawn``. Supervision cards are
-    督查室's and are not withdrawn here."""
-    if not caller.principal.has_role(Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN):
-        raise Forbidden("只有区重大项目办可以撤销排名红牌", code="forbidden")
-    if card.source != "ranking" or card.state != "issued":
-        raise Conflict("只能撤销已发出的排名红牌", code="invalid_state")
+    """Withdraw (撤销) an issued card with a reason: exactly one ``red_card.withdrawn``, after which scoring
+    stops counting it (a numbered correction once its month is published).
+
+    * A **ranking** card (§六(三)) is 重大项目办's to withdraw, when a scoring correction took its unit out of
+      the month's bottom 3.
+    * A **supervision** card (§五(三)) is 督查室's, after a review (复核) found the finding wrong, e.g. the
+      statistics bureau confirms the project was enrolled in time; only before a referral is asked for (a
+      card on its way to 区纪委监委 is decided there, not here).
+    """
+    if card.source == "ranking":
+        if not caller.principal.has_role(Role.MAJOR_PROJECTS_OFFICE, Role.ADMIN):
+            raise Forbidden("只有区重大项目办可以撤销排名红牌", code="forbidden")
+    elif not caller.supervises:
+        raise Forbidden("只有区政府督查室可以撤销督查红牌", code="forbidden")
+    if card.state != "issued":
+        raise Conflict("只能撤销已发出的红牌", code="invalid_state")
+    if card.referral_state != "none":
+        raise Conflict("已提请移交区纪委监委的红牌不能撤销", code="referral_in_progress")
     now = runtime.clock.now()
     person = caller.principal.person_id
     values = {
