@@ -9,7 +9,7 @@ import { h, clear, field, fmtDate, fmtTime } from "../dom.js";
 import { actionForm } from "../forms.js";
 import { hasRole } from "../session.js";
 
-export const CARD_STATE = { proposed: "待认定", issued: "已发出", dismissed: "已撤销", withdrawn: "已撤回" };
+export const CARD_STATE = { proposed: "待认定", issued: "已发出", dismissed: "不予认定", withdrawn: "已撤销" };
 const REASON = {
   no_real_progress: "无实质进展", behind_schedule: "进度滞后", not_enrolled: "未按要求入库", meeting_matter_overdue: "会议议定事项超期",
 };
@@ -66,7 +66,7 @@ async function card(main, id) {
     forms.push(act("field-checks", "记录核查", "已记录核查",
       (f) => ({ method: f.method.value, note: f.note.value.trim() }), [field("核查方式", method), note("note", "核查情况")], false));
     forms.push(act("confirmation", "确认发出红牌", "已发出红牌", () => undefined, []));
-    forms.push(act("dismissal", "撤销", "已撤销", (f) => ({ reason: f.reason.value.trim() }), [note("reason", "撤销理由")], false));
+    forms.push(act("dismissal", "不予认定", "已不予认定", (f) => ({ reason: f.reason.value.trim() }), [note("reason", "不予认定理由")], false));
   }
   if (c.state === "issued" && supervises && c.referral_state === "none")
     forms.push(act("referral-request", "提请包保领导同意移交", "已提请", (f) => ({ note: f.note.value.trim() }), [note("note", "提请说明")], false));
@@ -79,8 +79,10 @@ async function card(main, id) {
     forms.push(act("referral-outcome", "登记问责结果", "已登记", (f) => ({ outcome: f.outcome.value, note: f.note.value.trim(), decided_on: f.decided_on.value }),
       [field("问责结果", outcome), note("note", "结果说明"), field("决定日期", h("input", { type: "date", name: "decided_on", required: true }))]));
   }
-  if (c.state === "issued" && c.source === "ranking" && hasRole("major_projects_office", "admin"))
-    forms.push(act("withdrawal", "撤回排名红牌", "已撤回", (f) => ({ reason: f.reason.value.trim() }), [note("reason", "撤回理由")], false));
+  // 撤销 an issued card: a ranking card is 重大项目办's, a supervision card 督查室's (before any referral).
+  const owns = c.source === "ranking" ? hasRole("major_projects_office", "admin") : supervises;
+  if (c.state === "issued" && c.referral_state === "none" && owns)
+    forms.push(act("withdrawal", "撤销红牌", "已撤销", (f) => ({ reason: f.reason.value.trim() }), [note("reason", "撤销理由")], false));
   clear(main,
     h("p", {}, h("a", { href: "#/cards" }, "← 红牌")),
     h("h1", {}, `红牌：${c.target_unit_name}`),
@@ -93,8 +95,8 @@ async function card(main, id) {
       c.matter_id ? [h("dt", {}, "事项"), h("dd", {}, h("a", { href: `#/matter/meeting-matters/${c.matter_id}` }, "查看事项"))] : null,
       c.supervision_round_id ? [h("dt", {}, "督查轮次"), h("dd", {}, h("a", { href: `#/rounds/${c.supervision_round_id}` }, "查看督查专报"))] : null,
       h("dt", {}, "认定时间"), h("dd", {}, fmtTime(c.decided_at)),
-      c.dismissal_reason ? [h("dt", {}, "撤销理由"), h("dd", {}, c.dismissal_reason)] : null,
-      c.withdrawal_reason ? [h("dt", {}, "撤回理由"), h("dd", {}, c.withdrawal_reason)] : null,
+      c.dismissal_reason ? [h("dt", {}, "不予认定理由"), h("dd", {}, c.dismissal_reason)] : null,
+      c.withdrawal_reason ? [h("dt", {}, "撤销理由"), h("dd", {}, c.withdrawal_reason)] : null,
       c.referral_outcome ? [h("dt", {}, "问责结果"), h("dd", {}, `${OUTCOME[c.referral_outcome]}（${fmtDate(c.referral_outcome_on)}）${c.referral_outcome_note || ""}`)] : null),
     h("h2", {}, "依据"),
     c.evidence.length ? h("ul", {}, c.evidence.map((e) => h("li", {}, entry(e)))) : h("p", { class: "muted" }, "无"),

@@ -71,7 +71,7 @@ async function round(main, id) {
 }
 
 function totals(t) {
-  const items = [["发现", t.findings], ["提出红牌", t.proposed], ["已发出", t.confirmed], ["已撤销", t.dismissed], ["待认定", t.pending], ["已移交", t.referred]];
+  const items = [["发现", t.findings], ["提出红牌", t.proposed], ["已发出", t.confirmed], ["不予认定", t.dismissed], ["待认定", t.pending], ["已移交", t.referred]];
   return h("ul", { class: "legend totals", "aria-label": "合计" }, items.map(([k, v]) => h("li", {}, `${k} ${v}`)));
 }
 
