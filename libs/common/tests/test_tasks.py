@@ -11,10 +11,12 @@ from structlog.testing import capture_logs
 from lkg.common.tasks import stop_if_cancelled, stop_tasks
 
 
-async def swallowing(check: bool, ended: asyncio.Event | None = None) -> None:
+async def swallowing(running: asyncio.Event, check: bool, ended: asyncio.Event | None = None) -> None:
     """A loop whose cancellation is lost on the way, as Python 3.11's ``wait_for`` or nats-py's closing of
-    a failed connection can lose it (``ended``: how the test ends it for good)."""
+    a failed connection can lose it (``running``: set on its first turn; ``ended``: how the test ends it for
+    good)."""
     while ended is None or not ended.is_set():
+        running.set()
         if check:
             stop_if_cancelled()
         with contextlib.suppress(asyncio.CancelledError):
@@ -22,8 +24,9 @@ async def swallowing(check: bool, ended: asyncio.Event | None = None) -> None:
 
 
 async def test_a_loop_that_checks_stops_though_its_cancellation_was_swallowed():
-    task = asyncio.create_task(swallowing(check=True), name="checks")
-    await asyncio.sleep(0.05)
+    running = asyncio.Event()
+    task = asyncio.create_task(swallowing(running, check=True), name="checks")
+    await running.wait()
     with capture_logs() as logs:
         await stop_tasks([task], owner="test", timeout=5)
     assert task.cancelled()
@@ -32,8 +35,9 @@ async def test_a_loop_that_checks_stops_though_its_cancellation_was_swallowed():
 
 async def test_a_loop_that_does_not_check_is_logged_and_left_behind_instead_of_hanging_the_stop():
     ended = asyncio.Event()
-    task = asyncio.create_task(swallowing(check=False, ended=ended), name="runs-on")
-    await asyncio.sleep(0.05)
+    running = asyncio.Event()
+    task = asyncio.create_task(swallowing(running, check=False, ended=ended), name="runs-on")
+    await running.wait()
     loop = asyncio.get_running_loop()
     started = loop.time()
     with capture_logs() as logs:
