@@ -7,6 +7,7 @@ is applied again one by one."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from scoring_world import Org, Problem, at, investment, project
 from lkg.common.db import Database, migrate
 from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
-from lkg.common.events.inbox import Subscription
+from lkg.common.events.inbox import Subscription, runs
 from lkg.scoring import handlers
 from lkg.scoring.app import SPEC
 from lkg.scoring.models import FACT_TABLES, period, project_copy
@@ -34,11 +35,11 @@ LATE = at(date(2020, 6, 10))  # after May's cut-off (June 3)
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def dbs(db_factory):
-    """One database per way of applying: one by one, runs by subscription (as the inbox groups them),
-    runs by batch function (longer, mixed runs)."""
+    """One database per way of applying: one by one, runs by subscription, runs by batch function (longer,
+    mixed runs), and as the inbox orders a batch (by order group, then runs by batch function)."""
     databases = [
         Database(await db_factory.fresh("scoring", lambda url: migrate(SPEC.migrations, url)))
-        for _ in range(3)
+        for _ in range(4)
     ]
     yield databases
     for database in databases:
@@ -71,6 +72,15 @@ async def _apply(db: Database, envelopes: Sequence[Envelope], grouping: str) -> 
                 event = envelope.event()
                 await _BY_EVENT[type(event)].handler(session, envelope, event)
             return
+        if grouping == "as the inbox":
+            todo = [(_BY_EVENT[type(event)], (envelope, event)) for envelope, event in _events(envelopes)]
+            for sub, run in runs(todo):
+                if sub.handler_many is None:
+                    for envelope, event in run:
+                        await sub.handler(session, envelope, event)
+                else:
+                    await sub.handler_many(session, run)
+            return
         key = (lambda s: id(s)) if grouping == "by subscription" else (lambda s: s.handler_many)
         for run in _runs(envelopes, key):
             sub = _BY_EVENT[type(run[0][1])]
@@ -78,6 +88,10 @@ async def _apply(db: Database, envelopes: Sequence[Envelope], grouping: str) -> 
                 await sub.handler(session, *run[0])
             else:
                 await sub.handler_many(session, run)
+
+
+def _events(envelopes: Sequence[Envelope]) -> list[tuple[Envelope, Any]]:
+    return [(envelope, envelope.event()) for envelope in envelopes]
 
 
 async def _reset(db: Database) -> None:
@@ -227,12 +241,14 @@ async def test_runs_have_the_effect_of_one_by_one_over_shuffled_histories(dbs):
     checked = 0
     for order in orders:
         results = []
-        for db, grouping in zip(dbs, ("one by one", "by subscription", "by function"), strict=True):
+        groupings = ("one by one", "by subscription", "by function", "as the inbox")
+        for db, grouping in zip(dbs, groupings, strict=True):
             await _reset(db)
             await _apply(db, order, grouping)
             results.append(await _facts(db))
         assert results[1] == results[0]
         assert results[2] == results[0]
+        assert results[3] == results[0]
         checked += sum(len(rows) for rows in results[0].values())
     # The histories did write facts, rechecks among them (late facts about May).
     assert results[0]["period_recheck"] and results[0]["breach_fact"] and results[0]["milestone_baseline"]
@@ -297,7 +313,7 @@ async def test_a_failing_batch_is_applied_again_one_by_one_with_the_same_facts(d
                 raise RuntimeError("poisoned")
             await sub.handler_many(session, run)
 
-        return Subscription(sub.event, handler, handler_many)
+        return dataclasses.replace(sub, handler=handler, handler_many=handler_many)
 
     subscriptions = [poisoned(s) if s.event is c.MilestoneAchieved else s for s in handlers.SUBSCRIPTIONS]
     consumer = EventConsumer(

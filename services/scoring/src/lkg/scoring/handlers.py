@@ -103,19 +103,26 @@ _MATTER_EVENTS: tuple[type[Any], ...] = (
     c.MeetingMatterRerouted,
 )
 
+#: Order groups (``Subscription.order_group``): events of different groups commute, since each group writes
+#: its own tables and reads nothing another writes (``period_recheck`` rows are keyed by their event, and
+#: ``period`` is written by no handler). A project's read copy and its milestones go together (a snapshot's
+#: baselines and an achievement's do not commute); the approvals' facts (a stall reads the read copy's
+#: line), the org copy and the cards stay barriers, applied where they are.
+_PLANS, _INVESTMENT, _ENROLMENT, _MATTERS = "plans", "investment", "enrolment", "matters"
+
 SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(c.ProjectRegistered, on_project, facts_batch.record_projects),
-    Subscription(c.ProjectChanged, on_project, facts_batch.record_projects),
-    Subscription(c.ProjectTerminated, _copy[c.ProjectTerminated]),
+    Subscription(c.ProjectRegistered, on_project, facts_batch.record_projects, _PLANS),
+    Subscription(c.ProjectChanged, on_project, facts_batch.record_projects, _PLANS),
+    Subscription(c.ProjectTerminated, _copy[c.ProjectTerminated], order_group=_PLANS),
     Subscription(c.OrgChanged, on_org_changed),
-    Subscription(c.MilestoneAchieved, on_milestone, facts_batch.record_milestones),
-    Subscription(c.MilestoneMissed, on_milestone, facts_batch.record_milestones),
-    Subscription(c.EnrolmentFailed, on_enrolment_failed, facts_batch.record_enrolments_failed),
-    Subscription(c.InvestmentReported, on_investment, facts_batch.record_investments),
+    Subscription(c.MilestoneAchieved, on_milestone, facts_batch.record_milestones, _PLANS),
+    Subscription(c.MilestoneMissed, on_milestone, facts_batch.record_milestones, _PLANS),
+    Subscription(c.EnrolmentFailed, on_enrolment_failed, facts_batch.record_enrolments_failed, _ENROLMENT),
+    Subscription(c.InvestmentReported, on_investment, facts_batch.record_investments, _INVESTMENT),
     Subscription(c.ApprovalStalled, on_approval_stalled),
     Subscription(c.ApprovalGranted, on_approval_granted),
     Subscription(c.ApprovalRejected, on_approval_rejected),
-    *(Subscription(event, on_matter, facts_batch.record_matters) for event in _MATTER_EVENTS),
+    *(Subscription(event, on_matter, facts_batch.record_matters, _MATTERS) for event in _MATTER_EVENTS),
     Subscription(c.RedCardIssued, on_card_issued),
     Subscription(c.RedCardDismissed, on_card_dismissed),
     Subscription(c.RedCardWithdrawn, on_card_withdrawn),

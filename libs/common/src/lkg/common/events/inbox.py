@@ -4,7 +4,9 @@ For every fetched batch, one database transaction: one statement records the bat
 ``inbox_event`` (a duplicate, same consumer and event id, is one the insert does not return, and is
 skipped), then the handlers of the new ones run in the same transaction. A subscription may also give a
 handler for several events at once (:attr:`Subscription.handler_many`, e.g. one multi-row statement):
-consecutive new events of its type in a batch then cost one call instead of one each. Messages are
+consecutive new events of its type in a batch then cost one call instead of one each; subscriptions that
+declare an :attr:`Subscription.order_group` let a batch's events be brought together by group first (events
+of different groups commute), so that interleaved streams still make long runs. Messages are
 acked only after the commit. If a handler fails, the batch is rolled back and applied again message by
 message, each in a savepoint, so only the failing message is held back: it is redelivered with backoff until
 ``max_deliver``, then moved to the dead-letter stream with the reason, and acked only once the dead-letter
@@ -18,7 +20,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 from uuid import UUID
 
@@ -50,6 +52,8 @@ ManyHandler = Callable[[AsyncSession, Sequence[tuple[Envelope, Any]]], Awaitable
 
 #: Deliveries JetStream allows beyond ``ConsumerOptions.max_deliver`` (see ``_ensure_one``).
 DELIVERY_MARGIN = 3
+
+_T = TypeVar("_T")
 
 #: A batch's inbox rows in one statement whose text does not depend on the batch size (one prepared
 #: statement, one plan): the ids seen for the first time come back; a duplicate is one that does not.
@@ -83,8 +87,9 @@ class Subscription:
     """One event contract and the handler that applies it (inside the inbox transaction).
 
     ``handler_many``, optional, does what ``handler`` does for each of several events, in one go: a batch's
-    consecutive new events of this type are given to it at once (a statement per batch rather than per
-    event: bench/bus.py). It must have the same effect as ``handler`` applied to each in order, since a
+    consecutive new events of this type (or of any subscription given the same function, so it must take
+    their mix) are given to it at once (a statement per batch rather than per event: bench/bus.py). It
+    must have the same effect as ``handler`` applied to each in order, since a
     batch that fails is applied again event by event with ``handler``. The log context and the causation
     id of events it stages are not set per event: pass ``causation_id`` to ``stage`` explicitly.
     """
@@ -92,6 +97,12 @@ class Subscription:
     event: type[Event]
     handler: Handler
     handler_many: ManyHandler | None = None
+    #: Events of subscriptions in different groups commute: they write different rows and read nothing
+    #: the other groups write (a fact table each, say). Within a batch, the new events between two
+    #: ungrouped ones (barriers) are applied group by group, each group's in their order, so that a
+    #: group's consecutive events sharing a ``handler_many`` go in one call even when the stream
+    #: interleaves them with another group's (bench/scoring.py). ``None``: a barrier, applied where it is.
+    order_group: str | None = None
 
 
 @dataclass
@@ -260,10 +271,7 @@ class EventConsumer:
             handled = [(m, e) for m, e in parsed if (e.type, e.version) in self._by_type]
             new = await self._record(session, handled) if self.options.inbox_enabled else None
             seen: set[UUID] = set()
-            # Consecutive new events of a subscription with a many-handler, applied together (in order);
-            # their outcomes keep their places in the batch.
-            run: list[_Outcome] = []
-            run_sub: Subscription | None = None
+            todo: list[tuple[Subscription, _Outcome]] = []
             for msg, envelope in parsed:
                 sub = self._by_type.get((envelope.type, envelope.version))
                 if sub is None:
@@ -273,20 +281,18 @@ class EventConsumer:
                     outcomes.append(_Outcome(msg, envelope, "duplicate"))
                     continue
                 seen.add(envelope.event_id)
-                if sub is not run_sub and run:
-                    await self._apply_many(session, run_sub, run)
-                    run = []
+                # Outcomes keep their places in the batch, whatever order the handlers run in.
                 outcome = _Outcome(msg, envelope, "applied")
                 outcomes.append(outcome)
+                todo.append((sub, outcome))
+            for sub, run in runs(todo):
                 if sub.handler_many is not None:
-                    run_sub = sub
-                    run.append(outcome)
+                    await self._apply_many(session, sub, run)
                     continue
-                run_sub = None
-                with _handling(envelope):
-                    await sub.handler(session, envelope, envelope.event())
-            if run:
-                await self._apply_many(session, run_sub, run)
+                for outcome in run:
+                    assert outcome.envelope is not None
+                    with _handling(outcome.envelope):
+                        await sub.handler(session, outcome.envelope, outcome.envelope.event())
         return outcomes
 
     @staticmethod
@@ -397,6 +403,35 @@ class EventConsumer:
             info = await self.js.consumer_info(stream, durable)
             total += info.num_pending + info.num_ack_pending
         return total
+
+
+def runs(todo: Sequence[tuple[Subscription, _T]]) -> list[tuple[Subscription, list[_T]]]:
+    """The calls that apply a batch's new events ``todo`` (in stream order): (subscription, its items).
+
+    Between two barriers (events of a subscription without an ``order_group``), events are taken group by
+    group, in the order each group first appears, each group's in stream order; a barrier stays where it
+    is. Then consecutive events whose subscriptions share a ``handler_many`` make one call; every other
+    event is a call of its own. Each group's events, and every barrier, keep their relative order.
+    """
+    ordered: list[tuple[Subscription, _T]] = []
+    groups: dict[str, list[tuple[Subscription, _T]]] = {}
+    for sub, item in todo:
+        if sub.order_group is not None:
+            groups.setdefault(sub.order_group, []).append((sub, item))
+            continue
+        for events in groups.values():
+            ordered.extend(events)
+        groups.clear()
+        ordered.append((sub, item))
+    for events in groups.values():
+        ordered.extend(events)
+    calls: list[tuple[Subscription, list[_T]]] = []
+    for sub, item in ordered:
+        if calls and sub.handler_many is not None and calls[-1][0].handler_many is sub.handler_many:
+            calls[-1][1].append(item)
+        else:
+            calls.append((sub, [item]))
+    return calls
 
 
 @contextlib.contextmanager
