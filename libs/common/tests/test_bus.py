@@ -14,6 +14,7 @@ import nats
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from lkg.common.clock import TZ, wall_clock_utc
@@ -576,6 +577,10 @@ async def test_an_event_delivered_twice_is_applied_once(bus):
     await bus.js.publish(subject, envelope.to_bytes(), headers={"Nats-Msg-Id": "copy-1"})
     await bus.js.publish(subject, envelope.to_bytes(), headers={"Nats-Msg-Id": "copy-2"})
     consumer = bus.consumer(record)
+    labels = {"service": consumer.consumer, "type": envelope.type}
+    before = {
+        name: _sample(name, labels) for name in ("lkg_events_consumed_total", "lkg_events_duplicate_total")
+    }
     await consumer.ensure()
     task = asyncio.create_task(consumer.run())
     try:
@@ -583,6 +588,13 @@ async def test_an_event_delivered_twice_is_applied_once(bus):
     finally:
         task.cancel()
     assert await bus.effects() == [event.report_id]
+    # The metrics count one applied and one duplicate (counted once a batch, per type).
+    assert _sample("lkg_events_consumed_total", labels) - before["lkg_events_consumed_total"] == 1
+    assert _sample("lkg_events_duplicate_total", labels) - before["lkg_events_duplicate_total"] == 1
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_reason_and_replayed(bus):

@@ -16,6 +16,7 @@ stream has acknowledged it, so nothing is dropped silently.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -261,8 +262,12 @@ class EventConsumer:
                     log.warning("consumer.commit_failed", consumer=self.consumer, error=repr(exc))
                     applied = [_Outcome(m, e, "failed", f"commit failed: {exc!r}") for m, e in parsed]
         outcomes = early + applied
+        counted: collections.Counter[tuple[str, str]] = collections.Counter()
         for outcome in outcomes:
-            await self._settle(outcome)
+            await self._settle(outcome, counted)
+        # Counted once a batch and type rather than once a message (a label look-up each: bench/scoring.py).
+        for (status, kind), n in counted.items():
+            (EVENTS_CONSUMED if status == "applied" else EVENTS_DUPLICATE).labels(self.consumer, kind).inc(n)
         return outcomes
 
     async def _apply_batch(self, parsed: Sequence[tuple[Msg, Envelope]]) -> list[_Outcome]:
@@ -350,15 +355,15 @@ class EventConsumer:
             )
             return _Outcome(msg, envelope, "failed", f"{type(exc).__name__}: {exc}")
 
-    async def _settle(self, outcome: _Outcome) -> None:
+    async def _settle(self, outcome: _Outcome, counted: collections.Counter[tuple[str, str]]) -> None:
+        """Ack, retry or dead-letter one message; an applied or duplicate one is counted in ``counted``."""
         msg, kind = outcome.msg, outcome.envelope.type if outcome.envelope else "malformed"
         if outcome.status in ("applied", "duplicate", "unhandled"):
             await msg.ack()
             if outcome.status == "applied":
                 self.applied_total += 1
-                EVENTS_CONSUMED.labels(self.consumer, kind).inc()
-            elif outcome.status == "duplicate":
-                EVENTS_DUPLICATE.labels(self.consumer, kind).inc()
+            if outcome.status != "unhandled":
+                counted[(outcome.status, kind)] += 1
             return
         deliveries = _deliveries(msg)
         if outcome.envelope is None or deliveries >= self.options.max_deliver:
