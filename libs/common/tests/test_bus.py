@@ -747,3 +747,14 @@ async def test_a_row_committed_after_a_later_one_is_still_published(bus):
         await until(lambda: _eq(bus.outbox_rows(), 0))
     finally:
         task.cancel()
+
+
+async def test_a_deliberate_close_is_not_logged_as_a_disconnection(nats_url):
+    from structlog.testing import capture_logs
+
+    from lkg.common.events.bus import connect
+
+    nc = await connect(nats_url, name="test-close")
+    with capture_logs() as logs:
+        await nc.close()
+    assert [e for e in logs if e["event"] == "nats.disconnected"] == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -85,27 +86,33 @@ async def connect(
     must wait for it rather than crash-loop.
     """
     delay = 0.2
-    auth = {}
+    options: dict[str, Any] = {
+        "name": name,
+        "connect_timeout": first_attempt_timeout,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "error_cb": _log_error,
+        "reconnected_cb": _log_reconnected,
+    }
     if credentials is not None:
-        auth = {
+        options |= {
             "user": credentials.user,
             "password": credentials.password,
             "inbox_prefix": f"_INBOX_{credentials.user}",
         }
     while True:
+        nc = NATS()
+
+        async def disconnected(nc: NATS = nc) -> None:
+            # nats-py calls this on a deliberate close too, after marking the client closed: say nothing
+            # then. A lasting outage shows as reconnect attempts and readiness.
+            if not nc.is_closed:
+                log.info("nats.disconnected")
+
         try:
-            return await nats.connect(
-                url,
-                name=name,
-                **auth,
-                connect_timeout=first_attempt_timeout,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=1,
-                error_cb=_log_error,
-                disconnected_cb=_log_disconnected,
-                reconnected_cb=_log_reconnected,
-            )
+            await nc.connect(url, disconnected_cb=disconnected, **options)
+            return nc
         except (OSError, TimeoutError, nats.errors.NoServersError) as exc:
             log.warning("nats.connect_retry", url=url, error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
@@ -114,11 +121,6 @@ async def connect(
 
 async def _log_error(exc: Exception) -> None:
     log.warning("nats.error", error=str(exc))
-
-
-async def _log_disconnected() -> None:
-    # Also called on a deliberate close; a lasting outage shows as reconnect attempts and readiness.
-    log.info("nats.disconnected")
 
 
 async def _log_reconnected() -> None:
