@@ -297,30 +297,44 @@ def _parse_uuid(value: str | None) -> UUID | None:
         return None
 
 
+def _reach_statement(tables: OrgCopyTables, person_id: UUID, day: date) -> sa.CompoundSelect:
+    """One statement for :func:`reach_of`: the posts (with their units) ``person_id`` holds on ``day``,
+    then the lines in force whose leader post is one of them or whose service department one of their
+    units, as ``(post_id, unit_id, line_id)`` rows (a post row has no line, a line row no post)."""
+    h, p, ln = tables.holdings, tables.posts, tables.lines
+    held = (
+        sa.select(p.c.id.label("post_id"), p.c.unit_id.label("unit_id"))
+        .select_from(h.join(p, p.c.id == h.c.post_id))
+        .where(h.c.person_id == person_id, in_force(h, day), in_force(p, day))
+        .cte("held")
+    )
+    posts = sa.select(held.c.post_id, held.c.unit_id, sa.null().label("line_id"))
+    lines = sa.select(sa.null(), sa.null(), ln.c.id).where(
+        in_force(ln, day),
+        sa.or_(
+            ln.c.leader_post_id.in_(sa.select(held.c.post_id)),
+            ln.c.service_unit_id.in_(sa.select(held.c.unit_id)),
+        ),
+    )
+    return sa.union_all(posts, lines)
+
+
+def _reach_from(rows: Sequence[Any]) -> Reach:
+    posts = frozenset(r.post_id for r in rows if r.post_id is not None)
+    if not posts:
+        return EMPTY_REACH
+    return Reach(
+        units=frozenset(r.unit_id for r in rows if r.post_id is not None),
+        lines=frozenset(r.line_id for r in rows if r.line_id is not None),
+        posts=posts,
+    )
+
+
 async def reach_of(session: AsyncSession, tables: OrgCopyTables, person_id: UUID, day: date) -> Reach:
     """The units, lines and posts ``person_id`` acts for on ``day``: holdings in force → their posts → the
     posts' units; lines whose leader post is one of those posts or whose service department is one of
-    those units (the service department acts for the line leader, §二(二))."""
-    h, p, ln = tables.holdings, tables.posts, tables.lines
-    rows = (
-        await session.execute(
-            sa.select(p.c.id, p.c.unit_id)
-            .select_from(h.join(p, p.c.id == h.c.post_id))
-            .where(h.c.person_id == person_id, in_force(h, day), in_force(p, day))
-        )
-    ).all()
-    if not rows:
-        return EMPTY_REACH
-    posts = frozenset(r.id for r in rows)
-    units = frozenset(r.unit_id for r in rows)
-    lines = (
-        await session.execute(
-            sa.select(ln.c.id).where(
-                in_force(ln, day), sa.or_(ln.c.leader_post_id.in_(posts), ln.c.service_unit_id.in_(units))
-            )
-        )
-    ).scalars()
-    return Reach(units=units, lines=frozenset(lines), posts=posts)
+    those units (the service department acts for the line leader, §二(二)). One statement."""
+    return _reach_from((await session.execute(_reach_statement(tables, person_id, day))).all())
 
 
 async def _entries(session: AsyncSession, table: sa.Table, model: type[E], *where: Any) -> list[E]:
@@ -353,8 +367,11 @@ class OrgReachResolver:
         person = _parse_uuid(principal.person_id)
         if person is None:
             return EMPTY_REACH
-        day = self.today()
-        return await self._run(None, lambda s: reach_of(s, self.tables, person, day))
+        # Resolved on every request, so that a handover takes effect at once (on every replica: nothing is
+        # cached here); one statement on a pooled connection, without an ORM session around it.
+        statement = _reach_statement(self.tables, person, self.today())
+        async with self.runtime.db.engine.connect() as connection:
+            return _reach_from((await connection.execute(statement)).all())
 
     async def reach(
         self, person_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
