@@ -34,7 +34,26 @@ def day_unit(value: str) -> Unit:
     raise ValueError(f"not a budget unit: {value!r}")
 
 
-def pauses_of(clock: ApprovalClock) -> list[Pause]:
+class ClockFields(Protocol):
+    """What reading a clock takes of it: an ``ApprovalClock``, or a row of its table (an item read)."""
+
+    @property
+    def pauses(self) -> list[dict[str, Any]]: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def due_at(self) -> datetime | None: ...
+    @property
+    def budget(self) -> int: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+
+
+def pauses_of(clock: ClockFields) -> list[Pause]:
     return [
         Pause(
             datetime.fromisoformat(p["started_at"]),
@@ -100,7 +119,7 @@ def start_clock(
     return clock
 
 
-def view(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> ClockOut:
+def view(clock: ClockFields, calendar: WorkingCalendar, now: datetime) -> ClockOut:
     """What a person reads of a clock at ``now``: used, left, due, provisional, paused, overdue."""
     end = clock.ended_at if clock.ended_at is not None and clock.ended_at < now else now
     pauses = pauses_of(clock)

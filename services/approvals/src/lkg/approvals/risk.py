@@ -25,12 +25,17 @@ from lkg.common.events.contracts import ApprovalItemRef, ApprovalStartAtRisk
 from lkg.common.events.outbox import stage
 
 
+def _takes_prereview(item: ApprovalItem, plan: ApprovalPlan) -> bool:
+    """:func:`_set_prereview` gives ``item`` its pre-review dates now (the one case that reads the days)."""
+    return plan.fast_track and item.prereview_from is None and item.state == "planned"
+
+
 def _set_prereview(
     item: ApprovalItem, plan: ApprovalPlan, prereview_days: int, calendar: WorkingCalendar, today: date
 ) -> None:
     """批前提速 (§四(二)): every item is prepared and pre-reviewed in parallel, from the day the project
     joined the track; an item already applied for keeps its dates."""
-    if plan.fast_track and item.prereview_from is None and item.state == "planned":
+    if _takes_prereview(item, plan):
         item.prereview_from = today
         item.prereview_to = calendar.add_working_days(today, prereview_days)
     elif not plan.fast_track and item.prereview_from is not None:
@@ -80,9 +85,20 @@ async def assess(
     session: AsyncSession, calendar: WorkingCalendar, plan: ApprovalPlan, now: datetime
 ) -> tuple[Verdict, list[ApprovalItem]]:
     items = await items_of(session, plan.id)
+    return await _verdict_on(session, calendar, plan, items, now), items
+
+
+async def _verdict_on(
+    session: AsyncSession,
+    calendar: WorkingCalendar,
+    plan: ApprovalPlan,
+    items: Sequence[ApprovalItem],
+    now: datetime,
+) -> Verdict:
+    """The verdict on ``plan`` with ``items`` (all of them, as loaded) and their clocks."""
     clocks = await clocks_of(session, [i.id for i in items])
     nodes = nodes_of(items, clocks)
-    return verdict(calendar, nodes, local_date(now), plan.planned_start, fast_track=plan.fast_track), items
+    return verdict(calendar, nodes, local_date(now), plan.planned_start, fast_track=plan.fast_track)
 
 
 async def reassess(
@@ -93,10 +109,16 @@ async def reassess(
         plan.risk_check_at = None
         return False
     items = await items_of(session, plan.id)
-    prereview = dict((await session.execute(sa.select(CatalogueItem.id, CatalogueItem.prereview_days))).all())
+    # The catalogue's pre-review days are read only when an item takes its pre-review dates now (most
+    # changes find every item's dates already set, or none to set).
+    prereview: dict[uuid.UUID, int] = {}
+    if any(_takes_prereview(item, plan) for item in items):
+        prereview = dict(
+            (await session.execute(sa.select(CatalogueItem.id, CatalogueItem.prereview_days))).all()
+        )
     for item in items:
         _set_prereview(item, plan, prereview.get(item.catalogue_item_id, 0), calendar, local_date(now))
-    found, items = await assess(session, calendar, plan, now)
+    found = await _verdict_on(session, calendar, plan, items, now)
     became = found.at_risk and not plan.start_at_risk
     plan.earliest_start = found.outlook.earliest_start
     plan.start_at_risk = found.at_risk

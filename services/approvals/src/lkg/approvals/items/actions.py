@@ -138,8 +138,8 @@ async def _begin(
     if act.note is not None and action != "verify":
         row["notes"] = act.note
     state_before = item.state
+    # The UPDATE … RETURNING refreshes ``item`` in the identity map: no second read of it.
     await update_if_revision(session, ApprovalItem, item.id, act.expected_revision, row)
-    await session.refresh(item)
     clocks = (await clocks_of(session, [item.id]))[item.id]
     fact = item_fact(item, item_id=item.id, project_name=act.plan.project_name, now=now)
     return _Step(action, now, state_before, clocks, fact)

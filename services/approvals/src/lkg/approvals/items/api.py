@@ -81,8 +81,9 @@ async def list_items(
 async def get_item(
     item_id: UUID, response: Response, session: Session, runtime: Runtime, caller: CurrentCaller
 ) -> ItemOut:
-    item, _plan = await service.get_item(session, caller=caller, item_id=item_id)
-    return await _respond(session, runtime, item, response)
+    row, clocks = await service.read_item(session, caller=caller, item_id=item_id)
+    response.headers.update(etag_header(row.id, row.revision))
+    return views.row_out(row, clocks, runtime.calendar, runtime.clock.now())
 
 
 @router.get("/{item_id}/history", response_model=ChangeList, summary="变更记录 Every change of an item")
