@@ -13,7 +13,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +51,11 @@ class ClockFields(Protocol):
     def unit(self) -> str: ...
     @property
     def state(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+C = TypeVar("C", bound=ClockFields)
 
 
 def pauses_of(clock: ClockFields) -> list[Pause]:
@@ -189,7 +194,7 @@ async def clocks_of(
     return result
 
 
-def limit_clock(clocks: Sequence[ApprovalClock]) -> ApprovalClock | None:
+def limit_clock(clocks: Sequence[C]) -> C | None:
     """The item's time limit (from acceptance) while it runs or after it was breached."""
     limits = [
         c for c in clocks if c.kind == ApprovalClockKind.LIMIT.value and c.state in ("running", "breached")
