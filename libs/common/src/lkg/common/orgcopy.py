@@ -29,6 +29,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -319,13 +320,32 @@ def _reach_statement(tables: OrgCopyTables, person_id: UUID, day: date) -> sa.Co
     return sa.union_all(posts, lines)
 
 
-def _reach_from(rows: Sequence[Any]) -> Reach:
-    posts = frozenset(r.post_id for r in rows if r.post_id is not None)
+def _reach_sql(tables: OrgCopyTables) -> str:
+    """:func:`_reach_statement` as fixed SQL for the driver (``$1`` the person, ``$2`` the day), sent by
+    :meth:`OrgReachResolver.resolve` on every request."""
+    h, p, ln = tables.holdings.name, tables.posts.name, tables.lines.name
+
+    def in_force_sql(alias: str) -> str:
+        return f"{alias}.valid_from <= $2 AND ({alias}.valid_to IS NULL OR {alias}.valid_to >= $2)"
+
+    return (
+        f"WITH held AS (SELECT p.id AS post_id, p.unit_id AS unit_id FROM {h} AS h JOIN {p} AS p ON p.id = "
+        f"h.post_id WHERE h.person_id = $1 AND {in_force_sql('h')} AND {in_force_sql('p')}) "
+        "SELECT post_id, unit_id, NULL::uuid AS line_id FROM held "
+        f"UNION ALL SELECT NULL::uuid, NULL::uuid, ln.id FROM {ln} AS ln WHERE {in_force_sql('ln')} AND "
+        "(ln.leader_post_id IN (SELECT post_id FROM held) "
+        "OR ln.service_unit_id IN (SELECT unit_id FROM held))"
+    )
+
+
+def _reach_from(rows: Sequence[Sequence[Any]]) -> Reach:
+    """The reach from ``(post_id, unit_id, line_id)`` rows (:func:`_reach_statement`)."""
+    posts = frozenset(post for post, _unit, _line in rows if post is not None)
     if not posts:
         return EMPTY_REACH
     return Reach(
-        units=frozenset(r.unit_id for r in rows if r.post_id is not None),
-        lines=frozenset(r.line_id for r in rows if r.line_id is not None),
+        units=frozenset(unit for post, unit, _line in rows if post is not None),
+        lines=frozenset(line for _post, _unit, line in rows if line is not None),
         posts=posts,
     )
 
@@ -353,6 +373,7 @@ class OrgReachResolver:
     def __init__(self, runtime: ServiceRuntime, tables: OrgCopyTables) -> None:
         self.runtime = runtime
         self.tables = tables
+        self._reach_sql = _reach_sql(tables)
 
     def today(self) -> date:
         return self.runtime.clock.now().date()
@@ -368,10 +389,17 @@ class OrgReachResolver:
         if person is None:
             return EMPTY_REACH
         # Resolved on every request, so that a handover takes effect at once (on every replica: nothing is
-        # cached here); one statement on a pooled connection, without an ORM session around it.
-        statement = _reach_statement(self.tables, person, self.today())
+        # cached here). One fixed statement sent by the driver on a pooled connection, outside a
+        # transaction: one round trip, where a session costs a BEGIN and a ROLLBACK around it and
+        # SQLAlchemy builds, keys and compiles the statement again on every call.
+        day = self.today()
         async with self.runtime.db.engine.connect() as connection:
-            return _reach_from((await connection.execute(statement)).all())
+            driver = (await connection.get_raw_connection()).driver_connection
+            if not isinstance(driver, asyncpg.Connection):  # not on asyncpg: through SQLAlchemy
+                return _reach_from(
+                    (await connection.execute(_reach_statement(self.tables, person, day))).all()
+                )
+            return _reach_from(await driver.fetch(self._reach_sql, person, day))
 
     async def reach(
         self, person_id: UUID, *, day: date | None = None, session: AsyncSession | None = None
