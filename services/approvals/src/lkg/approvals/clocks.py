@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -56,6 +57,29 @@ class ClockFields(Protocol):
 
 
 C = TypeVar("C", bound=ClockFields)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRow:
+    """A clock as read for a person (an item read by the driver, not an ORM object): what :func:`view`
+    reads of it."""
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    started_at: datetime
+    budget: int
+    unit: str
+    pauses: list[dict[str, Any]]
+    due_at: datetime | None
+    provisional: bool
+    warned_at: datetime | None
+    breached_at: datetime | None
+    ended_at: datetime | None
+
+
+#: The columns of ``approval_clock`` a :class:`ClockRow` holds.
+CLOCK_FIELDS = tuple(f.name for f in fields(ClockRow))
 
 
 def pauses_of(clock: ClockFields) -> list[Pause]:

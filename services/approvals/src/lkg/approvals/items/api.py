@@ -11,9 +11,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.approvals.deps import CurrentCaller, Runtime, Session, UnitOfWork
+from lkg.approvals.deps import CurrentCaller, Reads, Runtime, Session, UnitOfWork
 from lkg.approvals.items import actions, service, views
-from lkg.approvals.items.actions import Act, Timekeeping
+from lkg.approvals.items.actions import Act, Acted, Timekeeping
 from lkg.approvals.models import ApprovalItem
 from lkg.approvals.schemas import (
     ActionBody,
@@ -79,11 +79,11 @@ async def list_items(
 
 @router.get("/{item_id}", response_model=ItemOut, summary="审批事项 One item with its clocks")
 async def get_item(
-    item_id: UUID, response: Response, session: Session, runtime: Runtime, caller: CurrentCaller
+    item_id: UUID, response: Response, reads: Reads, runtime: Runtime, caller: CurrentCaller
 ) -> ItemOut:
-    row, clocks = await service.read_item(session, caller=caller, item_id=item_id)
-    response.headers.update(etag_header(row.id, row.revision))
-    return views.row_out(row, clocks, runtime.calendar, runtime.clock.now())
+    read = await service.read_item(reads, caller=caller, item_id=item_id)
+    response.headers.update(etag_header(read.fields["id"], read.fields["revision"]))
+    return views.read_out(read, runtime.calendar, runtime.clock.now())
 
 
 @router.get("/{item_id}/history", response_model=ChangeList, summary="变更记录 Every change of an item")
@@ -120,7 +120,7 @@ async def update_item(
     return await _respond(session, runtime, item, response)
 
 
-ActionUseCase = Callable[..., Awaitable[ApprovalItem]]
+ActionUseCase = Callable[..., Awaitable[Acted]]
 
 
 @dataclass(frozen=True)
@@ -187,10 +187,11 @@ def _action_route(action: ItemAction) -> Callable[..., Awaitable[ItemOut]]:
             note=body.note,
             document_refs=body.document_refs,
         )
-        item = await action.use_case(
+        acted = await action.use_case(
             session, timekeeping=_timekeeping(runtime), act=act, **action.extra(body)
         )
-        return await _respond(session, runtime, item, kwargs["response"])
+        kwargs["response"].headers.update(etag_header(acted.item.id, acted.item.revision))
+        return views.item_out(acted.item, acted.clocks, runtime.calendar, runtime.clock.now())
 
     body = action.body if action.required else (action.body | None, None)
     route_signature(

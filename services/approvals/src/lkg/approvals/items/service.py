@@ -6,14 +6,17 @@ Moving an item through its states is :mod:`lkg.approvals.items.actions`, one fun
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals import schemas
 from lkg.approvals.access import Caller, items_visible, may_decide, sees_plan
+from lkg.approvals.clocks import CLOCK_FIELDS, ClockRow
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan, CatalogueItem
 from lkg.approvals.risk import items_of, reassess
 from lkg.common.access import permitted, visible
@@ -106,50 +109,64 @@ async def _handles_sibling(session: AsyncSession, caller: Caller, plan_id: uuid.
     return bool(await session.scalar(sa.select(handled)))
 
 
-#: A row of a Core select, its columns read by name.
-AnyRow = sa.Row[*tuple[Any, ...]]
-
-
-def _columns(table: sa.FromClause, *names: str) -> list[sa.ColumnElement[Any]]:
-    return [table.c[name] for name in names]
-
-
-#: What the item read (``GET /approval-items/{id}``) selects: the item's fields on the API and the plan's
-#: columns its visibility needs, as Core rows (no ORM objects for a read).
-_ITEM_FIELDS = tuple(
+#: The item's fields on the API (``GET /approval-items/{id}``), each a column of ``approval_item``.
+ITEM_FIELDS = tuple(
     name for name in schemas.ItemOut.model_fields if name not in ("expected_finish", "clocks")
 )
 
 
-async def read_item(
-    session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
-) -> tuple[AnyRow, list[AnyRow]]:
-    """:func:`get_item` for a read: the item's row (its API fields) and its clocks' rows, oldest first, in
-    two statements, with the same visibility (404 for an item the caller may not see)."""
+def _read_sql() -> str:
+    """The item read as one fixed statement: the item's fields, its plan's columns that decide who sees it,
+    and its clocks (one row each, oldest first; one row with no clock when it has none)."""
+    item, plan, clock = (m.__tablename__ for m in (ApprovalItem, ApprovalPlan, ApprovalClock))
+    columns = [f"i.{name}" for name in ITEM_FIELDS]
+    columns += ["p.responsible_unit_id AS plan_responsible_unit_id", "p.line_id AS plan_line_id"]
+    columns += [f"c.{name} AS clock_{name}" for name in CLOCK_FIELDS]
+    return (
+        f"SELECT {', '.join(columns)} FROM {item} AS i JOIN {plan} AS p ON p.id = i.plan_id "
+        f"LEFT JOIN {clock} AS c ON c.item_id = i.id WHERE i.id = $1 ORDER BY c.started_at"
+    )
+
+
+_READ_SQL = _read_sql()
+_HANDLES_SIBLING_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {ApprovalItem.__tablename__} "
+    "WHERE plan_id = $1 AND handling_unit_id = ANY($2::uuid[]))"
+)
+
+
+@dataclass(frozen=True)
+class ItemRead:
+    """An item as read for the API: its fields (:data:`ITEM_FIELDS`) and its clocks, oldest first."""
+
+    fields: dict[str, Any]
+    clocks: list[ClockRow]
+
+
+async def read_item(driver: asyncpg.Connection, *, caller: Caller, item_id: uuid.UUID) -> ItemRead:
+    """:func:`get_item` for a read, with the same visibility (404 for an item the caller may not see): one
+    statement sent by the driver outside a transaction (at READ COMMITTED every statement reads its own
+    snapshot, so one statement reads the same in a transaction or not), no ORM objects; a second only when
+    the caller sees the item through a sibling item it handles."""
     hidden = NotFound("审批事项不存在", code="approval_item_not_found")
-    i, p, c = ApprovalItem.__table__, ApprovalPlan.__table__, ApprovalClock.__table__
-    found = (
-        await session.execute(
-            sa.select(
-                *_columns(i, *_ITEM_FIELDS),
-                p.c.responsible_unit_id.label("plan_responsible_unit_id"),
-                p.c.line_id.label("plan_line_id"),
-            )
-            .select_from(i.join(p, p.c.id == i.c.plan_id))
-            .where(i.c.id == item_id)
-        )
-    ).one_or_none()
-    row = visible(found, True, hidden)
+    rows = await driver.fetch(_READ_SQL, item_id)
+    row = visible(rows[0] if rows else None, True, hidden)
     if not caller.sees_all:
         reach = caller.reach
         sees = (
-            row.handling_unit_id in reach.units
-            or row.plan_responsible_unit_id in reach.units
-            or (row.plan_line_id is not None and row.plan_line_id in reach.lines)
+            row["handling_unit_id"] in reach.units
+            or row["plan_responsible_unit_id"] in reach.units
+            or (row["plan_line_id"] is not None and row["plan_line_id"] in reach.lines)
         )
-        visible(row, sees or await _handles_sibling(session, caller, row.plan_id), hidden)
-    clocks = (await session.execute(sa.select(c).where(c.c.item_id == row.id).order_by(c.c.started_at))).all()
-    return row, list(clocks)
+        if not sees:
+            units = list(reach.units)
+            visible(row, bool(await driver.fetchval(_HANDLES_SIBLING_SQL, row["plan_id"], units)), hidden)
+    clocks = [
+        ClockRow(**{name: r[f"clock_{name}"] for name in CLOCK_FIELDS})
+        for r in rows
+        if r["clock_id"] is not None
+    ]
+    return ItemRead(fields={name: row[name] for name in ITEM_FIELDS}, clocks=clocks)
 
 
 async def list_items(

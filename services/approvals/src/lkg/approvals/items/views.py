@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals import schemas
 from lkg.approvals.clocks import clocks_of, view
-from lkg.approvals.items.service import AnyRow
+from lkg.approvals.items.service import ItemRead
 from lkg.approvals.models import ApprovalClock, ApprovalItem
 from lkg.approvals.planning import Outlook
 from lkg.common.calendar import WorkingCalendar
@@ -34,13 +34,10 @@ def item_out(
     )
 
 
-def row_out(
-    row: AnyRow, clocks: Sequence[AnyRow], calendar: WorkingCalendar, now: datetime
-) -> schemas.ItemOut:
-    """:func:`item_out` from an item's row and its clocks' rows (``items.service.read_item``)."""
-    return schemas.from_row(
-        schemas.ItemOut, row, expected_finish=None, clocks=[view(c, calendar, now) for c in clocks]
-    )
+def read_out(read: ItemRead, calendar: WorkingCalendar, now: datetime) -> schemas.ItemOut:
+    """:func:`item_out` of an item as read (:func:`lkg.approvals.items.service.read_item`)."""
+    clocks = [view(c, calendar, now) for c in read.clocks]
+    return schemas.ItemOut.model_validate({**read.fields, "expected_finish": None, "clocks": clocks})
 
 
 async def items_out(
