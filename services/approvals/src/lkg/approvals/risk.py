@@ -16,7 +16,16 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.approvals.clocks import ClockFields, clocks_of, day_unit, last_day, limit_clock, pauses_of
+from lkg.approvals.clocks import (
+    CLOCK_FIELDS,
+    ClockFields,
+    ClockRow,
+    clocks_of,
+    day_unit,
+    last_day,
+    limit_clock,
+    pauses_of,
+)
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
 from lkg.approvals.planning import PlanNode, Verdict, verdict
 from lkg.approvals.units import unit_id_or_placeholder
@@ -144,15 +153,25 @@ async def reassess(
     if plan.project_status != "active":
         plan.risk_check_at = None
         return False
-    # The plan's items and clocks are read as rows (Core), not loaded as ORM objects: the verdict only
-    # reads them. What is pending is flushed first, as the ORM's autoflush would before a query.
+    # The plan's items and their clocks are read as rows (Core), in one statement, not loaded as ORM
+    # objects: the verdict only reads them. What is pending is flushed first, as the ORM's autoflush would
+    # before a query.
     await session.flush()
     item_t, clock_t = ApprovalItem.__table__, ApprovalClock.__table__
-    items: Sequence[ItemFields] = (
-        await session.execute(
-            sa.select(item_t).where(item_t.c.plan_id == plan.id).order_by(item_t.c.position)
-        )
-    ).all()
+    rows = await session.execute(
+        sa.select(item_t, *(clock_t.c[name].label(f"clock_{name}") for name in CLOCK_FIELDS))
+        .select_from(item_t.outerjoin(clock_t, clock_t.c.item_id == item_t.c.id))
+        .where(item_t.c.plan_id == plan.id)
+        .order_by(item_t.c.position, clock_t.c.started_at)
+    )
+    by_id: dict[uuid.UUID, ItemFields] = {}
+    clocks: dict[uuid.UUID, list[ClockFields]] = {}
+    for row in rows:
+        by_id.setdefault(row.id, row)
+        held = clocks.setdefault(row.id, [])
+        if row.clock_id is not None:
+            held.append(ClockRow(**{name: getattr(row, f"clock_{name}") for name in CLOCK_FIELDS}))
+    items: Sequence[ItemFields] = list(by_id.values())
     if any(_changes_prereview(item, plan) for item in items):
         # An item takes its pre-review dates or loses them: load the items to change them (rare: most
         # changes find every item's dates already as they should be).
@@ -165,13 +184,6 @@ async def reassess(
         for item in loaded:
             _set_prereview(item, plan, prereview.get(item.catalogue_item_id, 0), calendar, local_date(now))
         items = loaded
-    clocks: dict[uuid.UUID, list[ClockFields]] = {item.id: [] for item in items}
-    for clock in await session.execute(
-        sa.select(clock_t)
-        .where(clock_t.c.item_id.in_([item.id for item in items]))
-        .order_by(clock_t.c.started_at)
-    ):
-        clocks[clock.item_id].append(clock)
     found = verdict(
         calendar, nodes_of(items, clocks), local_date(now), plan.planned_start, fast_track=plan.fast_track
     )

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.access import Caller, may_apply, may_decide
 from lkg.approvals.clocks import (
-    clocks_of,
     item_fact,
     last_day,
     limit_clock,
@@ -66,6 +65,8 @@ class Act:
     caller: Caller
     item: ApprovalItem
     plan: ApprovalPlan
+    #: The item's clocks, oldest first, as read with it.
+    clocks: Sequence[ApprovalClock]
     expected_revision: int
     note: str | None = None
     document_refs: Sequence[str] = ()
@@ -150,7 +151,7 @@ async def _begin(
     state_before = item.state
     # The UPDATE … RETURNING refreshes ``item`` in the identity map: no second read of it.
     await update_if_revision(session, ApprovalItem, item.id, act.expected_revision, row)
-    clocks = (await clocks_of(session, [item.id]))[item.id]
+    clocks = list(act.clocks)
     fact = item_fact(item, item_id=item.id, project_name=act.plan.project_name, now=now)
     return _Step(action, now, state_before, clocks, fact)
 

@@ -177,12 +177,13 @@ def _action_route(action: ItemAction) -> Callable[..., Awaitable[ItemOut]]:
     async def endpoint(**kwargs: Any) -> ItemOut:
         session, runtime, caller = kwargs["session"], kwargs["runtime"], kwargs["caller"]
         body = kwargs["body"] or action.body()
-        item, plan = await service.get_item(session, caller=caller, item_id=kwargs["item_id"])
+        item, plan, clocks = await service.get_item_to_act(session, caller=caller, item_id=kwargs["item_id"])
         check_if_match(kwargs["if_match"], etag_for(item.id, item.revision))
         act = Act(
             caller=caller,
             item=item,
             plan=plan,
+            clocks=clocks,
             expected_revision=item.revision,
             note=body.note,
             document_refs=body.document_refs,

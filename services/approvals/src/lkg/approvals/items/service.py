@@ -101,6 +101,26 @@ async def get_item(
     return item, plan
 
 
+async def get_item_to_act(
+    session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
+) -> tuple[ApprovalItem, ApprovalPlan, list[ApprovalClock]]:
+    """:func:`get_item` for an action: the item the caller may see, its plan and its clocks (oldest first),
+    in one statement."""
+    hidden = NotFound("审批事项不存在", code="approval_item_not_found")
+    rows = (
+        await session.execute(
+            sa.select(ApprovalItem, ApprovalPlan, ApprovalClock)
+            .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
+            .outerjoin(ApprovalClock, ApprovalClock.item_id == ApprovalItem.id)
+            .where(ApprovalItem.id == item_id)
+            .order_by(ApprovalClock.started_at)
+        )
+    ).all()
+    item, plan, _clock = visible(rows[0] if rows else None, True, hidden)
+    visible(plan, sees_plan(caller, plan, [item]) or await _handles_sibling(session, caller, plan.id), hidden)
+    return item, plan, [clock for _item, _plan, clock in rows if clock is not None]
+
+
 async def _handles_sibling(session: AsyncSession, caller: Caller, plan_id: uuid.UUID) -> bool:
     """The caller handles some item of the plan (what :func:`sees_plan` asks of the plan's items), asked of
     the database rather than by loading them."""
