@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -146,6 +146,21 @@ async def assess(
     return verdict(calendar, nodes, local_date(now), plan.planned_start, fast_track=plan.fast_track), items
 
 
+def _items_with_clocks() -> sa.Select[Any]:
+    item_t, clock_t = ApprovalItem.__table__, ApprovalClock.__table__
+    return (
+        sa.select(item_t, *(clock_t.c[name].label(f"clock_{name}") for name in CLOCK_FIELDS))
+        .select_from(item_t.outerjoin(clock_t, clock_t.c.item_id == item_t.c.id))
+        .where(item_t.c.plan_id == sa.bindparam("plan_id"))
+        .order_by(item_t.c.position, clock_t.c.started_at)
+    )
+
+
+#: A plan's items (in their order) with their clocks (oldest first), one row per clock; built once, so that
+#: SQLAlchemy neither builds it nor computes its cache key again on each reassessment.
+_ITEMS_WITH_CLOCKS = _items_with_clocks()
+
+
 async def reassess(
     session: AsyncSession, calendar: WorkingCalendar, plan: ApprovalPlan, now: datetime
 ) -> bool:
@@ -157,13 +172,7 @@ async def reassess(
     # objects: the verdict only reads them. What is pending is flushed first, as the ORM's autoflush would
     # before a query.
     await session.flush()
-    item_t, clock_t = ApprovalItem.__table__, ApprovalClock.__table__
-    rows = await session.execute(
-        sa.select(item_t, *(clock_t.c[name].label(f"clock_{name}") for name in CLOCK_FIELDS))
-        .select_from(item_t.outerjoin(clock_t, clock_t.c.item_id == item_t.c.id))
-        .where(item_t.c.plan_id == plan.id)
-        .order_by(item_t.c.position, clock_t.c.started_at)
-    )
+    rows = await session.execute(_ITEMS_WITH_CLOCKS, {"plan_id": plan.id})
     by_id: dict[uuid.UUID, ItemFields] = {}
     clocks: dict[uuid.UUID, list[ClockFields]] = {}
     for row in rows:

@@ -101,21 +101,24 @@ async def get_item(
     return item, plan
 
 
+#: An item with its plan and its clocks (oldest first), one row per clock; built once (no statement built and
+#: no cache key computed per action).
+_ITEM_TO_ACT = (
+    sa.select(ApprovalItem, ApprovalPlan, ApprovalClock)
+    .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
+    .outerjoin(ApprovalClock, ApprovalClock.item_id == ApprovalItem.id)
+    .where(ApprovalItem.id == sa.bindparam("item_id"))
+    .order_by(ApprovalClock.started_at)
+)
+
+
 async def get_item_to_act(
     session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
 ) -> tuple[ApprovalItem, ApprovalPlan, list[ApprovalClock]]:
     """:func:`get_item` for an action: the item the caller may see, its plan and its clocks (oldest first),
     in one statement."""
     hidden = NotFound("审批事项不存在", code="approval_item_not_found")
-    rows = (
-        await session.execute(
-            sa.select(ApprovalItem, ApprovalPlan, ApprovalClock)
-            .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
-            .outerjoin(ApprovalClock, ApprovalClock.item_id == ApprovalItem.id)
-            .where(ApprovalItem.id == item_id)
-            .order_by(ApprovalClock.started_at)
-        )
-    ).all()
+    rows = (await session.execute(_ITEM_TO_ACT, {"item_id": item_id})).all()
     item, plan, _clock = visible(rows[0] if rows else None, True, hidden)
     visible(plan, sees_plan(caller, plan, [item]) or await _handles_sibling(session, caller, plan.id), hidden)
     return item, plan, [clock for _item, _plan, clock in rows if clock is not None]
