@@ -79,8 +79,10 @@ async def list_items(
 
 @router.get("/{item_id}", response_model=ItemOut, summary="审批事项 One item with its clocks")
 async def get_item(
-    item_id: UUID, response: Response, reads: Reads, runtime: Runtime, caller: CurrentCaller
+    item_id: UUID, response: Response, runtime: Runtime, caller: CurrentCaller, reads: Reads
 ) -> ItemOut:
+    # ``reads`` last: FastAPI solves dependencies in order, so the connection is taken once the caller is
+    # known (and not at all when the caller is refused).
     read = await service.read_item(reads, caller=caller, item_id=item_id)
     response.headers.update(etag_header(read.fields["id"], read.fields["revision"]))
     return views.read_out(read, runtime.calendar, runtime.clock.now())
