@@ -29,6 +29,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -297,30 +298,63 @@ def _parse_uuid(value: str | None) -> UUID | None:
         return None
 
 
+def _reach_statement(tables: OrgCopyTables, person_id: UUID, day: date) -> sa.CompoundSelect:
+    """One statement for :func:`reach_of`: the posts (with their units) ``person_id`` holds on ``day``,
+    then the lines in force whose leader post is one of them or whose service department one of their
+    units, as ``(post_id, unit_id, line_id)`` rows (a post row has no line, a line row no post)."""
+    h, p, ln = tables.holdings, tables.posts, tables.lines
+    held = (
+        sa.select(p.c.id.label("post_id"), p.c.unit_id.label("unit_id"))
+        .select_from(h.join(p, p.c.id == h.c.post_id))
+        .where(h.c.person_id == person_id, in_force(h, day), in_force(p, day))
+        .cte("held")
+    )
+    posts = sa.select(held.c.post_id, held.c.unit_id, sa.null().label("line_id"))
+    lines = sa.select(sa.null(), sa.null(), ln.c.id).where(
+        in_force(ln, day),
+        sa.or_(
+            ln.c.leader_post_id.in_(sa.select(held.c.post_id)),
+            ln.c.service_unit_id.in_(sa.select(held.c.unit_id)),
+        ),
+    )
+    return sa.union_all(posts, lines)
+
+
+def _reach_sql(tables: OrgCopyTables) -> str:
+    """:func:`_reach_statement` as fixed SQL for the driver (``$1`` the person, ``$2`` the day), sent by
+    :meth:`OrgReachResolver.resolve` on every request."""
+    h, p, ln = tables.holdings.name, tables.posts.name, tables.lines.name
+
+    def in_force_sql(alias: str) -> str:
+        return f"{alias}.valid_from <= $2 AND ({alias}.valid_to IS NULL OR {alias}.valid_to >= $2)"
+
+    return (
+        f"WITH held AS (SELECT p.id AS post_id, p.unit_id AS unit_id FROM {h} AS h JOIN {p} AS p ON p.id = "
+        f"h.post_id WHERE h.person_id = $1 AND {in_force_sql('h')} AND {in_force_sql('p')}) "
+        "SELECT post_id, unit_id, NULL::uuid AS line_id FROM held "
+        f"UNION ALL SELECT NULL::uuid, NULL::uuid, ln.id FROM {ln} AS ln WHERE {in_force_sql('ln')} AND "
+        "(ln.leader_post_id IN (SELECT post_id FROM held) "
+        "OR ln.service_unit_id IN (SELECT unit_id FROM held))"
+    )
+
+
+def _reach_from(rows: Sequence[Sequence[Any]]) -> Reach:
+    """The reach from ``(post_id, unit_id, line_id)`` rows (:func:`_reach_statement`)."""
+    posts = frozenset(post for post, _unit, _line in rows if post is not None)
+    if not posts:
+        return EMPTY_REACH
+    return Reach(
+        units=frozenset(unit for post, unit, _line in rows if post is not None),
+        lines=frozenset(line for _post, _unit, line in rows if line is not None),
+        posts=posts,
+    )
+
+
 async def reach_of(session: AsyncSession, tables: OrgCopyTables, person_id: UUID, day: date) -> Reach:
     """The units, lines and posts ``person_id`` acts for on ``day``: holdings in force → their posts → the
     posts' units; lines whose leader post is one of those posts or whose service department is one of
-    those units (the service department acts for the line leader, §二(二))."""
-    h, p, ln = tables.holdings, tables.posts, tables.lines
-    rows = (
-        await session.execute(
-            sa.select(p.c.id, p.c.unit_id)
-            .select_from(h.join(p, p.c.id == h.c.post_id))
-            .where(h.c.person_id == person_id, in_force(h, day), in_force(p, day))
-        )
-    ).all()
-    if not rows:
-        return EMPTY_REACH
-    posts = frozenset(r.id for r in rows)
-    units = frozenset(r.unit_id for r in rows)
-    lines = (
-        await session.execute(
-            sa.select(ln.c.id).where(
-                in_force(ln, day), sa.or_(ln.c.leader_post_id.in_(posts), ln.c.service_unit_id.in_(units))
-            )
-        )
-    ).scalars()
-    return Reach(units=units, lines=frozenset(lines), posts=posts)
+    those units (the service department acts for the line leader, §二(二)). One statement."""
+    return _reach_from((await session.execute(_reach_statement(tables, person_id, day))).all())
 
 
 async def _entries(session: AsyncSession, table: sa.Table, model: type[E], *where: Any) -> list[E]:
@@ -339,6 +373,7 @@ class OrgReachResolver:
     def __init__(self, runtime: ServiceRuntime, tables: OrgCopyTables) -> None:
         self.runtime = runtime
         self.tables = tables
+        self._reach_sql = _reach_sql(tables)
 
     def today(self) -> date:
         return self.runtime.clock.now().date()
@@ -353,8 +388,18 @@ class OrgReachResolver:
         person = _parse_uuid(principal.person_id)
         if person is None:
             return EMPTY_REACH
+        # Resolved on every request, so that a handover takes effect at once (on every replica: nothing is
+        # cached here). One fixed statement sent by the driver on a pooled connection, outside a
+        # transaction: one round trip, where a session costs a BEGIN and a ROLLBACK around it and
+        # SQLAlchemy builds, keys and compiles the statement again on every call.
         day = self.today()
-        return await self._run(None, lambda s: reach_of(s, self.tables, person, day))
+        async with self.runtime.db.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            if not isinstance(driver, asyncpg.Connection):  # not on asyncpg: through SQLAlchemy
+                return _reach_from(
+                    (await connection.execute(_reach_statement(self.tables, person, day))).all()
+                )
+            return _reach_from(await driver.fetch(self._reach_sql, person, day))
 
     async def reach(
         self, person_id: UUID, *, day: date | None = None, session: AsyncSession | None = None

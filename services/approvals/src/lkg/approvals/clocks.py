@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +35,54 @@ def day_unit(value: str) -> Unit:
     raise ValueError(f"not a budget unit: {value!r}")
 
 
-def pauses_of(clock: ApprovalClock) -> list[Pause]:
+class ClockFields(Protocol):
+    """What reading a clock takes of it: an ``ApprovalClock``, or a row of its table (an item read)."""
+
+    @property
+    def pauses(self) -> list[dict[str, Any]]: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def due_at(self) -> datetime | None: ...
+    @property
+    def budget(self) -> int: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+C = TypeVar("C", bound=ClockFields)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRow:
+    """A clock as read for a person (an item read by the driver, not an ORM object): what :func:`view`
+    reads of it."""
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    started_at: datetime
+    budget: int
+    unit: str
+    pauses: list[dict[str, Any]]
+    due_at: datetime | None
+    provisional: bool
+    warned_at: datetime | None
+    breached_at: datetime | None
+    ended_at: datetime | None
+
+
+#: The columns of ``approval_clock`` a :class:`ClockRow` holds.
+CLOCK_FIELDS = tuple(f.name for f in fields(ClockRow))
+
+
+def pauses_of(clock: ClockFields) -> list[Pause]:
     return [
         Pause(
             datetime.fromisoformat(p["started_at"]),
@@ -100,7 +148,7 @@ def start_clock(
     return clock
 
 
-def view(clock: ApprovalClock, calendar: WorkingCalendar, now: datetime) -> ClockOut:
+def view(clock: ClockFields, calendar: WorkingCalendar, now: datetime) -> ClockOut:
     """What a person reads of a clock at ``now``: used, left, due, provisional, paused, overdue."""
     end = clock.ended_at if clock.ended_at is not None and clock.ended_at < now else now
     pauses = pauses_of(clock)
@@ -170,7 +218,7 @@ async def clocks_of(
     return result
 
 
-def limit_clock(clocks: Sequence[ApprovalClock]) -> ApprovalClock | None:
+def limit_clock(clocks: Sequence[C]) -> C | None:
     """The item's time limit (from acceptance) while it runs or after it was breached."""
     limits = [
         c for c in clocks if c.kind == ApprovalClockKind.LIMIT.value and c.state in ("running", "breached")

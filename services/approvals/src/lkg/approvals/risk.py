@@ -9,13 +9,23 @@ emitted when the verdict turns to "at risk".
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.approvals.clocks import clocks_of, day_unit, last_day, limit_clock, pauses_of
+from lkg.approvals.clocks import (
+    CLOCK_FIELDS,
+    ClockFields,
+    ClockRow,
+    clocks_of,
+    day_unit,
+    last_day,
+    limit_clock,
+    pauses_of,
+)
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalPlan, CatalogueItem
 from lkg.approvals.planning import PlanNode, Verdict, verdict
 from lkg.approvals.units import unit_id_or_placeholder
@@ -25,15 +35,64 @@ from lkg.common.events.contracts import ApprovalItemRef, ApprovalStartAtRisk
 from lkg.common.events.outbox import stage
 
 
+class ItemFields(Protocol):
+    """What the verdict reads of an item: an ``ApprovalItem``, or a row of its table."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def catalogue_item_id(self) -> uuid.UUID: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def handling_unit_id(self) -> uuid.UUID | None: ...
+    @property
+    def handling_unit_name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def limit_days(self) -> int: ...
+    @property
+    def limit_unit(self) -> str: ...
+    @property
+    def prerequisites(self) -> list[str]: ...
+    @property
+    def start_gate(self) -> bool: ...
+    @property
+    def decided_at(self) -> datetime | None: ...
+    @property
+    def prereview_from(self) -> date | None: ...
+    @property
+    def prereview_to(self) -> date | None: ...
+    @property
+    def prereviewed_days(self) -> int: ...
+    @property
+    def limit_saved_days(self) -> int: ...
+
+
+def _takes_prereview(item: ItemFields, plan: ApprovalPlan) -> bool:
+    """:func:`_set_prereview` gives ``item`` its pre-review dates now (the one case that reads the days)."""
+    return plan.fast_track and item.prereview_from is None and item.state == "planned"
+
+
+def _changes_prereview(item: ItemFields, plan: ApprovalPlan) -> bool:
+    """:func:`_set_prereview` changes ``item``: gives it its pre-review dates, or takes them away."""
+    return _takes_prereview(item, plan) or (not plan.fast_track and item.prereview_from is not None)
+
+
 def _set_prereview(
     item: ApprovalItem, plan: ApprovalPlan, prereview_days: int, calendar: WorkingCalendar, today: date
 ) -> None:
     """批前提速 (§四(二)): every item is prepared and pre-reviewed in parallel, from the day the project
     joined the track; an item already applied for keeps its dates."""
-    if plan.fast_track and item.prereview_from is None and item.state == "planned":
+    if _takes_prereview(item, plan):
         item.prereview_from = today
         item.prereview_to = calendar.add_working_days(today, prereview_days)
-    elif not plan.fast_track and item.prereview_from is not None:
+    elif _changes_prereview(item, plan):
         item.prereview_from = item.prereview_to = None
 
 
@@ -47,7 +106,9 @@ async def items_of(session: AsyncSession, plan_id: uuid.UUID) -> list[ApprovalIt
     )
 
 
-def nodes_of(items: Sequence[ApprovalItem], clocks: dict[uuid.UUID, list[ApprovalClock]]) -> list[PlanNode]:
+def nodes_of(
+    items: Sequence[ItemFields], clocks: Mapping[uuid.UUID, Sequence[ClockFields]]
+) -> list[PlanNode]:
     nodes = []
     for item in items:
         limit = limit_clock(clocks.get(item.id, []))
@@ -85,6 +146,21 @@ async def assess(
     return verdict(calendar, nodes, local_date(now), plan.planned_start, fast_track=plan.fast_track), items
 
 
+def _items_with_clocks() -> sa.Select[Any]:
+    item_t, clock_t = ApprovalItem.__table__, ApprovalClock.__table__
+    return (
+        sa.select(item_t, *(clock_t.c[name].label(f"clock_{name}") for name in CLOCK_FIELDS))
+        .select_from(item_t.outerjoin(clock_t, clock_t.c.item_id == item_t.c.id))
+        .where(item_t.c.plan_id == sa.bindparam("plan_id"))
+        .order_by(item_t.c.position, clock_t.c.started_at)
+    )
+
+
+#: A plan's items (in their order) with their clocks (oldest first), one row per clock; built once, so that
+#: SQLAlchemy neither builds it nor computes its cache key again on each reassessment.
+_ITEMS_WITH_CLOCKS = _items_with_clocks()
+
+
 async def reassess(
     session: AsyncSession, calendar: WorkingCalendar, plan: ApprovalPlan, now: datetime
 ) -> bool:
@@ -92,11 +168,34 @@ async def reassess(
     if plan.project_status != "active":
         plan.risk_check_at = None
         return False
-    items = await items_of(session, plan.id)
-    prereview = dict((await session.execute(sa.select(CatalogueItem.id, CatalogueItem.prereview_days))).all())
-    for item in items:
-        _set_prereview(item, plan, prereview.get(item.catalogue_item_id, 0), calendar, local_date(now))
-    found, items = await assess(session, calendar, plan, now)
+    # The plan's items and their clocks are read as rows (Core), in one statement, not loaded as ORM
+    # objects: the verdict only reads them. What is pending is flushed first, as the ORM's autoflush would
+    # before a query.
+    await session.flush()
+    rows = await session.execute(_ITEMS_WITH_CLOCKS, {"plan_id": plan.id})
+    by_id: dict[uuid.UUID, ItemFields] = {}
+    clocks: dict[uuid.UUID, list[ClockFields]] = {}
+    for row in rows:
+        by_id.setdefault(row.id, row)
+        held = clocks.setdefault(row.id, [])
+        if row.clock_id is not None:
+            held.append(ClockRow(**{name: getattr(row, f"clock_{name}") for name in CLOCK_FIELDS}))
+    items: Sequence[ItemFields] = list(by_id.values())
+    if any(_changes_prereview(item, plan) for item in items):
+        # An item takes its pre-review dates or loses them: load the items to change them (rare: most
+        # changes find every item's dates already as they should be).
+        loaded = await items_of(session, plan.id)
+        prereview: dict[uuid.UUID, int] = {}
+        if any(_takes_prereview(item, plan) for item in loaded):
+            prereview = dict(
+                (await session.execute(sa.select(CatalogueItem.id, CatalogueItem.prereview_days))).all()
+            )
+        for item in loaded:
+            _set_prereview(item, plan, prereview.get(item.catalogue_item_id, 0), calendar, local_date(now))
+        items = loaded
+    found = verdict(
+        calendar, nodes_of(items, clocks), local_date(now), plan.planned_start, fast_track=plan.fast_track
+    )
     became = found.at_risk and not plan.start_at_risk
     plan.earliest_start = found.outlook.earliest_start
     plan.start_at_risk = found.at_risk

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals.access import Caller, may_apply, may_decide
 from lkg.approvals.clocks import (
-    clocks_of,
     item_fact,
     last_day,
     limit_clock,
@@ -66,6 +65,8 @@ class Act:
     caller: Caller
     item: ApprovalItem
     plan: ApprovalPlan
+    #: The item's clocks, oldest first, as read with it.
+    clocks: Sequence[ApprovalClock]
     expected_revision: int
     note: str | None = None
     document_refs: Sequence[str] = ()
@@ -99,8 +100,18 @@ TRANSITIONS: dict[str, Transition] = {
 
 
 @dataclass(frozen=True)
+class Acted:
+    """The item as an action left it, with its clocks, oldest first (those it had and those it started):
+    what the answer shows, without reading them again."""
+
+    item: ApprovalItem
+    clocks: list[ApprovalClock]
+
+
+@dataclass(frozen=True)
 class _Step:
-    """An action under way: the item moved and refreshed, its clocks, the state it came from."""
+    """An action under way: the item moved and refreshed, its clocks (with any it starts), the state it
+    came from."""
 
     action: str
     now: datetime
@@ -138,9 +149,9 @@ async def _begin(
     if act.note is not None and action != "verify":
         row["notes"] = act.note
     state_before = item.state
+    # The UPDATE … RETURNING refreshes ``item`` in the identity map: no second read of it.
     await update_if_revision(session, ApprovalItem, item.id, act.expected_revision, row)
-    await session.refresh(item)
-    clocks = (await clocks_of(session, [item.id]))[item.id]
+    clocks = list(act.clocks)
     fact = item_fact(item, item_id=item.id, project_name=act.plan.project_name, now=now)
     return _Step(action, now, state_before, clocks, fact)
 
@@ -153,7 +164,7 @@ async def _finish(
     *events: Event,
     note: str | None = None,
     certificate_no: str | None = None,
-) -> ApprovalItem:
+) -> Acted:
     """The history line and the events of the step, then the plan's verdict on its start again."""
     item = act.item
     target = TRANSITIONS[step.action].target
@@ -174,7 +185,7 @@ async def _finish(
         await stage(session, event)
     await session.flush()
     await reassess(session, timekeeping.calendar, act.plan, step.now)
-    return item
+    return Acted(item, step.clocks)
 
 
 def _end_limit(step: _Step, state: str) -> None:
@@ -189,7 +200,7 @@ def _end_limit(step: _Step, state: str) -> None:
     limit.next_at = None
 
 
-async def submit(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> ApprovalItem:
+async def submit(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> Acted:
     """申报: the applicant submits (again, after a rejection or a withdrawal)."""
     now = timekeeping.clock.now()
     cleared = {"submitted_at": now, "accepted_at": None, "decided_at": None, "certificate_no": None}
@@ -197,7 +208,7 @@ async def submit(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -
     return await _finish(session, timekeeping, act, step, ApprovalSubmitted(**step.fact))
 
 
-async def accept(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> ApprovalItem:
+async def accept(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> Acted:
     """受理: the department accepts the application and the item's time limit starts."""
     now = timekeeping.clock.now()
     step = await _begin(session, act, "accept", now, {"accepted_at": now})
@@ -212,6 +223,7 @@ async def accept(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -
         calendar=timekeeping.calendar,
         due_soon_share=timekeeping.due_soon_share,
     )
+    step.clocks.append(limit)
     accepted = ApprovalAccepted(
         **step.fact,
         due_at=limit.due_at,
@@ -222,7 +234,7 @@ async def accept(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -
     return await _finish(session, timekeeping, act, step, accepted)
 
 
-async def request_supplement(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> ApprovalItem:
+async def request_supplement(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> Acted:
     """要求补正: the department asks for a supplement; the time limit pauses until it comes."""
     step = await _begin(session, act, "request_supplement", timekeeping.clock.now())
     limit = limit_clock(step.clocks)
@@ -232,7 +244,7 @@ async def request_supplement(session: AsyncSession, *, timekeeping: Timekeeping,
     return await _finish(session, timekeeping, act, step)
 
 
-async def resubmit(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> ApprovalItem:
+async def resubmit(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> Acted:
     """补正后重新提交: the supplement arrives and the time limit runs on."""
     step = await _begin(session, act, "resubmit", timekeeping.clock.now())
     limit = limit_clock(step.clocks)
@@ -245,7 +257,7 @@ async def resubmit(session: AsyncSession, *, timekeeping: Timekeeping, act: Act)
 
 async def grant(
     session: AsyncSession, *, timekeeping: Timekeeping, act: Act, certificate_no: str | None = None
-) -> ApprovalItem:
+) -> Acted:
     """准予许可: the time limit is met. Granted on a commitment (承诺审批, straight from submission), the
     commitment is then verified on a clock of its own; granted to build first (先建后验), the inspection
     follows on one (policy §四(一))."""
@@ -274,6 +286,7 @@ async def grant(
             calendar=timekeeping.calendar,
             due_soon_share=timekeeping.due_soon_share,
         )
+        step.clocks.append(obligation)
         verification_due_on = last_day(obligation.due_at) if obligation.due_at else None
     granted = ApprovalGranted(
         **step.fact, certificate_no=item.certificate_no, verification_due_on=verification_due_on
@@ -281,7 +294,7 @@ async def grant(
     return await _finish(session, timekeeping, act, step, granted, certificate_no=certificate_no)
 
 
-async def reject(session: AsyncSession, *, timekeeping: Timekeeping, act: Act, reason: str) -> ApprovalItem:
+async def reject(session: AsyncSession, *, timekeeping: Timekeeping, act: Act, reason: str) -> Acted:
     """不予许可, with the reason; the time limit ends."""
     now = timekeeping.clock.now()
     step = await _begin(session, act, "reject", now, {"decided_at": now})
@@ -290,14 +303,14 @@ async def reject(session: AsyncSession, *, timekeeping: Timekeeping, act: Act, r
     return await _finish(session, timekeeping, act, step, rejected, note=reason)
 
 
-async def withdraw(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> ApprovalItem:
+async def withdraw(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> Acted:
     """撤回: the applicant withdraws; a running time limit ends."""
     step = await _begin(session, act, "withdraw", timekeeping.clock.now())
     _end_limit(step, "cancelled")
     return await _finish(session, timekeeping, act, step)
 
 
-async def verify(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> ApprovalItem:
+async def verify(session: AsyncSession, *, timekeeping: Timekeeping, act: Act) -> Acted:
     """承诺核查/事后验收完成: the commitment verified, or the inspection after building first done."""
     step = await _begin(session, act, "verify", timekeeping.clock.now())
     pending = open_obligations(step.clocks)

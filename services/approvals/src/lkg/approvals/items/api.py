@@ -11,9 +11,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lkg.approvals.deps import CurrentCaller, Runtime, Session, UnitOfWork
+from lkg.approvals.deps import CurrentCaller, Reads, Runtime, Session, UnitOfWork
 from lkg.approvals.items import actions, service, views
-from lkg.approvals.items.actions import Act, Timekeeping
+from lkg.approvals.items.actions import Act, Acted, Timekeeping
 from lkg.approvals.models import ApprovalItem
 from lkg.approvals.schemas import (
     ActionBody,
@@ -79,10 +79,13 @@ async def list_items(
 
 @router.get("/{item_id}", response_model=ItemOut, summary="审批事项 One item with its clocks")
 async def get_item(
-    item_id: UUID, response: Response, session: Session, runtime: Runtime, caller: CurrentCaller
+    item_id: UUID, response: Response, runtime: Runtime, caller: CurrentCaller, reads: Reads
 ) -> ItemOut:
-    item, _plan = await service.get_item(session, caller=caller, item_id=item_id)
-    return await _respond(session, runtime, item, response)
+    # ``reads`` last: FastAPI solves dependencies in order, so the connection is taken once the caller is
+    # known (and not at all when the caller is refused).
+    read = await service.read_item(reads, caller=caller, item_id=item_id)
+    response.headers.update(etag_header(read.fields["id"], read.fields["revision"]))
+    return views.read_out(read, runtime.calendar, runtime.clock.now())
 
 
 @router.get("/{item_id}/history", response_model=ChangeList, summary="变更记录 Every change of an item")
@@ -119,7 +122,7 @@ async def update_item(
     return await _respond(session, runtime, item, response)
 
 
-ActionUseCase = Callable[..., Awaitable[ApprovalItem]]
+ActionUseCase = Callable[..., Awaitable[Acted]]
 
 
 @dataclass(frozen=True)
@@ -176,20 +179,22 @@ def _action_route(action: ItemAction) -> Callable[..., Awaitable[ItemOut]]:
     async def endpoint(**kwargs: Any) -> ItemOut:
         session, runtime, caller = kwargs["session"], kwargs["runtime"], kwargs["caller"]
         body = kwargs["body"] or action.body()
-        item, plan = await service.get_item(session, caller=caller, item_id=kwargs["item_id"])
+        item, plan, clocks = await service.get_item_to_act(session, caller=caller, item_id=kwargs["item_id"])
         check_if_match(kwargs["if_match"], etag_for(item.id, item.revision))
         act = Act(
             caller=caller,
             item=item,
             plan=plan,
+            clocks=clocks,
             expected_revision=item.revision,
             note=body.note,
             document_refs=body.document_refs,
         )
-        item = await action.use_case(
+        acted = await action.use_case(
             session, timekeeping=_timekeeping(runtime), act=act, **action.extra(body)
         )
-        return await _respond(session, runtime, item, kwargs["response"])
+        kwargs["response"].headers.update(etag_header(acted.item.id, acted.item.revision))
+        return views.item_out(acted.item, acted.clocks, runtime.calendar, runtime.clock.now())
 
     body = action.body if action.required else (action.body | None, None)
     route_signature(

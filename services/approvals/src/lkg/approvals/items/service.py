@@ -6,13 +6,17 @@ Moving an item through its states is :mod:`lkg.approvals.items.actions`, one fun
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lkg.approvals import schemas
 from lkg.approvals.access import Caller, items_visible, may_decide, sees_plan
+from lkg.approvals.clocks import CLOCK_FIELDS, ClockRow
 from lkg.approvals.models import ApprovalClock, ApprovalItem, ApprovalItemChange, ApprovalPlan, CatalogueItem
 from lkg.approvals.risk import items_of, reassess
 from lkg.common.access import permitted, visible
@@ -83,13 +87,109 @@ async def get_item(
 ) -> tuple[ApprovalItem, ApprovalPlan]:
     """An item the caller may see, with its plan (404 for one it may not: the same answer as for none)."""
     hidden = NotFound("审批事项不存在", code="approval_item_not_found")
-    item = visible(await session.get(ApprovalItem, item_id), True, hidden)
-    plan = visible(await session.get(ApprovalPlan, item.plan_id), True, hidden)
+    found = (
+        await session.execute(
+            sa.select(ApprovalItem, ApprovalPlan)
+            .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
+            .where(ApprovalItem.id == item_id)
+        )
+    ).one_or_none()
+    item, plan = visible(found, True, hidden)
     # Seen through the item itself (its department) or else through the whole plan (its unit, its line,
     # or a sibling item the caller handles).
-    if not sees_plan(caller, plan, [item]):
-        visible(plan, sees_plan(caller, plan, await items_of(session, plan.id)), hidden)
+    visible(plan, sees_plan(caller, plan, [item]) or await _handles_sibling(session, caller, plan.id), hidden)
     return item, plan
+
+
+#: An item with its plan and its clocks (oldest first), one row per clock; built once (no statement built and
+#: no cache key computed per action).
+_ITEM_TO_ACT = (
+    sa.select(ApprovalItem, ApprovalPlan, ApprovalClock)
+    .join(ApprovalPlan, ApprovalPlan.id == ApprovalItem.plan_id)
+    .outerjoin(ApprovalClock, ApprovalClock.item_id == ApprovalItem.id)
+    .where(ApprovalItem.id == sa.bindparam("item_id"))
+    .order_by(ApprovalClock.started_at)
+)
+
+
+async def get_item_to_act(
+    session: AsyncSession, *, caller: Caller, item_id: uuid.UUID
+) -> tuple[ApprovalItem, ApprovalPlan, list[ApprovalClock]]:
+    """:func:`get_item` for an action: the item the caller may see, its plan and its clocks (oldest first),
+    in one statement."""
+    hidden = NotFound("审批事项不存在", code="approval_item_not_found")
+    rows = (await session.execute(_ITEM_TO_ACT, {"item_id": item_id})).all()
+    item, plan, _clock = visible(rows[0] if rows else None, True, hidden)
+    visible(plan, sees_plan(caller, plan, [item]) or await _handles_sibling(session, caller, plan.id), hidden)
+    return item, plan, [clock for _item, _plan, clock in rows if clock is not None]
+
+
+async def _handles_sibling(session: AsyncSession, caller: Caller, plan_id: uuid.UUID) -> bool:
+    """The caller handles some item of the plan (what :func:`sees_plan` asks of the plan's items), asked of
+    the database rather than by loading them."""
+    t = ApprovalItem.__table__
+    handled = sa.exists().where(t.c.plan_id == plan_id, t.c.handling_unit_id.in_(list(caller.reach.units)))
+    return bool(await session.scalar(sa.select(handled)))
+
+
+#: The item's fields on the API (``GET /approval-items/{id}``), each a column of ``approval_item``.
+ITEM_FIELDS = tuple(
+    name for name in schemas.ItemOut.model_fields if name not in ("expected_finish", "clocks")
+)
+
+
+def _read_sql() -> str:
+    """The item read as one fixed statement: the item's fields, its plan's columns that decide who sees it,
+    and its clocks (one row each, oldest first; one row with no clock when it has none)."""
+    item, plan, clock = (m.__tablename__ for m in (ApprovalItem, ApprovalPlan, ApprovalClock))
+    columns = [f"i.{name}" for name in ITEM_FIELDS]
+    columns += ["p.responsible_unit_id AS plan_responsible_unit_id", "p.line_id AS plan_line_id"]
+    columns += [f"c.{name} AS clock_{name}" for name in CLOCK_FIELDS]
+    return (
+        f"SELECT {', '.join(columns)} FROM {item} AS i JOIN {plan} AS p ON p.id = i.plan_id "
+        f"LEFT JOIN {clock} AS c ON c.item_id = i.id WHERE i.id = $1 ORDER BY c.started_at"
+    )
+
+
+_READ_SQL = _read_sql()
+_HANDLES_SIBLING_SQL = (
+    f"SELECT EXISTS (SELECT 1 FROM {ApprovalItem.__tablename__} "
+    "WHERE plan_id = $1 AND handling_unit_id = ANY($2::uuid[]))"
+)
+
+
+@dataclass(frozen=True)
+class ItemRead:
+    """An item as read for the API: its fields (:data:`ITEM_FIELDS`) and its clocks, oldest first."""
+
+    fields: dict[str, Any]
+    clocks: list[ClockRow]
+
+
+async def read_item(driver: asyncpg.Connection, *, caller: Caller, item_id: uuid.UUID) -> ItemRead:
+    """:func:`get_item` for a read, with the same visibility (404 for an item the caller may not see): one
+    statement sent by the driver outside a transaction (at READ COMMITTED every statement reads its own
+    snapshot, so one statement reads the same in a transaction or not), no ORM objects; a second only when
+    the caller sees the item through a sibling item it handles."""
+    hidden = NotFound("审批事项不存在", code="approval_item_not_found")
+    rows = await driver.fetch(_READ_SQL, item_id)
+    row = visible(rows[0] if rows else None, True, hidden)
+    if not caller.sees_all:
+        reach = caller.reach
+        sees = (
+            row["handling_unit_id"] in reach.units
+            or row["plan_responsible_unit_id"] in reach.units
+            or (row["plan_line_id"] is not None and row["plan_line_id"] in reach.lines)
+        )
+        if not sees:
+            units = list(reach.units)
+            visible(row, bool(await driver.fetchval(_HANDLES_SIBLING_SQL, row["plan_id"], units)), hidden)
+    clocks = [
+        ClockRow(**{name: r[f"clock_{name}"] for name in CLOCK_FIELDS})
+        for r in rows
+        if r["clock_id"] is not None
+    ]
+    return ItemRead(fields={name: row[name] for name in ITEM_FIELDS}, clocks=clocks)
 
 
 async def list_items(
@@ -166,10 +266,10 @@ async def update_item(
             )
     now = clock.now()
     details = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in changes.items()}
+    # The UPDATE … RETURNING refreshes ``item`` in the identity map: no second read of it.
     await update_if_revision(
         session, ApprovalItem, item.id, expected_revision, {**changes, "updated_at": now}
     )
-    await session.refresh(item)
     record_change(
         session, item, action="edit", to_state=item.state, actor=caller.actor, at=now, details=details
     )

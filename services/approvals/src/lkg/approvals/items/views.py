@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.approvals import schemas
 from lkg.approvals.clocks import clocks_of, view
+from lkg.approvals.items.service import ItemRead
 from lkg.approvals.models import ApprovalClock, ApprovalItem
 from lkg.approvals.planning import Outlook
 from lkg.common.calendar import WorkingCalendar
@@ -31,6 +32,12 @@ def item_out(
         expected_finish=finish,
         clocks=[view(c, calendar, now) for c in clocks],
     )
+
+
+def read_out(read: ItemRead, calendar: WorkingCalendar, now: datetime) -> schemas.ItemOut:
+    """:func:`item_out` of an item as read (:func:`lkg.approvals.items.service.read_item`)."""
+    clocks = [view(c, calendar, now) for c in read.clocks]
+    return schemas.ItemOut.model_validate({**read.fields, "expected_finish": None, "clocks": clocks})
 
 
 async def items_out(
