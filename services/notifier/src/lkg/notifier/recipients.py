@@ -276,11 +276,41 @@ async def _project(session: AsyncSession, project_id: UUID) -> sa.Row | None:
     ).one_or_none()
 
 
+#: Audiences resolved from the matter's reporter or the document's own audience: looked up each time.
+_UNREMEMBERED = frozenset({Audience.REPORTER, Audience.DOCUMENT_AUDIENCE})
+
+
 async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
     """The people ``audience`` means for ``facts`` on the directory's day; raises :class:`Unresolved` for
-    nobody."""
-    session = d.session
+    nobody.
+
+    Remembered for the directory's batch: apart from the reporter and a document's audience, what an
+    audience resolves to depends only on the facts in the key below (the notices of one batch mostly name
+    the same lines and units), so a batch resolves each (audience, line, unit, ...) once. The list is
+    shared: callers read it, never change it."""
     a = Audience(audience)
+    if a in _UNREMEMBERED:
+        return await _resolve(d, a, facts)
+    key = (
+        "resolve", a, facts.line_id, facts.project_id, facts.resolving_unit_id, facts.charged_unit_id,
+        facts.named_person_id, facts.target_unit_id, facts.handling_unit_id, facts.subject_kind,
+        facts.subject_id, facts.post_id,
+    )  # fmt: skip
+    found = d._memo.get(key)
+    if found is None:
+        try:
+            found = await _resolve(d, a, facts)
+        except Unresolved as exc:
+            found = exc
+        d._memo[key] = found
+    if isinstance(found, Unresolved):
+        raise Unresolved(*found.args)
+    result: list[Recipient] = found
+    return result
+
+
+async def _resolve(d: Directory, a: Audience, facts: Facts) -> list[Recipient]:
+    session = d.session
     if a is Audience.ACCEPTOR:
         line = await d.line(facts.line_id)
         if line is not None:
@@ -368,4 +398,4 @@ async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
         return await d.post(facts.post_id, a)
     if a is Audience.DOCUMENT_AUDIENCE:
         return await d.document(facts.document_audience or c.Audience(), a)
-    raise Unresolved(f"未知受众 {audience}")  # pragma: no cover - the enum above is exhaustive
+    raise Unresolved(f"未知受众 {a}")  # pragma: no cover - the enum above is exhaustive

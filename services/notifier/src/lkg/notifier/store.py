@@ -94,6 +94,15 @@ _PREVIOUS = (
 _HOLD_FOR_DIGEST = "UPDATE inbox_message SET digest_pending = true WHERE id = ANY($1::uuid[])"
 
 
+async def driver_of(session: AsyncSession) -> asyncpg.Connection:
+    """The session's asyncpg connection in its transaction (:func:`driver_in_transaction`), for the
+    statements of a batch."""
+    driver = await driver_in_transaction(session)
+    if driver is None:  # pragma: no cover - the notifier's database is always postgresql+asyncpg
+        raise RuntimeError("the notifier writes its batches on an asyncpg connection (postgresql+asyncpg)")
+    return driver
+
+
 def message_key(person_id: UUID, kind: str, cause_key: str) -> bytes:
     """The 16 bytes of a message's id: ``uuid5(NAMESPACE, "<person>/<kind>/<cause>")``, without building
     a :class:`~uuid.UUID` (the driver takes the id as hex)."""
@@ -255,12 +264,6 @@ class Store:
             ]
         return self._endpoints[key]
 
-    async def _driver(self) -> asyncpg.Connection:
-        driver = await driver_in_transaction(self.session)
-        if driver is None:  # pragma: no cover - the notifier's database is always on asyncpg
-            raise RuntimeError("the notifier stores messages on an asyncpg connection (postgresql+asyncpg)")
-        return driver
-
     async def store(self, planned: Sequence[Planned]) -> list[Stored]:
         """One message per recipient of every planned cause (a person who already has that kind and cause
         gets none), its ``stored`` log line, and the deliveries of the push channels each one reads."""
@@ -285,7 +288,7 @@ class Store:
                 )  # fmt: skip
         if not messages:
             return []
-        driver = await self._driver()
+        driver = await driver_of(self.session)
         if not self._locked:
             await driver.execute(_LOCK, STORE_LOCK)
             self._locked = True
