@@ -202,10 +202,10 @@ class RoutingBatch:
 
 async def route_notice(runtime: NotifierRuntime, row: Any, batch: RoutingBatch) -> None:
     """Plan one notice's inbox messages into ``batch`` (stored at its flush); runs with the clock at the
-    event's time."""
+    event's time. ``row`` is a ``notice`` row with its event as JSON text (:mod:`lkg.notifier.scans`)."""
     settings = runtime.settings
     now = runtime.clock.now()
-    event = contract_for(row.kind, row.version).model_validate(row.event)
+    event = contract_for(row.kind, row.version).model_validate_json(row.event)
     facts = facts_of(event, row.event_id)
     directory = batch.directory(row.effective_at.astimezone(TZ).date())
     recipients: dict[UUID, Recipient] = {}
