@@ -2,9 +2,11 @@
 deliveries of the push channels each person reads.
 
 A batch of notices (the notice scan's, or a digest round's) is stored with a fixed number of statements,
-whatever its size: one insert of every message (``unnest`` of column arrays: the statement's text, and so
-its plan, does not depend on the count), one of every delivery, one of every log line, one update of the
-messages held for a digest. Nothing is asked per recipient.
+whatever its size: one insert of every message with its ``stored`` log line (``unnest`` of column arrays:
+the statement's text, and so its plan, does not depend on the count; what a cause's recipients share is
+sent once per cause), one of every delivery, one of the other log lines, one update of the messages held
+for a digest. Nothing is asked per recipient. The statements go on the session's own asyncpg connection
+(:func:`driver_of`): the driver encodes the arrays, which SQLAlchemy's bind processing did item by item.
 
 Before its messages are inserted, a transaction takes one advisory lock held until it commits
 (:data:`STORE_LOCK`): messages get their ``seq`` in the order their transactions commit, across replicas.
