@@ -22,8 +22,6 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +40,7 @@ from lkg.notifier.models import (
 )
 from lkg.notifier.recipients import Directory, Recipient, Unresolved, resolve
 from lkg.notifier.settings import NotifierRuntime
-from lkg.notifier.store import Cause, Planned, Store, Stored
+from lkg.notifier.store import Cause, Planned, Store, Stored, driver_of
 from lkg.notifier.templates import deadline_words, render
 
 log = get_logger(__name__)
@@ -58,26 +56,15 @@ def _notice_row(envelope: Envelope, event: Event) -> tuple[Facts, list[Any]]:
     return facts, [*row, effective_at, line_digest_due]
 
 
-#: A batch of notices in one statement (its text does not depend on the count); one per kind and cause.
-_INSERT_NOTICES = sa.text(
+#: A batch of notices in one statement (its text does not depend on the count); one per kind and cause. Sent
+#: on the session's own asyncpg connection (:func:`lkg.common.db.driver_in_transaction`), as the consumer's
+#: record of the same batch is.
+_INSERT_NOTICES = (
     "INSERT INTO notice (kind, cause_key, event_id, version, event, effective_at, line_digest_due) "
     "SELECT n.kind, n.cause_key, n.event_id, n.version, n.event::jsonb, n.effective_at, n.line_digest_due "
-    "FROM unnest(:kinds, :causes, :event_ids, :versions, :events, :ats, :digests) "
+    "FROM unnest($1::text[], $2::text[], $3::uuid[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[]) "
     "AS n (kind, cause_key, event_id, version, event, effective_at, line_digest_due) "
     "ON CONFLICT (kind, cause_key) DO NOTHING"
-).bindparams(
-    *(
-        sa.bindparam(name, type_=ARRAY(t))
-        for name, t in (
-            ("kinds", sa.Text),
-            ("causes", sa.Text),
-            ("event_ids", PG_UUID(as_uuid=True)),
-            ("versions", sa.Integer),
-            ("events", sa.Text),
-            ("ats", sa.DateTime(timezone=True)),
-            ("digests", sa.Boolean),
-        )
-    )
 )
 
 
@@ -105,8 +92,7 @@ async def record_notices(session: AsyncSession, events: Sequence[tuple[Envelope,
                     "project_id": facts.project_id,
                 },
             )
-    names = ("kinds", "causes", "event_ids", "versions", "events", "ats", "digests")
-    await session.execute(_INSERT_NOTICES, dict(zip(names, columns, strict=True)))
+    await (await driver_of(session)).execute(_INSERT_NOTICES, *columns)
     if reporters:
         await session.execute(
             pg_insert(matter_copy)
@@ -216,10 +202,10 @@ class RoutingBatch:
 
 async def route_notice(runtime: NotifierRuntime, row: Any, batch: RoutingBatch) -> None:
     """Plan one notice's inbox messages into ``batch`` (stored at its flush); runs with the clock at the
-    event's time."""
+    event's time. ``row`` is a ``notice`` row with its event as JSON text (:mod:`lkg.notifier.scans`)."""
     settings = runtime.settings
     now = runtime.clock.now()
-    event = contract_for(row.kind, row.version).model_validate(row.event)
+    event = contract_for(row.kind, row.version).model_validate_json(row.event)
     facts = facts_of(event, row.event_id)
     directory = batch.directory(row.effective_at.astimezone(TZ).date())
     recipients: dict[UUID, Recipient] = {}

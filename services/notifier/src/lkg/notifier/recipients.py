@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -276,11 +277,65 @@ async def _project(session: AsyncSession, project_id: UUID) -> sa.Row | None:
     ).one_or_none()
 
 
+#: The facts each audience resolves from (:func:`_resolve`) besides the day; the line audiences are
+#: keyed in :func:`_memo_key`.
+_MEMO_FACTS: dict[Audience, Callable[[Facts], Any]] = {
+    Audience.RESOLVING_UNIT: attrgetter("resolving_unit_id"),
+    Audience.CHARGED_UNIT: attrgetter("charged_unit_id"),
+    Audience.NAMED_PERSON: attrgetter("named_person_id"),
+    Audience.CARDED_UNIT_HEAD: attrgetter("target_unit_id"),
+    Audience.CARDED_UNIT_LINE_LEADER: attrgetter("project_id", "target_unit_id"),
+    Audience.HANDLING_DEPARTMENT: attrgetter("handling_unit_id"),
+    Audience.RESPONSIBLE_UNIT: attrgetter("project_id"),
+    Audience.PROJECT_AGENT: attrgetter("project_id"),
+    Audience.SUBJECT_HEAD: attrgetter("subject_kind", "subject_id"),
+    Audience.CONSENTING_LEADER: attrgetter("post_id"),
+}
+_LINE_AUDIENCES = (Audience.ACCEPTOR, Audience.LINE_SERVICE_DEPARTMENT, Audience.LINE_LEADER)
+
+
+def _memo_key(a: Audience, facts: Facts) -> tuple[Any, ...] | None:
+    """The facts ``a`` resolves from, as a key; None for the audiences looked up each time (the matter's
+    reporter, a document's own audience)."""
+    if a is Audience.REPORTER or a is Audience.DOCUMENT_AUDIENCE:
+        return None
+    if a in _LINE_AUDIENCES:
+        # The event's line, else (not for the acceptor) its project's line.
+        line_id = facts.line_id
+        return ("resolve", a, line_id, None if line_id or a is Audience.ACCEPTOR else facts.project_id)
+    of = _MEMO_FACTS.get(a)
+    # The rest (district leaders, units by role) depend on the day alone.
+    return ("resolve", a) if of is None else ("resolve", a, of(facts))
+
+
 async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
     """The people ``audience`` means for ``facts`` on the directory's day; raises :class:`Unresolved` for
-    nobody."""
-    session = d.session
+    nobody.
+
+    Remembered for the directory's batch: apart from the reporter and a document's audience, what an
+    audience resolves to depends only on a few of the facts (:func:`_memo_key`), and the notices of one
+    batch mostly name the same lines and units, so a batch resolves each of them once. The list is shared:
+    callers read it, never change it."""
     a = Audience(audience)
+    key = _memo_key(a, facts)
+    if key is None:
+        return await _resolve(d, a, facts)
+    memo = d._memo
+    found = memo.get(key)
+    if found is None:
+        try:
+            found = await _resolve(d, a, facts)
+        except Unresolved as exc:
+            found = exc
+        memo[key] = found
+    if isinstance(found, Unresolved):
+        raise Unresolved(*found.args)
+    result: list[Recipient] = found
+    return result
+
+
+async def _resolve(d: Directory, a: Audience, facts: Facts) -> list[Recipient]:
+    session = d.session
     if a is Audience.ACCEPTOR:
         line = await d.line(facts.line_id)
         if line is not None:
@@ -368,4 +423,4 @@ async def resolve(d: Directory, audience: str, facts: Facts) -> list[Recipient]:
         return await d.post(facts.post_id, a)
     if a is Audience.DOCUMENT_AUDIENCE:
         return await d.document(facts.document_audience or c.Audience(), a)
-    raise Unresolved(f"未知受众 {audience}")  # pragma: no cover - the enum above is exhaustive
+    raise Unresolved(f"未知受众 {a}")  # pragma: no cover - the enum above is exhaustive

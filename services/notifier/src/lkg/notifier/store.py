@@ -2,9 +2,11 @@
 deliveries of the push channels each person reads.
 
 A batch of notices (the notice scan's, or a digest round's) is stored with a fixed number of statements,
-whatever its size: one insert of every message (``unnest`` of column arrays: the statement's text, and so
-its plan, does not depend on the count), one of every delivery, one of every log line, one update of the
-messages held for a digest. Nothing is asked per recipient.
+whatever its size: one insert of every message with its ``stored`` log line (``unnest`` of column arrays:
+the statement's text, and so its plan, does not depend on the count; what a cause's recipients share is
+sent once per cause), one of every delivery, one of the other log lines, one update of the messages held
+for a digest. Nothing is asked per recipient. The statements go on the session's own asyncpg connection
+(:func:`driver_of`): the driver encodes the arrays, which SQLAlchemy's bind processing did item by item.
 
 Before its messages are inserted, a transaction takes one advisory lock held until it commits
 (:data:`STORE_LOCK`): messages get their ``seq`` in the order their transactions commit, across replicas.
@@ -15,20 +17,22 @@ seq 10, and a client that saw 11 would skip 10, on the stream and on resume).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.calendar import WorkingCalendar
 from lkg.common.clock import TZ
+from lkg.common.db import driver_in_transaction
 from lkg.notifier import channels
 from lkg.notifier.kinds import CADENCE_KINDS, Facts
 from lkg.notifier.models import person_setting, preference, webhook_endpoint
@@ -38,82 +42,76 @@ from lkg.notifier.settings import NotifierRuntime, NotifierSettings
 #: Ids derived from what they are, so that the same message or delivery gets the same id however often
 #: it is planned (the delivery id travels as ``Message-ID`` / ``X-LKG-Delivery-Id``).
 NAMESPACE = uuid.UUID("6c6b6700-0000-4000-8000-00000000000e")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 #: The advisory lock (``pg_advisory_xact_lock``) a transaction holds from its first message insert to its
 #: commit: ``seq`` follows commit order (see the module's docstring). "lkg-inbox" in ASCII.
 STORE_LOCK = 0x6C6B_672D_696E_626F
 
-_UUIDS = ARRAY(PG_UUID(as_uuid=True))
-_TEXTS = ARRAY(sa.Text)
-_TIMES = ARRAY(sa.DateTime(timezone=True))
+# The statements below go on the session's own asyncpg connection (:func:`driver_in_transaction`, in the
+# session's transaction): a batch's column arrays are encoded by the driver, not row by row in Python.
 
+_LOCK = "SELECT pg_advisory_xact_lock($1)"
 
-def _arrays(statement: str, **types: Any) -> sa.TextClause:
-    return sa.text(statement).bindparams(*(sa.bindparam(name, type_=t) for name, t in types.items()))
-
-
-_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(sa.bindparam("key", type_=sa.BigInteger))
-
-_INSERT_MESSAGES = _arrays(
-    "INSERT INTO inbox_message (id, person_id, kind, cause_key, notice_id, audience, via_post_id, title, "
-    "body, link, matter_id, layer, urgent, created_at) "
-    "SELECT * FROM unnest(:ids, :people, :kinds, :causes, :notices, :audiences, :vias, :titles, :bodies, "
-    ":links, :matters, :layers, :urgents, :ats) "
-    "ON CONFLICT (person_id, kind, cause_key) DO NOTHING RETURNING id, seq",
-    ids=_UUIDS,
-    people=_UUIDS,
-    kinds=_TEXTS,
-    causes=_TEXTS,
-    notices=ARRAY(sa.BigInteger),
-    audiences=_TEXTS,
-    vias=_UUIDS,
-    titles=_TEXTS,
-    bodies=_TEXTS,
-    links=_TEXTS,
-    matters=_UUIDS,
-    layers=ARRAY(sa.Integer),
-    urgents=ARRAY(sa.Boolean),
-    ats=_TIMES,
+#: The messages of a batch and their ``stored`` log lines, in one statement. What the recipients of one
+#: cause share (kind, cause, text, time) is sent once per cause (``c``), joined to its recipients (``r``:
+#: id, person, audience, vacant post, the cause's number); messages are inserted in the recipients' order,
+#: which is the order of their ``seq``.
+_INSERT_MESSAGES = (
+    "WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], "
+    "$6::text[], $7::uuid[], $8::int[], $9::bool[], $10::timestamptz[]) WITH ORDINALITY "
+    "AS c (kind, cause_key, notice_id, title, body, link, matter_id, layer, urgent, created_at, n)), "
+    "m AS (INSERT INTO inbox_message (id, person_id, kind, cause_key, notice_id, audience, via_post_id, "
+    "title, body, link, matter_id, layer, urgent, created_at) "
+    "SELECT r.id, r.person_id, c.kind, c.cause_key, c.notice_id, r.audience, r.via_post_id, c.title, "
+    "c.body, c.link, c.matter_id, c.layer, c.urgent, c.created_at "
+    "FROM unnest($11::uuid[], $12::uuid[], $13::text[], $14::uuid[], $15::bigint[]) WITH ORDINALITY "
+    "AS r (id, person_id, audience, via_post_id, cause, n) JOIN c ON c.n = r.cause ORDER BY r.n "
+    "ON CONFLICT (person_id, kind, cause_key) DO NOTHING RETURNING id, seq, created_at), "
+    "l AS (INSERT INTO delivery_log (message_id, channel, step, at) "
+    "SELECT id, 'inbox', 'stored', created_at FROM m ORDER BY seq) "
+    "SELECT id, seq FROM m"
 )
 
-_INSERT_DELIVERIES = _arrays(
+_INSERT_DELIVERIES = (
     "INSERT INTO delivery (id, message_id, person_id, channel, target, state, next_attempt_at, created_at) "
     "SELECT d.id, d.message_id, d.person_id, d.channel, d.target, 'queued', d.next_at, d.created_at "
-    "FROM unnest(:ids, :messages, :people, :channels, :targets, :nexts, :ats) "
-    "AS d (id, message_id, person_id, channel, target, next_at, created_at) "
-    "ON CONFLICT DO NOTHING RETURNING id",
-    ids=_UUIDS,
-    messages=_UUIDS,
-    people=_UUIDS,
-    channels=_TEXTS,
-    targets=_TEXTS,
-    nexts=_TIMES,
-    ats=_TIMES,
+    "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], "
+    "$7::timestamptz[]) AS d (id, message_id, person_id, channel, target, next_at, created_at) "
+    "ON CONFLICT DO NOTHING RETURNING id"
 )
 
-_INSERT_LOG = _arrays(
+_INSERT_LOG = (
     "INSERT INTO delivery_log (message_id, delivery_id, channel, step, detail, at) "
-    "SELECT * FROM unnest(:messages, :deliveries, :channels, :steps, :details, :ats)",
-    messages=_UUIDS,
-    deliveries=_UUIDS,
-    channels=_TEXTS,
-    steps=_TEXTS,
-    details=_TEXTS,
-    ats=_TIMES,
+    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])"
 )
 
-#: Each person's last message before ``below`` (the first seq of this transaction: every message with a
+#: Each person's last message before ``$2`` (the first seq of this transaction: every message with a
 #: smaller seq is committed, :data:`STORE_LOCK`), through the (person_id, seq) index.
-_PREVIOUS = _arrays(
+_PREVIOUS = (
     "SELECT p.person_id, (SELECT m.seq FROM inbox_message m WHERE m.person_id = p.person_id "
-    "AND m.seq < :below ORDER BY m.seq DESC LIMIT 1) AS seq FROM unnest(:people) AS p (person_id)",
-    people=_UUIDS,
-).bindparams(sa.bindparam("below", type_=sa.BigInteger))
-
-_HOLD_FOR_DIGEST = _arrays(
-    "UPDATE inbox_message SET digest_pending = true WHERE id = ANY(:ids)",
-    ids=_UUIDS,
+    "AND m.seq < $2 ORDER BY m.seq DESC LIMIT 1) AS seq FROM unnest($1::uuid[]) AS p (person_id)"
 )
+
+_HOLD_FOR_DIGEST = "UPDATE inbox_message SET digest_pending = true WHERE id = ANY($1::uuid[])"
+
+
+async def driver_of(session: AsyncSession) -> asyncpg.Connection:
+    """The session's asyncpg connection in its transaction (:func:`driver_in_transaction`), for the
+    statements of a batch."""
+    driver = await driver_in_transaction(session)
+    if driver is None:  # pragma: no cover - the notifier's database is always postgresql+asyncpg
+        raise RuntimeError("the notifier writes its batches on an asyncpg connection (postgresql+asyncpg)")
+    return driver
+
+
+def message_key(person_id: UUID, kind: str, cause_key: str) -> bytes:
+    """The 16 bytes of a message's id: ``uuid5(NAMESPACE, "<person>/<kind>/<cause>")``, without building
+    a :class:`~uuid.UUID` (the driver takes the id as hex)."""
+    key = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{person_id}/{kind}/{cause_key}".encode()).digest()[:16])
+    key[6] = (key[6] & 0x0F) | 0x50  # version 5
+    key[8] = (key[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(key)
 
 
 def hold_until(
@@ -208,17 +206,30 @@ async def load_people(session: AsyncSession, person_ids: Sequence[UUID]) -> dict
 
 
 class _Rows:
-    """Column arrays of one ``unnest`` insert, filled a row at a time."""
+    """Column arrays of one ``unnest`` statement, filled a row at a time."""
 
-    def __init__(self, *names: str) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in names}
+    def __init__(self, width: int) -> None:
+        self.columns: list[list[Any]] = [[] for _ in range(width)]
 
     def add(self, *values: Any) -> None:
-        for column, value in zip(self.columns.values(), values, strict=True):
+        for column, value in zip(self.columns, values, strict=True):
             column.append(value)
 
     def __len__(self) -> int:
-        return len(next(iter(self.columns.values())))
+        return len(self.columns[0])
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where one person's messages of one kind go: held for the digest (``digest``, unless urgent), else a
+    delivery per target, held in quiet hours (``quiet``: the person's window, or the defaults)."""
+
+    digest: bool
+    targets: tuple[tuple[str, str], ...]
+    quiet: tuple[time | None, time | None]
+
+
+_SEQ = itemgetter(1)
 
 
 class Store:
@@ -231,6 +242,7 @@ class Store:
         #: Recipients' settings and preferences read in this transaction.
         self.people: dict[UUID, Person] = {}
         self._endpoints: dict[tuple[tuple[str, ...], str], list[str]] = {}
+        self._routes: dict[tuple[UUID, str], _Route] = {}
         self._locked = False
 
     async def _endpoints_for(self, formats: tuple[str, ...], kind: str) -> list[str]:
@@ -257,81 +269,77 @@ class Store:
     async def store(self, planned: Sequence[Planned]) -> list[Stored]:
         """One message per recipient of every planned cause (a person who already has that kind and cause
         gets none), its ``stored`` log line, and the deliveries of the push channels each one reads."""
-        messages = _Rows(
-            "ids", "people", "kinds", "causes", "notices", "audiences", "vias", "titles", "bodies", "links",
-            "matters", "layers", "urgents", "ats",
-        )  # fmt: skip
-        of: dict[UUID, tuple[Planned, Recipient]] = {}
+        causes = _Rows(10)
+        messages = _Rows(5)
+        of: dict[bytes, tuple[Planned, Recipient]] = {}
         for p in planned:
+            kind, key = p.cause.kind, p.cause.key
+            n = len(causes) + 1
+            added = False
             for r in p.recipients:
-                message_id = uuid.uuid5(NAMESPACE, f"{r.person_id}/{p.cause.kind}/{p.cause.key}")
-                if message_id in of:
+                id_bytes = message_key(r.person_id, kind, key)
+                if id_bytes in of:
                     continue
-                of[message_id] = (p, r)
-                messages.add(
-                    message_id, r.person_id, p.cause.kind, p.cause.key, p.cause.notice_id, r.audience,
-                    r.via_post_id, p.title, p.body, p.link, p.facts.matter_id, p.facts.layer, p.urgent, p.now,
+                of[id_bytes] = (p, r)
+                messages.add(id_bytes.hex(), r.person_id, r.audience, r.via_post_id, n)
+                added = True
+            if added:
+                causes.add(
+                    kind, key, p.cause.notice_id, p.title, p.body, p.link, p.facts.matter_id, p.facts.layer,
+                    p.urgent, p.now,
                 )  # fmt: skip
         if not messages:
             return []
+        driver = await driver_of(self.session)
         if not self._locked:
-            await self.session.execute(_LOCK, {"key": STORE_LOCK})
+            await driver.execute(_LOCK, STORE_LOCK)
             self._locked = True
-        inserted = (await self.session.execute(_INSERT_MESSAGES, messages.columns)).all()
+        inserted = sorted(await driver.fetch(_INSERT_MESSAGES, *causes.columns, *messages.columns), key=_SEQ)
         if not inserted:
             return []
-        missing = {of[i.id][1].person_id for i in inserted} - self.people.keys()
+        planned_of = [(i[0], i[1], *of[i[0].bytes]) for i in inserted]
+        people = sorted({r.person_id for _, _, _, r in planned_of})
+        missing = [person for person in people if person not in self.people]
         if missing:
-            self.people.update(await load_people(self.session, sorted(missing)))
-        log = _Rows("messages", "deliveries", "channels", "steps", "details", "ats")
-        for i in inserted:
-            log.add(i.id, None, "inbox", "stored", None, of[i.id][0].now)
-        people = sorted({of[i.id][1].person_id for i in inserted})
-        below = min(i.seq for i in inserted)
-        prev: dict[UUID, int | None] = {
-            r.person_id: r.seq
-            for r in await self.session.execute(_PREVIOUS, {"people": people, "below": below})
-        }
+            self.people.update(await load_people(self.session, missing))
+        prev: dict[UUID, int | None] = dict(await driver.fetch(_PREVIOUS, people, inserted[0][1]))
         bases: dict[int, dict[str, Any]] = {}
         digest: list[UUID] = []
-        deliveries = _Rows("ids", "messages", "people", "channels", "targets", "nexts", "ats")
+        log = _Rows(6)
+        deliveries = _Rows(7)
         delivery_steps: dict[UUID, tuple[UUID, str, str, str | None, datetime]] = {}
         stored: list[Stored] = []
-        for i in sorted(inserted, key=lambda i: i.seq):
-            p, r = of[i.id]
-            await self._plan(i.id, p, r, digest, log, deliveries, delivery_steps)
-            base = bases.setdefault(id(p), _base(p))
-            stored.append(Stored(i.id, i.seq, r.person_id, prev[r.person_id], base))
-            prev[r.person_id] = i.seq
+        routes = self._routes
+        for message_id, seq, p, r in planned_of:
+            person_id, kind = r.person_id, p.cause.kind
+            route = routes.get((person_id, kind)) or await self._route(person_id, kind)
+            if route.digest and not p.urgent and kind not in CADENCE_KINDS:
+                # Told in the next morning digest instead (:mod:`lkg.notifier.cadence`); urgent kinds never
+                # wait.
+                digest.append(message_id)
+                log.add(message_id, None, "digest", "held", "每日汇总", p.now)
+            elif route.targets:
+                self._deliver(message_id, p, person_id, route, deliveries, delivery_steps)
+            base = bases.get(id(p))
+            if base is None:
+                base = bases[id(p)] = _base(p)
+            stored.append(Stored(message_id, seq, person_id, prev[person_id], base))
+            prev[person_id] = seq
         if digest:
-            await self.session.execute(_HOLD_FOR_DIGEST, {"ids": digest})
+            await driver.execute(_HOLD_FOR_DIGEST, digest)
         if deliveries:
-            for d in (await self.session.execute(_INSERT_DELIVERIES, deliveries.columns)).scalars():
+            for (d,) in await driver.fetch(_INSERT_DELIVERIES, *deliveries.columns):
                 message_id, channel, step, detail, at = delivery_steps[d]
                 log.add(message_id, d, channel, step, detail, at)
-        await self.session.execute(_INSERT_LOG, log.columns)
+        if log:
+            await driver.execute(_INSERT_LOG, *log.columns)
         return stored
 
-    async def _plan(
-        self,
-        message_id: UUID,
-        p: Planned,
-        r: Recipient,
-        digest: list[UUID],
-        log: _Rows,
-        deliveries: _Rows,
-        steps: dict[UUID, tuple[UUID, str, str, str | None, datetime]],
-    ) -> None:
-        """The deliveries of one message: none, held for the person's digest, or one per push channel."""
+    async def _route(self, person_id: UUID, kind: str) -> _Route:
+        """Where ``person_id``'s messages of ``kind`` go, read once per transaction."""
         settings = self.runtime.settings
-        kind, now = p.cause.kind, p.now
-        wanted, in_digest = self.people[r.person_id].wants(settings, kind)
-        if in_digest and not p.urgent and kind not in CADENCE_KINDS:
-            # Told in the next morning digest instead (:mod:`lkg.notifier.cadence`); urgent kinds never wait.
-            digest.append(message_id)
-            log.add(message_id, None, "digest", "held", "每日汇总", now)
-            return
-        person = self.people[r.person_id].settings
+        wanted, in_digest = self.people[person_id].wants(settings, kind)
+        person = self.people[person_id].settings
         targets: list[tuple[str, str]] = []
         # No SMTP server configured (the embedded demo by default): the email channel is off, nothing queued.
         if "email" in wanted and person is not None and person.email and settings.smtp_host:
@@ -339,17 +347,31 @@ class Store:
         formats = tuple(sorted(ch for ch in wanted if ch in channels.WEBHOOK_FORMATS))
         if formats:
             targets += [("webhook", e) for e in await self._endpoints_for(formats, kind)]
-        if not targets:
-            return
-        held = None
-        if not p.urgent:
-            quiet_from = person.quiet_from if person is not None else settings.default_quiet_from
-            quiet_until = person.quiet_until if person is not None else settings.default_quiet_until
-            held = hold_until(self.runtime.calendar, now, quiet_from, quiet_until)
+        quiet = (
+            (person.quiet_from, person.quiet_until)
+            if person is not None
+            else (settings.default_quiet_from, settings.default_quiet_until)
+        )
+        route = self._routes[person_id, kind] = _Route(in_digest, tuple(targets), quiet)
+        return route
+
+    def _deliver(
+        self,
+        message_id: UUID,
+        p: Planned,
+        person_id: UUID,
+        route: _Route,
+        deliveries: _Rows,
+        steps: dict[UUID, tuple[UUID, str, str, str | None, datetime]],
+    ) -> None:
+        """A delivery per push channel of one message, held to the next working morning in quiet hours
+        unless the kind is urgent."""
+        now = p.now
+        held = None if p.urgent else hold_until(self.runtime.calendar, now, *route.quiet)
         detail = f"静默时段，推迟至 {held.isoformat()}" if held else None
-        for channel, target in targets:
+        for channel, target in route.targets:
             delivery_id = uuid.uuid5(NAMESPACE, f"{message_id}/{channel}/{target}")
-            deliveries.add(delivery_id, message_id, r.person_id, channel, target, held or now, now)
+            deliveries.add(delivery_id, message_id, person_id, channel, target, held or now, now)
             steps[delivery_id] = (message_id, channel, "held" if held else "queued", detail, now)
 
 

@@ -11,6 +11,7 @@ placeholder is left as written rather than failing the message.
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -188,4 +189,37 @@ def render(title: str, body: str, facts: Facts, *, deadline: str, link: str) -> 
         "deadline": deadline,
         "link": link,
     }
-    return string.Template(title).safe_substitute(values), string.Template(body).safe_substitute(values)
+    return _substitute(title, values), _substitute(body, values)
+
+
+#: A template's text cut into literal parts and placeholders ``(name, as written)``, once per text.
+_Parts = tuple[str | tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts(text: str) -> _Parts:
+    """``text`` parsed once the way :meth:`string.Template.safe_substitute` reads it: ``$$`` is a ``$``,
+    ``$name`` and ``${name}`` are placeholders, any other ``$`` stays as written."""
+    parts: list[str | tuple[str, str]] = []
+    at = 0
+    for mo in string.Template.pattern.finditer(text):
+        parts.append(text[at : mo.start()])
+        at = mo.end()
+        name = mo.group("named") or mo.group("braced")
+        if name is not None:
+            parts.append((name, mo.group()))
+        elif mo.group("escaped") is not None:
+            parts.append(string.Template.delimiter)
+        else:
+            parts.append(mo.group())
+    parts.append(text[at:])
+    return tuple(parts)
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    """:meth:`string.Template.safe_substitute` of ``text`` (an unknown placeholder is left as written),
+    with the text parsed once (:func:`_parts`) rather than on every message."""
+    return "".join(
+        part if isinstance(part, str) else str(values[part[0]]) if part[0] in values else part[1]
+        for part in _parts(text)
+    )
