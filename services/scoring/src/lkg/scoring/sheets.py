@@ -147,8 +147,8 @@ class _Milestones:
 #: $1, $2: the span's first and last day; $3: the cut-off (``as_of``).
 #:
 #: A milestone is due by its *latest* baseline recorded by the cut-off, so it had some baseline dated in
-#: the span; or it was achieved in the span ahead of a later baseline. Only those candidates get their
-#: latest baseline looked up (an index scan each), not every milestone of the year.
+#: the span; or it was achieved in the span ahead of a later baseline. Only those candidates' baselines
+#: are sorted for the latest, not every milestone's of the year.
 _MILESTONES_SQL = """
 WITH candidate AS (
     SELECT milestone_id FROM milestone_baseline
@@ -156,6 +156,11 @@ WITH candidate AS (
     UNION
     SELECT milestone_id FROM milestone_fact
     WHERE achieved_on BETWEEN $1 AND $2 AND achieved_at <= $3
+), latest AS (
+    SELECT DISTINCT ON (milestone_id) milestone_id, baseline_date, event_id
+    FROM milestone_baseline JOIN candidate USING (milestone_id)
+    WHERE recorded_at <= $3
+    ORDER BY milestone_id, recorded_at DESC
 )
 SELECT m.{key} AS subject, {name} AS name,
     CASE
@@ -169,14 +174,8 @@ SELECT m.{key} AS subject, {name} AS name,
         WHEN m.achieved_at <= $3 THEN m.achieved_event_id
         ELSE coalesce(m.missed_event_id, b.event_id)
     END AS event_id
-FROM candidate
+FROM latest AS b
 JOIN milestone_fact AS m USING (milestone_id)
-CROSS JOIN LATERAL (
-    SELECT baseline_date, event_id FROM milestone_baseline
-    WHERE milestone_id = candidate.milestone_id AND recorded_at <= $3
-    ORDER BY recorded_at DESC
-    LIMIT 1
-) AS b
 {join}
 WHERE m.{key} IS NOT NULL
     AND (
