@@ -261,33 +261,31 @@ _OUTCOME_LABEL = {"returned": "不予受理退回", "withdrawn": "撤回（含�
 #: ``{breach_...}`` for the breach's charged unit. $1, $2: the span's start and end (00:00 local of its
 #: first day and of the day after its last); $3: the cut-off.
 _MATTERS_SQL = """
-SELECT * FROM (
-    SELECT 0 AS part, m.{key} AS subject, {name} AS name,
-        CASE
-            WHEN m.closed_at <= $3 AND m.closed_at < $2 AND m.outcome = 'resolved' THEN 'closed'
-            WHEN m.closed_at <= $3 AND m.closed_at < $2 THEN 'not_counted'
-            ELSE 'open'
-        END AS counts,
-        m.kind, m.matter_id AS id,
-        CASE WHEN m.closed_at <= $3 AND m.closed_at < $2 THEN m.closed_event_id ELSE m.reported_event_id END
-            AS event_id,
-        m.title AS text, m.outcome, m.closed_at AS at, m.reported_at AS sort_at
-    FROM matter_fact AS m
-    {join}
-    WHERE m.{key} IS NOT NULL
-        AND m.reported_at <= $3
-        AND m.reported_at < $2
-        AND NOT (m.closed_at IS NOT NULL AND m.closed_at <= $3 AND m.closed_at < $1)
-    UNION ALL
-    SELECT 1, b.{breach_key}, {breach_name}, 'breach', 'breach', b.breach_id, b.event_id, b.label, NULL,
-        b.breached_at, b.breached_at
-    FROM breach_fact AS b
-    {breach_join}
-    WHERE b.{breach_key} IS NOT NULL
-        AND b.breached_at >= $1
-        AND b.breached_at < $2
-        AND b.recorded_at <= $3
-) AS evidence
+SELECT 0 AS part, m.{key} AS subject, {name} AS name,
+    CASE
+        WHEN m.closed_at <= $3 AND m.closed_at < $2 AND m.outcome = 'resolved' THEN 'closed'
+        WHEN m.closed_at <= $3 AND m.closed_at < $2 THEN 'not_counted'
+        ELSE 'open'
+    END AS counts,
+    m.kind, m.matter_id AS id,
+    CASE WHEN m.closed_at <= $3 AND m.closed_at < $2 THEN m.closed_event_id ELSE m.reported_event_id END
+        AS event_id,
+    m.title AS text, m.outcome, m.closed_at AS at, m.reported_at AS sort_at
+FROM matter_fact AS m
+{join}
+WHERE m.{key} IS NOT NULL
+    AND m.reported_at <= $3
+    AND m.reported_at < $2
+    AND NOT (m.closed_at IS NOT NULL AND m.closed_at <= $3 AND m.closed_at < $1)
+UNION ALL
+SELECT 1, b.{breach_key}, {breach_name}, 'breach', 'breach', b.breach_id, b.event_id, b.label, NULL,
+    b.breached_at, b.breached_at
+FROM breach_fact AS b
+{breach_join}
+WHERE b.{breach_key} IS NOT NULL
+    AND b.breached_at >= $1
+    AND b.breached_at < $2
+    AND b.recorded_at <= $3
 ORDER BY part, sort_at, id
 """
 
