@@ -25,8 +25,10 @@ A subject with nothing due in the period has no sheet.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -34,21 +36,17 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lkg.common.calendar import end_of_day, local_date
 from lkg.common.clock import TZ
+from lkg.common.db import driver_in_transaction
 from lkg.common.events.contracts import EvaluationSubject, Grade, PeriodKind
 from lkg.common.orgcopy import in_force
 from lkg.scoring.cards import supervision_cards, with_cards
 from lkg.scoring.evidence import CardDetail, Evidence
 from lkg.scoring.models import (
-    breach_fact,
     enrolment_fact,
-    matter_fact,
-    milestone_baseline,
-    milestone_fact,
     org_copy,
     project_copy,
 )
@@ -94,6 +92,31 @@ def _bounds(span: Span) -> tuple[datetime, datetime]:
     return datetime.combine(span.start, time(0), tzinfo=TZ), end_of_day(span.end)
 
 
+# ---- statements --------------------------------------------------------------------------------
+
+
+async def _fetch(session: AsyncSession, sql: str, *args: Any) -> Sequence[Any]:
+    """The rows of ``sql`` (parameters ``$1``, ``$2``...) in the session's transaction: on its asyncpg
+    connection (:func:`lkg.common.db.driver_in_transaction`: the statement skips SQLAlchemy's statement and
+    row machinery, a recompute's main cost besides the database), or through SQLAlchemy where the session
+    is on another driver. Rows unpack as tuples either way."""
+    driver = await driver_in_transaction(session)
+    if driver is not None:
+        return await driver.fetch(sql, *args)
+    named = re.sub(r"\$(\d+)", r":p\1", sql)
+    return (await session.execute(sa.text(named), {f"p{i}": a for i, a in enumerate(args, 1)})).all()
+
+
+def _named(alias: str, key: str) -> tuple[str, str]:
+    """The name of the subject in column ``alias.key`` and the join that gives it: a unit's name from the
+    org copy (none there: NULL); a line's sheets are named from the lines (:func:`line_labels`)."""
+    if key not in ("unit_id", "resolving_unit_id", "charged_unit_id", "line_id"):
+        raise ValueError(f"not a subject column: {key}")  # the column is written into the statement
+    if key == "line_id":
+        return "NULL::text", ""
+    return f"u_{alias}.name", f"LEFT JOIN {org_copy.units.name} AS u_{alias} ON u_{alias}.id = {alias}.{key}"
+
+
 # ---- milestones (responsible units; line leaders' progress) --------------------------------------
 
 
@@ -103,6 +126,8 @@ class _Milestones:
     on_time: int = 0
     ahead: int = 0
     evidence: list[Evidence] = field(default_factory=list)
+    name: str | None = None
+    """The unit's name in the org copy (monthly sheets), None for a line or a unit not in the copy."""
 
     def score(self, rule: ResponsibleUnitRule) -> Decimal:
         base = rule.on_time_points * self.on_time / self.due if self.due else rule.on_time_points
@@ -117,90 +142,78 @@ class _Milestones:
         }
 
 
+#: The milestones of a period, one row for each piece of evidence, with how it counts. ``{key}`` is the
+#: subject's column (``unit_id`` or ``line_id``), ``{name}`` and ``{join}`` its name (:func:`_named`).
+#: $1, $2: the span's first and last day; $3: the cut-off (``as_of``).
+#:
+#: A milestone is due by its *latest* baseline recorded by the cut-off, so it had some baseline dated in
+#: the span; or it was achieved in the span ahead of a later baseline. Only those candidates' baselines
+#: are sorted for the latest, not every milestone's of the year.
+_MILESTONES_SQL = """
+WITH candidate AS (
+    SELECT milestone_id FROM milestone_baseline
+    WHERE baseline_date BETWEEN $1 AND $2 AND recorded_at <= $3
+    UNION
+    SELECT milestone_id FROM milestone_fact
+    WHERE achieved_on BETWEEN $1 AND $2 AND achieved_at <= $3
+), latest AS (
+    SELECT DISTINCT ON (milestone_id) milestone_id, baseline_date, event_id
+    FROM milestone_baseline JOIN candidate USING (milestone_id)
+    WHERE recorded_at <= $3
+    ORDER BY milestone_id, recorded_at DESC
+)
+SELECT m.{key} AS subject, {name} AS name,
+    CASE
+        WHEN b.baseline_date > $2 THEN 'ahead'
+        WHEN m.achieved_at <= $3 AND m.achieved_on <= b.baseline_date THEN 'on_time'
+        ELSE 'missed'
+    END AS counts,
+    coalesce(m.achieved_at <= $3, false) AS known,
+    m.milestone_id, m.label, m.achieved_on, b.baseline_date,
+    CASE
+        WHEN m.achieved_at <= $3 THEN m.achieved_event_id
+        ELSE coalesce(m.missed_event_id, b.event_id)
+    END AS event_id
+FROM latest AS b
+JOIN milestone_fact AS m USING (milestone_id)
+{join}
+WHERE m.{key} IS NOT NULL
+    AND (
+        b.baseline_date BETWEEN $1 AND $2
+        OR (m.achieved_at <= $3 AND m.achieved_on BETWEEN $1 AND $2 AND b.baseline_date > $2)
+    )
+ORDER BY b.baseline_date, m.label, m.milestone_id
+"""
+
+
 async def _milestones(
     session: AsyncSession, span: Span, as_of: datetime, key: str
 ) -> dict[UUID, _Milestones]:
-    """Per unit (``key="unit_id"``) or line (``"line_id"``): milestones due in ``span`` by their baseline
-    as known at ``as_of``, and those achieved in it ahead of a later baseline date."""
-    b = milestone_baseline
-    latest = (
-        sa.select(b.c.milestone_id, b.c.baseline_date, b.c.event_id.label("baseline_event_id"))
-        .where(b.c.recorded_at <= as_of)
-        .ext(distinct_on(b.c.milestone_id))
-        .order_by(b.c.milestone_id, b.c.recorded_at.desc())
-        .subquery()
-    )
-    m = milestone_fact
-    achieved_known = sa.and_(m.c.achieved_at.is_not(None), m.c.achieved_at <= as_of)
-    rows = (
-        await session.execute(
-            sa.select(m, latest.c.baseline_date, latest.c.baseline_event_id)
-            .join(latest, latest.c.milestone_id == m.c.milestone_id)
-            .where(
-                sa.or_(
-                    latest.c.baseline_date.between(span.start, span.end),
-                    sa.and_(
-                        achieved_known,
-                        m.c.achieved_on.between(span.start, span.end),
-                        latest.c.baseline_date > span.end,
-                    ),
-                )
-            )
-            .order_by(latest.c.baseline_date, m.c.label, m.c.milestone_id)
-        )
-    ).all()
-    out: dict[UUID, _Milestones] = defaultdict(_Milestones)
-    for r in rows:
-        subject = getattr(r, key)
-        if subject is None:
-            continue
-        acc = out[subject]
-        known = r.achieved_at is not None and r.achieved_at <= as_of
-        baseline: date = r.baseline_date
-        if baseline > span.end:
+    """Per unit (``key="unit_id"``, with the unit's name) or line (``"line_id"``): milestones due in
+    ``span`` by their baseline as known at ``as_of``, and those achieved in it ahead of a later baseline
+    date."""
+    name, join = _named("m", key)
+    sql = _MILESTONES_SQL.format(key=key, name=name, join=join)
+    rows = await _fetch(session, sql, span.start, span.end, as_of)
+    out: dict[UUID, _Milestones] = {}
+    until = local_date(as_of).isoformat()
+    for subject, name, counts, known, milestone_id, label, achieved_on, baseline, event_id in rows:
+        acc = out.get(subject)
+        if acc is None:
+            acc = out[subject] = _Milestones(name=name)
+        if counts == "ahead":
             acc.ahead += 1
-            acc.evidence.append(
-                Evidence(
-                    "milestone",
-                    r.milestone_id,
-                    r.achieved_event_id,
-                    f"{r.label}：基线{baseline.isoformat()}，{r.achieved_on.isoformat()}提前完成",
-                    "ahead",
-                )
-            )
-            continue
-        acc.due += 1
-        if known and r.achieved_on <= baseline:
-            acc.on_time += 1
-            acc.evidence.append(
-                Evidence(
-                    "milestone",
-                    r.milestone_id,
-                    r.achieved_event_id,
-                    f"{r.label}：基线{baseline.isoformat()}，{r.achieved_on.isoformat()}完成，按期",
-                    "on_time",
-                )
-            )
-        elif known:
-            acc.evidence.append(
-                Evidence(
-                    "milestone",
-                    r.milestone_id,
-                    r.achieved_event_id,
-                    f"{r.label}：基线{baseline.isoformat()}，{r.achieved_on.isoformat()}完成，逾期",
-                    "missed",
-                )
-            )
+            note = f"{label}：基线{baseline.isoformat()}，{achieved_on.isoformat()}提前完成"
         else:
-            acc.evidence.append(
-                Evidence(
-                    "milestone",
-                    r.milestone_id,
-                    r.missed_event_id or r.baseline_event_id,
-                    f"{r.label}：基线{baseline.isoformat()}，至{local_date(as_of).isoformat()}未完成",
-                    "missed",
-                )
-            )
+            acc.due += 1
+            if counts == "on_time":
+                acc.on_time += 1
+                note = f"{label}：基线{baseline.isoformat()}，{achieved_on.isoformat()}完成，按期"
+            elif known:
+                note = f"{label}：基线{baseline.isoformat()}，{achieved_on.isoformat()}完成，逾期"
+            else:
+                note = f"{label}：基线{baseline.isoformat()}，至{until}未完成"
+        acc.evidence.append(Evidence("milestone", milestone_id, event_id, note, counts))
     return out
 
 
@@ -214,6 +227,8 @@ class _Matters:
     not_counted: int = 0
     breaches: int = 0
     evidence: list[Evidence] = field(default_factory=list)
+    name: str | None = None
+    """As :attr:`_Milestones.name`."""
 
     @property
     def due(self) -> int:
@@ -239,87 +254,74 @@ class _Matters:
 _OUTCOME_LABEL = {"returned": "不予受理退回", "withdrawn": "撤回（含合并）"}
 
 
+#: The matters and breaches of a period, one row for each piece of evidence, with how it counts: the
+#: matters the subject must solve that were open at some time in the span (reported by the cut-off and
+#: before the span's end, not closed before its start), then the breaches recorded against it in the
+#: span. ``{key}``, ``{name}``, ``{join}``: as for milestones, for the matter's resolving unit, and
+#: ``{breach_...}`` for the breach's charged unit. $1, $2: the span's start and end (00:00 local of its
+#: first day and of the day after its last); $3: the cut-off.
+_MATTERS_SQL = """
+SELECT 0 AS part, m.{key} AS subject, {name} AS name,
+    CASE
+        WHEN m.closed_at <= $3 AND m.closed_at < $2 AND m.outcome = 'resolved' THEN 'closed'
+        WHEN m.closed_at <= $3 AND m.closed_at < $2 THEN 'not_counted'
+        ELSE 'open'
+    END AS counts,
+    m.kind, m.matter_id AS id,
+    CASE WHEN m.closed_at <= $3 AND m.closed_at < $2 THEN m.closed_event_id ELSE m.reported_event_id END
+        AS event_id,
+    m.title AS text, m.outcome, m.closed_at AS at, m.reported_at AS sort_at
+FROM matter_fact AS m
+{join}
+WHERE m.{key} IS NOT NULL
+    AND m.reported_at <= $3
+    AND m.reported_at < $2
+    AND NOT (m.closed_at IS NOT NULL AND m.closed_at <= $3 AND m.closed_at < $1)
+UNION ALL
+SELECT 1, b.{breach_key}, {breach_name}, 'breach', 'breach', b.breach_id, b.event_id, b.label, NULL,
+    b.breached_at, b.breached_at
+FROM breach_fact AS b
+{breach_join}
+WHERE b.{breach_key} IS NOT NULL
+    AND b.breached_at >= $1
+    AND b.breached_at < $2
+    AND b.recorded_at <= $3
+ORDER BY part, sort_at, id
+"""
+
+
 async def _matters(session: AsyncSession, span: Span, as_of: datetime, key: str) -> dict[UUID, _Matters]:
-    """Per resolving unit (``key="resolving_unit_id"``) or line (``"line_id"``)."""
+    """Per resolving unit (``key="resolving_unit_id"``, with the unit's name; a breach counts against its
+    charged unit) or line (``"line_id"``)."""
     start, end = _bounds(span)
-    m = matter_fact
-    closed_known = sa.and_(m.c.closed_at.is_not(None), m.c.closed_at <= as_of)
-    rows = (
-        await session.execute(
-            sa.select(m)
-            .where(
-                m.c.reported_at.is_not(None),
-                m.c.reported_at <= as_of,
-                m.c.reported_at < end,
-                sa.not_(sa.and_(closed_known, m.c.closed_at < start)),
-            )
-            .order_by(m.c.reported_at, m.c.matter_id)
-        )
-    ).all()
-    out: dict[UUID, _Matters] = defaultdict(_Matters)
-    for r in rows:
-        subject = r.resolving_unit_id if key == "resolving_unit_id" else r.line_id
-        if subject is None:
-            continue
-        acc = out[subject]
-        label = "问题" if r.kind == "problem" else "会议议定事项"
-        closed_in = r.closed_at is not None and r.closed_at <= as_of and r.closed_at < end
-        if closed_in and r.outcome == "resolved":
-            acc.closed += 1
-            acc.evidence.append(
-                Evidence(
-                    r.kind,
-                    r.matter_id,
-                    r.closed_event_id,
-                    f"{label}“{r.title}”{local_date(r.closed_at).isoformat()}销号",
-                    "closed",
-                )
-            )
-        elif closed_in:
-            acc.not_counted += 1
-            acc.evidence.append(
-                Evidence(
-                    r.kind,
-                    r.matter_id,
-                    r.closed_event_id,
-                    f"{label}“{r.title}”{_OUTCOME_LABEL.get(r.outcome, r.outcome)}，不计",
-                    "not_counted",
-                )
-            )
+    breach_key = "charged_unit_id" if key == "resolving_unit_id" else key
+    name, join = _named("m", key)
+    breach_name, breach_join = _named("b", breach_key)
+    sql = _MATTERS_SQL.format(
+        key=key, name=name, join=join, breach_key=breach_key, breach_name=breach_name, breach_join=breach_join
+    )
+    rows = await _fetch(session, sql, start, end, as_of)
+    out: dict[UUID, _Matters] = {}
+    until = span.end.isoformat()
+    for _, subject, name, counts, kind, matter_id, event_id, text, outcome, at, _ in rows:
+        acc = out.get(subject)
+        if acc is None:
+            acc = out[subject] = _Matters(name=name)
+        if counts == "breach":
+            acc.breaches += 1
+            note = f"{text}（{local_date(at).isoformat()}）"
         else:
-            acc.open += 1
-            acc.evidence.append(
-                Evidence(
-                    r.kind,
-                    r.matter_id,
-                    r.reported_event_id,
-                    f"{label}“{r.title}”至{span.end.isoformat()}未销号",
-                    "open",
-                )
-            )
-    b = breach_fact
-    breaches = (
-        await session.execute(
-            sa.select(b)
-            .where(b.c.breached_at >= start, b.c.breached_at < end, b.c.recorded_at <= as_of)
-            .order_by(b.c.breached_at, b.c.breach_id)
-        )
-    ).all()
-    for r in breaches:
-        subject = r.charged_unit_id if key == "resolving_unit_id" else r.line_id
-        if subject is None:
-            continue
-        acc = out[subject]
-        acc.breaches += 1
-        acc.evidence.append(
-            Evidence(
-                "breach",
-                r.breach_id,
-                r.event_id,
-                f"{r.label}（{local_date(r.breached_at).isoformat()}）",
-                "breach",
-            )
-        )
+            label = "问题" if kind == "problem" else "会议议定事项"
+            if counts == "closed":
+                acc.closed += 1
+                note = f"{label}“{text}”{local_date(at).isoformat()}销号"
+            elif counts == "not_counted":
+                acc.not_counted += 1
+                note = f"{label}“{text}”{_OUTCOME_LABEL.get(outcome, outcome)}，不计"
+            else:
+                acc.open += 1
+                note = f"{label}“{text}”至{until}未销号"
+        acc.evidence.append(Evidence(kind, matter_id, event_id, note, counts))
     return out
 
 
@@ -427,7 +429,12 @@ async def _monthly(session: AsyncSession, span: Span, as_of: datetime, rules: Ru
     milestones = await _milestones(session, span, as_of, "unit_id")
     matters = await _matters(session, span, as_of, "resolving_unit_id")
     unit_cards, host_cards = await supervision_cards(session, span, as_of)
-    names = await unit_names(session, set(milestones) | set(matters) | set(unit_cards) | set(host_cards))
+    # The units with milestones or matters came with their names; one more look-up only for a unit
+    # carded with nothing else on its sheets.
+    names: dict[UUID, str] = {}
+    for accs in (milestones, matters):
+        names |= {unit: acc.name for unit, acc in accs.items() if acc.name is not None}
+    names |= await unit_names(session, (set(unit_cards) | set(host_cards)) - set(milestones) - set(matters))
     sheets: list[Sheet] = []
     ru = rules.responsible_unit
     for unit in sorted(set(milestones) | set(unit_cards), key=str):
