@@ -63,7 +63,7 @@ import sqlalchemy as sa
 from scoring_world import Org
 
 from lkg.common.clock import TZ
-from lkg.common.db import asyncpg_dsn, migrate, with_database
+from lkg.common.db import asyncpg_dsn, driver_in_transaction, migrate, with_database
 from lkg.common.events import contracts as c
 from lkg.common.events.base import Envelope
 from lkg.common.events.bus import Names, connect, ensure_streams
@@ -366,7 +366,30 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
                     n += len((await session.execute(stmt)).all())
                 return n
 
-        for name, step in (("recompute", recompute), ("select", plain)):
+        # The same three statements as fixed SQL on the driver (the recompute sends its two largest there):
+        # the stricter baseline, the one the target is judged against.
+        plain_sql = (
+            (
+                "SELECT f.*, b.baseline_date FROM milestone_fact f JOIN milestone_baseline b "
+                "ON b.milestone_id = f.milestone_id WHERE b.baseline_date BETWEEN $1 AND $2",
+                span.start,
+                span.end,
+            ),
+            (
+                "SELECT * FROM matter_fact WHERE reported_at < $2 AND (closed_at IS NULL OR closed_at >= $1)",
+                lo,
+                hi,
+            ),
+            ("SELECT * FROM breach_fact WHERE breached_at >= $1 AND breached_at < $2", lo, hi),
+        )
+
+        async def plain_driver() -> int:
+            async with runtime.db.sessions() as session:
+                driver = await driver_in_transaction(session)
+                assert driver is not None
+                return sum([len(await driver.fetch(sql, *args)) for sql, *args in plain_sql])
+
+        for name, step in (("recompute", recompute), ("select", plain), ("select_driver", plain_driver)):
             times = []
             for _ in range(5):
                 t = time.perf_counter()
@@ -375,7 +398,9 @@ async def bench(args: argparse.Namespace, base_url: str, nats_url: str) -> dict:
             results[name] = min(times)
         print(
             f"recompute June: {results['recompute'] * 1000:.0f} ms ({results['recompute_rows']} sheets); "
-            f"plain SELECT of its facts: {results['select'] * 1000:.0f} ms ({results['select_rows']:,} rows)"
+            f"plain SELECT of its facts: {results['select'] * 1000:.0f} ms ({results['select_rows']:,} rows) "
+            f"through SQLAlchemy, {results['select_driver'] * 1000:.0f} ms "
+            f"({results['select_driver_rows']:,} rows) on the driver"
         )
         for tally in timings.values():  # in place: the timed handlers hold these lists
             tally[:] = [0.0, 0, 0]
@@ -514,12 +539,13 @@ def loadavg() -> str:
 
 def report(results: dict) -> None:
     rebuild_ratio = results["rebuild"] / results["raw"]
-    recompute_ratio = results["recompute"] / results["select"]
+    recompute_ratio = results["recompute"] / results["select_driver"]
     verdict = "MET" if rebuild_ratio <= 3 else "MISSED"
     print(f"rebuild / raw consume: {rebuild_ratio:.1f}x (target <= 3x: {verdict})")
     print(
-        f"recompute / plain SELECT: {recompute_ratio:.1f}x "
-        f"(target <= 3x: {'MET' if recompute_ratio <= 3 else 'MISSED'})"
+        f"recompute / plain SELECT on the driver: {recompute_ratio:.1f}x "
+        f"(target <= 3x: {'MET' if recompute_ratio <= 3 else 'MISSED'}); "
+        f"against the SELECT through SQLAlchemy {results['recompute'] / results['select']:.1f}x"
     )
     live = results["live"]
     if not live:
