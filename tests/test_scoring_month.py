@@ -219,6 +219,12 @@ async def test_confirming_needs_the_tie_decided_then_publishes_and_cards_the_bot
         ("金银湖街", "excellent", "100.00"),
         ("长青街", "fail", "0.00"),
     ]
+    # The ranking tells the places; each unit's evidence is in its own evaluation (one message each), not
+    # repeated in the ranking, whose one message must stay within what NATS carries however many projects.
+    [ranking] = await month.published("scoring", "ranking.published")
+    assert [(e.rank, e.subject_label) for e in ranking.entries][:2] == [(1, "临空产业办"), (2, "金银湖街")]
+    assert all(e.evidence == () for e in ranking.entries)
+    assert all(e.evidence for e in evaluations)
     requests = await month.published("scoring", "red_card.requested")
     assert sorted(r.target.unit_name for r in requests) == ["区行政审批局", "慈惠街", "长青街"]
 

@@ -758,3 +758,17 @@ async def test_a_deliberate_close_is_not_logged_as_a_disconnection(nats_url):
     with capture_logs() as logs:
         await nc.close()
     assert [e for e in logs if e["event"] == "nats.disconnected"] == []
+
+
+async def test_an_event_nats_could_not_carry_is_refused_when_staged(bus):
+    """A message above NATS's max_payload would stop the relay at the head of the outbox for good: the
+    producer's transaction fails instead, and nothing is staged."""
+    from lkg.common.events.outbox import MAX_EVENT_BYTES, EventTooLarge
+
+    huge = report(project_name="大" * (MAX_EVENT_BYTES // 3 + 1))  # 3 bytes a character in UTF-8
+    with pytest.raises(EventTooLarge, match=r"investment\.reported"):
+        async with bus.db.transaction() as session:
+            await stage(session, report())
+            await stage(session, huge)
+    async with bus.db.transaction() as session:
+        assert (await session.execute(sa.text("SELECT count(*) FROM outbox_event"))).scalar() == 0

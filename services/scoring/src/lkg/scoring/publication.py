@@ -203,14 +203,13 @@ async def publish(
                 kind=c.RankingKind.UNITS_MONTHLY,
                 period=view.span.contract,
                 rule_set=f"units-monthly@{view.rules.label}",
+                # Without each entry's evidence: it is the unit's sheets' evidence, told once already by
+                # their ``evaluation.published`` and served by GET /api/v1/rankings/units-monthly/{month}.
+                # Every unit's evidence in one message outgrew what NATS carries (1 MiB) at 2,450 projects
+                # (bench/system.py), and stopped the relay at the month's end.
                 entries=tuple(
                     c.RankingEntry(
-                        rank=e.rank,
-                        subject_id=e.unit_id,
-                        subject_label=e.label,
-                        score=e.score,
-                        grade=e.grade,
-                        evidence=tuple(x.contract() for x in e.evidence),
+                        rank=e.rank, subject_id=e.unit_id, subject_label=e.label, score=e.score, grade=e.grade
                     )
                     for e in view.ranking
                 ),

@@ -121,13 +121,29 @@ async def stage_many(
     return envelopes
 
 
+#: The largest envelope an event may have: NATS refuses a message above its ``max_payload`` (1 MiB by
+#: default, and in deploy/base/nats), less room for the headers. A larger row would stop the relay at the
+#: head of the outbox for good (it publishes in order), so it is refused when staged instead.
+MAX_EVENT_BYTES = 1024 * 1024 - 8 * 1024
+
+
+class EventTooLarge(ValueError):
+    """An event whose envelope NATS would refuse (:data:`MAX_EVENT_BYTES`): the producer's transaction
+    fails with it, and the event must carry less (a reference to what a reader fetches over HTTP)."""
+
+
 def _row(envelope: Envelope) -> dict[str, object]:
     """The outbox row of ``envelope``: what the relay publishes, under ``Nats-Msg-Id`` = its event id."""
+    body = envelope.to_bytes()
+    if len(body) > MAX_EVENT_BYTES:
+        raise EventTooLarge(
+            f"{envelope.type}: {len(body):,} bytes, more than the {MAX_EVENT_BYTES:,} a message may carry"
+        )
     return {
         "event_id": envelope.event_id,
         "subject": envelope.subject(),
         "event_type": envelope.type,
-        "body": envelope.to_bytes(),
+        "body": body,
         "headers": _headers(envelope),
     }
 

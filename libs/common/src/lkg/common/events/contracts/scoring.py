@@ -34,6 +34,9 @@ class RankingEntry(ContractModel):
     score: ExactDecimal
     grade: Grade | None = None
     evidence: tuple[EvidenceRef, ...] = ()
+    """Empty in a ``units_monthly`` ranking: a unit's evidence is in its own ``evaluation.published`` of the
+    same period (one message each), and at ``GET /api/v1/rankings/units-monthly/{month}``; every unit's in
+    one message would outgrow what NATS carries (1 MiB) at ten times the district's portfolio."""
 
 
 class _ScoringFact(_Fact):
